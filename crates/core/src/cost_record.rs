@@ -1,0 +1,130 @@
+//! One day of one cost line of one billing account.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Currency, DomainId, Money, ProviderKind, ValidationError};
+
+/// Resource tags (`key → value`), kept in key order.
+pub type Tags = BTreeMap<String, String>;
+
+/// FOCUS charge categories.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(try_from = "String", into = "String")]
+pub enum ChargeCategory {
+    /// Metered usage (the default).
+    #[default]
+    Usage,
+    /// Up-front or recurring purchases (reservations, savings plans).
+    Purchase,
+    /// Taxes.
+    Tax,
+    /// Credits and refunds.
+    Credit,
+    /// Corrections and other adjustments.
+    Adjustment,
+}
+
+impl ChargeCategory {
+    /// The FOCUS spelling (`Usage`, `Purchase`, `Tax`, `Credit`, `Adjustment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeCategory::Usage => "Usage",
+            ChargeCategory::Purchase => "Purchase",
+            ChargeCategory::Tax => "Tax",
+            ChargeCategory::Credit => "Credit",
+            ChargeCategory::Adjustment => "Adjustment",
+        }
+    }
+}
+
+impl FromStr for ChargeCategory {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "usage" => Ok(ChargeCategory::Usage),
+            "purchase" => Ok(ChargeCategory::Purchase),
+            "tax" => Ok(ChargeCategory::Tax),
+            "credit" => Ok(ChargeCategory::Credit),
+            "adjustment" => Ok(ChargeCategory::Adjustment),
+            _ => Err(ValidationError::Unknown {
+                what: "charge category",
+                value: s.to_owned(),
+                expected: "Usage, Purchase, Tax, Credit, Adjustment",
+            }),
+        }
+    }
+}
+
+impl TryFrom<String> for ChargeCategory {
+    type Error = ValidationError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<ChargeCategory> for String {
+    fn from(value: ChargeCategory) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for ChargeCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A cost record: what one account was charged on one UTC day for one line of usage.
+///
+/// The amount is exact ([`Money`]: decimal plus currency). Optional FOCUS amounts
+/// (`effective_cost`, `list_cost`) share the record's currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRecord {
+    /// Owning domain.
+    pub domain: DomainId,
+    /// The billing service account the record was synced or imported through.
+    pub service_account: AccountId,
+    /// The provider it came from.
+    pub provider: ProviderKind,
+    /// The cloud's own account id (e.g. a 12-digit AWS account).
+    pub cloud_account: String,
+    /// UTC calendar day of the charge.
+    pub date: NaiveDate,
+    /// Cloud region (e.g. `us-east-1`), `""` when the charge has none.
+    pub region: String,
+    /// Service (e.g. `AmazonEC2`).
+    pub service: String,
+    /// Usage type (e.g. `BoxUsage:t3.micro`).
+    pub usage_type: String,
+    /// Instance type, when the line has one.
+    pub instance_type: Option<String>,
+    /// Usage quantity, exact.
+    pub usage_quantity: Decimal,
+    /// The billed cost; negative for credits.
+    pub cost: Money,
+    /// FOCUS EffectiveCost, when the source has it.
+    pub effective_cost: Option<Decimal>,
+    /// FOCUS ListCost, when the source has it.
+    pub list_cost: Option<Decimal>,
+    /// FOCUS charge category.
+    pub charge_category: ChargeCategory,
+    /// Resource tags.
+    pub tags: Tags,
+}
+
+impl CostRecord {
+    /// The record's currency.
+    pub fn currency(&self) -> Currency {
+        self.cost.currency()
+    }
+}

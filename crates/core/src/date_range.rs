@@ -1,0 +1,267 @@
+//! Half-open ranges of UTC calendar days and the time buckets reports group them into.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// Parses `YYYY-MM-DD` strictly.
+pub(crate) fn parse_date(raw: &str) -> Result<NaiveDate, ValidationError> {
+    let text = raw.trim();
+    if text.len() != 10 {
+        return Err(ValidationError::Date {
+            value: raw.to_owned(),
+        });
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ValidationError::Date {
+        value: raw.to_owned(),
+    })
+}
+
+/// UTC calendar days from `start` (inclusive) to `end` (exclusive); never empty.
+///
+/// ```
+/// use cloudbill_core::DateRange;
+/// let r = DateRange::parse("2025-01-01", "2025-02-01").unwrap();
+/// assert_eq!(r.days(), 31);
+/// assert!(DateRange::parse("2025-01-01", "2025-01-01").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawRange")]
+pub struct DateRange {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+#[derive(Deserialize)]
+struct RawRange {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl TryFrom<RawRange> for DateRange {
+    type Error = ValidationError;
+
+    fn try_from(raw: RawRange) -> Result<Self, Self::Error> {
+        Self::new(raw.start, raw.end)
+    }
+}
+
+impl DateRange {
+    /// A range; `end` must be after `start`.
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, ValidationError> {
+        if end <= start {
+            return Err(ValidationError::EmptyRange { start, end });
+        }
+        Ok(Self { start, end })
+    }
+
+    /// Parses two `YYYY-MM-DD` dates.
+    pub fn parse(start: &str, end: &str) -> Result<Self, ValidationError> {
+        Self::new(parse_date(start)?, parse_date(end)?)
+    }
+
+    /// A single day.
+    pub fn day(day: NaiveDate) -> Self {
+        Self {
+            start: day,
+            end: day.succ_opt().unwrap_or(day),
+        }
+    }
+
+    /// First day in the range.
+    pub fn start(&self) -> NaiveDate {
+        self.start
+    }
+
+    /// First day after the range.
+    pub fn end(&self) -> NaiveDate {
+        self.end
+    }
+
+    /// Last day in the range (inclusive), as providers with an inclusive end want it.
+    pub fn last_day(&self) -> NaiveDate {
+        self.end.pred_opt().unwrap_or(self.start)
+    }
+
+    /// Number of days.
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).num_days()
+    }
+
+    /// Whether `day` lies in the range.
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.start <= day && day < self.end
+    }
+
+    /// The overlap of two ranges, if any.
+    pub fn intersect(&self, other: &DateRange) -> Option<DateRange> {
+        DateRange::new(self.start.max(other.start), self.end.min(other.end)).ok()
+    }
+
+    /// Splits the range into consecutive windows of at most `max_days` days (at least 1) that
+    /// together cover it exactly once.
+    pub fn windows(&self, max_days: u32) -> Vec<DateRange> {
+        let step = chrono::Days::new(u64::from(max_days.max(1)));
+        let mut out = Vec::new();
+        let mut cursor = self.start;
+        while cursor < self.end {
+            let next = cursor
+                .checked_add_days(step)
+                .map_or(self.end, |d| d.min(self.end));
+            out.push(DateRange {
+                start: cursor,
+                end: next,
+            });
+            cursor = next;
+        }
+        out
+    }
+
+    /// Every day of the range, in order.
+    pub fn iter_days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.start.iter_days().take_while(move |d| *d < self.end)
+    }
+}
+
+impl fmt::Display for DateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}, {})", self.start, self.end)
+    }
+}
+
+/// The time bucket of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE", try_from = "String")]
+pub enum Granularity {
+    /// One bucket per day, labelled `YYYY-MM-DD`.
+    Daily,
+    /// One bucket per calendar month, labelled `YYYY-MM`.
+    Monthly,
+    /// One bucket per calendar year, labelled `YYYY`.
+    Yearly,
+}
+
+impl Granularity {
+    /// The first day of the bucket holding `day`.
+    pub fn bucket_start(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            Granularity::Daily => day,
+            Granularity::Monthly => day.with_day(1).unwrap_or(day),
+            Granularity::Yearly => day.with_ordinal(1).unwrap_or(day),
+        }
+    }
+
+    /// The label of the bucket holding `day` (`YYYY-MM-DD`, `YYYY-MM` or `YYYY`).
+    pub fn label(self, day: NaiveDate) -> String {
+        match self {
+            Granularity::Daily => day.format("%Y-%m-%d").to_string(),
+            Granularity::Monthly => day.format("%Y-%m").to_string(),
+            Granularity::Yearly => day.format("%Y").to_string(),
+        }
+    }
+
+    /// The canonical upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Daily => "DAILY",
+            Granularity::Monthly => "MONTHLY",
+            Granularity::Yearly => "YEARLY",
+        }
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "DAILY" => Ok(Granularity::Daily),
+            "MONTHLY" => Ok(Granularity::Monthly),
+            "YEARLY" => Ok(Granularity::Yearly),
+            _ => Err(ValidationError::Granularity(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Granularity {
+    type Error = ValidationError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        parse_date(s).unwrap()
+    }
+
+    #[test]
+    fn rejects_empty_reversed_and_malformed() {
+        assert!(DateRange::parse("2025-01-02", "2025-01-02").is_err());
+        assert_eq!(
+            DateRange::parse("2025-01-02", "2025-01-01")
+                .unwrap_err()
+                .to_string(),
+            "end 2025-01-01 must be after start 2025-01-02 (ranges are start-inclusive, end-exclusive)"
+        );
+        for bad in ["2025-1-1", "2025-02-30", "20250101", "yesterday", ""] {
+            assert!(DateRange::parse(bad, "2026-01-01").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn last_day_is_the_inclusive_end() {
+        let r = DateRange::parse("2025-01-01", "2025-02-01").unwrap();
+        assert_eq!(r.last_day(), date("2025-01-31"));
+        assert!(r.contains(date("2025-01-31")));
+        assert!(!r.contains(date("2025-02-01")));
+    }
+
+    #[test]
+    fn granularity_parses_case_insensitively_and_labels() {
+        assert_eq!(
+            "monthly".parse::<Granularity>().unwrap(),
+            Granularity::Monthly
+        );
+        assert!("weekly".parse::<Granularity>().is_err());
+        let d = date("2025-03-09");
+        assert_eq!(Granularity::Daily.label(d), "2025-03-09");
+        assert_eq!(Granularity::Monthly.label(d), "2025-03");
+        assert_eq!(Granularity::Yearly.label(d), "2025");
+        assert_eq!(Granularity::Yearly.bucket_start(d), date("2025-01-01"));
+    }
+
+    proptest! {
+        #[test]
+        fn windows_cover_the_range_exactly_once(start in 0i64..5000, len in 1i64..800, max in 1u32..60) {
+            let s = date("2015-01-01") + chrono::Duration::days(start);
+            let r = DateRange::new(s, s + chrono::Duration::days(len)).unwrap();
+            let windows = r.windows(max);
+            prop_assert_eq!(windows.first().unwrap().start(), r.start());
+            prop_assert_eq!(windows.last().unwrap().end(), r.end());
+            for pair in windows.windows(2) {
+                prop_assert_eq!(pair[0].end(), pair[1].start());
+            }
+            for w in &windows {
+                prop_assert!(w.days() >= 1 && w.days() <= i64::from(max));
+            }
+            prop_assert_eq!(windows.iter().map(DateRange::days).sum::<i64>(), len);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The cloudbill domain model: what a billing account, a project and a cost record are.
+//!
+//! Every value type here validates on construction (names are trimmed and bounded, money carries
+//! a currency and never adds across currencies, date ranges are half-open and non-empty), so code
+//! that holds one can trust it.
+//!
+//! **Architecture invariant:** this crate does no IO, knows no async runtime, no database and no
+//! wire format. It depends on no other cloudbill crate.
+
+mod account;
+mod cost_record;
+mod date_range;
+mod domain;
+mod error;
+mod ids;
+mod job;
+mod money;
+mod name;
+mod project;
+mod provider;
+
+pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
+pub use cost_record::{ChargeCategory, CostRecord, Tags};
+pub use date_range::{DateRange, Granularity};
+pub use domain::Domain;
+pub use error::ValidationError;
+pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId};
+pub use job::{ChangedDay, JobKind, JobState, SyncJob};
+pub use money::{parse_decimal, Currency, Money};
+pub use name::{Name, MAX_NAME_LEN};
+pub use project::{Project, ProjectGroup};
+pub use provider::{ProviderEntry, ProviderKind, ProviderState};
+
+/// Re-exported so that users of the domain model name the same decimal and date types.
+pub use chrono::NaiveDate;
+pub use rust_decimal::Decimal;

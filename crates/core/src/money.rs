@@ -1,0 +1,282 @@
+//! Exact money: a decimal amount with its ISO 4217 currency.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// Active ISO 4217 codes (plus the precious-metal and fund codes banks use); XTS and XXX are left out.
+const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB \
+BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP \
+DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK \
+JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP \
+MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD \
+RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD \
+TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR \
+XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL";
+
+/// An ISO 4217 currency code such as `USD`.
+///
+/// ```
+/// use cloudbill_core::Currency;
+/// assert_eq!(Currency::parse("usd").unwrap().as_str(), "USD");
+/// assert!(Currency::parse("ABC").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars, the currency Hyperbilling for AWS reports in.
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// Validates an ISO 4217 code (case-insensitive, surrounding spaces ignored).
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let code = raw.trim().to_ascii_uppercase();
+        let bytes = code.as_bytes();
+        if bytes.len() != 3
+            || !bytes.iter().all(u8::is_ascii_uppercase)
+            || !ISO_4217.split(' ').any(|c| c == code)
+        {
+            return Err(ValidationError::Currency(raw.to_owned()));
+        }
+        Ok(Self([bytes[0], bytes[1], bytes[2]]))
+    }
+
+    /// The three-letter code.
+    pub fn as_str(&self) -> &str {
+        // The bytes were checked to be ASCII uppercase letters on construction.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = ValidationError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Currency({})", self.as_str())
+    }
+}
+
+/// Parses a decimal amount exactly: plain (`-123.4567890123`) or scientific (`9.6E-6`).
+///
+/// No digit is ever rounded away: text that does not fit `Decimal` exactly is an error.
+///
+/// ```
+/// use cloudbill_core::parse_decimal;
+/// assert_eq!(parse_decimal("9.6E-6").unwrap().to_string(), "0.0000096");
+/// assert_eq!(parse_decimal("0.12345678901").unwrap().to_string(), "0.12345678901");
+/// assert!(parse_decimal("1.2.3").is_err());
+/// ```
+pub fn parse_decimal(raw: &str) -> Result<Decimal, ValidationError> {
+    let text = raw.trim();
+    let err = |reason: &str| ValidationError::Decimal {
+        value: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if text.is_empty() {
+        return Err(err("empty"));
+    }
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if text.contains(['e', 'E']) {
+        let (mantissa, exponent) = text
+            .split_once(['e', 'E'])
+            .ok_or_else(|| err("malformed exponent"))?;
+        let mantissa = Decimal::from_str_exact(mantissa).map_err(|e| err(&e.to_string()))?;
+        let exponent: i32 = exponent
+            .strip_prefix('+')
+            .unwrap_or(exponent)
+            .parse()
+            .map_err(|_| err("malformed exponent"))?;
+        scale_by_power_of_ten(mantissa, exponent).ok_or_else(|| err("out of exact range"))
+    } else {
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return Err(err("not a number"));
+        }
+        Decimal::from_str_exact(text).map_err(|e| err(&e.to_string()))
+    }
+}
+
+/// `value × 10^exponent`, exactly, or `None` when the result does not fit.
+fn scale_by_power_of_ten(value: Decimal, exponent: i32) -> Option<Decimal> {
+    let mut result = value;
+    if exponent >= 0 {
+        for _ in 0..exponent {
+            result = result.checked_mul(Decimal::TEN)?;
+        }
+    } else {
+        let new_scale = result.scale().checked_add(exponent.unsigned_abs())?;
+        if new_scale > Decimal::MAX_SCALE {
+            return None;
+        }
+        result.set_scale(new_scale).ok()?;
+    }
+    Some(result)
+}
+
+/// An exact amount of one currency.
+///
+/// ```
+/// use cloudbill_core::{Currency, Money, parse_decimal};
+/// let a = Money::new(parse_decimal("1.10").unwrap(), Currency::USD);
+/// let b = Money::new(parse_decimal("2.0000000001").unwrap(), Currency::USD);
+/// assert_eq!(a.checked_add(&b).unwrap().amount().to_string(), "3.1000000001");
+/// let eur = Money::new(parse_decimal("1").unwrap(), Currency::parse("EUR").unwrap());
+/// assert!(a.checked_add(&eur).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    amount: Decimal,
+    currency: Currency,
+}
+
+impl Money {
+    /// An amount in a currency.
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Self { amount, currency }
+    }
+
+    /// Zero in a currency.
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(Decimal::ZERO, currency)
+    }
+
+    /// The exact amount.
+    pub fn amount(&self) -> Decimal {
+        self.amount
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// Adds two amounts of the same currency; a different currency or an overflow is an error.
+    pub fn checked_add(&self, other: &Money) -> Result<Money, ValidationError> {
+        if self.currency != other.currency {
+            return Err(ValidationError::CurrencyMismatch {
+                left: self.currency.to_string(),
+                right: other.currency.to_string(),
+            });
+        }
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or_else(|| ValidationError::Overflow(format!("{self} + {other}")))?;
+        Ok(Money::new(amount, self.currency))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        parse_decimal(s).unwrap()
+    }
+
+    #[test]
+    fn parses_plain_scientific_and_long_fractions_exactly() {
+        assert_eq!(d("9.6E-6").to_string(), "0.0000096");
+        assert_eq!(d("1.5e3").to_string(), "1500.0");
+        assert_eq!(d("-2E+2").to_string(), "-200");
+        assert_eq!(d("123.4567890123").to_string(), "123.4567890123");
+        assert_eq!(d("0.00000000012345").to_string(), "0.00000000012345");
+        assert_eq!(
+            d("999999999999.99999999999").to_string(),
+            "999999999999.99999999999"
+        );
+        assert_eq!(d("+1.0").to_string(), "1.0");
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_exact() {
+        for bad in ["", "abc", "1.2.3", "1e", "e5", "NaN", "inf", "1,5", "0x10"] {
+            assert!(parse_decimal(bad).is_err(), "{bad:?} should be rejected");
+        }
+        // 30 significant digits do not fit a Decimal exactly: refuse instead of rounding.
+        assert!(parse_decimal("1.23456789012345678901234567890").is_err());
+        assert!(parse_decimal("1e-40").is_err());
+    }
+
+    #[test]
+    fn currencies_are_iso_4217() {
+        assert_eq!(Currency::parse(" eur ").unwrap().as_str(), "EUR");
+        for bad in ["", "US", "USDD", "ABC", "XXX", "U$D"] {
+            assert!(Currency::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let json = serde_json::to_string(&Currency::USD).unwrap();
+        assert_eq!(json, "\"USD\"");
+        assert!(serde_json::from_str::<Currency>("\"ZZZ\"").is_err());
+    }
+
+    #[test]
+    fn money_never_mixes_currencies() {
+        let usd = Money::new(d("1"), Currency::USD);
+        let eur = Money::new(d("1"), Currency::parse("EUR").unwrap());
+        let err = usd.checked_add(&eur).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot add USD and EUR amounts: different currencies are never summed"
+        );
+    }
+
+    #[test]
+    fn money_serializes_amount_as_string() {
+        let m = Money::new(d("123.4567890123"), Currency::USD);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"amount":"123.4567890123","currency":"USD"}"#
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn scientific_equals_plain(mantissa in -999_999_999i64..999_999_999, exp in -12i32..6) {
+            let sci = format!("{mantissa}E{exp}");
+            let parsed = parse_decimal(&sci).unwrap();
+            let expected = Decimal::from(mantissa) * Decimal::from_scientific(&format!("1e{exp}")).unwrap();
+            prop_assert_eq!(parsed, expected);
+        }
+    }
+}

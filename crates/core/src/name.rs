@@ -1,0 +1,123 @@
+//! Human-chosen names of projects, groups, accounts and domains.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// The longest name accepted, in characters.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// A validated name: trimmed, non-empty, at most 128 characters, no control characters.
+///
+/// ```
+/// use cloudbill_core::Name;
+/// let n = Name::parse("  web  ", "project name").unwrap();
+/// assert_eq!(n.as_str(), "web");
+/// assert!(Name::parse("   ", "project name").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Name(String);
+
+impl Name {
+    /// Validates `raw` as a name; `what` names the kind of name in the error message.
+    pub fn parse(raw: &str, what: &'static str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ValidationError::Empty { what });
+        }
+        let len = trimmed.chars().count();
+        if len > MAX_NAME_LEN {
+            return Err(ValidationError::TooLong {
+                what,
+                value: trimmed.chars().take(32).collect::<String>() + "…",
+                len,
+                max: MAX_NAME_LEN,
+            });
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::ControlCharacter {
+                what,
+                value: trimmed.to_owned(),
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Name {
+    type Error = ValidationError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value, "name")
+    }
+}
+
+impl From<Name> for String {
+    fn from(value: Name) -> Self {
+        value.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn rejects_empty_and_blank() {
+        assert_eq!(
+            Name::parse("", "project name").unwrap_err(),
+            ValidationError::Empty {
+                what: "project name"
+            }
+        );
+        assert!(Name::parse(" \t ", "project name").is_err());
+    }
+
+    #[test]
+    fn rejects_too_long_and_control_characters() {
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        let err = Name::parse(&long, "account name").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("too long (129 characters, at most 128)"));
+        assert!(Name::parse(&"x".repeat(MAX_NAME_LEN), "account name").is_ok());
+        assert!(Name::parse("a\nb", "account name").is_err());
+    }
+
+    #[test]
+    fn serde_goes_through_validation() {
+        assert!(serde_json::from_str::<Name>("\"  \"").is_err());
+        let n: Name = serde_json::from_str("\" web \"").unwrap();
+        assert_eq!(n.as_str(), "web");
+    }
+
+    proptest! {
+        #[test]
+        fn valid_names_are_trimmed_and_kept(s in "[a-zA-Z0-9][a-zA-Z0-9 _.-]{0,100}[a-zA-Z0-9]") {
+            let n = Name::parse(&format!("  {s}  "), "name").unwrap();
+            prop_assert_eq!(n.as_str(), s.as_str());
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The storage error.
+
+use cloudbill_core::ValidationError;
+
+/// What went wrong in a store call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{what} {key} not found")]
+    NotFound {
+        /// What kind of thing ("project", "service account", …).
+        what: &'static str,
+        /// The id or name asked for.
+        key: String,
+    },
+    /// A uniqueness or reference rule was broken (duplicate name, project still in use, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value handed to the store was not acceptable; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A record did not belong to the window or account being written; nothing was written.
+    #[error("record rejected: {0}")]
+    RecordRejected(String),
+    /// Credentials could not be sealed or opened (wrong `CLOUDBILL_SECRET_KEY`?).
+    #[error("credential encryption: {0}")]
+    Crypto(String),
+    /// Stored data could not be read back as a valid value.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The secret key file could not be read or created.
+    #[error("secret key file {path}: {source}")]
+    KeyFile {
+        /// The key file.
+        path: String,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database URL was not understood.
+    #[error("unsupported database URL {0:?} (expected sqlite://PATH, postgres://… or memory:)")]
+    Url(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Backend(Box::new(err))
+    }
+}

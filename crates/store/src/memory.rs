@@ -1,0 +1,424 @@
+//! The in-memory store: the reference adapter for tests and embedding.
+
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use cloudbill_core::{
+    AccountId, AccountState, Assignment, CostRecord, DateRange, Domain, DomainId, JobId, NaiveDate,
+    Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
+    ServiceAccount, SyncJob,
+};
+
+use crate::store::check_record;
+use crate::{changed_days, daily_totals, Store, StoreError, WriteOutcome};
+
+#[derive(Default, Clone)]
+struct State {
+    domains: Vec<Domain>,
+    providers: Vec<(DomainId, ProviderEntry)>,
+    groups: Vec<ProjectGroup>,
+    projects: Vec<Project>,
+    accounts: Vec<ServiceAccount>,
+    assignments: Vec<(AccountId, Assignment)>,
+    records: Vec<CostRecord>,
+    jobs: Vec<SyncJob>,
+}
+
+/// A store that keeps everything in process memory; gone when dropped.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-call; every call below
+        // mutates a clone and swaps it in, so the state is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn not_found(what: &'static str, key: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        what,
+        key: key.to_string(),
+    }
+}
+
+impl State {
+    fn account_mut(
+        &mut self,
+        domain: DomainId,
+        id: AccountId,
+    ) -> Result<&mut ServiceAccount, StoreError> {
+        self.accounts
+            .iter_mut()
+            .find(|a| a.domain == domain && a.id == id)
+            .ok_or_else(|| not_found("service account", id))
+    }
+
+    fn project_exists(&self, domain: DomainId, id: ProjectId) -> bool {
+        self.projects
+            .iter()
+            .any(|p| p.domain == domain && p.id == id)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
+        let mut state = self.lock();
+        if let Some(d) = state.domains.iter().find(|d| &d.name == name) {
+            return Ok(d.clone());
+        }
+        let domain = Domain {
+            id: DomainId::new(),
+            name: name.clone(),
+            billing_enabled: false,
+            created_at: Utc::now(),
+        };
+        state.domains.push(domain.clone());
+        for kind in ProviderKind::ALL {
+            state.providers.push((
+                domain.id,
+                ProviderEntry {
+                    kind,
+                    state: ProviderState::Enabled,
+                },
+            ));
+        }
+        Ok(domain)
+    }
+
+    async fn set_billing_enabled(
+        &self,
+        domain: DomainId,
+        enabled: bool,
+    ) -> Result<Domain, StoreError> {
+        let mut state = self.lock();
+        let d = state
+            .domains
+            .iter_mut()
+            .find(|d| d.id == domain)
+            .ok_or_else(|| not_found("domain", domain))?;
+        d.billing_enabled = enabled;
+        Ok(d.clone())
+    }
+
+    async fn providers(&self, domain: DomainId) -> Result<Vec<ProviderEntry>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .providers
+            .iter()
+            .filter(|(d, _)| *d == domain)
+            .map(|(_, p)| *p)
+            .collect())
+    }
+
+    async fn set_provider_state(
+        &self,
+        domain: DomainId,
+        kind: ProviderKind,
+        new_state: ProviderState,
+    ) -> Result<ProviderEntry, StoreError> {
+        let mut state = self.lock();
+        let entry = state
+            .providers
+            .iter_mut()
+            .find(|(d, p)| *d == domain && p.kind == kind)
+            .ok_or_else(|| not_found("provider", kind))?;
+        entry.1.state = new_state;
+        Ok(entry.1)
+    }
+
+    async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state
+            .groups
+            .iter()
+            .any(|g| g.domain == group.domain && g.name == group.name)
+        {
+            return Err(StoreError::Conflict(format!(
+                "project group {:?} already exists",
+                group.name.as_str()
+            )));
+        }
+        if let Some(parent) = group.parent {
+            if !state
+                .groups
+                .iter()
+                .any(|g| g.domain == group.domain && g.id == parent)
+            {
+                return Err(not_found("project group", parent));
+            }
+        }
+        state.groups.push(group.clone());
+        Ok(())
+    }
+
+    async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .groups
+            .iter()
+            .filter(|g| g.domain == domain)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn create_project(&self, project: &Project) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state
+            .projects
+            .iter()
+            .any(|p| p.domain == project.domain && p.name == project.name)
+        {
+            return Err(StoreError::Conflict(format!(
+                "project {:?} already exists",
+                project.name.as_str()
+            )));
+        }
+        if let Some(group) = project.group {
+            if !state
+                .groups
+                .iter()
+                .any(|g| g.domain == project.domain && g.id == group)
+            {
+                return Err(not_found("project group", group));
+            }
+        }
+        state.projects.push(project.clone());
+        Ok(())
+    }
+
+    async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .projects
+            .iter()
+            .filter(|p| p.domain == domain)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn delete_project(&self, domain: DomainId, id: ProjectId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.project_exists(domain, id) {
+            return Err(not_found("project", id));
+        }
+        if state.assignments.iter().any(|(_, a)| a.project == id) {
+            return Err(StoreError::Conflict(
+                "project has billing accounts assigned (now or in its history); move or remove them first"
+                    .into(),
+            ));
+        }
+        state.projects.retain(|p| p.id != id);
+        Ok(())
+    }
+
+    async fn create_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state
+            .accounts
+            .iter()
+            .any(|a| a.domain == account.domain && a.name == account.name)
+        {
+            return Err(StoreError::Conflict(format!(
+                "service account {:?} already exists",
+                account.name.as_str()
+            )));
+        }
+        if !state.project_exists(account.domain, account.project) {
+            return Err(not_found("project", account.project));
+        }
+        state.accounts.push(account.clone());
+        state.assignments.push((
+            account.id,
+            Assignment {
+                project: account.project,
+                from: None,
+            },
+        ));
+        Ok(())
+    }
+
+    async fn accounts(&self, domain: DomainId) -> Result<Vec<ServiceAccount>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .accounts
+            .iter()
+            .filter(|a| a.domain == domain)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn account(&self, domain: DomainId, id: AccountId) -> Result<ServiceAccount, StoreError> {
+        let mut state = self.lock();
+        state.account_mut(domain, id).map(|a| a.clone())
+    }
+
+    async fn set_account_state(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        new_state: AccountState,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.account_mut(domain, id)?.state = new_state;
+        Ok(())
+    }
+
+    async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.account_mut(domain, id)?;
+        state.accounts.retain(|a| a.id != id);
+        state.assignments.retain(|(a, _)| *a != id);
+        state.records.retain(|r| r.service_account != id);
+        state.jobs.retain(|j| j.account != id);
+        Ok(())
+    }
+
+    async fn assign_account(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        project: ProjectId,
+        from: Option<NaiveDate>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.project_exists(domain, project) {
+            return Err(not_found("project", project));
+        }
+        state.account_mut(domain, id)?;
+        match from {
+            None => state.assignments.retain(|(a, _)| *a != id),
+            Some(day) => state
+                .assignments
+                .retain(|(a, asg)| *a != id || asg.from.is_none_or(|f| f < day)),
+        }
+        state.assignments.push((id, Assignment { project, from }));
+        state.account_mut(domain, id)?.project = project;
+        Ok(())
+    }
+
+    async fn assignments(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        let mut state = self.lock();
+        state.account_mut(domain, id)?;
+        let mut out: Vec<_> = state
+            .assignments
+            .iter()
+            .filter(|(a, _)| *a == id)
+            .map(|(_, asg)| *asg)
+            .collect();
+        out.sort_by_key(|a| a.from);
+        Ok(out)
+    }
+
+    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.account_mut(job.domain, job.account)?;
+        match state.jobs.iter_mut().find(|j| j.id == job.id) {
+            Some(existing) => *existing = job.clone(),
+            None => state.jobs.push(job.clone()),
+        }
+        Ok(())
+    }
+
+    async fn jobs(
+        &self,
+        domain: DomainId,
+        account: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .jobs
+            .iter()
+            .filter(|j| j.domain == domain && account.is_none_or(|a| a == j.account))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn replace_window(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        job: JobId,
+        window: DateRange,
+        records: &[CostRecord],
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut guard = self.lock();
+        // Work on a copy and swap it in at the end: all or nothing, like a transaction.
+        let mut state = guard.clone();
+        state.account_mut(domain, account)?;
+        let before = daily_totals(
+            state
+                .records
+                .iter()
+                .filter(|r| r.service_account == account && window.contains(r.date)),
+        )?;
+        state
+            .records
+            .retain(|r| r.service_account != account || !window.contains(r.date));
+        for record in records {
+            check_record(domain, account, window, record)?;
+            state.records.push(record.clone());
+        }
+        let after = daily_totals(records)?;
+        let outcome = WriteOutcome {
+            rows: records.len() as u64,
+            changed_days: changed_days(&before, &after),
+        };
+        let stored_job = state
+            .jobs
+            .iter_mut()
+            .find(|j| j.id == job && j.account == account)
+            .ok_or_else(|| not_found("job", job))?;
+        stored_job.rows += outcome.rows;
+        stored_job
+            .changed_days
+            .extend(outcome.changed_days.iter().copied());
+        *guard = state;
+        Ok(outcome)
+    }
+
+    async fn cost_records(
+        &self,
+        domain: DomainId,
+        range: DateRange,
+        account: Option<AccountId>,
+    ) -> Result<Vec<CostRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .records
+            .iter()
+            .filter(|r| {
+                r.domain == domain
+                    && range.contains(r.date)
+                    && account.is_none_or(|a| a == r.service_account)
+            })
+            .cloned()
+            .collect())
+    }
+}

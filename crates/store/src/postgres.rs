@@ -1,0 +1,77 @@
+//! The PostgreSQL adapter, for a team server.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::Cipher;
+
+/// A store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    cipher: Cipher,
+}
+
+impl PgStore {
+    /// Connects to `url` and applies migrations. With `schema`, every table lives in that
+    /// schema (created if missing), which lets tests run side by side in one database.
+    pub async fn open(
+        url: &str,
+        schema: Option<&str>,
+        cipher: Cipher,
+    ) -> Result<Self, crate::StoreError> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(crate::StoreError::Url(format!("schema {schema:?}")));
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool, cipher })
+    }
+
+    /// The connection pool (for tests that inspect raw rows).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[allow(clippy::unnecessary_wraps)] // The shared SQL code expects a fallible conversion.
+fn from_numeric(d: rust_decimal::Decimal) -> Result<rust_decimal::Decimal, crate::StoreError> {
+    Ok(d)
+}
+
+fn identity(d: rust_decimal::Decimal) -> rust_decimal::Decimal {
+    d
+}
+
+crate::sql::impl_sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    rust_decimal::Decimal,
+    identity,
+    from_numeric
+);

@@ -1,0 +1,824 @@
+//! The SQL adapters' shared implementation of [`crate::Store`].
+//!
+//! SQLite and PostgreSQL run the same statements (`$n` placeholders, `ON CONFLICT`); they differ
+//! only in how an exact decimal is bound and read (TEXT in SQLite, NUMERIC in PostgreSQL), which
+//! each adapter passes in. A macro rather than generics: sqlx's per-database trait bounds would
+//! otherwise repeat on every function.
+
+use std::collections::BTreeMap;
+
+use cloudbill_core::{
+    AccountId, Assignment, ChangedDay, ChargeCategory, Currency, DateRange, JobKind, JobState,
+    Money, NaiveDate, ProjectId,
+};
+
+use crate::StoreError;
+
+/// Rows per multi-row INSERT (16 columns each stays under both backends' parameter limits).
+pub(crate) const INSERT_CHUNK: usize = 1000;
+
+pub(crate) fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {err}"))
+}
+
+pub(crate) fn parse_currency(raw: &str) -> Result<Currency, StoreError> {
+    Currency::parse(raw).map_err(|e| corrupt("currency", e))
+}
+
+pub(crate) fn parse_category(raw: &str) -> Result<ChargeCategory, StoreError> {
+    raw.parse().map_err(|e| corrupt("charge category", e))
+}
+
+pub(crate) fn parse_tags(raw: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(raw).map_err(|e| corrupt("tags", e))
+}
+
+pub(crate) fn tags_json(tags: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn parse_changed_days(raw: &str) -> Result<Vec<ChangedDay>, StoreError> {
+    serde_json::from_str(raw).map_err(|e| corrupt("changed days", e))
+}
+
+pub(crate) fn changed_days_json(days: &[ChangedDay]) -> String {
+    serde_json::to_string(days).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn parse_job_state(raw: &str) -> Result<JobState, StoreError> {
+    JobState::parse(raw).ok_or_else(|| corrupt("job state", raw))
+}
+
+pub(crate) fn parse_job_kind(raw: &str) -> Result<JobKind, StoreError> {
+    match raw {
+        "sync" => Ok(JobKind::Sync),
+        "import" => Ok(JobKind::Import),
+        other => Err(corrupt("job kind", other)),
+    }
+}
+
+pub(crate) fn window(start: NaiveDate, end: NaiveDate) -> Result<DateRange, StoreError> {
+    DateRange::new(start, end).map_err(|e| corrupt("job window", e))
+}
+
+pub(crate) fn money(amount: rust_decimal::Decimal, currency: &str) -> Result<Money, StoreError> {
+    Ok(Money::new(amount, parse_currency(currency)?))
+}
+
+/// The current project of each account: its assignment with the latest `from`.
+pub(crate) fn current_projects(
+    rows: Vec<(AccountId, Option<NaiveDate>, ProjectId)>,
+) -> BTreeMap<AccountId, Vec<Assignment>> {
+    let mut out: BTreeMap<AccountId, Vec<Assignment>> = BTreeMap::new();
+    for (account, from, project) in rows {
+        out.entry(account)
+            .or_default()
+            .push(Assignment { project, from });
+    }
+    for history in out.values_mut() {
+        history.sort_by_key(|a| a.from);
+    }
+    out
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(sqlx::error::DatabaseError::is_unique_violation)
+}
+
+/// Implements [`crate::Store`] for an adapter struct with `pool` and `cipher` fields.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, $dec:ty, $to_dec:path, $from_dec:path) => {
+        use async_trait::async_trait;
+        use chrono::Utc;
+        use cloudbill_core::{
+            AccountId, AccountState, Assignment, CostRecord, Credentials, DateRange, Domain,
+            DomainId, JobId, Name, NaiveDate, Project, ProjectGroup, ProjectId, ProviderEntry,
+            ProviderKind, ProviderState, ServiceAccount, SyncJob,
+        };
+        use sqlx::Row;
+        use uuid::Uuid;
+
+        use crate::sql::{self, corrupt, is_unique_violation};
+        use crate::store::check_record;
+        use crate::{changed_days, daily_totals, Store, StoreError, WriteOutcome};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn not_found(what: &'static str, key: impl ToString) -> StoreError {
+            StoreError::NotFound {
+                what,
+                key: key.to_string(),
+            }
+        }
+
+        fn conflict_or(err: sqlx::Error, message: String) -> StoreError {
+            if is_unique_violation(&err) {
+                StoreError::Conflict(message)
+            } else {
+                StoreError::from(err)
+            }
+        }
+
+        fn name(row: &DbRow, col: &str, what: &'static str) -> Result<Name, StoreError> {
+            let raw: String = row.try_get(col)?;
+            Name::parse(&raw, what).map_err(|e| corrupt(what, e))
+        }
+
+        fn domain_from(row: &DbRow) -> Result<Domain, StoreError> {
+            Ok(Domain {
+                id: DomainId::from_uuid(row.try_get("id")?),
+                name: name(row, "name", "domain name")?,
+                billing_enabled: row.try_get("billing_enabled")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn group_from(row: &DbRow) -> Result<ProjectGroup, StoreError> {
+            Ok(ProjectGroup {
+                id: cloudbill_core::GroupId::from_uuid(row.try_get("id")?),
+                domain: DomainId::from_uuid(row.try_get("domain_id")?),
+                name: name(row, "name", "project group name")?,
+                parent: row
+                    .try_get::<Option<Uuid>, _>("parent_id")?
+                    .map(cloudbill_core::GroupId::from_uuid),
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn project_from(row: &DbRow) -> Result<Project, StoreError> {
+            Ok(Project {
+                id: ProjectId::from_uuid(row.try_get("id")?),
+                domain: DomainId::from_uuid(row.try_get("domain_id")?),
+                name: name(row, "name", "project name")?,
+                group: row
+                    .try_get::<Option<Uuid>, _>("group_id")?
+                    .map(cloudbill_core::GroupId::from_uuid),
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn opt_dec(value: Option<$dec>) -> Result<Option<rust_decimal::Decimal>, StoreError> {
+            value.map($from_dec).transpose()
+        }
+
+        fn record_from(row: &DbRow) -> Result<CostRecord, StoreError> {
+            let provider: String = row.try_get("provider")?;
+            let currency: String = row.try_get("currency")?;
+            let category: String = row.try_get("charge_category")?;
+            let tags: String = row.try_get("tags")?;
+            Ok(CostRecord {
+                domain: DomainId::from_uuid(row.try_get("domain_id")?),
+                service_account: AccountId::from_uuid(row.try_get("account_id")?),
+                provider: provider.parse().map_err(|e| corrupt("provider", e))?,
+                cloud_account: row.try_get("cloud_account")?,
+                date: row.try_get("usage_date")?,
+                region: row.try_get("region")?,
+                service: row.try_get("service")?,
+                usage_type: row.try_get("usage_type")?,
+                instance_type: row.try_get("instance_type")?,
+                usage_quantity: $from_dec(row.try_get::<$dec, _>("usage_quantity")?)?,
+                cost: sql::money($from_dec(row.try_get::<$dec, _>("cost")?)?, &currency)?,
+                effective_cost: opt_dec(row.try_get("effective_cost")?)?,
+                list_cost: opt_dec(row.try_get("list_cost")?)?,
+                charge_category: sql::parse_category(&category)?,
+                tags: sql::parse_tags(&tags)?,
+            })
+        }
+
+        fn job_from(row: &DbRow) -> Result<SyncJob, StoreError> {
+            let kind: String = row.try_get("kind")?;
+            let state: String = row.try_get("state")?;
+            let changed: String = row.try_get("changed_days")?;
+            let rows: i64 = row.try_get("rows_written")?;
+            Ok(SyncJob {
+                id: JobId::from_uuid(row.try_get("id")?),
+                domain: DomainId::from_uuid(row.try_get("domain_id")?),
+                account: AccountId::from_uuid(row.try_get("account_id")?),
+                kind: sql::parse_job_kind(&kind)?,
+                window: sql::window(row.try_get("window_start")?, row.try_get("window_end")?)?,
+                state: sql::parse_job_state(&state)?,
+                rows: u64::try_from(rows).map_err(|e| corrupt("job rows", e))?,
+                changed_days: sql::parse_changed_days(&changed)?,
+                error: row.try_get("error")?,
+                started_at: row.try_get("started_at")?,
+                finished_at: row.try_get("finished_at")?,
+            })
+        }
+
+        impl $store {
+            fn account_from(
+                &self,
+                row: &DbRow,
+                history: &[Assignment],
+            ) -> Result<ServiceAccount, StoreError> {
+                let id = AccountId::from_uuid(row.try_get("id")?);
+                let provider: String = row.try_get("provider")?;
+                let state: String = row.try_get("state")?;
+                let sealed: Option<Vec<u8>> = row.try_get("credentials")?;
+                let credentials = match sealed {
+                    None => None,
+                    Some(blob) => {
+                        let plain = self.cipher.open(&blob, id.as_uuid().as_bytes())?;
+                        let text = std::str::from_utf8(&plain)
+                            .map_err(|e| corrupt("credentials", e))?;
+                        Some(Credentials::from_secret_json(text)?)
+                    }
+                };
+                let project = history
+                    .last()
+                    .map(|a| a.project)
+                    .ok_or_else(|| corrupt("service account", format!("{id} has no project")))?;
+                Ok(ServiceAccount {
+                    id,
+                    domain: DomainId::from_uuid(row.try_get("domain_id")?),
+                    name: name(row, "name", "account name")?,
+                    provider: provider.parse().map_err(|e| corrupt("provider", e))?,
+                    credentials,
+                    state: match state.as_str() {
+                        "ENABLED" => AccountState::Enabled,
+                        "DISABLED" => AccountState::Disabled,
+                        other => return Err(corrupt("account state", other)),
+                    },
+                    project,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            async fn histories(
+                &self,
+                domain: DomainId,
+                account: Option<AccountId>,
+            ) -> Result<std::collections::BTreeMap<AccountId, Vec<Assignment>>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT a.account_id, a.effective_from, a.project_id \
+                     FROM account_assignments a JOIN service_accounts s ON s.id = a.account_id \
+                     WHERE s.domain_id = $1 AND ($2 IS NULL OR a.account_id = $2)",
+                )
+                .bind(domain.as_uuid())
+                .bind(account.map(|a| a.as_uuid()))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut flat = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    flat.push((
+                        AccountId::from_uuid(row.try_get("account_id")?),
+                        row.try_get::<Option<NaiveDate>, _>("effective_from")?,
+                        ProjectId::from_uuid(row.try_get("project_id")?),
+                    ));
+                }
+                Ok(sql::current_projects(flat))
+            }
+
+            async fn project_exists(
+                &self,
+                domain: DomainId,
+                project: ProjectId,
+            ) -> Result<bool, StoreError> {
+                Ok(
+                    sqlx::query("SELECT 1 AS one FROM projects WHERE id = $1 AND domain_id = $2")
+                        .bind(project.as_uuid())
+                        .bind(domain.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .is_some(),
+                )
+            }
+
+            async fn require_account(
+                &self,
+                domain: DomainId,
+                id: AccountId,
+            ) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1 AS one FROM service_accounts WHERE id = $1 AND domain_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|_| ())
+                    .ok_or_else(|| not_found("service account", id))
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
+                let select = "SELECT id, name, billing_enabled, created_at FROM domains WHERE name = $1";
+                if let Some(row) = sqlx::query(select)
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                {
+                    return domain_from(&row);
+                }
+                let mut tx = self.pool.begin().await?;
+                let id = DomainId::new();
+                let inserted = sqlx::query(
+                    "INSERT INTO domains (id, name, billing_enabled, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(id.as_uuid())
+                .bind(name.as_str())
+                .bind(false)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    for kind in ProviderKind::ALL {
+                        sqlx::query("INSERT INTO providers (domain_id, kind, state) VALUES ($1, $2, $3)")
+                            .bind(id.as_uuid())
+                            .bind(kind.as_str())
+                            .bind(ProviderState::Enabled.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                let row = sqlx::query(select)
+                    .bind(name.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+                domain_from(&row)
+            }
+
+            async fn set_billing_enabled(
+                &self,
+                domain: DomainId,
+                enabled: bool,
+            ) -> Result<Domain, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE domains SET billing_enabled = $1 WHERE id = $2 \
+                     RETURNING id, name, billing_enabled, created_at",
+                )
+                .bind(enabled)
+                .bind(domain.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| not_found("domain", domain))?;
+                domain_from(&row)
+            }
+
+            async fn providers(&self, domain: DomainId) -> Result<Vec<ProviderEntry>, StoreError> {
+                let rows = sqlx::query("SELECT kind, state FROM providers WHERE domain_id = $1")
+                    .bind(domain.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let kind: String = row.try_get("kind")?;
+                    let state: String = row.try_get("state")?;
+                    out.push(ProviderEntry {
+                        kind: kind.parse().map_err(|e| corrupt("provider", e))?,
+                        state: if state == "ENABLED" {
+                            ProviderState::Enabled
+                        } else {
+                            ProviderState::Disabled
+                        },
+                    });
+                }
+                out.sort_by_key(|p| ProviderKind::ALL.iter().position(|k| *k == p.kind));
+                Ok(out)
+            }
+
+            async fn set_provider_state(
+                &self,
+                domain: DomainId,
+                kind: ProviderKind,
+                state: ProviderState,
+            ) -> Result<ProviderEntry, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE providers SET state = $1 WHERE domain_id = $2 AND kind = $3",
+                )
+                .bind(state.as_str())
+                .bind(domain.as_uuid())
+                .bind(kind.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(not_found("provider", kind));
+                }
+                Ok(ProviderEntry { kind, state })
+            }
+
+            async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError> {
+                if let Some(parent) = group.parent {
+                    let exists = sqlx::query(
+                        "SELECT 1 AS one FROM project_groups WHERE id = $1 AND domain_id = $2",
+                    )
+                    .bind(parent.as_uuid())
+                    .bind(group.domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if exists.is_none() {
+                        return Err(not_found("project group", parent));
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO project_groups (id, domain_id, name, parent_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(group.id.as_uuid())
+                .bind(group.domain.as_uuid())
+                .bind(group.name.as_str())
+                .bind(group.parent.map(|p| p.as_uuid()))
+                .bind(group.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    conflict_or(e, format!("project group {:?} already exists", group.name.as_str()))
+                })?;
+                Ok(())
+            }
+
+            async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, name, parent_id, created_at FROM project_groups \
+                     WHERE domain_id = $1 ORDER BY name",
+                )
+                .bind(domain.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(group_from).collect()
+            }
+
+            async fn create_project(&self, project: &Project) -> Result<(), StoreError> {
+                if let Some(group) = project.group {
+                    let exists = sqlx::query(
+                        "SELECT 1 AS one FROM project_groups WHERE id = $1 AND domain_id = $2",
+                    )
+                    .bind(group.as_uuid())
+                    .bind(project.domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if exists.is_none() {
+                        return Err(not_found("project group", group));
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO projects (id, domain_id, name, group_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(project.id.as_uuid())
+                .bind(project.domain.as_uuid())
+                .bind(project.name.as_str())
+                .bind(project.group.map(|g| g.as_uuid()))
+                .bind(project.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| conflict_or(e, format!("project {:?} already exists", project.name.as_str())))?;
+                Ok(())
+            }
+
+            async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, name, group_id, created_at FROM projects \
+                     WHERE domain_id = $1 ORDER BY name",
+                )
+                .bind(domain.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(project_from).collect()
+            }
+
+            async fn delete_project(&self, domain: DomainId, id: ProjectId) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query("SELECT 1 AS one FROM account_assignments WHERE project_id = $1 LIMIT 1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if used.is_some() {
+                    return Err(StoreError::Conflict(
+                        "project has billing accounts assigned (now or in its history); move or remove them first".into(),
+                    ));
+                }
+                let deleted = sqlx::query("DELETE FROM projects WHERE id = $1 AND domain_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    return Err(not_found("project", id));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+                if !self.project_exists(account.domain, account.project).await? {
+                    return Err(not_found("project", account.project));
+                }
+                let sealed = match &account.credentials {
+                    Some(c) => Some(self.cipher.seal(
+                        c.to_secret_json().as_bytes(),
+                        account.id.as_uuid().as_bytes(),
+                    )?),
+                    None => None,
+                };
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO service_accounts (id, domain_id, name, provider, credentials, state, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(account.id.as_uuid())
+                .bind(account.domain.as_uuid())
+                .bind(account.name.as_str())
+                .bind(account.provider.as_str())
+                .bind(sealed)
+                .bind(account.state.as_str())
+                .bind(account.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or(e, format!("service account {:?} already exists", account.name.as_str())))?;
+                sqlx::query(
+                    "INSERT INTO account_assignments (account_id, effective_from, project_id) VALUES ($1, $2, $3)",
+                )
+                .bind(account.id.as_uuid())
+                .bind(Option::<NaiveDate>::None)
+                .bind(account.project.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn accounts(&self, domain: DomainId) -> Result<Vec<ServiceAccount>, StoreError> {
+                let histories = self.histories(domain, None).await?;
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, name, provider, credentials, state, created_at \
+                     FROM service_accounts WHERE domain_id = $1 ORDER BY name",
+                )
+                .bind(domain.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let id = AccountId::from_uuid(row.try_get("id")?);
+                        let history = histories.get(&id).map(Vec::as_slice).unwrap_or_default();
+                        self.account_from(row, history)
+                    })
+                    .collect()
+            }
+
+            async fn account(&self, domain: DomainId, id: AccountId) -> Result<ServiceAccount, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, domain_id, name, provider, credentials, state, created_at \
+                     FROM service_accounts WHERE domain_id = $1 AND id = $2",
+                )
+                .bind(domain.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| not_found("service account", id))?;
+                let histories = self.histories(domain, Some(id)).await?;
+                let history = histories.get(&id).map(Vec::as_slice).unwrap_or_default();
+                self.account_from(&row, history)
+            }
+
+            async fn set_account_state(
+                &self,
+                domain: DomainId,
+                id: AccountId,
+                state: AccountState,
+            ) -> Result<(), StoreError> {
+                let updated = sqlx::query("UPDATE service_accounts SET state = $1 WHERE id = $2 AND domain_id = $3")
+                    .bind(state.as_str())
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if updated == 0 {
+                    return Err(not_found("service account", id));
+                }
+                Ok(())
+            }
+
+            async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for table in ["cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND EXISTS \
+                        (SELECT 1 FROM service_accounts WHERE id = $1 AND domain_id = $2)"))
+                        .bind(id.as_uuid())
+                        .bind(domain.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let deleted = sqlx::query("DELETE FROM service_accounts WHERE id = $1 AND domain_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    return Err(not_found("service account", id));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn assign_account(
+                &self,
+                domain: DomainId,
+                id: AccountId,
+                project: ProjectId,
+                from: Option<NaiveDate>,
+            ) -> Result<(), StoreError> {
+                self.require_account(domain, id).await?;
+                if !self.project_exists(domain, project).await? {
+                    return Err(not_found("project", project));
+                }
+                let mut tx = self.pool.begin().await?;
+                match from {
+                    None => {
+                        sqlx::query("DELETE FROM account_assignments WHERE account_id = $1")
+                            .bind(id.as_uuid())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(day) => {
+                        sqlx::query("DELETE FROM account_assignments WHERE account_id = $1 AND effective_from >= $2")
+                            .bind(id.as_uuid())
+                            .bind(day)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query("INSERT INTO account_assignments (account_id, effective_from, project_id) VALUES ($1, $2, $3)")
+                    .bind(id.as_uuid())
+                    .bind(from)
+                    .bind(project.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn assignments(&self, domain: DomainId, id: AccountId) -> Result<Vec<Assignment>, StoreError> {
+                self.require_account(domain, id).await?;
+                Ok(self.histories(domain, Some(id)).await?.remove(&id).unwrap_or_default())
+            }
+
+            async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
+                self.require_account(job.domain, job.account).await?;
+                sqlx::query(
+                    "INSERT INTO sync_jobs (id, domain_id, account_id, kind, window_start, window_end, state, \
+                     rows_written, changed_days, error, started_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (id) DO UPDATE SET window_start = excluded.window_start, \
+                     window_end = excluded.window_end, state = excluded.state, \
+                     rows_written = excluded.rows_written, changed_days = excluded.changed_days, \
+                     error = excluded.error, finished_at = excluded.finished_at",
+                )
+                .bind(job.id.as_uuid())
+                .bind(job.domain.as_uuid())
+                .bind(job.account.as_uuid())
+                .bind(job.kind.as_str())
+                .bind(job.window.start())
+                .bind(job.window.end())
+                .bind(job.state.as_str())
+                .bind(i64::try_from(job.rows).unwrap_or(i64::MAX))
+                .bind(sql::changed_days_json(&job.changed_days))
+                .bind(job.error.as_deref())
+                .bind(job.started_at)
+                .bind(job.finished_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn jobs(
+                &self,
+                domain: DomainId,
+                account: Option<AccountId>,
+                limit: u32,
+            ) -> Result<Vec<SyncJob>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
+                     changed_days, error, started_at, finished_at FROM sync_jobs \
+                     WHERE domain_id = $1 AND ($2 IS NULL OR account_id = $2) \
+                     ORDER BY started_at DESC, id DESC LIMIT $3",
+                )
+                .bind(domain.as_uuid())
+                .bind(account.map(|a| a.as_uuid()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(job_from).collect()
+            }
+
+            async fn replace_window(
+                &self,
+                domain: DomainId,
+                account: AccountId,
+                job: JobId,
+                window: DateRange,
+                records: &[CostRecord],
+            ) -> Result<WriteOutcome, StoreError> {
+                self.require_account(domain, account).await?;
+                let mut tx = self.pool.begin().await?;
+                let old_rows = sqlx::query(
+                    "SELECT usage_date, currency, cost FROM cost_records \
+                     WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
+                )
+                .bind(account.as_uuid())
+                .bind(window.start())
+                .bind(window.end())
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut before = std::collections::BTreeMap::new();
+                for row in &old_rows {
+                    let currency: String = row.try_get("currency")?;
+                    let key = (row.try_get::<NaiveDate, _>("usage_date")?, sql::parse_currency(&currency)?);
+                    let slot: &mut rust_decimal::Decimal = before.entry(key).or_default();
+                    *slot += $from_dec(row.try_get::<$dec, _>("cost")?)?;
+                }
+                sqlx::query("DELETE FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3")
+                    .bind(account.as_uuid())
+                    .bind(window.start())
+                    .bind(window.end())
+                    .execute(&mut *tx)
+                    .await?;
+                for chunk in records.chunks(sql::INSERT_CHUNK) {
+                    let mut builder = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO cost_records (domain_id, account_id, provider, cloud_account, usage_date, \
+                         region, service, usage_type, instance_type, usage_quantity, cost, currency, \
+                         effective_cost, list_cost, charge_category, tags) ",
+                    );
+                    // Validate inside the transaction: a bad record mid-batch rolls back the
+                    // delete and every insert before it.
+                    for r in chunk {
+                        check_record(domain, account, window, r)?;
+                    }
+                    builder.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.domain.as_uuid())
+                            .push_bind(r.service_account.as_uuid())
+                            .push_bind(r.provider.as_str())
+                            .push_bind(r.cloud_account.clone())
+                            .push_bind(r.date)
+                            .push_bind(r.region.clone())
+                            .push_bind(r.service.clone())
+                            .push_bind(r.usage_type.clone())
+                            .push_bind(r.instance_type.clone())
+                            .push_bind($to_dec(r.usage_quantity))
+                            .push_bind($to_dec(r.cost.amount()))
+                            .push_bind(r.currency().as_str().to_owned())
+                            .push_bind(r.effective_cost.map($to_dec))
+                            .push_bind(r.list_cost.map($to_dec))
+                            .push_bind(r.charge_category.as_str())
+                            .push_bind(sql::tags_json(&r.tags));
+                    });
+                    builder.build().execute(&mut *tx).await?;
+                }
+                let after = daily_totals(records)?;
+                let outcome = WriteOutcome {
+                    rows: records.len() as u64,
+                    changed_days: changed_days(&before, &after),
+                };
+                let job_row = sqlx::query("SELECT rows_written, changed_days FROM sync_jobs WHERE id = $1 AND account_id = $2")
+                    .bind(job.as_uuid())
+                    .bind(account.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| not_found("job", job))?;
+                let rows_so_far: i64 = job_row.try_get("rows_written")?;
+                let mut days = sql::parse_changed_days(&job_row.try_get::<String, _>("changed_days")?)?;
+                days.extend(outcome.changed_days.iter().copied());
+                sqlx::query("UPDATE sync_jobs SET rows_written = $1, changed_days = $2 WHERE id = $3")
+                    .bind(rows_so_far.saturating_add(i64::try_from(outcome.rows).unwrap_or(i64::MAX)))
+                    .bind(sql::changed_days_json(&days))
+                    .bind(job.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn cost_records(
+                &self,
+                domain: DomainId,
+                range: DateRange,
+                account: Option<AccountId>,
+            ) -> Result<Vec<CostRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT domain_id, account_id, provider, cloud_account, usage_date, region, service, \
+                     usage_type, instance_type, usage_quantity, cost, currency, effective_cost, list_cost, \
+                     charge_category, tags FROM cost_records \
+                     WHERE domain_id = $1 AND usage_date >= $2 AND usage_date < $3 \
+                     AND ($4 IS NULL OR account_id = $4) ORDER BY usage_date",
+                )
+                .bind(domain.as_uuid())
+                .bind(range.start())
+                .bind(range.end())
+                .bind(account.map(|a| a.as_uuid()))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(record_from).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;

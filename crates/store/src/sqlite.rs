@@ -1,0 +1,70 @@
+//! The SQLite adapter: the embedded default, one file created on first use, WAL journal.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::Cipher;
+
+/// A store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    cipher: Cipher,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and applies migrations.
+    pub async fn open(url: &str, cipher: Cipher) -> Result<Self, crate::StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let path = options.get_filename().to_path_buf();
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| crate::StoreError::KeyFile {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool, cipher, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The key file that sits beside a database file when no key is given: `PATH.key`.
+    pub fn default_key_path(db_path: &Path) -> PathBuf {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(".key");
+        PathBuf::from(name)
+    }
+
+    /// Closes the pool, checkpointing the WAL into the main file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn to_text(d: rust_decimal::Decimal) -> String {
+    d.to_string()
+}
+
+fn from_text(s: String) -> Result<rust_decimal::Decimal, crate::StoreError> {
+    cloudbill_core::parse_decimal(&s).map_err(|e| crate::sql::corrupt("amount", e))
+}
+
+crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, String, to_text, from_text);

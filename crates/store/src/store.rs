@@ -1,0 +1,190 @@
+//! The storage contract every adapter implements.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use cloudbill_core::{
+    AccountId, AccountState, Assignment, ChangedDay, CostRecord, Currency, DateRange, Decimal,
+    Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry,
+    ProviderKind, ProviderState, ServiceAccount, SyncJob,
+};
+
+use crate::StoreError;
+
+/// What one [`Store::replace_window`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Records written.
+    pub rows: u64,
+    /// Days whose per-currency totals differ from before.
+    pub changed_days: Vec<ChangedDay>,
+}
+
+/// Persistent state of cloudbill: domains, providers, projects, accounts, cost records, jobs.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Returns the domain called `name`, creating it (billing off, every provider enabled) if
+    /// it does not exist yet.
+    async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError>;
+
+    /// Turns billing on or off for a domain.
+    async fn set_billing_enabled(
+        &self,
+        domain: DomainId,
+        enabled: bool,
+    ) -> Result<Domain, StoreError>;
+
+    /// The provider registry of a domain.
+    async fn providers(&self, domain: DomainId) -> Result<Vec<ProviderEntry>, StoreError>;
+
+    /// Enables or disables a provider.
+    async fn set_provider_state(
+        &self,
+        domain: DomainId,
+        kind: ProviderKind,
+        state: ProviderState,
+    ) -> Result<ProviderEntry, StoreError>;
+
+    /// Stores a new project group; its name must be unique in the domain and its parent exist.
+    async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError>;
+
+    /// Every project group of a domain, by name.
+    async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError>;
+
+    /// Stores a new project; its name must be unique in the domain and its group exist.
+    async fn create_project(&self, project: &Project) -> Result<(), StoreError>;
+
+    /// Every project of a domain, by name.
+    async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError>;
+
+    /// Deletes a project that no account has ever been assigned to.
+    async fn delete_project(&self, domain: DomainId, id: ProjectId) -> Result<(), StoreError>;
+
+    /// Stores a new account together with its first assignment (to `account.project`, for all
+    /// dates). Credentials are sealed before they are written.
+    async fn create_account(&self, account: &ServiceAccount) -> Result<(), StoreError>;
+
+    /// Every account of a domain, by name, credentials opened.
+    async fn accounts(&self, domain: DomainId) -> Result<Vec<ServiceAccount>, StoreError>;
+
+    /// One account.
+    async fn account(&self, domain: DomainId, id: AccountId) -> Result<ServiceAccount, StoreError>;
+
+    /// Enables or disables an account.
+    async fn set_account_state(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        state: AccountState,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes an account with its assignments, cost records and jobs.
+    async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError>;
+
+    /// Moves an account to `project`: with `from = None` its whole history (a correction),
+    /// with `from = Some(day)` from that day on (earlier costs stay where they were).
+    async fn assign_account(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        project: ProjectId,
+        from: Option<NaiveDate>,
+    ) -> Result<(), StoreError>;
+
+    /// An account's assignment history, oldest first; the first entry has `from = None`.
+    async fn assignments(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+    ) -> Result<Vec<Assignment>, StoreError>;
+
+    /// Creates or updates a job.
+    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError>;
+
+    /// Jobs of a domain (optionally of one account), newest first, at most `limit`.
+    async fn jobs(
+        &self,
+        domain: DomainId,
+        account: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError>;
+
+    /// In one transaction: deletes `account`'s records in `window`, inserts `records`, and adds
+    /// the rows written and the changed days to job `job` (which must exist). Every record must
+    /// belong to `domain` and `account` and lie in `window`; otherwise nothing is written.
+    async fn replace_window(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        job: JobId,
+        window: DateRange,
+        records: &[CostRecord],
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// Cost records of a domain in `range`, optionally of one account.
+    async fn cost_records(
+        &self,
+        domain: DomainId,
+        range: DateRange,
+        account: Option<AccountId>,
+    ) -> Result<Vec<CostRecord>, StoreError>;
+}
+
+/// Per (day, currency) totals of `records`.
+pub fn daily_totals<'a>(
+    records: impl IntoIterator<Item = &'a CostRecord>,
+) -> Result<BTreeMap<(NaiveDate, Currency), Decimal>, StoreError> {
+    let mut totals: BTreeMap<(NaiveDate, Currency), Decimal> = BTreeMap::new();
+    for r in records {
+        let slot = totals.entry((r.date, r.currency())).or_default();
+        *slot = slot.checked_add(r.cost.amount()).ok_or_else(|| {
+            StoreError::RecordRejected(format!("daily total overflows on {}", r.date))
+        })?;
+    }
+    Ok(totals)
+}
+
+/// The days whose totals differ between `before` and `after` (a missing entry counts as 0).
+pub fn changed_days(
+    before: &BTreeMap<(NaiveDate, Currency), Decimal>,
+    after: &BTreeMap<(NaiveDate, Currency), Decimal>,
+) -> Vec<ChangedDay> {
+    let keys: BTreeSet<_> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let old_total = before.get(key).copied().unwrap_or_default();
+            let new_total = after.get(key).copied().unwrap_or_default();
+            (old_total != new_total).then_some(ChangedDay {
+                date: key.0,
+                currency: key.1,
+                old_total,
+                new_total,
+            })
+        })
+        .collect()
+}
+
+/// Checks that a record may be written into (`domain`, `account`, `window`).
+pub(crate) fn check_record(
+    domain: DomainId,
+    account: AccountId,
+    window: DateRange,
+    record: &CostRecord,
+) -> Result<(), StoreError> {
+    if record.domain != domain || record.service_account != account {
+        return Err(StoreError::RecordRejected(format!(
+            "record of account {} written through account {account}",
+            record.service_account
+        )));
+    }
+    if !window.contains(record.date) {
+        return Err(StoreError::RecordRejected(format!(
+            "record dated {} lies outside the window {window}",
+            record.date
+        )));
+    }
+    Ok(())
+}

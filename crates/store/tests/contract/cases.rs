@@ -1,0 +1,579 @@
+//! The contract cases. Each takes a fresh harness and asserts behaviour through the trait.
+
+use cloudbill_core::{
+    parse_decimal, AccountState, ChargeCategory, Currency, GroupId, JobState, Money, ProjectGroup,
+    ProjectId, ProviderKind, ProviderState, ServiceAccount,
+};
+use cloudbill_store::StoreError;
+
+use crate::support::*;
+
+pub async fn new_domain_has_billing_off_and_default_providers(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    assert!(!d.billing_enabled, "billing must be off for a new domain");
+    let again = domain(s, "acme").await;
+    assert_eq!(d.id, again.id, "ensure_domain must be idempotent");
+    let providers = s.providers(d.id).await.unwrap();
+    let kinds: Vec<_> = providers.iter().map(|p| (p.kind, p.state)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ProviderKind::HyperbillingAws, ProviderState::Enabled),
+            (ProviderKind::File, ProviderState::Enabled)
+        ]
+    );
+    let on = s.set_billing_enabled(d.id, true).await.unwrap();
+    assert!(on.billing_enabled);
+    assert!(domain(s, "acme").await.billing_enabled);
+}
+
+pub async fn providers_can_be_disabled_and_enabled(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    s.set_provider_state(d.id, ProviderKind::HyperbillingAws, ProviderState::Disabled)
+        .await
+        .unwrap();
+    let p = s.providers(d.id).await.unwrap();
+    assert_eq!(p[0].state, ProviderState::Disabled);
+    assert_eq!(p[1].state, ProviderState::Enabled);
+    s.set_provider_state(d.id, ProviderKind::HyperbillingAws, ProviderState::Enabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.providers(d.id).await.unwrap()[0].state,
+        ProviderState::Enabled
+    );
+}
+
+pub async fn projects_and_groups_enforce_unique_names_and_references(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let root = ProjectGroup {
+        id: GroupId::new(),
+        domain: d.id,
+        name: name("engineering"),
+        parent: None,
+        created_at: chrono::Utc::now(),
+    };
+    s.create_group(&root).await.unwrap();
+    let child = ProjectGroup {
+        id: GroupId::new(),
+        name: name("platform"),
+        parent: Some(root.id),
+        ..root.clone()
+    };
+    s.create_group(&child).await.unwrap();
+    let dup = ProjectGroup {
+        id: GroupId::new(),
+        ..root.clone()
+    };
+    let err = s.create_group(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "project group \"engineering\" already exists"
+    );
+    let orphan = ProjectGroup {
+        id: GroupId::new(),
+        name: name("orphan"),
+        parent: Some(GroupId::new()),
+        ..root.clone()
+    };
+    assert!(matches!(
+        s.create_group(&orphan).await.unwrap_err(),
+        StoreError::NotFound {
+            what: "project group",
+            ..
+        }
+    ));
+    let groups = s.groups(d.id).await.unwrap();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[1].parent, Some(root.id));
+
+    let web = project(s, d.id, "web").await;
+    let mut api = web.clone();
+    api.id = ProjectId::new();
+    api.name = name("api");
+    api.group = Some(child.id);
+    s.create_project(&api).await.unwrap();
+    let mut dup = web.clone();
+    dup.id = ProjectId::new();
+    let err = s.create_project(&dup).await.unwrap_err();
+    assert_eq!(err.to_string(), "project \"web\" already exists");
+    let mut bad_group = web.clone();
+    bad_group.id = ProjectId::new();
+    bad_group.name = name("nowhere");
+    bad_group.group = Some(GroupId::new());
+    assert!(matches!(
+        s.create_project(&bad_group).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    let projects = s.projects(d.id).await.unwrap();
+    assert_eq!(
+        projects.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["api", "web"]
+    );
+    assert_eq!(projects[0].group, Some(child.id));
+
+    // A used project cannot be deleted; an unused one can.
+    account(s, d.id, web.id, "aws-main").await;
+    assert!(matches!(
+        s.delete_project(d.id, web.id).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    s.delete_project(d.id, api.id).await.unwrap();
+    assert_eq!(s.projects(d.id).await.unwrap().len(), 1);
+    assert!(matches!(
+        s.delete_project(d.id, api.id).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+}
+
+pub async fn accounts_round_trip_with_credentials_and_enforce_names(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "aws-main").await;
+    let back = s.account(d.id, a.id).await.unwrap();
+    assert_eq!(back.name, a.name);
+    assert_eq!(back.project, web.id);
+    assert_eq!(
+        back.credentials, a.credentials,
+        "credentials must round-trip"
+    );
+    assert_eq!(back.credentials.as_ref().unwrap().key().expose(), SECRET);
+    assert!(
+        !format!("{back:?}").contains(SECRET),
+        "Debug must not show the key"
+    );
+
+    let dup = account_value(d.id, web.id, "aws-main");
+    let err = s.create_account(&dup).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service account \"aws-main\" already exists"
+    );
+    let unknown_project = account_value(d.id, ProjectId::new(), "aws-2");
+    assert!(matches!(
+        s.create_account(&unknown_project).await.unwrap_err(),
+        StoreError::NotFound {
+            what: "project",
+            ..
+        }
+    ));
+
+    let file = ServiceAccount {
+        provider: ProviderKind::File,
+        credentials: None,
+        ..account_value(d.id, web.id, "focus-import")
+    };
+    s.create_account(&file).await.unwrap();
+    let all = s.accounts(d.id).await.unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["aws-main", "focus-import"]
+    );
+    assert!(all[1].credentials.is_none());
+
+    s.set_account_state(d.id, a.id, AccountState::Disabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.account(d.id, a.id).await.unwrap().state,
+        AccountState::Disabled
+    );
+    assert!(matches!(
+        s.account(d.id, cloudbill_core::AccountId::new())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound {
+            what: "service account",
+            ..
+        }
+    ));
+}
+
+pub async fn deleting_an_account_removes_its_data(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "a").await;
+    let b = account(s, d.id, web.id, "b").await;
+    let w = range("2025-01-01", "2025-01-03");
+    for acc in [&a, &b] {
+        let job = start_job(s, acc, w).await;
+        s.replace_window(
+            d.id,
+            acc.id,
+            job,
+            w,
+            &[record(acc, "2025-01-01", "1.5", "EC2")],
+        )
+        .await
+        .unwrap();
+    }
+    s.delete_account(d.id, a.id).await.unwrap();
+    assert!(s.account(d.id, a.id).await.is_err());
+    let left = s.cost_records(d.id, w, None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].service_account, b.id);
+    assert!(s.jobs(d.id, Some(a.id), 10).await.unwrap().is_empty());
+    assert_eq!(s.jobs(d.id, None, 10).await.unwrap().len(), 1);
+    assert!(s.delete_account(d.id, a.id).await.is_err());
+}
+
+pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let (p1, p2, p3) = (
+        project(s, d.id, "one").await,
+        project(s, d.id, "two").await,
+        project(s, d.id, "three").await,
+    );
+    let a = account(s, d.id, p1.id, "acc").await;
+    let history = s.assignments(d.id, a.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].from, None);
+
+    s.assign_account(d.id, a.id, p2.id, Some(date("2025-03-01")))
+        .await
+        .unwrap();
+    let history = s.assignments(d.id, a.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        ServiceAccount::project_on(&history, date("2025-02-28")),
+        Some(p1.id)
+    );
+    assert_eq!(
+        ServiceAccount::project_on(&history, date("2025-03-01")),
+        Some(p2.id)
+    );
+    assert_eq!(s.account(d.id, a.id).await.unwrap().project, p2.id);
+
+    // An earlier dated move supersedes later steps.
+    s.assign_account(d.id, a.id, p3.id, Some(date("2025-02-01")))
+        .await
+        .unwrap();
+    let history = s.assignments(d.id, a.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        ServiceAccount::project_on(&history, date("2025-03-05")),
+        Some(p3.id)
+    );
+    assert_eq!(
+        ServiceAccount::project_on(&history, date("2025-01-05")),
+        Some(p1.id)
+    );
+
+    // A move without a date rewrites the whole history.
+    s.assign_account(d.id, a.id, p2.id, None).await.unwrap();
+    let history = s.assignments(d.id, a.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        ServiceAccount::project_on(&history, date("2000-01-01")),
+        Some(p2.id)
+    );
+
+    assert!(matches!(
+        s.assign_account(d.id, a.id, ProjectId::new(), None)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound {
+            what: "project",
+            ..
+        }
+    ));
+}
+
+pub async fn replace_window_replaces_and_audits_restatements(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "acc").await;
+    let w = range("2025-01-01", "2025-01-04");
+    let job = start_job(s, &a, w).await;
+    let first = vec![
+        record(&a, "2025-01-01", "1.1000000001", "EC2"),
+        record(&a, "2025-01-01", "2.0000000002", "S3"),
+        record(&a, "2025-01-02", "3.5", "EC2"),
+        record(&a, "2025-01-03", "-0.25", "Credit"),
+    ];
+    let out = s.replace_window(d.id, a.id, job, w, &first).await.unwrap();
+    assert_eq!(out.rows, 4);
+    assert_eq!(out.changed_days.len(), 3, "every day is new");
+
+    // Outside the window: must survive the restatement below.
+    let outside = range("2025-01-10", "2025-01-11");
+    let job_outside = start_job(s, &a, outside).await;
+    s.replace_window(
+        d.id,
+        a.id,
+        job_outside,
+        outside,
+        &[record(&a, "2025-01-10", "7", "EC2")],
+    )
+    .await
+    .unwrap();
+
+    // Restate day 2, drop the day-3 credit, keep day 1.
+    let restated = vec![
+        record(&a, "2025-01-01", "1.1000000001", "EC2"),
+        record(&a, "2025-01-01", "2.0000000002", "S3"),
+        record(&a, "2025-01-02", "4.0000000009", "EC2"),
+    ];
+    let job2 = start_job(s, &a, w).await;
+    let out = s
+        .replace_window(d.id, a.id, job2, w, &restated)
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 3);
+    let changed: Vec<_> = out
+        .changed_days
+        .iter()
+        .map(|c| {
+            (
+                c.date,
+                c.old_total.normalize().to_string(),
+                c.new_total.normalize().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            (
+                date("2025-01-02"),
+                "3.5".to_string(),
+                "4.0000000009".to_string()
+            ),
+            (date("2025-01-03"), "-0.25".to_string(), "0".to_string()),
+        ]
+    );
+    let t = totals(s, &a, range("2025-01-01", "2025-02-01")).await;
+    assert_eq!(t.get(&date("2025-01-01")).unwrap(), "3.1000000003");
+    assert_eq!(
+        t.get(&date("2025-01-02")).unwrap(),
+        "4.0000000009",
+        "restated, not doubled"
+    );
+    assert!(!t.contains_key(&date("2025-01-03")), "vanished rows vanish");
+    assert_eq!(t.get(&date("2025-01-10")).unwrap(), "7");
+
+    let jobs = s.jobs(d.id, Some(a.id), 10).await.unwrap();
+    let stored = jobs.iter().find(|j| j.id == job2).unwrap();
+    assert_eq!(stored.rows, 3);
+    assert_eq!(stored.changed_days, out.changed_days);
+}
+
+pub async fn identical_replace_is_a_no_op(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "acc").await;
+    let w = range("2025-02-01", "2025-03-01");
+    let rows: Vec<_> = (1..=28)
+        .map(|day| {
+            record(
+                &a,
+                &format!("2025-02-{day:02}"),
+                &format!("{day}.0123456789"),
+                "EC2",
+            )
+        })
+        .collect();
+    let job = start_job(s, &a, w).await;
+    s.replace_window(d.id, a.id, job, w, &rows).await.unwrap();
+    let before = totals(s, &a, w).await;
+    let job2 = start_job(s, &a, w).await;
+    let out = s.replace_window(d.id, a.id, job2, w, &rows).await.unwrap();
+    assert!(out.changed_days.is_empty(), "{:?}", out.changed_days);
+    assert_eq!(totals(s, &a, w).await, before);
+    assert_eq!(s.cost_records(d.id, w, Some(a.id)).await.unwrap().len(), 28);
+}
+
+pub async fn failed_replace_mid_write_keeps_the_old_rows(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "acc").await;
+    let w = range("2025-03-01", "2025-03-02");
+    let job = start_job(s, &a, w).await;
+    s.replace_window(d.id, a.id, job, w, &[record(&a, "2025-03-01", "10", "EC2")])
+        .await
+        .unwrap();
+    // 2,500 good rows, then one outside the window: the delete and the first inserts have run
+    // inside the transaction when it fails.
+    let mut rows: Vec<_> = (0..2500)
+        .map(|i| record(&a, "2025-03-01", &format!("0.{i:04}"), &format!("svc{i}")))
+        .collect();
+    rows.push(record(&a, "2025-03-05", "1", "late"));
+    let job2 = start_job(s, &a, w).await;
+    let err = s
+        .replace_window(d.id, a.id, job2, w, &rows)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RecordRejected(_)), "{err}");
+    assert!(err.to_string().contains("outside the window"), "{err}");
+    let left = s.cost_records(d.id, w, Some(a.id)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].cost.amount().to_string(), "10");
+    let j = s.jobs(d.id, Some(a.id), 10).await.unwrap();
+    assert_eq!(j.iter().find(|j| j.id == job2).unwrap().rows, 0);
+
+    // A record of another account is refused too.
+    let other = account(s, d.id, web.id, "other").await;
+    let err = s
+        .replace_window(
+            d.id,
+            a.id,
+            job2,
+            w,
+            &[record(&other, "2025-03-01", "1", "x")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RecordRejected(_)));
+    // An unknown job is refused and rolls back.
+    let err = s
+        .replace_window(
+            d.id,
+            a.id,
+            cloudbill_core::JobId::new(),
+            w,
+            &[record(&a, "2025-03-01", "99", "x")],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { what: "job", .. }),
+        "{err}"
+    );
+    assert_eq!(s.cost_records(d.id, w, Some(a.id)).await.unwrap().len(), 1);
+}
+
+pub async fn exact_decimals_round_trip(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "acc").await;
+    let w = range("2025-04-01", "2025-04-02");
+    let amounts = [
+        "123.4567890123",
+        "0.12345678901",
+        "0.000000000012345",
+        "-5.0000000001",
+        "1000000000000.0000000001",
+        "-999999999999.99999999999",
+        "0.0",
+        "1.50",
+    ];
+    let mut rows: Vec<_> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, amt)| record(&a, "2025-04-01", amt, &format!("svc{i}")))
+        .collect();
+    let mut sci = record(&a, "2025-04-01", "0", "sci");
+    sci.cost = Money::new(parse_decimal("9.6E-6").unwrap(), Currency::USD);
+    sci.usage_quantity = parse_decimal("1.23456789012345E+5").unwrap();
+    sci.effective_cost = Some(parse_decimal("-1.00000000001").unwrap());
+    sci.list_cost = Some(parse_decimal("2.5E-11").unwrap());
+    sci.charge_category = ChargeCategory::Credit;
+    sci.tags.insert("team".into(), "pay\"ments".into());
+    sci.instance_type = None;
+    sci.region = String::new();
+    rows.push(sci.clone());
+    let mut eur = record(&a, "2025-04-01", "3.333", "eur");
+    eur.cost = Money::new(
+        parse_decimal("3.333").unwrap(),
+        Currency::parse("EUR").unwrap(),
+    );
+    rows.push(eur);
+    let job = start_job(s, &a, w).await;
+    s.replace_window(d.id, a.id, job, w, &rows).await.unwrap();
+    let mut back = s.cost_records(d.id, w, Some(a.id)).await.unwrap();
+    back.sort_by(|x, y| x.service.cmp(&y.service));
+    let mut expected = rows.clone();
+    expected.sort_by(|x, y| x.service.cmp(&y.service));
+    assert_eq!(back, expected, "records must round-trip exactly");
+    for (b, e) in back.iter().zip(&expected) {
+        // Trailing zeros are not significant (PostgreSQL returns 0.0 as 0); every other digit is.
+        assert_eq!(
+            b.cost.amount().normalize().to_string(),
+            e.cost.amount().normalize().to_string(),
+            "digits kept"
+        );
+    }
+    let got = back.iter().find(|r| r.service == "sci").unwrap();
+    assert_eq!(got.cost.amount().to_string(), "0.0000096");
+    assert_eq!(got.list_cost.unwrap().to_string(), "0.000000000025");
+    let sums = cloudbill_store::daily_totals(&back).unwrap();
+    let usd = sums[&(date("2025-04-01"), Currency::USD)];
+    assert_eq!(usd.normalize().to_string(), "120.080255401332345");
+    assert_eq!(
+        sums[&(date("2025-04-01"), Currency::parse("EUR").unwrap())].to_string(),
+        "3.333"
+    );
+}
+
+pub async fn jobs_are_listed_newest_first_and_updated(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "a").await;
+    let b = account(s, d.id, web.id, "b").await;
+    let w = range("2025-01-01", "2025-02-01");
+    let mut ids = vec![];
+    for acc in [&a, &b, &a] {
+        ids.push(start_job(s, acc, w).await);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let all = s.jobs(d.id, None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]]
+    );
+    assert_eq!(s.jobs(d.id, None, 2).await.unwrap().len(), 2);
+    let only_a = s.jobs(d.id, Some(a.id), 10).await.unwrap();
+    assert_eq!(
+        only_a.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[2], ids[0]]
+    );
+
+    let mut job = all[0].clone();
+    job.state = JobState::Failed;
+    job.error = Some("invalid Hyperbilling credentials for account 111111111111".into());
+    job.finished_at = Some(chrono::Utc::now());
+    s.save_job(&job).await.unwrap();
+    let back = s.jobs(d.id, Some(a.id), 1).await.unwrap().remove(0);
+    assert_eq!(back.state, JobState::Failed);
+    assert_eq!(back.error, job.error);
+    assert!(back.finished_at.is_some());
+    assert_eq!(back.window, w);
+}
+
+pub async fn domains_are_isolated(h: &Harness) {
+    let s = &*h.store;
+    let d1 = domain(s, "one").await;
+    let d2 = domain(s, "two").await;
+    let p1 = project(s, d1.id, "web").await;
+    // Same name in another domain is fine.
+    let p2 = project(s, d2.id, "web").await;
+    let a1 = account(s, d1.id, p1.id, "acc").await;
+    account(s, d2.id, p2.id, "acc").await;
+    assert!(
+        s.account(d2.id, a1.id).await.is_err(),
+        "no cross-domain reads"
+    );
+    assert!(
+        s.assign_account(d1.id, a1.id, p2.id, None).await.is_err(),
+        "no cross-domain moves"
+    );
+    let w = range("2025-01-01", "2025-01-02");
+    let job = start_job(s, &a1, w).await;
+    s.replace_window(d1.id, a1.id, job, w, &[record(&a1, "2025-01-01", "1", "x")])
+        .await
+        .unwrap();
+    assert!(s.cost_records(d2.id, w, None).await.unwrap().is_empty());
+    assert_eq!(s.projects(d2.id).await.unwrap().len(), 1);
+}

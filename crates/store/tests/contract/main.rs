@@ -1,0 +1,56 @@
+//! The store contract: one suite of cases, run against every adapter.
+//!
+//! PostgreSQL cases need `CLOUDBILL_TEST_DATABASE_URL`; without it they print a SKIPPED line and
+//! pass, unless `CLOUDBILL_REQUIRE_POSTGRES=1` (set by CI) turns the skip into a failure.
+//! Each PostgreSQL case runs in a schema of its own, so cases run in parallel.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod cases;
+mod raw;
+mod support;
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $case() {
+                let h = crate::support::memory();
+                crate::cases::$case(&h).await;
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $case() {
+                let h = crate::support::sqlite().await;
+                crate::cases::$case(&h).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $case() {
+                let Some(h) = crate::support::postgres(stringify!($case)).await else { return };
+                crate::cases::$case(&h).await;
+                h.cleanup().await;
+            })*
+        }
+    };
+}
+
+contract!(
+    new_domain_has_billing_off_and_default_providers,
+    providers_can_be_disabled_and_enabled,
+    projects_and_groups_enforce_unique_names_and_references,
+    accounts_round_trip_with_credentials_and_enforce_names,
+    deleting_an_account_removes_its_data,
+    assignment_history_moves_with_and_without_a_date,
+    replace_window_replaces_and_audits_restatements,
+    identical_replace_is_a_no_op,
+    failed_replace_mid_write_keeps_the_old_rows,
+    exact_decimals_round_trip,
+    jobs_are_listed_newest_first_and_updated,
+    domains_are_isolated,
+);

@@ -1,0 +1,165 @@
+//! Adapter-specific checks that look below the trait: raw bytes, files, reopening.
+
+use cloudbill_store::{open, OpenOptions, Store};
+
+use crate::support::*;
+
+async fn populate(store: &dyn Store) -> (cloudbill_core::DomainId, cloudbill_core::AccountId) {
+    let d = domain(store, "acme").await;
+    store.set_billing_enabled(d.id, true).await.unwrap();
+    let p = project(store, d.id, "web").await;
+    let a = account(store, d.id, p.id, "aws-main").await;
+    let w = range("2025-01-01", "2025-01-02");
+    let job = start_job(store, &a, w).await;
+    store
+        .replace_window(
+            d.id,
+            a.id,
+            job,
+            w,
+            &[record(&a, "2025-01-01", "0.12345678901", "EC2")],
+        )
+        .await
+        .unwrap();
+    (d.id, a.id)
+}
+
+#[tokio::test]
+async fn sqlite_file_never_holds_the_key_in_clear_and_reopens_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested").join("billing.db");
+    let url = format!("sqlite://{}", path.display());
+    let options = OpenOptions {
+        url: url.clone(),
+        ..OpenOptions::default()
+    };
+    let (domain_id, account_id) = {
+        let store = open(&options).await.unwrap();
+        let ids = populate(&*store).await;
+        drop(store);
+        ids
+    };
+    // Give the pool a moment to close and checkpoint.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // The key file was created beside the database, private.
+    let key_path = dir.path().join("nested").join("billing.db.key");
+    assert!(key_path.exists(), "key file beside the database");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // No database file (main, WAL) contains the secret or the email in clear.
+    for entry in std::fs::read_dir(dir.path().join("nested")).unwrap() {
+        let p = entry.unwrap().path();
+        if p == key_path {
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "{} holds the key in clear",
+            p.display()
+        );
+    }
+
+    // Reopen: everything is still there, and the credentials open with the key file.
+    let store = open(&options).await.unwrap();
+    let d = store.ensure_domain(&name("acme")).await.unwrap();
+    assert_eq!(d.id, domain_id);
+    assert!(d.billing_enabled);
+    let a = store.account(domain_id, account_id).await.unwrap();
+    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    let recs = store
+        .cost_records(domain_id, range("2025-01-01", "2025-02-01"), None)
+        .await
+        .unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].cost.amount().to_string(), "0.12345678901");
+    drop(store);
+
+    // With a different key the data opens but the credentials do not.
+    let wrong = OpenOptions {
+        url,
+        secret_key: Some(zeroize::Zeroizing::new("ff".repeat(32))),
+        key_dir: None,
+    };
+    let store = open(&wrong).await.unwrap();
+    let err = store.account(domain_id, account_id).await.unwrap_err();
+    assert!(
+        err.to_string().contains("cannot be opened with this key"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_rows_never_hold_the_key_in_clear() {
+    let Some(h) = postgres("postgres_rows_never_hold_the_key_in_clear").await else {
+        return;
+    };
+    populate(&*h.store).await;
+    let Raw::Postgres { store, .. } = &h.raw else {
+        unreachable!()
+    };
+    let blobs: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT credentials FROM service_accounts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(blobs.len(), 1);
+    let blob = &blobs[0].0;
+    assert!(!blob.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    assert!(!blob.windows(15).any(|w| w == b"ops@example.com"));
+    let dump: Vec<(String,)> =
+        sqlx::query_as("SELECT row_to_json(s)::text FROM service_accounts s")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert!(!dump[0].0.contains(SECRET));
+    // The amount is stored as an exact NUMERIC with its scale.
+    let (cost,): (String,) = sqlx::query_as("SELECT cost::text FROM cost_records")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(cost, "0.12345678901");
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_reopen_keeps_everything() {
+    let Some(h) = postgres("postgres_reopen_keeps_everything").await else {
+        return;
+    };
+    let (domain_id, account_id) = populate(&*h.store).await;
+    let Raw::Postgres { url, schema, .. } = &h.raw else {
+        unreachable!()
+    };
+    let again = cloudbill_store::PgStore::open(
+        url,
+        Some(schema),
+        cloudbill_store::Cipher::from_hex(TEST_KEY_HEX).unwrap(),
+    )
+    .await
+    .unwrap();
+    let a = again.account(domain_id, account_id).await.unwrap();
+    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    again.close().await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn unknown_urls_are_refused_with_the_accepted_forms() {
+    let err = open(&OpenOptions {
+        url: "mysql://localhost/x".into(),
+        ..OpenOptions::default()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "unsupported database URL \"mysql://localhost/x\" (expected sqlite://PATH, postgres://… or memory:)"
+    );
+}
