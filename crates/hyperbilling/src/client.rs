@@ -55,7 +55,10 @@ pub struct Hyperbilling {
 /// How one attempt ended.
 enum Attempt {
     Done(Option<Bytes>),
-    Retry { reason: String, wait: Option<Duration> },
+    Retry {
+        reason: String,
+        wait: Option<Duration>,
+    },
 }
 
 impl Hyperbilling {
@@ -283,7 +286,10 @@ impl Hyperbilling {
         }
         let mut text = String::from_utf8_lossy(&bytes).into_owned();
         if text.len() > 2000 {
-            let cut = (0..=2000).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=2000)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
             text.truncate(cut);
             text.push('…');
         }
@@ -307,10 +313,12 @@ impl Hyperbilling {
 
 fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, ProviderError> {
     let mut headers = HeaderMap::new();
-    let id = HeaderValue::from_str(credentials.email())
-        .map_err(|_| ProviderError::InvalidRequest("the client email is not a valid header".into()))?;
-    let mut secret = HeaderValue::from_str(credentials.key().expose())
-        .map_err(|_| ProviderError::InvalidRequest("the client key is not a valid header".into()))?;
+    let id = HeaderValue::from_str(credentials.email()).map_err(|_| {
+        ProviderError::InvalidRequest("the client email is not a valid header".into())
+    })?;
+    let mut secret = HeaderValue::from_str(credentials.key().expose()).map_err(|_| {
+        ProviderError::InvalidRequest("the client key is not a valid header".into())
+    })?;
     secret.set_sensitive(true);
     headers.insert("X-Client-Id", id);
     headers.insert("X-Client-Secret", secret);
@@ -381,7 +389,10 @@ impl BillingProvider for Hyperbilling {
         if credentials.account().is_empty() {
             let mut all = Vec::new();
             for account in self.linked_accounts(credentials).await? {
-                all.extend(self.fetch_account(credentials, scope, &account, window).await?);
+                all.extend(
+                    self.fetch_account(credentials, scope, &account, window)
+                        .await?,
+                );
             }
             Ok(all)
         } else {

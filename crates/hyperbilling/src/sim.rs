@@ -87,6 +87,8 @@ pub enum Fault {
     MalformedJson,
     /// 401 Unauthorized whatever the credentials.
     Unauthorized,
+    /// 400 Bad Request with a message body, as the API answers a request it cannot parse.
+    BadRequest,
 }
 
 /// A request the simulator saw.
@@ -106,7 +108,7 @@ pub struct SeenRequest {
     pub end: Option<String>,
     /// `Filter.NextDataToken`.
     pub token: Option<String>,
-    /// The status answered.
+    /// The status answered (0 while the request is in flight or was abandoned).
     pub status: u16,
 }
 
@@ -140,11 +142,26 @@ type CatalogueItem = (
 
 const CATALOGUE: [CatalogueItem; 7] = [
     (Some("USE1"), "AmazonEC2", "BoxUsage:t3.micro", "t3.micro"),
-    (Some("APN2"), "AmazonEC2", "APN2-BoxUsage:m5.large", "m5.large"),
+    (
+        Some("APN2"),
+        "AmazonEC2",
+        "APN2-BoxUsage:m5.large",
+        "m5.large",
+    ),
     (Some(""), "AmazonS3", "TimedStorage-ByteHrs", ""),
     (None, "AWSDataTransfer", "DataTransfer-Out-Bytes", ""),
-    (Some("EUW2"), "AmazonRDS", "EUW2-InstanceUsage:db.t3.small", "db.t3.small"),
-    (Some("APS1"), "AmazonCloudWatch", "APS1-CW:MetricMonitorUsage", ""),
+    (
+        Some("EUW2"),
+        "AmazonRDS",
+        "EUW2-InstanceUsage:db.t3.small",
+        "db.t3.small",
+    ),
+    (
+        Some("APS1"),
+        "AmazonCloudWatch",
+        "APS1-CW:MetricMonitorUsage",
+        "",
+    ),
     (Some("EU"), "AWSLambda", "EU-Lambda-GB-Second", ""),
 ];
 
@@ -246,7 +263,9 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator").field("addr", &self.addr).finish()
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -377,20 +396,37 @@ fn parse_filter(body: &[u8]) -> Result<Parsed, String> {
         .and_then(serde_json::Value::as_array)
         .ok_or("Filter.LinkedAccount must be an array")?
         .iter()
-        .map(|a| a.as_str().map(str::to_owned).ok_or("LinkedAccount entries must be strings"))
+        .map(|a| {
+            a.as_str()
+                .map(str::to_owned)
+                .ok_or("LinkedAccount entries must be strings")
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    if filter.get("Granularity").and_then(serde_json::Value::as_str) != Some("DAILY") {
+    if filter
+        .get("Granularity")
+        .and_then(serde_json::Value::as_str)
+        != Some("DAILY")
+    {
         return Err("Filter.Granularity must be DAILY".into());
     }
-    let period = filter.get("TimePeriod").ok_or("missing Filter.TimePeriod")?;
-    let field = |k: &str| period.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let period = filter
+        .get("TimePeriod")
+        .ok_or("missing Filter.TimePeriod")?;
+    let field = |k: &str| {
+        period
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
     let token = filter
         .get("NextDataToken")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
     let group_by = value.get("GroupBy").and_then(serde_json::Value::as_array);
     if group_by.is_none_or(|g| g.len() != 5) {
-        return Err("GroupBy must list USAGE_DATE, REGION, SERVICE_CODE, USAGE_TYPE, INSTANCE_TYPE".into());
+        return Err(
+            "GroupBy must list USAGE_DATE, REGION, SERVICE_CODE, USAGE_TYPE, INSTANCE_TYPE".into(),
+        );
     }
     Ok(Parsed {
         accounts,
@@ -407,9 +443,10 @@ fn render_page(lines: &[SimLine], next: Option<&str>) -> String {
         if i > 0 {
             out.push(',');
         }
-        let region = l
-            .region_code
-            .map_or_else(|| "null".to_owned(), |r| serde_json::Value::from(r).to_string());
+        let region = l.region_code.map_or_else(
+            || "null".to_owned(),
+            |r| serde_json::Value::from(r).to_string(),
+        );
         out.push_str(&format!(
             "{{\"GroupBy\":{{\"USAGE_DATE\":\"{}\",\"REGION\":{},\"SERVICE_CODE\":{},\"USAGE_TYPE\":{},\"INSTANCE_TYPE\":{}}},\"Value\":{{\"USAGE_COST\":{},\"USAGE_QUANTITY\":{}}}}}",
             l.date.format("%Y-%m-%d"),
@@ -429,29 +466,43 @@ fn render_page(lines: &[SimLine], next: Option<&str>) -> String {
     out
 }
 
-async fn handle(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn handle(
+    inner: &Inner,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let parsed = if uri.path() == "/v1/search/billing" {
         parse_filter(body)
     } else {
         Ok(Parsed::default())
     };
     let fault = lock(&inner.faults).pop_front();
+    // Recorded on arrival (status 0 until answered): a client that times out still counts.
+    let index = {
+        let p = parsed.as_ref().ok();
+        let mut seen = lock(&inner.seen);
+        seen.push(SeenRequest {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            client_id: headers
+                .get("X-Client-Id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            accounts: p.map(|p| p.accounts.clone()).unwrap_or_default(),
+            start: p.and_then(|p| p.start.clone()),
+            end: p.and_then(|p| p.end.clone()),
+            token: p.and_then(|p| p.token.clone()),
+            status: 0,
+        });
+        seen.len() - 1
+    };
     let (status, response) = answer(inner, method, uri, headers, &parsed, fault.as_ref()).await;
-    let p = parsed.unwrap_or_default();
-    lock(&inner.seen).push(SeenRequest {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        client_id: headers
-            .get("X-Client-Id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        accounts: p.accounts,
-        start: p.start,
-        end: p.end,
-        token: p.token,
-        status: status.as_u16(),
-    });
+    if let Some(seen) = lock(&inner.seen).get_mut(index) {
+        seen.status = status.as_u16();
+    }
     response
 }
 
@@ -483,6 +534,15 @@ async fn answer(
             return (
                 StatusCode::UNAUTHORIZED,
                 error(StatusCode::UNAUTHORIZED, "invalid client"),
+            )
+        }
+        Some(Fault::BadRequest) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "simulated: unsupported GroupBy key",
+                ),
             )
         }
         Some(Fault::MalformedJson) => {
@@ -542,12 +602,17 @@ fn route(
                 Err(e) => return (StatusCode::BAD_REQUEST, msg(e)),
             };
             if p.accounts.is_empty() {
-                return (StatusCode::BAD_REQUEST, msg("Filter.LinkedAccount is empty"));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    msg("Filter.LinkedAccount is empty"),
+                );
             }
             if let Some(a) = p.accounts.iter().find(|a| !client.accounts.contains(a)) {
                 return (
                     StatusCode::FORBIDDEN,
-                    msg(&format!("linked account {a} is not readable by this client")),
+                    msg(&format!(
+                        "linked account {a} is not readable by this client"
+                    )),
                 );
             }
             let date = |s: &Option<String>| {
@@ -555,16 +620,24 @@ fn route(
                     .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
             };
             let (Some(start), Some(end)) = (date(&p.start), date(&p.end)) else {
-                return (StatusCode::BAD_REQUEST, msg("TimePeriod.Start and End must be YYYY-MM-DD"));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    msg("TimePeriod.Start and End must be YYYY-MM-DD"),
+                );
             };
             if end < start {
-                return (StatusCode::BAD_REQUEST, msg("TimePeriod.End is before Start"));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    msg("TimePeriod.End is before Start"),
+                );
             }
             // End is inclusive.
             if (end - start).num_days() + 1 > i64::from(MAX_WINDOW_DAYS) {
                 return (
                     StatusCode::BAD_REQUEST,
-                    msg(&format!("TimePeriod may span at most {MAX_WINDOW_DAYS} days")),
+                    msg(&format!(
+                        "TimePeriod may span at most {MAX_WINDOW_DAYS} days"
+                    )),
                 );
             }
             let offset = match p.token.as_deref() {

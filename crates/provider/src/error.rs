@@ -14,7 +14,9 @@ pub enum ProviderError {
         account: String,
     },
     /// Still rate-limited after every attempt.
-    #[error("rate limited by {provider} after {attempts} attempts (last Retry-After {retry_after:?})")]
+    #[error(
+        "rate limited by {provider} after {attempts} attempts (last Retry-After {retry_after:?})"
+    )]
     RateLimited {
         /// Provider display name.
         provider: &'static str,

@@ -49,10 +49,14 @@ mod tests {
     #[test]
     fn registry_finds_what_was_registered() {
         let mut mock = MockBillingProvider::new();
-        mock.expect_kind().return_const(ProviderKind::HyperbillingAws);
+        mock.expect_kind()
+            .return_const(ProviderKind::HyperbillingAws);
         let registry = ProviderRegistry::new().with(Arc::new(mock));
         assert!(registry.get(ProviderKind::HyperbillingAws).is_ok());
         let err = registry.get(ProviderKind::File).err().unwrap();
-        assert_eq!(err.to_string(), "provider file is not available in this build");
+        assert_eq!(
+            err.to_string(),
+            "provider file is not available in this build"
+        );
     }
 }

@@ -1,0 +1,502 @@
+//! The Hyperbilling client against the simulator, over real loopback sockets.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloudbill_core::{
+    AccountId, ClientSecret, Credentials, DateRange, Decimal, DomainId, NaiveDate,
+};
+use cloudbill_hyperbilling::sim::{Fault, SimConfig, Simulator};
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+
+const ACCOUNT: &str = "111111111111";
+const KEY: &str = "demo-key-acme";
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn range(a: &str, b: &str) -> DateRange {
+    DateRange::parse(a, b).unwrap()
+}
+
+fn scope() -> FetchScope {
+    FetchScope {
+        domain: DomainId::new(),
+        service_account: AccountId::new(),
+    }
+}
+
+fn fast_config() -> ClientConfig {
+    ClientConfig {
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        max_pages: 10_000,
+    }
+}
+
+async fn sim(page_size: usize) -> Simulator {
+    let mut config = SimConfig::demo(date("2025-12-31"));
+    config.page_size = page_size;
+    Simulator::start(config).await.unwrap()
+}
+
+fn creds(sim: &Simulator, account: &str, key: &str) -> Credentials {
+    Credentials::new(
+        account,
+        "ops@acme.example",
+        ClientSecret::new(key).unwrap(),
+        &sim.endpoint(),
+    )
+    .unwrap()
+}
+
+fn client() -> Hyperbilling {
+    Hyperbilling::new(fast_config()).unwrap()
+}
+
+fn total(records: &[cloudbill_core::CostRecord]) -> Decimal {
+    records.iter().map(|r| r.cost.amount()).sum()
+}
+
+#[tokio::test]
+async fn pages_are_followed_and_every_row_arrives_exactly() {
+    let sim = sim(3).await;
+    let window = range("2025-03-01", "2025-04-01");
+    let got = client()
+        .fetch(&creds(&sim, ACCOUNT, KEY), scope(), window)
+        .await
+        .unwrap();
+    let expected = sim.expected_lines(ACCOUNT, window);
+    assert!(expected.len() > 100, "the window spans many pages");
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g.date, e.date);
+        assert_eq!(g.cost.amount(), e.cost);
+        assert_eq!(
+            g.cost.amount().to_string(),
+            e.cost.to_string(),
+            "all 10 decimals kept"
+        );
+        assert_eq!(g.usage_quantity, e.quantity);
+        assert_eq!(g.service, e.service);
+        assert_eq!(g.cloud_account, ACCOUNT);
+    }
+    assert_eq!(total(&got), sim.expected_total(ACCOUNT, window));
+    let billing: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/search/billing")
+        .collect();
+    assert_eq!(billing.len(), expected.len().div_ceil(3));
+    assert_eq!(billing[0].token, None);
+    assert_eq!(billing[1].token.as_deref(), Some("tok-3"));
+    assert!(
+        billing
+            .iter()
+            .all(|r| r.end.as_deref() == Some("2025-03-31")),
+        "inclusive End"
+    );
+}
+
+#[tokio::test]
+async fn four_hundred_days_in_windows_total_exactly() {
+    let sim = sim(200).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    let whole = DateRange::new(date("2024-11-26"), date("2025-12-31")).unwrap();
+    assert_eq!(whole.days(), 400);
+    let client = client();
+    let mut all = vec![];
+    for w in whole.windows(client.max_window_days()) {
+        all.extend(client.fetch(&c, scope(), w).await.unwrap());
+    }
+    assert_eq!(total(&all), sim.expected_total(ACCOUNT, whole));
+    assert_eq!(all.len(), sim.expected_lines(ACCOUNT, whole).len());
+    // No day lost or repeated: the requested inclusive windows tile the range.
+    let mut windows: Vec<(NaiveDate, NaiveDate)> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.token.is_none())
+        .map(|r| {
+            (
+                date(r.start.as_deref().unwrap()),
+                date(r.end.as_deref().unwrap()),
+            )
+        })
+        .collect();
+    windows.sort();
+    assert_eq!(windows.first().unwrap().0, whole.start());
+    assert_eq!(windows.last().unwrap().1, whole.last_day());
+    for pair in windows.windows(2) {
+        assert_eq!(pair[0].1.succ_opt().unwrap(), pair[1].0);
+    }
+    for (s, e) in &windows {
+        assert!((*e - *s).num_days() + 1 <= 31);
+    }
+    let mut days: Vec<_> = all.iter().map(|r| r.date).collect();
+    days.dedup();
+    assert_eq!(
+        days.len(),
+        400,
+        "every day present once (the demo has data every day)"
+    );
+}
+
+#[tokio::test]
+async fn inclusive_end_keeps_the_last_day_and_no_first_day_twice() {
+    let sim = sim(500).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    let client = client();
+    let a = client
+        .fetch(&c, scope(), range("2025-05-01", "2025-05-02"))
+        .await
+        .unwrap();
+    let b = client
+        .fetch(&c, scope(), range("2025-05-02", "2025-05-03"))
+        .await
+        .unwrap();
+    assert!(a.iter().all(|r| r.date == date("2025-05-01")));
+    assert!(b.iter().all(|r| r.date == date("2025-05-02")));
+    assert_eq!(
+        total(&a),
+        sim.expected_total(ACCOUNT, range("2025-05-01", "2025-05-02"))
+    );
+    let req = &sim.requests()[0];
+    assert_eq!(
+        (req.start.as_deref(), req.end.as_deref()),
+        (Some("2025-05-01"), Some("2025-05-01"))
+    );
+}
+
+#[tokio::test]
+async fn no_data_is_204_and_an_empty_result() {
+    let sim = sim(50).await;
+    let got = client()
+        .fetch(
+            &creds(&sim, ACCOUNT, KEY),
+            scope(),
+            range("2020-01-01", "2020-01-31"),
+        )
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    assert_eq!(sim.requests()[0].status, 204);
+}
+
+#[tokio::test]
+async fn null_and_empty_regions_map_to_us_east_1_and_credits_are_negative() {
+    let sim = sim(500).await;
+    let window = range("2025-06-01", "2025-07-01");
+    let got = client()
+        .fetch(&creds(&sim, ACCOUNT, KEY), scope(), window)
+        .await
+        .unwrap();
+    let expected = sim.expected_lines(ACCOUNT, window);
+    for (g, e) in got.iter().zip(&expected) {
+        match e.region_code {
+            None | Some("") => assert_eq!(g.region, "us-east-1"),
+            Some("APN2") => assert_eq!(g.region, "ap-northeast-2"),
+            Some("EU") => assert_eq!(g.region, "eu-west-1"),
+            _ => {}
+        }
+    }
+    assert!(expected.iter().any(|l| l.region_code.is_none()));
+    assert!(expected.iter().any(|l| l.region_code == Some("")));
+    let credits: Vec<_> = got
+        .iter()
+        .filter(|r| r.cost.amount().is_sign_negative())
+        .collect();
+    assert!(!credits.is_empty());
+    assert!(credits
+        .iter()
+        .all(|r| r.charge_category == cloudbill_core::ChargeCategory::Credit));
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_survived() {
+    let sim = sim(50).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    let window = range("2025-01-01", "2025-01-08");
+    let expected = sim.expected_total(ACCOUNT, window);
+    for fault in [
+        Fault::Unavailable,
+        Fault::DropConnection,
+        Fault::Slow(Duration::from_millis(1500)),
+    ] {
+        sim.clear_requests();
+        sim.inject(fault.clone());
+        sim.inject(Fault::Unavailable);
+        let config = ClientConfig {
+            request_timeout: Duration::from_millis(700),
+            ..fast_config()
+        };
+        let got = Hyperbilling::new(config)
+            .unwrap()
+            .fetch(&c, scope(), window)
+            .await;
+        let got = got.unwrap_or_else(|e| panic!("{fault:?} not survived: {e}"));
+        assert_eq!(total(&got), expected, "{fault:?}");
+        assert!(sim.requests().len() >= 3, "{fault:?}: retried");
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let sim = sim(500).await;
+    sim.inject(Fault::RateLimited {
+        retry_after_secs: 1,
+    });
+    let started = Instant::now();
+    let got = client()
+        .fetch(
+            &creds(&sim, ACCOUNT, KEY),
+            scope(),
+            range("2025-01-01", "2025-01-03"),
+        )
+        .await
+        .unwrap();
+    assert!(!got.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
+    assert_eq!(sim.requests()[0].status, 429);
+}
+
+#[tokio::test]
+async fn persistent_failures_end_with_the_right_error() {
+    let sim = sim(500).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    let w = range("2025-01-01", "2025-01-03");
+    for _ in 0..4 {
+        sim.inject(Fault::Unavailable);
+    }
+    let err = client().fetch(&c, scope(), w).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Unavailable { attempts: 4, .. }),
+        "{err}"
+    );
+
+    sim.inject(Fault::RateLimited {
+        retry_after_secs: 3600,
+    });
+    let err = client().fetch(&c, scope(), w).await.unwrap_err();
+    assert!(matches!(err, ProviderError::RateLimited { .. }), "{err}");
+
+    sim.clear_requests();
+    sim.inject(Fault::MalformedJson);
+    let err = client().fetch(&c, scope(), w).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::InvalidResponse { .. }),
+        "{err}"
+    );
+
+    sim.inject(Fault::BadRequest);
+    let err = client().fetch(&c, scope(), w).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Rejected { status: 400, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("unsupported GroupBy key"),
+        "the body is in the error: {err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_fail_at_once_without_retries() {
+    let sim = sim(500).await;
+    let err = client()
+        .fetch(
+            &creds(&sim, ACCOUNT, "wrong-key"),
+            scope(),
+            range("2025-01-01", "2025-01-03"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid Hyperbilling credentials for account 111111111111"
+    );
+    assert_eq!(sim.requests().len(), 1, "no retries on 401");
+
+    sim.inject(Fault::Unauthorized);
+    let err = client()
+        .verify(&creds(&sim, ACCOUNT, KEY))
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized());
+
+    // An account the client may not read is refused too (403).
+    let err = client()
+        .fetch(
+            &creds(&sim, "333333333333", KEY),
+            scope(),
+            range("2025-01-01", "2025-01-03"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+}
+
+#[tokio::test]
+async fn verify_lists_linked_accounts_and_checks_the_account() {
+    let sim = sim(500).await;
+    let linked = client().verify(&creds(&sim, ACCOUNT, KEY)).await.unwrap();
+    assert_eq!(linked, ["111111111111", "222222222222"]);
+    let err = client()
+        .verify(&creds(&sim, "999999999999", KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid Hyperbilling credentials for account 999999999999"
+    );
+    let req = &sim.requests()[0];
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/v1/search/linkedaccount")
+    );
+    assert_eq!(req.client_id, "ops@acme.example");
+}
+
+#[tokio::test]
+async fn an_empty_account_reads_every_linked_account() {
+    let sim = sim(40).await;
+    let window = range("2025-02-01", "2025-03-01");
+    let got = client()
+        .fetch(&creds(&sim, "", KEY), scope(), window)
+        .await
+        .unwrap();
+    let expected =
+        sim.expected_total("111111111111", window) + sim.expected_total("222222222222", window);
+    assert_eq!(total(&got), expected);
+    let accounts: std::collections::BTreeSet<_> =
+        got.iter().map(|r| r.cloud_account.as_str()).collect();
+    assert_eq!(
+        accounts.into_iter().collect::<Vec<_>>(),
+        ["111111111111", "222222222222"]
+    );
+}
+
+#[tokio::test]
+async fn restated_days_come_back_with_new_numbers() {
+    let sim = sim(500).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    let w = range("2025-04-01", "2025-04-05");
+    let before = client().fetch(&c, scope(), w).await.unwrap();
+    let old = sim.expected_daily(ACCOUNT, w);
+    sim.restate(ACCOUNT, date("2025-04-02"));
+    let after = client().fetch(&c, scope(), w).await.unwrap();
+    let new = sim.expected_daily(ACCOUNT, w);
+    assert_ne!(old[&date("2025-04-02")], new[&date("2025-04-02")]);
+    assert_eq!(old[&date("2025-04-03")], new[&date("2025-04-03")]);
+    assert_eq!(total(&before), old.values().copied().sum::<Decimal>());
+    assert_eq!(total(&after), new.values().copied().sum::<Decimal>());
+}
+
+#[tokio::test]
+async fn windows_longer_than_31_days_are_refused_by_client_and_simulator() {
+    let sim = sim(500).await;
+    let err = client()
+        .fetch(
+            &creds(&sim, ACCOUNT, KEY),
+            scope(),
+            range("2025-01-01", "2025-02-02"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidRequest(_)), "{err}");
+    assert!(sim.requests().is_empty(), "refused before sending");
+
+    let body = serde_json::json!({
+        "Filter": {"LinkedAccount": [ACCOUNT], "Granularity": "DAILY",
+                   "TimePeriod": {"Start": "2025-01-01", "End": "2025-02-01"}},
+        "GroupBy": ["USAGE_DATE","REGION","SERVICE_CODE","USAGE_TYPE","INSTANCE_TYPE"],
+        "Result": ["USAGE_COST","USAGE_QUANTITY"]
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/search/billing", sim.endpoint()))
+        .header("X-Client-Id", "ops@acme.example")
+        .header("X-Client-Secret", KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("at most 31 days"));
+}
+
+/// A `tracing` writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_never_appears_in_logs_or_errors() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sim = sim(20).await;
+    let c = creds(&sim, ACCOUNT, KEY);
+    sim.inject(Fault::Unavailable);
+    sim.inject(Fault::DropConnection);
+    let w = range("2025-01-01", "2025-01-10");
+    client().fetch(&c, scope(), w).await.unwrap();
+    let mut errors = vec![];
+    sim.inject(Fault::MalformedJson);
+    errors.push(
+        client()
+            .fetch(&c, scope(), w)
+            .await
+            .unwrap_err()
+            .to_string(),
+    );
+    errors.push(
+        client()
+            .fetch(&creds(&sim, ACCOUNT, "not-the-key"), scope(), w)
+            .await
+            .unwrap_err()
+            .to_string(),
+    );
+    errors.push(format!("{c:?}"));
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("retrying"), "logs were captured: {logs}");
+    assert!(!logs.contains(KEY), "key leaked into logs");
+    assert!(!logs.contains("not-the-key"));
+    for e in &errors {
+        assert!(
+            !e.contains(KEY) && !e.contains("not-the-key"),
+            "key leaked: {e}"
+        );
+    }
+}
