@@ -77,7 +77,7 @@ fn malformed(detail: impl Into<String>) -> ProviderError {
 
 /// A bare JSON number (or, leniently, a numeric string) read exactly.
 fn exact_number(raw: Option<&RawValue>, field: &str) -> Result<Decimal, ProviderError> {
-    let text = raw.map(RawValue::get).unwrap_or("null");
+    let text = raw.map_or("null", RawValue::get);
     let unquoted = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))

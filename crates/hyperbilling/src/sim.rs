@@ -6,6 +6,7 @@
 //! totals of what it serves, so tests compare exactly. The demo and the tests use it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -229,7 +230,7 @@ impl Inner {
             });
         }
         if day.day() % 10 == 0 {
-            let h = mix(base ^ 0xC4ED_17);
+            let h = mix(base ^ 0x00C4_ED17);
             out.push(SimLine {
                 account: account.to_owned(),
                 date: day,
@@ -265,7 +266,7 @@ impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Simulator")
             .field("addr", &self.addr)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -447,7 +448,8 @@ fn render_page(lines: &[SimLine], next: Option<&str>) -> String {
             || "null".to_owned(),
             |r| serde_json::Value::from(r).to_string(),
         );
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "{{\"GroupBy\":{{\"USAGE_DATE\":\"{}\",\"REGION\":{},\"SERVICE_CODE\":{},\"USAGE_TYPE\":{},\"INSTANCE_TYPE\":{}}},\"Value\":{{\"USAGE_COST\":{},\"USAGE_QUANTITY\":{}}}}}",
             l.date.format("%Y-%m-%d"),
             region,
@@ -456,11 +458,11 @@ fn render_page(lines: &[SimLine], next: Option<&str>) -> String {
             serde_json::Value::from(l.instance_type),
             l.cost,
             l.quantity,
-        ));
+        );
     }
     out.push(']');
     if let Some(t) = next {
-        out.push_str(&format!(",\"NextDataToken\":\"{t}\""));
+        let _ = write!(out, ",\"NextDataToken\":\"{t}\"");
     }
     out.push('}');
     out

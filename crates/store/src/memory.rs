@@ -46,6 +46,7 @@ impl MemoryStore {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // Called with owned ids and kinds alike.
 fn not_found(what: &'static str, key: impl ToString) -> StoreError {
     StoreError::NotFound {
         what,

@@ -105,6 +105,7 @@ macro_rules! impl_sql_store {
 
         type DbRow = <$db as sqlx::Database>::Row;
 
+        #[allow(clippy::needless_pass_by_value)] // Called with owned ids and kinds alike.
         fn not_found(what: &'static str, key: impl ToString) -> StoreError {
             StoreError::NotFound {
                 what,

@@ -63,6 +63,7 @@ fn to_text(d: rust_decimal::Decimal) -> String {
     d.to_string()
 }
 
+#[allow(clippy::needless_pass_by_value)] // The shared SQL code hands over the decoded column.
 fn from_text(s: String) -> Result<rust_decimal::Decimal, crate::StoreError> {
     cloudbill_core::parse_decimal(&s).map_err(|e| crate::sql::corrupt("amount", e))
 }

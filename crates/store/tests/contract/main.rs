@@ -11,6 +11,12 @@
     missing_docs,
     unreachable_pub
 )]
+// Test code favours short names and local helper items next to their use.
+#![allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    clippy::items_after_statements
+)]
 
 mod cases;
 mod raw;

@@ -87,7 +87,7 @@ impl Harness {
     pub async fn cleanup(&self) {
         if let Raw::Postgres { store, schema, .. } = &self.raw {
             store.close().await;
-            if let Some(url) = std::env::var("CLOUDBILL_TEST_DATABASE_URL").ok() {
+            if let Ok(url) = std::env::var("CLOUDBILL_TEST_DATABASE_URL") {
                 let pool = sqlx::PgPool::connect(&url).await.unwrap();
                 sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                     .execute(&pool)
