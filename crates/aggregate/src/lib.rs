@@ -1,0 +1,17 @@
+//! The aggregation engine: exact sums of cost records grouped by any dimension and a time
+//! bucket, for one project, a project group, or the whole domain (consolidated).
+//!
+//! [`Engine::build`] turns cost records plus a [`Catalog`] (names, project history, group tree)
+//! into dictionary-encoded columns with costs as scaled integers; [`Engine::query`] answers a
+//! [`Query`] with a [`Report`] in the shape of DESIGN.md.
+//!
+//! **Architecture invariants:** pure, no IO, no async; amounts of different currencies are never
+//! added together; no floating point touches an amount.
+
+mod engine;
+mod error;
+mod query;
+
+pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine};
+pub use error::QueryError;
+pub use query::{Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort};

@@ -1,0 +1,229 @@
+//! The report query and its answer, in the shape of DESIGN.md.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
+use serde::{Deserialize, Serialize};
+
+use crate::QueryError;
+
+/// A dimension to group or filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum GroupKey {
+    /// `hyperbilling-aws`, `file`.
+    Provider,
+    /// The project the account was assigned to on the record's day.
+    Project,
+    /// The project's group (filters include sub-groups).
+    ProjectGroup,
+    /// The billing service account.
+    ServiceAccount,
+    /// The cloud's own account id.
+    CloudAccount,
+    /// Region.
+    Region,
+    /// Service.
+    Service,
+    /// Usage type.
+    UsageType,
+    /// Instance type.
+    InstanceType,
+    /// Currency.
+    Currency,
+    /// FOCUS charge category.
+    ChargeCategory,
+}
+
+const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category";
+
+impl GroupKey {
+    /// Every key, in a stable order.
+    pub const ALL: [GroupKey; 11] = [
+        GroupKey::Provider,
+        GroupKey::Project,
+        GroupKey::ProjectGroup,
+        GroupKey::ServiceAccount,
+        GroupKey::CloudAccount,
+        GroupKey::Region,
+        GroupKey::Service,
+        GroupKey::UsageType,
+        GroupKey::InstanceType,
+        GroupKey::Currency,
+        GroupKey::ChargeCategory,
+    ];
+
+    /// The snake_case name used in queries and results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKey::Provider => "provider",
+            GroupKey::Project => "project",
+            GroupKey::ProjectGroup => "project_group",
+            GroupKey::ServiceAccount => "service_account",
+            GroupKey::CloudAccount => "cloud_account",
+            GroupKey::Region => "region",
+            GroupKey::Service => "service",
+            GroupKey::UsageType => "usage_type",
+            GroupKey::InstanceType => "instance_type",
+            GroupKey::Currency => "currency",
+            GroupKey::ChargeCategory => "charge_category",
+        }
+    }
+}
+
+impl FromStr for GroupKey {
+    type Err = QueryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        GroupKey::ALL
+            .into_iter()
+            .find(|k| k.as_str() == norm)
+            .ok_or_else(|| QueryError::UnknownKey {
+                key: s.to_owned(),
+                expected: KEYS,
+            })
+    }
+}
+
+impl TryFrom<String> for GroupKey {
+    type Error = QueryError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<GroupKey> for String {
+    fn from(value: GroupKey) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Result order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    /// Largest total first (the default).
+    #[default]
+    Total,
+    /// By group values, ascending.
+    Key,
+}
+
+impl FromStr for Sort {
+    type Err = QueryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "total" => Ok(Sort::Total),
+            "key" => Ok(Sort::Key),
+            _ => Err(QueryError::UnknownKey {
+                key: s.to_owned(),
+                expected: "total, key",
+            }),
+        }
+    }
+}
+
+/// A report query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// Days covered, end exclusive.
+    pub range: DateRange,
+    /// Time bucket.
+    pub granularity: Granularity,
+    /// Dimensions to group by (none: one consolidated row).
+    pub group_by: Vec<GroupKey>,
+    /// Allowed values per dimension; projects, groups and accounts by name or id.
+    pub filters: BTreeMap<GroupKey, Vec<String>>,
+    /// Order of results.
+    pub sort: Sort,
+    /// At most this many results.
+    pub limit: Option<u32>,
+}
+
+impl Query {
+    /// A consolidated query over `range` at `granularity`.
+    pub fn new(range: DateRange, granularity: Granularity) -> Self {
+        Self {
+            range,
+            granularity,
+            group_by: vec![],
+            filters: BTreeMap::new(),
+            sort: Sort::Total,
+            limit: None,
+        }
+    }
+}
+
+/// An exact amount in one currency (JSON: `{"cost": "1.23", "currency": "USD"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    /// The exact sum, as a decimal string in JSON.
+    pub cost: Decimal,
+    /// Its currency.
+    pub currency: Currency,
+}
+
+/// One time bucket of one group in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub date: String,
+    /// The exact sum.
+    pub cost: Decimal,
+    /// Its currency.
+    pub currency: Currency,
+}
+
+/// One group of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRow {
+    /// Group values by key (names for projects, groups and accounts).
+    pub group: BTreeMap<String, String>,
+    /// Per bucket and currency, in date order.
+    pub billing_data: Vec<Bucket>,
+    /// Per currency over the whole range.
+    pub total: Vec<Amount>,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// First day.
+    pub start: String,
+    /// Day after the last.
+    pub end: String,
+    /// Bucket size.
+    pub granularity: Granularity,
+    /// The group-by keys, in query order.
+    pub group_by: Vec<GroupKey>,
+    /// The groups (after sort and limit).
+    pub results: Vec<ReportRow>,
+    /// Number of groups before the limit.
+    pub total_count: usize,
+}
+
+impl Report {
+    /// The grand total per currency over every result row shown.
+    pub fn totals(&self) -> Vec<Amount> {
+        let mut by: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for row in &self.results {
+            for a in &row.total {
+                *by.entry(a.currency).or_default() += a.cost;
+            }
+        }
+        by.into_iter()
+            .map(|(currency, cost)| Amount { cost, currency })
+            .collect()
+    }
+}

@@ -1,0 +1,503 @@
+//! The engine against a plain reference implementation (BTreeMap + Decimal), plus its errors.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+#![allow(clippy::many_single_char_names, clippy::similar_names)]
+
+use std::collections::BTreeMap;
+
+use cloudbill_aggregate::{
+    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, QueryError,
+    Report, Sort,
+};
+use cloudbill_core::{
+    AccountId, Assignment, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
+    Granularity, GroupId, Money, NaiveDate, ProjectId, ProviderKind, ServiceAccount,
+};
+use proptest::prelude::*;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+struct World {
+    catalog: Catalog,
+    records: Vec<CostRecord>,
+}
+
+const SERVICES: [&str; 3] = ["AmazonEC2", "AmazonS3", "AWSLambda"];
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", ""];
+
+/// Three accounts, four projects in a two-level group tree; account 0 moves on day 40.
+fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
+    let root = GroupId::new();
+    let child = GroupId::new();
+    let groups = vec![
+        CatalogGroup {
+            id: root,
+            name: "eng".into(),
+            parent: None,
+        },
+        CatalogGroup {
+            id: child,
+            name: "platform".into(),
+            parent: Some(root),
+        },
+    ];
+    let projects: Vec<CatalogProject> = [
+        ("web", Some(root)),
+        ("api", Some(child)),
+        ("data", None),
+        ("ops", Some(child)),
+    ]
+    .into_iter()
+    .map(|(n, g)| CatalogProject {
+        id: ProjectId::new(),
+        name: n.into(),
+        group: g,
+    })
+    .collect();
+    let base = date("2025-01-01");
+    let accounts: Vec<CatalogAccount> = (0..3)
+        .map(|i| CatalogAccount {
+            id: AccountId::new(),
+            name: format!("acc{i}"),
+            history: if i == 0 {
+                vec![
+                    Assignment {
+                        project: projects[0].id,
+                        from: None,
+                    },
+                    Assignment {
+                        project: projects[1].id,
+                        from: Some(base + chrono::Duration::days(40)),
+                    },
+                ]
+            } else {
+                vec![Assignment {
+                    project: projects[i + 1].id,
+                    from: None,
+                }]
+            },
+        })
+        .collect();
+    // An account the catalog does not know: its costs are "(unassigned)" but consolidated.
+    let stray = AccountId::new();
+    let domain = DomainId::new();
+    let records = raw
+        .iter()
+        .map(|(acc, day, svc, region, mantissa, scale, eur)| CostRecord {
+            domain,
+            service_account: if *acc == 3 {
+                stray
+            } else {
+                accounts[*acc as usize].id
+            },
+            provider: if *acc == 2 {
+                ProviderKind::File
+            } else {
+                ProviderKind::HyperbillingAws
+            },
+            cloud_account: format!("{:012}", acc),
+            date: base + chrono::Duration::days(i64::from(*day)),
+            region: REGIONS[*region as usize].into(),
+            service: SERVICES[*svc as usize].into(),
+            usage_type: "u".into(),
+            instance_type: None,
+            usage_quantity: Decimal::ONE,
+            cost: Money::new(
+                Decimal::new(*mantissa, u32::from(*scale)),
+                if *eur {
+                    Currency::parse("EUR").unwrap()
+                } else {
+                    Currency::USD
+                },
+            ),
+            effective_cost: None,
+            list_cost: None,
+            charge_category: if *mantissa < 0 {
+                ChargeCategory::Credit
+            } else {
+                ChargeCategory::Usage
+            },
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    World {
+        catalog: Catalog {
+            accounts,
+            projects,
+            groups,
+        },
+        records,
+    }
+}
+
+/// The reference: a plain loop over records, Decimal sums in BTreeMaps.
+fn naive(w: &World, q: &Query) -> BTreeMap<(Vec<String>, String, String), Decimal> {
+    let group_of = |p: ProjectId| {
+        w.catalog
+            .projects
+            .iter()
+            .find(|x| x.id == p)
+            .and_then(|x| x.group)
+    };
+    let mut out = BTreeMap::new();
+    for r in &w.records {
+        if !q.range.contains(r.date) {
+            continue;
+        }
+        let account = w
+            .catalog
+            .accounts
+            .iter()
+            .find(|a| a.id == r.service_account);
+        let project = account.and_then(|a| ServiceAccount::project_on(&a.history, r.date));
+        let project_name = project
+            .and_then(|p| w.catalog.projects.iter().find(|x| x.id == p))
+            .map_or("(unassigned)".to_string(), |p| p.name.clone());
+        let group_name = project
+            .and_then(group_of)
+            .and_then(|g| w.catalog.groups.iter().find(|x| x.id == g))
+            .map_or("(none)".to_string(), |g| g.name.clone());
+        let value = |k: GroupKey| -> String {
+            match k {
+                GroupKey::Provider => r.provider.as_str().into(),
+                GroupKey::Project => project_name.clone(),
+                GroupKey::ProjectGroup => group_name.clone(),
+                GroupKey::ServiceAccount => {
+                    account.map_or(r.service_account.to_string(), |a| a.name.clone())
+                }
+                GroupKey::CloudAccount => r.cloud_account.clone(),
+                GroupKey::Region => r.region.clone(),
+                GroupKey::Service => r.service.clone(),
+                GroupKey::UsageType => r.usage_type.clone(),
+                GroupKey::InstanceType => "(none)".into(),
+                GroupKey::Currency => r.currency().to_string(),
+                GroupKey::ChargeCategory => r.charge_category.to_string(),
+            }
+        };
+        let mut pass = true;
+        for (k, vals) in &q.filters {
+            let ok = match k {
+                GroupKey::ProjectGroup => {
+                    // The group or any group below it.
+                    let mut g = project.and_then(group_of);
+                    let mut hit = false;
+                    while let Some(id) = g {
+                        let node = w.catalog.groups.iter().find(|x| x.id == id).unwrap();
+                        if vals.contains(&node.name) {
+                            hit = true;
+                        }
+                        g = node.parent;
+                    }
+                    hit
+                }
+                _ => vals.contains(&value(*k)),
+            };
+            pass &= ok;
+        }
+        if !pass {
+            continue;
+        }
+        let group: Vec<String> = q.group_by.iter().map(|k| value(*k)).collect();
+        let bucket = q.granularity.label(r.date);
+        *out.entry((group, bucket, r.currency().to_string()))
+            .or_insert(Decimal::ZERO) += r.cost.amount();
+    }
+    out.retain(|_, _| true);
+    out
+}
+
+fn flatten(q: &Query, report: &Report) -> BTreeMap<(Vec<String>, String, String), Decimal> {
+    let mut out = BTreeMap::new();
+    for row in &report.results {
+        let group: Vec<String> = q
+            .group_by
+            .iter()
+            .map(|k| row.group[k.as_str()].clone())
+            .collect();
+        for b in &row.billing_data {
+            let prev = out.insert(
+                (group.clone(), b.date.clone(), b.currency.to_string()),
+                b.cost,
+            );
+            assert!(prev.is_none(), "duplicate cell");
+        }
+    }
+    out
+}
+
+fn raw_records() -> impl Strategy<Value = Vec<(u8, u16, u8, u8, i64, u8, bool)>> {
+    prop::collection::vec(
+        (
+            0u8..4,
+            0u16..90,
+            0u8..3,
+            0u8..3,
+            -5_000_000_000_000i64..50_000_000_000_000,
+            0u8..12,
+            prop::bool::weighted(0.15),
+        ),
+        0..300,
+    )
+}
+
+fn query_strategy() -> impl Strategy<Value = Query> {
+    let keys = prop::sample::subsequence(GroupKey::ALL.to_vec(), 0..=3).prop_shuffle();
+    let filters = prop::collection::btree_map(
+        prop::sample::select(vec![
+            GroupKey::Project,
+            GroupKey::ProjectGroup,
+            GroupKey::Region,
+            GroupKey::Service,
+            GroupKey::Currency,
+        ]),
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "web",
+                "api",
+                "eng",
+                "platform",
+                "us-east-1",
+                "AmazonS3",
+                "EUR",
+                "USD",
+            ]),
+            1..3,
+        ),
+        0..2,
+    );
+    (0i64..80, 1i64..100, 0usize..3, keys, filters).prop_map(
+        |(start, len, g, group_by, filters)| {
+            let s = date("2025-01-01") + chrono::Duration::days(start);
+            let mut q = Query::new(
+                DateRange::new(s, s + chrono::Duration::days(len)).unwrap(),
+                [
+                    Granularity::Daily,
+                    Granularity::Monthly,
+                    Granularity::Yearly,
+                ][g],
+            );
+            q.group_by = group_by;
+            // Keep only filter values that make sense for the key (others are refused, tested below).
+            q.filters = filters
+                .into_iter()
+                .filter_map(|(k, vals)| {
+                    let ok: Vec<String> = vals
+                        .into_iter()
+                        .filter(|v| match k {
+                            GroupKey::Project => ["web", "api"].contains(v),
+                            GroupKey::ProjectGroup => ["eng", "platform"].contains(v),
+                            _ => true,
+                        })
+                        .map(str::to_owned)
+                        .collect();
+                    (!ok.is_empty()).then_some((k, ok))
+                })
+                .collect();
+            q
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn engine_equals_the_reference(raw in raw_records(), q in query_strategy()) {
+        let w = world(&raw);
+        let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+        let report = engine.query(&q).unwrap();
+        let expected = naive(&w, &q);
+        prop_assert_eq!(flatten(&q, &report), expected);
+        prop_assert_eq!(report.total_count, report.results.len());
+    }
+
+    #[test]
+    fn order_does_not_matter(raw in raw_records(), q in query_strategy(), seed in any::<u64>()) {
+        let w = world(&raw);
+        let mut shuffled = w.records.clone();
+        let n = shuffled.len();
+        if n > 1 {
+            let mut s = seed;
+            for i in (1..n).rev() {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                shuffled.swap(i, (s >> 33) as usize % (i + 1));
+            }
+        }
+        let a = Engine::build(&w.records, w.catalog.clone()).unwrap().query(&q).unwrap();
+        let b = Engine::build(&shuffled, w.catalog.clone()).unwrap().query(&q).unwrap();
+        prop_assert_eq!(flatten(&q, &a), flatten(&q, &b));
+    }
+
+    #[test]
+    fn halves_add_up_to_the_whole(raw in raw_records(), split in 1i64..89) {
+        let w = world(&raw);
+        let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+        let s = date("2025-01-01");
+        let m = s + chrono::Duration::days(split);
+        let e = s + chrono::Duration::days(90);
+        let total = |a, b| {
+            let q = Query::new(DateRange::new(a, b).unwrap(), Granularity::Yearly);
+            let r = engine.query(&q).unwrap();
+            r.totals().into_iter().map(|x| (x.currency, x.cost)).collect::<BTreeMap<_, _>>()
+        };
+        let whole = total(s, e);
+        let mut halves = total(s, m);
+        for (c, v) in total(m, e) {
+            *halves.entry(c).or_insert(Decimal::ZERO) += v;
+        }
+        prop_assert_eq!(whole, halves);
+    }
+
+    #[test]
+    fn consolidated_equals_the_sum_of_projects(raw in raw_records()) {
+        let w = world(&raw);
+        let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+        let range = DateRange::parse("2025-01-01", "2025-04-01").unwrap();
+        let consolidated = engine.query(&Query::new(range, Granularity::Monthly)).unwrap();
+        let mut by_project = Query::new(range, Granularity::Monthly);
+        by_project.group_by = vec![GroupKey::Project];
+        let per_project = engine.query(&by_project).unwrap();
+        prop_assert_eq!(consolidated.totals(), per_project.totals());
+        prop_assert!(consolidated.results.len() <= 1);
+    }
+}
+
+#[test]
+fn a_million_records_sum_exactly() {
+    let account = AccountId::new();
+    let project = ProjectId::new();
+    let catalog = Catalog {
+        accounts: vec![CatalogAccount {
+            id: account,
+            name: "a".into(),
+            history: vec![Assignment {
+                project,
+                from: None,
+            }],
+        }],
+        projects: vec![CatalogProject {
+            id: project,
+            name: "p".into(),
+            group: None,
+        }],
+        groups: vec![],
+    };
+    let domain = DomainId::new();
+    let base = date("2025-01-01");
+    let n: i64 = 1_000_000;
+    let records: Vec<CostRecord> = (0..n)
+        .map(|i| CostRecord {
+            domain,
+            service_account: account,
+            provider: ProviderKind::HyperbillingAws,
+            cloud_account: "1".into(),
+            date: base + chrono::Duration::days(i % 365),
+            region: "us-east-1".into(),
+            service: SERVICES[(i % 3) as usize].into(),
+            usage_type: "u".into(),
+            instance_type: None,
+            usage_quantity: Decimal::ONE,
+            // 10-digit decimals; every 50th line a credit.
+            cost: Money::new(
+                if i % 50 == 0 {
+                    Decimal::new(-5_000_000_001, 10)
+                } else {
+                    Decimal::new(12_345_678_901 + i % 1000, 10)
+                },
+                Currency::USD,
+            ),
+            effective_cost: None,
+            list_cost: None,
+            charge_category: ChargeCategory::Usage,
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    // Closed form: 20,000 credits of -0.5000000001; 980,000 lines of 1.2345678901 plus
+    // (i mod 1000) × 1e-10, where the i ≡ 0 (mod 50) lines are the credits.
+    let credits = Decimal::new(-5_000_000_001, 10) * Decimal::from(20_000);
+    let per_thousand_offsets: i64 = (0..1000).filter(|k| k % 50 != 0).sum();
+    let base_lines = Decimal::new(12_345_678_901, 10) * Decimal::from(980_000);
+    let offsets = Decimal::new(per_thousand_offsets * 1000, 10);
+    let expected = credits + base_lines + offsets;
+    assert_eq!(expected.to_string(), "1199876.5812960000");
+    let engine = Engine::build(&records, catalog).unwrap();
+    let q = Query::new(
+        DateRange::parse("2025-01-01", "2026-01-01").unwrap(),
+        Granularity::Yearly,
+    );
+    let report = engine.query(&q).unwrap();
+    assert_eq!(
+        report.results[0].total[0].cost.to_string(),
+        expected.to_string()
+    );
+}
+
+#[test]
+fn errors_are_specific() {
+    let w = world(&[(0, 1, 0, 0, 100, 2, false)]);
+    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let range = DateRange::parse("2025-01-01", "2025-02-01").unwrap();
+    let mut q = Query::new(range, Granularity::Daily);
+    q.limit = Some(0);
+    assert_eq!(engine.query(&q).unwrap_err(), QueryError::ZeroLimit);
+    let mut q = Query::new(range, Granularity::Daily);
+    q.filters.insert(GroupKey::Project, vec!["nope".into()]);
+    assert_eq!(
+        engine.query(&q).unwrap_err().to_string(),
+        "unknown project \"nope\" in filter"
+    );
+    let err = "colour".parse::<GroupKey>().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("unknown key \"colour\" (expected one of: provider, project"),
+        "{err}"
+    );
+    assert_eq!(
+        "Project-Group".parse::<GroupKey>().unwrap(),
+        GroupKey::ProjectGroup
+    );
+}
+
+#[test]
+fn empty_ranges_give_empty_results_and_json_has_the_documented_shape() {
+    let w = world(&[
+        (1, 1, 0, 0, 12_345_600_000_000, 10, false),
+        (1, 35, 1, 1, -1, 10, false),
+    ]);
+    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let empty = engine
+        .query(&Query::new(
+            DateRange::parse("2030-01-01", "2030-02-01").unwrap(),
+            Granularity::Monthly,
+        ))
+        .unwrap();
+    assert!(empty.results.is_empty());
+    assert_eq!(empty.total_count, 0);
+    let mut q = Query::new(
+        DateRange::parse("2025-01-01", "2025-04-01").unwrap(),
+        Granularity::Monthly,
+    );
+    q.group_by = vec![GroupKey::Project];
+    q.sort = Sort::Key;
+    q.limit = Some(5);
+    let json = serde_json::to_value(engine.query(&q).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "start": "2025-01-01", "end": "2025-04-01", "granularity": "MONTHLY", "group_by": ["project"],
+            "results": [{"group": {"project": "data"},
+                          "billing_data": [{"date": "2025-01", "cost": "1234.5600000000", "currency": "USD"},
+                                           {"date": "2025-02", "cost": "-0.0000000001", "currency": "USD"}],
+                          "total": [{"cost": "1234.5599999999", "currency": "USD"}]}],
+            "total_count": 1
+        })
+    );
+}
