@@ -7,7 +7,12 @@
     missing_docs,
     unreachable_pub
 )]
-#![allow(clippy::many_single_char_names, clippy::similar_names)]
+#![allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    clippy::too_many_lines,
+    clippy::items_after_statements
+)]
 
 use std::collections::BTreeMap;
 
@@ -103,7 +108,7 @@ fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
             } else {
                 ProviderKind::HyperbillingAws
             },
-            cloud_account: format!("{:012}", acc),
+            cloud_account: format!("{acc:012}"),
             date: base + chrono::Duration::days(i64::from(*day)),
             region: REGIONS[*region as usize].into(),
             service: SERVICES[*svc as usize].into(),
@@ -401,7 +406,7 @@ fn a_million_records_sum_exactly() {
             cloud_account: "1".into(),
             date: base + chrono::Duration::days(i % 365),
             region: "us-east-1".into(),
-            service: SERVICES[(i % 3) as usize].into(),
+            service: SERVICES[usize::try_from(i % 3).unwrap()].into(),
             usage_type: "u".into(),
             instance_type: None,
             usage_quantity: Decimal::ONE,

@@ -3,7 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cloudbill_core::{
     AccountId, AccountState, Assignment, CostRecord, DateRange, Domain, DomainId, JobId, NaiveDate,
     Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
@@ -23,6 +23,7 @@ struct State {
     assignments: Vec<(AccountId, Assignment)>,
     records: Vec<CostRecord>,
     jobs: Vec<SyncJob>,
+    leases: Vec<(AccountId, String, DateTime<Utc>)>,
 }
 
 /// A store that keeps everything in process memory; gone when dropped.
@@ -290,6 +291,7 @@ impl Store for MemoryStore {
         state.assignments.retain(|(a, _)| *a != id);
         state.records.retain(|r| r.service_account != id);
         state.jobs.retain(|j| j.account != id);
+        state.leases.retain(|(a, _, _)| *a != id);
         Ok(())
     }
 
@@ -402,6 +404,34 @@ impl Store for MemoryStore {
             .extend(outcome.changed_days.iter().copied());
         *guard = state;
         Ok(outcome)
+    }
+
+    async fn try_lease(
+        &self,
+        account: AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.leases.iter_mut().find(|(a, _, _)| *a == account) {
+            Some(lease) if lease.1 == holder || lease.2 < now => {
+                *lease = (account, holder.to_owned(), until);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => {
+                state.leases.push((account, holder.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
+        self.lock()
+            .leases
+            .retain(|(a, h, _)| *a != account || h != holder);
+        Ok(())
     }
 
     async fn cost_records(

@@ -59,6 +59,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
         };
         return Ok(Arc::new(crate::PgStore::open(url, None, cipher).await?));
     }
+    drop(explicit);
     Err(StoreError::Url(url.to_owned()))
 }
 

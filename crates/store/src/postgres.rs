@@ -53,6 +53,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// A write transaction.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

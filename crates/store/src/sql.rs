@@ -312,7 +312,7 @@ macro_rules! impl_sql_store {
                 {
                     return domain_from(&row);
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let id = DomainId::new();
                 let inserted = sqlx::query(
                     "INSERT INTO domains (id, name, billing_enabled, created_at) VALUES ($1, $2, $3, $4) \
@@ -484,7 +484,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_project(&self, domain: DomainId, id: ProjectId) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let used = sqlx::query("SELECT 1 AS one FROM account_assignments WHERE project_id = $1 LIMIT 1")
                     .bind(id.as_uuid())
                     .fetch_optional(&mut *tx)
@@ -518,7 +518,7 @@ macro_rules! impl_sql_store {
                     )?),
                     None => None,
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO service_accounts (id, domain_id, name, provider, credentials, state, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -598,7 +598,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for table in ["cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND EXISTS \
                         (SELECT 1 FROM service_accounts WHERE id = $1 AND domain_id = $2)"))
@@ -631,7 +631,7 @@ macro_rules! impl_sql_store {
                 if !self.project_exists(domain, project).await? {
                     return Err(not_found("project", project));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 match from {
                     None => {
                         sqlx::query("DELETE FROM account_assignments WHERE account_id = $1")
@@ -719,7 +719,7 @@ macro_rules! impl_sql_store {
                 records: &[CostRecord],
             ) -> Result<WriteOutcome, StoreError> {
                 self.require_account(domain, account).await?;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let old_rows = sqlx::query(
                     "SELECT usage_date, currency, cost FROM cost_records \
                      WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
@@ -795,6 +795,38 @@ macro_rules! impl_sql_store {
                     .await?;
                 tx.commit().await?;
                 Ok(outcome)
+            }
+
+            async fn try_lease(
+                &self,
+                account: AccountId,
+                holder: &str,
+                now: chrono::DateTime<Utc>,
+                until: chrono::DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let taken = sqlx::query(
+                    "INSERT INTO sync_leases (account_id, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at \
+                     WHERE sync_leases.expires_at < $4 OR sync_leases.holder = $2",
+                )
+                .bind(account.as_uuid())
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(taken == 1)
+            }
+
+            async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM sync_leases WHERE account_id = $1 AND holder = $2")
+                    .bind(account.as_uuid())
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn cost_records(

@@ -53,6 +53,12 @@ impl SqliteStore {
         PathBuf::from(name)
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so concurrent
+    /// writers wait (busy timeout) instead of failing when a read would upgrade to a write.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Closes the pool, checkpointing the WAL into the main file.
     pub async fn close(&self) {
         self.pool.close().await;

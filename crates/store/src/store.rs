@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cloudbill_core::{
     AccountId, AccountState, Assignment, ChangedDay, CostRecord, Currency, DateRange, Decimal,
     Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry,
@@ -123,6 +124,20 @@ pub trait Store: Send + Sync {
         window: DateRange,
         records: &[CostRecord],
     ) -> Result<WriteOutcome, StoreError>;
+
+    /// Takes the sync lease of `account` for `holder` until `until`, if it is free, expired or
+    /// already held by `holder`. Returns whether the lease is now held. Works across processes
+    /// sharing the database.
+    async fn try_lease(
+        &self,
+        account: AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease of `account` if `holder` holds it.
+    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError>;
 
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(

@@ -577,3 +577,43 @@ pub async fn domains_are_isolated(h: &Harness) {
     assert!(s.cost_records(d2.id, w, None).await.unwrap().is_empty());
     assert_eq!(s.projects(d2.id).await.unwrap().len(), 1);
 }
+
+pub async fn leases_exclude_other_holders_until_they_expire(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "acc").await;
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::minutes(5);
+    assert!(s.try_lease(a.id, "proc-1", now, later).await.unwrap());
+    assert!(
+        !s.try_lease(a.id, "proc-2", now, later).await.unwrap(),
+        "held by proc-1"
+    );
+    assert!(
+        s.try_lease(a.id, "proc-1", now, later).await.unwrap(),
+        "renewable by its holder"
+    );
+    // Once expired, another holder may take it.
+    let after_expiry = later + chrono::Duration::seconds(1);
+    assert!(s
+        .try_lease(
+            a.id,
+            "proc-2",
+            after_expiry,
+            after_expiry + chrono::Duration::minutes(5)
+        )
+        .await
+        .unwrap());
+    // Releasing by a non-holder does nothing; by the holder frees it.
+    s.release_lease(a.id, "proc-1").await.unwrap();
+    assert!(!s
+        .try_lease(a.id, "proc-3", after_expiry, later)
+        .await
+        .unwrap());
+    s.release_lease(a.id, "proc-2").await.unwrap();
+    assert!(s
+        .try_lease(a.id, "proc-3", after_expiry, later)
+        .await
+        .unwrap());
+}

@@ -59,4 +59,5 @@ contract!(
     exact_decimals_round_trip,
     jobs_are_listed_newest_first_and_updated,
     domains_are_isolated,
+    leases_exclude_other_holders_until_they_expire,
 );

@@ -1,0 +1,567 @@
+//! The `Billing` facade: domain, providers, projects, accounts and reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use cloudbill_aggregate::{
+    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
+};
+use cloudbill_core::{
+    AccountId, AccountState, Assignment, ClientSecret, Credentials, Domain, GroupId, Name, Project,
+    ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState, ServiceAccount,
+};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_store::Store;
+
+use crate::{Principal, ServiceError};
+
+/// Tunables of the service.
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    /// Accounts synced at once.
+    pub concurrency: usize,
+    /// How far back the first sync of an account goes, in months.
+    pub initial_months: u32,
+    /// Later syncs start this many days before the last successful one (rounded down to the
+    /// 1st of that month), because providers restate recent days.
+    pub restate_days: i64,
+    /// How long a sync lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// The longest report range, in days.
+    pub max_query_days: i64,
+    /// The endpoint used for Hyperbilling accounts registered without one.
+    pub default_endpoint: Option<String>,
+    /// "Today" for default sync ranges; `None` means the current UTC date.
+    pub today: Option<NaiveDate>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            initial_months: 12,
+            restate_days: 10,
+            lease_ttl: Duration::from_secs(15 * 60),
+            max_query_days: 3700,
+            default_endpoint: None,
+            today: None,
+        }
+    }
+}
+
+/// Credentials as typed by a user, before validation.
+#[derive(Debug, Clone)]
+pub struct CredentialsInput {
+    /// Linked account (`""` for every account the key can read).
+    pub account: String,
+    /// Client id (email).
+    pub email: String,
+    /// Client secret.
+    pub key: ClientSecret,
+    /// API base URL; `None` uses the configured default.
+    pub endpoint: Option<String>,
+}
+
+/// A billing account to register.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Unique name.
+    pub name: String,
+    /// Provider name (`hyperbilling-aws`, `file`).
+    pub provider: String,
+    /// Project name or id; mandatory, `None` is refused.
+    pub project: Option<String>,
+    /// Credentials (required for `hyperbilling-aws`, refused for `file`).
+    pub credentials: Option<CredentialsInput>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) providers: ProviderRegistry,
+    pub(crate) domain: Domain,
+    pub(crate) config: BillingConfig,
+    /// This process's identity in sync leases.
+    pub(crate) holder: String,
+}
+
+/// The billing service of one domain.
+#[derive(Clone)]
+pub struct Billing {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Billing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Billing")
+            .field("domain", &self.inner.domain.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn matches(name: &Name, id: &impl ToString, key: &str) -> bool {
+    name.as_str() == key.trim() || id.to_string() == key.trim()
+}
+
+impl Billing {
+    /// Opens the service for the domain `domain` (created, with billing off, on first use).
+    pub async fn open(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        domain: &str,
+        config: BillingConfig,
+    ) -> Result<Self, ServiceError> {
+        let name = Name::parse(domain, "domain name")?;
+        let domain = store.ensure_domain(&name).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                providers,
+                domain,
+                config,
+                holder: format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new()),
+            }),
+        })
+    }
+
+    /// The store (for binaries that need direct access, e.g. to close it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The domain as it is now.
+    pub async fn domain(&self) -> Result<Domain, ServiceError> {
+        Ok(self
+            .inner
+            .store
+            .ensure_domain(&self.inner.domain.name)
+            .await?)
+    }
+
+    pub(crate) async fn require_billing(&self) -> Result<Domain, ServiceError> {
+        let d = self.domain().await?;
+        if d.billing_enabled {
+            Ok(d)
+        } else {
+            Err(ServiceError::BillingDisabled {
+                domain: d.name.to_string(),
+            })
+        }
+    }
+
+    pub(crate) fn domain_id(&self) -> cloudbill_core::DomainId {
+        self.inner.domain.id
+    }
+
+    /// Turns billing on or off (admin only).
+    pub async fn set_billing(&self, p: &Principal, enabled: bool) -> Result<Domain, ServiceError> {
+        p.require_admin("turn billing on or off")?;
+        Ok(self
+            .inner
+            .store
+            .set_billing_enabled(self.domain_id(), enabled)
+            .await?)
+    }
+
+    /// The provider registry of the domain.
+    pub async fn providers(&self, p: &Principal) -> Result<Vec<ProviderEntry>, ServiceError> {
+        p.require_admin("list providers")?;
+        Ok(self.inner.store.providers(self.domain_id()).await?)
+    }
+
+    /// Enables or disables a provider by name (admin only).
+    pub async fn set_provider_state(
+        &self,
+        p: &Principal,
+        name: &str,
+        state: ProviderState,
+    ) -> Result<ProviderEntry, ServiceError> {
+        p.require_admin("enable or disable providers")?;
+        let kind: ProviderKind = name.parse()?;
+        Ok(self
+            .inner
+            .store
+            .set_provider_state(self.domain_id(), kind, state)
+            .await?)
+    }
+
+    /// Creates a project group, optionally under `parent` (admin only).
+    pub async fn create_group(
+        &self,
+        p: &Principal,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<ProjectGroup, ServiceError> {
+        p.require_admin("create project groups")?;
+        let name = Name::parse(name, "project group name")?;
+        let parent = match parent {
+            Some(key) => Some(self.group(key).await?.id),
+            None => None,
+        };
+        let group = ProjectGroup {
+            id: GroupId::new(),
+            domain: self.domain_id(),
+            name,
+            parent,
+            created_at: Utc::now(),
+        };
+        self.inner.store.create_group(&group).await?;
+        Ok(group)
+    }
+
+    /// Every project group.
+    pub async fn groups(&self, p: &Principal) -> Result<Vec<ProjectGroup>, ServiceError> {
+        p.require_admin("list project groups")?;
+        Ok(self.inner.store.groups(self.domain_id()).await?)
+    }
+
+    async fn group(&self, key: &str) -> Result<ProjectGroup, ServiceError> {
+        self.inner
+            .store
+            .groups(self.domain_id())
+            .await?
+            .into_iter()
+            .find(|g| matches(&g.name, &g.id, key))
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "project group",
+                key: key.to_owned(),
+            })
+    }
+
+    /// Creates a project, optionally in `group` (admin only).
+    pub async fn create_project(
+        &self,
+        p: &Principal,
+        name: &str,
+        group: Option<&str>,
+    ) -> Result<Project, ServiceError> {
+        p.require_admin("create projects")?;
+        let name = Name::parse(name, "project name")?;
+        let group = match group {
+            Some(key) => Some(self.group(key).await?.id),
+            None => None,
+        };
+        let project = Project {
+            id: ProjectId::new(),
+            domain: self.domain_id(),
+            name,
+            group,
+            created_at: Utc::now(),
+        };
+        self.inner.store.create_project(&project).await?;
+        Ok(project)
+    }
+
+    /// The projects the principal may see.
+    pub async fn projects(&self, p: &Principal) -> Result<Vec<Project>, ServiceError> {
+        let all = self.inner.store.projects(self.domain_id()).await?;
+        Ok(all.into_iter().filter(|x| p.may_read(x.id)).collect())
+    }
+
+    /// One project, by name or id.
+    pub async fn project(&self, p: &Principal, key: &str) -> Result<Project, ServiceError> {
+        let project = self
+            .inner
+            .store
+            .projects(self.domain_id())
+            .await?
+            .into_iter()
+            .find(|x| matches(&x.name, &x.id, key))
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "project",
+                key: key.to_owned(),
+            })?;
+        if !p.may_read(project.id) {
+            return Err(ServiceError::Forbidden(format!(
+                "you are not a member of project {:?}",
+                project.name.as_str()
+            )));
+        }
+        Ok(project)
+    }
+
+    /// Deletes a project no account was ever assigned to (admin only).
+    pub async fn delete_project(&self, p: &Principal, key: &str) -> Result<(), ServiceError> {
+        p.require_admin("delete projects")?;
+        let project = self.project(p, key).await?;
+        Ok(self
+            .inner
+            .store
+            .delete_project(self.domain_id(), project.id)
+            .await?)
+    }
+
+    /// Registers a billing account (admin only). Without `verify` the provider is not called
+    /// (it may be unreachable now); with it, the account is stored only if the provider
+    /// accepts the credentials.
+    pub async fn add_account(
+        &self,
+        p: &Principal,
+        new: NewAccount,
+        verify: bool,
+    ) -> Result<ServiceAccount, ServiceError> {
+        p.require_admin("add billing accounts")?;
+        let name = Name::parse(&new.name, "account name")?;
+        let provider: ProviderKind = new.provider.parse()?;
+        let Some(project_key) = new.project.as_deref().filter(|k| !k.trim().is_empty()) else {
+            return Err(ServiceError::Invalid(format!(
+                "a project is required: every billing account belongs to a project (account {:?}; give --project NAME)",
+                name.as_str()
+            )));
+        };
+        let project = self.project(p, project_key).await?;
+        let entry = self
+            .inner
+            .store
+            .providers(self.domain_id())
+            .await?
+            .into_iter()
+            .find(|e| e.kind == provider);
+        if entry.is_some_and(|e| e.state == ProviderState::Disabled) {
+            return Err(ServiceError::Conflict(format!(
+                "provider {provider} is disabled; enable it with `cloudbill provider enable {provider}`"
+            )));
+        }
+        let credentials = match (provider.needs_credentials(), new.credentials) {
+            (true, None) => {
+                return Err(ServiceError::Invalid(format!(
+                    "provider {provider} needs credentials: --account, --email and --key"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(ServiceError::Invalid(format!(
+                    "provider {provider} takes no credentials"
+                )))
+            }
+            (false, None) => None,
+            (true, Some(c)) => {
+                let endpoint = c
+                    .endpoint
+                    .or_else(|| self.inner.config.default_endpoint.clone())
+                    .unwrap_or_default();
+                Some(Credentials::new(&c.account, &c.email, c.key, &endpoint)?)
+            }
+        };
+        if verify {
+            if let Some(c) = &credentials {
+                self.inner.providers.get(provider)?.verify(c).await?;
+            }
+        }
+        let account = ServiceAccount {
+            id: AccountId::new(),
+            domain: self.domain_id(),
+            name,
+            provider,
+            credentials,
+            state: AccountState::Enabled,
+            project: project.id,
+            created_at: Utc::now(),
+        };
+        self.inner.store.create_account(&account).await?;
+        Ok(account)
+    }
+
+    /// The accounts the principal may see.
+    pub async fn accounts(&self, p: &Principal) -> Result<Vec<ServiceAccount>, ServiceError> {
+        let all = self.inner.store.accounts(self.domain_id()).await?;
+        Ok(all.into_iter().filter(|a| p.may_read(a.project)).collect())
+    }
+
+    /// One account, by name or id.
+    pub async fn account(&self, p: &Principal, key: &str) -> Result<ServiceAccount, ServiceError> {
+        let account = self
+            .inner
+            .store
+            .accounts(self.domain_id())
+            .await?
+            .into_iter()
+            .find(|a| matches(&a.name, &a.id, key))
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "service account",
+                key: key.to_owned(),
+            })?;
+        if !p.may_read(account.project) {
+            return Err(ServiceError::Forbidden(format!(
+                "account {:?} belongs to a project you are not a member of",
+                account.name.as_str()
+            )));
+        }
+        Ok(account)
+    }
+
+    /// The project history of an account.
+    pub async fn assignments(
+        &self,
+        p: &Principal,
+        key: &str,
+    ) -> Result<Vec<Assignment>, ServiceError> {
+        let account = self.account(p, key).await?;
+        Ok(self
+            .inner
+            .store
+            .assignments(self.domain_id(), account.id)
+            .await?)
+    }
+
+    /// Calls the provider with the account's credentials; returns the cloud accounts readable.
+    pub async fn verify_account(
+        &self,
+        p: &Principal,
+        key: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        p.require_admin("verify billing accounts")?;
+        let account = self.account(p, key).await?;
+        let Some(c) = &account.credentials else {
+            return Err(ServiceError::Invalid(format!(
+                "account {:?} uses provider {} and has no credentials to verify",
+                account.name.as_str(),
+                account.provider
+            )));
+        };
+        Ok(self
+            .inner
+            .providers
+            .get(account.provider)?
+            .verify(c)
+            .await?)
+    }
+
+    /// Moves an account to another project: for its whole history (`from = None`, a
+    /// correction) or from a day on (admin only).
+    pub async fn move_account(
+        &self,
+        p: &Principal,
+        key: &str,
+        project: &str,
+        from: Option<NaiveDate>,
+    ) -> Result<(), ServiceError> {
+        p.require_admin("move billing accounts")?;
+        let account = self.account(p, key).await?;
+        let project = self.project(p, project).await?;
+        Ok(self
+            .inner
+            .store
+            .assign_account(self.domain_id(), account.id, project.id, from)
+            .await?)
+    }
+
+    /// Enables or disables an account (admin only).
+    pub async fn set_account_state(
+        &self,
+        p: &Principal,
+        key: &str,
+        state: AccountState,
+    ) -> Result<ServiceAccount, ServiceError> {
+        p.require_admin("enable or disable billing accounts")?;
+        let account = self.account(p, key).await?;
+        self.inner
+            .store
+            .set_account_state(self.domain_id(), account.id, state)
+            .await?;
+        Ok(ServiceAccount { state, ..account })
+    }
+
+    /// Removes an account with its cost data and jobs (admin only).
+    pub async fn remove_account(&self, p: &Principal, key: &str) -> Result<(), ServiceError> {
+        p.require_admin("remove billing accounts")?;
+        let account = self.account(p, key).await?;
+        Ok(self
+            .inner
+            .store
+            .delete_account(self.domain_id(), account.id)
+            .await?)
+    }
+
+    /// Answers a report query. Project members must filter by project or project group and
+    /// see only their own projects.
+    pub async fn report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
+        self.require_billing().await?;
+        let max = self.inner.config.max_query_days;
+        if query.range.days() > max {
+            return Err(cloudbill_aggregate::QueryError::RangeTooLong {
+                days: query.range.days(),
+                max,
+            }
+            .into());
+        }
+        let mut query = query.clone();
+        let catalog = self.catalog().await?;
+        if let Principal::ProjectMember { projects } = p {
+            if !query.filters.contains_key(&GroupKey::Project)
+                && !query.filters.contains_key(&GroupKey::ProjectGroup)
+            {
+                return Err(ServiceError::Forbidden(
+                    "the consolidated view is for domain admins; filter by one of your projects"
+                        .into(),
+                ));
+            }
+            let mine: Vec<&CatalogProject> = catalog
+                .projects
+                .iter()
+                .filter(|x| projects.contains(&x.id))
+                .collect();
+            if let Some(asked) = query.filters.get(&GroupKey::Project) {
+                for key in asked {
+                    if !mine
+                        .iter()
+                        .any(|x| x.name == *key || x.id.to_string() == *key)
+                    {
+                        return Err(ServiceError::Forbidden(format!(
+                            "you are not a member of project {key:?}"
+                        )));
+                    }
+                }
+            } else {
+                query.filters.insert(
+                    GroupKey::Project,
+                    mine.iter().map(|x| x.id.to_string()).collect(),
+                );
+            }
+        }
+        let records = self
+            .inner
+            .store
+            .cost_records(self.domain_id(), query.range, None)
+            .await?;
+        let engine = Engine::build(&records, catalog)?;
+        Ok(engine.query(&query)?)
+    }
+
+    async fn catalog(&self) -> Result<Catalog, ServiceError> {
+        let store = &self.inner.store;
+        let d = self.domain_id();
+        let mut accounts = Vec::new();
+        for a in store.accounts(d).await? {
+            accounts.push(CatalogAccount {
+                id: a.id,
+                name: a.name.to_string(),
+                history: store.assignments(d, a.id).await?,
+            });
+        }
+        let projects = store
+            .projects(d)
+            .await?
+            .into_iter()
+            .map(|x| CatalogProject {
+                id: x.id,
+                name: x.name.to_string(),
+                group: x.group,
+            })
+            .collect();
+        let groups = store
+            .groups(d)
+            .await?
+            .into_iter()
+            .map(|g| CatalogGroup {
+                id: g.id,
+                name: g.name.to_string(),
+                parent: g.parent,
+            })
+            .collect();
+        Ok(Catalog {
+            accounts,
+            projects,
+            groups,
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! cloudbill's use cases: everything the CLI and the server do, in one place.
+//!
+//! [`Billing`] is the entry point: open it on a store and a provider registry for one domain,
+//! then enable billing, manage project groups, projects, providers and billing accounts, sync
+//! cost data, and answer report queries. Every call takes a [`Principal`] and enforces access
+//! here, not in the HTTP layer.
+//!
+//! **Architecture invariant:** this crate sees only traits (`Store`, `BillingProvider`); it
+//! never names sqlx, reqwest, axum or clap. Binaries pick the concrete adapters.
+
+mod auth;
+mod billing;
+mod error;
+mod sync;
+
+pub use auth::Principal;
+pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
+pub use cloudbill_aggregate::{GroupKey, Query, Report, Sort};
+pub use error::ServiceError;
+pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

@@ -1,0 +1,379 @@
+//! Syncing cost data: accounts in parallel, windows written atomically, jobs recorded.
+
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use cloudbill_core::{
+    AccountState, DateRange, JobId, JobKind, JobState, ProviderKind, ProviderState, ServiceAccount,
+    SyncJob,
+};
+use cloudbill_provider::FetchScope;
+use futures::StreamExt;
+
+use crate::{Billing, Principal, ServiceError};
+
+/// What to sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// Account names or ids; empty means every enabled account with a syncing provider.
+    pub accounts: Vec<String>,
+    /// The range; `None` means each account's default (see [`crate::BillingConfig`]).
+    pub range: Option<DateRange>,
+}
+
+/// How one account's sync ended.
+#[derive(Debug, Clone)]
+pub struct AccountOutcome {
+    /// Account name.
+    pub account: String,
+    /// The job recorded (absent if the account could not even start).
+    pub job: Option<JobId>,
+    /// The range attempted.
+    pub range: Option<DateRange>,
+    /// Final state.
+    pub state: JobState,
+    /// Records written.
+    pub rows: u64,
+    /// Days whose totals changed.
+    pub changed_days: usize,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The outcome of a sync: one entry per account, in account-name order.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Per-account outcomes.
+    pub outcomes: Vec<AccountOutcome>,
+}
+
+impl SyncReport {
+    /// Whether every account succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.outcomes.iter().all(|o| o.state == JobState::Succeeded)
+    }
+}
+
+/// Progress callbacks (the CLI draws bars with them); every method defaults to nothing.
+pub trait SyncObserver: Send + Sync {
+    /// An account starts: `windows` windows to fetch.
+    fn started(&self, _account: &str, _windows: usize) {}
+    /// A window was written.
+    fn window_done(&self, _account: &str, _rows: u64) {}
+    /// An account finished.
+    fn finished(&self, _outcome: &AccountOutcome) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl SyncObserver for NoProgress {}
+
+/// A job with the name of its account.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// The job.
+    pub job: SyncJob,
+    /// Its account's name.
+    pub account_name: String,
+}
+
+fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+impl Billing {
+    fn today(&self) -> NaiveDate {
+        self.inner
+            .config
+            .today
+            .unwrap_or_else(|| Utc::now().date_naive())
+    }
+
+    /// The default range of an account: from the last successful sync minus `restate_days`,
+    /// rounded down to the 1st of that month (first sync: `initial_months` back, from the 1st),
+    /// through today.
+    async fn default_range(&self, account: &ServiceAccount) -> Result<DateRange, ServiceError> {
+        let today = self.today();
+        let end = today.succ_opt().unwrap_or(today);
+        let jobs = self
+            .inner
+            .store
+            .jobs(self.domain_id(), Some(account.id), 200)
+            .await?;
+        let last_good = jobs
+            .iter()
+            .filter(|j| j.kind == JobKind::Sync && j.state == JobState::Succeeded)
+            .map(|j| j.window.end().min(end))
+            .max();
+        let start = match last_good {
+            Some(covered) => {
+                first_of_month(covered - chrono::Duration::days(self.inner.config.restate_days))
+            }
+            None => first_of_month(
+                today
+                    .checked_sub_months(Months::new(self.inner.config.initial_months))
+                    .unwrap_or(today),
+            ),
+        };
+        Ok(DateRange::new(start.min(today), end)?)
+    }
+
+    /// Syncs the requested accounts (admin only). Accounts run concurrently (bounded); one
+    /// failing never stops or rolls back the others, and every outcome is reported.
+    pub async fn sync(
+        &self,
+        p: &Principal,
+        request: &SyncRequest,
+        observer: &dyn SyncObserver,
+    ) -> Result<SyncReport, ServiceError> {
+        p.require_admin("sync billing data")?;
+        self.require_billing().await?;
+        let all = self.inner.store.accounts(self.domain_id()).await?;
+        let providers = self.inner.store.providers(self.domain_id()).await?;
+        let selected: Vec<ServiceAccount> = if request.accounts.is_empty() {
+            all.into_iter()
+                .filter(|a| a.state == AccountState::Enabled && a.provider != ProviderKind::File)
+                .collect()
+        } else {
+            let mut out = Vec::new();
+            for key in &request.accounts {
+                let a = all
+                    .iter()
+                    .find(|a| a.name.as_str() == key.trim() || a.id.to_string() == key.trim())
+                    .ok_or_else(|| ServiceError::NotFound {
+                        what: "service account",
+                        key: key.clone(),
+                    })?;
+                if !out.iter().any(|x: &ServiceAccount| x.id == a.id) {
+                    out.push(a.clone());
+                }
+            }
+            out
+        };
+        let concurrency = self.inner.config.concurrency.max(1);
+        let mut outcomes: Vec<AccountOutcome> = futures::stream::iter(selected)
+            .map(|account| {
+                let provider_disabled = providers
+                    .iter()
+                    .any(|e| e.kind == account.provider && e.state == ProviderState::Disabled);
+                async move {
+                    let outcome = self
+                        .sync_account(&account, request.range, provider_disabled, observer)
+                        .await;
+                    observer.finished(&outcome);
+                    outcome
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        outcomes.sort_by(|a, b| a.account.cmp(&b.account));
+        Ok(SyncReport { outcomes })
+    }
+
+    async fn sync_account(
+        &self,
+        account: &ServiceAccount,
+        range: Option<DateRange>,
+        provider_disabled: bool,
+        observer: &dyn SyncObserver,
+    ) -> AccountOutcome {
+        let refused = |error: String| AccountOutcome {
+            account: account.name.to_string(),
+            job: None,
+            range,
+            state: JobState::Failed,
+            rows: 0,
+            changed_days: 0,
+            error: Some(error),
+        };
+        if account.state == AccountState::Disabled {
+            return refused(format!(
+                "account is disabled; enable it with `cloudbill account enable {}`",
+                account.name
+            ));
+        }
+        if account.provider == ProviderKind::File {
+            return refused("file accounts are filled by `cloudbill import`, not synced".into());
+        }
+        if provider_disabled {
+            return refused(format!(
+                "provider {} is disabled; enable it with `cloudbill provider enable {}`",
+                account.provider, account.provider
+            ));
+        }
+        let range = match range {
+            Some(r) => r,
+            None => match self.default_range(account).await {
+                Ok(r) => r,
+                Err(e) => return refused(e.to_string()),
+            },
+        };
+        let store = &self.inner.store;
+        let holder = &self.inner.holder;
+        let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
+            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        match store
+            .try_lease(account.id, holder, Utc::now(), Utc::now() + ttl)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return AccountOutcome {
+                    range: Some(range),
+                    ..refused(format!(
+                        "a sync of account {} is already running in another process; try again when it finishes",
+                        account.name
+                    ))
+                }
+            }
+            Err(e) => return refused(e.to_string()),
+        }
+        let outcome = self.run_windows(account, range, observer).await;
+        if let Err(e) = store.release_lease(account.id, holder).await {
+            tracing::warn!(account = %account.name, error = %e, "could not release sync lease");
+        }
+        outcome
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %account.name, %range))]
+    async fn run_windows(
+        &self,
+        account: &ServiceAccount,
+        range: DateRange,
+        observer: &dyn SyncObserver,
+    ) -> AccountOutcome {
+        let store = &self.inner.store;
+        let mut job = SyncJob {
+            id: JobId::new(),
+            domain: self.domain_id(),
+            account: account.id,
+            kind: JobKind::Sync,
+            window: range,
+            state: JobState::Running,
+            rows: 0,
+            changed_days: vec![],
+            error: None,
+            started_at: Utc::now(),
+            finished_at: None,
+        };
+        let mut outcome = AccountOutcome {
+            account: account.name.to_string(),
+            job: Some(job.id),
+            range: Some(range),
+            state: JobState::Running,
+            rows: 0,
+            changed_days: 0,
+            error: None,
+        };
+        if let Err(e) = store.save_job(&job).await {
+            outcome.state = JobState::Failed;
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
+        let result = self
+            .fetch_and_write(account, range, &mut job, observer)
+            .await;
+        job.finished_at = Some(Utc::now());
+        match result {
+            Ok(()) => job.state = JobState::Succeeded,
+            Err((e, windows_written)) => {
+                job.state = if windows_written > 0 {
+                    JobState::Partial
+                } else {
+                    JobState::Failed
+                };
+                job.error = Some(e.to_string());
+                tracing::warn!(error = %e, "sync failed");
+            }
+        }
+        if let Err(e) = store.save_job(&job).await {
+            tracing::error!(error = %e, "could not record the sync job");
+        }
+        outcome.state = job.state;
+        outcome.rows = job.rows;
+        outcome.changed_days = job.changed_days.len();
+        outcome.error = job.error;
+        outcome
+    }
+
+    async fn fetch_and_write(
+        &self,
+        account: &ServiceAccount,
+        range: DateRange,
+        job: &mut SyncJob,
+        observer: &dyn SyncObserver,
+    ) -> Result<(), (ServiceError, usize)> {
+        let store = &self.inner.store;
+        let provider = self
+            .inner
+            .providers
+            .get(account.provider)
+            .map_err(|e| (e.into(), 0))?;
+        let credentials = account.credentials.as_ref().ok_or_else(|| {
+            (
+                ServiceError::Invalid(format!("account {} has no credentials", account.name)),
+                0,
+            )
+        })?;
+        let windows = range.windows(provider.max_window_days());
+        observer.started(account.name.as_str(), windows.len());
+        let scope = FetchScope {
+            domain: self.domain_id(),
+            service_account: account.id,
+        };
+        let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
+            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        for (done, window) in windows.into_iter().enumerate() {
+            let records = provider
+                .fetch(credentials, scope, window)
+                .await
+                .map_err(|e| (e.into(), done))?;
+            let written = store
+                .replace_window(self.domain_id(), account.id, job.id, window, &records)
+                .await
+                .map_err(|e| (e.into(), done))?;
+            job.rows += written.rows;
+            job.changed_days.extend(written.changed_days);
+            observer.window_done(account.name.as_str(), written.rows);
+            // Keep the lease alive on long syncs.
+            let _ = store
+                .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Sync and import jobs, newest first, optionally of one account.
+    pub async fn jobs(
+        &self,
+        p: &Principal,
+        account: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobView>, ServiceError> {
+        let accounts = self.accounts(p).await?;
+        let filter = match account {
+            Some(key) => Some(self.account(p, key).await?.id),
+            None => None,
+        };
+        let jobs = self
+            .inner
+            .store
+            .jobs(self.domain_id(), filter, limit)
+            .await?;
+        Ok(jobs
+            .into_iter()
+            .filter_map(|job| {
+                let name = accounts
+                    .iter()
+                    .find(|a| a.id == job.account)?
+                    .name
+                    .to_string();
+                Some(JobView {
+                    job,
+                    account_name: name,
+                })
+            })
+            .collect())
+    }
+}

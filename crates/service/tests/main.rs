@@ -1,0 +1,729 @@
+//! The sync and report use cases end to end: simulator over HTTP, real SQLite and PostgreSQL.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+#![allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    clippy::too_many_lines,
+    clippy::items_after_statements
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudbill_core::{
+    AccountState, ClientSecret, DateRange, Decimal, Granularity, JobState, NaiveDate, ProviderState,
+};
+use cloudbill_hyperbilling::sim::{Fault, SimConfig, Simulator};
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::{
+    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, NoProgress, Principal, Query,
+    ServiceError, SyncRequest,
+};
+use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
+
+const TODAY: &str = "2025-06-15";
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn range(a: &str, b: &str) -> DateRange {
+    DateRange::parse(a, b).unwrap()
+}
+
+enum Backend {
+    Memory,
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Backend {
+    async fn store(&self) -> Arc<dyn Store> {
+        let key = Cipher::from_hex(&"ab".repeat(32)).unwrap();
+        match self {
+            Backend::Memory => Arc::new(MemoryStore::new()),
+            Backend::Sqlite(dir) => Arc::new(
+                SqliteStore::open(
+                    &format!("sqlite://{}", dir.path().join("b.db").display()),
+                    key,
+                )
+                .await
+                .unwrap(),
+            ),
+            Backend::Postgres(schema) => {
+                let url = std::env::var("CLOUDBILL_TEST_DATABASE_URL").unwrap();
+                Arc::new(PgStore::open(&url, Some(schema), key).await.unwrap())
+            }
+        }
+    }
+}
+
+fn backends(case: &str) -> Vec<Backend> {
+    let mut out = vec![
+        Backend::Memory,
+        Backend::Sqlite(tempfile::tempdir().unwrap()),
+    ];
+    match std::env::var("CLOUDBILL_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            out.push(Backend::Postgres(format!(
+                "svc_{}",
+                uuid::Uuid::new_v4().simple()
+            )));
+        }
+        _ => {
+            assert!(
+                std::env::var("CLOUDBILL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "CLOUDBILL_REQUIRE_POSTGRES=1 but CLOUDBILL_TEST_DATABASE_URL is unset"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED postgres part of {case}: set CLOUDBILL_TEST_DATABASE_URL"
+            );
+        }
+    }
+    out
+}
+
+async fn drop_schema(b: &Backend) {
+    if let Backend::Postgres(schema) = b {
+        let url = std::env::var("CLOUDBILL_TEST_DATABASE_URL").unwrap();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+}
+
+fn registry() -> ProviderRegistry {
+    let config = ClientConfig {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        ..ClientConfig::default()
+    };
+    ProviderRegistry::new().with(Arc::new(Hyperbilling::new(config).unwrap()))
+}
+
+async fn billing(store: Arc<dyn Store>, sim: &Simulator) -> Billing {
+    let config = BillingConfig {
+        today: Some(date(TODAY)),
+        default_endpoint: Some(sim.endpoint()),
+        ..BillingConfig::default()
+    };
+    Billing::open(store, registry(), "default", config)
+        .await
+        .unwrap()
+}
+
+fn hb(name: &str, project: &str, account: &str, email: &str, key: &str) -> NewAccount {
+    NewAccount {
+        name: name.into(),
+        provider: "hyperbilling-aws".into(),
+        project: Some(project.into()),
+        credentials: Some(CredentialsInput {
+            account: account.into(),
+            email: email.into(),
+            key: ClientSecret::new(key).unwrap(),
+            endpoint: None,
+        }),
+    }
+}
+
+/// Two projects, three accounts; `bad` has a wrong key.
+async fn setup(b: &Billing) {
+    let admin = Principal::Admin;
+    b.set_billing(&admin, true).await.unwrap();
+    b.create_project(&admin, "web", None).await.unwrap();
+    b.create_project(&admin, "data", None).await.unwrap();
+    b.add_account(
+        &admin,
+        hb(
+            "acme-main",
+            "web",
+            "111111111111",
+            "ops@acme.example",
+            "demo-key-acme",
+        ),
+        false,
+    )
+    .await
+    .unwrap();
+    b.add_account(
+        &admin,
+        hb(
+            "globex",
+            "data",
+            "333333333333",
+            "finops@globex.example",
+            "demo-key-globex",
+        ),
+        false,
+    )
+    .await
+    .unwrap();
+    b.add_account(
+        &admin,
+        hb(
+            "bad",
+            "data",
+            "222222222222",
+            "ops@acme.example",
+            "wrong-key",
+        ),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+fn totals(report: &cloudbill_service::Report) -> std::collections::BTreeMap<String, Decimal> {
+    report
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.group.values().cloned().collect::<Vec<_>>().join("/"),
+                r.total[0].cost,
+            )
+        })
+        .collect()
+}
+
+async fn report(b: &Billing, q: &Query) -> cloudbill_service::Report {
+    b.report(&Principal::Admin, q).await.unwrap()
+}
+
+#[tokio::test]
+async fn three_accounts_two_projects_one_bad_key() {
+    for backend in backends("three_accounts_two_projects_one_bad_key") {
+        let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap();
+        let b = billing(backend.store().await, &sim).await;
+        setup(&b).await;
+        let r = range("2025-03-01", "2025-06-01");
+        let out = b
+            .sync(
+                &Principal::Admin,
+                &SyncRequest {
+                    accounts: vec![],
+                    range: Some(r),
+                },
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        assert!(!out.all_succeeded());
+        let states: Vec<_> = out
+            .outcomes
+            .iter()
+            .map(|o| (o.account.as_str(), o.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("acme-main", JobState::Succeeded),
+                ("bad", JobState::Failed),
+                ("globex", JobState::Succeeded)
+            ]
+        );
+        let bad = &out.outcomes[1];
+        assert_eq!(
+            bad.error.as_deref(),
+            Some("invalid Hyperbilling credentials for account 222222222222")
+        );
+
+        // Per project and consolidated, exactly the simulator's totals.
+        let acme = sim.expected_total("111111111111", r);
+        let globex = sim.expected_total("333333333333", r);
+        let mut q = Query::new(r, Granularity::Monthly);
+        q.group_by = vec![GroupKey::Project];
+        let per_project = totals(&report(&b, &q).await);
+        assert_eq!(per_project["web"], acme);
+        assert_eq!(per_project["data"], globex);
+        let consolidated = report(&b, &Query::new(r, Granularity::Monthly)).await;
+        assert_eq!(consolidated.results[0].total[0].cost, acme + globex);
+        assert_eq!(consolidated.results[0].billing_data.len(), 3);
+
+        // The failure is on the job, for `jobs` to show.
+        let jobs = b.jobs(&Principal::Admin, Some("bad"), 10).await.unwrap();
+        assert_eq!(jobs[0].job.state, JobState::Failed);
+        assert!(jobs[0]
+            .job
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("invalid Hyperbilling credentials"));
+        drop_schema(&backend).await;
+    }
+}
+
+#[tokio::test]
+async fn resync_is_idempotent_and_restatements_replace() {
+    for backend in backends("resync_is_idempotent_and_restatements_replace") {
+        let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap();
+        let b = billing(backend.store().await, &sim).await;
+        setup(&b).await;
+        let r = range("2025-04-01", "2025-06-01");
+        let req = SyncRequest {
+            accounts: vec!["acme-main".into()],
+            range: Some(r),
+        };
+        let first = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+        assert!(first.all_succeeded());
+        let daily = |b: Billing| async move {
+            let mut q = Query::new(r, Granularity::Daily);
+            q.filters
+                .insert(GroupKey::ServiceAccount, vec!["acme-main".into()]);
+            report(&b, &q).await.results[0].billing_data.clone()
+        };
+        let before = daily(b.clone()).await;
+
+        let second = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+        assert_eq!(
+            second.outcomes[0].changed_days, 0,
+            "unchanged data changes nothing"
+        );
+        assert_eq!(daily(b.clone()).await, before);
+
+        sim.restate("111111111111", date("2025-05-10"));
+        let third = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+        assert_eq!(third.outcomes[0].changed_days, 1);
+        let after = daily(b.clone()).await;
+        let day = |v: &[cloudbill_aggregate::Bucket], d: &str| {
+            v.iter().find(|x| x.date == d).unwrap().cost
+        };
+        let expected = sim.expected_daily("111111111111", r);
+        assert_eq!(
+            day(&after, "2025-05-10"),
+            expected[&date("2025-05-10")],
+            "replaced, not doubled"
+        );
+        assert_ne!(day(&after, "2025-05-10"), day(&before, "2025-05-10"));
+        assert_eq!(day(&after, "2025-05-11"), day(&before, "2025-05-11"));
+        let job = &b
+            .jobs(&Principal::Admin, Some("acme-main"), 1)
+            .await
+            .unwrap()[0]
+            .job;
+        assert_eq!(job.changed_days.len(), 1);
+        assert_eq!(job.changed_days[0].date, date("2025-05-10"));
+        assert_eq!(job.changed_days[0].new_total, expected[&date("2025-05-10")]);
+        drop_schema(&backend).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_window_keeps_earlier_windows_and_previous_data() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let r = range("2025-01-01", "2025-04-01");
+    let req = SyncRequest {
+        accounts: vec!["acme-main".into()],
+        range: Some(r),
+    };
+    assert!(b
+        .sync(&Principal::Admin, &req, &NoProgress)
+        .await
+        .unwrap()
+        .all_succeeded());
+    sim.restate("111111111111", date("2025-03-20"));
+    // Window 1 succeeds after a page; then the provider keeps failing.
+    let pages_in_first_window = sim
+        .expected_lines("111111111111", range("2025-01-01", "2025-02-01"))
+        .len()
+        .div_ceil(50);
+    for _ in 0..pages_in_first_window {
+        sim.inject(Fault::Slow(Duration::from_millis(1)));
+    }
+    for _ in 0..30 {
+        sim.inject(Fault::Unavailable);
+    }
+    let out = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+    assert_eq!(
+        out.outcomes[0].state,
+        JobState::Partial,
+        "{:?}",
+        out.outcomes[0]
+    );
+    let mut q = Query::new(r, Granularity::Daily);
+    q.filters
+        .insert(GroupKey::ServiceAccount, vec!["acme-main".into()]);
+    let rows = report(&b, &q).await;
+    let day = rows.results[0]
+        .billing_data
+        .iter()
+        .find(|x| x.date == "2025-03-20")
+        .unwrap()
+        .cost;
+    let old = {
+        // The restated day was not re-fetched: it still holds the pre-restatement number.
+        let mut fresh = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap()
+            .expected_daily("111111111111", r);
+        fresh.remove(&date("2025-03-20")).unwrap()
+    };
+    assert_eq!(day, old);
+}
+
+#[tokio::test]
+async fn moving_an_account_from_a_date_splits_its_costs() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let r = range("2025-01-01", "2025-04-01");
+    b.sync(
+        &Principal::Admin,
+        &SyncRequest {
+            accounts: vec!["acme-main".into()],
+            range: Some(r),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    b.move_account(
+        &Principal::Admin,
+        "acme-main",
+        "data",
+        Some(date("2025-03-01")),
+    )
+    .await
+    .unwrap();
+    let mut q = Query::new(r, Granularity::Monthly);
+    q.group_by = vec![GroupKey::Project];
+    let t = totals(&report(&b, &q).await);
+    assert_eq!(
+        t["web"],
+        sim.expected_total("111111111111", range("2025-01-01", "2025-03-01"))
+    );
+    assert_eq!(
+        t["data"],
+        sim.expected_total("111111111111", range("2025-03-01", "2025-04-01"))
+    );
+    // Without a date the whole history moves.
+    b.move_account(&Principal::Admin, "acme-main", "data", None)
+        .await
+        .unwrap();
+    let t = totals(&report(&b, &q).await);
+    assert!(!t.contains_key("web"));
+    assert_eq!(t["data"], sim.expected_total("111111111111", r));
+}
+
+#[tokio::test]
+async fn default_range_goes_back_twelve_months_then_from_the_last_sync() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let req = SyncRequest {
+        accounts: vec!["acme-main".into()],
+        range: None,
+    };
+    let first = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+    assert_eq!(
+        first.outcomes[0].range,
+        Some(range("2024-06-01", "2025-06-16"))
+    );
+    let second = b.sync(&Principal::Admin, &req, &NoProgress).await.unwrap();
+    // Last good sync covered through 2025-06-15; minus 10 days → 2025-06-06 → the 1st.
+    assert_eq!(
+        second.outcomes[0].range,
+        Some(range("2025-06-01", "2025-06-16"))
+    );
+}
+
+#[tokio::test]
+async fn billing_off_disabled_things_and_leases_are_refused_clearly() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let b = billing(store.clone(), &sim).await;
+    let admin = Principal::Admin;
+    let r = Some(range("2025-05-01", "2025-05-03"));
+    let err = b
+        .sync(&admin, &SyncRequest::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::BillingDisabled { .. }));
+    assert_eq!(
+        err.to_string(),
+        "billing is not enabled for domain \"default\"; an admin can turn it on with `cloudbill billing enable`"
+    );
+    assert!(matches!(
+        b.report(
+            &admin,
+            &Query::new(range("2025-01-01", "2025-02-01"), Granularity::Daily)
+        )
+        .await
+        .unwrap_err(),
+        ServiceError::BillingDisabled { .. }
+    ));
+    setup(&b).await;
+
+    b.set_account_state(&admin, "globex", AccountState::Disabled)
+        .await
+        .unwrap();
+    let out = b
+        .sync(
+            &admin,
+            &SyncRequest {
+                accounts: vec![],
+                range: r,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.outcomes.iter().all(|o| o.account != "globex"),
+        "disabled accounts are skipped"
+    );
+    let out = b
+        .sync(
+            &admin,
+            &SyncRequest {
+                accounts: vec!["globex".into()],
+                range: r,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(out.outcomes[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("account is disabled"));
+
+    b.set_provider_state(&admin, "hyperbilling-aws", ProviderState::Disabled)
+        .await
+        .unwrap();
+    let out = b
+        .sync(
+            &admin,
+            &SyncRequest {
+                accounts: vec!["acme-main".into()],
+                range: r,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(out.outcomes[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("provider hyperbilling-aws is disabled"));
+    let err = b
+        .add_account(&admin, hb("x", "web", "1", "a@b", "k"), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("disabled"), "{err}");
+    b.set_provider_state(&admin, "hyperbilling-aws", ProviderState::Enabled)
+        .await
+        .unwrap();
+
+    // Another holder (another process on the same database) holds the lease.
+    let acme = b.account(&admin, "acme-main").await.unwrap();
+    let now = chrono::Utc::now();
+    assert!(store
+        .try_lease(
+            acme.id,
+            "other-process",
+            now,
+            now + chrono::Duration::minutes(5)
+        )
+        .await
+        .unwrap());
+    let out = b
+        .sync(
+            &admin,
+            &SyncRequest {
+                accounts: vec!["acme-main".into()],
+                range: r,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(out.outcomes[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("already running in another process"));
+    store.release_lease(acme.id, "other-process").await.unwrap();
+    let out = b
+        .sync(
+            &admin,
+            &SyncRequest {
+                accounts: vec!["acme-main".into()],
+                range: r,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(out.all_succeeded());
+}
+
+#[tokio::test]
+async fn registration_rules() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let admin = Principal::Admin;
+    let mut no_project = hb(
+        "np",
+        "web",
+        "111111111111",
+        "ops@acme.example",
+        "demo-key-acme",
+    );
+    no_project.project = None;
+    let err = b.add_account(&admin, no_project, false).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("a project is required"),
+        "{err}"
+    );
+    let err = b
+        .add_account(&admin, hb("x", "nope", "1", "a@b", "k"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "project \"nope\" not found");
+    let err = b
+        .add_account(&admin, hb("acme-main", "web", "1", "a@b", "k"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service account \"acme-main\" already exists"
+    );
+    // --verify refuses bad credentials and stores nothing.
+    let err = b
+        .add_account(
+            &admin,
+            hb("v", "web", "111111111111", "ops@acme.example", "bad"),
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid Hyperbilling credentials"),
+        "{err}"
+    );
+    assert!(b.account(&admin, "v").await.is_err());
+    b.add_account(
+        &admin,
+        hb(
+            "v",
+            "web",
+            "111111111111",
+            "ops@acme.example",
+            "demo-key-acme",
+        ),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.verify_account(&admin, "v").await.unwrap(),
+        ["111111111111", "222222222222"]
+    );
+    // A file account takes no credentials.
+    let file = NewAccount {
+        name: "f".into(),
+        provider: "file".into(),
+        project: Some("web".into()),
+        credentials: None,
+    };
+    b.add_account(&admin, file, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn project_members_see_only_their_projects() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let r = range("2025-05-01", "2025-06-01");
+    b.sync(
+        &Principal::Admin,
+        &SyncRequest {
+            accounts: vec![],
+            range: Some(r),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let web = b.project(&Principal::Admin, "web").await.unwrap();
+    let member = Principal::ProjectMember {
+        projects: vec![web.id],
+    };
+    // Consolidated view: forbidden.
+    let err = b
+        .report(&member, &Query::new(r, Granularity::Monthly))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)));
+    // Own project: allowed and exact.
+    let mut q = Query::new(r, Granularity::Monthly);
+    q.filters.insert(GroupKey::Project, vec!["web".into()]);
+    let rep = b.report(&member, &q).await.unwrap();
+    assert_eq!(
+        rep.results[0].total[0].cost,
+        sim.expected_total("111111111111", r)
+    );
+    // Another project: forbidden.
+    q.filters.insert(GroupKey::Project, vec!["data".into()]);
+    assert!(matches!(
+        b.report(&member, &q).await.unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+    assert!(matches!(
+        b.project(&member, "data").await.unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+    assert_eq!(b.projects(&member).await.unwrap().len(), 1);
+    assert_eq!(b.accounts(&member).await.unwrap().len(), 1);
+    // Read-only: no writes.
+    assert!(matches!(
+        b.create_project(&member, "x", None).await.unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+    assert!(matches!(
+        b.sync(&member, &SyncRequest::default(), &NoProgress)
+            .await
+            .unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+    assert!(matches!(
+        b.set_billing(&member, false).await.unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+}
