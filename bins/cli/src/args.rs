@@ -1,0 +1,320 @@
+//! Command-line flags (clap derive). Names here are the CLI's contract.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Multi-cloud billing: sync daily cost records, report per project and consolidated.
+#[derive(Debug, Parser)]
+#[command(name = "cloudbill", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database: sqlite://PATH or postgres://… [default: a SQLite file in the data directory]
+    #[arg(
+        long,
+        global = true,
+        env = "CLOUDBILL_DATABASE_URL",
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// The domain (tenant) to work in; created on first use.
+    #[arg(
+        long,
+        global = true,
+        env = "CLOUDBILL_DOMAIN",
+        default_value = "default"
+    )]
+    pub domain: String,
+    /// Output format for commands that print data.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// More logging on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable table.
+    Table,
+    /// JSON (amounts as decimal strings).
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Turn billing on or off for the domain, or show its status.
+    Billing {
+        #[command(subcommand)]
+        action: BillingAction,
+    },
+    /// List, enable or disable billing providers.
+    Provider {
+        #[command(subcommand)]
+        action: ProviderAction,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// Manage project groups.
+    #[command(name = "project-group")]
+    ProjectGroup {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// Manage billing accounts.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// Pull cost data from the providers.
+    Sync(SyncArgs),
+    /// Sync history: outcome, rows and restated days.
+    Jobs(JobsArgs),
+    /// Cost report: per project, per account, consolidated, …
+    Report(ReportArgs),
+    /// Run the whole job against the built-in Hyperbilling simulator.
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingAction {
+    /// Turn billing on.
+    Enable,
+    /// Turn billing off (data is kept).
+    Disable,
+    /// Show whether billing is on.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderAction {
+    /// List providers and their state.
+    List,
+    /// Enable a provider.
+    Enable {
+        /// hyperbilling-aws or file.
+        name: String,
+    },
+    /// Disable a provider: its accounts stop syncing.
+    Disable {
+        /// hyperbilling-aws or file.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectAction {
+    /// Create a project.
+    Create {
+        /// Name, unique in the domain.
+        name: String,
+        /// Project group to put it in.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// List projects.
+    List,
+    /// Show a project with its accounts.
+    Show {
+        /// Name or id.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupAction {
+    /// Create a project group.
+    Create {
+        /// Name, unique in the domain.
+        name: String,
+        /// Parent group.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List project groups.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Register a billing account (the provider is not called unless --verify).
+    Add(AddAccount),
+    /// List billing accounts.
+    List,
+    /// Show an account and its project history (never its key).
+    Show {
+        /// Name or id.
+        name: String,
+    },
+    /// Call the provider with the account's credentials.
+    Verify {
+        /// Name or id.
+        name: String,
+    },
+    /// Move an account to another project.
+    Move {
+        /// Name or id.
+        name: String,
+        /// The new project.
+        #[arg(long)]
+        project: String,
+        /// Move only costs from this day on (YYYY-MM-DD); without it the whole history moves.
+        #[arg(long, value_parser = parse_date, value_name = "DATE")]
+        from: Option<NaiveDate>,
+    },
+    /// Enable an account.
+    Enable {
+        /// Name or id.
+        name: String,
+    },
+    /// Disable an account (its data stays; it stops syncing).
+    Disable {
+        /// Name or id.
+        name: String,
+    },
+    /// Remove an account with its cost data.
+    Remove {
+        /// Name or id.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddAccount {
+    /// Name, unique in the domain.
+    #[arg(long)]
+    pub name: String,
+    /// Provider: hyperbilling-aws or file.
+    #[arg(long, default_value = "hyperbilling-aws")]
+    pub provider: String,
+    /// Project the account belongs to (mandatory).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Linked cloud account id ("Account"); empty reads every linked account.
+    #[arg(long = "account", value_name = "ID")]
+    pub cloud_account: Option<String>,
+    /// Client id ("Email").
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Client secret ("Key"). Prefer --key-stdin: command lines end up in shell history.
+    #[arg(
+        long,
+        conflicts_with = "key_stdin",
+        env = "CLOUDBILL_ACCOUNT_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+    /// Read the client secret from the first line of stdin.
+    #[arg(long)]
+    pub key_stdin: bool,
+    /// API endpoint (http(s) URL) [default: $CLOUDBILL_HYPERBILLING_ENDPOINT]
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Check the credentials with the provider first; refuse the account if they fail.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Account to sync (repeatable); default: every enabled account.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+    /// First day (YYYY-MM-DD); default: from the last successful sync.
+    #[arg(long, value_parser = parse_date, value_name = "DATE", requires = "end")]
+    pub start: Option<NaiveDate>,
+    /// Day after the last (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_date, value_name = "DATE", requires = "start")]
+    pub end: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only this account's jobs.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub start: NaiveDate,
+    /// Day after the last (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub end: NaiveDate,
+    /// daily, monthly or yearly.
+    #[arg(long, default_value = "monthly")]
+    pub granularity: String,
+    /// Keys to group by, comma separated (provider, project, project_group, service_account,
+    /// cloud_account, region, service, usage_type, instance_type, currency, charge_category).
+    #[arg(long, value_delimiter = ',', value_name = "KEY[,KEY…]")]
+    pub group_by: Vec<String>,
+    /// Only these projects (repeatable).
+    #[arg(long)]
+    pub project: Vec<String>,
+    /// Only projects in these groups, recursively (repeatable).
+    #[arg(long)]
+    pub project_group: Vec<String>,
+    /// Only these billing accounts (repeatable).
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// Only these providers (repeatable).
+    #[arg(long)]
+    pub provider: Vec<String>,
+    /// Only these regions (repeatable).
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// Only these services (repeatable).
+    #[arg(long)]
+    pub service: Vec<String>,
+    /// total (largest first) or key.
+    #[arg(long, default_value = "total")]
+    pub sort: String,
+    /// At most this many groups.
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo database goes [default: demo.db in the data directory, recreated].
+    #[arg(long, value_name = "PATH")]
+    pub demo_db: Option<PathBuf>,
+}
+
+/// Strict `YYYY-MM-DD`.
+pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
+    let ok = raw.len() == 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-';
+    ok.then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{raw:?} is not a date (expected YYYY-MM-DD)"))
+}

@@ -1,0 +1,110 @@
+//! The `cloudbill` command line: flag definitions plus glue. Behaviour lives in
+//! `cloudbill-service`; this crate parses, picks adapters and renders.
+
+// clap turns doc comments into help text; subcommand plumbing needs none of its own.
+#[allow(missing_docs)]
+pub mod args;
+mod commands;
+mod demo;
+mod progress;
+mod render;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::{Billing, BillingConfig, ServiceError};
+use cloudbill_store::{OpenOptions, SECRET_KEY_ENV};
+use zeroize::Zeroizing;
+
+pub use args::Cli;
+
+/// Environment variable naming the default Hyperbilling endpoint.
+pub const ENDPOINT_ENV: &str = "CLOUDBILL_HYPERBILLING_ENDPOINT";
+
+/// Why a command failed; decides the exit status.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input (exit 2).
+    Usage(String),
+    /// Something failed (exit 1).
+    Failure(String),
+    /// The command ran and printed its output, but part of it failed (exit 1).
+    Partial,
+}
+
+impl From<ServiceError> for CliError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(_) | ServiceError::Validation(_) | ServiceError::Query(_) => {
+                CliError::Usage(err.to_string())
+            }
+            ServiceError::Store(ref inner) => {
+                CliError::Failure(format!("{err}{}", source_chain(inner)))
+            }
+            other => CliError::Failure(other.to_string()),
+        }
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The per-user data directory: `$XDG_DATA_HOME/cloudbill` or `~/.local/share/cloudbill`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("cloudbill")
+}
+
+/// The database URL: the flag/env value, or a SQLite file in the data directory.
+pub fn database_url(flag: Option<&str>) -> String {
+    match flag.filter(|u| !u.trim().is_empty()) {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", data_dir().join("cloudbill.db").display()),
+    }
+}
+
+/// The provider implementations this binary ships.
+pub fn registry() -> Result<ProviderRegistry, CliError> {
+    let hyperbilling =
+        Hyperbilling::new(ClientConfig::default()).map_err(|e| CliError::Failure(e.to_string()))?;
+    Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
+}
+
+/// Opens the billing service for `url` and `domain`.
+pub async fn open(url: &str, domain: &str, config: BillingConfig) -> Result<Billing, CliError> {
+    let options = OpenOptions {
+        url: url.to_owned(),
+        secret_key: std::env::var(SECRET_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(Zeroizing::new),
+        key_dir: Some(data_dir()),
+    };
+    let store = cloudbill_store::open(&options).await.map_err(|e| {
+        CliError::Failure(format!(
+            "cannot open database {url}: {e}{}",
+            source_chain(&e)
+        ))
+    })?;
+    Ok(Billing::open(store, registry()?, domain, config).await?)
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    commands::run(cli, out).await
+}

@@ -1,0 +1,219 @@
+//! Output: tables (comfy-table), JSON and CSV. Only this module knows the CLI's output formats.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use cloudbill_aggregate::Report;
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+
+use crate::args::Format;
+use crate::CliError;
+
+/// Tabular data with a JSON twin.
+pub(crate) struct Grid {
+    /// Column names (CSV header, table header).
+    pub(crate) headers: Vec<&'static str>,
+    /// Columns to right-align (amounts, counts).
+    pub(crate) numeric: Vec<bool>,
+    /// Rows of cells.
+    pub(crate) rows: Vec<Vec<String>>,
+    /// The JSON form.
+    pub(crate) json: serde_json::Value,
+}
+
+impl Grid {
+    /// A grid with these headers; `numeric` names right-aligned columns.
+    pub(crate) fn new(headers: &[&'static str], numeric: &[&str], json: serde_json::Value) -> Self {
+        Self {
+            headers: headers.to_vec(),
+            numeric: headers.iter().map(|h| numeric.contains(h)).collect(),
+            rows: Vec::new(),
+            json,
+        }
+    }
+
+    /// Adds a row.
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> CliError {
+    CliError::Failure(format!("cannot write output: {e}"))
+}
+
+fn table(
+    headers: &[String],
+    numeric: &[bool],
+    rows: &[Vec<String>],
+    footer: Option<&[Vec<String>]>,
+) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers);
+    for row in rows.iter().chain(footer.unwrap_or_default()) {
+        t.add_row(row);
+    }
+    for (i, right) in numeric.iter().enumerate() {
+        if *right {
+            if let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+    }
+    t
+}
+
+/// Prints a grid in `format`.
+pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<(), CliError> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &grid.json).map_err(io)?;
+            writeln!(out).map_err(io)
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(&grid.headers).map_err(io)?;
+            for r in &grid.rows {
+                w.write_record(r).map_err(io)?;
+            }
+            w.flush().map_err(io)
+        }
+        Format::Table => {
+            let headers: Vec<String> = grid.headers.iter().map(|h| (*h).to_owned()).collect();
+            writeln!(out, "{}", table(&headers, &grid.numeric, &grid.rows, None)).map_err(io)
+        }
+    }
+}
+
+/// Prints a report: JSON exactly as the API, CSV long (one line per group/date/currency), a
+/// table wide (one column per bucket) when there are few buckets, long otherwise, with totals.
+pub(crate) fn print_report(
+    out: &mut dyn Write,
+    format: Format,
+    report: &Report,
+) -> Result<(), CliError> {
+    let keys: Vec<String> = report
+        .group_by
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(io)?;
+            writeln!(out).map_err(io)
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            let mut header = keys.clone();
+            header.extend(["date".into(), "currency".into(), "cost".into()]);
+            w.write_record(&header).map_err(io)?;
+            for row in &report.results {
+                for b in &row.billing_data {
+                    let mut rec: Vec<String> = keys
+                        .iter()
+                        .map(|k| row.group.get(k).cloned().unwrap_or_default())
+                        .collect();
+                    rec.extend([b.date.clone(), b.currency.to_string(), b.cost.to_string()]);
+                    w.write_record(&rec).map_err(io)?;
+                }
+            }
+            w.flush().map_err(io)
+        }
+        Format::Table => {
+            if report.results.is_empty() {
+                return writeln!(out, "no costs from {} to {}", report.start, report.end)
+                    .map_err(io);
+            }
+            let dates: BTreeSet<&str> = report
+                .results
+                .iter()
+                .flat_map(|r| r.billing_data.iter().map(|b| b.date.as_str()))
+                .collect();
+            let label = if keys.is_empty() {
+                vec!["scope".to_owned()]
+            } else {
+                keys.clone()
+            };
+            let group_cells = |row: &cloudbill_aggregate::ReportRow| -> Vec<String> {
+                if keys.is_empty() {
+                    vec!["consolidated".into()]
+                } else {
+                    keys.iter()
+                        .map(|k| row.group.get(k).cloned().unwrap_or_default())
+                        .collect()
+                }
+            };
+            let mut rows = Vec::new();
+            let mut footer = Vec::new();
+            let totals = report.totals();
+            if dates.len() <= 12 {
+                let mut headers = label.clone();
+                headers.push("currency".into());
+                headers.extend(dates.iter().map(|d| (*d).to_owned()));
+                headers.push("total".into());
+                for row in &report.results {
+                    for t in &row.total {
+                        let mut cells = group_cells(row);
+                        cells.push(t.currency.to_string());
+                        for d in &dates {
+                            let v = row
+                                .billing_data
+                                .iter()
+                                .find(|b| b.date == *d && b.currency == t.currency);
+                            cells.push(v.map_or_else(String::new, |b| b.cost.to_string()));
+                        }
+                        cells.push(t.cost.to_string());
+                        rows.push(cells);
+                    }
+                }
+                for t in &totals {
+                    let mut cells = vec![String::new(); label.len()];
+                    cells[0] = "TOTAL".into();
+                    cells.push(t.currency.to_string());
+                    for d in &dates {
+                        let sum: cloudbill_core::Decimal = report
+                            .results
+                            .iter()
+                            .flat_map(|r| r.billing_data.iter())
+                            .filter(|b| b.date == *d && b.currency == t.currency)
+                            .map(|b| b.cost)
+                            .sum();
+                        cells.push(sum.to_string());
+                    }
+                    cells.push(t.cost.to_string());
+                    footer.push(cells);
+                }
+                let numeric: Vec<bool> = headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| i > label.len())
+                    .collect();
+                writeln!(out, "{}", table(&headers, &numeric, &rows, Some(&footer))).map_err(io)
+            } else {
+                let mut headers = label.clone();
+                headers.extend(["date".into(), "currency".into(), "cost".into()]);
+                for row in &report.results {
+                    for b in &row.billing_data {
+                        let mut cells = group_cells(row);
+                        cells.extend([b.date.clone(), b.currency.to_string(), b.cost.to_string()]);
+                        rows.push(cells);
+                    }
+                }
+                for t in &totals {
+                    let mut cells = vec![String::new(); label.len()];
+                    cells[0] = "TOTAL".into();
+                    cells.extend([String::new(), t.currency.to_string(), t.cost.to_string()]);
+                    footer.push(cells);
+                }
+                let numeric: Vec<bool> = headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| i == headers.len() - 1)
+                    .collect();
+                writeln!(out, "{}", table(&headers, &numeric, &rows, Some(&footer))).map_err(io)
+            }
+        }
+    }
+}
