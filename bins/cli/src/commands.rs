@@ -269,6 +269,7 @@ fn account_json(a: &ServiceAccount, project: &str) -> serde_json::Value {
     })
 }
 
+#[allow(clippy::too_many_lines)] // One arm per `account` subcommand.
 async fn account_cmd(
     b: &Billing,
     action: AccountAction,

@@ -68,6 +68,19 @@ pub(crate) async fn populate(
                 endpoint: None,
             }),
         };
+        // A demo account from an earlier run points at that run's (gone) simulator: replace it.
+        if let Ok(old) = billing.account(&admin, name).await {
+            let ours = old
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.endpoint().starts_with("http://127.0.0.1:"));
+            if !ours {
+                return Err(CliError::Failure(format!(
+                    "account {name:?} already exists and is not a demo account; run the demo on another database"
+                )));
+            }
+            billing.remove_account(&admin, name).await?;
+        }
         match billing.add_account(&admin, new, false).await {
             Ok(_) | Err(ServiceError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),

@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// One bar per account, on a TTY.
 pub(crate) struct Bars {
     multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
+    by_account: Mutex<HashMap<String, ProgressBar>>,
     enabled: bool,
 }
 
@@ -25,7 +25,7 @@ impl Bars {
         };
         Self {
             multi: MultiProgress::with_draw_target(target),
-            bars: Mutex::default(),
+            by_account: Mutex::default(),
             enabled,
         }
     }
@@ -34,7 +34,7 @@ impl Bars {
         if !self.enabled {
             return None;
         }
-        self.bars.lock().ok()?.get(account).cloned()
+        self.by_account.lock().ok()?.get(account).cloned()
     }
 }
 
@@ -50,7 +50,7 @@ impl SyncObserver for Bars {
                 .progress_chars("=> "),
         );
         bar.set_prefix(account.to_owned());
-        if let Ok(mut bars) = self.bars.lock() {
+        if let Ok(mut bars) = self.by_account.lock() {
             bars.insert(account.to_owned(), bar);
         }
     }

@@ -89,6 +89,7 @@ pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<
 
 /// Prints a report: JSON exactly as the API, CSV long (one line per group/date/currency), a
 /// table wide (one column per bucket) when there are few buckets, long otherwise, with totals.
+#[allow(clippy::too_many_lines)] // One arm per output format.
 pub(crate) fn print_report(
     out: &mut dyn Write,
     format: Format,

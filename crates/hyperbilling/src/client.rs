@@ -80,8 +80,13 @@ impl Hyperbilling {
     ) -> Result<Vec<String>, ProviderError> {
         let url = format!("{}/v1/search/linkedaccount", credentials.endpoint());
         let body = serde_json::json!({});
+        let who = if credentials.account().is_empty() {
+            credentials.email()
+        } else {
+            credentials.account()
+        };
         let bytes = self
-            .send(Method::GET, &url, credentials, &body, credentials.email())
+            .send(Method::GET, &url, credentials, &body, who)
             .await?;
         let Some(bytes) = bytes else {
             return Ok(vec![]);

@@ -214,7 +214,7 @@ impl Inner {
         let mut out = Vec::new();
         for (i, (region, service, usage_type, instance_type)) in CATALOGUE.iter().enumerate() {
             let h = mix(base ^ (i as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
-            if h % 5 == 0 {
+            if h.is_multiple_of(5) {
                 continue; // not every service is used every day
             }
             out.push(SimLine {
@@ -229,7 +229,7 @@ impl Inner {
                 quantity: Decimal::new(to_i64((h >> 3) % 100_000_000), 4),
             });
         }
-        if day.day() % 10 == 0 {
+        if day.day().is_multiple_of(10) {
             let h = mix(base ^ 0x00C4_ED17);
             out.push(SimLine {
                 account: account.to_owned(),

@@ -1,0 +1,17 @@
+//! Black-box tests: the real `cloudbill` binary against a temporary SQLite database and the
+//! Hyperbilling simulator (started in this process on a loopback port).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+#![allow(clippy::too_many_lines)]
+
+mod harness;
+
+mod errors;
+mod flow;
+mod processes;
