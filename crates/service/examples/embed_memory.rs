@@ -79,7 +79,9 @@ pub async fn run(billing: &Billing, endpoint: &str) -> Result<(), Box<dyn std::e
             &NoProgress,
         )
         .await?;
-    assert!(sync.all_succeeded(), "{:?}", sync.outcomes);
+    if !sync.all_succeeded() {
+        return Err(format!("sync failed: {:?}", sync.outcomes).into());
+    }
 
     let mut per_project = Query::new(range, Granularity::Monthly);
     per_project.group_by = vec![GroupKey::Project];

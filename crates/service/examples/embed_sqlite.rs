@@ -11,7 +11,7 @@ use cloudbill_service::{Billing, BillingConfig};
 use cloudbill_store::{open, OpenOptions};
 
 #[path = "embed_memory.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)] // Shared with the other example, where `run` is used.
 mod shared;
 
 #[tokio::main]

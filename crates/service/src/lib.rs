@@ -11,10 +11,12 @@
 mod auth;
 mod billing;
 mod error;
+mod scheduler;
 mod sync;
 
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
 pub use cloudbill_aggregate::{GroupKey, Query, Report, Sort};
 pub use error::ServiceError;
+pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

@@ -229,11 +229,33 @@ impl Billing {
             }
             Err(e) => return refused(e.to_string()),
         }
+        self.close_interrupted_jobs(account).await;
         let outcome = self.run_windows(account, range, observer).await;
         if let Err(e) = store.release_lease(account.id, holder).await {
             tracing::warn!(account = %account.name, error = %e, "could not release sync lease");
         }
         outcome
+    }
+
+    /// Jobs of `account` still marked running while we hold its lease were left by a process
+    /// that stopped mid-sync: record them as interrupted (their written windows stay valid).
+    async fn close_interrupted_jobs(&self, account: &ServiceAccount) {
+        let store = &self.inner.store;
+        let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
+            return;
+        };
+        for mut job in jobs.into_iter().filter(|j| j.state == JobState::Running) {
+            job.state = if job.rows > 0 {
+                JobState::Partial
+            } else {
+                JobState::Failed
+            };
+            job.error = Some("interrupted: the process stopped before this sync finished".into());
+            job.finished_at = Some(Utc::now());
+            if let Err(e) = store.save_job(&job).await {
+                tracing::warn!(error = %e, "could not close an interrupted job");
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, fields(account = %account.name, %range))]

@@ -727,3 +727,92 @@ async fn project_members_see_only_their_projects() {
         ServiceError::Forbidden(_)
     ));
 }
+
+#[tokio::test]
+async fn the_scheduler_syncs_on_its_cadence_and_stops_on_shutdown() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let b = billing(Arc::new(MemoryStore::new()), &sim).await;
+    setup(&b).await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let config = cloudbill_service::SchedulerConfig {
+        cadence: Duration::from_millis(50),
+        jitter: Duration::from_millis(20),
+    };
+    let task = tokio::spawn({
+        let b = b.clone();
+        async move { b.run_scheduler(config, rx).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = b
+            .jobs(&Principal::Admin, Some("acme-main"), 10)
+            .await
+            .unwrap();
+        if jobs
+            .iter()
+            .filter(|j| j.job.state == JobState::Succeeded)
+            .count()
+            >= 2
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not run twice"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("scheduler stops")
+        .unwrap();
+    // Every enabled account was synced; the bad one recorded its failure.
+    let bad = b.jobs(&Principal::Admin, Some("bad"), 10).await.unwrap();
+    assert!(bad.iter().all(|j| j.job.state == JobState::Failed));
+    assert!(!bad.is_empty());
+}
+
+#[tokio::test]
+async fn a_job_left_running_by_a_dead_process_is_marked_interrupted() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let b = billing(store.clone(), &sim).await;
+    setup(&b).await;
+    let acme = b.account(&Principal::Admin, "acme-main").await.unwrap();
+    let stale = cloudbill_core::SyncJob {
+        id: cloudbill_core::JobId::new(),
+        domain: acme.domain,
+        account: acme.id,
+        kind: cloudbill_core::JobKind::Sync,
+        window: range("2025-01-01", "2025-02-01"),
+        state: JobState::Running,
+        rows: 0,
+        changed_days: vec![],
+        error: None,
+        started_at: chrono::Utc::now() - chrono::Duration::hours(1),
+        finished_at: None,
+    };
+    store.save_job(&stale).await.unwrap();
+    b.sync(
+        &Principal::Admin,
+        &SyncRequest {
+            accounts: vec!["acme-main".into()],
+            range: Some(range("2025-05-01", "2025-05-02")),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let jobs = b
+        .jobs(&Principal::Admin, Some("acme-main"), 10)
+        .await
+        .unwrap();
+    let old = jobs.iter().find(|j| j.job.id == stale.id).unwrap();
+    assert_eq!(old.job.state, JobState::Failed);
+    assert!(old.job.error.as_deref().unwrap().starts_with("interrupted"));
+}
