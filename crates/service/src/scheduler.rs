@@ -73,10 +73,10 @@ impl Billing {
         for o in &report.outcomes {
             match &o.error {
                 None => {
-                    tracing::info!(account = %o.account, rows = o.rows, changed_days = o.changed_days, "scheduled sync done")
+                    tracing::info!(account = %o.account, rows = o.rows, changed_days = o.changed_days, "scheduled sync done");
                 }
                 Some(e) => {
-                    tracing::warn!(account = %o.account, error = %e, "scheduled sync failed")
+                    tracing::warn!(account = %o.account, error = %e, "scheduled sync failed");
                 }
             }
         }
