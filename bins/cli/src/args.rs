@@ -90,6 +90,16 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Cost report: per project, per account, consolidated, …
     Report(ReportArgs),
+    /// Import a bill file (FOCUS or AWS CUR CSV, optionally .gz) into a `file` account.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+    /// Export stored cost records as a FOCUS 1.2 CSV file.
+    Export {
+        #[command(subcommand)]
+        format: ExportFormat,
+    },
     /// Run the whole job against the built-in Hyperbilling simulator.
     Demo(DemoArgs),
     /// Print shell completions.
@@ -302,6 +312,47 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFormat {
+    /// A FinOps FOCUS 1.0–1.2 CSV file.
+    Focus(ImportArgs),
+    /// An AWS Cost and Usage Report CSV file (`lineItem/…` columns).
+    Cur(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file (`.csv` or `.csv.gz`).
+    pub file: PathBuf,
+    /// The `file` account to import into (replaces its records for the days the file covers).
+    #[arg(long)]
+    pub account: String,
+    /// Skip rows that cannot be read (count them, report the first 20) instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// FOCUS 1.2 CSV.
+    Focus(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub start: NaiveDate,
+    /// Day after the last (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub end: NaiveDate,
+    /// Only these projects (repeatable).
+    #[arg(long)]
+    pub project: Vec<String>,
+    /// Where to write (`-` for stdout).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

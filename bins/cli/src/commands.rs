@@ -80,6 +80,10 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let report = billing.report(&ADMIN, &query).await?;
             render::print_report(out, format, &report)
         }
+        Command::Import { format } => {
+            crate::files::import(&billing, format, cli.global.format, out).await
+        }
+        Command::Export { format } => crate::files::export(&billing, format, out).await,
         Command::Completions { .. } | Command::Man | Command::Demo(_) => Ok(()),
     }
 }

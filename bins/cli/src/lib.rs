@@ -6,6 +6,7 @@
 pub mod args;
 mod commands;
 mod demo;
+mod files;
 mod progress;
 mod render;
 
@@ -38,9 +39,10 @@ pub enum CliError {
 impl From<ServiceError> for CliError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::Invalid(_) | ServiceError::Validation(_) | ServiceError::Query(_) => {
-                CliError::Usage(err.to_string())
-            }
+            ServiceError::Invalid(_)
+            | ServiceError::Validation(_)
+            | ServiceError::Query(_)
+            | ServiceError::Import(_) => CliError::Usage(err.to_string()),
             ServiceError::Store(ref inner) => {
                 CliError::Failure(format!("{err}{}", source_chain(inner)))
             }

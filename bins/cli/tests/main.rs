@@ -13,5 +13,6 @@
 mod harness;
 
 mod errors;
+mod files;
 mod flow;
 mod processes;

@@ -40,6 +40,9 @@ pub enum ServiceError {
     /// The provider failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// A bill file could not be imported; nothing was written.
+    #[error(transparent)]
+    Import(#[from] cloudbill_focus::ImportError),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

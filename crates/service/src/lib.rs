@@ -11,12 +11,15 @@
 mod auth;
 mod billing;
 mod error;
+mod files;
 mod scheduler;
 mod sync;
 
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
 pub use cloudbill_aggregate::{GroupKey, Query, Report, Sort};
+pub use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 pub use error::ServiceError;
+pub use files::{ExportedRecord, ImportReport};
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

@@ -1,0 +1,153 @@
+//! `import focus|cur` and `export focus`.
+
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+
+use cloudbill_core::DateRange;
+use cloudbill_focus::{write_focus, ExportRow};
+use cloudbill_service::{BillFormat, Billing, ImportOptions, Principal};
+use serde_json::json;
+
+use crate::args::{ExportFormat, Format, ImportFormat};
+use crate::render::{self, Grid};
+use crate::CliError;
+
+/// Opens a bill, transparently gunzipping it, with a progress bar (bytes read / total) on a TTY.
+fn open_bill(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::Failure(format!("cannot open {}: {e}", path.display())))?;
+    let total = file.metadata().map_or(0, |m| m.len());
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(path.display().to_string());
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, bar.wrap_read(file));
+    let gz = {
+        use std::io::BufRead;
+        reader
+            .fill_buf()
+            .map_err(|e| CliError::Failure(format!("cannot read {}: {e}", path.display())))?
+            .starts_with(&[0x1f, 0x8b])
+    };
+    Ok(if gz {
+        Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    })
+}
+
+pub(crate) async fn import(
+    b: &Billing,
+    format: ImportFormat,
+    out_format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (kind, args) = match format {
+        ImportFormat::Focus(a) => (BillFormat::Focus, a),
+        ImportFormat::Cur(a) => (BillFormat::Cur, a),
+    };
+    let source = open_bill(&args.file)?;
+    let name = args.file.display().to_string();
+    let options = ImportOptions {
+        skip_invalid: args.skip_invalid,
+    };
+    let report = b
+        .import(
+            &Principal::Admin,
+            &args.account,
+            kind,
+            source,
+            &name,
+            options,
+        )
+        .await?;
+    let range = report
+        .range
+        .map(|r| format!("{} .. {}", r.start(), r.end()))
+        .unwrap_or_default();
+    let json = json!({
+        "account": report.account, "file": name, "job": report.job.to_string(),
+        "start": report.range.map(|r| r.start().to_string()), "end": report.range.map(|r| r.end().to_string()),
+        "rows": report.rows, "written": report.written, "skipped": report.skipped,
+        "changed_days": report.changed_days,
+        "skipped_rows": report.first_errors.iter().map(|e| json!({"line": e.line, "column": e.column, "error": e.message})).collect::<Vec<_>>(),
+    });
+    let mut g = Grid::new(
+        &[
+            "account",
+            "file",
+            "range",
+            "rows",
+            "written",
+            "skipped",
+            "changed days",
+        ],
+        &["rows", "written", "skipped", "changed days"],
+        json,
+    );
+    g.row(vec![
+        report.account.clone(),
+        name,
+        range,
+        report.rows.to_string(),
+        report.written.to_string(),
+        report.skipped.to_string(),
+        report.changed_days.to_string(),
+    ]);
+    render::print(out, out_format, &g)?;
+    if out_format == Format::Table && !report.first_errors.is_empty() {
+        let mut e = Grid::new(
+            &["skipped line", "column", "why"],
+            &["skipped line"],
+            serde_json::Value::Null,
+        );
+        for err in &report.first_errors {
+            e.row(vec![
+                err.line.to_string(),
+                err.column.clone(),
+                err.message.clone(),
+            ]);
+        }
+        render::print(out, Format::Table, &e)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn export(
+    b: &Billing,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let ExportFormat::Focus(args) = format;
+    let range = DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
+    let records = b.export(&Principal::Admin, range, &args.project).await?;
+    let rows = records.iter().map(|r| ExportRow {
+        record: &r.record,
+        account_name: &r.account_name,
+        project_name: &r.project_name,
+    });
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::Failure(format!("cannot write {}: {e}", args.file.display()))
+    };
+    if args.file.as_os_str() == "-" {
+        write_focus(out, rows).map_err(|e| fail(&e))
+    } else {
+        // Write beside the target and rename, so a failed export leaves no partial file.
+        let tmp = args.file.with_extension("partial");
+        let file = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
+        write_focus(std::io::BufWriter::new(file), rows).map_err(|e| fail(&e))?;
+        std::fs::rename(&tmp, &args.file).map_err(|e| fail(&e))?;
+        eprintln!("wrote {} records to {}", records.len(), args.file.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! `import focus|cur` and `export focus` through the binary.
+
+use cloudbill_core::Decimal;
+
+use crate::harness::Env;
+
+fn sample() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/samples/sample-anonymous-aws-export-dataset.csv")
+}
+
+fn total(env_out: &serde_json::Value) -> Decimal {
+    env_out["results"][0]["total"][0]["cost"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_export_round_trip_and_bad_files() {
+    let env = Env::new().await;
+    env.run(&["billing", "enable"]).await.ok();
+    env.run(&["project", "create", "web"]).await.ok();
+    env.run(&[
+        "account",
+        "add",
+        "--provider",
+        "file",
+        "--name",
+        "cur",
+        "--project",
+        "web",
+    ])
+    .await
+    .ok();
+    env.run(&[
+        "account",
+        "add",
+        "--provider",
+        "file",
+        "--name",
+        "again",
+        "--project",
+        "web",
+    ])
+    .await
+    .ok();
+    let sample = sample();
+    let out = env
+        .run(&[
+            "import",
+            "cur",
+            sample.to_str().unwrap(),
+            "--account",
+            "cur",
+            "--format",
+            "json",
+        ])
+        .await;
+    let json = out.ok().json();
+    assert_eq!(json["rows"], 1281);
+    assert_eq!(json["start"], "2023-11-01");
+    let report = |account: &'static str| {
+        let env = &env;
+        async move {
+            env.run(&[
+                "report",
+                "--start",
+                "2023-11-01",
+                "--end",
+                "2023-12-01",
+                "--account",
+                account,
+                "--format",
+                "json",
+            ])
+            .await
+            .ok()
+            .json()
+        }
+    };
+    assert_eq!(
+        total(&report("cur").await),
+        "1.6823086974".parse::<Decimal>().unwrap()
+    );
+
+    // Re-import is idempotent; the job records it.
+    env.run(&[
+        "import",
+        "cur",
+        sample.to_str().unwrap(),
+        "--account",
+        "cur",
+    ])
+    .await
+    .ok();
+    assert_eq!(
+        total(&report("cur").await),
+        "1.6823086974".parse::<Decimal>().unwrap()
+    );
+    let jobs = env
+        .run(&["jobs", "--account", "cur", "--format", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(jobs[0]["kind"], "import");
+    assert_eq!(jobs[0]["rows"], 1281);
+
+    // Export → import into another account: identical totals.
+    env.run(&[
+        "export",
+        "focus",
+        "--start",
+        "2023-11-01",
+        "--end",
+        "2023-12-01",
+        "out.csv",
+    ])
+    .await
+    .ok();
+    env.run(&["import", "focus", "out.csv", "--account", "again"])
+        .await
+        .ok();
+    assert_eq!(total(&report("again").await), total(&report("cur").await));
+
+    // Gzipped input works the same.
+    let gz = env.dir.path().join("out.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::copy(
+        &mut std::fs::File::open(env.dir.path().join("out.csv")).unwrap(),
+        &mut enc,
+    )
+    .unwrap();
+    enc.finish().unwrap();
+    env.run(&[
+        "import",
+        "focus",
+        gz.to_str().unwrap(),
+        "--account",
+        "again",
+    ])
+    .await
+    .ok();
+    assert_eq!(total(&report("again").await), total(&report("cur").await));
+
+    // A bad file stops with file, line and column and writes nothing.
+    std::fs::write(
+        env.dir.path().join("bad.csv"),
+        "ChargePeriodStart,BilledCost,BillingCurrency\n2023-11-02,1,USD\n2023-11-03,x1,USD\n",
+    )
+    .unwrap();
+    env.run(&["import", "focus", "bad.csv", "--account", "again"])
+        .await
+        .fails(2, "bad.csv: line 3, column BilledCost");
+    assert_eq!(total(&report("again").await), total(&report("cur").await));
+    // --skip-invalid imports the rest and reports what it skipped.
+    let out = env
+        .run(&[
+            "import",
+            "focus",
+            "bad.csv",
+            "--account",
+            "again",
+            "--skip-invalid",
+            "--format",
+            "json",
+        ])
+        .await;
+    let json = out.ok().json();
+    assert_eq!(
+        (
+            json["rows"].as_u64(),
+            json["written"].as_u64(),
+            json["skipped"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(json["skipped_rows"][0]["line"], 3);
+
+    // Imports go into file accounts only; missing files are clear.
+    env.run(&[
+        "account",
+        "add",
+        "--name",
+        "hb",
+        "--project",
+        "web",
+        "--account",
+        "1",
+        "--email",
+        "a@b.c",
+        "--key",
+        "k",
+    ])
+    .await
+    .ok();
+    env.run(&["import", "focus", "out.csv", "--account", "hb"])
+        .await
+        .fails(2, "bills are imported into an account of provider file");
+    env.run(&["import", "focus", "nope.csv", "--account", "again"])
+        .await
+        .fails(1, "cannot open nope.csv");
+    env.run(&["import", "cur", "out.csv", "--account", "again"])
+        .await
+        .fails(2, "missing mandatory column lineItem/UsageStartDate");
+}

@@ -1,0 +1,384 @@
+//! Reading FOCUS and CUR CSV into cost records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use cloudbill_core::{
+    parse_decimal, AccountId, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
+    Money, ProviderKind,
+};
+
+use crate::{ImportError, RowError};
+
+/// The tag that records the span of a charge covering more than one day.
+pub const SPAN_TAG: &str = "cloudbill:charge-period";
+
+/// How many row errors a `--skip-invalid` import reports.
+const REPORTED_ERRORS: usize = 20;
+
+/// Which kind of bill a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillFormat {
+    /// FinOps FOCUS 1.0–1.2.
+    Focus,
+    /// AWS Cost and Usage Report (legacy CUR, `lineItem/…` columns).
+    Cur,
+}
+
+/// Import behaviour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Skip rows that cannot be mapped (counting them) instead of stopping.
+    pub skip_invalid: bool,
+}
+
+/// What a file held.
+#[derive(Debug, Clone, Default)]
+pub struct ImportedBill {
+    /// The records, in file order.
+    pub records: Vec<CostRecord>,
+    /// The days the records cover (`None` when there are none).
+    pub range: Option<DateRange>,
+    /// Data rows read (skipped ones included).
+    pub rows: u64,
+    /// Rows skipped as invalid.
+    pub skipped: u64,
+    /// The first invalid rows (at most 20).
+    pub first_errors: Vec<RowError>,
+}
+
+struct Columns {
+    index: HashMap<String, usize>,
+    tag_columns: Vec<(String, usize)>,
+}
+
+impl Columns {
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// Column names per format: (date, end, cost, currency, effective, list, service, service
+/// fallback, region, region fallback, account, account fallback, category, quantity, usage type,
+/// usage type fallback, instance type, tags JSON).
+struct Layout {
+    start: &'static str,
+    end: &'static str,
+    cost: &'static str,
+    currency: &'static str,
+    effective: Option<&'static str>,
+    list: Option<&'static str>,
+    service: [&'static str; 2],
+    region: [&'static str; 2],
+    account: [&'static str; 2],
+    category: &'static str,
+    quantity: &'static str,
+    usage_type: [&'static str; 2],
+    instance_type: Option<&'static str>,
+    tags_json: Option<&'static str>,
+    tag_prefix: Option<&'static str>,
+}
+
+const FOCUS: Layout = Layout {
+    start: "ChargePeriodStart",
+    end: "ChargePeriodEnd",
+    cost: "BilledCost",
+    currency: "BillingCurrency",
+    effective: Some("EffectiveCost"),
+    list: Some("ListCost"),
+    service: ["ServiceName", "ServiceName"],
+    region: ["RegionId", "Region"],
+    account: ["SubAccountId", "BillingAccountId"],
+    category: "ChargeCategory",
+    quantity: "ConsumedQuantity",
+    usage_type: ["UsageType", "ChargeDescription"],
+    instance_type: None,
+    tags_json: Some("Tags"),
+    tag_prefix: None,
+};
+
+const CUR: Layout = Layout {
+    start: "lineItem/UsageStartDate",
+    end: "lineItem/UsageEndDate",
+    cost: "lineItem/UnblendedCost",
+    currency: "lineItem/CurrencyCode",
+    effective: None,
+    list: None,
+    service: ["product/ProductName", "lineItem/ProductCode"],
+    region: ["product/region", "product/region"],
+    account: ["lineItem/UsageAccountId", "bill/PayerAccountId"],
+    category: "lineItem/LineItemType",
+    quantity: "lineItem/UsageAmount",
+    usage_type: ["lineItem/UsageType", "lineItem/UsageType"],
+    instance_type: Some("product/instanceType"),
+    tags_json: None,
+    tag_prefix: Some("resourceTags/"),
+};
+
+/// A cell's text, `None` when empty or the `NULL` token.
+fn cell(record: &csv::StringRecord, index: Option<usize>) -> Option<&str> {
+    let v = record.get(index?)?.trim();
+    (!v.is_empty() && v != "NULL").then_some(v)
+}
+
+fn first_cell<'r>(
+    record: &'r csv::StringRecord,
+    columns: &Columns,
+    names: [&str; 2],
+) -> Option<&'r str> {
+    cell(record, columns.get(names[0])).or_else(|| cell(record, columns.get(names[1])))
+}
+
+/// Parses a FOCUS/CUR timestamp to UTC: RFC 3339 with `Z` or an offset, the same without an
+/// offset (taken as UTC), with a space instead of `T`, or a bare date.
+pub(crate) fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    let text = raw.trim().replacen(' ', "T", 1);
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(&text, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+fn cur_category(raw: &str) -> ChargeCategory {
+    match raw {
+        "Tax" => ChargeCategory::Tax,
+        "Credit"
+        | "Refund"
+        | "BundledDiscount"
+        | "EdpDiscount"
+        | "PrivateRateDiscount"
+        | "DistributorDiscount" => ChargeCategory::Credit,
+        "Fee" | "RIFee" | "SavingsPlanRecurringFee" | "SavingsPlanUpfrontFee" => {
+            ChargeCategory::Purchase
+        }
+        "SavingsPlanNegation" => ChargeCategory::Adjustment,
+        _ => ChargeCategory::Usage,
+    }
+}
+
+struct RowContext<'a> {
+    layout: &'a Layout,
+    columns: &'a Columns,
+    format: BillFormat,
+    domain: DomainId,
+    account: AccountId,
+}
+
+fn map_row(
+    ctx: &RowContext<'_>,
+    record: &csv::StringRecord,
+    line: u64,
+) -> Result<CostRecord, RowError> {
+    let layout = ctx.layout;
+    let columns = ctx.columns;
+    let err = |column: &str, message: String| RowError {
+        line,
+        column: column.to_owned(),
+        message,
+    };
+    let required = |name: &'static str| {
+        cell(record, columns.get(name))
+            .ok_or_else(|| err(name, "empty (a value is required)".into()))
+    };
+    let amount = |name: &str, text: &str| parse_decimal(text).map_err(|e| err(name, e.to_string()));
+    let start_text = required(layout.start)?;
+    let start = parse_timestamp(start_text)
+        .ok_or_else(|| err(layout.start, format!("{start_text:?} is not a timestamp")))?;
+    let cost = amount(layout.cost, required(layout.cost)?)?;
+    let currency_text = required(layout.currency)?;
+    let currency =
+        Currency::parse(currency_text).map_err(|e| err(layout.currency, e.to_string()))?;
+    let optional_amount = |name: Option<&str>| -> Result<Option<Decimal>, RowError> {
+        match name.and_then(|n| cell(record, columns.get(n)).map(|t| (n, t))) {
+            Some((n, t)) => amount(n, t).map(Some),
+            None => Ok(None),
+        }
+    };
+    let effective_cost = optional_amount(layout.effective)?;
+    let list_cost = optional_amount(layout.list)?;
+    let usage_quantity = match cell(record, columns.get(layout.quantity)) {
+        Some(t) => amount(layout.quantity, t)?,
+        None => Decimal::ZERO,
+    };
+    let charge_category = match (ctx.format, cell(record, columns.get(layout.category))) {
+        (_, None) => ChargeCategory::Usage,
+        (BillFormat::Focus, Some(t)) => t
+            .parse()
+            .map_err(|e: cloudbill_core::ValidationError| err(layout.category, e.to_string()))?,
+        (BillFormat::Cur, Some(t)) => cur_category(t),
+    };
+    let mut tags = BTreeMap::new();
+    if let Some(name) = layout.tags_json {
+        if let Some(text) = cell(record, columns.get(name)) {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| err(name, format!("not a JSON object: {e}")))?;
+            let object = value
+                .as_object()
+                .ok_or_else(|| err(name, "not a JSON object".into()))?;
+            for (k, v) in object {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                tags.insert(k.clone(), v);
+            }
+        }
+    }
+    for (key, index) in &columns.tag_columns {
+        if let Some(v) = cell(record, Some(*index)) {
+            tags.insert(key.clone(), v.to_owned());
+        }
+    }
+    if let Some(end) = cell(record, columns.get(layout.end)).and_then(parse_timestamp) {
+        if end - start > chrono::Duration::days(1) {
+            tags.insert(
+                SPAN_TAG.to_owned(),
+                format!(
+                    "{}/{}",
+                    start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            );
+        }
+    }
+    Ok(CostRecord {
+        domain: ctx.domain,
+        service_account: ctx.account,
+        provider: ProviderKind::File,
+        cloud_account: first_cell(record, columns, layout.account)
+            .unwrap_or_default()
+            .to_owned(),
+        date: start.date_naive(),
+        region: first_cell(record, columns, layout.region)
+            .unwrap_or_default()
+            .to_owned(),
+        service: first_cell(record, columns, layout.service)
+            .unwrap_or_default()
+            .to_owned(),
+        usage_type: first_cell(record, columns, layout.usage_type)
+            .unwrap_or_default()
+            .to_owned(),
+        instance_type: layout
+            .instance_type
+            .and_then(|n| cell(record, columns.get(n)))
+            .map(str::to_owned),
+        usage_quantity,
+        cost: Money::new(cost, currency),
+        effective_cost,
+        list_cost,
+        charge_category,
+        tags,
+    })
+}
+
+/// Reads a whole bill. `file` names the source in errors. Stops at the first bad row unless
+/// `options.skip_invalid`; a missing mandatory column or broken CSV always stops.
+pub fn read<R: Read>(
+    source: R,
+    file: &str,
+    format: BillFormat,
+    domain: DomainId,
+    account: AccountId,
+    options: ImportOptions,
+) -> Result<ImportedBill, ImportError> {
+    let layout = match format {
+        BillFormat::Focus => &FOCUS,
+        BillFormat::Cur => &CUR,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(source);
+    let csv_error = |e: &csv::Error| ImportError::Csv {
+        file: file.to_owned(),
+        line: e.position().map_or(0, csv::Position::line),
+        message: e.to_string(),
+    };
+    let headers = reader.headers().map_err(|e| csv_error(&e))?.clone();
+    let mut index = HashMap::new();
+    let mut tag_columns = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let name = h.trim_start_matches('\u{feff}').trim();
+        if let Some(key) = layout.tag_prefix.and_then(|p| name.strip_prefix(p)) {
+            tag_columns.push((key.to_owned(), i));
+        }
+        index.entry(name.to_owned()).or_insert(i);
+    }
+    let columns = Columns { index, tag_columns };
+    for required in [layout.start, layout.cost, layout.currency] {
+        if columns.get(required).is_none() {
+            let found: Vec<&str> = headers.iter().take(12).collect();
+            return Err(ImportError::MissingColumn {
+                file: file.to_owned(),
+                column: required,
+                found: found.join(", "),
+            });
+        }
+    }
+    let ctx = RowContext {
+        layout,
+        columns: &columns,
+        format,
+        domain,
+        account,
+    };
+    let width = headers.len();
+    let mut bill = ImportedBill::default();
+    let mut record = csv::StringRecord::new();
+    let (mut min, mut max): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(&e)),
+        }
+        bill.rows += 1;
+        let line = record.position().map_or(bill.rows + 1, csv::Position::line);
+        let mapped = if record.len() == width {
+            map_row(&ctx, &record, line)
+        } else {
+            Err(RowError {
+                line,
+                column: "(row)".into(),
+                message: format!(
+                    "{} fields where the header has {width} (truncated or extra fields)",
+                    record.len()
+                ),
+            })
+        };
+        match mapped {
+            Ok(r) => {
+                min = Some(min.map_or(r.date, |m| m.min(r.date)));
+                max = Some(max.map_or(r.date, |m| m.max(r.date)));
+                bill.records.push(r);
+            }
+            Err(error) if options.skip_invalid => {
+                bill.skipped += 1;
+                if bill.first_errors.len() < REPORTED_ERRORS {
+                    bill.first_errors.push(error);
+                }
+            }
+            Err(error) => {
+                return Err(ImportError::Row {
+                    file: file.to_owned(),
+                    error,
+                })
+            }
+        }
+    }
+    if bill.rows == 0 {
+        return Err(ImportError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    if let (Some(lo), Some(hi)) = (min, max) {
+        bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();
+    }
+    Ok(bill)
+}

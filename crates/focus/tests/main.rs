@@ -1,0 +1,356 @@
+//! FOCUS and CUR import against the real public sample and hand-written spec files; export
+//! round trips.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub,
+    clippy::items_after_statements
+)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use cloudbill_core::{AccountId, ChargeCategory, Currency, Decimal, DomainId};
+use cloudbill_focus::{
+    read, write_focus, BillFormat, ExportRow, ImportError, ImportOptions, SPAN_TAG,
+};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn import(text: &str, format: BillFormat) -> Result<cloudbill_focus::ImportedBill, ImportError> {
+    read(
+        text.as_bytes(),
+        "bill.csv",
+        format,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn total(records: &[cloudbill_core::CostRecord]) -> BTreeMap<Currency, Decimal> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        *out.entry(r.currency()).or_insert(Decimal::ZERO) += r.cost.amount();
+    }
+    out
+}
+
+#[test]
+fn the_public_cur_sample_matches_its_oracle_exactly() {
+    let csv_path = shared().join("data/samples/sample-anonymous-aws-export-dataset.csv");
+    let oracle: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            shared().join("data/samples/sample-anonymous-aws-export-dataset.csv.oracle.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let file = std::fs::File::open(&csv_path).unwrap();
+    let bill = read(
+        file,
+        "sample.csv",
+        BillFormat::Cur,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(bill.rows, oracle["row_count"].as_u64().unwrap());
+    assert_eq!(bill.records.len() as u64, bill.rows, "no row dropped");
+    let expected = dec(oracle["totals_per_currency"][0]["lineItem/UnblendedCost"]
+        .as_str()
+        .unwrap());
+    assert_eq!(total(&bill.records)[&Currency::USD], expected);
+    assert_eq!(expected.to_string(), "1.6823086974");
+
+    // Per line item type (mapped to charge category) and per account and month.
+    for row in oracle["by_line_item_type_currency"].as_array().unwrap() {
+        let category = match row["lineItem/LineItemType"].as_str().unwrap() {
+            "Tax" => ChargeCategory::Tax,
+            _ => ChargeCategory::Usage,
+        };
+        let sum: Decimal = bill
+            .records
+            .iter()
+            .filter(|r| r.charge_category == category)
+            .map(|r| r.cost.amount())
+            .sum();
+        assert_eq!(
+            sum,
+            dec(row["lineItem/UnblendedCost"].as_str().unwrap()),
+            "{category}"
+        );
+    }
+    for row in oracle["by_usage_account_month_currency"]
+        .as_array()
+        .unwrap()
+    {
+        let account = row["lineItem/UsageAccountId"].as_str().unwrap();
+        let month = row["month"].as_str().unwrap();
+        let sum: Decimal = bill
+            .records
+            .iter()
+            .filter(|r| r.cloud_account == account && r.date.format("%Y-%m").to_string() == month)
+            .map(|r| r.cost.amount())
+            .sum();
+        assert_eq!(sum, dec(row["lineItem/UnblendedCost"].as_str().unwrap()));
+    }
+    // Scientific notation kept exactly; month-long tax rows stay on their first day with the span recorded.
+    assert!(bill
+        .records
+        .iter()
+        .any(|r| r.cost.amount().to_string() == "0.0000096"));
+    let tax: Vec<_> = bill
+        .records
+        .iter()
+        .filter(|r| r.charge_category == ChargeCategory::Tax)
+        .collect();
+    assert_eq!(tax.len(), 12);
+    assert!(tax
+        .iter()
+        .all(|r| r.date.to_string() == "2023-11-01" && r.tags.contains_key(SPAN_TAG)));
+    assert_eq!(bill.range.unwrap().start().to_string(), "2023-11-01");
+}
+
+#[test]
+fn focus_spec_files_with_every_quirk_import_exactly() {
+    // BOM, CRLF, free column order, quoted fields with commas, NULL tokens, empty optional
+    // cells, x_ and unknown columns, hourly periods, timestamps with and without Z and with an
+    // offset, 11+ decimals, scientific notation, a multi-day purchase, credits, tags, EUR.
+    let text = "\u{feff}BillingCurrency,x_Custom,ChargePeriodStart,ChargePeriodEnd,BilledCost,EffectiveCost,ListCost,ServiceName,RegionId,SubAccountId,BillingAccountId,ChargeCategory,ConsumedQuantity,Tags,Unknown\r\n\
+USD,zzz,2024-03-01T00:00:00Z,2024-03-01T01:00:00Z,0.12345678901234,0.1,NULL,\"Amazon Elastic Compute Cloud, EC2\",us-east-1,111,999,Usage,1,\"{\"\"team\"\":\"\"web\"\",\"\"n\"\":2}\",x\r\n\
+USD,,2024-03-01T23:00:00,2024-03-02T00:00:00,9.6E-6,,,AmazonS3,,,999,Usage,,,\r\n\
+USD,,2024-03-02 05:00:00Z,2024-03-02 06:00:00Z,-1.00000000001,,,AmazonEC2,us-east-1,111,999,Credit,NULL,,\r\n\
+USD,,2024-03-02T01:00:00+09:00,2024-03-02T02:00:00+09:00,2.5,,,AmazonRDS,eu-west-1,111,999,Tax,,,\r\n\
+USD,,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,100,,,Savings Plans,,,999,Purchase,,,\r\n\
+EUR,,2024-03-03,2024-03-04,3.333,,,Compute,westeurope,222,999,Usage,2.5E+1,,\r\n";
+    let bill = import(text, BillFormat::Focus).unwrap();
+    assert_eq!(bill.rows, 6);
+    let t = total(&bill.records);
+    assert_eq!(
+        t[&Currency::USD],
+        dec("0.12345678901234")
+            + dec("0.0000096")
+            + dec("-1.00000000001")
+            + dec("2.5")
+            + dec("100")
+    );
+    assert_eq!(t[&Currency::parse("EUR").unwrap()], dec("3.333"));
+    let r = &bill.records;
+    assert_eq!(r[0].service, "Amazon Elastic Compute Cloud, EC2");
+    assert_eq!(r[0].list_cost, None, "NULL token");
+    assert_eq!(r[0].effective_cost, Some(dec("0.1")));
+    assert_eq!(r[0].tags["team"], "web");
+    assert_eq!(r[0].tags["n"], "2");
+    assert_eq!(
+        r[0].cost.amount().to_string(),
+        "0.12345678901234",
+        "14 decimals kept"
+    );
+    assert_eq!(r[1].date.to_string(), "2024-03-01", "no Z: taken as UTC");
+    assert_eq!(
+        r[1].cloud_account, "999",
+        "SubAccountId empty: BillingAccountId"
+    );
+    assert_eq!(r[1].cost.amount().to_string(), "0.0000096");
+    assert_eq!(r[2].charge_category, ChargeCategory::Credit);
+    assert_eq!(r[2].usage_quantity, Decimal::ZERO);
+    assert_eq!(
+        r[3].date.to_string(),
+        "2024-03-01",
+        "+09:00 converted to the UTC day"
+    );
+    assert_eq!(r[4].date.to_string(), "2024-03-01");
+    assert_eq!(
+        r[4].tags[SPAN_TAG],
+        "2024-03-01T00:00:00Z/2024-04-01T00:00:00Z"
+    );
+    assert!(
+        !r[0].tags.contains_key(SPAN_TAG),
+        "an hourly charge has no span tag"
+    );
+    assert_eq!(r[5].usage_quantity, dec("25"));
+    assert_eq!(bill.range.unwrap().end().to_string(), "2024-03-04");
+}
+
+#[test]
+fn malformed_files_name_the_line_and_column() {
+    let header = "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n";
+    let cases = [
+        (
+            format!("{header}2024-01-01,1.5,USD,EC2\n2024-01-02,1.2.3,USD,EC2\n"),
+            "bill.csv: line 3, column BilledCost: \"1.2.3\" is not an exact decimal amount",
+        ),
+        (
+            format!("{header}2024-01-01,1.5,USD,EC2\n2024-01-02,1.5\n"),
+            "bill.csv: line 3, column (row): 2 fields where the header has 4",
+        ),
+        (
+            format!("{header}yesterday,1.5,USD,EC2\n"),
+            "bill.csv: line 2, column ChargePeriodStart: \"yesterday\" is not a timestamp",
+        ),
+        (
+            format!("{header}2024-01-01,1.5,XYZ,EC2\n"),
+            "bill.csv: line 2, column BillingCurrency: \"XYZ\" is not an ISO 4217 currency code",
+        ),
+        (
+            format!("{header}2024-01-01,,USD,EC2\n"),
+            "bill.csv: line 2, column BilledCost: empty (a value is required)",
+        ),
+        (
+            "ChargePeriodStart,ServiceName\n2024-01-01,EC2\n".to_owned(),
+            "bill.csv: missing mandatory column BilledCost",
+        ),
+        (header.to_owned(), "bill.csv: no data rows"),
+        (
+            "ChargePeriodStart,BilledCost,BillingCurrency,ChargeCategory\n2024-01-01,1,USD,Gift\n"
+                .to_owned(),
+            "bill.csv: line 2, column ChargeCategory: \"Gift\" is not a valid charge category",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = import(&text, BillFormat::Focus).unwrap_err().to_string();
+        assert!(
+            err.starts_with(expected),
+            "got {err:?}, expected {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn skip_invalid_counts_and_reports_the_first_twenty() {
+    let mut text = String::from("ChargePeriodStart,BilledCost,BillingCurrency\n");
+    for i in 0..30 {
+        let _ = write!(text, "2024-01-01,bad{i},USD\n2024-01-02,{i}.5,USD\n");
+    }
+    let bill = read(
+        text.as_bytes(),
+        "f.csv",
+        BillFormat::Focus,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions { skip_invalid: true },
+    )
+    .unwrap();
+    assert_eq!(bill.rows, 60);
+    assert_eq!(bill.skipped, 30);
+    assert_eq!(bill.first_errors.len(), 20);
+    assert_eq!(bill.first_errors[0].line, 2);
+    assert_eq!(bill.records.len(), 30);
+    assert_eq!(total(&bill.records)[&Currency::USD], dec("450"));
+}
+
+#[test]
+fn export_then_import_gives_identical_totals() {
+    let csv_path = shared().join("data/samples/sample-anonymous-aws-export-dataset.csv");
+    let first = read(
+        std::fs::File::open(csv_path).unwrap(),
+        "s.csv",
+        BillFormat::Cur,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    write_focus(
+        &mut out,
+        first.records.iter().map(|r| ExportRow {
+            record: r,
+            account_name: "cur",
+            project_name: "web",
+        }),
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("BilledCost,BillingAccountId,BillingCurrency,"));
+    let second = import(&text, BillFormat::Focus).unwrap();
+    assert_eq!(second.records.len(), first.records.len());
+    assert_eq!(total(&second.records), total(&first.records));
+    let by_day = |b: &cloudbill_focus::ImportedBill| {
+        let mut m: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for r in &b.records {
+            *m.entry((r.date.to_string(), r.service.clone()))
+                .or_default() += r.cost.amount();
+        }
+        m
+    };
+    assert_eq!(by_day(&second), by_day(&first));
+    assert_eq!(second.range, first.range);
+    // Spans and tags survive the trip.
+    assert_eq!(
+        second
+            .records
+            .iter()
+            .filter(|r| r.tags.contains_key(SPAN_TAG))
+            .count(),
+        first
+            .records
+            .iter()
+            .filter(|r| r.tags.contains_key(SPAN_TAG))
+            .count()
+    );
+}
+
+#[test]
+fn a_generated_million_row_focus_file_imports_exactly() {
+    // Uses ../shared/bench/gen_focus.py (numpy + pandas). Without them: skip, loudly.
+    let dir = tempfile_dir();
+    let status = std::process::Command::new("python3")
+        .arg(shared().join("bench/gen_focus.py"))
+        .args(["1000000", dir.to_str().unwrap()])
+        .output();
+    match status {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(
+                std::env::var("CLOUDBILL_REQUIRE_BENCH_TOOLS").as_deref() != Ok("1"),
+                "gen_focus.py failed: {other:?}"
+            );
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED a_generated_million_row_focus_file_imports_exactly: python3 with numpy and pandas is needed");
+            return;
+        }
+    }
+    let path = dir.join("focus.csv");
+    // An independent reference: Python's decimal module sums the BilledCost column.
+    let reference = std::process::Command::new("python3")
+        .args(["-c", "import csv,sys,decimal\nr=csv.DictReader(open(sys.argv[1]))\nprint(sum((decimal.Decimal(x['BilledCost']) for x in r), decimal.Decimal(0)))"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let expected = dec(String::from_utf8(reference.stdout).unwrap().trim());
+    let bill = read(
+        std::fs::File::open(&path).unwrap(),
+        "focus.csv",
+        BillFormat::Focus,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(bill.records.len(), 1_000_000);
+    assert_eq!(total(&bill.records)[&Currency::USD], expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "cloudbill-focus-{}-{}",
+        std::process::id(),
+        AccountId::new()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,215 @@
+//! Bills in files: importing FOCUS / CUR into a `file` account, exporting FOCUS.
+
+use std::io::Read;
+
+use chrono::Utc;
+use cloudbill_core::{
+    AccountState, CostRecord, DateRange, JobId, JobKind, JobState, ProviderKind, ProviderState,
+    ServiceAccount, SyncJob,
+};
+use cloudbill_focus::{BillFormat, ImportOptions, RowError};
+
+use crate::{Billing, Principal, ServiceError};
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// The account imported into.
+    pub account: String,
+    /// The job recorded.
+    pub job: JobId,
+    /// The days the file covers (replaced in the account); `None` if no row was valid.
+    pub range: Option<DateRange>,
+    /// Data rows read.
+    pub rows: u64,
+    /// Records written.
+    pub written: u64,
+    /// Rows skipped (`skip_invalid` only).
+    pub skipped: u64,
+    /// The first skipped rows and why.
+    pub first_errors: Vec<RowError>,
+    /// Days whose totals changed versus before.
+    pub changed_days: usize,
+}
+
+/// A stored record with the names an export shows.
+#[derive(Debug, Clone)]
+pub struct ExportedRecord {
+    /// The record.
+    pub record: CostRecord,
+    /// Its account's name.
+    pub account_name: String,
+    /// Its project's name on its day.
+    pub project_name: String,
+}
+
+impl Billing {
+    async fn file_account(&self, p: &Principal, key: &str) -> Result<ServiceAccount, ServiceError> {
+        let account = self.account(p, key).await?;
+        if account.provider != ProviderKind::File {
+            return Err(ServiceError::Invalid(format!(
+                "account {:?} uses provider {}; bills are imported into an account of provider file \
+                 (cloudbill account add --provider file --name NAME --project PROJECT)",
+                account.name.as_str(),
+                account.provider
+            )));
+        }
+        if account.state == AccountState::Disabled {
+            return Err(ServiceError::Conflict(format!(
+                "account {:?} is disabled; enable it with `cloudbill account enable {}`",
+                account.name.as_str(),
+                account.name
+            )));
+        }
+        let providers = self.inner.store.providers(self.domain_id()).await?;
+        if providers
+            .iter()
+            .any(|e| e.kind == ProviderKind::File && e.state == ProviderState::Disabled)
+        {
+            return Err(ServiceError::Conflict(
+                "provider file is disabled; enable it with `cloudbill provider enable file`".into(),
+            ));
+        }
+        Ok(account)
+    }
+
+    /// Imports a FOCUS or CUR bill into a `file` account (admin only): the account's records in
+    /// the days the file covers are replaced atomically, and a job records the range and rows.
+    /// A bad row stops the import with its line and column and writes nothing, unless
+    /// `options.skip_invalid`.
+    pub async fn import(
+        &self,
+        p: &Principal,
+        account: &str,
+        format: BillFormat,
+        source: Box<dyn Read + Send>,
+        file_name: &str,
+        options: ImportOptions,
+    ) -> Result<ImportReport, ServiceError> {
+        p.require_admin("import bills")?;
+        self.require_billing().await?;
+        let account = self.file_account(p, account).await?;
+        let (domain, account_id, name) = (self.domain_id(), account.id, file_name.to_owned());
+        let bill = tokio::task::spawn_blocking(move || {
+            cloudbill_focus::read(source, &name, format, domain, account_id, options)
+        })
+        .await
+        .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))??;
+        let job = SyncJob {
+            id: JobId::new(),
+            domain,
+            account: account_id,
+            kind: JobKind::Import,
+            window: bill
+                .range
+                .unwrap_or_else(|| DateRange::day(Utc::now().date_naive())),
+            state: JobState::Running,
+            rows: 0,
+            changed_days: vec![],
+            error: None,
+            started_at: Utc::now(),
+            finished_at: None,
+        };
+        let store = &self.inner.store;
+        store.save_job(&job).await?;
+        let mut report = ImportReport {
+            account: account.name.to_string(),
+            job: job.id,
+            range: bill.range,
+            rows: bill.rows,
+            written: 0,
+            skipped: bill.skipped,
+            first_errors: bill.first_errors,
+            changed_days: 0,
+        };
+        let mut finished = job.clone();
+        finished.finished_at = Some(Utc::now());
+        if let Some(range) = bill.range {
+            match store
+                .replace_window(domain, account_id, job.id, range, &bill.records)
+                .await
+            {
+                Ok(outcome) => {
+                    report.written = outcome.rows;
+                    report.changed_days = outcome.changed_days.len();
+                    finished.rows = outcome.rows;
+                    finished.changed_days = outcome.changed_days;
+                }
+                Err(e) => {
+                    finished.state = JobState::Failed;
+                    finished.error = Some(e.to_string());
+                    store.save_job(&finished).await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        finished.state = JobState::Succeeded;
+        if report.skipped > 0 {
+            finished.error = Some(format!("{} invalid rows skipped", report.skipped));
+        }
+        store.save_job(&finished).await?;
+        Ok(report)
+    }
+
+    /// The stored records of `range` (optionally only of `projects`, by name or id), with
+    /// account and project names, for a FOCUS export. Admins see everything; project members
+    /// must name their projects.
+    pub async fn export(
+        &self,
+        p: &Principal,
+        range: DateRange,
+        projects: &[String],
+    ) -> Result<Vec<ExportedRecord>, ServiceError> {
+        self.require_billing().await?;
+        let mut wanted = Vec::new();
+        for key in projects {
+            wanted.push(self.project(p, key).await?.id);
+        }
+        if wanted.is_empty() {
+            if let Principal::ProjectMember { .. } = p {
+                return Err(ServiceError::Forbidden(
+                    "exporting the whole domain is for domain admins; name one of your projects"
+                        .into(),
+                ));
+            }
+        }
+        let accounts = self.inner.store.accounts(self.domain_id()).await?;
+        let all_projects = self.inner.store.projects(self.domain_id()).await?;
+        let mut histories = std::collections::HashMap::new();
+        for a in &accounts {
+            histories.insert(
+                a.id,
+                self.inner.store.assignments(self.domain_id(), a.id).await?,
+            );
+        }
+        let records = self
+            .inner
+            .store
+            .cost_records(self.domain_id(), range, None)
+            .await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let project = histories
+                .get(&record.service_account)
+                .and_then(|h| ServiceAccount::project_on(h, record.date));
+            if !wanted.is_empty() && !project.is_some_and(|p| wanted.contains(&p)) {
+                continue;
+            }
+            let account_name = accounts
+                .iter()
+                .find(|a| a.id == record.service_account)
+                .map(|a| a.name.to_string())
+                .unwrap_or_default();
+            let project_name = project
+                .and_then(|id| all_projects.iter().find(|x| x.id == id))
+                .map(|x| x.name.to_string())
+                .unwrap_or_default();
+            out.push(ExportedRecord {
+                record,
+                account_name,
+                project_name,
+            });
+        }
+        Ok(out)
+    }
+}
