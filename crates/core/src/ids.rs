@@ -78,6 +78,11 @@ id_type!(
     "service account"
 );
 id_type!(
+    /// Identifies an API token.
+    TokenId,
+    "token"
+);
+id_type!(
     /// Identifies a sync or import job.
     JobId,
     "job"

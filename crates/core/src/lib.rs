@@ -18,18 +18,20 @@ mod money;
 mod name;
 mod project;
 mod provider;
+mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
 pub use cost_record::{ChargeCategory, CostRecord, Tags};
 pub use date_range::{DateRange, Granularity};
 pub use domain::Domain;
 pub use error::ValidationError;
-pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId};
+pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use money::{parse_decimal, Currency, Money};
 pub use name::{Name, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState};
+pub use token::{ApiToken, TokenRole};
 
 /// Re-exported so that users of the domain model name the same decimal and date types.
 pub use chrono::NaiveDate;

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, Assignment, CostRecord, DateRange, Domain, DomainId, JobId, NaiveDate,
+    AccountId, AccountState, ApiToken, TokenId, Assignment, CostRecord, DateRange, Domain, DomainId, JobId, NaiveDate,
     Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
     ServiceAccount, SyncJob,
 };
@@ -24,6 +24,7 @@ struct State {
     records: Vec<CostRecord>,
     jobs: Vec<SyncJob>,
     leases: Vec<(AccountId, String, DateTime<Utc>)>,
+    tokens: Vec<(ApiToken, [u8; 32])>,
 }
 
 /// A store that keeps everything in process memory; gone when dropped.
@@ -432,6 +433,47 @@ impl Store for MemoryStore {
             .leases
             .retain(|(a, h, _)| *a != account || h != holder);
         Ok(())
+    }
+
+    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.tokens.iter().any(|(_, h)| h == hash) {
+            return Err(StoreError::Conflict("token already exists".into()));
+        }
+        state.tokens.push((token.clone(), *hash));
+        Ok(())
+    }
+
+    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .tokens
+            .iter()
+            .filter(|(t, _)| t.domain == domain)
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let (token, _) = state
+            .tokens
+            .iter_mut()
+            .find(|(t, _)| t.domain == domain && t.id == id)
+            .ok_or_else(|| not_found("token", id))?;
+        token.revoked_at.get_or_insert_with(Utc::now);
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .tokens
+            .iter()
+            .find(|(_, h)| h == hash)
+            .map(|(t, _)| t.clone()))
     }
 
     async fn cost_records(

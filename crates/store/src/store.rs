@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, Assignment, ChangedDay, CostRecord, Currency, DateRange, Decimal,
+    AccountId, AccountState, ApiToken, TokenId, Assignment, ChangedDay, CostRecord, Currency, DateRange, Decimal,
     Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry,
     ProviderKind, ProviderState, ServiceAccount, SyncJob,
 };
@@ -138,6 +138,18 @@ pub trait Store: Send + Sync {
 
     /// Releases the lease of `account` if `holder` holds it.
     async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError>;
+
+    /// Stores a new API token under the SHA-256 of its secret.
+    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Every token of a domain, newest first (revoked ones included).
+    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes a token; revoking twice is not an error.
+    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError>;
+
+    /// The token whose secret hashes to `hash`, if any (revoked ones included).
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
 
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(

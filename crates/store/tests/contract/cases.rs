@@ -617,3 +617,41 @@ pub async fn leases_exclude_other_holders_until_they_expire(h: &Harness) {
         .await
         .unwrap());
 }
+
+pub async fn tokens_are_found_by_hash_listed_and_revoked(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let admin = cloudbill_core::ApiToken {
+        id: cloudbill_core::TokenId::new(),
+        domain: d.id,
+        role: cloudbill_core::TokenRole::Admin,
+        project: None,
+        label: "ops".into(),
+        // Whole seconds: PostgreSQL keeps microseconds only.
+        created_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0),
+        revoked_at: None,
+    };
+    let member = cloudbill_core::ApiToken {
+        id: cloudbill_core::TokenId::new(),
+        role: cloudbill_core::TokenRole::ProjectMember,
+        project: Some(web.id),
+        label: "web team".into(),
+        created_at: admin.created_at + chrono::Duration::seconds(1),
+        ..admin.clone()
+    };
+    s.create_token(&admin, &[1; 32]).await.unwrap();
+    s.create_token(&member, &[2; 32]).await.unwrap();
+    assert!(matches!(s.create_token(&member, &[2; 32]).await.unwrap_err(), StoreError::Conflict(_)));
+    assert_eq!(s.token_by_hash(&[2; 32]).await.unwrap(), Some(member.clone()));
+    assert_eq!(s.token_by_hash(&[3; 32]).await.unwrap(), None);
+    let listed = s.tokens(d.id).await.unwrap();
+    assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [member.id, admin.id]);
+    s.revoke_token(d.id, admin.id).await.unwrap();
+    s.revoke_token(d.id, admin.id).await.unwrap();
+    assert!(s.token_by_hash(&[1; 32]).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(matches!(
+        s.revoke_token(d.id, cloudbill_core::TokenId::new()).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+}

@@ -60,4 +60,5 @@ contract!(
     jobs_are_listed_newest_first_and_updated,
     domains_are_isolated,
     leases_exclude_other_holders_until_they_expire,
+    tokens_are_found_by_hash_listed_and_revoked,
 );
