@@ -100,6 +100,11 @@ pub enum Command {
         #[command(subcommand)]
         format: ExportFormat,
     },
+    /// API tokens for cloudbill-server.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Run the whole job against the built-in Hyperbilling simulator.
     Demo(DemoArgs),
     /// Print shell completions.
@@ -312,6 +317,29 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token; prints the secret alone on stdout, once (it is stored hashed).
+    Create {
+        /// admin (whole domain) or project-member (read-only billing of one project).
+        #[arg(long)]
+        role: String,
+        /// The project of a project-member token.
+        #[arg(long)]
+        project: Option<String>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token id from `token list`.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,115 +2,20 @@
 
 use std::io::Write;
 
-use chrono::{Datelike, Months, Utc};
-use cloudbill_core::{ClientSecret, DateRange, Granularity, JobState};
-use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
-use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, Principal, Query, ServiceError,
-    SyncRequest,
-};
+use cloudbill_core::{Granularity, JobState};
+use cloudbill_demo::BROKEN_ACCOUNT;
+use cloudbill_service::{BillingConfig, GroupKey, Principal, Query};
 use serde_json::json;
 
 use crate::args::{DemoArgs, Format, Global};
 use crate::{render, CliError};
-
-/// The account whose key is wrong on purpose, so the failure path shows.
-pub(crate) const BROKEN_ACCOUNT: &str = "globex-legacy";
-
-/// (name, project, linked account, email, key)
-const ACCOUNTS: [(&str, &str, &str, &str, &str); 3] = [
-    (
-        "acme-prod",
-        "web-shop",
-        "111111111111",
-        "ops@acme.example",
-        "demo-key-acme",
-    ),
-    (
-        "acme-analytics",
-        "data-platform",
-        "222222222222",
-        "ops@acme.example",
-        "demo-key-acme",
-    ),
-    (
-        BROKEN_ACCOUNT,
-        "data-platform",
-        "333333333333",
-        "finops@globex.example",
-        "revoked-key",
-    ),
-];
-
-/// Sets up the demo domain in `billing` (idempotent) pointing at `sim`, and syncs `range`.
-pub(crate) async fn populate(
-    billing: &Billing,
-    range: DateRange,
-    out_bars: &dyn cloudbill_service::SyncObserver,
-) -> Result<cloudbill_service::SyncReport, CliError> {
-    let admin = Principal::Admin;
-    billing.set_billing(&admin, true).await?;
-    for project in ["web-shop", "data-platform"] {
-        match billing.create_project(&admin, project, None).await {
-            Ok(_) | Err(ServiceError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    for (name, project, account, email, key) in ACCOUNTS {
-        let new = NewAccount {
-            name: name.into(),
-            provider: "hyperbilling-aws".into(),
-            project: Some(project.into()),
-            credentials: Some(CredentialsInput {
-                account: account.into(),
-                email: email.into(),
-                key: ClientSecret::new(key)?,
-                endpoint: None,
-            }),
-        };
-        // A demo account from an earlier run points at that run's (gone) simulator: replace it.
-        if let Ok(old) = billing.account(&admin, name).await {
-            let ours = old
-                .credentials
-                .as_ref()
-                .is_some_and(|c| c.endpoint().starts_with("http://127.0.0.1:"));
-            if !ours {
-                return Err(CliError::Failure(format!(
-                    "account {name:?} already exists and is not a demo account; run the demo on another database"
-                )));
-            }
-            billing.remove_account(&admin, name).await?;
-        }
-        match billing.add_account(&admin, new, false).await {
-            Ok(_) | Err(ServiceError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let request = SyncRequest {
-        accounts: ACCOUNTS.iter().map(|a| a.0.to_owned()).collect(),
-        range: Some(range),
-    };
-    Ok(billing.sync(&admin, &request, out_bars).await?)
-}
-
-/// The demo range: the 1st of the month two months ago through today.
-pub(crate) fn demo_range() -> DateRange {
-    let today = Utc::now().date_naive();
-    let start = today
-        .checked_sub_months(Months::new(2))
-        .and_then(|d| d.with_day(1))
-        .unwrap_or(today);
-    DateRange::new(start, today.succ_opt().unwrap_or(today))
-        .unwrap_or_else(|_| DateRange::day(today))
-}
 
 pub(crate) async fn run(
     global: &Global,
     args: &DemoArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let today = Utc::now().date_naive();
-    let sim = Simulator::start(SimConfig::demo(today))
+    let sim = cloudbill_demo::start_simulator()
         .await
         .map_err(|e| CliError::Failure(format!("cannot start the Hyperbilling simulator: {e}")))?;
     let url = match &global.database_url {
@@ -134,9 +39,9 @@ pub(crate) async fn run(
         ..BillingConfig::default()
     };
     let billing = crate::open(&url, &global.domain, config).await?;
-    let range = demo_range();
+    let range = cloudbill_demo::demo_range();
     let bars = crate::progress::Bars::new();
-    let sync = populate(&billing, range, &bars).await?;
+    let sync = cloudbill_demo::populate(&billing, &sim.endpoint(), range, &bars).await?;
 
     let consolidated = billing
         .report(&Principal::Admin, &Query::new(range, Granularity::Monthly))

@@ -14,6 +14,9 @@ pub enum ServiceError {
         /// The domain name.
         domain: String,
     },
+    /// No valid credentials were presented.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// The principal may not do this.
     #[error("forbidden: {0}")]
     Forbidden(String),

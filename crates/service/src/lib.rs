@@ -14,6 +14,7 @@ mod error;
 mod files;
 mod scheduler;
 mod sync;
+mod tokens;
 
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};

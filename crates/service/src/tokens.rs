@@ -1,0 +1,96 @@
+//! API tokens: created once (the secret is shown once), stored hashed, revocable.
+
+use chrono::{SubsecRound, Utc};
+use cloudbill_core::{ApiToken, TokenId, TokenRole};
+use sha2::{Digest, Sha256};
+
+use crate::{Billing, Principal, ServiceError};
+
+/// Prefix of every token secret, so leaked tokens are recognisable by scanners.
+const TOKEN_PREFIX: &str = "cbt_";
+
+fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.trim().as_bytes()).into()
+}
+
+impl Billing {
+    /// Creates a token (admin only) and returns it with its secret, which is not stored and
+    /// cannot be shown again. A project-member token needs a project.
+    pub async fn create_token(
+        &self,
+        p: &Principal,
+        role: TokenRole,
+        project: Option<&str>,
+        label: &str,
+    ) -> Result<(ApiToken, String), ServiceError> {
+        p.require_admin("create API tokens")?;
+        let project = match (role, project) {
+            (TokenRole::ProjectMember, None) => {
+                return Err(ServiceError::Invalid(
+                    "a project-member token needs a project (--project NAME)".into(),
+                ))
+            }
+            (TokenRole::Admin, Some(_)) => {
+                return Err(ServiceError::Invalid(
+                    "an admin token covers the whole domain; drop --project".into(),
+                ))
+            }
+            (_, Some(key)) => Some(self.project(p, key).await?.id),
+            (_, None) => None,
+        };
+        // 244 random bits from two UUIDv4s (the OS generator).
+        let secret = format!(
+            "{TOKEN_PREFIX}{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let token = ApiToken {
+            id: TokenId::new(),
+            domain: self.domain_id(),
+            role,
+            project,
+            label: label.trim().to_owned(),
+            created_at: Utc::now().trunc_subsecs(0),
+            revoked_at: None,
+        };
+        self.inner.store.create_token(&token, &hash(&secret)).await?;
+        Ok((token, secret))
+    }
+
+    /// Every token of the domain (never their secrets; admin only).
+    pub async fn tokens(&self, p: &Principal) -> Result<Vec<ApiToken>, ServiceError> {
+        p.require_admin("list API tokens")?;
+        Ok(self.inner.store.tokens(self.domain_id()).await?)
+    }
+
+    /// Revokes a token by id (admin only).
+    pub async fn revoke_token(&self, p: &Principal, id: &str) -> Result<(), ServiceError> {
+        p.require_admin("revoke API tokens")?;
+        let id: TokenId = id.parse()?;
+        Ok(self.inner.store.revoke_token(self.domain_id(), id).await?)
+    }
+
+    /// The principal a bearer secret stands for; unknown, revoked or other-domain tokens are
+    /// refused with the same message.
+    pub async fn authenticate(&self, secret: &str) -> Result<Principal, ServiceError> {
+        let refused = || ServiceError::Unauthenticated("invalid or revoked API token".into());
+        if !secret.trim().starts_with(TOKEN_PREFIX) {
+            return Err(refused());
+        }
+        let token = self
+            .inner
+            .store
+            .token_by_hash(&hash(secret))
+            .await?
+            .ok_or_else(refused)?;
+        if token.revoked_at.is_some() || token.domain != self.domain_id() {
+            return Err(refused());
+        }
+        Ok(match (token.role, token.project) {
+            (TokenRole::Admin, _) => Principal::Admin,
+            (TokenRole::ProjectMember, project) => Principal::ProjectMember {
+                projects: project.into_iter().collect(),
+            },
+        })
+    }
+}
