@@ -598,12 +598,23 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
     Ok(query)
 }
 
-async fn token_cmd(b: &Billing, action: TokenAction, format: Format, out: &mut dyn Write) -> Result<(), CliError> {
+async fn token_cmd(
+    b: &Billing,
+    action: TokenAction,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let io = |e: std::io::Error| CliError::Failure(e.to_string());
     match action {
-        TokenAction::Create { role, project, label } => {
+        TokenAction::Create {
+            role,
+            project,
+            label,
+        } => {
             let role: cloudbill_core::TokenRole = role.parse()?;
-            let (_, secret) = b.create_token(&ADMIN, role, project.as_deref(), &label).await?;
+            let (_, secret) = b
+                .create_token(&ADMIN, role, project.as_deref(), &label)
+                .await?;
             writeln!(out, "{secret}").map_err(io)
         }
         TokenAction::Revoke { id } => {
@@ -616,7 +627,8 @@ async fn token_cmd(b: &Billing, action: TokenAction, format: Format, out: &mut d
             let tokens = b.tokens(&ADMIN).await?;
             let projects = b.projects(&ADMIN).await?;
             let project_name = |id: Option<cloudbill_core::ProjectId>| {
-                id.and_then(|id| projects.iter().find(|p| p.id == id)).map(|p| p.name.to_string())
+                id.and_then(|id| projects.iter().find(|p| p.id == id))
+                    .map(|p| p.name.to_string())
             };
             let json = tokens
                 .iter()
@@ -626,7 +638,11 @@ async fn token_cmd(b: &Billing, action: TokenAction, format: Format, out: &mut d
                     "revoked_at": t.revoked_at.map(|r| r.to_rfc3339()),
                 }))
                 .collect();
-            let mut g = Grid::new(&["id", "role", "project", "label", "created", "revoked"], &[], serde_json::Value::Array(json));
+            let mut g = Grid::new(
+                &["id", "role", "project", "label", "created", "revoked"],
+                &[],
+                serde_json::Value::Array(json),
+            );
             for t in &tokens {
                 g.row(vec![
                     t.id.to_string(),
@@ -634,7 +650,9 @@ async fn token_cmd(b: &Billing, action: TokenAction, format: Format, out: &mut d
                     project_name(t.project).unwrap_or_default(),
                     t.label.clone(),
                     t.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    t.revoked_at.map(|r| r.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+                    t.revoked_at
+                        .map(|r| r.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_default(),
                 ]);
             }
             render::print(out, format, &g)

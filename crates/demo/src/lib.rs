@@ -18,9 +18,27 @@ pub const BROKEN_ACCOUNT: &str = "globex-legacy";
 
 /// (name, project, linked account, email, key)
 pub const ACCOUNTS: [(&str, &str, &str, &str, &str); 3] = [
-    ("acme-prod", "web-shop", "111111111111", "ops@acme.example", "demo-key-acme"),
-    ("acme-analytics", "data-platform", "222222222222", "ops@acme.example", "demo-key-acme"),
-    (BROKEN_ACCOUNT, "data-platform", "333333333333", "finops@globex.example", "revoked-key"),
+    (
+        "acme-prod",
+        "web-shop",
+        "111111111111",
+        "ops@acme.example",
+        "demo-key-acme",
+    ),
+    (
+        "acme-analytics",
+        "data-platform",
+        "222222222222",
+        "ops@acme.example",
+        "demo-key-acme",
+    ),
+    (
+        BROKEN_ACCOUNT,
+        "data-platform",
+        "333333333333",
+        "finops@globex.example",
+        "revoked-key",
+    ),
 ];
 
 /// Starts the simulator with the demo data (400 days up to today).
@@ -35,7 +53,8 @@ pub fn demo_range() -> DateRange {
         .checked_sub_months(Months::new(2))
         .and_then(|d| d.with_day(1))
         .unwrap_or(today);
-    DateRange::new(start, today.succ_opt().unwrap_or(today)).unwrap_or_else(|_| DateRange::day(today))
+    DateRange::new(start, today.succ_opt().unwrap_or(today))
+        .unwrap_or_else(|_| DateRange::day(today))
 }
 
 /// Sets up the demo domain in `billing` against the simulator at `endpoint` and syncs `range`.

@@ -42,7 +42,7 @@ impl Default for BillingConfig {
             concurrency: 4,
             initial_months: 12,
             restate_days: 10,
-            lease_ttl: Duration::from_secs(15 * 60),
+            lease_ttl: Duration::from_secs(5 * 60),
             max_query_days: 3700,
             default_endpoint: None,
             today: None,

@@ -68,6 +68,32 @@ pub struct NoProgress;
 
 impl SyncObserver for NoProgress {}
 
+/// One account of a sync, before it runs.
+#[derive(Debug, Clone)]
+struct Planned {
+    account: ServiceAccount,
+    /// The job recorded for it (absent when refused before starting).
+    job: Option<SyncJob>,
+    refused: Option<String>,
+}
+
+impl Planned {
+    fn outcome(&self) -> AccountOutcome {
+        AccountOutcome {
+            account: self.account.name.to_string(),
+            job: self.job.as_ref().map(|j| j.id),
+            range: self.job.as_ref().map(|j| j.window),
+            state: self.job.as_ref().map_or(JobState::Failed, |j| j.state),
+            rows: self.job.as_ref().map_or(0, |j| j.rows),
+            changed_days: self.job.as_ref().map_or(0, |j| j.changed_days.len()),
+            error: self
+                .refused
+                .clone()
+                .or_else(|| self.job.as_ref().and_then(|j| j.error.clone())),
+        }
+    }
+}
+
 /// A job with the name of its account.
 #[derive(Debug, Clone)]
 pub struct JobView {
@@ -126,6 +152,37 @@ impl Billing {
         request: &SyncRequest,
         observer: &dyn SyncObserver,
     ) -> Result<SyncReport, ServiceError> {
+        let plan = self.plan_sync(p, request).await?;
+        Ok(self.run_plan(plan, observer).await)
+    }
+
+    /// Starts a sync in the background and returns at once with each account's job id (the
+    /// jobs exist, in state `running`, when this returns). Refused accounts come back without a
+    /// job, with the reason.
+    pub async fn start_sync(
+        &self,
+        p: &Principal,
+        request: &SyncRequest,
+    ) -> Result<Vec<AccountOutcome>, ServiceError> {
+        let plan = self.plan_sync(p, request).await?;
+        let started: Vec<AccountOutcome> = plan.iter().map(Planned::outcome).collect();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let report = this.run_plan(plan, &NoProgress).await;
+            for o in &report.outcomes {
+                if let Some(e) = &o.error {
+                    tracing::warn!(account = %o.account, error = %e, "background sync failed");
+                }
+            }
+        });
+        Ok(started)
+    }
+
+    async fn plan_sync(
+        &self,
+        p: &Principal,
+        request: &SyncRequest,
+    ) -> Result<Vec<Planned>, ServiceError> {
         p.require_admin("sync billing data")?;
         self.require_billing().await?;
         let all = self.inner.store.accounts(self.domain_id()).await?;
@@ -150,151 +207,112 @@ impl Billing {
             }
             out
         };
+        let mut plan = Vec::with_capacity(selected.len());
+        for account in selected {
+            let provider_disabled = providers
+                .iter()
+                .any(|e| e.kind == account.provider && e.state == ProviderState::Disabled);
+            let refusal = if account.state == AccountState::Disabled {
+                Some(format!(
+                    "account is disabled; enable it with `cloudbill account enable {}`",
+                    account.name
+                ))
+            } else if account.provider == ProviderKind::File {
+                Some("file accounts are filled by `cloudbill import`, not synced".into())
+            } else if provider_disabled {
+                Some(format!(
+                    "provider {} is disabled; enable it with `cloudbill provider enable {}`",
+                    account.provider, account.provider
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                plan.push(Planned {
+                    account,
+                    job: None,
+                    refused: Some(reason),
+                });
+                continue;
+            }
+            let range = match request.range {
+                Some(r) => r,
+                None => self.default_range(&account).await?,
+            };
+            let job = SyncJob {
+                id: JobId::new(),
+                domain: self.domain_id(),
+                account: account.id,
+                kind: JobKind::Sync,
+                window: range,
+                state: JobState::Running,
+                rows: 0,
+                changed_days: vec![],
+                error: None,
+                started_at: Utc::now(),
+                finished_at: None,
+            };
+            self.inner.store.save_job(&job).await?;
+            plan.push(Planned {
+                account,
+                job: Some(job),
+                refused: None,
+            });
+        }
+        Ok(plan)
+    }
+
+    async fn run_plan(&self, plan: Vec<Planned>, observer: &dyn SyncObserver) -> SyncReport {
         let concurrency = self.inner.config.concurrency.max(1);
-        let mut outcomes: Vec<AccountOutcome> = futures::stream::iter(selected)
-            .map(|account| {
-                let provider_disabled = providers
-                    .iter()
-                    .any(|e| e.kind == account.provider && e.state == ProviderState::Disabled);
-                async move {
-                    let outcome = self
-                        .sync_account(&account, request.range, provider_disabled, observer)
-                        .await;
-                    observer.finished(&outcome);
-                    outcome
-                }
+        let mut outcomes: Vec<AccountOutcome> = futures::stream::iter(plan)
+            .map(|planned| async move {
+                let outcome = self.execute(planned, observer).await;
+                observer.finished(&outcome);
+                outcome
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
         outcomes.sort_by(|a, b| a.account.cmp(&b.account));
-        Ok(SyncReport { outcomes })
+        SyncReport { outcomes }
     }
 
-    async fn sync_account(
-        &self,
-        account: &ServiceAccount,
-        range: Option<DateRange>,
-        provider_disabled: bool,
-        observer: &dyn SyncObserver,
-    ) -> AccountOutcome {
-        let refused = |error: String| AccountOutcome {
-            account: account.name.to_string(),
-            job: None,
-            range,
-            state: JobState::Failed,
-            rows: 0,
-            changed_days: 0,
-            error: Some(error),
+    async fn execute(&self, planned: Planned, observer: &dyn SyncObserver) -> AccountOutcome {
+        let Some(mut job) = planned.job.clone() else {
+            return planned.outcome();
         };
-        if account.state == AccountState::Disabled {
-            return refused(format!(
-                "account is disabled; enable it with `cloudbill account enable {}`",
-                account.name
-            ));
-        }
-        if account.provider == ProviderKind::File {
-            return refused("file accounts are filled by `cloudbill import`, not synced".into());
-        }
-        if provider_disabled {
-            return refused(format!(
-                "provider {} is disabled; enable it with `cloudbill provider enable {}`",
-                account.provider, account.provider
-            ));
-        }
-        let range = match range {
-            Some(r) => r,
-            None => match self.default_range(account).await {
-                Ok(r) => r,
-                Err(e) => return refused(e.to_string()),
-            },
-        };
+        let account = &planned.account;
         let store = &self.inner.store;
         let holder = &self.inner.holder;
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
-        match store
+        let lease = store
             .try_lease(account.id, holder, Utc::now(), Utc::now() + ttl)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return AccountOutcome {
-                    range: Some(range),
-                    ..refused(format!(
-                        "a sync of account {} is already running in another process; try again when it finishes",
-                        account.name
-                    ))
-                }
-            }
-            Err(e) => return refused(e.to_string()),
-        }
-        self.close_interrupted_jobs(account).await;
-        let outcome = self.run_windows(account, range, observer).await;
-        if let Err(e) = store.release_lease(account.id, holder).await {
-            tracing::warn!(account = %account.name, error = %e, "could not release sync lease");
-        }
-        outcome
-    }
-
-    /// Jobs of `account` still marked running while we hold its lease were left by a process
-    /// that stopped mid-sync: record them as interrupted (their written windows stay valid).
-    async fn close_interrupted_jobs(&self, account: &ServiceAccount) {
-        let store = &self.inner.store;
-        let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
-            return;
+            .await;
+        let refusal = match lease {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "a sync of account {} is already running in another process; try again when it finishes",
+                account.name
+            )),
+            Err(e) => Some(e.to_string()),
         };
-        for mut job in jobs.into_iter().filter(|j| j.state == JobState::Running) {
-            job.state = if job.rows > 0 {
-                JobState::Partial
-            } else {
-                JobState::Failed
-            };
-            job.error = Some("interrupted: the process stopped before this sync finished".into());
+        if let Some(reason) = refusal {
+            job.state = JobState::Failed;
+            job.error = Some(reason);
             job.finished_at = Some(Utc::now());
             if let Err(e) = store.save_job(&job).await {
-                tracing::warn!(error = %e, "could not close an interrupted job");
+                tracing::error!(error = %e, "could not record the sync job");
             }
+            return Planned {
+                job: Some(job),
+                ..planned
+            }
+            .outcome();
         }
-    }
-
-    #[tracing::instrument(skip_all, fields(account = %account.name, %range))]
-    async fn run_windows(
-        &self,
-        account: &ServiceAccount,
-        range: DateRange,
-        observer: &dyn SyncObserver,
-    ) -> AccountOutcome {
-        let store = &self.inner.store;
-        let mut job = SyncJob {
-            id: JobId::new(),
-            domain: self.domain_id(),
-            account: account.id,
-            kind: JobKind::Sync,
-            window: range,
-            state: JobState::Running,
-            rows: 0,
-            changed_days: vec![],
-            error: None,
-            started_at: Utc::now(),
-            finished_at: None,
-        };
-        let mut outcome = AccountOutcome {
-            account: account.name.to_string(),
-            job: Some(job.id),
-            range: Some(range),
-            state: JobState::Running,
-            rows: 0,
-            changed_days: 0,
-            error: None,
-        };
-        if let Err(e) = store.save_job(&job).await {
-            outcome.state = JobState::Failed;
-            outcome.error = Some(e.to_string());
-            return outcome;
-        }
+        self.close_interrupted_jobs(account, job.id).await;
         let result = self
-            .fetch_and_write(account, range, &mut job, observer)
+            .fetch_and_write(account, job.window, &mut job, observer)
             .await;
         job.finished_at = Some(Utc::now());
         match result {
@@ -306,17 +324,44 @@ impl Billing {
                     JobState::Failed
                 };
                 job.error = Some(e.to_string());
-                tracing::warn!(error = %e, "sync failed");
+                tracing::warn!(account = %account.name, error = %e, "sync failed");
             }
         }
         if let Err(e) = store.save_job(&job).await {
             tracing::error!(error = %e, "could not record the sync job");
         }
-        outcome.state = job.state;
-        outcome.rows = job.rows;
-        outcome.changed_days = job.changed_days.len();
-        outcome.error = job.error;
-        outcome
+        if let Err(e) = store.release_lease(account.id, holder).await {
+            tracing::warn!(account = %account.name, error = %e, "could not release sync lease");
+        }
+        Planned {
+            job: Some(job),
+            ..planned
+        }
+        .outcome()
+    }
+
+    /// Jobs of `account` still marked running while we hold its lease were left by a process
+    /// that stopped mid-sync: record them as interrupted (their written windows stay valid).
+    async fn close_interrupted_jobs(&self, account: &ServiceAccount, current: JobId) {
+        let store = &self.inner.store;
+        let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
+            return;
+        };
+        for mut job in jobs
+            .into_iter()
+            .filter(|j| j.state == JobState::Running && j.id != current && j.kind == JobKind::Sync)
+        {
+            job.state = if job.rows > 0 {
+                JobState::Partial
+            } else {
+                JobState::Failed
+            };
+            job.error = Some("interrupted: the process stopped before this sync finished".into());
+            job.finished_at = Some(Utc::now());
+            if let Err(e) = store.save_job(&job).await {
+                tracing::warn!(error = %e, "could not close an interrupted job");
+            }
+        }
     }
 
     async fn fetch_and_write(

@@ -53,7 +53,10 @@ impl Billing {
             created_at: Utc::now().trunc_subsecs(0),
             revoked_at: None,
         };
-        self.inner.store.create_token(&token, &hash(&secret)).await?;
+        self.inner
+            .store
+            .create_token(&token, &hash(&secret))
+            .await?;
         Ok((token, secret))
     }
 

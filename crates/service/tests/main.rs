@@ -819,22 +819,59 @@ async fn a_job_left_running_by_a_dead_process_is_marked_interrupted() {
 
 #[tokio::test]
 async fn tokens_authenticate_until_revoked_and_are_stored_hashed() {
-    let sim = Simulator::start(SimConfig::demo(date(TODAY))).await.unwrap();
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
     let b = billing(Arc::new(MemoryStore::new()), &sim).await;
     setup(&b).await;
     let admin = Principal::Admin;
-    let (admin_token, admin_secret) = b.create_token(&admin, cloudbill_core::TokenRole::Admin, None, "ops").await.unwrap();
-    let (_, member_secret) = b.create_token(&admin, cloudbill_core::TokenRole::ProjectMember, Some("web"), "web team").await.unwrap();
+    let (admin_token, admin_secret) = b
+        .create_token(&admin, cloudbill_core::TokenRole::Admin, None, "ops")
+        .await
+        .unwrap();
+    let (_, member_secret) = b
+        .create_token(
+            &admin,
+            cloudbill_core::TokenRole::ProjectMember,
+            Some("web"),
+            "web team",
+        )
+        .await
+        .unwrap();
     assert!(admin_secret.starts_with("cbt_") && admin_secret.len() == 68);
-    assert_eq!(b.authenticate(&admin_secret).await.unwrap(), Principal::Admin);
+    assert_eq!(
+        b.authenticate(&admin_secret).await.unwrap(),
+        Principal::Admin
+    );
     let web = b.project(&admin, "web").await.unwrap();
-    assert_eq!(b.authenticate(&member_secret).await.unwrap(), Principal::ProjectMember { projects: vec![web.id] });
-    assert!(matches!(b.authenticate("cbt_nope").await.unwrap_err(), ServiceError::Unauthenticated(_)));
-    assert!(b.create_token(&admin, cloudbill_core::TokenRole::ProjectMember, None, "x").await.is_err());
+    assert_eq!(
+        b.authenticate(&member_secret).await.unwrap(),
+        Principal::ProjectMember {
+            projects: vec![web.id]
+        }
+    );
+    assert!(matches!(
+        b.authenticate("cbt_nope").await.unwrap_err(),
+        ServiceError::Unauthenticated(_)
+    ));
+    assert!(b
+        .create_token(&admin, cloudbill_core::TokenRole::ProjectMember, None, "x")
+        .await
+        .is_err());
     let member = b.authenticate(&member_secret).await.unwrap();
-    assert!(matches!(b.create_token(&member, cloudbill_core::TokenRole::Admin, None, "x").await.unwrap_err(), ServiceError::Forbidden(_)));
-    b.revoke_token(&admin, &admin_token.id.to_string()).await.unwrap();
-    assert!(matches!(b.authenticate(&admin_secret).await.unwrap_err(), ServiceError::Unauthenticated(_)));
+    assert!(matches!(
+        b.create_token(&member, cloudbill_core::TokenRole::Admin, None, "x")
+            .await
+            .unwrap_err(),
+        ServiceError::Forbidden(_)
+    ));
+    b.revoke_token(&admin, &admin_token.id.to_string())
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.authenticate(&admin_secret).await.unwrap_err(),
+        ServiceError::Unauthenticated(_)
+    ));
     let listed = b.tokens(&admin).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(!format!("{listed:?}").contains(&admin_secret[4..]));

@@ -5,9 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, ApiToken, TokenId, Assignment, CostRecord, DateRange, Domain, DomainId, JobId, NaiveDate,
-    Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
-    ServiceAccount, SyncJob,
+    AccountId, AccountState, ApiToken, Assignment, CostRecord, DateRange, Domain, DomainId, JobId,
+    NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
+    ServiceAccount, SyncJob, TokenId,
 };
 
 use crate::store::check_record;

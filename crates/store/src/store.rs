@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, ApiToken, TokenId, Assignment, ChangedDay, CostRecord, Currency, DateRange, Decimal,
-    Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry,
-    ProviderKind, ProviderState, ServiceAccount, SyncJob,
+    AccountId, AccountState, ApiToken, Assignment, ChangedDay, CostRecord, Currency, DateRange,
+    Decimal, Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
+    ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
 
 use crate::StoreError;

@@ -642,16 +642,33 @@ pub async fn tokens_are_found_by_hash_listed_and_revoked(h: &Harness) {
     };
     s.create_token(&admin, &[1; 32]).await.unwrap();
     s.create_token(&member, &[2; 32]).await.unwrap();
-    assert!(matches!(s.create_token(&member, &[2; 32]).await.unwrap_err(), StoreError::Conflict(_)));
-    assert_eq!(s.token_by_hash(&[2; 32]).await.unwrap(), Some(member.clone()));
+    assert!(matches!(
+        s.create_token(&member, &[2; 32]).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(
+        s.token_by_hash(&[2; 32]).await.unwrap(),
+        Some(member.clone())
+    );
     assert_eq!(s.token_by_hash(&[3; 32]).await.unwrap(), None);
     let listed = s.tokens(d.id).await.unwrap();
-    assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [member.id, admin.id]);
+    assert_eq!(
+        listed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [member.id, admin.id]
+    );
     s.revoke_token(d.id, admin.id).await.unwrap();
     s.revoke_token(d.id, admin.id).await.unwrap();
-    assert!(s.token_by_hash(&[1; 32]).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(s
+        .token_by_hash(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
     assert!(matches!(
-        s.revoke_token(d.id, cloudbill_core::TokenId::new()).await.unwrap_err(),
+        s.revoke_token(d.id, cloudbill_core::TokenId::new())
+            .await
+            .unwrap_err(),
         StoreError::NotFound { .. }
     ));
 }
