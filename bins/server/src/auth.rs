@@ -1,0 +1,75 @@
+//! Who is calling: a bearer token (or the dashboard's cookie) becomes a `Principal`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use cloudbill_service::Principal;
+
+use crate::{ApiError, AppState};
+
+/// The cookie the dashboard login sets.
+pub(crate) const COOKIE: &str = "cloudbill_token";
+
+fn presented_token(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(|t| t.trim().to_owned());
+    }
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// An authenticated API caller; 401 otherwise.
+pub(crate) struct Auth(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = presented_token(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing API token: send `Authorization: Bearer <token>` (create one with `cloudbill token create`)",
+            )
+        })?;
+        Ok(Auth(state.billing.authenticate(&token).await?))
+    }
+}
+
+/// An authenticated dashboard viewer; a redirect to the login page otherwise.
+pub(crate) struct PageAuth(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for PageAuth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = presented_token(parts) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match state.billing.authenticate(&token).await {
+            Ok(p) => Ok(PageAuth(p)),
+            Err(_) => Err(Redirect::to("/login?error=1").into_response()),
+        }
+    }
+}

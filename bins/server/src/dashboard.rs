@@ -1,0 +1,503 @@
+//! The billing dashboard: server-rendered HTML with inline CSS and SVG charts, so the numbers
+//! show with JavaScript off and nothing is fetched from the internet.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use cloudbill_core::{DateRange, Decimal, Granularity, JobState};
+use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
+use serde::Deserialize;
+
+use crate::auth::{PageAuth, COOKIE};
+use crate::{ApiError, AppState};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/projects/{id}", get(project_page))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct RangeParams {
+    start: Option<String>,
+    end: Option<String>,
+    granularity: Option<String>,
+}
+
+struct View {
+    range: DateRange,
+    granularity: Granularity,
+}
+
+fn view(params: &RangeParams) -> Result<View, ApiError> {
+    let today = Utc::now().date_naive();
+    let default_start = today
+        .checked_sub_months(Months::new(2))
+        .and_then(|d| d.with_day(1))
+        .unwrap_or(today);
+    let start = params
+        .start
+        .clone()
+        .unwrap_or_else(|| default_start.to_string());
+    let end = params
+        .end
+        .clone()
+        .unwrap_or_else(|| today.succ_opt().unwrap_or(today).to_string());
+    let invalid = |e: cloudbill_core::ValidationError| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            e.to_string(),
+        )
+    };
+    Ok(View {
+        range: DateRange::parse(&start, &end).map_err(invalid)?,
+        granularity: params
+            .granularity
+            .as_deref()
+            .unwrap_or("MONTHLY")
+            .parse()
+            .map_err(invalid)?,
+    })
+}
+
+/// HTML-escapes text.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A rounded amount for display, with the exact value in `data-cost` and linked to the API.
+fn money(cost: Decimal, currency: &str, api: &str) -> String {
+    format!(
+        "<a class=\"num\" href=\"{}\" data-cost=\"{cost}\" data-currency=\"{currency}\" title=\"{cost} {currency}\">{} {currency}</a>",
+        esc(api),
+        cost.round_dp(2)
+    )
+}
+
+fn api_link(v: &View, group_by: &[&str], filters: &[(&str, String)]) -> String {
+    let mut url = format!(
+        "/api/v1/billing/query?start={}&end={}&granularity={}",
+        v.range.start(),
+        v.range.end(),
+        v.granularity
+    );
+    if !group_by.is_empty() {
+        let _ = write!(url, "&group_by={}", group_by.join(","));
+    }
+    for (k, val) in filters {
+        let _ = write!(url, "&filter.{k}={val}");
+    }
+    url
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f7fa}\
+header{background:#1d2430;color:#fff;padding:12px 24px;display:flex;gap:24px;align-items:center}\
+header a{color:#cfe3ff}main{padding:16px 24px;max-width:1100px}\
+.cards{display:flex;gap:16px;flex-wrap:wrap}.card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002;min-width:200px}\
+.card h3{margin:0 0 6px;font-size:13px;color:#5a6577;font-weight:600}.card .num{font-size:22px}\
+table{border-collapse:collapse;background:#fff;margin:8px 0 24px;min-width:480px;box-shadow:0 1px 2px #0002}\
+th,td{padding:6px 12px;border-bottom:1px solid #e4e8ef;text-align:left}td.r,th.r{text-align:right}\
+a.num{color:inherit;text-decoration:none;font-variant-numeric:tabular-nums}a.num:hover{text-decoration:underline}\
+.failed{color:#b42318}.succeeded{color:#067647}.partial{color:#b54708}form.range{margin:8px 0 16px}\
+svg text{font-size:10px;fill:#5a6577}";
+
+fn page(title: &str, principal: &Principal, body: &str) -> Html<String> {
+    let nav = if *principal == Principal::Admin {
+        "<a href=\"/\">Consolidated</a>"
+    } else {
+        ""
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · cloudbill</title>\
+<meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
+<header><strong>cloudbill</strong>{nav}<form method=\"post\" action=\"/logout\" style=\"margin-left:auto\"><button>Log out</button></form></header>\
+<main><h1>{t}</h1>{body}</main></body></html>",
+        t = esc(title)
+    ))
+}
+
+fn range_form(v: &View, action: &str) -> String {
+    let option = |g: Granularity| {
+        format!(
+            "<option value=\"{0}\"{1}>{0}</option>",
+            g.as_str(),
+            if g == v.granularity { " selected" } else { "" }
+        )
+    };
+    format!(
+        "<form class=\"range\" method=\"get\" action=\"{}\">From <input type=\"date\" name=\"start\" value=\"{}\"> \
+to (exclusive) <input type=\"date\" name=\"end\" value=\"{}\"> <select name=\"granularity\">{}{}{}</select> \
+<button>Show</button></form>",
+        esc(action),
+        v.range.start(),
+        v.range.end(),
+        option(Granularity::Daily),
+        option(Granularity::Monthly),
+        option(Granularity::Yearly)
+    )
+}
+
+/// An SVG bar chart of the consolidated buckets, one series per currency.
+fn chart(report: &Report) -> String {
+    let Some(row) = report.results.first() else {
+        return "<p>No costs in this range.</p>".into();
+    };
+    let mut by_currency: BTreeMap<String, Vec<(String, Decimal)>> = BTreeMap::new();
+    for b in &row.billing_data {
+        by_currency
+            .entry(b.currency.to_string())
+            .or_default()
+            .push((b.date.clone(), b.cost));
+    }
+    let mut out = String::new();
+    for (currency, bars) in by_currency {
+        let max = bars.iter().map(|b| b.1).fold(Decimal::ZERO, Decimal::max);
+        let (w, h) = (720u32, 180u32);
+        let n = u32::try_from(bars.len()).unwrap_or(1).max(1);
+        let slot = w / n;
+        let _ = write!(out, "<figure><figcaption>Trend ({currency})</figcaption><svg role=\"img\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">", h + 30, h + 30);
+        for (i, (label, cost)) in bars.iter().enumerate() {
+            let ratio = if max > Decimal::ZERO {
+                (*cost / max).max(Decimal::ZERO)
+            } else {
+                Decimal::ZERO
+            };
+            let bar_h = (ratio * Decimal::from(h))
+                .round()
+                .to_string()
+                .parse::<u32>()
+                .unwrap_or(0);
+            let x = u32::try_from(i).unwrap_or(0) * slot + 2;
+            let _ = write!(
+                out,
+                "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{bar_h}\" fill=\"#3b82f6\" data-cost=\"{cost}\"><title>{} {cost} {currency}</title></rect>",
+                h - bar_h,
+                slot.saturating_sub(4).max(1),
+                esc(label)
+            );
+            if n <= 16 || i % usize::try_from(n / 12).unwrap_or(1).max(1) == 0 {
+                let _ = write!(
+                    out,
+                    "<text x=\"{x}\" y=\"{}\">{}</text>",
+                    h + 14,
+                    esc(label)
+                );
+            }
+        }
+        out.push_str("</svg></figure>");
+    }
+    out
+}
+
+fn table(
+    title: &str,
+    key: &str,
+    report: &Report,
+    link: impl Fn(&str) -> String,
+    api: impl Fn(&str) -> String,
+) -> String {
+    let mut out = format!(
+        "<h2>{}</h2><table data-table=\"{}\"><tr><th>{}</th><th class=\"r\">Total</th></tr>",
+        esc(title),
+        esc(key),
+        esc(key)
+    );
+    for row in &report.results {
+        let name = row.group.get(key).cloned().unwrap_or_default();
+        for t in &row.total {
+            let _ = write!(
+                out,
+                "<tr data-key=\"{}\"><td>{}</td><td class=\"r\">{}</td></tr>",
+                esc(&name),
+                link(&name),
+                money(t.cost, t.currency.as_str(), &api(&name))
+            );
+        }
+    }
+    out.push_str("</table>");
+    out
+}
+
+fn month_bounds(today: NaiveDate) -> (DateRange, Option<DateRange>) {
+    let this = today.with_day(1).unwrap_or(today);
+    let tomorrow = today.succ_opt().unwrap_or(today);
+    let current = DateRange::new(this, tomorrow).unwrap_or_else(|_| DateRange::day(today));
+    let last = this
+        .checked_sub_months(Months::new(1))
+        .and_then(|s| DateRange::new(s, this).ok());
+    (current, last)
+}
+
+async fn cards(state: &AppState, p: &Principal, filter: Option<&str>) -> Result<String, ApiError> {
+    let (current, last) = month_bounds(Utc::now().date_naive());
+    let mut out = String::from("<div class=\"cards\">");
+    for (title, range) in [("This month so far", Some(current)), ("Last month", last)] {
+        let Some(range) = range else { continue };
+        let mut q = ReportQuery::new(range, Granularity::Yearly);
+        if let Some(id) = filter {
+            q.filters.insert(GroupKey::Project, vec![id.to_owned()]);
+        }
+        let r = state.billing.report(p, &q).await?;
+        let v = View {
+            range,
+            granularity: Granularity::Monthly,
+        };
+        let api = api_link(
+            &v,
+            &[],
+            &filter
+                .map(|id| vec![("project", id.to_owned())])
+                .unwrap_or_default(),
+        );
+        let totals = r.totals();
+        let shown = if totals.is_empty() {
+            money(Decimal::ZERO, "USD", &api)
+        } else {
+            totals
+                .iter()
+                .map(|t| money(t.cost, t.currency.as_str(), &api))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = write!(
+            out,
+            "<div class=\"card\" data-card=\"{}\"><h3>{title}</h3>{shown}</div>",
+            esc(title)
+        );
+    }
+    out.push_str("</div>");
+    Ok(out)
+}
+
+async fn sync_states(
+    state: &AppState,
+    p: &Principal,
+    project: Option<cloudbill_core::ProjectId>,
+) -> Result<String, ApiError> {
+    let accounts = state.billing.accounts(p).await?;
+    let jobs = state.billing.jobs(p, None, 500).await?;
+    let mut out = String::from("<h2>Last sync per account</h2><table><tr><th>Account</th><th>State</th><th>Finished</th><th>Error</th></tr>");
+    for a in accounts
+        .iter()
+        .filter(|a| project.is_none_or(|p| a.project == p))
+    {
+        let last = jobs.iter().find(|j| j.job.account == a.id);
+        let (st, fin, err) = last.map_or(
+            ("never synced".to_owned(), String::new(), String::new()),
+            |j| {
+                (
+                    j.job.state.as_str().to_owned(),
+                    j.job
+                        .finished_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default(),
+                    j.job.error.clone().unwrap_or_default(),
+                )
+            },
+        );
+        let class = last.map_or("", |j| match j.job.state {
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Partial | JobState::Running => "partial",
+        });
+        let _ = write!(out, "<tr data-account=\"{}\"><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td class=\"failed\">{}</td></tr>", esc(a.name.as_str()), esc(a.name.as_str()), esc(&st), esc(&fin), esc(&err));
+    }
+    out.push_str("</table>");
+    Ok(out)
+}
+
+fn currency_totals(report: &Report, v: &View, filters: &[(&str, String)]) -> String {
+    let api = api_link(v, &["currency"], filters);
+    let mut out = String::from("<h2>Totals per currency</h2><table data-table=\"currency\"><tr><th>Currency</th><th class=\"r\">Total</th></tr>");
+    for t in report.totals() {
+        let _ = write!(
+            out,
+            "<tr data-key=\"{0}\"><td>{0}</td><td class=\"r\">{1}</td></tr>",
+            t.currency,
+            money(t.cost, t.currency.as_str(), &api)
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+async fn home(
+    State(state): State<AppState>,
+    PageAuth(p): PageAuth,
+    Query(params): Query<RangeParams>,
+) -> Result<Response, ApiError> {
+    if let Principal::ProjectMember { projects } = &p {
+        // Members have no consolidated view: send them to their project.
+        return Ok(match projects.first() {
+            Some(id) => Redirect::to(&format!("/projects/{id}")).into_response(),
+            None => ApiError::from(cloudbill_service::ServiceError::Forbidden(
+                "no project".into(),
+            ))
+            .into_response(),
+        });
+    }
+    let v = view(&params)?;
+    let mut q = ReportQuery::new(v.range, v.granularity);
+    let consolidated = state.billing.report(&p, &q).await?;
+    q.group_by = vec![GroupKey::Project];
+    let per_project = state.billing.report(&p, &q).await?;
+    q.group_by = vec![GroupKey::ServiceAccount];
+    let per_account = state.billing.report(&p, &q).await?;
+    let projects = state.billing.projects(&p).await?;
+    let domain = state.billing.domain().await?;
+    let mut body = cards(&state, &p, None).await?;
+    body.push_str(&range_form(&v, "/"));
+    body.push_str(&chart(&consolidated));
+    body.push_str(&currency_totals(&consolidated, &v, &[]));
+    body.push_str(&table(
+        "Per project",
+        "project",
+        &per_project,
+        |name| match projects.iter().find(|x| x.name.as_str() == name) {
+            Some(x) => format!(
+                "<a href=\"/projects/{}?start={}&end={}&granularity={}\">{}</a>",
+                x.id,
+                v.range.start(),
+                v.range.end(),
+                v.granularity,
+                esc(name)
+            ),
+            None => esc(name),
+        },
+        |name| api_link(&v, &["project"], &[("project", name.to_owned())]),
+    ));
+    body.push_str(&table(
+        "Per account",
+        "service_account",
+        &per_account,
+        esc,
+        |name| {
+            api_link(
+                &v,
+                &["service_account"],
+                &[("service_account", name.to_owned())],
+            )
+        },
+    ));
+    body.push_str(&sync_states(&state, &p, None).await?);
+    Ok(page(
+        &format!("Consolidated billing · {}", domain.name),
+        &p,
+        &body,
+    )
+    .into_response())
+}
+
+async fn project_page(
+    State(state): State<AppState>,
+    PageAuth(p): PageAuth,
+    Path(id): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Result<Response, ApiError> {
+    let project = state.billing.project(&p, &id).await?;
+    let v = view(&params)?;
+    let pid = project.id.to_string();
+    let filters = [("project", pid.clone())];
+    let mut q = ReportQuery::new(v.range, v.granularity);
+    q.filters.insert(GroupKey::Project, vec![pid.clone()]);
+    let total = state.billing.report(&p, &q).await?;
+    q.group_by = vec![GroupKey::ServiceAccount];
+    let per_account = state.billing.report(&p, &q).await?;
+    q.group_by = vec![GroupKey::Service];
+    let per_service = state.billing.report(&p, &q).await?;
+    let mut body = cards(&state, &p, Some(&pid)).await?;
+    body.push_str(&range_form(&v, &format!("/projects/{pid}")));
+    body.push_str(&chart(&total));
+    body.push_str(&currency_totals(&total, &v, &filters));
+    body.push_str(&table(
+        "Per account",
+        "service_account",
+        &per_account,
+        esc,
+        |name| {
+            api_link(
+                &v,
+                &["service_account"],
+                &[
+                    ("project", pid.clone()),
+                    ("service_account", name.to_owned()),
+                ],
+            )
+        },
+    ));
+    body.push_str(&table(
+        "Per service",
+        "service",
+        &per_service,
+        esc,
+        |name| {
+            api_link(
+                &v,
+                &["service"],
+                &[("project", pid.clone()), ("service", name.to_owned())],
+            )
+        },
+    ));
+    body.push_str(&sync_states(&state, &p, Some(project.id)).await?);
+    Ok(page(&format!("Project {}", project.name), &p, &body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    error: Option<String>,
+}
+
+async fn login_form(Query(q): Query<LoginQuery>) -> Html<String> {
+    let error = if q.error.is_some() {
+        "<p class=\"failed\">That token is not valid.</p>"
+    } else {
+        ""
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log in · cloudbill</title><style>{STYLE}</style></head>\
+<body><main><h1>cloudbill</h1>{error}<form method=\"post\" action=\"/login\"><label>API token <input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"70\"></label> \
+<button>Log in</button></form><p>Create a token with <code>cloudbill token create --role admin</code>.</p></main></body></html>"
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    match state.billing.authenticate(&form.token).await {
+        Ok(p) => {
+            let target = match &p {
+                Principal::Admin => "/".to_owned(),
+                Principal::ProjectMember { projects } => projects
+                    .first()
+                    .map_or_else(|| "/".to_owned(), |id| format!("/projects/{id}")),
+            };
+            let cookie = format!(
+                "{COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict",
+                form.token.trim()
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response()
+        }
+        Err(_) => Redirect::to("/login?error=1").into_response(),
+    }
+}
+
+async fn logout() -> Response {
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+}

@@ -1,0 +1,36 @@
+//! `cloudbill-server`: the REST API under `/api/v1`, the billing dashboard, health and metrics.
+//! Thin: routing, authentication, (de)serialization and HTML; behaviour is `cloudbill-service`.
+//!
+//! **Architecture invariant:** only this crate knows HTTP status codes (`error.rs`).
+
+mod auth;
+mod dashboard;
+mod error;
+mod metrics;
+mod routes;
+mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use state::AppState;
+
+/// Largest request body accepted (JSON bodies are small; bills are imported with the CLI).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The whole application: API, dashboard, health and metrics.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", routes::router())
+        .merge(routes::system_router())
+        .merge(dashboard::router())
+        // route_layer: the middleware sees the matched route pattern, for metric labels.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

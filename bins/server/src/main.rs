@@ -1,0 +1,202 @@
+//! `cloudbill-server`: reads flags, opens the store, starts the scheduler and serves.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use cloudbill_core::TokenRole;
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::{Billing, BillingConfig, NoProgress, Principal, SchedulerConfig};
+use cloudbill_store::{OpenOptions, SECRET_KEY_ENV};
+
+/// Serve the cloudbill REST API and billing dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "cloudbill-server", version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "CLOUDBILL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database: sqlite://PATH or postgres://… [default: a SQLite file in the data directory]
+    #[arg(long, env = "CLOUDBILL_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The domain (tenant) served.
+    #[arg(long, env = "CLOUDBILL_DOMAIN", default_value = "default")]
+    domain: String,
+    /// Do not run the sync scheduler.
+    #[arg(long)]
+    no_scheduler: bool,
+    /// Hours between scheduled syncs.
+    #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
+    sync_every_hours: u64,
+    /// Start the built-in Hyperbilling simulator, set up the demo domain, sync three months,
+    /// and print an admin token.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("cloudbill")
+}
+
+async fn shutdown_signal(tx: tokio::sync::watch::Sender<bool>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+    let _ = tx.send(true);
+}
+
+#[allow(clippy::too_many_lines)] // Start-up in order: simulator, store, service, listener, demo, scheduler, serve.
+async fn run(args: Args) -> Result<(), String> {
+    let simulator = if args.demo {
+        Some(
+            cloudbill_demo::start_simulator()
+                .await
+                .map_err(|e| format!("cannot start the simulator: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let url = match (&args.database_url, args.demo) {
+        (Some(url), _) => url.clone(),
+        (None, true) => {
+            let path = data_dir().join("server-demo.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+            format!("sqlite://{}", path.display())
+        }
+        (None, false) => format!("sqlite://{}", data_dir().join("cloudbill.db").display()),
+    };
+    let store = cloudbill_store::open(&OpenOptions {
+        url: url.clone(),
+        secret_key: std::env::var(SECRET_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(zeroize::Zeroizing::new),
+        key_dir: Some(data_dir()),
+    })
+    .await
+    .map_err(|e| format!("cannot open database {url}: {e}"))?;
+    let hyperbilling = Hyperbilling::new(ClientConfig::default()).map_err(|e| e.to_string())?;
+    let providers = ProviderRegistry::new().with(Arc::new(hyperbilling));
+    let config = BillingConfig {
+        default_endpoint: std::env::var("CLOUDBILL_HYPERBILLING_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty()),
+        ..BillingConfig::default()
+    };
+    let billing = Billing::open(store, providers, &args.domain, config)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    if let Some(sim) = &simulator {
+        let report = cloudbill_demo::populate(
+            &billing,
+            &sim.endpoint(),
+            cloudbill_demo::demo_range(),
+            &NoProgress,
+        )
+        .await
+        .map_err(|e| format!("demo set-up failed: {e}"))?;
+        for o in &report.outcomes {
+            eprintln!(
+                "demo sync {}: {}{}",
+                o.account,
+                o.state.as_str(),
+                o.error
+                    .as_ref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+        let (_, token) = billing
+            .create_token(&Principal::Admin, TokenRole::Admin, None, "demo admin")
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("cloudbill dashboard: http://{addr}/  (log in with the admin token below)");
+        println!("admin token: {token}");
+        println!(
+            "API example: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/billing"
+        );
+    } else {
+        println!("cloudbill-server listening on http://{addr}/ (database {url})");
+    }
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let scheduler = if args.no_scheduler {
+        None
+    } else {
+        let billing = billing.clone();
+        let config = SchedulerConfig {
+            cadence: std::time::Duration::from_secs(args.sync_every_hours.max(1) * 3600),
+            ..SchedulerConfig::default()
+        };
+        let rx = rx.clone();
+        Some(tokio::spawn(async move {
+            billing.run_scheduler(config, rx).await;
+        }))
+    };
+    let mut stop = rx.clone();
+    let app = cloudbill_server::app(cloudbill_server::AppState::new(billing));
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|v| *v).await;
+    });
+    tokio::spawn(shutdown_signal(tx));
+    server.await.map_err(|e| e.to_string())?;
+    if let Some(task) = scheduler {
+        let _ = task.await;
+    }
+    drop(simulator);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The REST API under `/api/v1`, plus health, readiness and metrics.
+
+mod accounts;
+mod billing;
+mod jobs;
+mod projects;
+mod query;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::{ApiError, AppState};
+
+/// Every `/api/v1` route.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .merge(billing::router())
+        .merge(projects::router())
+        .merge(accounts::router())
+        .merge(jobs::router())
+        .merge(query::router())
+}
+
+/// `/healthz`, `/readyz`, `/metrics`.
+pub(crate) fn system_router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.billing.domain().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// A JSON body whose every rejection (syntax, unknown field, wrong type) is our 400 shape.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body rejected: {e}"),
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// `?limit=&cursor=` on lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// One page of `items` and the cursor of the next, if any.
+pub(crate) fn paginate<T: serde::Serialize>(
+    items: Vec<T>,
+    page: &Page,
+) -> Result<serde_json::Value, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let offset = match &page.cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("invalid cursor {c:?}")))?,
+    };
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + items.len() < total).then(|| (offset + items.len()).to_string());
+    Ok(serde_json::json!({"items": items, "next_cursor": next, "total_count": total}))
+}

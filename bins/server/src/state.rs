@@ -1,0 +1,26 @@
+//! Shared state of the handlers.
+
+use std::sync::Arc;
+
+use cloudbill_service::Billing;
+
+use crate::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The billing service of the served domain.
+    pub billing: Billing,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State for `billing`, with fresh metrics.
+    pub fn new(billing: Billing) -> Self {
+        Self {
+            billing,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
