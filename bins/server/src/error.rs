@@ -67,7 +67,8 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        if status.is_server_error() {
+        // Provider failures (502) keep their message: it names the account and what to fix.
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %message, "request failed");
             return Self::new(
                 status,

@@ -1,1 +1,15 @@
-//! Server tests.
+//! The real router on a random loopback port, a real SQLite file and the simulator.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+#![allow(clippy::too_many_lines)]
+#![allow(clippy::items_after_statements, clippy::type_complexity)]
+
+mod api;
+mod dashboard;
+mod harness;

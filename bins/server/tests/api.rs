@@ -1,0 +1,515 @@
+//! The REST API: every endpoint × role, error shapes, exact numbers.
+
+use cloudbill_core::Decimal;
+use serde_json::json;
+
+use crate::harness::{range, Server, RANGE};
+
+fn dec(v: &serde_json::Value) -> Decimal {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_by_role() {
+    let s = Server::start().await;
+    let web = s.id_of("projects", "web").await;
+    let data = s.id_of("projects", "data").await;
+    let acme = s.id_of("service-accounts", "acme-main").await;
+    let globex = s.id_of("service-accounts", "globex").await;
+    let admin = Some(s.admin.as_str());
+    let member = Some(s.web_member.as_str());
+    let q = |filters: serde_json::Value| json!({"start": RANGE.0, "end": RANGE.1, "granularity": "MONTHLY", "filters": filters});
+
+    // (method, path, body, anonymous, admin, web member)
+    let cases: Vec<(&str, String, Option<serde_json::Value>, u16, u16, u16)> = vec![
+        ("GET", "/api/v1/billing".into(), None, 401, 200, 200),
+        ("GET", "/api/v1/providers".into(), None, 401, 200, 403),
+        (
+            "POST",
+            "/api/v1/providers/file/enable".into(),
+            None,
+            401,
+            200,
+            403,
+        ),
+        ("GET", "/api/v1/project-groups".into(), None, 401, 200, 403),
+        (
+            "POST",
+            "/api/v1/project-groups".into(),
+            Some(json!({"name": "eng"})),
+            401,
+            201,
+            403,
+        ),
+        ("GET", "/api/v1/projects".into(), None, 401, 200, 200),
+        (
+            "POST",
+            "/api/v1/projects".into(),
+            Some(json!({"name": "new", "group": "eng"})),
+            401,
+            201,
+            403,
+        ),
+        (
+            "GET",
+            format!("/api/v1/projects/{web}"),
+            None,
+            401,
+            200,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/projects/{data}"),
+            None,
+            401,
+            200,
+            403,
+        ),
+        (
+            "GET",
+            "/api/v1/service-accounts".into(),
+            None,
+            401,
+            200,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/service-accounts/{acme}"),
+            None,
+            401,
+            200,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/service-accounts/{globex}"),
+            None,
+            401,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            format!("/api/v1/service-accounts/{acme}/verify"),
+            None,
+            401,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            format!("/api/v1/service-accounts/{acme}/disable"),
+            None,
+            401,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            format!("/api/v1/service-accounts/{acme}/enable"),
+            None,
+            401,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            format!("/api/v1/service-accounts/{acme}/sync"),
+            Some(json!({"start": "2025-05-01", "end": "2025-05-03"})),
+            401,
+            202,
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/sync".into(),
+            Some(json!({"accounts": ["globex"], "start": "2025-05-01", "end": "2025-05-03"})),
+            401,
+            202,
+            403,
+        ),
+        ("GET", "/api/v1/jobs".into(), None, 401, 200, 200),
+        (
+            "POST",
+            "/api/v1/billing/query".into(),
+            Some(q(json!({}))),
+            401,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/billing/query".into(),
+            Some(q(json!({"project": ["web"]}))),
+            401,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/billing/query".into(),
+            Some(q(json!({"project": ["data"]}))),
+            401,
+            200,
+            403,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/billing/query?start={}&end={}&filter.project={web}",
+                RANGE.0, RANGE.1
+            ),
+            None,
+            401,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/service-accounts/{globex}/move"),
+            Some(json!({"project": "web", "from": "2025-05-01"})),
+            401,
+            200,
+            403,
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/projects/{data}"),
+            None,
+            401,
+            409,
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/billing/disable".into(),
+            None,
+            401,
+            200,
+            403,
+        ),
+        ("POST", "/api/v1/billing/enable".into(), None, 401, 200, 403),
+    ];
+    for (method, path, body, anon, as_admin, as_member) in cases {
+        let got_anon = s.call(method, &path, None, body.clone()).await;
+        assert_eq!(
+            got_anon.0, anon,
+            "{method} {path} anonymous: {}",
+            got_anon.1
+        );
+        assert_eq!(got_anon.1["error"]["code"], "unauthenticated");
+        // Members first, so a write by the admin does not change what the member sees.
+        let got_member = s.call(method, &path, member, body.clone()).await;
+        assert_eq!(
+            got_member.0, as_member,
+            "{method} {path} member: {}",
+            got_member.1
+        );
+        if as_member == 403 {
+            assert_eq!(got_member.1["error"]["code"], "forbidden");
+        }
+        let got_admin = s.call(method, &path, admin, body).await;
+        assert_eq!(
+            got_admin.0, as_admin,
+            "{method} {path} admin: {}",
+            got_admin.1
+        );
+    }
+    // A member sees only its own project and account in lists.
+    let (_, projects) = s.call("GET", "/api/v1/projects", member, None).await;
+    assert_eq!(projects["items"].as_array().unwrap().len(), 1);
+    let (_, accounts) = s
+        .call("GET", "/api/v1/service-accounts", member, None)
+        .await;
+    assert!(accounts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["project_id"] == web));
+    // The other member cannot reach the first member's project either.
+    let (status, _) = s
+        .call(
+            "GET",
+            &format!("/api/v1/projects/{web}"),
+            Some(&s.data_member),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A revoked token is refused.
+    let tokens = s
+        .billing
+        .tokens(&cloudbill_service::Principal::Admin)
+        .await
+        .unwrap();
+    let web_token = tokens.iter().find(|t| t.label == "web").unwrap();
+    s.billing
+        .revoke_token(
+            &cloudbill_service::Principal::Admin,
+            &web_token.id.to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.call("GET", "/api/v1/projects", member, None).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_answers_exactly_in_the_documented_shape() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let (status, body) = s
+        .call("POST", "/api/v1/billing/query", admin, Some(json!({"start": RANGE.0, "end": RANGE.1, "granularity": "monthly", "group_by": ["project"], "sort": "key"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["granularity"], "MONTHLY");
+    assert_eq!(body["group_by"], json!(["project"]));
+    assert_eq!(body["total_count"], 2);
+    assert_eq!(body["results"][0]["group"], json!({"project": "data"}));
+    assert_eq!(
+        dec(&body["results"][0]["total"][0]["cost"]),
+        s.sim.expected_total("333333333333", range())
+    );
+    assert_eq!(
+        dec(&body["results"][1]["total"][0]["cost"]),
+        s.sim.expected_total("111111111111", range())
+    );
+    assert_eq!(body["results"][1]["billing_data"][0]["date"], "2025-03");
+    assert!(
+        body["results"][1]["billing_data"][0]["cost"].is_string(),
+        "amounts are strings"
+    );
+    // The GET form answers the same.
+    let (_, get) = s
+        .call("GET", &format!("/api/v1/billing/query?start={}&end={}&granularity=MONTHLY&group_by=project&sort=key", RANGE.0, RANGE.1), admin, None)
+        .await;
+    assert_eq!(get, body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_one_shape_and_the_right_status() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let check = |got: (u16, serde_json::Value), status: u16, code: &str, needle: &str| {
+        assert_eq!(got.0, status, "{}", got.1);
+        assert_eq!(got.1["error"]["code"], code, "{}", got.1);
+        let msg = got.1["error"]["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+    };
+    let query =
+        |body: serde_json::Value| s.call("POST", "/api/v1/billing/query", admin, Some(body));
+    check(
+        query(json!({"start": "2025-02-01", "end": "2025-01-01"})).await,
+        422,
+        "invalid_query",
+        "must be after start",
+    );
+    check(
+        query(json!({"start": "2025-13-01", "end": "2026-01-01"})).await,
+        422,
+        "invalid_query",
+        "is not a date",
+    );
+    check(
+        query(json!({"start": RANGE.0, "end": RANGE.1, "group_by": ["colour"]})).await,
+        422,
+        "invalid_query",
+        "unknown key \"colour\"",
+    );
+    check(
+        query(json!({"start": RANGE.0, "end": RANGE.1, "filters": {"project": ["nope"]}})).await,
+        422,
+        "invalid_query",
+        "unknown project \"nope\"",
+    );
+    check(
+        query(json!({"start": RANGE.0, "end": RANGE.1, "limit": 0})).await,
+        422,
+        "invalid_query",
+        "limit must be at least 1",
+    );
+    check(
+        query(json!({"start": RANGE.0, "end": RANGE.1, "colour": "red"})).await,
+        400,
+        "malformed_request",
+        "unknown field `colour`",
+    );
+    let raw = s
+        .http
+        .post(s.url("/api/v1/billing/query"))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    check(
+        s.call(
+            "GET",
+            "/api/v1/projects/00000000-0000-0000-0000-000000000000",
+            admin,
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+        "project",
+    );
+    check(
+        s.call(
+            "POST",
+            "/api/v1/projects",
+            admin,
+            Some(json!({"name": "web"})),
+        )
+        .await,
+        409,
+        "conflict",
+        "already exists",
+    );
+    check(
+        s.call(
+            "POST",
+            "/api/v1/service-accounts",
+            admin,
+            Some(
+                json!({"name": "x", "credentials": {"account": "1", "email": "a@b.c", "key": "k"}}),
+            ),
+        )
+        .await,
+        422,
+        "invalid",
+        "a project is required",
+    );
+    let bad = s.id_of("service-accounts", "bad").await;
+    check(
+        s.call(
+            "POST",
+            &format!("/api/v1/service-accounts/{bad}/verify"),
+            admin,
+            None,
+        )
+        .await,
+        502,
+        "provider_unauthorized",
+        "invalid Hyperbilling credentials",
+    );
+    check(
+        s.call("GET", "/api/v1/projects?limit=0", admin, None).await,
+        422,
+        "invalid",
+        "limit",
+    );
+    let big = "x".repeat(cloudbill_server::BODY_LIMIT + 10);
+    let resp = s
+        .http
+        .post(s.url("/api/v1/projects"))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    s.call("POST", "/api/v1/billing/disable", admin, None).await;
+    check(
+        query(json!({"start": RANGE.0, "end": RANGE.1})).await,
+        409,
+        "billing_disabled",
+        "cloudbill billing enable",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_never_show_keys_lists_paginate_and_sync_runs_in_the_background() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let (status, created) = s
+        .call("POST", "/api/v1/service-accounts", admin, Some(json!({"name": "new", "project": "web", "credentials": {"account": "111111111111", "email": "ops@acme.example", "key": "demo-key-acme"}})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, all) = s.call("GET", "/api/v1/service-accounts", admin, None).await;
+    for text in [created.to_string(), all.to_string()] {
+        assert!(!text.contains("demo-key"), "a key came back: {text}");
+    }
+    // Pagination.
+    let (_, first) = s
+        .call("GET", "/api/v1/service-accounts?limit=3", admin, None)
+        .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = s
+        .call(
+            "GET",
+            &format!("/api/v1/service-accounts?limit=3&cursor={cursor}"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+
+    // Sync returns job ids at once; the jobs finish in the background.
+    let (status, started) = s
+        .call(
+            "POST",
+            "/api/v1/sync",
+            admin,
+            Some(json!({"start": "2025-06-01", "end": "2025-06-03"})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let ids: Vec<String> = started["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["job_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for id in &ids {
+        let mut state = String::new();
+        for _ in 0..200 {
+            let (code, job) = s
+                .call("GET", &format!("/api/v1/jobs/{id}"), admin, None)
+                .await;
+            assert_eq!(code, 200, "{job}");
+            state = job["state"].as_str().unwrap().to_owned();
+            if state != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_ne!(state, "running");
+    }
+    let (_, jobs) = s
+        .call("GET", "/api/v1/jobs?account=bad&limit=1", admin, None)
+        .await;
+    assert_eq!(jobs["items"][0]["state"], "failed");
+    assert!(jobs["items"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid Hyperbilling credentials"));
+
+    // Health, readiness and metrics.
+    assert_eq!(
+        s.http.get(s.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        s.http.get(s.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("cloudbill_http_requests_total{method=\"GET\",route=\"/api/v1/service-accounts\",status=\"200\"}"), "{metrics}");
+    assert!(metrics.contains("cloudbill_http_request_duration_seconds_bucket"));
+}

@@ -1,0 +1,270 @@
+//! The dashboard: login by token, pages whose numbers equal the API's, offline rendering in
+//! headless Chromium.
+
+use std::collections::BTreeMap;
+
+use cloudbill_core::Decimal;
+use serde_json::json;
+
+use crate::harness::{Server, RANGE};
+
+/// `(data-key, data-cost)` pairs of a table in the page.
+fn table_values(html: &str, table: &str) -> BTreeMap<String, Decimal> {
+    let start = html
+        .find(&format!("data-table=\"{table}\""))
+        .unwrap_or_else(|| panic!("no table {table}"));
+    let end = html[start..].find("</table>").unwrap() + start;
+    let mut out = BTreeMap::new();
+    for row in html[start..end].split("<tr data-key=\"").skip(1) {
+        let key = row.split('"').next().unwrap().to_owned();
+        let cost = row
+            .split("data-cost=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        out.insert(key, cost.parse().unwrap());
+    }
+    out
+}
+
+async fn api_totals(
+    s: &Server,
+    token: &str,
+    group: &str,
+    filters: serde_json::Value,
+) -> BTreeMap<String, Decimal> {
+    let (_, body) = s
+        .call(
+            "POST",
+            "/api/v1/billing/query",
+            Some(token),
+            Some(
+                json!({"start": RANGE.0, "end": RANGE.1, "group_by": [group], "filters": filters}),
+            ),
+        )
+        .await;
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["group"][group].as_str().unwrap().to_owned(),
+                r["total"][0]["cost"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_safe_cookie_and_pages_show_the_apis_numbers() {
+    let s = Server::start().await;
+    // Without a login, pages send to the login form.
+    let resp = s.http.get(s.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/login");
+    let bad = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", "cbt_wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.headers()["location"], "/login?error=1");
+
+    let resp = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", s.admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let page = |path: String| {
+        let s = &s;
+        let pair = pair.clone();
+        async move {
+            s.http
+                .get(s.url(&path))
+                .header("cookie", pair)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let home = page(format!(
+        "/?start={}&end={}&granularity=MONTHLY",
+        RANGE.0, RANGE.1
+    ))
+    .await;
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    assert!(!html.contains("<script"), "numbers need no JavaScript");
+    assert!(
+        !html.contains("http://") || !html.contains("cdn"),
+        "no external assets"
+    );
+    assert_eq!(
+        table_values(&html, "project"),
+        api_totals(&s, &s.admin, "project", json!({})).await
+    );
+    assert_eq!(
+        table_values(&html, "service_account"),
+        api_totals(&s, &s.admin, "service_account", json!({})).await
+    );
+    assert!(
+        html.contains("invalid Hyperbilling credentials for account 222222222222"),
+        "the failed account shows its error"
+    );
+    assert!(html.contains("<svg"), "the trend chart renders inline");
+
+    // A project page shows that project's own numbers; a member lands there and nowhere else.
+    let web = s.id_of("projects", "web").await;
+    let data = s.id_of("projects", "data").await;
+    let html = page(format!("/projects/{web}?start={}&end={}", RANGE.0, RANGE.1))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        table_values(&html, "service_account"),
+        api_totals(&s, &s.admin, "service_account", json!({"project": ["web"]})).await
+    );
+    let member = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", s.web_member.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        member.headers()["location"].to_str().unwrap(),
+        format!("/projects/{web}")
+    );
+    let member_cookie = member.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        let s = &s;
+        let c = member_cookie.clone();
+        async move {
+            s.http
+                .get(s.url(&path))
+                .header("cookie", c)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get("/".into()).await.headers()["location"]
+            .to_str()
+            .unwrap(),
+        format!("/projects/{web}")
+    );
+    assert_eq!(get(format!("/projects/{data}")).await.status(), 403);
+    assert_eq!(get(format!("/projects/{web}")).await.status(), 200);
+    // The cookie also works for the API (the links behind every number).
+    assert_eq!(
+        get(format!(
+            "/api/v1/billing/query?start={}&end={}&filter.project=web",
+            RANGE.0, RANGE.1
+        ))
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_renders_the_dashboard_offline_with_the_apis_numbers() {
+    let chromium = std::env::var("CLOUDBILL_CHROMIUM")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+                .iter()
+                .find(|p| std::path::Path::new(p).exists())
+                .map(|p| (*p).to_owned())
+        });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have chromium (apt-get install chromium)"
+        );
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED headless_chromium_renders_the_dashboard_offline_with_the_apis_numbers: no chromium");
+        return;
+    };
+    let s = Server::start().await;
+    let html = s
+        .http
+        .get(s.url(&format!("/?start={}&end={}", RANGE.0, RANGE.1)))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Rendered from a file: any asset the page needed from the network would be missing.
+    let file = s.dir.path().join("dashboard.html");
+    std::fs::write(&file, &html).unwrap();
+    let artifacts =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("dashboard.png");
+    let profile = s.dir.path().join("chromium-profile");
+    let base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ];
+    let dom = tokio::process::Command::new(&chromium)
+        .args(base)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let rendered = String::from_utf8(dom.stdout).unwrap();
+    assert_eq!(
+        table_values(&rendered, "project"),
+        api_totals(&s, &s.admin, "project", json!({})).await
+    );
+    let out = tokio::process::Command::new(&chromium)
+        .args(base)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,1400")
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot was written"
+    );
+}

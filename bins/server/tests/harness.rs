@@ -1,0 +1,188 @@
+//! Starts the application in-process with a populated domain and three tokens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cloudbill_core::{ClientSecret, DateRange, NaiveDate, TokenRole};
+use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::{
+    Billing, BillingConfig, CredentialsInput, NewAccount, NoProgress, Principal, SyncRequest,
+};
+use cloudbill_store::{Cipher, SqliteStore};
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub admin: String,
+    pub web_member: String,
+    pub data_member: String,
+    pub sim: Simulator,
+    pub billing: Billing,
+    pub dir: tempfile::TempDir,
+}
+
+pub const RANGE: (&str, &str) = ("2025-03-01", "2025-06-01");
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+pub fn range() -> DateRange {
+    DateRange::parse(RANGE.0, RANGE.1).unwrap()
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let sim = Simulator::start(SimConfig::demo(date("2025-06-30")))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            &format!("sqlite://{}", dir.path().join("server.db").display()),
+            Cipher::from_hex(&"cd".repeat(32)).unwrap(),
+        )
+        .await
+        .unwrap();
+        let providers = ProviderRegistry::new().with(Arc::new(
+            Hyperbilling::new(ClientConfig {
+                max_attempts: 2,
+                ..ClientConfig::default()
+            })
+            .unwrap(),
+        ));
+        let config = BillingConfig {
+            default_endpoint: Some(sim.endpoint()),
+            ..BillingConfig::default()
+        };
+        let billing = Billing::open(Arc::new(store), providers, "default", config)
+            .await
+            .unwrap();
+        let admin = Principal::Admin;
+        billing.set_billing(&admin, true).await.unwrap();
+        billing.create_project(&admin, "web", None).await.unwrap();
+        billing.create_project(&admin, "data", None).await.unwrap();
+        for (name, project, account, email, key) in [
+            (
+                "acme-main",
+                "web",
+                "111111111111",
+                "ops@acme.example",
+                "demo-key-acme",
+            ),
+            (
+                "globex",
+                "data",
+                "333333333333",
+                "finops@globex.example",
+                "demo-key-globex",
+            ),
+            (
+                "bad",
+                "data",
+                "222222222222",
+                "ops@acme.example",
+                "wrong-key",
+            ),
+        ] {
+            let new = NewAccount {
+                name: name.into(),
+                provider: "hyperbilling-aws".into(),
+                project: Some(project.into()),
+                credentials: Some(CredentialsInput {
+                    account: account.into(),
+                    email: email.into(),
+                    key: ClientSecret::new(key).unwrap(),
+                    endpoint: None,
+                }),
+            };
+            billing.add_account(&admin, new, false).await.unwrap();
+        }
+        billing
+            .sync(
+                &admin,
+                &SyncRequest {
+                    accounts: vec![],
+                    range: Some(range()),
+                },
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        let (_, admin_token) = billing
+            .create_token(&admin, TokenRole::Admin, None, "admin")
+            .await
+            .unwrap();
+        let (_, web_member) = billing
+            .create_token(&admin, TokenRole::ProjectMember, Some("web"), "web")
+            .await
+            .unwrap();
+        let (_, data_member) = billing
+            .create_token(&admin, TokenRole::ProjectMember, Some("data"), "data")
+            .await
+            .unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = cloudbill_server::app(cloudbill_server::AppState::new(billing.clone()));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            http,
+            admin: admin_token,
+            web_member,
+            data_member,
+            sim,
+            billing,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request as `token` (None: anonymous); returns status and JSON (Null if none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn id_of(&self, kind: &str, name: &str) -> String {
+        let (_, list) = self
+            .call("GET", &format!("/api/v1/{kind}"), Some(&self.admin), None)
+            .await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
