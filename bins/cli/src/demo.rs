@@ -90,7 +90,7 @@ pub(crate) async fn run(
         render::print_report(out, Format::Table, &per_account)?;
         writeln!(
             out,
-            "\nExplore the same data:\n  cloudbill --database-url {url} report --start {} --end {} --group-by project,service\n  cloudbill --database-url {url} jobs\n(The simulator stops with this command, so later syncs of the demo accounts will fail to connect.)",
+            "\nSee it in the dashboard (simulator, demo domain and an admin token included):\n  cargo run -p cloudbill-server -- --demo      # then open http://127.0.0.1:8080/\n\nExplore this data from the terminal:\n  cloudbill --database-url {url} report --start {} --end {} --group-by project,service\n  cloudbill --database-url {url} jobs\n(The simulator stops with this command, so later syncs of the demo accounts will fail to connect.)",
             range.start(),
             range.end()
         )
