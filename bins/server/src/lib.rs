@@ -7,6 +7,7 @@ mod auth;
 mod dashboard;
 mod error;
 mod metrics;
+pub mod openapi;
 mod routes;
 mod state;
 

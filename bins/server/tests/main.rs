@@ -13,3 +13,4 @@
 mod api;
 mod dashboard;
 mod harness;
+mod openapi;

@@ -33,6 +33,10 @@ pub(crate) fn system_router() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/openapi.json",
+            get(|| async { axum::Json(crate::openapi::document()) }),
+        )
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

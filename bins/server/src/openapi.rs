@@ -1,0 +1,379 @@
+//! `/api/openapi.json`: the OpenAPI 3.1 document, built from [`ROUTES`] — the same table the
+//! server tests walk, so a route missing from the document (or documented but not served)
+//! fails the build's tests.
+
+use serde_json::{json, Map, Value};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any valid token (members see only their projects).
+    Any,
+    /// Admin tokens only.
+    Admin,
+}
+
+/// One documented route: method, path, summary, request body schema (if any), success status.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path under the server root, with `{id}`-style parameters.
+    pub path: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Name of the request body schema in `components.schemas`, if the route takes one.
+    pub body: Option<&'static str>,
+    /// Status of a successful answer.
+    pub ok: u16,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    ok: u16,
+    access: Access,
+) -> Route {
+    Route {
+        method,
+        path,
+        summary,
+        body,
+        ok,
+        access,
+    }
+}
+
+/// Every API route.
+pub const ROUTES: &[Route] = &[
+    r(
+        "get",
+        "/api/v1/billing",
+        "Billing status of the domain",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/billing/enable",
+        "Turn billing on",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/billing/disable",
+        "Turn billing off (data is kept)",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/providers",
+        "List providers",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/providers/{name}/enable",
+        "Enable a provider",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/providers/{name}/disable",
+        "Disable a provider",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/project-groups",
+        "List project groups",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/project-groups",
+        "Create a project group",
+        Some("NewGroup"),
+        201,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/projects",
+        "List the projects the caller may see",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/projects",
+        "Create a project",
+        Some("NewProject"),
+        201,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/projects/{id}",
+        "Get a project",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "delete",
+        "/api/v1/projects/{id}",
+        "Delete a project no account was ever assigned to",
+        None,
+        204,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/service-accounts",
+        "List billing accounts (credentials are never returned)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts",
+        "Register a billing account (credentials are write-only)",
+        Some("NewServiceAccount"),
+        201,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/service-accounts/{id}",
+        "Get a billing account with its project history",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "delete",
+        "/api/v1/service-accounts/{id}",
+        "Remove a billing account and its cost data",
+        None,
+        204,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts/{id}/move",
+        "Move an account to another project (from a date, or its whole history)",
+        Some("MoveAccount"),
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts/{id}/enable",
+        "Enable an account",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts/{id}/disable",
+        "Disable an account",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts/{id}/verify",
+        "Check the account's credentials with the provider",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/service-accounts/{id}/sync",
+        "Start syncing one account; returns its job id at once",
+        Some("SyncRequest"),
+        202,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/sync",
+        "Start syncing every enabled account (or the listed ones); returns job ids at once",
+        Some("SyncRequest"),
+        202,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/jobs",
+        "Sync and import jobs, newest first",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/jobs/{id}",
+        "One job with its restatement audit",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/billing/query",
+        "Report query: exact sums by time bucket and group",
+        Some("BillingQuery"),
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/billing/query",
+        "Report query with query parameters (filter.KEY=a,b)",
+        None,
+        200,
+        Access::Any,
+    ),
+];
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let date = json!({"type": "string", "format": "date"});
+    let amount = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal amount"});
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+            "required": ["code", "message"], "properties": {"code": string, "message": string, "details": {}}}}},
+        "NewGroup": {"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": string, "parent": string}},
+        "NewProject": {"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": string, "group": string}},
+        "NewServiceAccount": {"type": "object", "required": ["name", "project"], "additionalProperties": false,
+            "properties": {"name": string, "provider": {"type": "string", "enum": ["hyperbilling-aws", "file"]},
+                "project": string, "verify": {"type": "boolean"},
+                "credentials": {"type": "object", "required": ["email", "key"], "additionalProperties": false,
+                    "properties": {"account": string, "email": string, "key": {"type": "string", "writeOnly": true}, "endpoint": string}}}},
+        "MoveAccount": {"type": "object", "required": ["project"], "additionalProperties": false,
+            "properties": {"project": string, "from": date}},
+        "SyncRequest": {"type": "object", "additionalProperties": false,
+            "properties": {"accounts": {"type": "array", "items": string}, "start": date, "end": date}},
+        "BillingQuery": {"type": "object", "required": ["start", "end"], "additionalProperties": false,
+            "properties": {"start": date, "end": {"type": "string", "format": "date", "description": "exclusive"},
+                "granularity": {"type": "string", "enum": ["DAILY", "MONTHLY", "YEARLY", "daily", "monthly", "yearly"]},
+                "group_by": {"type": "array", "items": string},
+                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
+                "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1}}},
+        "Report": {"type": "object", "required": ["start", "end", "granularity", "group_by", "results", "total_count"],
+            "properties": {"start": date, "end": date, "granularity": string, "group_by": {"type": "array", "items": string},
+                "total_count": {"type": "integer"},
+                "results": {"type": "array", "items": {"type": "object", "properties": {
+                    "group": {"type": "object", "additionalProperties": string},
+                    "billing_data": {"type": "array", "items": {"type": "object", "properties": {"date": string, "cost": amount, "currency": string}}},
+                    "total": {"type": "array", "items": {"type": "object", "properties": {"cost": amount, "currency": string}}}}}}}},
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for route in ROUTES {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(route.summary));
+        op.insert(
+            "operationId".into(),
+            json!(format!(
+                "{}{}",
+                route.method,
+                route.path.replace(['/', '{', '}', '-'], "_")
+            )),
+        );
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some(schema) = route.body {
+            op.insert("requestBody".into(), json!({"required": route.ok != 202,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}));
+        }
+        let ok = if route.path == "/api/v1/billing/query" {
+            json!({"description": "the report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}})
+        } else {
+            json!({"description": "success"})
+        };
+        let mut responses = Map::new();
+        responses.insert(route.ok.to_string(), ok);
+        for (code, what) in [
+            ("400", "malformed request"),
+            ("401", "missing or invalid token"),
+            ("403", "forbidden for this token"),
+            ("404", "unknown id"),
+            ("409", "conflict (duplicate name, billing disabled)"),
+            ("422", "semantically invalid"),
+            ("502", "the provider failed"),
+        ] {
+            if code == "403"
+                && route.access == Access::Any
+                && !route.path.contains('{')
+                && route.method == "get"
+                && route.path != "/api/v1/billing/query"
+            {
+                continue;
+            }
+            responses.insert(code.into(), error_response(what));
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        op.insert("security".into(), json!([{"bearer": []}, {"cookie": []}]));
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert(route.method.to_owned(), Value::Object(op));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "cloudbill", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Multi-cloud billing: billing accounts, projects, syncs and exact cost reports. Amounts are decimal strings; ranges are start-inclusive, end-exclusive UTC days."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token from `cloudbill token create`"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "cloudbill_token"}
+            }
+        }
+    })
+}
