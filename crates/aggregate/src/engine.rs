@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::Datelike;
 use cloudbill_core::{
     AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, ProjectId,
-    ProviderKind, ServiceAccount,
+    ProviderKind,
 };
 
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
@@ -62,7 +62,7 @@ const UNASSIGNED: &str = "(unassigned)";
 /// A string dictionary: value ↔ dense id.
 #[derive(Debug, Clone, Default)]
 struct Dict {
-    ids: HashMap<String, u32>,
+    ids: FnvMap<String, u32>,
     values: Vec<String>,
 }
 
@@ -82,6 +82,89 @@ impl Dict {
     }
 }
 
+/// A dictionary-encoded column, stored in the narrowest integer its cardinality allows.
+#[derive(Debug, Clone)]
+enum Col {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Col {
+    fn compact(values: Vec<u32>, cardinality: usize) -> Self {
+        if cardinality <= usize::from(u8::MAX) + 1 {
+            Col::U8(
+                values
+                    .into_iter()
+                    .map(|v| u8::try_from(v).unwrap_or(u8::MAX))
+                    .collect(),
+            )
+        } else if cardinality <= usize::from(u16::MAX) + 1 {
+            Col::U16(
+                values
+                    .into_iter()
+                    .map(|v| u16::try_from(v).unwrap_or(u16::MAX))
+                    .collect(),
+            )
+        } else {
+            Col::U32(values)
+        }
+    }
+
+    /// Calls `f(j, value)` for each row `range.start + j` of `range`, monomorphised per width.
+    #[inline]
+    fn for_each(&self, range: std::ops::Range<usize>, mut f: impl FnMut(usize, usize)) {
+        match self {
+            Col::U8(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, usize::from(*x))),
+            Col::U16(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, usize::from(*x))),
+            Col::U32(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, *x as usize)),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Col::U8(v) => usize::from(v[i]),
+            Col::U16(v) => usize::from(v[i]),
+            Col::U32(v) => v[i] as usize,
+        }
+    }
+}
+
+/// FNV-1a: a fast hasher for the engine's short dictionary keys (no untrusted-input DoS concern
+/// here: keys come from the store, and the maps live for one build).
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Costs at one scale: `i64` when every amount fits, `i128` otherwise.
 #[derive(Debug, Clone)]
 enum Costs {
@@ -94,16 +177,16 @@ enum Costs {
 pub struct Engine {
     /// Days since CE, ascending.
     day: Vec<i32>,
-    account: Vec<u32>,
-    project: Vec<u32>,
-    provider: Vec<u32>,
-    cloud_account: Vec<u32>,
-    region: Vec<u32>,
-    service: Vec<u32>,
-    usage_type: Vec<u32>,
-    instance_type: Vec<u32>,
-    currency: Vec<u32>,
-    category: Vec<u32>,
+    account: Col,
+    project: Col,
+    provider: Col,
+    cloud_account: Col,
+    region: Col,
+    service: Col,
+    usage_type: Col,
+    instance_type: Col,
+    currency: Col,
+    category: Col,
     costs: Costs,
     scale: u32,
     dicts: Dicts,
@@ -144,19 +227,6 @@ impl Engine {
         let mut dicts = Dicts::default();
         // Accounts and projects get ids in catalog order, so names resolve for filters even
         // when they have no records.
-        let account_names: HashMap<AccountId, &str> = catalog
-            .accounts
-            .iter()
-            .map(|a| (a.id, a.name.as_str()))
-            .collect();
-        let histories: HashMap<AccountId, &[Assignment]> = catalog
-            .accounts
-            .iter()
-            .map(|a| (a.id, a.history.as_slice()))
-            .collect();
-        for a in &catalog.accounts {
-            dicts.account.id(&a.id.to_string());
-        }
         for p in &catalog.projects {
             dicts.project.id(&p.id.to_string());
         }
@@ -186,84 +256,115 @@ impl Engine {
             })
             .collect();
 
-        let mut order: Vec<usize> = (0..records.len()).collect();
-        order.sort_by_key(|i| records[*i].date);
+        // Sort by day through a compact key vector (cache-friendly, stable by input order).
+        let mut order: Vec<(i32, u32)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (day_number(r.date), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        order.sort_unstable();
         let scale = records
             .iter()
             .map(|r| r.cost.amount().scale())
             .max()
             .unwrap_or(0);
         let count = records.len();
-        let mut eng = Engine {
-            day: Vec::with_capacity(count),
-            account: Vec::with_capacity(count),
-            project: Vec::with_capacity(count),
-            provider: Vec::with_capacity(count),
-            cloud_account: Vec::with_capacity(count),
-            region: Vec::with_capacity(count),
-            service: Vec::with_capacity(count),
-            usage_type: Vec::with_capacity(count),
-            instance_type: Vec::with_capacity(count),
-            currency: Vec::with_capacity(count),
-            category: Vec::with_capacity(count),
-            costs: Costs::Narrow(Vec::with_capacity(count)),
-            scale,
-            dicts: Dicts::default(),
-            project_group,
-            catalog: Catalog::default(),
-        };
-        // Per-account project lookup memo: (account, day) → project dict id.
-        let mut project_memo: HashMap<(AccountId, NaiveDate), u32> = HashMap::new();
-        for i in order {
-            let r = &records[i];
-            let account_key = r.service_account.to_string();
-            if !account_names.contains_key(&r.service_account) {
-                // Records of an account the catalog does not know still count (consolidated).
-                dicts.account.id(&account_key);
-            }
-            let account = dicts.account.id(&account_key);
-            let project = *project_memo
-                .entry((r.service_account, r.date))
-                .or_insert_with(|| {
-                    histories
-                        .get(&r.service_account)
-                        .and_then(|h| ServiceAccount::project_on(h, r.date))
-                        .and_then(|p| dicts.project.ids.get(&p.to_string()).copied())
-                        .unwrap_or(unassigned)
-                });
-            eng.day.push(day_number(r.date));
-            eng.account.push(account);
-            eng.project.push(project);
-            eng.provider.push(dicts.provider.id(r.provider.as_str()));
-            eng.cloud_account
-                .push(dicts.cloud_account.id(&r.cloud_account));
-            eng.region.push(dicts.region.id(&r.region));
-            eng.service.push(dicts.service.id(&r.service));
-            eng.usage_type.push(dicts.usage_type.id(&r.usage_type));
-            eng.instance_type.push(
+        // Account ids → dictionary ids, and each account's history as (first day, project id).
+        let mut account_index: FnvMap<AccountId, u32> = FnvMap::default();
+        let mut account_history: Vec<Vec<(Option<NaiveDate>, u32)>> = Vec::new();
+        for a in &catalog.accounts {
+            let idx = dicts.account.id(&a.id.to_string());
+            account_index.insert(a.id, idx);
+            let steps = a
+                .history
+                .iter()
+                .map(|h| {
+                    (
+                        h.from,
+                        dicts
+                            .project
+                            .ids
+                            .get(&h.project.to_string())
+                            .copied()
+                            .unwrap_or(unassigned),
+                    )
+                })
+                .collect();
+            account_history.push(steps);
+        }
+        let mut cols: [Vec<u32>; 10] = std::array::from_fn(|_| Vec::with_capacity(count));
+        let mut day: Vec<i32> = Vec::with_capacity(count);
+        let mut costs = Costs::Narrow(Vec::with_capacity(count));
+        for (d, i) in order {
+            let r = &records[i as usize];
+            let account = match account_index.get(&r.service_account) {
+                Some(a) => *a,
+                None => {
+                    // Records of an account the catalog does not know still count
+                    // (consolidated), as "(unassigned)".
+                    let idx = dicts.account.id(&r.service_account.to_string());
+                    account_index.insert(r.service_account, idx);
+                    idx
+                }
+            };
+            let project = account_history
+                .get(account as usize)
+                .and_then(|steps| {
+                    steps
+                        .iter()
+                        .rev()
+                        .find(|(from, _)| from.is_none_or(|f| f <= r.date))
+                })
+                .map_or(unassigned, |(_, p)| *p);
+            day.push(d);
+            cols[0].push(account);
+            cols[1].push(project);
+            cols[2].push(dicts.provider.id(r.provider.as_str()));
+            cols[3].push(dicts.cloud_account.id(&r.cloud_account));
+            cols[4].push(dicts.region.id(&r.region));
+            cols[5].push(dicts.service.id(&r.service));
+            cols[6].push(dicts.usage_type.id(&r.usage_type));
+            cols[7].push(
                 dicts
                     .instance_type
                     .id(r.instance_type.as_deref().unwrap_or("")),
             );
-            eng.currency.push(dicts.currency.id(r.currency().as_str()));
-            eng.category
-                .push(dicts.category.id(r.charge_category.as_str()));
+            cols[8].push(dicts.currency.id(r.currency().as_str()));
+            cols[9].push(dicts.category.id(r.charge_category.as_str()));
             let v = scaled(r.cost.amount(), scale).ok_or(QueryError::Overflow)?;
-            match &mut eng.costs {
+            match &mut costs {
                 Costs::Narrow(c) => match i64::try_from(v) {
                     Ok(x) => c.push(x),
                     Err(_) => {
                         let mut wide: Vec<i128> = c.iter().map(|x| i128::from(*x)).collect();
                         wide.reserve(count - wide.len());
                         wide.push(v);
-                        eng.costs = Costs::Wide(wide);
+                        costs = Costs::Wide(wide);
                     }
                 },
                 Costs::Wide(c) => c.push(v),
             }
         }
-        eng.dicts = dicts;
-        eng.catalog = catalog;
+        let [account, project, provider, cloud_account, region, service, usage_type, instance_type, currency, category] =
+            cols;
+        let eng = Engine {
+            day,
+            account: Col::compact(account, dicts.account.len()),
+            project: Col::compact(project, dicts.project.len()),
+            provider: Col::compact(provider, dicts.provider.len()),
+            cloud_account: Col::compact(cloud_account, dicts.cloud_account.len()),
+            region: Col::compact(region, dicts.region.len()),
+            service: Col::compact(service, dicts.service.len()),
+            usage_type: Col::compact(usage_type, dicts.usage_type.len()),
+            instance_type: Col::compact(instance_type, dicts.instance_type.len()),
+            currency: Col::compact(currency, dicts.currency.len()),
+            category: Col::compact(category, dicts.category.len()),
+            costs,
+            scale,
+            dicts,
+            project_group,
+            catalog,
+        };
         Ok(eng)
     }
 
@@ -277,7 +378,7 @@ impl Engine {
         self.day.is_empty()
     }
 
-    fn column(&self, key: GroupKey) -> &[u32] {
+    fn column(&self, key: GroupKey) -> &Col {
         match key {
             GroupKey::Provider => &self.provider,
             GroupKey::Project | GroupKey::ProjectGroup => &self.project,
@@ -308,35 +409,40 @@ impl Engine {
         }
     }
 
-    /// The value of dictionary id `id` of `key` as shown in results (names, not ids).
-    fn display(&self, key: GroupKey, id: u32) -> String {
-        let raw = self
-            .dict(key)
-            .values
-            .get(id as usize)
-            .map_or("", String::as_str);
-        match key {
+    /// The values of `key`'s dictionary as shown in results: names for projects, groups and
+    /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
+    fn display_names(&self, key: GroupKey) -> Vec<String> {
+        let by_id: HashMap<String, &str> = match key {
             GroupKey::Project => self
                 .catalog
                 .projects
                 .iter()
-                .find(|p| p.id.to_string() == raw)
-                .map_or_else(|| raw.to_owned(), |p| p.name.clone()),
+                .map(|p| (p.id.to_string(), p.name.as_str()))
+                .collect(),
             GroupKey::ProjectGroup => self
                 .catalog
                 .groups
                 .iter()
-                .find(|g| g.id.to_string() == raw)
-                .map_or_else(|| raw.to_owned(), |g| g.name.clone()),
+                .map(|g| (g.id.to_string(), g.name.as_str()))
+                .collect(),
             GroupKey::ServiceAccount => self
                 .catalog
                 .accounts
                 .iter()
-                .find(|a| a.id.to_string() == raw)
-                .map_or_else(|| raw.to_owned(), |a| a.name.clone()),
-            GroupKey::InstanceType if raw.is_empty() => NONE.to_owned(),
-            _ => raw.to_owned(),
-        }
+                .map(|a| (a.id.to_string(), a.name.as_str()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        self.dict(key)
+            .values
+            .iter()
+            .map(|raw| match key {
+                GroupKey::InstanceType if raw.is_empty() => NONE.to_owned(),
+                _ => by_id
+                    .get(raw)
+                    .map_or_else(|| raw.clone(), |n| (*n).to_owned()),
+            })
+            .collect()
     }
 
     /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
@@ -462,7 +568,7 @@ impl Engine {
         }
 
         // Filters, as (column, allowed ids). Group filters apply to the project column.
-        let mut filters: Vec<(&[u32], Vec<bool>)> = Vec::new();
+        let mut filters: Vec<(&Col, Vec<bool>)> = Vec::new();
         for (key, values) in &query.filters {
             let col_key = if *key == GroupKey::ProjectGroup {
                 GroupKey::Project
@@ -472,84 +578,67 @@ impl Engine {
             filters.push((self.column(col_key), self.allowed(*key, values)?));
         }
 
-        // Group dimensions: column, radix and a mapping from column id to group id.
-        let dims: Vec<(&[u32], Vec<u32>, u32)> = query
+        // Group dimensions: column, an optional id mapping (project → its group), radix.
+        let dims: Vec<Dim<'_>> = query
             .group_by
             .iter()
             .map(|k| {
                 if *k == GroupKey::ProjectGroup {
-                    let map = self.project_group.clone();
-                    (self.column(*k), map, len_u32(self.dicts.group.len()))
+                    Dim {
+                        col: self.column(*k),
+                        map: Some(&self.project_group),
+                        radix: self.dicts.group.len().max(1) as u128,
+                    }
                 } else {
-                    let n = self.dict(*k).len();
-                    (
-                        self.column(*k),
-                        (0..len_u32(n)).collect(),
-                        len_u32(n).max(1),
-                    )
+                    Dim {
+                        col: self.column(*k),
+                        map: None,
+                        radix: self.dict(*k).len().max(1) as u128,
+                    }
                 }
             })
             .collect();
-        let n_currency = len_u32(self.dicts.currency.len()).max(1);
-        let n_buckets = len_u32(labels.len()).max(1);
-        let mut cells: u128 = u128::from(n_buckets) * u128::from(n_currency);
-        for (_, _, radix) in &dims {
-            cells = cells
-                .checked_mul(u128::from(*radix))
-                .ok_or(QueryError::Overflow)?;
+        let n_currency = self.dicts.currency.len().max(1) as u128;
+        let n_buckets = labels.len().max(1) as u128;
+        let mut cells: u128 = n_buckets * n_currency;
+        for d in &dims {
+            cells = cells.checked_mul(d.radix).ok_or(QueryError::Overflow)?;
         }
 
         let lo = self.day.partition_point(|d| *d < start);
         let hi = self.day.partition_point(|d| *d < end);
-        let mut sums: HashMap<u128, i128> = HashMap::new();
-        let dense_cells = usize::try_from(cells).ok().filter(|c| *c <= 1 << 22);
-        let mut dense: Vec<i128> = dense_cells.map(|c| vec![0; c]).unwrap_or_default();
-        let mut touched: Vec<bool> = dense_cells.map(|c| vec![false; c]).unwrap_or_default();
-        'rows: for i in lo..hi {
-            for (col, allowed) in &filters {
-                if !allowed.get(col[i] as usize).copied().unwrap_or(false) {
-                    continue 'rows;
+        let layout = Layout {
+            dims: &dims,
+            filters: &filters,
+            bucket_of_day: &bucket_of_day,
+            start,
+            n_buckets,
+            n_currency,
+        };
+        let sums: Vec<(u128, i128)> = match usize::try_from(cells).ok().filter(|c| *c <= 1 << 22) {
+            Some(dense_cells) => match &self.costs {
+                Costs::Narrow(c) => {
+                    self.scan_dense(lo, hi, &layout, dense_cells, false, |i| i128::from(c[i]))?
                 }
-            }
-            let mut key: u128 = 0;
-            for (col, map, radix) in &dims {
-                key = key * u128::from(*radix) + u128::from(map[col[i] as usize]);
-            }
-            let day_index = usize::try_from(self.day[i] - start).unwrap_or(0);
-            key = key * u128::from(n_buckets) + u128::from(bucket_of_day[day_index]);
-            key = key * u128::from(n_currency) + u128::from(self.currency[i]);
-            let v = match &self.costs {
-                Costs::Narrow(c) => i128::from(c[i]),
-                Costs::Wide(c) => c[i],
-            };
-            if dense_cells.is_some() {
-                let k = usize::try_from(key).unwrap_or(0);
-                dense[k] = dense[k].checked_add(v).ok_or(QueryError::Overflow)?;
-                touched[k] = true;
-            } else {
-                let slot = sums.entry(key).or_insert(0);
-                *slot = slot.checked_add(v).ok_or(QueryError::Overflow)?;
-            }
-        }
-        if dense_cells.is_some() {
-            for (k, t) in touched.iter().enumerate() {
-                if *t {
-                    sums.insert(k as u128, dense[k]);
-                }
-            }
-        }
+                Costs::Wide(c) => self.scan_dense(lo, hi, &layout, dense_cells, true, |i| c[i])?,
+            },
+            None => match &self.costs {
+                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, |i| i128::from(c[i]))?,
+                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, |i| c[i])?,
+            },
+        };
 
         // Decode cells into rows.
         let mut rows: BTreeMap<Vec<u32>, RowAcc> = BTreeMap::new();
         for (mut key, sum) in sums {
-            let currency = u32::try_from(key % u128::from(n_currency)).unwrap_or(0);
-            key /= u128::from(n_currency);
-            let bucket = u32::try_from(key % u128::from(n_buckets)).unwrap_or(0);
-            key /= u128::from(n_buckets);
+            let currency = u32::try_from(key % n_currency).unwrap_or(0);
+            key /= n_currency;
+            let bucket = u32::try_from(key % n_buckets).unwrap_or(0);
+            key /= n_buckets;
             let mut group = vec![0u32; dims.len()];
-            for (slot, (_, _, radix)) in group.iter_mut().zip(&dims).rev() {
-                *slot = u32::try_from(key % u128::from(*radix)).unwrap_or(0);
-                key /= u128::from(*radix);
+            for (slot, d) in group.iter_mut().zip(&dims).rev() {
+                *slot = u32::try_from(key % d.radix).unwrap_or(0);
+                key /= d.radix;
             }
             let entry = rows
                 .entry(group.clone())
@@ -560,34 +649,34 @@ impl Engine {
         let to_decimal = |v: i128| {
             Decimal::try_from_i128_with_scale(v, self.scale).map_err(|_| QueryError::Overflow)
         };
+        // Currencies per dictionary id, parsed once per query.
+        let currencies: Vec<Currency> = self
+            .dicts
+            .currency
+            .values
+            .iter()
+            .map(|c| Currency::parse(c).unwrap_or(Currency::USD))
+            .collect();
         let currency_of = |id: u32| -> Currency {
-            self.dicts
-                .currency
-                .values
+            currencies
                 .get(id as usize)
-                .and_then(|c| Currency::parse(c).ok())
+                .copied()
                 .unwrap_or(Currency::USD)
         };
+        // Display names per group-by key, resolved once per query (not once per cell).
+        let names: Vec<Vec<String>> = query
+            .group_by
+            .iter()
+            .map(|k| self.display_names(*k))
+            .collect();
         let mut results: Vec<(ReportRow, Vec<(Currency, i128)>)> = Vec::with_capacity(rows.len());
         for (_, (group_ids, cells)) in rows {
             let mut group = BTreeMap::new();
-            for (k, id) in query.group_by.iter().zip(&group_ids) {
-                let shown = if *k == GroupKey::ProjectGroup {
-                    let raw = self
-                        .dicts
-                        .group
-                        .values
-                        .get(*id as usize)
-                        .map_or("", String::as_str);
-                    self.catalog
-                        .groups
-                        .iter()
-                        .find(|g| g.id.to_string() == raw)
-                        .map_or_else(|| raw.to_owned(), |g| g.name.clone())
-                } else {
-                    self.display(*k, *id)
-                };
-                group.insert(k.as_str().to_owned(), shown);
+            for ((k, id), shown) in query.group_by.iter().zip(&group_ids).zip(&names) {
+                group.insert(
+                    k.as_str().to_owned(),
+                    shown.get(*id as usize).cloned().unwrap_or_default(),
+                );
             }
             let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
             let mut billing_data = Vec::with_capacity(cells.len());
@@ -654,9 +743,150 @@ impl Engine {
     }
 }
 
+/// Rows per chunk of the column-at-a-time scan (fits L1 with its key and mask buffers).
+const CHUNK: usize = 4096;
+
+/// One group-by dimension of a query.
+struct Dim<'a> {
+    col: &'a Col,
+    /// Maps the column's ids to group ids (project → project group), when not the identity.
+    map: Option<&'a [u32]>,
+    radix: u128,
+}
+
+/// What a scan needs to turn a record into its cell.
+struct Layout<'a> {
+    dims: &'a [Dim<'a>],
+    filters: &'a [(&'a Col, Vec<bool>)],
+    bucket_of_day: &'a [u32],
+    start: i32,
+    n_buckets: u128,
+    n_currency: u128,
+}
+
+impl Engine {
+    #[inline]
+    fn passes(layout: &Layout<'_>, i: usize) -> bool {
+        layout
+            .filters
+            .iter()
+            .all(|(col, allowed)| allowed.get(col.get(i)).copied().unwrap_or(false))
+    }
+
+    #[inline]
+    fn group_key(layout: &Layout<'_>, i: usize) -> u128 {
+        let mut key: u128 = 0;
+        for d in layout.dims {
+            let v = d.col.get(i);
+            let v = d.map.map_or(v, |m| m[v] as usize);
+            key = key * d.radix + v as u128;
+        }
+        key
+    }
+
+    fn scan_dense(
+        &self,
+        lo: usize,
+        hi: usize,
+        layout: &Layout<'_>,
+        cells: usize,
+        checked: bool,
+        cost: impl Fn(usize) -> i128,
+    ) -> Result<Vec<(u128, i128)>, QueryError> {
+        // Strides: currency innermost, then bucket, then the dims in reverse order.
+        let n_currency = usize::try_from(layout.n_currency).unwrap_or(1);
+        let bucket_stride = n_currency;
+        let mut stride = n_currency * usize::try_from(layout.n_buckets).unwrap_or(1);
+        let mut strides = vec![0usize; layout.dims.len()];
+        for (s, d) in strides.iter_mut().zip(layout.dims).rev() {
+            *s = stride;
+            stride *= usize::try_from(d.radix).unwrap_or(1);
+        }
+        let mut sums = vec![0i128; cells];
+        let mut touched = vec![false; cells];
+        let mut overflow = false;
+        // Column at a time over chunks: each pass is a tight loop over one typed slice.
+        let mut keys = vec![0usize; CHUNK];
+        let mut keep = vec![true; CHUNK];
+        let mut chunk_start = lo;
+        while chunk_start < hi {
+            let n = CHUNK.min(hi - chunk_start);
+            let range = chunk_start..chunk_start + n;
+            let keys = &mut keys[..n];
+            let keep = &mut keep[..n];
+            keep.fill(true);
+            for (col, allowed) in layout.filters {
+                col.for_each(range.clone(), |j, v| {
+                    keep[j] &= allowed.get(v).copied().unwrap_or(false);
+                });
+            }
+            for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
+                let day = usize::try_from(*d - layout.start).unwrap_or(0);
+                *k = layout.bucket_of_day[day] as usize * bucket_stride;
+            }
+            self.currency.for_each(range.clone(), |j, v| keys[j] += v);
+            for (d, stride) in layout.dims.iter().zip(&strides) {
+                match d.map {
+                    None => d.col.for_each(range.clone(), |j, v| keys[j] += v * stride),
+                    Some(m) => d
+                        .col
+                        .for_each(range.clone(), |j, v| keys[j] += m[v] as usize * stride),
+                }
+            }
+            if checked {
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        let (v, o) = sums[*k].overflowing_add(cost(chunk_start + j));
+                        sums[*k] = v;
+                        overflow |= o;
+                        touched[*k] = true;
+                    }
+                }
+            } else {
+                // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        sums[*k] += cost(chunk_start + j);
+                        touched[*k] = true;
+                    }
+                }
+            }
+            chunk_start += n;
+        }
+        if overflow {
+            return Err(QueryError::Overflow);
+        }
+        Ok(touched
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t)
+            .map(|(k, _)| (k as u128, sums[k]))
+            .collect())
+    }
+
+    fn scan_sparse(
+        &self,
+        lo: usize,
+        hi: usize,
+        layout: &Layout<'_>,
+        cost: impl Fn(usize) -> i128,
+    ) -> Result<Vec<(u128, i128)>, QueryError> {
+        let mut sums: HashMap<u128, i128> = HashMap::new();
+        for i in lo..hi {
+            if !Self::passes(layout, i) {
+                continue;
+            }
+            let day = usize::try_from(self.day[i] - layout.start).unwrap_or(0);
+            let key = (Self::group_key(layout, i) * layout.n_buckets
+                + u128::from(layout.bucket_of_day[day]))
+                * layout.n_currency
+                + self.currency.get(i) as u128;
+            let slot = sums.entry(key).or_insert(0);
+            *slot = slot.checked_add(cost(i)).ok_or(QueryError::Overflow)?;
+        }
+        Ok(sums.into_iter().collect())
+    }
+}
+
 /// A result row being assembled: group ids and sums per (bucket, currency).
 type RowAcc = (Vec<u32>, BTreeMap<(u32, u32), i128>);
-
-fn len_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Aggregation benchmark: cloudbill's warm engine vs DuckDB and pandas on the same 1M FOCUS rows.
+# usage: bash bench/run.sh [ROWS] [DIR]   (needs: pip install numpy pandas duckdb)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows="${1:-1000000}"
+dir="${2:-bench/out/$rows}"
+shared="${SHARED:-../shared}"
+mkdir -p "$dir"
+[ -f "$dir/focus.csv" ] || python3 "$shared/bench/gen_focus.py" "$rows" "$dir"
+echo "== reference (pandas, DuckDB, SQLite) =="
+python3 "$shared/bench/reference.py" "$dir" --json "$dir/reference.json"
+echo "== cloudbill =="
+cargo run -q --release -p cloudbill-bench -- aggregate "$dir" "$dir/reference.json"
