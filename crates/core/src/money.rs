@@ -201,6 +201,11 @@ impl Money {
         self.currency
     }
 
+    /// The currency code, borrowed from this value.
+    pub fn currency_str(&self) -> &str {
+        self.currency.as_str()
+    }
+
     /// Adds two amounts of the same currency; a different currency or an overflow is an error.
     pub fn checked_add(&self, other: &Money) -> Result<Money, ValidationError> {
         if self.currency != other.currency {

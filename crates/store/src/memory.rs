@@ -25,6 +25,7 @@ struct State {
     jobs: Vec<SyncJob>,
     leases: Vec<(AccountId, String, DateTime<Utc>)>,
     tokens: Vec<(ApiToken, [u8; 32])>,
+    version: i64,
 }
 
 /// A store that keeps everything in process memory; gone when dropped.
@@ -164,6 +165,7 @@ impl Store for MemoryStore {
             }
         }
         state.groups.push(group.clone());
+        state.version += 1;
         Ok(())
     }
 
@@ -201,6 +203,7 @@ impl Store for MemoryStore {
             }
         }
         state.projects.push(project.clone());
+        state.version += 1;
         Ok(())
     }
 
@@ -228,6 +231,7 @@ impl Store for MemoryStore {
             ));
         }
         state.projects.retain(|p| p.id != id);
+        state.version += 1;
         Ok(())
     }
 
@@ -254,6 +258,7 @@ impl Store for MemoryStore {
                 from: None,
             },
         ));
+        state.version += 1;
         Ok(())
     }
 
@@ -293,6 +298,7 @@ impl Store for MemoryStore {
         state.records.retain(|r| r.service_account != id);
         state.jobs.retain(|j| j.account != id);
         state.leases.retain(|(a, _, _)| *a != id);
+        state.version += 1;
         Ok(())
     }
 
@@ -316,6 +322,7 @@ impl Store for MemoryStore {
         }
         state.assignments.push((id, Assignment { project, from }));
         state.account_mut(domain, id)?.project = project;
+        state.version += 1;
         Ok(())
     }
 
@@ -403,6 +410,7 @@ impl Store for MemoryStore {
         stored_job
             .changed_days
             .extend(outcome.changed_days.iter().copied());
+        state.version += 1;
         *guard = state;
         Ok(outcome)
     }
@@ -474,6 +482,38 @@ impl Store for MemoryStore {
             .iter()
             .find(|(_, h)| h == hash)
             .map(|(t, _)| t.clone()))
+    }
+
+    async fn cost_partitions(
+        &self,
+        domain: DomainId,
+        range: Option<DateRange>,
+    ) -> Result<Vec<(AccountId, Vec<u8>)>, StoreError> {
+        use chrono::Datelike;
+        let state = self.lock();
+        let mut groups: std::collections::BTreeMap<(NaiveDate, AccountId), Vec<&CostRecord>> =
+            std::collections::BTreeMap::new();
+        let wanted = range.map(|r| crate::store::months(r));
+        for r in state.records.iter().filter(|r| r.domain == domain) {
+            let month = r.date.with_day(1).unwrap_or(r.date);
+            if wanted.as_ref().is_some_and(|w| !w.contains(&month)) {
+                continue;
+            }
+            groups
+                .entry((month, r.service_account))
+                .or_default()
+                .push(r);
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((month, account), rows)| {
+                (account, cloudbill_core::encode_partition(month, &rows))
+            })
+            .collect())
+    }
+
+    async fn data_version(&self, _domain: DomainId) -> Result<i64, StoreError> {
+        Ok(self.lock().version)
     }
 
     async fn cost_records(

@@ -45,7 +45,9 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool, cipher })
+        let store = Self { pool, cipher };
+        store.rebuild_partitions_if_missing().await?;
+        Ok(store)
     }
 
     /// The connection pool (for tests that inspect raw rows).

@@ -14,6 +14,10 @@ use cloudbill_core::{
 
 use crate::StoreError;
 
+/// The columns `record_from` reads.
+pub(crate) const RECORD_COLUMNS: &str = "domain_id, account_id, provider, cloud_account, usage_date, region, service, \
+     usage_type, instance_type, usage_quantity, cost, currency, effective_cost, list_cost, charge_category, tags";
+
 /// Rows per multi-row INSERT (16 columns each stays under both backends' parameter limits).
 pub(crate) const INSERT_CHUNK: usize = 1000;
 
@@ -207,6 +211,72 @@ macro_rules! impl_sql_store {
             })
         }
 
+        async fn bump<'e, E: sqlx::Executor<'e, Database = $db>>(e: E, domain: DomainId) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO data_versions (domain_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (domain_id) DO UPDATE SET version = data_versions.version + 1",
+            )
+            .bind(domain.as_uuid())
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+
+        /// Re-encodes the partitions of `account` for the months of `window` from the rows
+        /// now in the transaction (or from `written` for months the window covers whole).
+        async fn write_partitions(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            domain: DomainId,
+            account: AccountId,
+            window: DateRange,
+            written: &[CostRecord],
+        ) -> Result<(), StoreError> {
+            for month in crate::store::months(window) {
+                let span = crate::store::month_range(month);
+                let whole = window.start() <= span.start() && span.end() <= window.end();
+                let fetched: Vec<CostRecord> = if whole {
+                    Vec::new()
+                } else {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {} FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
+                        sql::RECORD_COLUMNS
+                    ))
+                    .bind(account.as_uuid())
+                    .bind(span.start())
+                    .bind(span.end())
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    rows.iter().map(record_from).collect::<Result<_, _>>()?
+                };
+                let refs: Vec<&CostRecord> = if whole {
+                    written.iter().filter(|r| span.contains(r.date)).collect()
+                } else {
+                    fetched.iter().collect()
+                };
+                if refs.is_empty() {
+                    sqlx::query("DELETE FROM cost_partitions WHERE account_id = $1 AND month = $2")
+                        .bind(account.as_uuid())
+                        .bind(month)
+                        .execute(&mut **tx)
+                        .await?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO cost_partitions (account_id, domain_id, month, rows_count, payload) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, month) DO UPDATE \
+                         SET rows_count = excluded.rows_count, payload = excluded.payload",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(domain.as_uuid())
+                    .bind(month)
+                    .bind(i64::try_from(refs.len()).unwrap_or(i64::MAX))
+                    .bind(cloudbill_core::encode_partition(month, &refs))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            Ok(())
+        }
+
         fn token_from(row: &DbRow) -> Result<ApiToken, StoreError> {
             let role: String = row.try_get("role")?;
             Ok(ApiToken {
@@ -282,6 +352,40 @@ macro_rules! impl_sql_store {
                     ));
                 }
                 Ok(sql::current_projects(flat))
+            }
+
+            /// Builds the partitions of a database written before they existed (one time).
+            pub(crate) async fn rebuild_partitions_if_missing(&self) -> Result<(), StoreError> {
+                use chrono::Datelike;
+                let has_parts = sqlx::query("SELECT 1 AS one FROM cost_partitions LIMIT 1").fetch_optional(&self.pool).await?.is_some();
+                let has_rows = sqlx::query("SELECT 1 AS one FROM cost_records LIMIT 1").fetch_optional(&self.pool).await?.is_some();
+                if has_parts || !has_rows {
+                    return Ok(());
+                }
+                tracing::info!("building columnar partitions for existing cost records");
+                let rows = sqlx::query(&format!("SELECT {} FROM cost_records", sql::RECORD_COLUMNS))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let records: Vec<CostRecord> = rows.iter().map(record_from).collect::<Result<_, _>>()?;
+                let mut groups: std::collections::BTreeMap<(AccountId, NaiveDate), (DomainId, Vec<&CostRecord>)> = std::collections::BTreeMap::new();
+                for r in &records {
+                    let month = r.date.with_day(1).unwrap_or(r.date);
+                    groups.entry((r.service_account, month)).or_insert_with(|| (r.domain, Vec::new())).1.push(r);
+                }
+                let mut tx = self.write_tx().await?;
+                for ((account, month), (domain, refs)) in groups {
+                    sqlx::query("INSERT INTO cost_partitions (account_id, domain_id, month, rows_count, payload) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(account.as_uuid())
+                        .bind(domain.as_uuid())
+                        .bind(month)
+                        .bind(i64::try_from(refs.len()).unwrap_or(i64::MAX))
+                        .bind(cloudbill_core::encode_partition(month, &refs))
+                        .execute(&mut *tx)
+                        .await?;
+                    bump(&mut *tx, domain).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn project_exists(
@@ -443,7 +547,7 @@ macro_rules! impl_sql_store {
                 .map_err(|e| {
                     conflict_or(e, format!("project group {:?} already exists", group.name.as_str()))
                 })?;
-                Ok(())
+                bump(&self.pool, group.domain).await
             }
 
             async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError> {
@@ -482,7 +586,7 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| conflict_or(e, format!("project {:?} already exists", project.name.as_str())))?;
-                Ok(())
+                bump(&self.pool, project.domain).await
             }
 
             async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError> {
@@ -516,6 +620,7 @@ macro_rules! impl_sql_store {
                 if deleted == 0 {
                     return Err(not_found("project", id));
                 }
+                bump(&mut *tx, domain).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -554,6 +659,7 @@ macro_rules! impl_sql_store {
                 .bind(account.project.as_uuid())
                 .execute(&mut *tx)
                 .await?;
+                bump(&mut *tx, account.domain).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -612,7 +718,7 @@ macro_rules! impl_sql_store {
 
             async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                for table in ["cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
+                for table in ["cost_partitions", "cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND EXISTS \
                         (SELECT 1 FROM service_accounts WHERE id = $1 AND domain_id = $2)"))
                         .bind(id.as_uuid())
@@ -629,6 +735,7 @@ macro_rules! impl_sql_store {
                 if deleted == 0 {
                     return Err(not_found("service account", id));
                 }
+                bump(&mut *tx, domain).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -666,6 +773,7 @@ macro_rules! impl_sql_store {
                     .bind(project.as_uuid())
                     .execute(&mut *tx)
                     .await?;
+                bump(&mut *tx, domain).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -786,6 +894,8 @@ macro_rules! impl_sql_store {
                     });
                     builder.build().execute(&mut *tx).await?;
                 }
+                write_partitions(&mut tx, domain, account, window, records).await?;
+                bump(&mut *tx, domain).await?;
                 let after = daily_totals(records)?;
                 let outcome = WriteOutcome {
                     rows: records.len() as u64,
@@ -898,6 +1008,44 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.as_ref().map(token_from).transpose()
+            }
+
+            async fn cost_partitions(
+                &self,
+                domain: DomainId,
+                range: Option<DateRange>,
+            ) -> Result<Vec<(AccountId, Vec<u8>)>, StoreError> {
+                use chrono::Datelike;
+                let (from, to) = match range {
+                    Some(r) => (r.start().with_day(1).unwrap_or(r.start()), r.end()),
+                    // Bounds both backends store and compare as dates (SQLite compares text).
+                    None => (
+                        NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
+                        NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
+                    ),
+                };
+                let rows = sqlx::query(
+                    "SELECT account_id, payload FROM cost_partitions \
+                     WHERE domain_id = $1 AND month >= $2 AND month < $3 ORDER BY month, account_id",
+                )
+                .bind(domain.as_uuid())
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| Ok((AccountId::from_uuid(row.try_get("account_id")?), row.try_get("payload")?)))
+                    .collect()
+            }
+
+            async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError> {
+                Ok(sqlx::query("SELECT version FROM data_versions WHERE domain_id = $1")
+                    .bind(domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.try_get::<i64, _>("version"))
+                    .transpose()?
+                    .unwrap_or(0))
             }
 
             async fn cost_records(

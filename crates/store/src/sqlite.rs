@@ -38,7 +38,9 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, cipher, path })
+        let store = Self { pool, cipher, path };
+        store.rebuild_partitions_if_missing().await?;
+        Ok(store)
     }
 
     /// The database file.

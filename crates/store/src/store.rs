@@ -151,6 +151,18 @@ pub trait Store: Send + Sync {
     /// The token whose secret hashes to `hash`, if any (revoked ones included).
     async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
 
+    /// The columnar partitions (account, encoded month) of every month overlapping `range`, or
+    /// of all months when `range` is `None`, in month order.
+    async fn cost_partitions(
+        &self,
+        domain: DomainId,
+        range: Option<DateRange>,
+    ) -> Result<Vec<(AccountId, Vec<u8>)>, StoreError>;
+
+    /// A number that changes whenever cost data, accounts, assignments or projects change, so
+    /// a cached engine knows when to reload (across processes sharing the database).
+    async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
+
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(
         &self,
@@ -214,4 +226,27 @@ pub(crate) fn check_record(
         )));
     }
     Ok(())
+}
+
+/// The first days of the months overlapping `range`.
+pub(crate) fn months(range: DateRange) -> Vec<NaiveDate> {
+    use chrono::Datelike;
+    let mut out = Vec::new();
+    let mut m = range.start().with_day(1).unwrap_or(range.start());
+    while m < range.end() {
+        out.push(m);
+        m = match m.checked_add_months(chrono::Months::new(1)) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    out
+}
+
+/// The days of the month starting at `month`.
+pub(crate) fn month_range(month: NaiveDate) -> DateRange {
+    let next = month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(month);
+    DateRange::new(month, next).unwrap_or_else(|_| DateRange::day(month))
 }
