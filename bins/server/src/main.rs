@@ -107,6 +107,7 @@ async fn run(args: Args) -> Result<(), String> {
     let hyperbilling = Hyperbilling::new(ClientConfig::default()).map_err(|e| e.to_string())?;
     let providers = ProviderRegistry::new().with(Arc::new(hyperbilling));
     let config = BillingConfig {
+        warm_engine: true,
         default_endpoint: std::env::var("CLOUDBILL_HYPERBILLING_ENDPOINT")
             .ok()
             .filter(|e| !e.is_empty()),

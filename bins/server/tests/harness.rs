@@ -54,6 +54,7 @@ impl Server {
         ));
         let config = BillingConfig {
             default_endpoint: Some(sim.endpoint()),
+            warm_engine: true,
             ..BillingConfig::default()
         };
         let billing = Billing::open(Arc::new(store), providers, "default", config)

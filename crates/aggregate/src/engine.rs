@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Datelike;
 use cloudbill_core::{
-    AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, ProjectId,
+    AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, Partition, ProjectId,
     ProviderKind,
 };
 
@@ -172,11 +172,189 @@ enum Costs {
     Wide(Vec<i128>),
 }
 
+/// Accumulates columns while an engine is built.
+struct Builder {
+    dicts: Dicts,
+    project_group: Vec<u32>,
+    account_index: FnvMap<AccountId, u32>,
+    account_history: Vec<Vec<(Option<NaiveDate>, u32)>>,
+    unassigned: u32,
+    day: Vec<i32>,
+    cols: [Vec<u32>; 10],
+    costs: Costs,
+    scale: u32,
+}
+
+impl Builder {
+    fn new(catalog: &Catalog, count: usize, scale: u32) -> Self {
+        let mut dicts = Dicts::default();
+        // Accounts and projects get ids in catalog order, so names resolve for filters even
+        // when they have no records.
+        for p in &catalog.projects {
+            dicts.project.id(&p.id.to_string());
+        }
+        let unassigned = dicts.project.id(UNASSIGNED);
+        for g in &catalog.groups {
+            dicts.group.id(&g.id.to_string());
+        }
+        let no_group = dicts.group.id(NONE);
+        let group_of: HashMap<String, Option<GroupId>> = catalog
+            .projects
+            .iter()
+            .map(|p| (p.id.to_string(), p.group))
+            .collect();
+        let project_group = dicts
+            .project
+            .values
+            .iter()
+            .map(|pid| {
+                group_of
+                    .get(pid)
+                    .copied()
+                    .flatten()
+                    .and_then(|g| dicts.group.ids.get(&g.to_string()).copied())
+                    .unwrap_or(no_group)
+            })
+            .collect();
+        let mut account_index = FnvMap::default();
+        let mut account_history = Vec::new();
+        for a in &catalog.accounts {
+            let idx = dicts.account.id(&a.id.to_string());
+            account_index.insert(a.id, idx);
+            account_history.push(
+                a.history
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.from,
+                            dicts
+                                .project
+                                .ids
+                                .get(&h.project.to_string())
+                                .copied()
+                                .unwrap_or(unassigned),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        Self {
+            dicts,
+            project_group,
+            account_index,
+            account_history,
+            unassigned,
+            day: Vec::with_capacity(count),
+            cols: std::array::from_fn(|_| Vec::with_capacity(count)),
+            costs: Costs::Narrow(Vec::with_capacity(count)),
+            scale,
+        }
+    }
+
+    /// The dictionary id of an account; one the catalog does not know still counts
+    /// (consolidated), as "(unassigned)".
+    fn account(&mut self, id: AccountId) -> u32 {
+        if let Some(a) = self.account_index.get(&id) {
+            return *a;
+        }
+        let idx = self.dicts.account.id(&id.to_string());
+        self.account_index.insert(id, idx);
+        idx
+    }
+
+    /// Appends a row. `ids`: provider, cloud account, region, service, usage type, instance
+    /// type, currency, category.
+    fn push(&mut self, day: i32, date: NaiveDate, account: u32, ids: [u32; 8], cost: i128) {
+        let project = self
+            .account_history
+            .get(account as usize)
+            .and_then(|steps| {
+                steps
+                    .iter()
+                    .rev()
+                    .find(|(from, _)| from.is_none_or(|f| f <= date))
+            })
+            .map_or(self.unassigned, |(_, p)| *p);
+        self.day.push(day);
+        self.cols[0].push(account);
+        self.cols[1].push(project);
+        for (col, id) in self.cols[2..].iter_mut().zip(ids) {
+            col.push(id);
+        }
+        match &mut self.costs {
+            Costs::Narrow(c) => match i64::try_from(cost) {
+                Ok(x) => c.push(x),
+                Err(_) => {
+                    let mut wide: Vec<i128> = c.iter().map(|x| i128::from(*x)).collect();
+                    wide.push(cost);
+                    self.costs = Costs::Wide(wide);
+                }
+            },
+            Costs::Wide(c) => c.push(cost),
+        }
+    }
+
+    fn finish(self, catalog: Catalog) -> Engine {
+        let Builder {
+            dicts,
+            project_group,
+            day,
+            cols,
+            costs,
+            scale,
+            ..
+        } = self;
+        let [account, project, provider, cloud_account, region, service, usage_type, instance_type, currency, category] =
+            cols;
+        let months = month_starts(&day);
+        Engine {
+            day,
+            months,
+            account: Col::compact(account, dicts.account.len()),
+            project: Col::compact(project, dicts.project.len()),
+            provider: Col::compact(provider, dicts.provider.len()),
+            cloud_account: Col::compact(cloud_account, dicts.cloud_account.len()),
+            region: Col::compact(region, dicts.region.len()),
+            service: Col::compact(service, dicts.service.len()),
+            usage_type: Col::compact(usage_type, dicts.usage_type.len()),
+            instance_type: Col::compact(instance_type, dicts.instance_type.len()),
+            currency: Col::compact(currency, dicts.currency.len()),
+            category: Col::compact(category, dicts.category.len()),
+            costs,
+            scale,
+            dicts,
+            project_group,
+            catalog,
+        }
+    }
+}
+
+/// `(first day of the month, first row)` at every month change of a month-sorted day column.
+fn month_starts(day: &[i32]) -> Vec<(i32, usize)> {
+    let mut out: Vec<(i32, usize)> = Vec::new();
+    for (i, d) in day.iter().enumerate() {
+        let month = month_of(*d);
+        if out.last().is_none_or(|(m, _)| *m != month) {
+            out.push((month, i));
+        }
+    }
+    out
+}
+
+/// The first day (days since CE) of the month holding day `d`.
+fn month_of(d: i32) -> i32 {
+    NaiveDate::from_num_days_from_ce_opt(d)
+        .and_then(|n| n.with_day(1))
+        .map_or(d, day_number)
+}
+
 /// An in-memory, columnar copy of cost records, ready to answer queries.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// Days since CE, ascending.
+    /// Days since CE; rows are sorted by month (by day within a month only for `build`).
     day: Vec<i32>,
+    /// `(first day of the month, first row)` per month, ascending: the scan's range bounds.
+    months: Vec<(i32, usize)>,
     account: Col,
     project: Col,
     provider: Col,
@@ -222,40 +400,7 @@ fn scaled(amount: Decimal, scale: u32) -> Option<i128> {
 
 impl Engine {
     /// Builds the engine from records and the catalog that names them.
-    #[allow(clippy::too_many_lines)] // One column push per field; splitting would scatter them.
     pub fn build(records: &[CostRecord], catalog: Catalog) -> Result<Self, QueryError> {
-        let mut dicts = Dicts::default();
-        // Accounts and projects get ids in catalog order, so names resolve for filters even
-        // when they have no records.
-        for p in &catalog.projects {
-            dicts.project.id(&p.id.to_string());
-        }
-        let unassigned = dicts.project.id(UNASSIGNED);
-        for g in &catalog.groups {
-            dicts.group.id(&g.id.to_string());
-        }
-        let no_group = dicts.group.id(NONE);
-        let project_group: Vec<u32> = dicts
-            .project
-            .values
-            .iter()
-            .map(|pid| {
-                catalog
-                    .projects
-                    .iter()
-                    .find(|p| p.id.to_string() == *pid)
-                    .and_then(|p| p.group)
-                    .map_or(no_group, |g| {
-                        dicts
-                            .group
-                            .ids
-                            .get(&g.to_string())
-                            .copied()
-                            .unwrap_or(no_group)
-                    })
-            })
-            .collect();
-
         // Sort by day through a compact key vector (cache-friendly, stable by input order).
         let mut order: Vec<(i32, u32)> = records
             .iter()
@@ -268,104 +413,112 @@ impl Engine {
             .map(|r| r.cost.amount().scale())
             .max()
             .unwrap_or(0);
-        let count = records.len();
-        // Account ids → dictionary ids, and each account's history as (first day, project id).
-        let mut account_index: FnvMap<AccountId, u32> = FnvMap::default();
-        let mut account_history: Vec<Vec<(Option<NaiveDate>, u32)>> = Vec::new();
-        for a in &catalog.accounts {
-            let idx = dicts.account.id(&a.id.to_string());
-            account_index.insert(a.id, idx);
-            let steps = a
-                .history
-                .iter()
-                .map(|h| {
-                    (
-                        h.from,
-                        dicts
-                            .project
-                            .ids
-                            .get(&h.project.to_string())
-                            .copied()
-                            .unwrap_or(unassigned),
-                    )
-                })
-                .collect();
-            account_history.push(steps);
-        }
-        let mut cols: [Vec<u32>; 10] = std::array::from_fn(|_| Vec::with_capacity(count));
-        let mut day: Vec<i32> = Vec::with_capacity(count);
-        let mut costs = Costs::Narrow(Vec::with_capacity(count));
+        let mut b = Builder::new(&catalog, records.len(), scale);
         for (d, i) in order {
             let r = &records[i as usize];
-            let account = match account_index.get(&r.service_account) {
-                Some(a) => *a,
-                None => {
-                    // Records of an account the catalog does not know still count
-                    // (consolidated), as "(unassigned)".
-                    let idx = dicts.account.id(&r.service_account.to_string());
-                    account_index.insert(r.service_account, idx);
-                    idx
-                }
-            };
-            let project = account_history
-                .get(account as usize)
-                .and_then(|steps| {
-                    steps
-                        .iter()
-                        .rev()
-                        .find(|(from, _)| from.is_none_or(|f| f <= r.date))
-                })
-                .map_or(unassigned, |(_, p)| *p);
-            day.push(d);
-            cols[0].push(account);
-            cols[1].push(project);
-            cols[2].push(dicts.provider.id(r.provider.as_str()));
-            cols[3].push(dicts.cloud_account.id(&r.cloud_account));
-            cols[4].push(dicts.region.id(&r.region));
-            cols[5].push(dicts.service.id(&r.service));
-            cols[6].push(dicts.usage_type.id(&r.usage_type));
-            cols[7].push(
-                dicts
+            let account = b.account(r.service_account);
+            let ids = [
+                b.dicts.provider.id(r.provider.as_str()),
+                b.dicts.cloud_account.id(&r.cloud_account),
+                b.dicts.region.id(&r.region),
+                b.dicts.service.id(&r.service),
+                b.dicts.usage_type.id(&r.usage_type),
+                b.dicts
                     .instance_type
                     .id(r.instance_type.as_deref().unwrap_or("")),
-            );
-            cols[8].push(dicts.currency.id(r.currency().as_str()));
-            cols[9].push(dicts.category.id(r.charge_category.as_str()));
-            let v = scaled(r.cost.amount(), scale).ok_or(QueryError::Overflow)?;
-            match &mut costs {
-                Costs::Narrow(c) => match i64::try_from(v) {
-                    Ok(x) => c.push(x),
-                    Err(_) => {
-                        let mut wide: Vec<i128> = c.iter().map(|x| i128::from(*x)).collect();
-                        wide.reserve(count - wide.len());
-                        wide.push(v);
-                        costs = Costs::Wide(wide);
-                    }
-                },
-                Costs::Wide(c) => c.push(v),
-            }
+                b.dicts.currency.id(r.cost.currency_str()),
+                b.dicts.category.id(r.charge_category.as_str()),
+            ];
+            let cost = scaled(r.cost.amount(), scale).ok_or(QueryError::Overflow)?;
+            b.push(d, r.date, account, ids, cost);
         }
-        let [account, project, provider, cloud_account, region, service, usage_type, instance_type, currency, category] =
-            cols;
-        let eng = Engine {
-            day,
-            account: Col::compact(account, dicts.account.len()),
-            project: Col::compact(project, dicts.project.len()),
-            provider: Col::compact(provider, dicts.provider.len()),
-            cloud_account: Col::compact(cloud_account, dicts.cloud_account.len()),
-            region: Col::compact(region, dicts.region.len()),
-            service: Col::compact(service, dicts.service.len()),
-            usage_type: Col::compact(usage_type, dicts.usage_type.len()),
-            instance_type: Col::compact(instance_type, dicts.instance_type.len()),
-            currency: Col::compact(currency, dicts.currency.len()),
-            category: Col::compact(category, dicts.category.len()),
-            costs,
-            scale,
-            dicts,
-            project_group,
-            catalog,
-        };
-        Ok(eng)
+        Ok(b.finish(catalog))
+    }
+
+    /// Builds the engine from the store's columnar partitions (`(account, blob)` pairs),
+    /// without materialising a single `CostRecord`.
+    pub fn from_partitions(
+        parts: &[(AccountId, Vec<u8>)],
+        catalog: Catalog,
+    ) -> Result<Self, QueryError> {
+        let mut decoded = Vec::with_capacity(parts.len());
+        for (account, blob) in parts {
+            let p = Partition::decode(blob).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            decoded.push((p.month, *account, p));
+        }
+        // Month order keeps rows month-sorted, which the scan's range bounds rely on.
+        decoded.sort_by_key(|(month, account, _)| (*month, *account));
+        let scale = decoded
+            .iter()
+            .map(|(_, _, p)| p.max_scale)
+            .max()
+            .unwrap_or(0);
+        let count = decoded.iter().map(|(_, _, p)| p.rows).sum();
+        let mut b = Builder::new(&catalog, count, scale);
+        let providers = [
+            b.dicts.provider.id(ProviderKind::HyperbillingAws.as_str()),
+            b.dicts.provider.id(ProviderKind::File.as_str()),
+        ];
+        let mut categories = [0u32; 5];
+        for (slot, c) in categories.iter_mut().zip([
+            cloudbill_core::ChargeCategory::Usage,
+            cloudbill_core::ChargeCategory::Purchase,
+            cloudbill_core::ChargeCategory::Tax,
+            cloudbill_core::ChargeCategory::Credit,
+            cloudbill_core::ChargeCategory::Adjustment,
+        ]) {
+            *slot = b.dicts.category.id(c.as_str());
+        }
+        let mut failed = None;
+        for (_, account_id, p) in &decoded {
+            let account = b.account(*account_id);
+            // Partition-local string index → global dictionary id, per column.
+            let mut local: [Vec<Option<u32>>; 6] =
+                std::array::from_fn(|_| vec![None; p.strings.len()]);
+            p.for_each_row(|row| {
+                if failed.is_some() {
+                    return;
+                }
+                let mut ids = [0u32; 8];
+                ids[0] = providers[usize::from(row.provider == ProviderKind::File)];
+                for (k, (cache, s)) in local.iter_mut().zip(row.strings).enumerate() {
+                    let global = *cache[s as usize].get_or_insert_with(|| {
+                        let text = p.strings[s as usize];
+                        match k {
+                            0 => b.dicts.currency.id(text),
+                            1 => b.dicts.cloud_account.id(text),
+                            2 => b.dicts.region.id(text),
+                            3 => b.dicts.service.id(text),
+                            4 => b.dicts.usage_type.id(text),
+                            _ => b.dicts.instance_type.id(text),
+                        }
+                    });
+                    // Engine slots: provider, cloud account, region, service, usage type,
+                    // instance type, currency, category.
+                    let slot = if k == 0 { 6 } else { k };
+                    ids[slot] = global;
+                }
+                ids[7] = categories[row.category_index()];
+                let Some(factor) = 10i128.checked_pow(scale.saturating_sub(row.scale)) else {
+                    failed = Some(QueryError::Overflow);
+                    return;
+                };
+                match row.mantissa.checked_mul(factor) {
+                    Some(cost) => b.push(day_number(row.date), row.date, account, ids, cost),
+                    None => failed = Some(QueryError::Overflow),
+                }
+            })
+            .map_err(|e| QueryError::Corrupt(e.to_string()))?;
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(b.finish(catalog))
+    }
+
+    /// The catalog the engine resolves names against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Number of records held.
@@ -605,13 +758,23 @@ impl Engine {
             cells = cells.checked_mul(d.radix).ok_or(QueryError::Overflow)?;
         }
 
-        let lo = self.day.partition_point(|d| *d < start);
-        let hi = self.day.partition_point(|d| *d < end);
+        // Rows are month-sorted: bound the scan by months, then check days per row.
+        let first = self.months.partition_point(|(m, _)| *m < month_of(start));
+        let last = self.months.partition_point(|(m, _)| *m < end);
+        let lo = self
+            .months
+            .get(first)
+            .map_or(self.day.len(), |(_, row)| *row);
+        let hi = self
+            .months
+            .get(last)
+            .map_or(self.day.len(), |(_, row)| *row);
         let layout = Layout {
             dims: &dims,
             filters: &filters,
             bucket_of_day: &bucket_of_day,
             start,
+            end,
             n_buckets,
             n_currency,
         };
@@ -760,6 +923,7 @@ struct Layout<'a> {
     filters: &'a [(&'a Col, Vec<bool>)],
     bucket_of_day: &'a [u32],
     start: i32,
+    end: i32,
     n_buckets: u128,
     n_currency: u128,
 }
@@ -814,7 +978,9 @@ impl Engine {
             let range = chunk_start..chunk_start + n;
             let keys = &mut keys[..n];
             let keep = &mut keep[..n];
-            keep.fill(true);
+            for (k, d) in keep.iter_mut().zip(&self.day[range.clone()]) {
+                *k = (layout.start..layout.end).contains(d);
+            }
             for (col, allowed) in layout.filters {
                 col.for_each(range.clone(), |j, v| {
                     keep[j] &= allowed.get(v).copied().unwrap_or(false);
@@ -822,7 +988,7 @@ impl Engine {
             }
             for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
                 let day = usize::try_from(*d - layout.start).unwrap_or(0);
-                *k = layout.bucket_of_day[day] as usize * bucket_stride;
+                *k = layout.bucket_of_day.get(day).copied().unwrap_or(0) as usize * bucket_stride;
             }
             self.currency.for_each(range.clone(), |j, v| keys[j] += v);
             for (d, stride) in layout.dims.iter().zip(&strides) {
@@ -873,7 +1039,7 @@ impl Engine {
     ) -> Result<Vec<(u128, i128)>, QueryError> {
         let mut sums: HashMap<u128, i128> = HashMap::new();
         for i in lo..hi {
-            if !Self::passes(layout, i) {
+            if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
                 continue;
             }
             let day = usize::try_from(self.day[i] - layout.start).unwrap_or(0);

@@ -30,6 +30,9 @@ pub enum QueryError {
         /// The value given.
         value: String,
     },
+    /// Stored partitions could not be read.
+    #[error("stored cost data is unreadable: {0}")]
+    Corrupt(String),
     /// A sum left the exact range.
     #[error("sum overflow: amounts too large to add exactly")]
     Overflow,

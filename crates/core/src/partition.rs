@@ -3,8 +3,8 @@
 //! over millions of records never parses them row by row.
 //!
 //! Layout (all integers LEB128 varints unless noted): magic `CBP1`; the first day of the month
-//! (days since CE, zigzag); the largest amount scale (u8); the string table (count, then length
-//! + UTF-8 bytes each); the row count; then per row: day of month (u8), provider (u8), charge
+//! (days since CE, zigzag); the largest amount scale (u8); the string table (count, then
+//! length and UTF-8 bytes each); the row count; then per row: day of month (u8), provider (u8), charge
 //! category (u8), currency, cloud account, region, service, usage type and instance type as
 //! string-table indexes, the cost's scale (u8) and its mantissa (zigzag).
 
@@ -131,6 +131,16 @@ pub struct PartitionRow {
     pub scale: u32,
     /// The cost's mantissa (cost = mantissa × 10^-scale).
     pub mantissa: i128,
+}
+
+impl PartitionRow {
+    /// The charge category's position in Usage, Purchase, Tax, Credit, Adjustment.
+    pub fn category_index(&self) -> usize {
+        CATEGORIES
+            .iter()
+            .position(|c| *c == self.category)
+            .unwrap_or(0)
+    }
 }
 
 /// A decoded partition header with a row iterator.

@@ -34,6 +34,10 @@ pub struct BillingConfig {
     pub default_endpoint: Option<String>,
     /// "Today" for default sync ranges; `None` means the current UTC date.
     pub today: Option<NaiveDate>,
+    /// Keep the whole domain's engine in memory between reports, reloading it only when the
+    /// store's data version moves (the server); otherwise each report loads the months it
+    /// needs (the CLI).
+    pub warm_engine: bool,
 }
 
 impl Default for BillingConfig {
@@ -46,6 +50,7 @@ impl Default for BillingConfig {
             max_query_days: 3700,
             default_endpoint: None,
             today: None,
+            warm_engine: false,
         }
     }
 }
@@ -83,6 +88,8 @@ pub(crate) struct Inner {
     pub(crate) config: BillingConfig,
     /// This process's identity in sync leases.
     pub(crate) holder: String,
+    /// The warm engine and the data version it was built at.
+    pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
 }
 
 /// The billing service of one domain.
@@ -120,6 +127,7 @@ impl Billing {
                 domain,
                 config,
                 holder: format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new()),
+                engine: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -485,7 +493,7 @@ impl Billing {
             .into());
         }
         let mut query = query.clone();
-        let catalog = self.catalog().await?;
+        let engine = self.engine_for(query.range).await?;
         if let Principal::ProjectMember { projects } = p {
             if !query.filters.contains_key(&GroupKey::Project)
                 && !query.filters.contains_key(&GroupKey::ProjectGroup)
@@ -495,7 +503,8 @@ impl Billing {
                         .into(),
                 ));
             }
-            let mine: Vec<&CatalogProject> = catalog
+            let mine: Vec<&CatalogProject> = engine
+                .catalog()
                 .projects
                 .iter()
                 .filter(|x| projects.contains(&x.id))
@@ -518,26 +527,50 @@ impl Billing {
                 );
             }
         }
-        let records = self
-            .inner
-            .store
-            .cost_records(self.domain_id(), query.range, None)
-            .await?;
-        let engine = Engine::build(&records, catalog)?;
         Ok(engine.query(&query)?)
+    }
+
+    /// The engine to answer a query over `range`: the warm one (rebuilt when the data version
+    /// moved) or one built from just the months of `range`.
+    async fn engine_for(
+        &self,
+        range: cloudbill_core::DateRange,
+    ) -> Result<Arc<Engine>, ServiceError> {
+        let store = &self.inner.store;
+        if !self.inner.config.warm_engine {
+            let parts = store.cost_partitions(self.domain_id(), Some(range)).await?;
+            return Ok(Arc::new(Engine::from_partitions(
+                &parts,
+                self.catalog().await?,
+            )?));
+        }
+        let version = store.data_version(self.domain_id()).await?;
+        let mut cached = self.inner.engine.lock().await;
+        if let Some((v, engine)) = cached.as_ref() {
+            if *v == version {
+                return Ok(Arc::clone(engine));
+            }
+        }
+        let parts = store.cost_partitions(self.domain_id(), None).await?;
+        let engine = Arc::new(Engine::from_partitions(&parts, self.catalog().await?)?);
+        *cached = Some((version, Arc::clone(&engine)));
+        Ok(engine)
     }
 
     async fn catalog(&self) -> Result<Catalog, ServiceError> {
         let store = &self.inner.store;
         let d = self.domain_id();
-        let mut accounts = Vec::new();
-        for a in store.accounts(d).await? {
-            accounts.push(CatalogAccount {
+        let mut histories = store.assignment_histories(d).await?;
+        let accounts = store
+            .accounts(d)
+            .await?
+            .into_iter()
+            .map(|a| CatalogAccount {
                 id: a.id,
                 name: a.name.to_string(),
-                history: store.assignments(d, a.id).await?,
-            });
-        }
+                history: histories.remove(&a.id).unwrap_or_default(),
+            })
+            .collect();
         let projects = store
             .projects(d)
             .await?

@@ -876,3 +876,67 @@ async fn tokens_authenticate_until_revoked_and_are_stored_hashed() {
     assert_eq!(listed.len(), 2);
     assert!(!format!("{listed:?}").contains(&admin_secret[4..]));
 }
+
+#[tokio::test]
+async fn a_warm_engine_reloads_when_data_changes() {
+    for backend in backends("a_warm_engine_reloads_when_data_changes") {
+        let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap();
+        let config = BillingConfig {
+            today: Some(date(TODAY)),
+            default_endpoint: Some(sim.endpoint()),
+            warm_engine: true,
+            ..BillingConfig::default()
+        };
+        let b = Billing::open(backend.store().await, registry(), "default", config)
+            .await
+            .unwrap();
+        setup(&b).await;
+        let r = range("2025-05-01", "2025-06-01");
+        let q = Query::new(r, Granularity::Monthly);
+        assert!(report(&b, &q).await.results.is_empty());
+        b.sync(
+            &Principal::Admin,
+            &SyncRequest {
+                accounts: vec!["acme-main".into()],
+                range: Some(r),
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report(&b, &q).await.results[0].total[0].cost,
+            sim.expected_total("111111111111", r),
+            "reloaded after the sync"
+        );
+        sim.restate("111111111111", date("2025-05-05"));
+        b.sync(
+            &Principal::Admin,
+            &SyncRequest {
+                accounts: vec!["acme-main".into()],
+                range: Some(r),
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report(&b, &q).await.results[0].total[0].cost,
+            sim.expected_total("111111111111", r),
+            "reloaded after the restatement"
+        );
+        // A catalog change (a move) is seen too.
+        b.move_account(&Principal::Admin, "acme-main", "data", None)
+            .await
+            .unwrap();
+        let mut by_project = Query::new(r, Granularity::Monthly);
+        by_project.group_by = vec![GroupKey::Project];
+        assert_eq!(
+            report(&b, &by_project).await.results[0].group["project"],
+            "data"
+        );
+        drop_schema(&backend).await;
+    }
+}

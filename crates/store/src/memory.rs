@@ -343,6 +343,28 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
+    async fn assignment_histories(
+        &self,
+        domain: DomainId,
+    ) -> Result<std::collections::BTreeMap<AccountId, Vec<Assignment>>, StoreError> {
+        let state = self.lock();
+        let mut out: std::collections::BTreeMap<AccountId, Vec<Assignment>> =
+            std::collections::BTreeMap::new();
+        for (account, asg) in &state.assignments {
+            if state
+                .accounts
+                .iter()
+                .any(|a| a.id == *account && a.domain == domain)
+            {
+                out.entry(*account).or_default().push(*asg);
+            }
+        }
+        for history in out.values_mut() {
+            history.sort_by_key(|a| a.from);
+        }
+        Ok(out)
+    }
+
     async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.account_mut(job.domain, job.account)?;
@@ -493,7 +515,7 @@ impl Store for MemoryStore {
         let state = self.lock();
         let mut groups: std::collections::BTreeMap<(NaiveDate, AccountId), Vec<&CostRecord>> =
             std::collections::BTreeMap::new();
-        let wanted = range.map(|r| crate::store::months(r));
+        let wanted = range.map(crate::store::months);
         for r in state.records.iter().filter(|r| r.domain == domain) {
             let month = r.date.with_day(1).unwrap_or(r.date);
             if wanted.as_ref().is_some_and(|w| !w.contains(&month)) {

@@ -783,6 +783,13 @@ macro_rules! impl_sql_store {
                 Ok(self.histories(domain, Some(id)).await?.remove(&id).unwrap_or_default())
             }
 
+            async fn assignment_histories(
+                &self,
+                domain: DomainId,
+            ) -> Result<std::collections::BTreeMap<AccountId, Vec<Assignment>>, StoreError> {
+                self.histories(domain, None).await
+            }
+
             async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
                 self.require_account(job.domain, job.account).await?;
                 sqlx::query(

@@ -102,6 +102,12 @@ pub trait Store: Send + Sync {
         id: AccountId,
     ) -> Result<Vec<Assignment>, StoreError>;
 
+    /// The assignment history of every account of a domain, oldest first.
+    async fn assignment_histories(
+        &self,
+        domain: DomainId,
+    ) -> Result<BTreeMap<AccountId, Vec<Assignment>>, StoreError>;
+
     /// Creates or updates a job.
     async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError>;
 
@@ -244,6 +250,7 @@ pub(crate) fn months(range: DateRange) -> Vec<NaiveDate> {
 }
 
 /// The days of the month starting at `month`.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn month_range(month: NaiveDate) -> DateRange {
     let next = month
         .checked_add_months(chrono::Months::new(1))
