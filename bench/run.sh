@@ -12,3 +12,6 @@ echo "== reference (pandas, DuckDB, SQLite) =="
 python3 "$shared/bench/reference.py" "$dir" --json "$dir/reference.json"
 echo "== cloudbill =="
 cargo run -q --release -p cloudbill-bench -- aggregate "$dir" "$dir/reference.json"
+echo "== cloudbill SQLite store, engine load, end to end =="
+cargo build -q --release -p cloudbill
+cargo run -q --release -p cloudbill-bench -- store "$dir" "$dir/reference.json"

@@ -14,6 +14,8 @@ use cloudbill_aggregate::{Catalog, CatalogAccount, CatalogProject, Engine, Group
 use cloudbill_core::{AccountId, Assignment, DateRange, Decimal, DomainId, Granularity, ProjectId};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 
+mod store_bench;
+
 fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::MAX;
     let mut out = None;
@@ -227,8 +229,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, dir, rest @ ..] if cmd == "store" => {
+            match store_bench::run(dir, rest.first().map(String::as_str)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cloudbill-bench aggregate DIR [REFERENCE_JSON]");
+            eprintln!("usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON]");
             ExitCode::from(2)
         }
     }
