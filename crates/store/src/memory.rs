@@ -69,6 +69,18 @@ impl State {
             .ok_or_else(|| not_found("service account", id))
     }
 
+    fn require_group(
+        &self,
+        domain: DomainId,
+        id: cloudbill_core::GroupId,
+    ) -> Result<(), StoreError> {
+        if self.groups.iter().any(|g| g.domain == domain && g.id == id) {
+            Ok(())
+        } else {
+            Err(not_found("project group", id))
+        }
+    }
+
     fn project_exists(&self, domain: DomainId, id: ProjectId) -> bool {
         self.projects
             .iter()
@@ -156,13 +168,7 @@ impl Store for MemoryStore {
             )));
         }
         if let Some(parent) = group.parent {
-            if !state
-                .groups
-                .iter()
-                .any(|g| g.domain == group.domain && g.id == parent)
-            {
-                return Err(not_found("project group", parent));
-            }
+            state.require_group(group.domain, parent)?;
         }
         state.groups.push(group.clone());
         state.version += 1;
@@ -194,13 +200,7 @@ impl Store for MemoryStore {
             )));
         }
         if let Some(group) = project.group {
-            if !state
-                .groups
-                .iter()
-                .any(|g| g.domain == project.domain && g.id == group)
-            {
-                return Err(not_found("project group", group));
-            }
+            state.require_group(project.domain, group)?;
         }
         state.projects.push(project.clone());
         state.version += 1;

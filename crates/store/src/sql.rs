@@ -403,6 +403,20 @@ macro_rules! impl_sql_store {
                 )
             }
 
+            async fn require_group(
+                &self,
+                domain: DomainId,
+                id: cloudbill_core::GroupId,
+            ) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1 AS one FROM project_groups WHERE id = $1 AND domain_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|_| ())
+                    .ok_or_else(|| not_found("project group", id))
+            }
+
             async fn require_account(
                 &self,
                 domain: DomainId,
@@ -522,16 +536,7 @@ macro_rules! impl_sql_store {
 
             async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError> {
                 if let Some(parent) = group.parent {
-                    let exists = sqlx::query(
-                        "SELECT 1 AS one FROM project_groups WHERE id = $1 AND domain_id = $2",
-                    )
-                    .bind(parent.as_uuid())
-                    .bind(group.domain.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if exists.is_none() {
-                        return Err(not_found("project group", parent));
-                    }
+                    self.require_group(group.domain, parent).await?;
                 }
                 sqlx::query(
                     "INSERT INTO project_groups (id, domain_id, name, parent_id, created_at) \
@@ -563,16 +568,7 @@ macro_rules! impl_sql_store {
 
             async fn create_project(&self, project: &Project) -> Result<(), StoreError> {
                 if let Some(group) = project.group {
-                    let exists = sqlx::query(
-                        "SELECT 1 AS one FROM project_groups WHERE id = $1 AND domain_id = $2",
-                    )
-                    .bind(group.as_uuid())
-                    .bind(project.domain.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if exists.is_none() {
-                        return Err(not_found("project group", group));
-                    }
+                    self.require_group(project.domain, group).await?;
                 }
                 sqlx::query(
                     "INSERT INTO projects (id, domain_id, name, group_id, created_at) \
