@@ -1,5 +1,6 @@
 //! The `Billing` facade: domain, providers, projects, accounts and reports.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,7 +91,13 @@ pub(crate) struct Inner {
     pub(crate) holder: String,
     /// The warm engine and the data version it was built at.
     pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
+    /// Answers of the warm engine by (principal, query), valid for one data version:
+    /// dashboards ask the same questions over and over.
+    pub(crate) answers: std::sync::Mutex<(i64, HashMap<String, Arc<Report>>)>,
 }
+
+/// Cached answers kept per data version before the cache starts over.
+const ANSWER_CACHE: usize = 1024;
 
 /// The billing service of one domain.
 #[derive(Clone)]
@@ -128,6 +135,7 @@ impl Billing {
                 config,
                 holder: format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new()),
                 engine: tokio::sync::Mutex::new(None),
+                answers: std::sync::Mutex::new((-1, HashMap::new())),
             }),
         })
     }
@@ -483,7 +491,49 @@ impl Billing {
     /// Answers a report query. Project members must filter by project or project group and
     /// see only their own projects.
     pub async fn report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
+        Ok(Arc::unwrap_or_clone(self.report_shared(p, query).await?))
+    }
+
+    /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
+    /// data is answered from a cache without scanning again.
+    pub async fn report_shared(
+        &self,
+        p: &Principal,
+        query: &Query,
+    ) -> Result<Arc<Report>, ServiceError> {
+        // Checked on every call: turning billing off must not leave cached answers reachable.
         self.require_billing().await?;
+        if !self.inner.config.warm_engine {
+            return Ok(Arc::new(self.compute_report(p, query).await?));
+        }
+        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let key = format!("{p:?}|{query:?}");
+        {
+            let cache = self
+                .inner
+                .answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.0 == version {
+                if let Some(hit) = cache.1.get(&key) {
+                    return Ok(Arc::clone(hit));
+                }
+            }
+        }
+        let answer = Arc::new(self.compute_report(p, query).await?);
+        let mut cache = self
+            .inner
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.0 != version || cache.1.len() >= ANSWER_CACHE {
+            *cache = (version, HashMap::new());
+        }
+        cache.1.insert(key, Arc::clone(&answer));
+        Ok(answer)
+    }
+
+    async fn compute_report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
         let max = self.inner.config.max_query_days;
         if query.range.days() > max {
             return Err(cloudbill_aggregate::QueryError::RangeTooLong {

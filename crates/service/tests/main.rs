@@ -911,6 +911,21 @@ async fn a_warm_engine_reloads_when_data_changes() {
             sim.expected_total("111111111111", r),
             "reloaded after the sync"
         );
+        // A cached answer is the same answer, and billing off still refuses it.
+        let again = b.report_shared(&Principal::Admin, &q).await.unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(
+                &again,
+                &b.report_shared(&Principal::Admin, &q).await.unwrap()
+            ),
+            "served from the cache"
+        );
+        b.set_billing(&Principal::Admin, false).await.unwrap();
+        assert!(matches!(
+            b.report_shared(&Principal::Admin, &q).await.unwrap_err(),
+            ServiceError::BillingDisabled { .. }
+        ));
+        b.set_billing(&Principal::Admin, true).await.unwrap();
         sim.restate("111111111111", date("2025-05-05"));
         b.sync(
             &Principal::Admin,

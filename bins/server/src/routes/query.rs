@@ -1,6 +1,7 @@
 //! `POST /billing/query` (and its GET form): the report query of DESIGN.md.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -86,15 +87,15 @@ async fn query_post(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<QueryBody>,
-) -> Result<Json<Report>, ApiError> {
-    Ok(Json(s.billing.report(&p, &to_query(body)?).await?))
+) -> Result<Json<Arc<Report>>, ApiError> {
+    Ok(Json(s.billing.report_shared(&p, &to_query(body)?).await?))
 }
 
 async fn query_get(
     State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<QueryParams>,
-) -> Result<Json<Report>, ApiError> {
+) -> Result<Json<Arc<Report>>, ApiError> {
     let split = |v: &str| {
         v.split(',')
             .map(str::trim)
@@ -120,5 +121,5 @@ async fn query_get(
         sort: params.sort,
         limit: params.limit,
     };
-    Ok(Json(s.billing.report(&p, &to_query(body)?).await?))
+    Ok(Json(s.billing.report_shared(&p, &to_query(body)?).await?))
 }
