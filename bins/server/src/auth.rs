@@ -64,12 +64,14 @@ impl FromRequestParts<AppState> for PageAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let next = crate::dashboard::percent_encode(next);
         let Some(token) = presented_token(parts) else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
         match state.billing.authenticate(&token).await {
             Ok(p) => Ok(PageAuth(p)),
-            Err(_) => Err(Redirect::to("/login?error=1").into_response()),
+            Err(_) => Err(Redirect::to(&format!("/login?error=1&next={next}")).into_response()),
         }
     }
 }

@@ -458,6 +458,25 @@ async fn project_page(
 #[derive(Deserialize, Default)]
 struct LoginQuery {
     error: Option<String>,
+    next: Option<String>,
+}
+
+/// Percent-encodes everything but unreserved characters and `/`, for a `next=` parameter.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Only a path on this server may be a login target (no scheme, no `//host`, no backslash).
+fn local_target(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
 }
 
 async fn login_form(Query(q): Query<LoginQuery>) -> Html<String> {
@@ -466,9 +485,12 @@ async fn login_form(Query(q): Query<LoginQuery>) -> Html<String> {
     } else {
         ""
     };
+    let next = local_target(q.next.as_deref()).map_or_else(String::new, |n| {
+        format!("<input type=\"hidden\" name=\"next\" value=\"{}\">", esc(n))
+    });
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log in · cloudbill</title><style>{STYLE}</style></head>\
-<body><main><h1>cloudbill</h1>{error}<form method=\"post\" action=\"/login\"><label>API token <input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"70\"></label> \
+<body><main><h1>cloudbill</h1>{error}<form method=\"post\" action=\"/login\">{next}<label>API token <input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"70\"></label> \
 <button>Log in</button></form><p>Create a token with <code>cloudbill token create --role admin</code>.</p></main></body></html>"
     ))
 }
@@ -476,16 +498,20 @@ async fn login_form(Query(q): Query<LoginQuery>) -> Html<String> {
 #[derive(Deserialize)]
 struct LoginForm {
     token: String,
+    next: Option<String>,
 }
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     match state.billing.authenticate(&form.token).await {
         Ok(p) => {
-            let target = match &p {
-                Principal::Admin => "/".to_owned(),
-                Principal::ProjectMember { projects } => projects
-                    .first()
-                    .map_or_else(|| "/".to_owned(), |id| format!("/projects/{id}")),
+            let target = match (&p, local_target(form.next.as_deref())) {
+                (_, Some(next)) => next.to_owned(),
+                (p, None) => match p {
+                    Principal::Admin => "/".to_owned(),
+                    Principal::ProjectMember { projects } => projects
+                        .first()
+                        .map_or_else(|| "/".to_owned(), |id| format!("/projects/{id}")),
+                },
             };
             let cookie = format!(
                 "{COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict",
@@ -493,7 +519,11 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response()
         }
-        Err(_) => Redirect::to("/login?error=1").into_response(),
+        Err(_) => {
+            let next = local_target(form.next.as_deref())
+                .map_or_else(String::new, |n| format!("&next={}", percent_encode(n)));
+            Redirect::to(&format!("/login?error=1{next}")).into_response()
+        }
     }
 }
 

@@ -62,9 +62,47 @@ async fn api_totals(
 async fn login_sets_a_safe_cookie_and_pages_show_the_apis_numbers() {
     let s = Server::start().await;
     // Without a login, pages send to the login form.
-    let resp = s.http.get(s.url("/")).send().await.unwrap();
+    let resp = s
+        .http
+        .get(s.url("/projects/x?start=2025-01-01"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
-    assert_eq!(resp.headers()["location"], "/login");
+    assert_eq!(
+        resp.headers()["location"],
+        "/login?next=/projects/x%3Fstart%3D2025-01-01"
+    );
+    let form = s
+        .http
+        .get(s.url("/login?next=/projects/x%3Fstart%3D2025-01-01"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("name=\"next\" value=\"/projects/x?start=2025-01-01\""),
+        "{form}"
+    );
+    // After login the user lands where they were going; only local paths are followed.
+    let deep = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", s.admin.as_str()), ("next", "/projects/x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deep.headers()["location"], "/projects/x");
+    let evil = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", s.admin.as_str()), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.headers()["location"], "/");
     let bad = s
         .http
         .post(s.url("/login"))
@@ -187,8 +225,60 @@ async fn login_sets_a_safe_cookie_and_pages_show_the_apis_numbers() {
     );
 }
 
+/// Serves, from another loopback port (same site as the server), a page whose form logs in
+/// with `token` as soon as it loads — so Chromium itself logs in and follows the redirect.
+async fn login_page(
+    server: std::net::SocketAddr,
+    token: String,
+    next: String,
+) -> std::net::SocketAddr {
+    let html = format!(
+        "<!doctype html><html><body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"http://{server}/login\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"next\" value=\"{next}\"></form></body></html>"
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+async fn chromium_run(
+    chromium: &str,
+    profile: &std::path::Path,
+    extra: &[String],
+    url: &str,
+) -> String {
+    let out = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headless_chromium_renders_the_dashboard_offline_with_the_apis_numbers() {
+async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
     let chromium = std::env::var("CLOUDBILL_CHROMIUM")
         .ok()
         .filter(|c| !c.is_empty())
@@ -204,67 +294,138 @@ async fn headless_chromium_renders_the_dashboard_offline_with_the_apis_numbers()
             "CI must have chromium (apt-get install chromium)"
         );
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED headless_chromium_renders_the_dashboard_offline_with_the_apis_numbers: no chromium");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED headless_chromium_logs_in_and_shows_the_apis_numbers: no chromium"
+        );
         return;
     };
     let s = Server::start().await;
-    let html = s
-        .http
-        .get(s.url(&format!("/?start={}&end={}", RANGE.0, RANGE.1)))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    // Rendered from a file: any asset the page needed from the network would be missing.
-    let file = s.dir.path().join("dashboard.html");
-    std::fs::write(&file, &html).unwrap();
     let artifacts =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("dashboard.png");
-    let profile = s.dir.path().join("chromium-profile");
-    let base = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-    ];
-    let dom = tokio::process::Command::new(&chromium)
-        .args(base)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", file.display()))
-        .output()
-        .await
-        .unwrap();
+
+    // The admin logs in through the form and lands on the consolidated view (default range:
+    // the last three months of the simulator's data through today, so compare with that).
+    let range = format!("start={}&amp;end={}", RANGE.0, RANGE.1);
+    let admin_login = login_page(s.addr, s.admin.clone(), format!("/?{range}")).await;
+    let profile = s.dir.path().join("chromium-admin");
+    let dom = chromium_run(
+        &chromium,
+        &profile,
+        &["--dump-dom".into()],
+        &format!("http://{admin_login}/"),
+    )
+    .await;
     assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
+        dom.contains("Consolidated billing"),
+        "not logged in: {}",
+        &dom[..dom.len().min(500)]
     );
-    let rendered = String::from_utf8(dom.stdout).unwrap();
+    let start = dom
+        .split("name=\"start\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let end = dom
+        .split("name=\"end\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let api = |group: &'static str, filters: serde_json::Value| {
+        let s = &s;
+        let (start, end) = (start.clone(), end.clone());
+        async move {
+            let (_, body) = s
+                .call("POST", "/api/v1/billing/query", Some(&s.admin), Some(json!({"start": start, "end": end, "group_by": [group], "filters": filters})))
+                .await;
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["group"][group].as_str().unwrap().to_owned(),
+                        r["total"][0]["cost"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<Decimal>()
+                            .unwrap(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        }
+    };
     assert_eq!(
-        table_values(&rendered, "project"),
-        api_totals(&s, &s.admin, "project", json!({})).await
+        table_values(&dom, "project"),
+        api("project", json!({})).await
     );
-    let out = tokio::process::Command::new(&chromium)
-        .args(base)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1200,1400")
-        .arg(format!("file://{}", file.display()))
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success());
+    assert_eq!(start, RANGE.0);
+    assert_eq!(
+        api("project", json!({})).await.len(),
+        2,
+        "the range has data"
+    );
+    assert_eq!(
+        table_values(&dom, "service_account"),
+        api("service_account", json!({})).await
+    );
+    chromium_run(
+        &chromium,
+        &profile,
+        &[
+            format!("--screenshot={}", artifacts.join("dashboard.png").display()),
+            "--window-size=1200,1400".into(),
+        ],
+        &format!("http://{admin_login}/"),
+    )
+    .await;
+
+    // A project member logs in and lands on its project's page.
+    let web = s.id_of("projects", "web").await;
+    let member_login = login_page(
+        s.addr,
+        s.web_member.clone(),
+        format!("/projects/{web}?{range}"),
+    )
+    .await;
+    let profile = s.dir.path().join("chromium-member");
+    let dom = chromium_run(
+        &chromium,
+        &profile,
+        &["--dump-dom".into()],
+        &format!("http://{member_login}/"),
+    )
+    .await;
     assert!(
-        std::fs::metadata(&shot).unwrap().len() > 10_000,
-        "a real screenshot was written"
+        dom.contains("Project web"),
+        "member not on its project page: {}",
+        &dom[..dom.len().min(500)]
     );
+    assert_eq!(
+        table_values(&dom, "service_account"),
+        api("service_account", json!({"project": ["web"]})).await
+    );
+    chromium_run(
+        &chromium,
+        &profile,
+        &[
+            format!("--screenshot={}", artifacts.join("project.png").display()),
+            "--window-size=1200,1400".into(),
+        ],
+        &format!("http://{member_login}/"),
+    )
+    .await;
+    for shot in ["dashboard.png", "project.png"] {
+        assert!(
+            std::fs::metadata(artifacts.join(shot)).unwrap().len() > 10_000,
+            "{shot} was written"
+        );
+    }
 }
