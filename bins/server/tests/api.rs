@@ -11,7 +11,18 @@ fn dec(v: &serde_json::Value) -> Decimal {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_by_role() {
-    let s = Server::start().await;
+    role_matrix(&Server::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_by_role_on_postgres() {
+    if let Some(s) = Server::start_on_postgres("every_endpoint_by_role_on_postgres").await {
+        role_matrix(&s).await;
+        s.cleanup().await;
+    }
+}
+
+async fn role_matrix(s: &Server) {
     let web = s.id_of("projects", "web").await;
     let data = s.id_of("projects", "data").await;
     let acme = s.id_of("service-accounts", "acme-main").await;

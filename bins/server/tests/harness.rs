@@ -21,6 +21,8 @@ pub struct Server {
     pub sim: Simulator,
     pub billing: Billing,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL schema to drop when done, if any.
+    pub schema: Option<String>,
 }
 
 pub const RANGE: (&str, &str) = ("2025-03-01", "2025-06-01");
@@ -35,9 +37,6 @@ pub fn range() -> DateRange {
 
 impl Server {
     pub async fn start() -> Self {
-        let sim = Simulator::start(SimConfig::demo(date("2025-06-30")))
-            .await
-            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(
             &format!("sqlite://{}", dir.path().join("server.db").display()),
@@ -45,6 +44,55 @@ impl Server {
         )
         .await
         .unwrap();
+        Self::start_with(Arc::new(store), dir).await
+    }
+
+    /// The same server on PostgreSQL (a schema of its own), or `None` (after saying so) when
+    /// `CLOUDBILL_TEST_DATABASE_URL` is unset; CI sets `CLOUDBILL_REQUIRE_POSTGRES=1`.
+    pub async fn start_on_postgres(case: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("CLOUDBILL_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("CLOUDBILL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "PostgreSQL required"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {case}: set CLOUDBILL_TEST_DATABASE_URL"
+            );
+            return None;
+        };
+        let schema = format!("srv_{}", uuid::Uuid::new_v4().simple());
+        let store = cloudbill_store::PgStore::open(
+            &url,
+            Some(&schema),
+            Cipher::from_hex(&"cd".repeat(32)).unwrap(),
+        )
+        .await
+        .unwrap();
+        let mut server = Self::start_with(Arc::new(store), tempfile::tempdir().unwrap()).await;
+        server.schema = Some(schema);
+        Some(server)
+    }
+
+    /// Drops the PostgreSQL schema of a `start_on_postgres` server.
+    pub async fn cleanup(&self) {
+        if let (Some(schema), Ok(url)) =
+            (&self.schema, std::env::var("CLOUDBILL_TEST_DATABASE_URL"))
+        {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+
+    async fn start_with(store: Arc<dyn cloudbill_store::Store>, dir: tempfile::TempDir) -> Self {
+        let sim = Simulator::start(SimConfig::demo(date("2025-06-30")))
+            .await
+            .unwrap();
         let providers = ProviderRegistry::new().with(Arc::new(
             Hyperbilling::new(ClientConfig {
                 max_attempts: 2,
@@ -57,7 +105,7 @@ impl Server {
             warm_engine: true,
             ..BillingConfig::default()
         };
-        let billing = Billing::open(Arc::new(store), providers, "default", config)
+        let billing = Billing::open(store, providers, "default", config)
             .await
             .unwrap();
         let admin = Principal::Admin;
@@ -141,6 +189,7 @@ impl Server {
             sim,
             billing,
             dir,
+            schema: None,
         }
     }
 
