@@ -11,6 +11,7 @@
 #![allow(clippy::items_after_statements, clippy::type_complexity)]
 
 mod api;
+mod binary;
 mod dashboard;
 mod harness;
 mod openapi;
