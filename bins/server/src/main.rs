@@ -155,6 +155,7 @@ async fn run(args: Args) -> Result<(), String> {
         println!("cloudbill-server listening on http://{addr}/ (database {url})");
     }
 
+    let state = cloudbill_server::AppState::new(billing.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let scheduler = if args.no_scheduler {
         None
@@ -165,12 +166,13 @@ async fn run(args: Args) -> Result<(), String> {
             ..SchedulerConfig::default()
         };
         let rx = rx.clone();
+        let metrics = state.metrics.clone();
         Some(tokio::spawn(async move {
-            billing.run_scheduler(config, rx).await;
+            billing.run_scheduler(config, rx, metrics.as_ref()).await;
         }))
     };
     let mut stop = rx.clone();
-    let app = cloudbill_server::app(cloudbill_server::AppState::new(billing));
+    let app = cloudbill_server::app(state);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop.wait_for(|v| *v).await;
     });

@@ -97,6 +97,21 @@ impl Metrics {
     }
 }
 
+impl cloudbill_service::SyncObserver for Metrics {
+    fn window_done(&self, _account: &str, rows: u64) {
+        self.rows_synced.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    fn finished(&self, outcome: &cloudbill_service::AccountOutcome) {
+        let counter = if outcome.state == cloudbill_core::JobState::Succeeded {
+            &self.syncs_succeeded
+        } else {
+            &self.syncs_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Middleware: times every request under its route pattern (not the raw path).
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request

@@ -523,4 +523,17 @@ async fn accounts_never_show_keys_lists_paginate_and_sync_runs_in_the_background
         .unwrap();
     assert!(metrics.contains("cloudbill_http_requests_total{method=\"GET\",route=\"/api/v1/service-accounts\",status=\"200\"}"), "{metrics}");
     assert!(metrics.contains("cloudbill_http_request_duration_seconds_bucket"));
+    // The background syncs above were counted: 3 succeeded, `bad` failed, rows written.
+    assert!(
+        metrics.contains("cloudbill_sync_accounts_total{outcome=\"succeeded\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloudbill_sync_accounts_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("cloudbill_rows_synced_total 0\n"),
+        "{metrics}"
+    );
 }

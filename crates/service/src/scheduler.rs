@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::{Billing, NoProgress, Principal, ServiceError, SyncRequest};
+use crate::{Billing, Principal, ServiceError, SyncObserver, SyncRequest};
 
 /// When the scheduler syncs.
 #[derive(Debug, Clone)]
@@ -34,6 +34,7 @@ impl Billing {
         &self,
         config: SchedulerConfig,
         mut shutdown: watch::Receiver<bool>,
+        observer: &dyn SyncObserver,
     ) {
         let jitter_ms = u64::try_from(config.jitter.as_millis()).unwrap_or(u64::MAX);
         let mut delay = Duration::from_millis(if jitter_ms == 0 {
@@ -50,7 +51,7 @@ impl Billing {
                 return;
             }
             tokio::select! {
-                result = self.scheduled_round() => match result {
+                result = self.scheduled_round(observer) => match result {
                     Ok(()) => {}
                     Err(ServiceError::BillingDisabled { .. }) => {
                         tracing::debug!("billing is off; scheduled sync skipped");
@@ -66,9 +67,9 @@ impl Billing {
         }
     }
 
-    async fn scheduled_round(&self) -> Result<(), ServiceError> {
+    async fn scheduled_round(&self, observer: &dyn SyncObserver) -> Result<(), ServiceError> {
         let report = self
-            .sync(&Principal::Admin, &SyncRequest::default(), &NoProgress)
+            .sync(&Principal::Admin, &SyncRequest::default(), observer)
             .await?;
         for o in &report.outcomes {
             match &o.error {

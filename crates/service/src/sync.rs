@@ -163,12 +163,13 @@ impl Billing {
         &self,
         p: &Principal,
         request: &SyncRequest,
+        observer: std::sync::Arc<dyn SyncObserver>,
     ) -> Result<Vec<AccountOutcome>, ServiceError> {
         let plan = self.plan_sync(p, request).await?;
         let started: Vec<AccountOutcome> = plan.iter().map(Planned::outcome).collect();
         let this = self.clone();
         tokio::spawn(async move {
-            let report = this.run_plan(plan, &NoProgress).await;
+            let report = this.run_plan(plan, observer.as_ref()).await;
             for o in &report.outcomes {
                 if let Some(e) = &o.error {
                     tracing::warn!(account = %o.account, error = %e, "background sync failed");

@@ -742,7 +742,7 @@ async fn the_scheduler_syncs_on_its_cadence_and_stops_on_shutdown() {
     };
     let task = tokio::spawn({
         let b = b.clone();
-        async move { b.run_scheduler(config, rx).await }
+        async move { b.run_scheduler(config, rx, &NoProgress).await }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -215,7 +215,7 @@ async fn start(
         }
     };
     let request = SyncRequest { accounts, range };
-    let started = s.billing.start_sync(p, &request).await?;
+    let started = s.billing.start_sync(p, &request, s.metrics.clone()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"jobs": started.iter().map(outcome_json).collect::<Vec<_>>()})),
