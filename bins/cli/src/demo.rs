@@ -59,6 +59,12 @@ pub(crate) async fn run(
         .filter(|o| o.state != JobState::Succeeded && o.account != BROKEN_ACCOUNT)
         .collect();
     let io = |e: std::io::Error| CliError::Failure(e.to_string());
+    // The program as it was started (`target/debug/cloudbill` under `cargo run`), so the
+    // suggested commands can be pasted as they are.
+    let me = std::env::args()
+        .next()
+        .filter(|a| a.contains('/'))
+        .unwrap_or_else(|| "cloudbill".to_owned());
     if global.format == Format::Json {
         let v = json!({
             "database_url": url, "simulator": sim.endpoint(),
@@ -90,7 +96,7 @@ pub(crate) async fn run(
         render::print_report(out, Format::Table, &per_account)?;
         writeln!(
             out,
-            "\nSee it in the dashboard (simulator, demo domain and an admin token included):\n  cargo run -p cloudbill-server -- --demo      # then open http://127.0.0.1:8080/\n\nExplore this data from the terminal:\n  cloudbill --database-url {url} report --start {} --end {} --group-by project,service\n  cloudbill --database-url {url} jobs\n(The simulator stops with this command, so later syncs of the demo accounts will fail to connect.)",
+            "\nSee it in the dashboard (simulator, demo domain and an admin token included):\n  cargo run -p cloudbill-server -- --demo      # then open http://127.0.0.1:8080/\n\nExplore this data from the terminal:\n  {me} --database-url {url} report --start {} --end {} --group-by project,service\n  {me} --database-url {url} jobs\n(The simulator stops with this command, so later syncs of the demo accounts will fail to connect.)",
             range.start(),
             range.end()
         )
