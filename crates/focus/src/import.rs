@@ -277,8 +277,8 @@ fn map_row(
     })
 }
 
-/// Reads a whole bill. `file` names the source in errors. Stops at the first bad row unless
-/// `options.skip_invalid`; a missing mandatory column or broken CSV always stops.
+/// Reads a whole bill into memory. `file` names the source in errors. Stops at the first bad
+/// row unless `options.skip_invalid`; a missing mandatory column or broken CSV always stops.
 pub fn read<R: Read>(
     source: R,
     file: &str,
@@ -286,6 +286,26 @@ pub fn read<R: Read>(
     domain: DomainId,
     account: AccountId,
     options: ImportOptions,
+) -> Result<ImportedBill, ImportError> {
+    let mut records = Vec::new();
+    let mut bill = for_each_record(source, file, format, domain, account, options, |r| {
+        records.push(r)
+    })?;
+    bill.records = records;
+    Ok(bill)
+}
+
+/// Streams a bill: hands every mapped record to `sink` as it is read and returns the summary
+/// (range, rows, skipped rows) with no records kept, so memory stays flat whatever the size.
+/// Errors as [`read`].
+pub fn for_each_record<R: Read>(
+    source: R,
+    file: &str,
+    format: BillFormat,
+    domain: DomainId,
+    account: AccountId,
+    options: ImportOptions,
+    mut sink: impl FnMut(CostRecord),
 ) -> Result<ImportedBill, ImportError> {
     let layout = match format {
         BillFormat::Focus => &FOCUS,
@@ -356,7 +376,7 @@ pub fn read<R: Read>(
             Ok(r) => {
                 min = Some(min.map_or(r.date, |m| m.min(r.date)));
                 max = Some(max.map_or(r.date, |m| m.max(r.date)));
-                bill.records.push(r);
+                sink(r);
             }
             Err(error) if options.skip_invalid => {
                 bill.skipped += 1;

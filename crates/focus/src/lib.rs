@@ -19,7 +19,7 @@ mod import;
 
 pub use error::{ImportError, RowError};
 pub use export::{write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
-pub use import::{read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG};
+pub use import::{for_each_record, read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG};
 
 #[doc(no_inline)]
 pub use cloudbill_core::CostRecord;

@@ -34,4 +34,4 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 #[cfg(any(test, feature = "mock"))]
 pub use store::MockStore;
-pub use store::{changed_days, daily_totals, Store, WriteOutcome};
+pub use store::{changed_days, daily_totals, Chunk, Store, WriteOutcome};

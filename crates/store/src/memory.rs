@@ -437,6 +437,27 @@ impl Store for MemoryStore {
         Ok(outcome)
     }
 
+    async fn replace_window_streamed(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        job: JobId,
+        window: DateRange,
+        chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
+    ) -> Result<WriteOutcome, StoreError> {
+        // Memory holds everything anyway: gather, then write as one replace.
+        let mut records = Vec::new();
+        loop {
+            match chunks.recv().await {
+                Some(crate::Chunk::Records(chunk)) => records.extend(chunk),
+                Some(crate::Chunk::End) => break,
+                None => return Err(crate::store::ended_early()),
+            }
+        }
+        self.replace_window(domain, account, job, window, &records)
+            .await
+    }
+
     async fn try_lease(
         &self,
         account: AccountId,

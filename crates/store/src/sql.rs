@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use cloudbill_core::{
-    AccountId, Assignment, ChangedDay, ChargeCategory, Currency, DateRange, JobKind, JobState,
-    Money, NaiveDate, ProjectId,
+    AccountId, Assignment, ChangedDay, ChargeCategory, CostRecord, Currency, DateRange, JobKind,
+    JobState, Money, NaiveDate, ProjectId,
 };
 
 use crate::StoreError;
@@ -88,6 +88,42 @@ pub(crate) fn current_projects(
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(sqlx::error::DatabaseError::is_unique_violation)
+}
+
+/// Where the records of a window replace come from.
+pub(crate) enum Chunks<'a> {
+    /// All of them, in memory.
+    Slice(&'a [CostRecord]),
+    /// In chunks over a channel, until [`crate::Chunk::End`].
+    Channel(&'a mut tokio::sync::mpsc::Receiver<crate::Chunk>),
+}
+
+impl<'a> Chunks<'a> {
+    /// The next batch, `None` when done, an error when a channel closed before its end.
+    pub(crate) async fn next(
+        &mut self,
+    ) -> Result<Option<std::borrow::Cow<'_, [CostRecord]>>, StoreError> {
+        match self {
+            Chunks::Slice(records) => {
+                let all = std::mem::take(records);
+                Ok((!all.is_empty()).then_some(std::borrow::Cow::Borrowed(all)))
+            }
+            Chunks::Channel(rx) => match rx.recv().await {
+                Some(crate::Chunk::Records(batch)) => Ok(Some(std::borrow::Cow::Owned(batch))),
+                Some(crate::Chunk::End) => Ok(None),
+                None => Err(crate::store::ended_early()),
+            },
+        }
+    }
+
+    /// The whole set, when it is in memory (lets partitions of fully covered months be
+    /// encoded without reading rows back).
+    pub(crate) fn whole(&self) -> Option<&'a [CostRecord]> {
+        match self {
+            Chunks::Slice(records) => Some(*records),
+            Chunks::Channel(_) => None,
+        }
+    }
 }
 
 /// Implements [`crate::Store`] for an adapter struct with `pool` and `cipher` fields.
@@ -229,11 +265,11 @@ macro_rules! impl_sql_store {
             domain: DomainId,
             account: AccountId,
             window: DateRange,
-            written: &[CostRecord],
+            written: Option<&[CostRecord]>,
         ) -> Result<(), StoreError> {
             for month in crate::store::months(window) {
                 let span = crate::store::month_range(month);
-                let whole = window.start() <= span.start() && span.end() <= window.end();
+                let whole = written.is_some() && window.start() <= span.start() && span.end() <= window.end();
                 let fetched: Vec<CostRecord> = if whole {
                     Vec::new()
                 } else {
@@ -249,7 +285,7 @@ macro_rules! impl_sql_store {
                     rows.iter().map(record_from).collect::<Result<_, _>>()?
                 };
                 let refs: Vec<&CostRecord> = if whole {
-                    written.iter().filter(|r| span.contains(r.date)).collect()
+                    written.unwrap_or_default().iter().filter(|r| span.contains(r.date)).collect()
                 } else {
                     fetched.iter().collect()
                 };
@@ -387,6 +423,108 @@ macro_rules! impl_sql_store {
                 tx.commit().await?;
                 Ok(())
             }
+
+            /// The one implementation of a window replace (see `Store::replace_window`).
+            async fn replace_inner(
+                &self,
+                domain: DomainId,
+                account: AccountId,
+                job: JobId,
+                window: DateRange,
+                mut chunks: sql::Chunks<'_>,
+            ) -> Result<WriteOutcome, StoreError> {
+                use futures::TryStreamExt;
+                self.require_account(domain, account).await?;
+                let mut tx = self.write_tx().await?;
+                let mut before = std::collections::BTreeMap::new();
+                {
+                    let mut old_rows = sqlx::query(
+                        "SELECT usage_date, currency, cost FROM cost_records \
+                         WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(window.start())
+                    .bind(window.end())
+                    .fetch(&mut *tx);
+                    while let Some(row) = old_rows.try_next().await? {
+                        let currency: String = row.try_get("currency")?;
+                        let key = (row.try_get::<NaiveDate, _>("usage_date")?, sql::parse_currency(&currency)?);
+                        let slot: &mut rust_decimal::Decimal = before.entry(key).or_default();
+                        *slot += $from_dec(row.try_get::<$dec, _>("cost")?)?;
+                    }
+                }
+                sqlx::query("DELETE FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3")
+                    .bind(account.as_uuid())
+                    .bind(window.start())
+                    .bind(window.end())
+                    .execute(&mut *tx)
+                    .await?;
+                let written_whole = chunks.whole();
+                let mut after: std::collections::BTreeMap<(NaiveDate, cloudbill_core::Currency), rust_decimal::Decimal> = std::collections::BTreeMap::new();
+                let mut rows: u64 = 0;
+                while let Some(batch) = chunks.next().await? {
+                    for chunk in batch.chunks(sql::INSERT_CHUNK) {
+                        let mut builder = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO cost_records (domain_id, account_id, provider, cloud_account, usage_date, \
+                             region, service, usage_type, instance_type, usage_quantity, cost, currency, \
+                             effective_cost, list_cost, charge_category, tags) ",
+                        );
+                        // Validate inside the transaction: a bad record mid-batch rolls back the
+                        // delete and every insert before it.
+                        for r in chunk {
+                            check_record(domain, account, window, r)?;
+                        }
+                        builder.push_values(chunk, |mut b, r| {
+                            b.push_bind(r.domain.as_uuid())
+                                .push_bind(r.service_account.as_uuid())
+                                .push_bind(r.provider.as_str())
+                                .push_bind(r.cloud_account.clone())
+                                .push_bind(r.date)
+                                .push_bind(r.region.clone())
+                                .push_bind(r.service.clone())
+                                .push_bind(r.usage_type.clone())
+                                .push_bind(r.instance_type.clone())
+                                .push_bind($to_dec(r.usage_quantity))
+                                .push_bind($to_dec(r.cost.amount()))
+                                .push_bind(r.currency().as_str().to_owned())
+                                .push_bind(r.effective_cost.map($to_dec))
+                                .push_bind(r.list_cost.map($to_dec))
+                                .push_bind(r.charge_category.as_str())
+                                .push_bind(sql::tags_json(&r.tags));
+                        });
+                        builder.build().execute(&mut *tx).await?;
+                    }
+                    for (key, v) in daily_totals(batch.iter())? {
+                        let slot = after.entry(key).or_default();
+                        *slot = slot.checked_add(v).ok_or_else(|| StoreError::RecordRejected(format!("daily total overflows on {}", key.0)))?;
+                    }
+                    rows += batch.len() as u64;
+                }
+                write_partitions(&mut tx, domain, account, window, written_whole).await?;
+                bump(&mut *tx, domain).await?;
+                let outcome = WriteOutcome {
+                    rows,
+                    changed_days: changed_days(&before, &after),
+                };
+                let job_row = sqlx::query("SELECT rows_written, changed_days FROM sync_jobs WHERE id = $1 AND account_id = $2")
+                    .bind(job.as_uuid())
+                    .bind(account.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| not_found("job", job))?;
+                let rows_so_far: i64 = job_row.try_get("rows_written")?;
+                let mut days = sql::parse_changed_days(&job_row.try_get::<String, _>("changed_days")?)?;
+                days.extend(outcome.changed_days.iter().copied());
+                sqlx::query("UPDATE sync_jobs SET rows_written = $1, changed_days = $2 WHERE id = $3")
+                    .bind(rows_so_far.saturating_add(i64::try_from(outcome.rows).unwrap_or(i64::MAX)))
+                    .bind(sql::changed_days_json(&days))
+                    .bind(job.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
 
             async fn project_exists(
                 &self,
@@ -842,85 +980,18 @@ macro_rules! impl_sql_store {
                 window: DateRange,
                 records: &[CostRecord],
             ) -> Result<WriteOutcome, StoreError> {
-                self.require_account(domain, account).await?;
-                let mut tx = self.write_tx().await?;
-                let old_rows = sqlx::query(
-                    "SELECT usage_date, currency, cost FROM cost_records \
-                     WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
-                )
-                .bind(account.as_uuid())
-                .bind(window.start())
-                .bind(window.end())
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut before = std::collections::BTreeMap::new();
-                for row in &old_rows {
-                    let currency: String = row.try_get("currency")?;
-                    let key = (row.try_get::<NaiveDate, _>("usage_date")?, sql::parse_currency(&currency)?);
-                    let slot: &mut rust_decimal::Decimal = before.entry(key).or_default();
-                    *slot += $from_dec(row.try_get::<$dec, _>("cost")?)?;
-                }
-                sqlx::query("DELETE FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3")
-                    .bind(account.as_uuid())
-                    .bind(window.start())
-                    .bind(window.end())
-                    .execute(&mut *tx)
-                    .await?;
-                for chunk in records.chunks(sql::INSERT_CHUNK) {
-                    let mut builder = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO cost_records (domain_id, account_id, provider, cloud_account, usage_date, \
-                         region, service, usage_type, instance_type, usage_quantity, cost, currency, \
-                         effective_cost, list_cost, charge_category, tags) ",
-                    );
-                    // Validate inside the transaction: a bad record mid-batch rolls back the
-                    // delete and every insert before it.
-                    for r in chunk {
-                        check_record(domain, account, window, r)?;
-                    }
-                    builder.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.domain.as_uuid())
-                            .push_bind(r.service_account.as_uuid())
-                            .push_bind(r.provider.as_str())
-                            .push_bind(r.cloud_account.clone())
-                            .push_bind(r.date)
-                            .push_bind(r.region.clone())
-                            .push_bind(r.service.clone())
-                            .push_bind(r.usage_type.clone())
-                            .push_bind(r.instance_type.clone())
-                            .push_bind($to_dec(r.usage_quantity))
-                            .push_bind($to_dec(r.cost.amount()))
-                            .push_bind(r.currency().as_str().to_owned())
-                            .push_bind(r.effective_cost.map($to_dec))
-                            .push_bind(r.list_cost.map($to_dec))
-                            .push_bind(r.charge_category.as_str())
-                            .push_bind(sql::tags_json(&r.tags));
-                    });
-                    builder.build().execute(&mut *tx).await?;
-                }
-                write_partitions(&mut tx, domain, account, window, records).await?;
-                bump(&mut *tx, domain).await?;
-                let after = daily_totals(records)?;
-                let outcome = WriteOutcome {
-                    rows: records.len() as u64,
-                    changed_days: changed_days(&before, &after),
-                };
-                let job_row = sqlx::query("SELECT rows_written, changed_days FROM sync_jobs WHERE id = $1 AND account_id = $2")
-                    .bind(job.as_uuid())
-                    .bind(account.as_uuid())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or_else(|| not_found("job", job))?;
-                let rows_so_far: i64 = job_row.try_get("rows_written")?;
-                let mut days = sql::parse_changed_days(&job_row.try_get::<String, _>("changed_days")?)?;
-                days.extend(outcome.changed_days.iter().copied());
-                sqlx::query("UPDATE sync_jobs SET rows_written = $1, changed_days = $2 WHERE id = $3")
-                    .bind(rows_so_far.saturating_add(i64::try_from(outcome.rows).unwrap_or(i64::MAX)))
-                    .bind(sql::changed_days_json(&days))
-                    .bind(job.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(outcome)
+                self.replace_inner(domain, account, job, window, sql::Chunks::Slice(records)).await
+            }
+
+            async fn replace_window_streamed(
+                &self,
+                domain: DomainId,
+                account: AccountId,
+                job: JobId,
+                window: DateRange,
+                chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
+            ) -> Result<WriteOutcome, StoreError> {
+                self.replace_inner(domain, account, job, window, sql::Chunks::Channel(chunks)).await
             }
 
             async fn try_lease(

@@ -12,6 +12,22 @@ use cloudbill_core::{
 
 use crate::StoreError;
 
+/// One message of a streamed window replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    /// More records.
+    Records(Vec<CostRecord>),
+    /// Every record was sent: commit.
+    End,
+}
+
+/// The error of a stream that closed before [`Chunk::End`].
+pub(crate) fn ended_early() -> StoreError {
+    StoreError::RecordRejected(
+        "the record stream stopped before its end; nothing was written".into(),
+    )
+}
+
 /// What one [`Store::replace_window`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -168,6 +184,19 @@ pub trait Store: Send + Sync {
     /// A number that changes whenever cost data, accounts, assignments or projects change, so
     /// a cached engine knows when to reload (across processes sharing the database).
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
+
+    /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
+    /// of any size is written with bounded memory. Same transaction, same rules: a bad record,
+    /// or a channel that closes before [`Chunk::End`] (the producer failed), leaves the
+    /// previous data.
+    async fn replace_window_streamed(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        job: JobId,
+        window: DateRange,
+        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
+    ) -> Result<WriteOutcome, StoreError>;
 
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(

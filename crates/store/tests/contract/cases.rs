@@ -762,3 +762,84 @@ pub async fn partitions_mirror_the_rows_and_versions_move(h: &Harness) {
         .keys()
         .all(|(acc, _)| *acc == a.id));
 }
+
+pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "a").await;
+    let w = range("2025-01-01", "2025-03-01");
+    let days: Vec<_> = w.iter_days().collect();
+    let send = |chunks: Vec<Vec<cloudbill_core::CostRecord>>, end: bool| {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            for c in chunks {
+                if tx.send(cloudbill_store::Chunk::Records(c)).await.is_err() {
+                    return;
+                }
+            }
+            if end {
+                let _ = tx.send(cloudbill_store::Chunk::End).await;
+            }
+        });
+        rx
+    };
+    let send_all = |chunks| send(chunks, true);
+    let rows: Vec<_> = days
+        .iter()
+        .map(|day| record(&a, &day.to_string(), "2.0000000001", "EC2"))
+        .collect();
+    let job = start_job(s, &a, w).await;
+    let mut rx = send_all(rows.chunks(7).map(<[_]>::to_vec).collect());
+    let out = s
+        .replace_window_streamed(d.id, a.id, job, w, &mut rx)
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 59);
+    assert_eq!(out.changed_days.len(), 59);
+    assert_eq!(totals(s, &a, w).await.len(), 59);
+    assert_eq!(
+        partition_totals(s, d.id, None).await.len(),
+        59,
+        "partitions rebuilt from the rows"
+    );
+    // A bad record in a later chunk rolls everything back.
+    let mut bad: Vec<_> = days
+        .iter()
+        .map(|day| record(&a, &day.to_string(), "9", "EC2"))
+        .collect();
+    bad.push(record(&a, "2025-04-01", "1", "late"));
+    let job2 = start_job(s, &a, w).await;
+    let mut rx = send_all(bad.chunks(10).map(<[_]>::to_vec).collect());
+    let err = s
+        .replace_window_streamed(d.id, a.id, job2, w, &mut rx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RecordRejected(_)), "{err}");
+    let t = totals(s, &a, w).await;
+    assert!(t.values().all(|v| v == "2.0000000001"), "old rows kept");
+    // A stream whose producer stopped before the end changes nothing either.
+    let changed: Vec<_> = days
+        .iter()
+        .map(|day| record(&a, &day.to_string(), "5", "EC2"))
+        .collect();
+    let job_cut = start_job(s, &a, w).await;
+    let mut rx = send(changed.chunks(10).map(<[_]>::to_vec).collect(), false);
+    let err = s
+        .replace_window_streamed(d.id, a.id, job_cut, w, &mut rx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("stopped before its end"), "{err}");
+    assert!(
+        totals(s, &a, w).await.values().all(|v| v == "2.0000000001"),
+        "old rows kept"
+    );
+    // Unchanged data streamed again changes nothing.
+    let job3 = start_job(s, &a, w).await;
+    let mut rx = send_all(rows.chunks(20).map(<[_]>::to_vec).collect());
+    let out = s
+        .replace_window_streamed(d.id, a.id, job3, w, &mut rx)
+        .await
+        .unwrap();
+    assert!(out.changed_days.is_empty());
+}

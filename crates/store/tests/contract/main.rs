@@ -62,4 +62,5 @@ contract!(
     leases_exclude_other_holders_until_they_expire,
     tokens_are_found_by_hash_listed_and_revoked,
     partitions_mirror_the_rows_and_versions_move,
+    streamed_replace_writes_chunks_in_one_transaction,
 );
