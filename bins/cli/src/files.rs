@@ -12,10 +12,10 @@ use crate::args::{ExportFormat, Format, ImportFormat};
 use crate::render::{self, Grid};
 use crate::CliError;
 
-/// Opens a bill, transparently gunzipping it, with a progress bar (bytes read / total) on a TTY.
-fn open_bill(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::Failure(format!("cannot open {}: {e}", path.display())))?;
+/// Opens a bill, transparently gunzipping it, with a progress bar (bytes read / total) on a TTY
+/// labelled `what` (the import reads the file twice: to check it, then to write it).
+fn open_bill(path: &Path, what: &str) -> std::io::Result<Box<dyn Read + Send>> {
+    let file = std::fs::File::open(path)?;
     let total = file.metadata().map_or(0, |m| m.len());
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = indicatif::ProgressBar::new(total);
@@ -26,7 +26,7 @@ fn open_bill(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_prefix(path.display().to_string());
+        bar.set_prefix(format!("{what} {}", path.display()));
         bar
     } else {
         indicatif::ProgressBar::hidden()
@@ -34,10 +34,7 @@ fn open_bill(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
     let mut reader = BufReader::with_capacity(1 << 16, bar.wrap_read(file));
     let gz = {
         use std::io::BufRead;
-        reader
-            .fill_buf()
-            .map_err(|e| CliError::Failure(format!("cannot read {}: {e}", path.display())))?
-            .starts_with(&[0x1f, 0x8b])
+        reader.fill_buf()?.starts_with(&[0x1f, 0x8b])
     };
     Ok(if gz {
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(reader)))
@@ -56,8 +53,20 @@ pub(crate) async fn import(
         ImportFormat::Focus(a) => (BillFormat::Focus, a),
         ImportFormat::Cur(a) => (BillFormat::Cur, a),
     };
-    let source = open_bill(&args.file)?;
     let name = args.file.display().to_string();
+    // Fail early, with the file's own error, if it cannot be opened at all.
+    open_bill(&args.file, "checking")
+        .map_err(|e| CliError::Failure(format!("cannot open {name}: {e}")))?;
+    let path = args.file.clone();
+    let pass = std::sync::atomic::AtomicUsize::new(0);
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        let what = if pass.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            "checking"
+        } else {
+            "importing"
+        };
+        open_bill(&path, what)
+    });
     let options = ImportOptions {
         skip_invalid: args.skip_invalid,
     };

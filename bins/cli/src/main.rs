@@ -10,8 +10,9 @@ use cloudbill::{Cli, CliError};
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info,cloudbill=debug",
+        // sqlx reports long statements (a big import) as warnings: not the user's concern.
+        (false, 0) => "warn,sqlx=error",
+        (false, 1) => "info,cloudbill=debug,sqlx=error",
         (false, _) => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

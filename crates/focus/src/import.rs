@@ -289,7 +289,7 @@ pub fn read<R: Read>(
 ) -> Result<ImportedBill, ImportError> {
     let mut records = Vec::new();
     let mut bill = for_each_record(source, file, format, domain, account, options, |r| {
-        records.push(r)
+        records.push(r);
     })?;
     bill.records = records;
     Ok(bill)

@@ -1,6 +1,7 @@
 //! Bills in files: importing FOCUS / CUR into a `file` account, exporting FOCUS.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use chrono::Utc;
 use cloudbill_core::{
@@ -9,7 +10,15 @@ use cloudbill_core::{
 };
 use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 
+use cloudbill_store::Chunk;
+
 use crate::{Billing, Principal, ServiceError};
+
+/// Opens the bill being imported; called once per pass.
+pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
+
+/// Records per chunk streamed into the store.
+const IMPORT_CHUNK: usize = 10_000;
 
 /// What an import did.
 #[derive(Debug, Clone)]
@@ -77,30 +86,50 @@ impl Billing {
     /// the days the file covers are replaced atomically, and a job records the range and rows.
     /// A bad row stops the import with its line and column and writes nothing, unless
     /// `options.skip_invalid`.
+    ///
+    /// The file is read twice through `open` — once to validate it and find the days it covers,
+    /// once to stream its records into the store in chunks — so memory stays bounded whatever
+    /// its size.
     pub async fn import(
         &self,
         p: &Principal,
         account: &str,
         format: BillFormat,
-        source: Box<dyn Read + Send>,
+        open: BillSource,
         file_name: &str,
         options: ImportOptions,
     ) -> Result<ImportReport, ServiceError> {
         p.require_admin("import bills")?;
         self.require_billing().await?;
         let account = self.file_account(p, account).await?;
-        let (domain, account_id, name) = (self.domain_id(), account.id, file_name.to_owned());
-        let bill = tokio::task::spawn_blocking(move || {
-            cloudbill_focus::read(source, &name, format, domain, account_id, options)
-        })
-        .await
-        .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))??;
+        let (domain, account_id) = (self.domain_id(), account.id);
+
+        // Pass 1: validate every row and find the range; nothing is kept or written.
+        let summary = {
+            let (name, open) = (file_name.to_owned(), Arc::clone(&open));
+            tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+                let source = open()
+                    .map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
+                Ok(cloudbill_focus::for_each_record(
+                    source,
+                    &name,
+                    format,
+                    domain,
+                    account_id,
+                    options,
+                    |_| {},
+                )?)
+            })
+            .await
+            .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))??
+        };
+        let store = &self.inner.store;
         let job = SyncJob {
             id: JobId::new(),
             domain,
             account: account_id,
             kind: JobKind::Import,
-            window: bill
+            window: summary
                 .range
                 .unwrap_or_else(|| DateRange::day(Utc::now().date_naive())),
             state: JobState::Running,
@@ -110,36 +139,35 @@ impl Billing {
             started_at: Utc::now(),
             finished_at: None,
         };
-        let store = &self.inner.store;
         store.save_job(&job).await?;
         let mut report = ImportReport {
             account: account.name.to_string(),
             job: job.id,
-            range: bill.range,
-            rows: bill.rows,
+            range: summary.range,
+            rows: summary.rows,
             written: 0,
-            skipped: bill.skipped,
-            first_errors: bill.first_errors,
+            skipped: summary.skipped,
+            first_errors: summary.first_errors,
             changed_days: 0,
         };
         let mut finished = job.clone();
         finished.finished_at = Some(Utc::now());
-        if let Some(range) = bill.range {
-            match store
-                .replace_window(domain, account_id, job.id, range, &bill.records)
-                .await
-            {
+        if let Some(range) = summary.range {
+            let result = self
+                .stream_into_store(account_id, job.id, range, format, &open, file_name, options)
+                .await;
+            match result {
                 Ok(outcome) => {
                     report.written = outcome.rows;
                     report.changed_days = outcome.changed_days.len();
                     finished.rows = outcome.rows;
                     finished.changed_days = outcome.changed_days;
                 }
-                Err(e) => {
+                Err(error) => {
                     finished.state = JobState::Failed;
-                    finished.error = Some(e.to_string());
+                    finished.error = Some(error.to_string());
                     store.save_job(&finished).await?;
-                    return Err(e.into());
+                    return Err(error);
                 }
             }
         }
@@ -149,6 +177,70 @@ impl Billing {
         }
         store.save_job(&finished).await?;
         Ok(report)
+    }
+
+    /// Pass 2 of an import: streams the file's records into one transaction. The producer ends
+    /// the stream with `Chunk::End` only when the whole file was read; anything else rolls back.
+    #[allow(clippy::too_many_arguments)] // The pieces of one import, passed through once.
+    async fn stream_into_store(
+        &self,
+        account: cloudbill_core::AccountId,
+        job: JobId,
+        range: DateRange,
+        format: BillFormat,
+        open: &BillSource,
+        file_name: &str,
+        options: ImportOptions,
+    ) -> Result<cloudbill_store::WriteOutcome, ServiceError> {
+        let domain = self.domain_id();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+        let (name, open) = (file_name.to_owned(), Arc::clone(open));
+        let producer = tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
+            let source =
+                open().map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
+            let mut batch = Vec::with_capacity(IMPORT_CHUNK);
+            let mut receiver_gone = false;
+            cloudbill_focus::for_each_record(
+                source,
+                &name,
+                format,
+                domain,
+                account,
+                options,
+                |r| {
+                    if receiver_gone {
+                        return;
+                    }
+                    batch.push(r);
+                    if batch.len() == IMPORT_CHUNK {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_CHUNK));
+                        receiver_gone = tx.blocking_send(Chunk::Records(full)).is_err();
+                    }
+                },
+            )?;
+            if !receiver_gone && !batch.is_empty() {
+                receiver_gone = tx.blocking_send(Chunk::Records(batch)).is_err();
+            }
+            if !receiver_gone {
+                let _ = tx.blocking_send(Chunk::End);
+            }
+            Ok(())
+        });
+        let written = self
+            .inner
+            .store
+            .replace_window_streamed(domain, account, job, range, &mut rx)
+            .await;
+        drop(rx);
+        let read = producer
+            .await
+            .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))?;
+        // The producer's error explains a failed stream better than the store's.
+        match (written, read) {
+            (Ok(outcome), Ok(())) => Ok(outcome),
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(())) => Err(ServiceError::from(e)),
+        }
     }
 
     /// The stored records of `range` (optionally only of `projects`, by name or id), with

@@ -21,6 +21,6 @@ pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
 pub use cloudbill_aggregate::{GroupKey, Query, Report, Sort};
 pub use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 pub use error::ServiceError;
-pub use files::{ExportedRecord, ImportReport};
+pub use files::{BillSource, ExportedRecord, ImportReport};
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
