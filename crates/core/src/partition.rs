@@ -47,12 +47,57 @@ const CATEGORIES: [ChargeCategory; 5] = [
 
 /// Encodes records of one account and one month (rows are written in day order).
 pub fn encode_partition(month: NaiveDate, records: &[&CostRecord]) -> Vec<u8> {
-    let mut strings: Vec<&str> = Vec::new();
-    let mut index: HashMap<&str, u32> = HashMap::new();
     let mut order: Vec<&&CostRecord> = records.iter().collect();
     order.sort_by_key(|r| r.date);
-    let mut rows: Vec<[u32; 6]> = Vec::with_capacity(order.len());
-    for r in &order {
+    let mut encoder = PartitionEncoder::new(month);
+    for r in order {
+        encoder.push(r);
+    }
+    encoder.finish()
+}
+
+/// Builds a partition one record at a time, holding only the encoded bytes, so a month of any
+/// size is encoded in little memory. Records must come in day order.
+#[derive(Debug)]
+pub struct PartitionEncoder {
+    month: NaiveDate,
+    strings: Vec<String>,
+    index: HashMap<String, u32>,
+    body: Vec<u8>,
+    rows: usize,
+    max_scale: u32,
+}
+
+impl PartitionEncoder {
+    /// An empty partition of the month starting at `month`.
+    pub fn new(month: NaiveDate) -> Self {
+        Self {
+            month,
+            strings: Vec::new(),
+            index: HashMap::new(),
+            body: Vec::new(),
+            rows: 0,
+            max_scale: 0,
+        }
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn string_id(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+
+    /// Appends a record (the next in day order).
+    pub fn push(&mut self, r: &CostRecord) {
         let fields: [&str; 6] = [
             r.cost.currency_str(),
             r.cloud_account.as_str(),
@@ -61,42 +106,14 @@ pub fn encode_partition(month: NaiveDate, records: &[&CostRecord]) -> Vec<u8> {
             r.usage_type.as_str(),
             r.instance_type.as_deref().unwrap_or(""),
         ];
-        let mut ids = [0u32; 6];
-        for (slot, f) in ids.iter_mut().zip(fields) {
-            *slot = match index.get(f) {
-                Some(i) => *i,
-                None => {
-                    let i = u32::try_from(strings.len()).unwrap_or(u32::MAX);
-                    strings.push(f);
-                    index.insert(f, i);
-                    i
-                }
-            };
-        }
-        rows.push(ids);
-    }
-    let max_scale = order
-        .iter()
-        .map(|r| r.cost.amount().scale())
-        .max()
-        .unwrap_or(0);
-    let mut out = Vec::with_capacity(16 + rows.len() * 16);
-    out.extend_from_slice(MAGIC);
-    put_varint(&mut out, zigzag(i128::from(month.num_days_from_ce())));
-    out.push(u8::try_from(max_scale).unwrap_or(u8::MAX));
-    put_varint(&mut out, strings.len() as u128);
-    for s in &strings {
-        put_varint(&mut out, s.len() as u128);
-        out.extend_from_slice(s.as_bytes());
-    }
-    put_varint(&mut out, rows.len() as u128);
-    for (r, ids) in order.iter().zip(&rows) {
-        out.push(u8::try_from(r.date.day()).unwrap_or(0));
-        out.push(match r.provider {
+        let ids = fields.map(|f| self.string_id(f));
+        let body = &mut self.body;
+        body.push(u8::try_from(r.date.day()).unwrap_or(0));
+        body.push(match r.provider {
             ProviderKind::HyperbillingAws => 0,
             ProviderKind::File => 1,
         });
-        out.push(
+        body.push(
             u8::try_from(
                 CATEGORIES
                     .iter()
@@ -106,13 +123,32 @@ pub fn encode_partition(month: NaiveDate, records: &[&CostRecord]) -> Vec<u8> {
             .unwrap_or(0),
         );
         for id in ids {
-            put_varint(&mut out, u128::from(*id));
+            put_varint(body, u128::from(id));
         }
         let amount = r.cost.amount();
-        out.push(u8::try_from(amount.scale()).unwrap_or(u8::MAX));
-        put_varint(&mut out, zigzag(amount.mantissa()));
+        body.push(u8::try_from(amount.scale()).unwrap_or(u8::MAX));
+        put_varint(body, zigzag(amount.mantissa()));
+        self.max_scale = self.max_scale.max(amount.scale());
+        self.rows += 1;
     }
-    out
+
+    /// The encoded partition.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            32 + self.body.len() + self.strings.iter().map(String::len).sum::<usize>(),
+        );
+        out.extend_from_slice(MAGIC);
+        put_varint(&mut out, zigzag(i128::from(self.month.num_days_from_ce())));
+        out.push(u8::try_from(self.max_scale).unwrap_or(u8::MAX));
+        put_varint(&mut out, self.strings.len() as u128);
+        for s in &self.strings {
+            put_varint(&mut out, s.len() as u128);
+            out.extend_from_slice(s.as_bytes());
+        }
+        put_varint(&mut out, self.rows as u128);
+        out.extend_from_slice(&self.body);
+        out
+    }
 }
 
 /// One decoded row: string fields are indexes into [`Partition::strings`].

@@ -270,26 +270,36 @@ macro_rules! impl_sql_store {
             for month in crate::store::months(window) {
                 let span = crate::store::month_range(month);
                 let whole = written.is_some() && window.start() <= span.start() && span.end() <= window.end();
-                let fetched: Vec<CostRecord> = if whole {
-                    Vec::new()
+                let encoder = if whole {
+                    let mut refs: Vec<&CostRecord> =
+                        written.unwrap_or_default().iter().filter(|r| span.contains(r.date)).collect();
+                    refs.sort_by_key(|r| r.date);
+                    let mut encoder = cloudbill_core::PartitionEncoder::new(month);
+                    for r in refs {
+                        encoder.push(r);
+                    }
+                    encoder
                 } else {
-                    let rows = sqlx::query(&format!(
-                        "SELECT {} FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
+                    // Streamed in day order straight into the encoder: a month of any size is
+                    // rebuilt holding only its encoded bytes.
+                    use futures::TryStreamExt;
+                    let mut encoder = cloudbill_core::PartitionEncoder::new(month);
+                    let sql = format!(
+                        "SELECT {} FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3 \
+                         ORDER BY usage_date",
                         sql::RECORD_COLUMNS
-                    ))
-                    .bind(account.as_uuid())
-                    .bind(span.start())
-                    .bind(span.end())
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    rows.iter().map(record_from).collect::<Result<_, _>>()?
+                    );
+                    let mut rows = sqlx::query(&sql)
+                        .bind(account.as_uuid())
+                        .bind(span.start())
+                        .bind(span.end())
+                        .fetch(&mut **tx);
+                    while let Some(row) = rows.try_next().await? {
+                        encoder.push(&record_from(&row)?);
+                    }
+                    encoder
                 };
-                let refs: Vec<&CostRecord> = if whole {
-                    written.unwrap_or_default().iter().filter(|r| span.contains(r.date)).collect()
-                } else {
-                    fetched.iter().collect()
-                };
-                if refs.is_empty() {
+                if encoder.rows() == 0 {
                     sqlx::query("DELETE FROM cost_partitions WHERE account_id = $1 AND month = $2")
                         .bind(account.as_uuid())
                         .bind(month)
@@ -304,8 +314,8 @@ macro_rules! impl_sql_store {
                     .bind(account.as_uuid())
                     .bind(domain.as_uuid())
                     .bind(month)
-                    .bind(i64::try_from(refs.len()).unwrap_or(i64::MAX))
-                    .bind(cloudbill_core::encode_partition(month, &refs))
+                    .bind(i64::try_from(encoder.rows()).unwrap_or(i64::MAX))
+                    .bind(encoder.finish())
                     .execute(&mut **tx)
                     .await?;
                 }
