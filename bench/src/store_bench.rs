@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use cloudbill_core::{AccountId, DomainId, JobId, JobKind, JobState, SyncJob};
+use cloudbill_core::{AccountId, DomainId, JobKind, SyncJob};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{Billing, BillingConfig, NewAccount, Principal};
@@ -118,19 +118,7 @@ async fn run_async(dir: &str, reference: Option<&str>) -> Result<(), String> {
     }
     let n: usize = by_account.values().map(Vec::len).sum();
     for (account, records) in &by_account {
-        let job = SyncJob {
-            id: JobId::new(),
-            domain,
-            account: *account,
-            kind: JobKind::Import,
-            window: range,
-            state: JobState::Running,
-            rows: 0,
-            changed_days: vec![],
-            error: None,
-            started_at: Utc::now(),
-            finished_at: None,
-        };
+        let job = SyncJob::running(domain, *account, JobKind::Import, range, Utc::now());
         store.save_job(&job).await.map_err(|e| e.to_string())?;
         store
             .replace_window(domain, *account, job.id, range, records)

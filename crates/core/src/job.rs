@@ -102,3 +102,28 @@ pub struct SyncJob {
     /// End time, once finished.
     pub finished_at: Option<DateTime<Utc>>,
 }
+
+impl SyncJob {
+    /// A new job, running since `started_at`, with nothing written yet.
+    pub fn running(
+        domain: DomainId,
+        account: AccountId,
+        kind: JobKind,
+        window: DateRange,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: JobId::new(),
+            domain,
+            account,
+            kind,
+            window,
+            state: JobState::Running,
+            rows: 0,
+            changed_days: Vec::new(),
+            error: None,
+            started_at,
+            finished_at: None,
+        }
+    }
+}

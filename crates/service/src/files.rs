@@ -124,21 +124,10 @@ impl Billing {
             .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))??
         };
         let store = &self.inner.store;
-        let job = SyncJob {
-            id: JobId::new(),
-            domain,
-            account: account_id,
-            kind: JobKind::Import,
-            window: summary
-                .range
-                .unwrap_or_else(|| DateRange::day(Utc::now().date_naive())),
-            state: JobState::Running,
-            rows: 0,
-            changed_days: vec![],
-            error: None,
-            started_at: Utc::now(),
-            finished_at: None,
-        };
+        let window = summary
+            .range
+            .unwrap_or_else(|| DateRange::day(Utc::now().date_naive()));
+        let job = SyncJob::running(domain, account_id, JobKind::Import, window, Utc::now());
         store.save_job(&job).await?;
         let mut report = ImportReport {
             account: account.name.to_string(),

@@ -240,19 +240,13 @@ impl Billing {
                 Some(r) => r,
                 None => self.default_range(&account).await?,
             };
-            let job = SyncJob {
-                id: JobId::new(),
-                domain: self.domain_id(),
-                account: account.id,
-                kind: JobKind::Sync,
-                window: range,
-                state: JobState::Running,
-                rows: 0,
-                changed_days: vec![],
-                error: None,
-                started_at: Utc::now(),
-                finished_at: None,
-            };
+            let job = SyncJob::running(
+                self.domain_id(),
+                account.id,
+                JobKind::Sync,
+                range,
+                Utc::now(),
+            );
             self.inner.store.save_job(&job).await?;
             plan.push(Planned {
                 account,
