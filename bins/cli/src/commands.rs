@@ -227,18 +227,18 @@ async fn group_cmd(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let all = match action {
+    let created = match action {
         GroupAction::Create { name, parent } => {
-            b.create_group(&ADMIN, &name, parent.as_deref()).await?;
-            b.groups(&ADMIN)
-                .await?
-                .into_iter()
-                .filter(|g| g.name.as_str() == name.trim())
-                .collect()
+            Some(b.create_group(&ADMIN, &name, parent.as_deref()).await?)
         }
-        GroupAction::List => b.groups(&ADMIN).await?,
+        GroupAction::List => None,
     };
+    // One read serves both the listing and the parents' names.
     let parents = b.groups(&ADMIN).await?;
+    let all = match created {
+        Some(group) => vec![group],
+        None => parents.clone(),
+    };
     let parent_name = |id: Option<cloudbill_core::GroupId>| {
         id.and_then(|id| parents.iter().find(|g| g.id == id))
             .map(|g| g.name.to_string())
