@@ -504,7 +504,7 @@ impl Billing {
         // Checked on every call: turning billing off must not leave cached answers reachable.
         self.require_billing().await?;
         if !self.inner.config.warm_engine {
-            return Ok(Arc::new(self.compute_report(p, query).await?));
+            return Ok(Arc::new(self.compute_report(p, query, None).await?));
         }
         let version = self.inner.store.data_version(self.domain_id()).await?;
         let key = format!("{p:?}|{query:?}");
@@ -520,7 +520,7 @@ impl Billing {
                 }
             }
         }
-        let answer = Arc::new(self.compute_report(p, query).await?);
+        let answer = Arc::new(self.compute_report(p, query, Some(version)).await?);
         let mut cache = self
             .inner
             .answers
@@ -533,7 +533,14 @@ impl Billing {
         Ok(answer)
     }
 
-    async fn compute_report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
+    /// `version`: the data version of the warm engine to use, or `None` to build one for the
+    /// query's months.
+    async fn compute_report(
+        &self,
+        p: &Principal,
+        query: &Query,
+        version: Option<i64>,
+    ) -> Result<Report, ServiceError> {
         let max = self.inner.config.max_query_days;
         if query.range.days() > max {
             return Err(cloudbill_aggregate::QueryError::RangeTooLong {
@@ -543,7 +550,7 @@ impl Billing {
             .into());
         }
         let mut query = query.clone();
-        let engine = self.engine_for(query.range).await?;
+        let engine = self.engine_for(query.range, version).await?;
         if let Principal::ProjectMember { projects } = p {
             if !query.filters.contains_key(&GroupKey::Project)
                 && !query.filters.contains_key(&GroupKey::ProjectGroup)
@@ -580,21 +587,21 @@ impl Billing {
         Ok(engine.query(&query)?)
     }
 
-    /// The engine to answer a query over `range`: the warm one (rebuilt when the data version
-    /// moved) or one built from just the months of `range`.
+    /// The engine to answer a query over `range`: the warm one at data version `version`
+    /// (rebuilt when the version moved), or, with `None`, one built from the months of `range`.
     async fn engine_for(
         &self,
         range: cloudbill_core::DateRange,
+        version: Option<i64>,
     ) -> Result<Arc<Engine>, ServiceError> {
         let store = &self.inner.store;
-        if !self.inner.config.warm_engine {
+        let Some(version) = version else {
             let parts = store.cost_partitions(self.domain_id(), Some(range)).await?;
             return Ok(Arc::new(Engine::from_partitions(
                 &parts,
                 self.catalog().await?,
             )?));
-        }
-        let version = store.data_version(self.domain_id()).await?;
+        };
         let mut cached = self.inner.engine.lock().await;
         if let Some((v, engine)) = cached.as_ref() {
             if *v == version {
