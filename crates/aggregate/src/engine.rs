@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::Datelike;
 use cloudbill_core::{
     AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, Partition, ProjectId,
-    ProviderKind,
+    ProviderKind, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
 };
 
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
@@ -262,11 +262,9 @@ impl Builder {
         idx
     }
 
-    /// Appends a row. `ids`: provider, cloud account, region, service, usage type, instance
-    /// type, currency, category.
-    fn push(&mut self, day: i32, date: NaiveDate, account: u32, ids: [u32; 8], cost: i128) {
-        let project = self
-            .account_history
+    /// The project `account` was assigned to on `date` ("(unassigned)" for none).
+    fn project_on(&self, account: u32, date: NaiveDate) -> u32 {
+        self.account_history
             .get(account as usize)
             .and_then(|steps| {
                 steps
@@ -274,13 +272,38 @@ impl Builder {
                     .rev()
                     .find(|(from, _)| from.is_none_or(|f| f <= date))
             })
-            .map_or(self.unassigned, |(_, p)| *p);
+            .map_or(self.unassigned, |(_, p)| *p)
+    }
+
+    /// The dictionary of engine column `slot` (2–9).
+    fn dict_for(&mut self, slot: usize) -> &mut Dict {
+        match slot {
+            2 => &mut self.dicts.provider,
+            3 => &mut self.dicts.cloud_account,
+            4 => &mut self.dicts.region,
+            5 => &mut self.dicts.service,
+            6 => &mut self.dicts.usage_type,
+            7 => &mut self.dicts.instance_type,
+            8 => &mut self.dicts.currency,
+            _ => &mut self.dicts.category,
+        }
+    }
+
+    /// Appends a row. `ids`: provider, cloud account, region, service, usage type, instance
+    /// type, currency, category.
+    fn push(&mut self, day: i32, date: NaiveDate, account: u32, ids: [u32; 8], cost: i128) {
+        let project = self.project_on(account, date);
         self.day.push(day);
         self.cols[0].push(account);
         self.cols[1].push(project);
         for (col, id) in self.cols[2..].iter_mut().zip(ids) {
             col.push(id);
         }
+        self.push_cost(cost);
+    }
+
+    /// Appends a cost (at the engine's scale), widening the column when one needs it.
+    fn push_cost(&mut self, cost: i128) {
         match &mut self.costs {
             Costs::Narrow(c) => match i64::try_from(cost) {
                 Ok(x) => c.push(x),
@@ -436,82 +459,74 @@ impl Engine {
     }
 
     /// Builds the engine from the store's columnar partitions (`(account, blob)` pairs),
-    /// without materialising a single `CostRecord`.
+    /// column by column, without materialising a single `CostRecord`.
     pub fn from_partitions(
         parts: &[(AccountId, Vec<u8>)],
         catalog: Catalog,
     ) -> Result<Self, QueryError> {
+        let corrupt = |e: cloudbill_core::ValidationError| QueryError::Corrupt(e.to_string());
         let mut decoded = Vec::with_capacity(parts.len());
         for (account, blob) in parts {
-            let p = Partition::decode(blob).map_err(|e| QueryError::Corrupt(e.to_string()))?;
-            decoded.push((p.month, *account, p));
+            let p = Partition::decode(blob).map_err(corrupt)?;
+            let costs = p.costs().map_err(corrupt)?;
+            decoded.push((p.month, *account, p, costs));
         }
         // Month order keeps rows month-sorted, which the scan's range bounds rely on.
-        decoded.sort_by_key(|(month, account, _)| (*month, *account));
+        decoded.sort_by_key(|(month, account, _, _)| (*month, *account));
         let scale = decoded
             .iter()
-            .map(|(_, _, p)| p.max_scale)
+            .map(|(_, _, _, c)| c.scale)
             .max()
             .unwrap_or(0);
-        let count = decoded.iter().map(|(_, _, p)| p.rows).sum();
+        let count = decoded.iter().map(|(_, _, p, _)| p.rows).sum();
         let mut b = Builder::new(&catalog, count, scale);
-        let providers = [
-            b.dicts.provider.id(ProviderKind::HyperbillingAws.as_str()),
-            b.dicts.provider.id(ProviderKind::File.as_str()),
+        let providers = PARTITION_PROVIDERS.map(|kind| b.dicts.provider.id(kind.as_str()));
+        let categories = PARTITION_CATEGORIES.map(|c| b.dicts.category.id(c.as_str()));
+        // Partition text column → engine column slot and dictionary.
+        let text_slots = [
+            (TextField::CloudAccount, 3),
+            (TextField::Region, 4),
+            (TextField::Service, 5),
+            (TextField::UsageType, 6),
+            (TextField::InstanceType, 7),
+            (TextField::Currency, 8),
         ];
-        let mut categories = [0u32; 5];
-        for (slot, c) in categories.iter_mut().zip([
-            cloudbill_core::ChargeCategory::Usage,
-            cloudbill_core::ChargeCategory::Purchase,
-            cloudbill_core::ChargeCategory::Tax,
-            cloudbill_core::ChargeCategory::Credit,
-            cloudbill_core::ChargeCategory::Adjustment,
-        ]) {
-            *slot = b.dicts.category.id(c.as_str());
-        }
-        let mut failed = None;
-        for (_, account_id, p) in &decoded {
+        for (month, account_id, p, costs) in &decoded {
             let account = b.account(*account_id);
-            // Partition-local string index → global dictionary id, per column.
-            let mut local: [Vec<Option<u32>>; 6] =
-                std::array::from_fn(|_| vec![None; p.strings.len()]);
-            p.for_each_row(|row| {
-                if failed.is_some() {
-                    return;
+            let first = day_number(*month);
+            // The project of each day of the month, looked up once per day.
+            let mut project_of_day = [0u32; 32];
+            for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
+                if let Some(date) = month.with_day(u32::try_from(d).unwrap_or(1)) {
+                    *slot = b.project_on(account, date);
                 }
-                let mut ids = [0u32; 8];
-                ids[0] = providers[usize::from(row.provider == ProviderKind::File)];
-                for (k, (cache, s)) in local.iter_mut().zip(row.strings).enumerate() {
-                    let global = *cache[s as usize].get_or_insert_with(|| {
-                        let text = p.strings[s as usize];
-                        match k {
-                            0 => b.dicts.currency.id(text),
-                            1 => b.dicts.cloud_account.id(text),
-                            2 => b.dicts.region.id(text),
-                            3 => b.dicts.service.id(text),
-                            4 => b.dicts.usage_type.id(text),
-                            _ => b.dicts.instance_type.id(text),
-                        }
-                    });
-                    // Engine slots: provider, cloud account, region, service, usage type,
-                    // instance type, currency, category.
-                    let slot = if k == 0 { 6 } else { k };
-                    ids[slot] = global;
-                }
-                ids[7] = categories[row.category_index()];
-                let Some(factor) = 10i128.checked_pow(scale.saturating_sub(row.scale)) else {
-                    failed = Some(QueryError::Overflow);
-                    return;
-                };
-                match row.mantissa.checked_mul(factor) {
-                    Some(cost) => b.push(day_number(row.date), row.date, account, ids, cost),
-                    None => failed = Some(QueryError::Overflow),
-                }
-            })
-            .map_err(|e| QueryError::Corrupt(e.to_string()))?;
-        }
-        if let Some(e) = failed {
-            return Err(e);
+            }
+            let days = p.days();
+            b.day.extend(days.iter().map(|d| first + i32::from(*d) - 1));
+            b.cols[0].extend(std::iter::repeat_n(account, p.rows));
+            b.cols[1].extend(days.iter().map(|d| project_of_day[usize::from(*d)]));
+            b.cols[2].extend(p.providers().iter().map(|i| providers[usize::from(*i)]));
+            for (field, slot) in text_slots {
+                let column = p.text(field).map_err(corrupt)?;
+                let lookup: Vec<u32> = column
+                    .values
+                    .iter()
+                    .map(|v| b.dict_for(slot).id(v))
+                    .collect();
+                column.map_into(&lookup, &mut b.cols[slot]);
+            }
+            b.cols[9].extend(p.categories().iter().map(|i| categories[usize::from(*i)]));
+            let factor = 10i128
+                .checked_pow(scale - costs.scale)
+                .ok_or(QueryError::Overflow)?;
+            let mut overflow = false;
+            costs.for_each(|m| match m.checked_mul(factor) {
+                Some(v) => b.push_cost(v),
+                None => overflow = true,
+            });
+            if overflow {
+                return Err(QueryError::Overflow);
+            }
         }
         Ok(b.finish(catalog))
     }

@@ -30,7 +30,10 @@ pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use money::{parse_decimal, Currency, Money};
 pub use name::{Name, MAX_NAME_LEN};
-pub use partition::{encode_partition, Partition, PartitionEncoder, PartitionRow};
+pub use partition::{
+    encode_partition, CostColumn, Partition, PartitionEncoder, TextColumn, TextField,
+    PARTITION_CATEGORIES, PARTITION_PROVIDERS,
+};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState};
 pub use token::{ApiToken, TokenRole};

@@ -1,21 +1,85 @@
-//! The columnar partition codec: one (billing account, month) of cost records as one compact
-//! blob, written by the store beside the rows and read by the aggregation engine, so a report
-//! over millions of records never parses them row by row.
+//! The columnar partition codec: cost records of one billing account and one month as one
+//! compact blob. Partitions are how the store keeps cost records (there is no row table), so the
+//! codec is lossless: decoding gives back every field of every record, exactly.
 //!
-//! Layout (all integers LEB128 varints unless noted): magic `CBP1`; the first day of the month
-//! (days since CE, zigzag); the largest amount scale (u8); the string table (count, then
-//! length and UTF-8 bytes each); the row count; then per row: day of month (u8), provider (u8), charge
-//! category (u8), currency, cloud account, region, service, usage type and instance type as
-//! string-table indexes, the cost's scale (u8) and its mantissa (zigzag).
+//! The layout is column-wise so that the aggregation engine loads a partition one column at a
+//! time with tight loops instead of parsing rows. All integers are little-endian.
+//!
+//! ```text
+//! magic "CBP2" · month (i32, days since CE) · rows (u32) · 15 columns, each a u32 byte length
+//! followed by its bytes, in this order:
+//!   day of month (u8 per row) · provider (u8 index) · charge category (u8 index)
+//!   currency · cloud account · region · service · usage type · instance type · tags (text)
+//!   cost (mantissas at the partition's largest scale) · cost scales (u8 per row, or empty
+//!   when every row has the largest scale) · usage quantity · effective cost · list cost
+//! text column: values (u32 count, then u32 length + UTF-8 each) · id width (u8: 1, 2 or 4)
+//!   · one id per row
+//! cost column: scale (u8) · width (u8: 1, 2, 4, 8 or 16) · one two's-complement mantissa
+//!   per row
+//! decimal column: per row a tag (0xFF: none, else the scale) and the zigzag LEB128 mantissa
+//! ```
 
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
-use crate::{ChargeCategory, CostRecord, ProviderKind, ValidationError};
+use crate::{
+    AccountId, ChargeCategory, CostRecord, Currency, DomainId, Money, ProviderKind, Tags,
+    ValidationError,
+};
 
-const MAGIC: &[u8; 4] = b"CBP1";
+const MAGIC: &[u8; 4] = b"CBP2";
+const COLUMNS: usize = 15;
+const NONE_TAG: u8 = 0xFF;
+
+/// Providers by their index in the provider column.
+pub const PARTITION_PROVIDERS: [ProviderKind; 2] =
+    [ProviderKind::HyperbillingAws, ProviderKind::File];
+
+/// Charge categories by their index in the category column.
+pub const PARTITION_CATEGORIES: [ChargeCategory; 5] = [
+    ChargeCategory::Usage,
+    ChargeCategory::Purchase,
+    ChargeCategory::Tax,
+    ChargeCategory::Credit,
+    ChargeCategory::Adjustment,
+];
+
+/// The text fields a partition keeps as per-partition dictionaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    /// ISO-4217 currency code.
+    Currency,
+    /// The cloud's own account id.
+    CloudAccount,
+    /// Region (`""` for none).
+    Region,
+    /// Service.
+    Service,
+    /// Usage type.
+    UsageType,
+    /// Instance type (`""` for none).
+    InstanceType,
+    /// Tags as a JSON object (`""` for none).
+    Tags,
+}
+
+impl TextField {
+    const ALL: [TextField; 7] = [
+        TextField::Currency,
+        TextField::CloudAccount,
+        TextField::Region,
+        TextField::Service,
+        TextField::UsageType,
+        TextField::InstanceType,
+        TextField::Tags,
+    ];
+
+    fn column(self) -> usize {
+        3 + self as usize
+    }
+}
 
 fn put_varint(out: &mut Vec<u8>, mut v: u128) {
     loop {
@@ -37,35 +101,95 @@ fn unzigzag(v: u128) -> i128 {
     (v >> 1).cast_signed() ^ -((v & 1).cast_signed())
 }
 
-const CATEGORIES: [ChargeCategory; 5] = [
-    ChargeCategory::Usage,
-    ChargeCategory::Purchase,
-    ChargeCategory::Tax,
-    ChargeCategory::Credit,
-    ChargeCategory::Adjustment,
-];
+fn put_u32(out: &mut Vec<u8>, v: usize) {
+    out.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes());
+}
 
-/// Encodes records of one account and one month (rows are written in day order).
+fn put_decimal(out: &mut Vec<u8>, value: Option<Decimal>) {
+    match value {
+        None => out.push(NONE_TAG),
+        Some(d) => {
+            out.push(u8::try_from(d.scale()).unwrap_or(u8::MAX));
+            put_varint(out, zigzag(d.mantissa()));
+        }
+    }
+}
+
+fn tags_text(tags: &Tags) -> String {
+    if tags.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(tags).unwrap_or_default()
+    }
+}
+
+/// One dictionary-encoded text column under construction.
+#[derive(Debug, Default)]
+struct TextBuilder {
+    values: Vec<String>,
+    index: HashMap<String, u32>,
+    ids: Vec<u32>,
+    text_bytes: usize,
+}
+
+impl TextBuilder {
+    fn push(&mut self, s: &str) {
+        let id = if let Some(i) = self.index.get(s) {
+            *i
+        } else {
+            let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+            self.values.push(s.to_owned());
+            self.index.insert(s.to_owned(), i);
+            self.text_bytes += 2 * s.len() + 64;
+            i
+        };
+        self.ids.push(id);
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u32(out, self.values.len());
+        for v in &self.values {
+            put_u32(out, v.len());
+            out.extend_from_slice(v.as_bytes());
+        }
+        if self.values.len() <= 1 << 8 {
+            out.push(1);
+            out.extend(self.ids.iter().map(|i| u8::try_from(*i).unwrap_or(u8::MAX)));
+        } else if self.values.len() <= 1 << 16 {
+            out.push(2);
+            for i in &self.ids {
+                out.extend_from_slice(&u16::try_from(*i).unwrap_or(u16::MAX).to_le_bytes());
+            }
+        } else {
+            out.push(4);
+            for i in &self.ids {
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Encodes records of one account and one month.
 pub fn encode_partition(month: NaiveDate, records: &[&CostRecord]) -> Vec<u8> {
-    let mut order: Vec<&&CostRecord> = records.iter().collect();
-    order.sort_by_key(|r| r.date);
     let mut encoder = PartitionEncoder::new(month);
-    for r in order {
+    for r in records {
         encoder.push(r);
     }
     encoder.finish()
 }
 
-/// Builds a partition one record at a time, holding only the encoded bytes, so a month of any
-/// size is encoded in little memory. Records must come in day order.
+/// Builds a partition one record at a time, column by column. Records may come in any order;
+/// all must lie in the encoder's month and belong to one account.
 #[derive(Debug)]
 pub struct PartitionEncoder {
     month: NaiveDate,
-    strings: Vec<String>,
-    index: HashMap<String, u32>,
-    body: Vec<u8>,
-    rows: usize,
-    max_scale: u32,
+    days: Vec<u8>,
+    providers: Vec<u8>,
+    categories: Vec<u8>,
+    texts: [TextBuilder; 7],
+    mantissas: Vec<i128>,
+    scales: Vec<u8>,
+    decimals: [Vec<u8>; 3],
 }
 
 impl PartitionEncoder {
@@ -73,124 +197,138 @@ impl PartitionEncoder {
     pub fn new(month: NaiveDate) -> Self {
         Self {
             month,
-            strings: Vec::new(),
-            index: HashMap::new(),
-            body: Vec::new(),
-            rows: 0,
-            max_scale: 0,
+            days: Vec::new(),
+            providers: Vec::new(),
+            categories: Vec::new(),
+            texts: Default::default(),
+            mantissas: Vec::new(),
+            scales: Vec::new(),
+            decimals: Default::default(),
         }
+    }
+
+    /// The month this encoder holds.
+    pub fn month(&self) -> NaiveDate {
+        self.month
     }
 
     /// Rows pushed so far.
     pub fn rows(&self) -> usize {
-        self.rows
+        self.days.len()
     }
 
-    fn string_id(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.index.get(s) {
-            return *i;
-        }
-        let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        i
+    /// Roughly the memory the encoder holds, in bytes (for spilling big imports).
+    pub fn memory(&self) -> usize {
+        let per_row = 3 + 7 * 4 + 16 + 1;
+        self.days.len() * per_row
+            + self.texts.iter().map(|t| t.text_bytes).sum::<usize>()
+            + self.decimals.iter().map(Vec::len).sum::<usize>()
     }
 
-    /// Appends a record (the next in day order).
+    /// Appends a record.
     pub fn push(&mut self, r: &CostRecord) {
-        let fields: [&str; 6] = [
-            r.cost.currency_str(),
-            r.cloud_account.as_str(),
-            r.region.as_str(),
-            r.service.as_str(),
-            r.usage_type.as_str(),
-            r.instance_type.as_deref().unwrap_or(""),
-        ];
-        let ids = fields.map(|f| self.string_id(f));
-        let body = &mut self.body;
-        body.push(u8::try_from(r.date.day()).unwrap_or(0));
-        body.push(match r.provider {
-            ProviderKind::HyperbillingAws => 0,
-            ProviderKind::File => 1,
-        });
-        body.push(
+        self.days.push(u8::try_from(r.date.day()).unwrap_or(0));
+        self.providers.push(
             u8::try_from(
-                CATEGORIES
+                PARTITION_PROVIDERS
+                    .iter()
+                    .position(|p| *p == r.provider)
+                    .unwrap_or(0),
+            )
+            .unwrap_or(0),
+        );
+        self.categories.push(
+            u8::try_from(
+                PARTITION_CATEGORIES
                     .iter()
                     .position(|c| *c == r.charge_category)
                     .unwrap_or(0),
             )
             .unwrap_or(0),
         );
-        for id in ids {
-            put_varint(body, u128::from(id));
+        let [currency, cloud_account, region, service, usage_type, instance_type, tags] =
+            &mut self.texts;
+        currency.push(r.cost.currency_str());
+        cloud_account.push(&r.cloud_account);
+        region.push(&r.region);
+        service.push(&r.service);
+        usage_type.push(&r.usage_type);
+        instance_type.push(r.instance_type.as_deref().unwrap_or(""));
+        if r.tags.is_empty() {
+            tags.push("");
+        } else {
+            tags.push(&tags_text(&r.tags));
         }
         let amount = r.cost.amount();
-        body.push(u8::try_from(amount.scale()).unwrap_or(u8::MAX));
-        put_varint(body, zigzag(amount.mantissa()));
-        self.max_scale = self.max_scale.max(amount.scale());
-        self.rows += 1;
+        self.mantissas.push(amount.mantissa());
+        self.scales
+            .push(u8::try_from(amount.scale()).unwrap_or(u8::MAX));
+        let [quantity, effective, list] = &mut self.decimals;
+        put_decimal(quantity, Some(r.usage_quantity));
+        put_decimal(effective, r.effective_cost);
+        put_decimal(list, r.list_cost);
     }
 
     /// The encoded partition.
     pub fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            32 + self.body.len() + self.strings.iter().map(String::len).sum::<usize>(),
-        );
-        out.extend_from_slice(MAGIC);
-        put_varint(&mut out, zigzag(i128::from(self.month.num_days_from_ce())));
-        out.push(u8::try_from(self.max_scale).unwrap_or(u8::MAX));
-        put_varint(&mut out, self.strings.len() as u128);
-        for s in &self.strings {
-            put_varint(&mut out, s.len() as u128);
-            out.extend_from_slice(s.as_bytes());
+        let rows = self.days.len();
+        let max_scale = self.scales.iter().copied().max().unwrap_or(0);
+        // Mantissas at the largest scale; rust_decimal's scale ≤ 28 and mantissa < 2^96 keep
+        // the product within i128.
+        let scaled: Vec<i128> = self
+            .mantissas
+            .iter()
+            .zip(&self.scales)
+            .map(|(m, s)| m * 10i128.pow(u32::from(max_scale - s)))
+            .collect();
+        let width: u8 = match scaled.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0) {
+            x if x < 1 << 7 => 1,
+            x if x < 1 << 15 => 2,
+            x if x < 1 << 31 => 4,
+            x if x < 1 << 63 => 8,
+            _ => 16,
+        };
+        let mut columns: Vec<Vec<u8>> = Vec::with_capacity(COLUMNS);
+        columns.push(self.days);
+        columns.push(self.providers);
+        columns.push(self.categories);
+        for t in &self.texts {
+            let mut out = Vec::new();
+            t.encode(&mut out);
+            columns.push(out);
         }
-        put_varint(&mut out, self.rows as u128);
-        out.extend_from_slice(&self.body);
+        let mut cost = Vec::with_capacity(2 + rows * usize::from(width));
+        cost.push(max_scale);
+        cost.push(width);
+        for v in &scaled {
+            cost.extend_from_slice(&v.to_le_bytes()[..usize::from(width)]);
+        }
+        columns.push(cost);
+        if self.scales.iter().all(|s| *s == max_scale) {
+            columns.push(Vec::new());
+        } else {
+            columns.push(self.scales);
+        }
+        columns.extend(self.decimals);
+        let mut out =
+            Vec::with_capacity(12 + 4 * COLUMNS + columns.iter().map(Vec::len).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.month.num_days_from_ce().to_le_bytes());
+        put_u32(&mut out, rows);
+        for c in &columns {
+            put_u32(&mut out, c.len());
+            out.extend_from_slice(c);
+        }
         out
     }
 }
 
-/// One decoded row: string fields are indexes into [`Partition::strings`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionRow {
-    /// The UTC day.
-    pub date: NaiveDate,
-    /// Provider.
-    pub provider: ProviderKind,
-    /// Charge category.
-    pub category: ChargeCategory,
-    /// String-table indexes: currency, cloud account, region, service, usage type, instance
-    /// type (`""` for none).
-    pub strings: [u32; 6],
-    /// The cost's decimal scale.
-    pub scale: u32,
-    /// The cost's mantissa (cost = mantissa × 10^-scale).
-    pub mantissa: i128,
-}
-
-impl PartitionRow {
-    /// The charge category's position in Usage, Purchase, Tax, Credit, Adjustment.
-    pub fn category_index(&self) -> usize {
-        CATEGORIES
-            .iter()
-            .position(|c| *c == self.category)
-            .unwrap_or(0)
-    }
-}
-
-/// A decoded partition header with a row iterator.
-#[derive(Debug)]
-pub struct Partition<'a> {
-    /// The first day of the partition's month.
-    pub month: NaiveDate,
-    /// The largest scale of any cost in the partition.
-    pub max_scale: u32,
-    /// The string table.
-    pub strings: Vec<&'a str>,
-    /// Rows.
-    pub rows: usize,
-    body: &'a [u8],
+fn days_in_month(month: NaiveDate) -> usize {
+    month
+        .checked_add_months(chrono::Months::new(1))
+        .map_or(31, |next| {
+            usize::try_from((next - month).num_days()).unwrap_or(31)
+        })
 }
 
 fn corrupt(what: &str) -> ValidationError {
@@ -206,13 +344,24 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn byte(&mut self) -> Result<u8, ValidationError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ValidationError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
             .ok_or_else(|| corrupt("truncated"))?;
-        self.pos += 1;
-        Ok(b)
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, ValidationError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<usize, ValidationError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
 
     fn varint(&mut self) -> Result<u128, ValidationError> {
@@ -231,85 +380,347 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ValidationError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| corrupt("truncated"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
+    fn decimal(&mut self) -> Result<Option<Decimal>, ValidationError> {
+        let tag = self.byte()?;
+        if tag == NONE_TAG {
+            return Ok(None);
+        }
+        let mantissa = unzigzag(self.varint()?);
+        Decimal::try_from_i128_with_scale(mantissa, u32::from(tag))
+            .map(Some)
+            .map_err(|_| corrupt("decimal"))
+    }
+}
+
+/// A decoded partition: its month, its row count and column accessors. Decoding checks the
+/// structure and every fixed-width column; text and cost columns are checked when read.
+#[derive(Debug, Clone)]
+pub struct Partition<'a> {
+    /// The first day of the partition's month.
+    pub month: NaiveDate,
+    /// Rows.
+    pub rows: usize,
+    columns: [&'a [u8]; COLUMNS],
+}
+
+/// A dictionary-encoded text column: the partition's distinct values and one id per row.
+#[derive(Debug, Clone)]
+pub struct TextColumn<'a> {
+    /// Distinct values; ids index into it.
+    pub values: Vec<&'a str>,
+    width: usize,
+    ids: &'a [u8],
+}
+
+impl TextColumn<'_> {
+    /// The value id of `row`.
+    #[inline]
+    pub fn id(&self, row: usize) -> usize {
+        let at = row * self.width;
+        match self.width {
+            1 => usize::from(self.ids[at]),
+            2 => usize::from(u16::from_le_bytes([self.ids[at], self.ids[at + 1]])),
+            _ => u32::from_le_bytes([
+                self.ids[at],
+                self.ids[at + 1],
+                self.ids[at + 2],
+                self.ids[at + 3],
+            ]) as usize,
+        }
+    }
+
+    /// Appends `lookup[id]` for every row to `out` (the engine's dictionary remap).
+    pub fn map_into(&self, lookup: &[u32], out: &mut Vec<u32>) {
+        match self.width {
+            1 => out.extend(self.ids.iter().map(|i| lookup[usize::from(*i)])),
+            2 => out.extend(
+                self.ids
+                    .chunks_exact(2)
+                    .map(|c| lookup[usize::from(u16::from_le_bytes([c[0], c[1]]))]),
+            ),
+            _ => out.extend(
+                self.ids
+                    .chunks_exact(4)
+                    .map(|c| lookup[u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize]),
+            ),
+        }
+    }
+}
+
+/// The cost column: every mantissa at one scale.
+#[derive(Debug, Clone, Copy)]
+pub struct CostColumn<'a> {
+    /// The scale of every mantissa (the largest of the partition's costs).
+    pub scale: u32,
+    width: usize,
+    bytes: &'a [u8],
+}
+
+impl CostColumn<'_> {
+    /// The mantissa of `row` at [`CostColumn::scale`].
+    #[inline]
+    pub fn get(&self, row: usize) -> i128 {
+        let at = row * self.width;
+        let b = &self.bytes[at..at + self.width];
+        match self.width {
+            1 => i128::from(i8::from_le_bytes([b[0]])),
+            2 => i128::from(i16::from_le_bytes([b[0], b[1]])),
+            4 => i128::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            8 => i128::from(i64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ])),
+            _ => {
+                let mut full = [0u8; 16];
+                full.copy_from_slice(b);
+                i128::from_le_bytes(full)
+            }
+        }
+    }
+
+    /// Calls `f` with every mantissa, in row order.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(i128)) {
+        match self.width {
+            1 => self
+                .bytes
+                .iter()
+                .for_each(|b| f(i128::from(b.cast_signed()))),
+            2 => self
+                .bytes
+                .chunks_exact(2)
+                .for_each(|c| f(i128::from(i16::from_le_bytes([c[0], c[1]])))),
+            4 => self
+                .bytes
+                .chunks_exact(4)
+                .for_each(|c| f(i128::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))),
+            8 => self.bytes.chunks_exact(8).for_each(|c| {
+                f(i128::from(i64::from_le_bytes([
+                    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+                ])));
+            }),
+            _ => (0..self.bytes.len() / 16).for_each(|row| f(self.get(row))),
+        }
     }
 }
 
 impl<'a> Partition<'a> {
-    /// Reads a partition header.
+    /// Reads a partition's structure and checks its fixed-width columns.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, ValidationError> {
         let mut c = Cursor { bytes, pos: 0 };
         if c.take(4)? != MAGIC {
             return Err(corrupt("bad magic"));
         }
-        let days = i32::try_from(unzigzag(c.varint()?)).map_err(|_| corrupt("month"))?;
-        let month = NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(|| corrupt("month"))?;
-        let max_scale = u32::from(c.byte()?);
-        let n = usize::try_from(c.varint()?).map_err(|_| corrupt("strings"))?;
-        let mut strings = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let len = usize::try_from(c.varint()?).map_err(|_| corrupt("string length"))?;
-            strings.push(std::str::from_utf8(c.take(len)?).map_err(|_| corrupt("utf-8"))?);
+        let raw = c.take(4)?;
+        let days = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let month = NaiveDate::from_num_days_from_ce_opt(days)
+            .filter(|m| m.day() == 1)
+            .ok_or_else(|| corrupt("month"))?;
+        let rows = c.u32()?;
+        let mut columns: [&[u8]; COLUMNS] = [&[]; COLUMNS];
+        for col in &mut columns {
+            let len = c.u32()?;
+            *col = c.take(len)?;
         }
-        let rows = usize::try_from(c.varint()?).map_err(|_| corrupt("rows"))?;
+        if c.pos != bytes.len() {
+            return Err(corrupt("trailing bytes"));
+        }
+        let month_days = days_in_month(month);
+        let fixed = [
+            (0, "days", month_days),
+            (1, "providers", PARTITION_PROVIDERS.len()),
+            (2, "categories", PARTITION_CATEGORIES.len()),
+        ];
+        for (i, what, limit) in fixed {
+            if columns[i].len() != rows {
+                return Err(corrupt(what));
+            }
+            let bad = if i == 0 {
+                columns[i]
+                    .iter()
+                    .any(|d| *d == 0 || usize::from(*d) > limit)
+            } else {
+                columns[i].iter().any(|v| usize::from(*v) >= limit)
+            };
+            if bad {
+                return Err(corrupt(what));
+            }
+        }
+        if !columns[11].is_empty() && columns[11].len() != rows {
+            return Err(corrupt("cost scales"));
+        }
         Ok(Self {
             month,
-            max_scale,
-            strings,
             rows,
-            body: &bytes[c.pos..],
+            columns,
         })
     }
 
-    /// Calls `f` for every row, in day order.
-    pub fn for_each_row(&self, mut f: impl FnMut(PartitionRow)) -> Result<(), ValidationError> {
-        let mut c = Cursor {
-            bytes: self.body,
-            pos: 0,
-        };
-        for _ in 0..self.rows {
-            let day = u32::from(c.byte()?);
-            let date = self.month.with_day(day).ok_or_else(|| corrupt("day"))?;
-            let provider = match c.byte()? {
-                0 => ProviderKind::HyperbillingAws,
-                1 => ProviderKind::File,
-                _ => return Err(corrupt("provider")),
-            };
-            let category = *CATEGORIES
-                .get(usize::from(c.byte()?))
-                .ok_or_else(|| corrupt("category"))?;
-            let mut strings = [0u32; 6];
-            for s in &mut strings {
-                *s = u32::try_from(c.varint()?).map_err(|_| corrupt("string index"))?;
-                if *s as usize >= self.strings.len() {
-                    return Err(corrupt("string index"));
-                }
-            }
-            let scale = u32::from(c.byte()?);
-            let mantissa = unzigzag(c.varint()?);
-            f(PartitionRow {
-                date,
-                provider,
-                category,
-                strings,
-                scale,
-                mantissa,
-            });
-        }
-        Ok(())
+    /// The day of the month of each row (1-based, checked against the month's length).
+    pub fn days(&self) -> &'a [u8] {
+        self.columns[0]
     }
 
-    /// A row's cost as a decimal.
-    pub fn cost(row: &PartitionRow) -> Result<Decimal, ValidationError> {
-        Decimal::try_from_i128_with_scale(row.mantissa, row.scale).map_err(|_| corrupt("amount"))
+    /// Each row's provider, as an index into [`PARTITION_PROVIDERS`] (checked).
+    pub fn providers(&self) -> &'a [u8] {
+        self.columns[1]
+    }
+
+    /// Each row's charge category, as an index into [`PARTITION_CATEGORIES`] (checked).
+    pub fn categories(&self) -> &'a [u8] {
+        self.columns[2]
+    }
+
+    /// A text column, checked: every id names one of its values.
+    pub fn text(&self, field: TextField) -> Result<TextColumn<'a>, ValidationError> {
+        let mut c = Cursor {
+            bytes: self.columns[field.column()],
+            pos: 0,
+        };
+        let n = c.u32()?;
+        let mut values = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let len = c.u32()?;
+            values.push(std::str::from_utf8(c.take(len)?).map_err(|_| corrupt("utf-8"))?);
+        }
+        let width = usize::from(c.byte()?);
+        if !matches!(width, 1 | 2 | 4) {
+            return Err(corrupt("id width"));
+        }
+        let ids = c.take(self.rows * width)?;
+        if c.pos != c.bytes.len() {
+            return Err(corrupt("text column length"));
+        }
+        let column = TextColumn { values, width, ids };
+        if (0..self.rows).any(|row| column.id(row) >= column.values.len()) {
+            return Err(corrupt("text id"));
+        }
+        Ok(column)
+    }
+
+    /// The cost column.
+    pub fn costs(&self) -> Result<CostColumn<'a>, ValidationError> {
+        let mut c = Cursor {
+            bytes: self.columns[10],
+            pos: 0,
+        };
+        let scale = u32::from(c.byte()?);
+        let width = usize::from(c.byte()?);
+        if scale > 28 || !matches!(width, 1 | 2 | 4 | 8 | 16) {
+            return Err(corrupt("cost column"));
+        }
+        let bytes = c.take(self.rows * width)?;
+        if c.pos != c.bytes.len() {
+            return Err(corrupt("cost column length"));
+        }
+        Ok(CostColumn {
+            scale,
+            width,
+            bytes,
+        })
+    }
+
+    /// Every record, exactly as it was written (rows in stored order).
+    pub fn records(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+    ) -> Result<Vec<CostRecord>, ValidationError> {
+        let texts: Vec<TextColumn<'a>> = TextField::ALL
+            .iter()
+            .map(|f| self.text(*f))
+            .collect::<Result<_, _>>()?;
+        let costs = self.costs()?;
+        let currencies: Vec<Currency> = texts[0]
+            .values
+            .iter()
+            .map(|c| Currency::parse(c))
+            .collect::<Result<_, _>>()?;
+        let tags: Vec<Tags> = texts[6]
+            .values
+            .iter()
+            .map(|t| {
+                if t.is_empty() {
+                    Ok(Tags::new())
+                } else {
+                    serde_json::from_str(t).map_err(|_| corrupt("tags"))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let mut decimals: [Cursor<'a>; 3] = std::array::from_fn(|i| Cursor {
+            bytes: self.columns[12 + i],
+            pos: 0,
+        });
+        let scales = self.columns[11];
+        let mut out = Vec::with_capacity(self.rows);
+        for row in 0..self.rows {
+            let text = |k: usize| texts[k].values[texts[k].id(row)];
+            let date = self
+                .month
+                .with_day(u32::from(self.columns[0][row]))
+                .ok_or_else(|| corrupt("day"))?;
+            let scale = scales.get(row).map_or(costs.scale, |s| u32::from(*s));
+            let divisor = 10i128
+                .checked_pow(
+                    costs
+                        .scale
+                        .checked_sub(scale)
+                        .ok_or_else(|| corrupt("scale"))?,
+                )
+                .ok_or_else(|| corrupt("scale"))?;
+            let mantissa = costs.get(row);
+            if mantissa % divisor != 0 {
+                return Err(corrupt("cost scale"));
+            }
+            let amount = Decimal::try_from_i128_with_scale(mantissa / divisor, scale)
+                .map_err(|_| corrupt("cost"))?;
+            let [quantity, effective, list] = &mut decimals;
+            let instance_type = text(5);
+            out.push(CostRecord {
+                domain,
+                service_account: account,
+                provider: PARTITION_PROVIDERS[usize::from(self.columns[1][row])],
+                cloud_account: text(1).to_owned(),
+                date,
+                region: text(2).to_owned(),
+                service: text(3).to_owned(),
+                usage_type: text(4).to_owned(),
+                instance_type: (!instance_type.is_empty()).then(|| instance_type.to_owned()),
+                usage_quantity: quantity.decimal()?.unwrap_or_default(),
+                cost: Money::new(amount, currencies[texts[0].id(row)]),
+                effective_cost: effective.decimal()?,
+                list_cost: list.decimal()?,
+                charge_category: PARTITION_CATEGORIES[usize::from(self.columns[2][row])],
+                tags: tags[texts[6].id(row)].clone(),
+            });
+        }
+        if decimals.iter().any(|c| c.pos != c.bytes.len()) {
+            return Err(corrupt("decimal column length"));
+        }
+        Ok(out)
+    }
+
+    /// Per (day, currency) sums of the costs, without decoding whole records.
+    pub fn daily_totals(&self) -> Result<Vec<(NaiveDate, Currency, Decimal)>, ValidationError> {
+        let currency = self.text(TextField::Currency)?;
+        let costs = self.costs()?;
+        let mut sums: HashMap<(u8, usize), i128> = HashMap::new();
+        for (row, day) in self.days().iter().enumerate() {
+            let slot = sums.entry((*day, currency.id(row))).or_default();
+            *slot = slot
+                .checked_add(costs.get(row))
+                .ok_or_else(|| corrupt("total overflows"))?;
+        }
+        let mut out = Vec::with_capacity(sums.len());
+        for ((day, cur), sum) in sums {
+            let date = self
+                .month
+                .with_day(u32::from(day))
+                .ok_or_else(|| corrupt("day"))?;
+            let amount = Decimal::try_from_i128_with_scale(sum, costs.scale)
+                .map_err(|_| corrupt("total overflows"))?;
+            out.push((date, Currency::parse(currency.values[cur])?, amount));
+        }
+        Ok(out)
     }
 }
 
@@ -342,37 +753,78 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_exactly() {
-        let records = [
+    fn round_trips_every_field_exactly() {
+        let mut records = vec![
             rec(31, "-0.0000000001", "EC2", "USD"),
             rec(1, "123456789012.12345678901", "S3 \"x\"", "EUR"),
             rec(2, "9.6E-6", "EC2", "USD"),
+            rec(2, "1.50", "EC2", "USD"),
         ];
+        records[1].instance_type = Some("m5.large".into());
+        records[1].effective_cost = Some(crate::parse_decimal("-0.12345678901234").unwrap());
+        records[1].list_cost = Some(Decimal::ZERO);
+        records[1].tags.insert("team".into(), "a,\"b\"".into());
+        records[2].provider = ProviderKind::HyperbillingAws;
+        records[2].usage_quantity = crate::parse_decimal("1e-20").unwrap();
+        records[3].charge_category = ChargeCategory::Tax;
+        let (domain, account) = (DomainId::new(), AccountId::new());
+        for r in &mut records {
+            r.domain = domain;
+            r.service_account = account;
+        }
         let refs: Vec<&CostRecord> = records.iter().collect();
         let month = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
         let blob = encode_partition(month, &refs);
         let p = Partition::decode(&blob).unwrap();
         assert_eq!(p.month, month);
-        assert_eq!(p.max_scale, 11);
-        let mut rows = vec![];
-        p.for_each_row(|r| rows.push(r)).unwrap();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0].date.day(), 1, "day order");
+        assert_eq!(p.rows, 4);
+        assert_eq!(p.costs().unwrap().scale, 11);
+        let back = p.records(domain, account).unwrap();
+        assert_eq!(back, records);
+        assert_eq!(back[3].cost.amount().to_string(), "1.50", "scale kept");
+        let mut totals = p.daily_totals().unwrap();
+        totals.sort();
         assert_eq!(
-            Partition::cost(&rows[0]).unwrap().to_string(),
-            "123456789012.12345678901"
+            totals
+                .iter()
+                .map(|(d, c, a)| format!("{d} {c} {a}"))
+                .collect::<Vec<_>>(),
+            [
+                "2025-03-01 EUR 123456789012.12345678901",
+                "2025-03-02 USD 1.50000960000",
+                "2025-03-31 USD -0.00000000010",
+            ]
         );
-        assert_eq!(p.strings[rows[0].strings[0] as usize], "EUR");
-        assert_eq!(p.strings[rows[0].strings[3] as usize], "S3 \"x\"");
-        assert_eq!(
-            Partition::cost(&rows[2]).unwrap().to_string(),
-            "-0.0000000001"
-        );
-        assert_eq!(rows[2].category, ChargeCategory::Credit);
-        assert!(Partition::decode(&blob[..blob.len() - 1])
-            .unwrap()
-            .for_each_row(|_| {})
-            .is_err());
+    }
+
+    #[test]
+    fn rejects_damaged_blobs() {
+        let records = [rec(5, "1", "EC2", "USD"), rec(6, "2", "S3", "USD")];
+        let refs: Vec<&CostRecord> = records.iter().collect();
+        let month = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+        let blob = encode_partition(month, &refs);
+        assert!(Partition::decode(&blob[..blob.len() - 1]).is_err());
         assert!(Partition::decode(b"nope").is_err());
+        let mut extra = blob.clone();
+        extra.push(0);
+        assert!(Partition::decode(&extra).is_err());
+        // A day beyond the month, and a text id beyond its dictionary.
+        let mut bad_day = blob.clone();
+        bad_day[12 + 4] = 32;
+        assert!(Partition::decode(&bad_day).is_err());
+        let p = Partition::decode(&blob).unwrap();
+        let service = p.text(TextField::Service).unwrap();
+        assert_eq!(service.values, ["EC2", "S3"]);
+        // The service column's last id byte (column 6 ends the ids of that column).
+        let mut at = 12;
+        for _ in 0..=6 {
+            let len = u32::from_le_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+            at += 4 + len;
+        }
+        let mut bad_id = blob.clone();
+        bad_id[at - 1] = 9;
+        let p = Partition::decode(&bad_id).unwrap();
+        assert!(p.text(TextField::Service).is_err());
+        assert!(p.records(DomainId::new(), AccountId::new()).is_err());
     }
 }

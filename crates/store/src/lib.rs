@@ -30,6 +30,8 @@ pub use memory::MemoryStore;
 pub use open::{open, OpenOptions};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::set_spill_bytes;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 #[cfg(any(test, feature = "mock"))]

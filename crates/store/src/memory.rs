@@ -415,13 +415,14 @@ impl Store for MemoryStore {
             .records
             .retain(|r| r.service_account != account || !window.contains(r.date));
         for record in records {
-            check_record(domain, account, window, record)?;
+            check_record(domain, account, Some(window), record)?;
             state.records.push(record.clone());
         }
         let after = daily_totals(records)?;
         let outcome = WriteOutcome {
             rows: records.len() as u64,
             changed_days: changed_days(&before, &after),
+            window: Some(window),
         };
         let stored_job = state
             .jobs
@@ -442,20 +443,32 @@ impl Store for MemoryStore {
         domain: DomainId,
         account: AccountId,
         job: JobId,
-        window: DateRange,
+        window: Option<DateRange>,
         chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
     ) -> Result<WriteOutcome, StoreError> {
         // Memory holds everything anyway: gather, then write as one replace.
         let mut records = Vec::new();
+        let mut span = crate::store::Span::default();
         loop {
             match chunks.recv().await {
-                Some(crate::Chunk::Records(chunk)) => records.extend(chunk),
+                Some(crate::Chunk::Records(chunk)) => {
+                    for r in &chunk {
+                        check_record(domain, account, window, r)?;
+                        span.add(r.date);
+                    }
+                    records.extend(chunk);
+                }
                 Some(crate::Chunk::End) => break,
                 None => return Err(crate::store::ended_early()),
             }
         }
-        self.replace_window(domain, account, job, window, &records)
-            .await
+        match span.window(window) {
+            Some(window) => {
+                self.replace_window(domain, account, job, window, &records)
+                    .await
+            }
+            None => Ok(WriteOutcome::default()),
+        }
     }
 
     async fn try_lease(

@@ -46,7 +46,7 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let store = Self { pool, cipher };
-        store.rebuild_partitions_if_missing().await?;
+        store.convert_legacy_records().await?;
         Ok(store)
     }
 
@@ -71,14 +71,4 @@ fn from_numeric(d: rust_decimal::Decimal) -> Result<rust_decimal::Decimal, crate
     Ok(d)
 }
 
-fn identity(d: rust_decimal::Decimal) -> rust_decimal::Decimal {
-    d
-}
-
-crate::sql::impl_sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    rust_decimal::Decimal,
-    identity,
-    from_numeric
-);
+crate::sql::impl_sql_store!(PgStore, sqlx::Postgres, rust_decimal::Decimal, from_numeric);

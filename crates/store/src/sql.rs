@@ -1,9 +1,10 @@
 //! The SQL adapters' shared implementation of [`crate::Store`].
 //!
 //! SQLite and PostgreSQL run the same statements (`$n` placeholders, `ON CONFLICT`); they differ
-//! only in how an exact decimal is bound and read (TEXT in SQLite, NUMERIC in PostgreSQL), which
-//! each adapter passes in. A macro rather than generics: sqlx's per-database trait bounds would
-//! otherwise repeat on every function.
+//! only in how an exact decimal is read from the pre-segment row table (TEXT in SQLite, NUMERIC
+//! in PostgreSQL), which each adapter passes in. Cost records live in columnar segments (see
+//! cloudbill-core's partition codec). A macro rather than generics: sqlx's per-database trait
+//! bounds would otherwise repeat on every function.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +15,24 @@ use cloudbill_core::{
 
 use crate::StoreError;
 
-/// The columns `record_from` reads.
+/// The columns `record_from` reads (the row table before segments; read once to convert).
 pub(crate) const RECORD_COLUMNS: &str = "domain_id, account_id, provider, cloud_account, usage_date, region, service, \
      usage_type, instance_type, usage_quantity, cost, currency, effective_cost, list_cost, charge_category, tags";
 
-/// Rows per multi-row INSERT (16 columns each stays under both backends' parameter limits).
-pub(crate) const INSERT_CHUNK: usize = 1000;
+/// Encoded-but-unwritten segment memory at which a replace writes what it holds and starts
+/// new segments (bounds the memory of an import of any size): 64 MiB unless a test lowers it.
+static SPILL_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(64 << 20);
+
+pub(crate) fn spill_bytes() -> usize {
+    SPILL_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets the memory at which a streamed replace spills its segments (tests use a tiny value to
+/// exercise months split over many segments; results never depend on it).
+#[doc(hidden)]
+pub fn set_spill_bytes(bytes: usize) {
+    SPILL_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
 
 pub(crate) fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
@@ -35,10 +48,6 @@ pub(crate) fn parse_category(raw: &str) -> Result<ChargeCategory, StoreError> {
 
 pub(crate) fn parse_tags(raw: &str) -> Result<BTreeMap<String, String>, StoreError> {
     serde_json::from_str(raw).map_err(|e| corrupt("tags", e))
-}
-
-pub(crate) fn tags_json(tags: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())
 }
 
 pub(crate) fn parse_changed_days(raw: &str) -> Result<Vec<ChangedDay>, StoreError> {
@@ -115,20 +124,11 @@ impl<'a> Chunks<'a> {
             },
         }
     }
-
-    /// The whole set, when it is in memory (lets partitions of fully covered months be
-    /// encoded without reading rows back).
-    pub(crate) fn whole(&self) -> Option<&'a [CostRecord]> {
-        match self {
-            Chunks::Slice(records) => Some(*records),
-            Chunks::Channel(_) => None,
-        }
-    }
 }
 
 /// Implements [`crate::Store`] for an adapter struct with `pool` and `cipher` fields.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $dec:ty, $to_dec:path, $from_dec:path) => {
+    ($store:ty, $db:ty, $dec:ty, $from_dec:path) => {
         use async_trait::async_trait;
         use chrono::Utc;
         use cloudbill_core::{
@@ -258,69 +258,50 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
-        /// Re-encodes the partitions of `account` for the months of `window` from the rows
-        /// now in the transaction (or from `written` for months the window covers whole).
-        async fn write_partitions(
+        /// Writes the encoders' segments (numbered from `*seq` on) and empties them.
+        async fn flush_segments(
             tx: &mut sqlx::Transaction<'static, $db>,
             domain: DomainId,
             account: AccountId,
-            window: DateRange,
-            written: Option<&[CostRecord]>,
+            encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+            seq: &mut i64,
         ) -> Result<(), StoreError> {
-            for month in crate::store::months(window) {
-                let span = crate::store::month_range(month);
-                let whole = written.is_some() && window.start() <= span.start() && span.end() <= window.end();
-                let encoder = if whole {
-                    let mut refs: Vec<&CostRecord> =
-                        written.unwrap_or_default().iter().filter(|r| span.contains(r.date)).collect();
-                    refs.sort_by_key(|r| r.date);
-                    let mut encoder = cloudbill_core::PartitionEncoder::new(month);
-                    for r in refs {
-                        encoder.push(r);
-                    }
-                    encoder
-                } else {
-                    // Streamed in day order straight into the encoder: a month of any size is
-                    // rebuilt holding only its encoded bytes.
-                    use futures::TryStreamExt;
-                    let mut encoder = cloudbill_core::PartitionEncoder::new(month);
-                    let sql = format!(
-                        "SELECT {} FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3 \
-                         ORDER BY usage_date",
-                        sql::RECORD_COLUMNS
-                    );
-                    let mut rows = sqlx::query(&sql)
-                        .bind(account.as_uuid())
-                        .bind(span.start())
-                        .bind(span.end())
-                        .fetch(&mut **tx);
-                    while let Some(row) = rows.try_next().await? {
-                        encoder.push(&record_from(&row)?);
-                    }
-                    encoder
-                };
+            for (month, encoder) in std::mem::take(encoders) {
                 if encoder.rows() == 0 {
-                    sqlx::query("DELETE FROM cost_partitions WHERE account_id = $1 AND month = $2")
-                        .bind(account.as_uuid())
-                        .bind(month)
-                        .execute(&mut **tx)
-                        .await?;
-                } else {
-                    sqlx::query(
-                        "INSERT INTO cost_partitions (account_id, domain_id, month, rows_count, payload) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, month) DO UPDATE \
-                         SET rows_count = excluded.rows_count, payload = excluded.payload",
-                    )
-                    .bind(account.as_uuid())
-                    .bind(domain.as_uuid())
-                    .bind(month)
-                    .bind(i64::try_from(encoder.rows()).unwrap_or(i64::MAX))
-                    .bind(encoder.finish())
-                    .execute(&mut **tx)
-                    .await?;
+                    continue;
                 }
+                sqlx::query(
+                    "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(account.as_uuid())
+                .bind(domain.as_uuid())
+                .bind(month)
+                .bind(*seq)
+                .bind(i64::try_from(encoder.rows()).unwrap_or(i64::MAX))
+                .bind(encoder.finish())
+                .execute(&mut **tx)
+                .await?;
+                *seq += 1;
             }
             Ok(())
+        }
+
+        /// Adds a record to its month's encoder.
+        fn encode_into(
+            encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+            r: &CostRecord,
+        ) {
+            use chrono::Datelike;
+            let month = r.date.with_day(1).unwrap_or(r.date);
+            encoders
+                .entry(month)
+                .or_insert_with(|| cloudbill_core::PartitionEncoder::new(month))
+                .push(r);
+        }
+
+        fn decode_failed(e: cloudbill_core::ValidationError) -> StoreError {
+            corrupt("cost segment", e)
         }
 
         fn token_from(row: &DbRow) -> Result<ApiToken, StoreError> {
@@ -400,121 +381,157 @@ macro_rules! impl_sql_store {
                 Ok(sql::current_projects(flat))
             }
 
-            /// Builds the partitions of a database written before they existed (one time).
-            pub(crate) async fn rebuild_partitions_if_missing(&self) -> Result<(), StoreError> {
-                use chrono::Datelike;
-                let has_parts = sqlx::query("SELECT 1 AS one FROM cost_partitions LIMIT 1").fetch_optional(&self.pool).await?.is_some();
-                let has_rows = sqlx::query("SELECT 1 AS one FROM cost_records LIMIT 1").fetch_optional(&self.pool).await?.is_some();
-                if has_parts || !has_rows {
+            /// Converts the rows of a database written before segments existed (one time).
+            pub(crate) async fn convert_legacy_records(&self) -> Result<(), StoreError> {
+                use futures::TryStreamExt;
+                let has_rows = sqlx::query("SELECT 1 AS one FROM legacy_cost_records LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some();
+                if !has_rows {
                     return Ok(());
                 }
-                tracing::info!("building columnar partitions for existing cost records");
-                let rows = sqlx::query(&format!("SELECT {} FROM cost_records", sql::RECORD_COLUMNS))
-                    .fetch_all(&self.pool)
-                    .await?;
-                let records: Vec<CostRecord> = rows.iter().map(record_from).collect::<Result<_, _>>()?;
-                let mut groups: std::collections::BTreeMap<(AccountId, NaiveDate), (DomainId, Vec<&CostRecord>)> = std::collections::BTreeMap::new();
-                for r in &records {
-                    let month = r.date.with_day(1).unwrap_or(r.date);
-                    groups.entry((r.service_account, month)).or_insert_with(|| (r.domain, Vec::new())).1.push(r);
-                }
+                tracing::info!("converting stored cost records into columnar segments");
                 let mut tx = self.write_tx().await?;
-                for ((account, month), (domain, refs)) in groups {
-                    sqlx::query("INSERT INTO cost_partitions (account_id, domain_id, month, rows_count, payload) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(account.as_uuid())
-                        .bind(domain.as_uuid())
-                        .bind(month)
-                        .bind(i64::try_from(refs.len()).unwrap_or(i64::MAX))
-                        .bind(cloudbill_core::encode_partition(month, &refs))
-                        .execute(&mut *tx)
-                        .await?;
+                let mut done: Vec<(AccountId, DomainId, cloudbill_core::PartitionEncoder)> = Vec::new();
+                let mut current: Option<(AccountId, DomainId, cloudbill_core::PartitionEncoder)> = None;
+                {
+                    let sql = format!(
+                        "SELECT {} FROM legacy_cost_records ORDER BY account_id, usage_date",
+                        sql::RECORD_COLUMNS
+                    );
+                    let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+                    while let Some(row) = rows.try_next().await? {
+                        use chrono::Datelike;
+                        let r = record_from(&row)?;
+                        let month = r.date.with_day(1).unwrap_or(r.date);
+                        let same = current
+                            .as_ref()
+                            .is_some_and(|(a, _, e)| *a == r.service_account && e.month() == month);
+                        if !same {
+                            done.extend(current.take());
+                            current = Some((r.service_account, r.domain, cloudbill_core::PartitionEncoder::new(month)));
+                        }
+                        if let Some((_, _, encoder)) = current.as_mut() {
+                            encoder.push(&r);
+                        }
+                    }
+                }
+                done.extend(current.take());
+                let mut domains = std::collections::BTreeSet::new();
+                for (account, domain, encoder) in done {
+                    let mut one = std::collections::BTreeMap::from([(encoder.month(), encoder)]);
+                    flush_segments(&mut tx, domain, account, &mut one, &mut 1).await?;
+                    domains.insert(domain);
+                }
+                sqlx::query("DELETE FROM legacy_cost_records").execute(&mut *tx).await?;
+                for domain in domains {
                     bump(&mut *tx, domain).await?;
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
-            /// The one implementation of a window replace (see `Store::replace_window`).
+            /// The one implementation of a window replace (see `Store::replace_window` and
+            /// `Store::replace_window_streamed`): new records are encoded into segments as they
+            /// arrive (spilled at `SPILL_BYTES`), then the old segments of the window's months
+            /// are read once — summed for the restatement audit, their rows outside the window
+            /// kept — and deleted, all in one transaction.
             async fn replace_inner(
                 &self,
                 domain: DomainId,
                 account: AccountId,
                 job: JobId,
-                window: DateRange,
+                window: Option<DateRange>,
                 mut chunks: sql::Chunks<'_>,
             ) -> Result<WriteOutcome, StoreError> {
                 use futures::TryStreamExt;
+                type Totals = std::collections::BTreeMap<(NaiveDate, cloudbill_core::Currency), rust_decimal::Decimal>;
+                fn add(totals: &mut Totals, key: (NaiveDate, cloudbill_core::Currency), v: rust_decimal::Decimal) -> Result<(), StoreError> {
+                    let slot = totals.entry(key).or_default();
+                    *slot = slot.checked_add(v).ok_or_else(|| StoreError::RecordRejected(format!("daily total overflows on {}", key.0)))?;
+                    Ok(())
+                }
                 self.require_account(domain, account).await?;
                 let mut tx = self.write_tx().await?;
-                let mut before = std::collections::BTreeMap::new();
-                {
-                    let mut old_rows = sqlx::query(
-                        "SELECT usage_date, currency, cost FROM cost_records \
-                         WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3",
-                    )
+                let existing: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM cost_segments WHERE account_id = $1")
                     .bind(account.as_uuid())
-                    .bind(window.start())
-                    .bind(window.end())
-                    .fetch(&mut *tx);
-                    while let Some(row) = old_rows.try_next().await? {
-                        let currency: String = row.try_get("currency")?;
-                        let key = (row.try_get::<NaiveDate, _>("usage_date")?, sql::parse_currency(&currency)?);
-                        let slot: &mut rust_decimal::Decimal = before.entry(key).or_default();
-                        *slot += $from_dec(row.try_get::<$dec, _>("cost")?)?;
-                    }
-                }
-                sqlx::query("DELETE FROM cost_records WHERE account_id = $1 AND usage_date >= $2 AND usage_date < $3")
-                    .bind(account.as_uuid())
-                    .bind(window.start())
-                    .bind(window.end())
-                    .execute(&mut *tx)
-                    .await?;
-                let written_whole = chunks.whole();
-                let mut after: std::collections::BTreeMap<(NaiveDate, cloudbill_core::Currency), rust_decimal::Decimal> = std::collections::BTreeMap::new();
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("seq")?;
+                let mut seq = existing + 1;
+                let mut encoders = std::collections::BTreeMap::new();
+                let mut after = Totals::new();
+                let mut span = crate::store::Span::default();
                 let mut rows: u64 = 0;
                 while let Some(batch) = chunks.next().await? {
-                    for chunk in batch.chunks(sql::INSERT_CHUNK) {
-                        let mut builder = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO cost_records (domain_id, account_id, provider, cloud_account, usage_date, \
-                             region, service, usage_type, instance_type, usage_quantity, cost, currency, \
-                             effective_cost, list_cost, charge_category, tags) ",
-                        );
-                        // Validate inside the transaction: a bad record mid-batch rolls back the
-                        // delete and every insert before it.
-                        for r in chunk {
-                            check_record(domain, account, window, r)?;
-                        }
-                        builder.push_values(chunk, |mut b, r| {
-                            b.push_bind(r.domain.as_uuid())
-                                .push_bind(r.service_account.as_uuid())
-                                .push_bind(r.provider.as_str())
-                                .push_bind(r.cloud_account.clone())
-                                .push_bind(r.date)
-                                .push_bind(r.region.clone())
-                                .push_bind(r.service.clone())
-                                .push_bind(r.usage_type.clone())
-                                .push_bind(r.instance_type.clone())
-                                .push_bind($to_dec(r.usage_quantity))
-                                .push_bind($to_dec(r.cost.amount()))
-                                .push_bind(r.currency().as_str().to_owned())
-                                .push_bind(r.effective_cost.map($to_dec))
-                                .push_bind(r.list_cost.map($to_dec))
-                                .push_bind(r.charge_category.as_str())
-                                .push_bind(sql::tags_json(&r.tags));
-                        });
-                        builder.build().execute(&mut *tx).await?;
+                    // Validate inside the transaction: a bad record mid-stream rolls back
+                    // everything written before it.
+                    for r in batch.iter() {
+                        check_record(domain, account, window, r)?;
+                        span.add(r.date);
+                        encode_into(&mut encoders, r);
                     }
                     for (key, v) in daily_totals(batch.iter())? {
-                        let slot = after.entry(key).or_default();
-                        *slot = slot.checked_add(v).ok_or_else(|| StoreError::RecordRejected(format!("daily total overflows on {}", key.0)))?;
+                        add(&mut after, key, v)?;
                     }
                     rows += batch.len() as u64;
+                    if encoders.values().map(cloudbill_core::PartitionEncoder::memory).sum::<usize>() > sql::spill_bytes() {
+                        flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
+                    }
                 }
-                write_partitions(&mut tx, domain, account, window, written_whole).await?;
+                let Some(window) = span.window(window) else {
+                    // No window and no record: nothing to replace.
+                    return Ok(WriteOutcome::default());
+                };
+                let first_month = {
+                    use chrono::Datelike;
+                    window.start().with_day(1).unwrap_or(window.start())
+                };
+                let mut before = Totals::new();
+                {
+                    let mut old = sqlx::query(
+                        "SELECT month, payload FROM cost_segments \
+                         WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(first_month)
+                    .bind(window.end())
+                    .bind(existing)
+                    .fetch(&mut *tx);
+                    while let Some(row) = old.try_next().await? {
+                        let month: NaiveDate = row.try_get("month")?;
+                        let payload: Vec<u8> = row.try_get("payload")?;
+                        let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                        let span = crate::store::month_range(month);
+                        if window.start() <= span.start() && span.end() <= window.end() {
+                            for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
+                                add(&mut before, (day, currency), amount)?;
+                            }
+                        } else {
+                            for r in part.records(domain, account).map_err(decode_failed)? {
+                                if window.contains(r.date) {
+                                    add(&mut before, (r.date, r.currency()), r.cost.amount())?;
+                                } else {
+                                    encode_into(&mut encoders, &r);
+                                }
+                            }
+                        }
+                    }
+                }
+                sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
+                    .bind(account.as_uuid())
+                    .bind(first_month)
+                    .bind(window.end())
+                    .bind(existing)
+                    .execute(&mut *tx)
+                    .await?;
+                flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
                 bump(&mut *tx, domain).await?;
                 let outcome = WriteOutcome {
                     rows,
                     changed_days: changed_days(&before, &after),
+                    window: Some(window),
                 };
                 let job_row = sqlx::query("SELECT rows_written, changed_days FROM sync_jobs WHERE id = $1 AND account_id = $2")
                     .bind(job.as_uuid())
@@ -862,7 +879,7 @@ macro_rules! impl_sql_store {
 
             async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                for table in ["cost_partitions", "cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
+                for table in ["cost_segments", "legacy_cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND EXISTS \
                         (SELECT 1 FROM service_accounts WHERE id = $1 AND domain_id = $2)"))
                         .bind(id.as_uuid())
@@ -990,7 +1007,7 @@ macro_rules! impl_sql_store {
                 window: DateRange,
                 records: &[CostRecord],
             ) -> Result<WriteOutcome, StoreError> {
-                self.replace_inner(domain, account, job, window, sql::Chunks::Slice(records)).await
+                self.replace_inner(domain, account, job, Some(window), sql::Chunks::Slice(records)).await
             }
 
             async fn replace_window_streamed(
@@ -998,7 +1015,7 @@ macro_rules! impl_sql_store {
                 domain: DomainId,
                 account: AccountId,
                 job: JobId,
-                window: DateRange,
+                window: Option<DateRange>,
                 chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
             ) -> Result<WriteOutcome, StoreError> {
                 self.replace_inner(domain, account, job, window, sql::Chunks::Channel(chunks)).await
@@ -1109,8 +1126,8 @@ macro_rules! impl_sql_store {
                     ),
                 };
                 let rows = sqlx::query(
-                    "SELECT account_id, payload FROM cost_partitions \
-                     WHERE domain_id = $1 AND month >= $2 AND month < $3 ORDER BY month, account_id",
+                    "SELECT account_id, payload FROM cost_segments \
+                     WHERE domain_id = $1 AND month >= $2 AND month < $3 ORDER BY month, account_id, seq",
                 )
                 .bind(domain.as_uuid())
                 .bind(from)
@@ -1138,20 +1155,32 @@ macro_rules! impl_sql_store {
                 range: DateRange,
                 account: Option<AccountId>,
             ) -> Result<Vec<CostRecord>, StoreError> {
+                use chrono::Datelike;
                 let rows = sqlx::query(
-                    "SELECT domain_id, account_id, provider, cloud_account, usage_date, region, service, \
-                     usage_type, instance_type, usage_quantity, cost, currency, effective_cost, list_cost, \
-                     charge_category, tags FROM cost_records \
-                     WHERE domain_id = $1 AND usage_date >= $2 AND usage_date < $3 \
-                     AND ($4 IS NULL OR account_id = $4) ORDER BY usage_date",
+                    "SELECT account_id, payload FROM cost_segments \
+                     WHERE domain_id = $1 AND month >= $2 AND month < $3 \
+                     AND ($4 IS NULL OR account_id = $4) ORDER BY month, account_id, seq",
                 )
                 .bind(domain.as_uuid())
-                .bind(range.start())
+                .bind(range.start().with_day(1).unwrap_or(range.start()))
                 .bind(range.end())
                 .bind(account.map(|a| a.as_uuid()))
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(record_from).collect()
+                let mut out = Vec::new();
+                for row in &rows {
+                    let payload: Vec<u8> = row.try_get("payload")?;
+                    let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                    let owner = AccountId::from_uuid(row.try_get("account_id")?);
+                    out.extend(
+                        part.records(domain, owner)
+                            .map_err(decode_failed)?
+                            .into_iter()
+                            .filter(|r| range.contains(r.date)),
+                    );
+                }
+                out.sort_by_key(|r| r.date);
+                Ok(out)
             }
         }
     };

@@ -39,7 +39,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let store = Self { pool, cipher, path };
-        store.rebuild_partitions_if_missing().await?;
+        store.convert_legacy_records().await?;
         Ok(store)
     }
 
@@ -67,13 +67,9 @@ impl SqliteStore {
     }
 }
 
-fn to_text(d: rust_decimal::Decimal) -> String {
-    d.to_string()
-}
-
 #[allow(clippy::needless_pass_by_value)] // The shared SQL code hands over the decoded column.
 fn from_text(s: String) -> Result<rust_decimal::Decimal, crate::StoreError> {
     cloudbill_core::parse_decimal(&s).map_err(|e| crate::sql::corrupt("amount", e))
 }
 
-crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, String, to_text, from_text);
+crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, String, from_text);

@@ -35,6 +35,9 @@ pub struct WriteOutcome {
     pub rows: u64,
     /// Days whose per-currency totals differ from before.
     pub changed_days: Vec<ChangedDay>,
+    /// The window replaced: the one given, or the days the records span; `None` when no
+    /// window was given and no record came (nothing changed).
+    pub window: Option<DateRange>,
 }
 
 /// Persistent state of cloudbill: domains, providers, projects, accounts, cost records, jobs.
@@ -186,15 +189,16 @@ pub trait Store: Send + Sync {
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
 
     /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
-    /// of any size is written with bounded memory. Same transaction, same rules: a bad record,
-    /// or a channel that closes before [`Chunk::End`] (the producer failed), leaves the
-    /// previous data.
+    /// of any size is written with bounded memory. With `window` `None` the window is the days
+    /// the records span (first to last day), known only at the end: a file import. Same
+    /// transaction, same rules: a bad record, or a channel that closes before [`Chunk::End`]
+    /// (the producer failed), leaves the previous data.
     async fn replace_window_streamed(
         &self,
         domain: DomainId,
         account: AccountId,
         job: JobId,
-        window: DateRange,
+        window: Option<DateRange>,
         chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
     ) -> Result<WriteOutcome, StoreError>;
 
@@ -241,11 +245,12 @@ pub fn changed_days(
         .collect()
 }
 
-/// Checks that a record may be written into (`domain`, `account`, `window`).
+/// Checks that a record may be written into (`domain`, `account`, `window`); no window means
+/// any day.
 pub(crate) fn check_record(
     domain: DomainId,
     account: AccountId,
-    window: DateRange,
+    window: Option<DateRange>,
     record: &CostRecord,
 ) -> Result<(), StoreError> {
     if record.domain != domain || record.service_account != account {
@@ -254,13 +259,35 @@ pub(crate) fn check_record(
             record.service_account
         )));
     }
-    if !window.contains(record.date) {
+    if let Some(window) = window.filter(|w| !w.contains(record.date)) {
         return Err(StoreError::RecordRejected(format!(
             "record dated {} lies outside the window {window}",
             record.date
         )));
     }
     Ok(())
+}
+
+/// The days from the earliest to the latest date of the records seen, for a streamed replace
+/// without a window.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span(Option<(NaiveDate, NaiveDate)>);
+
+impl Span {
+    pub(crate) fn add(&mut self, date: NaiveDate) {
+        self.0 = Some(match self.0 {
+            None => (date, date),
+            Some((a, b)) => (a.min(date), b.max(date)),
+        });
+    }
+
+    /// The window: the one given, else first day to the day after the last.
+    pub(crate) fn window(self, given: Option<DateRange>) -> Option<DateRange> {
+        given.or_else(|| {
+            let (first, last) = self.0?;
+            DateRange::new(first, last.succ_opt()?).ok()
+        })
+    }
 }
 
 /// The first days of the months overlapping `range`.

@@ -685,12 +685,10 @@ async fn partition_totals(
     let mut out = std::collections::BTreeMap::new();
     for (account, blob) in s.cost_partitions(d, range).await.unwrap() {
         let p = cloudbill_core::Partition::decode(&blob).unwrap();
-        p.for_each_row(|r| {
-            *out.entry((account, r.date))
-                .or_insert(cloudbill_core::Decimal::ZERO) +=
-                cloudbill_core::Partition::cost(&r).unwrap();
-        })
-        .unwrap();
+        for (day, _, amount) in p.daily_totals().unwrap() {
+            *out.entry((account, day))
+                .or_insert(cloudbill_core::Decimal::ZERO) += amount;
+        }
     }
     out
 }
@@ -792,7 +790,7 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     let job = start_job(s, &a, w).await;
     let mut rx = send_all(rows.chunks(7).map(<[_]>::to_vec).collect());
     let out = s
-        .replace_window_streamed(d.id, a.id, job, w, &mut rx)
+        .replace_window_streamed(d.id, a.id, job, Some(w), &mut rx)
         .await
         .unwrap();
     assert_eq!(out.rows, 59);
@@ -801,7 +799,7 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     assert_eq!(
         partition_totals(s, d.id, None).await.len(),
         59,
-        "partitions rebuilt from the rows"
+        "segments hold every day"
     );
     // A bad record in a later chunk rolls everything back.
     let mut bad: Vec<_> = days
@@ -812,7 +810,7 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     let job2 = start_job(s, &a, w).await;
     let mut rx = send_all(bad.chunks(10).map(<[_]>::to_vec).collect());
     let err = s
-        .replace_window_streamed(d.id, a.id, job2, w, &mut rx)
+        .replace_window_streamed(d.id, a.id, job2, Some(w), &mut rx)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::RecordRejected(_)), "{err}");
@@ -826,7 +824,7 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     let job_cut = start_job(s, &a, w).await;
     let mut rx = send(changed.chunks(10).map(<[_]>::to_vec).collect(), false);
     let err = s
-        .replace_window_streamed(d.id, a.id, job_cut, w, &mut rx)
+        .replace_window_streamed(d.id, a.id, job_cut, Some(w), &mut rx)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("stopped before its end"), "{err}");
@@ -838,8 +836,67 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     let job3 = start_job(s, &a, w).await;
     let mut rx = send_all(rows.chunks(20).map(<[_]>::to_vec).collect());
     let out = s
-        .replace_window_streamed(d.id, a.id, job3, w, &mut rx)
+        .replace_window_streamed(d.id, a.id, job3, Some(w), &mut rx)
         .await
         .unwrap();
     assert!(out.changed_days.is_empty());
+
+    // Without a window (an import), the window is the days the records span: 2025-01-10 to
+    // 2025-02-05 is replaced, the days around it stay. Segments spill after every chunk here,
+    // so months end up split over several segments; nothing may depend on that.
+    cloudbill_store::set_spill_bytes(1);
+    let span: Vec<_> = range("2025-01-10", "2025-02-06")
+        .iter_days()
+        .filter(|day| day.to_string() != "2025-01-20")
+        .map(|day| record(&a, &day.to_string(), "3", "EC2"))
+        .collect();
+    let job4 = start_job(s, &a, w).await;
+    let mut rx = send_all(span.chunks(3).map(<[_]>::to_vec).collect());
+    let out = s
+        .replace_window_streamed(d.id, a.id, job4, None, &mut rx)
+        .await
+        .unwrap();
+    assert_eq!(out.window, Some(range("2025-01-10", "2025-02-06")));
+    assert_eq!(out.rows, 26);
+    assert_eq!(
+        out.changed_days.len(),
+        27,
+        "26 new totals and one day emptied"
+    );
+    let t = totals(s, &a, w).await;
+    assert_eq!(t.len(), 58, "59 days less the emptied 2025-01-20");
+    assert_eq!(t[&date("2025-01-09")], "2.0000000001");
+    assert_eq!(t[&date("2025-01-10")], "3");
+    assert_eq!(t[&date("2025-02-05")], "3");
+    assert_eq!(t[&date("2025-02-06")], "2.0000000001");
+    assert!(!t.contains_key(&date("2025-01-20")));
+    // A restatement inside the split months keeps every other day of them.
+    let one = range("2025-01-15", "2025-01-16");
+    let job5 = start_job(s, &a, one).await;
+    let mut rx = send_all(vec![vec![record(&a, "2025-01-15", "4", "EC2")]]);
+    s.replace_window_streamed(d.id, a.id, job5, Some(one), &mut rx)
+        .await
+        .unwrap();
+    cloudbill_store::set_spill_bytes(64 << 20);
+    let t2 = totals(s, &a, w).await;
+    assert_eq!(t2.len(), 58);
+    assert_eq!(t2[&date("2025-01-15")], "4");
+    assert_eq!(
+        t2.iter()
+            .filter(|(k, _)| **k != date("2025-01-15"))
+            .collect::<Vec<_>>(),
+        t.iter()
+            .filter(|(k, _)| **k != date("2025-01-15"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(partition_totals(s, d.id, None).await.len(), 58);
+    // No window and no record: nothing happens.
+    let job6 = start_job(s, &a, w).await;
+    let mut rx = send_all(vec![]);
+    let out = s
+        .replace_window_streamed(d.id, a.id, job6, None, &mut rx)
+        .await
+        .unwrap();
+    assert_eq!(out.window, None);
+    assert_eq!(totals(s, &a, w).await, t2);
 }

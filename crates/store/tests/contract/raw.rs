@@ -118,12 +118,20 @@ async fn postgres_rows_never_hold_the_key_in_clear() {
             .await
             .unwrap();
     assert!(!dump[0].0.contains(SECRET));
-    // The amount is stored as an exact NUMERIC with its scale.
-    let (cost,): (String,) = sqlx::query_as("SELECT cost::text FROM cost_records")
-        .fetch_one(store.pool())
-        .await
+    // The amount is stored exactly, with its scale, in the month's columnar segment.
+    let (account, payload): (uuid::Uuid, Vec<u8>) =
+        sqlx::query_as("SELECT account_id, payload FROM cost_segments")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let part = cloudbill_core::Partition::decode(&payload).unwrap();
+    let records = part
+        .records(
+            cloudbill_core::DomainId::new(),
+            cloudbill_core::AccountId::from_uuid(account),
+        )
         .unwrap();
-    assert_eq!(cost, "0.12345678901");
+    assert_eq!(records[0].cost.amount().to_string(), "0.12345678901");
     h.cleanup().await;
 }
 
@@ -147,6 +155,57 @@ async fn postgres_reopen_keeps_everything() {
     assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
     again.close().await;
     h.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_rows_from_before_segments_are_converted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let options = OpenOptions {
+        url: url.clone(),
+        ..OpenOptions::default()
+    };
+    let (domain_id, account_id) = {
+        let store = open(&options).await.unwrap();
+        populate(&*store).await
+    };
+    // A row in the row table of an earlier release (renamed by the migration).
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO legacy_cost_records (domain_id, account_id, provider, cloud_account, \
+         usage_date, region, service, usage_type, instance_type, usage_quantity, cost, currency, \
+         effective_cost, list_cost, charge_category, tags) VALUES ($1, $2, 'file', '111', \
+         '2025-02-03', '', 'S3', 'u', NULL, '2', '-7.50', 'EUR', '1.25', NULL, 'Credit', \
+         '{\"team\":\"x\"}')",
+    )
+    .bind(domain_id.as_uuid())
+    .bind(account_id.as_uuid())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = open(&options).await.unwrap();
+    let records = store
+        .cost_records(domain_id, range("2025-01-01", "2025-03-01"), None)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2, "the segment row and the converted row");
+    let r = &records[1];
+    assert_eq!(r.date, date("2025-02-03"));
+    assert_eq!(r.cost.amount().to_string(), "-7.50");
+    assert_eq!(r.currency().as_str(), "EUR");
+    assert_eq!(r.effective_cost.unwrap().to_string(), "1.25");
+    assert_eq!(r.list_cost, None);
+    assert_eq!(r.charge_category, cloudbill_core::ChargeCategory::Credit);
+    assert_eq!(r.tags.get("team").map(String::as_str), Some("x"));
+    drop(store);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM legacy_cost_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "converted once, then emptied");
 }
 
 #[tokio::test]
