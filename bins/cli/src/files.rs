@@ -13,7 +13,7 @@ use crate::render::{self, Grid};
 use crate::CliError;
 
 /// Opens a bill, transparently gunzipping it, with a progress bar (bytes read / total) on a TTY
-/// labelled `what` (the import reads the file twice: to check it, then to write it).
+/// labelled `what`.
 fn open_bill(path: &Path, what: &str) -> std::io::Result<Box<dyn Read + Send>> {
     let file = std::fs::File::open(path)?;
     let total = file.metadata().map_or(0, |m| m.len());
@@ -55,18 +55,11 @@ pub(crate) async fn import(
     };
     let name = args.file.display().to_string();
     // Fail early, with the file's own error, if it cannot be opened at all.
-    open_bill(&args.file, "checking")
+    std::fs::File::open(&args.file)
         .map_err(|e| CliError::Failure(format!("cannot open {name}: {e}")))?;
     let path = args.file.clone();
-    let pass = std::sync::atomic::AtomicUsize::new(0);
-    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
-        let what = if pass.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-            "checking"
-        } else {
-            "importing"
-        };
-        open_bill(&path, what)
-    });
+    let source: cloudbill_service::BillSource =
+        std::sync::Arc::new(move || open_bill(&path, "importing"));
     let options = ImportOptions {
         skip_invalid: args.skip_invalid,
     };

@@ -14,7 +14,7 @@ use cloudbill_store::Chunk;
 
 use crate::{Billing, Principal, ServiceError};
 
-/// Opens the bill being imported; called once per pass.
+/// Opens the bill being imported (called once, when the import starts reading).
 pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
 
 /// Records per chunk streamed into the store.
@@ -87,9 +87,9 @@ impl Billing {
     /// A bad row stops the import with its line and column and writes nothing, unless
     /// `options.skip_invalid`.
     ///
-    /// The file is read twice through `open` — once to validate it and find the days it covers,
-    /// once to stream its records into the store in chunks — so memory stays bounded whatever
-    /// its size.
+    /// The file is read once: its records stream in chunks into one store transaction, which
+    /// learns the days the file covers from the records and replaces exactly those at the end.
+    /// Memory stays bounded whatever the file's size.
     pub async fn import(
         &self,
         p: &Principal,
@@ -102,94 +102,72 @@ impl Billing {
         p.require_admin("import bills")?;
         self.require_billing().await?;
         let account = self.file_account(p, account).await?;
-        let (domain, account_id) = (self.domain_id(), account.id);
-
-        // Pass 1: validate every row and find the range; nothing is kept or written.
-        let summary = {
-            let (name, open) = (file_name.to_owned(), Arc::clone(&open));
-            tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
-                let source = open()
-                    .map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
-                Ok(cloudbill_focus::for_each_record(
-                    source,
-                    &name,
-                    format,
-                    domain,
-                    account_id,
-                    options,
-                    |_| {},
-                )?)
-            })
-            .await
-            .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))??
-        };
         let store = &self.inner.store;
-        let window = summary
-            .range
-            .unwrap_or_else(|| DateRange::day(Utc::now().date_naive()));
-        let job = SyncJob::running(domain, account_id, JobKind::Import, window, Utc::now());
+        // The job's window is the day of the import until the file's range is known.
+        let job = SyncJob::running(
+            self.domain_id(),
+            account.id,
+            JobKind::Import,
+            DateRange::day(Utc::now().date_naive()),
+            Utc::now(),
+        );
         store.save_job(&job).await?;
-        let mut report = ImportReport {
+        let mut finished = job.clone();
+        let result = self
+            .stream_into_store(account.id, job.id, format, &open, file_name, options)
+            .await;
+        finished.finished_at = Some(Utc::now());
+        let (outcome, summary) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                finished.state = JobState::Failed;
+                finished.error = Some(error.to_string());
+                store.save_job(&finished).await?;
+                return Err(error);
+            }
+        };
+        if let Some(window) = outcome.window {
+            finished.window = window;
+        }
+        finished.rows = outcome.rows;
+        finished.changed_days.clone_from(&outcome.changed_days);
+        finished.state = JobState::Succeeded;
+        if summary.skipped > 0 {
+            finished.error = Some(format!("{} invalid rows skipped", summary.skipped));
+        }
+        store.save_job(&finished).await?;
+        Ok(ImportReport {
             account: account.name.to_string(),
             job: job.id,
             range: summary.range,
             rows: summary.rows,
-            written: 0,
+            written: outcome.rows,
             skipped: summary.skipped,
             first_errors: summary.first_errors,
-            changed_days: 0,
-        };
-        let mut finished = job.clone();
-        finished.finished_at = Some(Utc::now());
-        if let Some(range) = summary.range {
-            let result = self
-                .stream_into_store(account_id, job.id, range, format, &open, file_name, options)
-                .await;
-            match result {
-                Ok(outcome) => {
-                    report.written = outcome.rows;
-                    report.changed_days = outcome.changed_days.len();
-                    finished.rows = outcome.rows;
-                    finished.changed_days = outcome.changed_days;
-                }
-                Err(error) => {
-                    finished.state = JobState::Failed;
-                    finished.error = Some(error.to_string());
-                    store.save_job(&finished).await?;
-                    return Err(error);
-                }
-            }
-        }
-        finished.state = JobState::Succeeded;
-        if report.skipped > 0 {
-            finished.error = Some(format!("{} invalid rows skipped", report.skipped));
-        }
-        store.save_job(&finished).await?;
-        Ok(report)
+            changed_days: outcome.changed_days.len(),
+        })
     }
 
-    /// Pass 2 of an import: streams the file's records into one transaction. The producer ends
-    /// the stream with `Chunk::End` only when the whole file was read; anything else rolls back.
-    #[allow(clippy::too_many_arguments)] // The pieces of one import, passed through once.
+    /// Streams the file's records into one transaction. The producer ends the stream with
+    /// `Chunk::End` only when the whole file was read and valid; anything else rolls back.
     async fn stream_into_store(
         &self,
         account: cloudbill_core::AccountId,
         job: JobId,
-        range: DateRange,
         format: BillFormat,
         open: &BillSource,
         file_name: &str,
         options: ImportOptions,
-    ) -> Result<cloudbill_store::WriteOutcome, ServiceError> {
+    ) -> Result<(cloudbill_store::WriteOutcome, cloudbill_focus::ImportedBill), ServiceError> {
         let domain = self.domain_id();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
         let (name, open) = (file_name.to_owned(), Arc::clone(open));
-        let producer = tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
+        let producer = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let source =
                 open().map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
             let mut batch = Vec::with_capacity(IMPORT_CHUNK);
             let mut receiver_gone = false;
-            cloudbill_focus::for_each_record(
+            let summary = cloudbill_focus::for_each_record(
                 source,
                 &name,
                 format,
@@ -213,12 +191,12 @@ impl Billing {
             if !receiver_gone {
                 let _ = tx.blocking_send(Chunk::End);
             }
-            Ok(())
+            Ok(summary)
         });
         let written = self
             .inner
             .store
-            .replace_window_streamed(domain, account, job, range, &mut rx)
+            .replace_window_streamed(domain, account, job, None, &mut rx)
             .await;
         drop(rx);
         let read = producer
@@ -226,9 +204,9 @@ impl Billing {
             .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))?;
         // The producer's error explains a failed stream better than the store's.
         match (written, read) {
-            (Ok(outcome), Ok(())) => Ok(outcome),
+            (Ok(outcome), Ok(summary)) => Ok((outcome, summary)),
             (_, Err(e)) => Err(e),
-            (Err(e), Ok(())) => Err(ServiceError::from(e)),
+            (Err(e), Ok(_)) => Err(ServiceError::from(e)),
         }
     }
 
