@@ -3,6 +3,8 @@
 //! `DIR/oracle.json` (DuckDB's exact sums) and prints the ratios to the DuckDB and pandas times
 //! of `reference.py` measured in the same run, plus a plain single-threaded loop as the limit
 //! line. Exits non-zero if any result differs from the oracle.
+//!
+//! `store` and `import`: see their modules.
 
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)] // A report printer; ratios only.
 
@@ -14,6 +16,7 @@ use cloudbill_aggregate::{Catalog, CatalogAccount, CatalogProject, Engine, Group
 use cloudbill_core::{AccountId, Assignment, DateRange, Decimal, DomainId, Granularity, ProjectId};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 
+mod import_bench;
 mod store_bench;
 
 fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
@@ -238,8 +241,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, dir, rest @ ..] if cmd == "import" => {
+            match import_bench::run(dir, rest.first().map(String::as_str)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON]");
+            eprintln!(
+                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL]"
+            );
             ExitCode::from(2)
         }
     }

@@ -15,3 +15,5 @@ CREATE TABLE cost_segments (
     PRIMARY KEY (account_id, month, seq)
 );
 CREATE INDEX cost_segments_domain_month ON cost_segments (domain_id, month);
+-- Segments are already compact; pglz compression would only cost time on every write and read.
+ALTER TABLE cost_segments ALTER COLUMN payload SET STORAGE EXTERNAL;
