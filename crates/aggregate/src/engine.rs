@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::Datelike;
 use cloudbill_core::{
     AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, Partition, ProjectId,
-    ProviderKind, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
+    ProviderKind, TextColumn, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
 };
 
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
@@ -91,23 +91,93 @@ enum Col {
 }
 
 impl Col {
-    fn compact(values: Vec<u32>, cardinality: usize) -> Self {
-        if cardinality <= usize::from(u8::MAX) + 1 {
-            Col::U8(
-                values
-                    .into_iter()
-                    .map(|v| u8::try_from(v).unwrap_or(u8::MAX))
-                    .collect(),
-            )
-        } else if cardinality <= usize::from(u16::MAX) + 1 {
-            Col::U16(
-                values
-                    .into_iter()
-                    .map(|v| u16::try_from(v).unwrap_or(u16::MAX))
-                    .collect(),
-            )
-        } else {
-            Col::U32(values)
+    fn new() -> Self {
+        Col::U8(Vec::new())
+    }
+
+    /// Widens the column (once per width, ids only grow) until `max` fits.
+    fn fit(&mut self, max: u32) {
+        match self {
+            Col::U8(v) if max > u32::from(u8::MAX) => {
+                let values = std::mem::take(v);
+                *self = if max > u32::from(u16::MAX) {
+                    Col::U32(values.into_iter().map(u32::from).collect())
+                } else {
+                    Col::U16(values.into_iter().map(u16::from).collect())
+                };
+            }
+            Col::U16(v) if max > u32::from(u16::MAX) => {
+                *self = Col::U32(std::mem::take(v).into_iter().map(u32::from).collect());
+            }
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, id: u32) {
+        self.fit(id);
+        match self {
+            Col::U8(v) => v.push(u8::try_from(id).unwrap_or(u8::MAX)),
+            Col::U16(v) => v.push(u16::try_from(id).unwrap_or(u16::MAX)),
+            Col::U32(v) => v.push(id),
+        }
+    }
+
+    /// Appends `lookup[id]` for each partition row (`lookup` maps the partition's dictionary
+    /// to the engine's).
+    fn extend_mapped(&mut self, column: &TextColumn<'_>, lookup: &[u32]) {
+        self.fit(lookup.iter().copied().max().unwrap_or(0));
+        match self {
+            Col::U8(v) => {
+                let narrow: Vec<u8> = lookup
+                    .iter()
+                    .map(|x| u8::try_from(*x).unwrap_or(u8::MAX))
+                    .collect();
+                column.map_into(&narrow, v);
+            }
+            Col::U16(v) => {
+                let narrow: Vec<u16> = lookup
+                    .iter()
+                    .map(|x| u16::try_from(*x).unwrap_or(u16::MAX))
+                    .collect();
+                column.map_into(&narrow, v);
+            }
+            Col::U32(v) => column.map_into(lookup, v),
+        }
+    }
+
+    /// Appends `value` `n` times.
+    fn extend_repeat(&mut self, value: u32, n: usize) {
+        self.fit(value);
+        match self {
+            Col::U8(v) => v.extend(std::iter::repeat_n(
+                u8::try_from(value).unwrap_or(u8::MAX),
+                n,
+            )),
+            Col::U16(v) => {
+                v.extend(std::iter::repeat_n(
+                    u16::try_from(value).unwrap_or(u16::MAX),
+                    n,
+                ));
+            }
+            Col::U32(v) => v.extend(std::iter::repeat_n(value, n)),
+        }
+    }
+
+    /// Appends `lookup[i]` for each index `i` of `indexes`.
+    fn extend_indexed(&mut self, indexes: &[u8], lookup: &[u32]) {
+        self.fit(lookup.iter().copied().max().unwrap_or(0));
+        match self {
+            Col::U8(v) => v.extend(
+                indexes
+                    .iter()
+                    .map(|i| u8::try_from(lookup[usize::from(*i)]).unwrap_or(u8::MAX)),
+            ),
+            Col::U16(v) => v.extend(
+                indexes
+                    .iter()
+                    .map(|i| u16::try_from(lookup[usize::from(*i)]).unwrap_or(u16::MAX)),
+            ),
+            Col::U32(v) => v.extend(indexes.iter().map(|i| lookup[usize::from(*i)])),
         }
     }
 
@@ -180,7 +250,7 @@ struct Builder {
     account_history: Vec<Vec<(Option<NaiveDate>, u32)>>,
     unassigned: u32,
     day: Vec<i32>,
-    cols: [Vec<u32>; 10],
+    cols: [Col; 10],
     costs: Costs,
     scale: u32,
 }
@@ -245,7 +315,7 @@ impl Builder {
             account_history,
             unassigned,
             day: Vec::with_capacity(count),
-            cols: std::array::from_fn(|_| Vec::with_capacity(count)),
+            cols: std::array::from_fn(|_| Col::new()),
             costs: Costs::Narrow(Vec::with_capacity(count)),
             scale,
         }
@@ -317,7 +387,8 @@ impl Builder {
         }
     }
 
-    fn finish(self, catalog: Catalog) -> Engine {
+    /// The engine; `months` as the loader tracked them, or found from the (month-sorted) days.
+    fn finish(self, catalog: Catalog, months: Option<Vec<(i32, usize)>>) -> Engine {
         let Builder {
             dicts,
             project_group,
@@ -329,26 +400,46 @@ impl Builder {
         } = self;
         let [account, project, provider, cloud_account, region, service, usage_type, instance_type, currency, category] =
             cols;
-        let months = month_starts(&day);
+        let months = months.unwrap_or_else(|| month_starts(&day));
         Engine {
             day,
             months,
-            account: Col::compact(account, dicts.account.len()),
-            project: Col::compact(project, dicts.project.len()),
-            provider: Col::compact(provider, dicts.provider.len()),
-            cloud_account: Col::compact(cloud_account, dicts.cloud_account.len()),
-            region: Col::compact(region, dicts.region.len()),
-            service: Col::compact(service, dicts.service.len()),
-            usage_type: Col::compact(usage_type, dicts.usage_type.len()),
-            instance_type: Col::compact(instance_type, dicts.instance_type.len()),
-            currency: Col::compact(currency, dicts.currency.len()),
-            category: Col::compact(category, dicts.category.len()),
+            account,
+            project,
+            provider,
+            cloud_account,
+            region,
+            service,
+            usage_type,
+            instance_type,
+            currency,
+            category,
             costs,
             scale,
             dicts,
             project_group,
             catalog,
         }
+    }
+
+    /// Raises the engine's scale to `scale`, multiplying every cost held so far.
+    fn rescale(&mut self, scale: u32) -> Result<(), QueryError> {
+        if scale <= self.scale {
+            return Ok(());
+        }
+        let factor = 10i128
+            .checked_pow(scale - self.scale)
+            .ok_or(QueryError::Overflow)?;
+        let old = std::mem::replace(&mut self.costs, Costs::Narrow(Vec::new()));
+        let values: Vec<i128> = match old {
+            Costs::Narrow(c) => c.into_iter().map(i128::from).collect(),
+            Costs::Wide(c) => c,
+        };
+        self.scale = scale;
+        for v in values {
+            self.push_cost(v.checked_mul(factor).ok_or(QueryError::Overflow)?);
+        }
+        Ok(())
     }
 }
 
@@ -369,6 +460,94 @@ fn month_of(d: i32) -> i32 {
     NaiveDate::from_num_days_from_ce_opt(d)
         .and_then(|n| n.with_day(1))
         .map_or(d, day_number)
+}
+
+/// Builds an [`Engine`] from partitions fed one at a time ([`Engine::loader`]).
+pub struct EngineLoader {
+    b: Builder,
+    catalog: Catalog,
+    months: Vec<(i32, usize)>,
+    providers: [u32; 2],
+    categories: [u32; 5],
+}
+
+impl std::fmt::Debug for EngineLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLoader")
+            .field("rows", &self.b.day.len())
+            .field("months", &self.months.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineLoader {
+    /// Adds one partition of `account`. Partitions must come in month order (the store's);
+    /// several of one month and account (segments) may follow each other.
+    pub fn add(&mut self, account: AccountId, blob: &[u8]) -> Result<(), QueryError> {
+        let corrupt = |e: cloudbill_core::ValidationError| QueryError::Corrupt(e.to_string());
+        let p = Partition::decode(blob).map_err(corrupt)?;
+        let costs = p.costs().map_err(corrupt)?;
+        let month = day_number(p.month);
+        match self.months.last() {
+            Some((last, _)) if *last > month => {
+                return Err(QueryError::Corrupt(
+                    "partitions arrived out of month order".into(),
+                ))
+            }
+            Some((last, _)) if *last == month => {}
+            _ => self.months.push((month, self.b.day.len())),
+        }
+        let b = &mut self.b;
+        b.rescale(costs.scale)?;
+        let account = b.account(account);
+        // The project of each day of the month, looked up once per day.
+        let mut project_of_day = [0u32; 32];
+        for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
+            if let Some(date) = p.month.with_day(u32::try_from(d).unwrap_or(1)) {
+                *slot = b.project_on(account, date);
+            }
+        }
+        let days = p.days();
+        b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
+        b.cols[0].extend_repeat(account, p.rows);
+        b.cols[1].extend_indexed(days, &project_of_day);
+        b.cols[2].extend_indexed(p.providers(), &self.providers);
+        // Partition text column → engine column slot.
+        for (field, slot) in [
+            (TextField::CloudAccount, 3),
+            (TextField::Region, 4),
+            (TextField::Service, 5),
+            (TextField::UsageType, 6),
+            (TextField::InstanceType, 7),
+            (TextField::Currency, 8),
+        ] {
+            let column = p.text(field).map_err(corrupt)?;
+            let lookup: Vec<u32> = column
+                .values
+                .iter()
+                .map(|v| b.dict_for(slot).id(v))
+                .collect();
+            b.cols[slot].extend_mapped(&column, &lookup);
+        }
+        b.cols[9].extend_indexed(p.categories(), &self.categories);
+        let factor = 10i128
+            .checked_pow(b.scale - costs.scale)
+            .ok_or(QueryError::Overflow)?;
+        let mut overflow = false;
+        costs.for_each(|m| match m.checked_mul(factor) {
+            Some(v) => b.push_cost(v),
+            None => overflow = true,
+        });
+        if overflow {
+            return Err(QueryError::Overflow);
+        }
+        Ok(())
+    }
+
+    /// The engine.
+    pub fn finish(self) -> Engine {
+        self.b.finish(self.catalog, Some(self.months))
+    }
 }
 
 /// An in-memory, columnar copy of cost records, ready to answer queries.
@@ -455,80 +634,41 @@ impl Engine {
             let cost = scaled(r.cost.amount(), scale).ok_or(QueryError::Overflow)?;
             b.push(d, r.date, account, ids, cost);
         }
-        Ok(b.finish(catalog))
+        Ok(b.finish(catalog, None))
     }
 
-    /// Builds the engine from the store's columnar partitions (`(account, blob)` pairs),
-    /// column by column, without materialising a single `CostRecord`.
+    /// Builds the engine from the store's columnar partitions (`(account, blob)` pairs, in any
+    /// order), without materialising a single `CostRecord`.
     pub fn from_partitions(
         parts: &[(AccountId, Vec<u8>)],
         catalog: Catalog,
     ) -> Result<Self, QueryError> {
-        let corrupt = |e: cloudbill_core::ValidationError| QueryError::Corrupt(e.to_string());
-        let mut decoded = Vec::with_capacity(parts.len());
+        let mut ordered = Vec::with_capacity(parts.len());
         for (account, blob) in parts {
-            let p = Partition::decode(blob).map_err(corrupt)?;
-            let costs = p.costs().map_err(corrupt)?;
-            decoded.push((p.month, *account, p, costs));
+            let p = Partition::decode(blob).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            ordered.push((p.month, *account, blob));
         }
-        // Month order keeps rows month-sorted, which the scan's range bounds rely on.
-        decoded.sort_by_key(|(month, account, _, _)| (*month, *account));
-        let scale = decoded
-            .iter()
-            .map(|(_, _, _, c)| c.scale)
-            .max()
-            .unwrap_or(0);
-        let count = decoded.iter().map(|(_, _, p, _)| p.rows).sum();
-        let mut b = Builder::new(&catalog, count, scale);
+        ordered.sort_by_key(|(month, account, _)| (*month, *account));
+        let mut loader = Engine::loader(catalog);
+        for (_, account, blob) in ordered {
+            loader.add(account, blob)?;
+        }
+        Ok(loader.finish())
+    }
+
+    /// An engine built one partition at a time, as the store streams them in month order:
+    /// only the engine's own columns are held, never the partitions.
+    pub fn loader(catalog: Catalog) -> EngineLoader {
+        let mut b = Builder::new(&catalog, 0, 0);
         let providers = PARTITION_PROVIDERS.map(|kind| b.dicts.provider.id(kind.as_str()));
         let categories = PARTITION_CATEGORIES.map(|c| b.dicts.category.id(c.as_str()));
-        // Partition text column → engine column slot and dictionary.
-        let text_slots = [
-            (TextField::CloudAccount, 3),
-            (TextField::Region, 4),
-            (TextField::Service, 5),
-            (TextField::UsageType, 6),
-            (TextField::InstanceType, 7),
-            (TextField::Currency, 8),
-        ];
-        for (month, account_id, p, costs) in &decoded {
-            let account = b.account(*account_id);
-            let first = day_number(*month);
-            // The project of each day of the month, looked up once per day.
-            let mut project_of_day = [0u32; 32];
-            for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
-                if let Some(date) = month.with_day(u32::try_from(d).unwrap_or(1)) {
-                    *slot = b.project_on(account, date);
-                }
-            }
-            let days = p.days();
-            b.day.extend(days.iter().map(|d| first + i32::from(*d) - 1));
-            b.cols[0].extend(std::iter::repeat_n(account, p.rows));
-            b.cols[1].extend(days.iter().map(|d| project_of_day[usize::from(*d)]));
-            b.cols[2].extend(p.providers().iter().map(|i| providers[usize::from(*i)]));
-            for (field, slot) in text_slots {
-                let column = p.text(field).map_err(corrupt)?;
-                let lookup: Vec<u32> = column
-                    .values
-                    .iter()
-                    .map(|v| b.dict_for(slot).id(v))
-                    .collect();
-                column.map_into(&lookup, &mut b.cols[slot]);
-            }
-            b.cols[9].extend(p.categories().iter().map(|i| categories[usize::from(*i)]));
-            let factor = 10i128
-                .checked_pow(scale - costs.scale)
-                .ok_or(QueryError::Overflow)?;
-            let mut overflow = false;
-            costs.for_each(|m| match m.checked_mul(factor) {
-                Some(v) => b.push_cost(v),
-                None => overflow = true,
-            });
-            if overflow {
-                return Err(QueryError::Overflow);
-            }
+        EngineLoader {
+            b,
+            catalog,
+            months: Vec::new(),
+            providers,
+            categories,
         }
-        Ok(b.finish(catalog))
     }
 
     /// The catalog the engine resolves names against.

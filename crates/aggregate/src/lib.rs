@@ -12,6 +12,6 @@ mod engine;
 mod error;
 mod query;
 
-pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine};
+pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader};
 pub use error::QueryError;
 pub use query::{Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort};

@@ -515,7 +515,7 @@ impl TextColumn<'_> {
     }
 
     /// Appends `lookup[id]` for every row to `out` (the engine's dictionary remap).
-    pub fn map_into(&self, lookup: &[u32], out: &mut Vec<u32>) {
+    pub fn map_into<T: Copy>(&self, lookup: &[T], out: &mut Vec<T>) {
         match self.width {
             1 => out.extend(self.ids.iter().map(|i| lookup[usize::from(*i)])),
             2 => out.extend(
@@ -528,6 +528,23 @@ impl TextColumn<'_> {
                     .chunks_exact(4)
                     .map(|c| lookup[u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize]),
             ),
+        }
+    }
+
+    /// The largest id of any row (`None` for no rows).
+    fn max_id(&self) -> Option<usize> {
+        match self.width {
+            1 => self.ids.iter().max().map(|i| usize::from(*i)),
+            2 => self
+                .ids
+                .chunks_exact(2)
+                .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
+                .max(),
+            _ => self
+                .ids
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+                .max(),
         }
     }
 }
@@ -676,7 +693,7 @@ impl<'a> Partition<'a> {
             return Err(corrupt("text column length"));
         }
         let column = TextColumn { values, width, ids };
-        if (0..self.rows).any(|row| column.id(row) >= column.values.len()) {
+        if column.max_id().is_some_and(|m| m >= column.values.len()) {
             return Err(corrupt("text id"));
         }
         Ok(column)

@@ -594,13 +594,8 @@ impl Billing {
         range: cloudbill_core::DateRange,
         version: Option<i64>,
     ) -> Result<Arc<Engine>, ServiceError> {
-        let store = &self.inner.store;
         let Some(version) = version else {
-            let parts = store.cost_partitions(self.domain_id(), Some(range)).await?;
-            return Ok(Arc::new(Engine::from_partitions(
-                &parts,
-                self.catalog().await?,
-            )?));
+            return Ok(Arc::new(self.load_engine(Some(range)).await?));
         };
         let mut cached = self.inner.engine.lock().await;
         if let Some((v, engine)) = cached.as_ref() {
@@ -608,10 +603,37 @@ impl Billing {
                 return Ok(Arc::clone(engine));
             }
         }
-        let parts = store.cost_partitions(self.domain_id(), None).await?;
-        let engine = Arc::new(Engine::from_partitions(&parts, self.catalog().await?)?);
+        let engine = Arc::new(self.load_engine(None).await?);
         *cached = Some((version, Arc::clone(&engine)));
         Ok(engine)
+    }
+
+    /// Builds an engine from the store's partitions of the months overlapping `range` (all with
+    /// `None`), streamed one at a time.
+    async fn load_engine(
+        &self,
+        range: Option<cloudbill_core::DateRange>,
+    ) -> Result<Engine, ServiceError> {
+        let mut loader = Engine::loader(self.catalog().await?);
+        let mut failed = None;
+        self.inner
+            .store
+            .for_each_partition(
+                self.domain_id(),
+                range,
+                &mut |account, blob: &[u8]| match loader.add(account, blob) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                },
+            )
+            .await?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(loader.finish()),
+        }
     }
 
     async fn catalog(&self) -> Result<Catalog, ServiceError> {

@@ -36,4 +36,4 @@ pub use sql::set_spill_bytes;
 pub use sqlite::SqliteStore;
 #[cfg(any(test, feature = "mock"))]
 pub use store::MockStore;
-pub use store::{changed_days, daily_totals, Chunk, Store, WriteOutcome};
+pub use store::{changed_days, daily_totals, Chunk, PartitionSink, SinkRef, Store, WriteOutcome};

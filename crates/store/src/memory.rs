@@ -568,6 +568,21 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn for_each_partition<'v>(
+        &self,
+        domain: DomainId,
+        range: Option<DateRange>,
+        visit: &'v mut crate::store::SinkRef<'v>,
+    ) -> Result<(), StoreError> {
+        // `cost_partitions` groups by (month, account): already in month order.
+        for (account, blob) in self.cost_partitions(domain, range).await? {
+            if !visit.partition(account, &blob) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     async fn data_version(&self, _domain: DomainId) -> Result<i64, StoreError> {
         Ok(self.lock().version)
     }

@@ -1116,7 +1116,23 @@ macro_rules! impl_sql_store {
                 domain: DomainId,
                 range: Option<DateRange>,
             ) -> Result<Vec<(AccountId, Vec<u8>)>, StoreError> {
+                let mut out = Vec::new();
+                self.for_each_partition(domain, range, &mut |account: AccountId, blob: &[u8]| {
+                    out.push((account, blob.to_vec()));
+                    true
+                })
+                .await?;
+                Ok(out)
+            }
+
+            async fn for_each_partition<'v>(
+                &self,
+                domain: DomainId,
+                range: Option<DateRange>,
+                visit: &'v mut crate::store::SinkRef<'v>,
+            ) -> Result<(), StoreError> {
                 use chrono::Datelike;
+                use futures::TryStreamExt;
                 let (from, to) = match range {
                     Some(r) => (r.start().with_day(1).unwrap_or(r.start()), r.end()),
                     // Bounds both backends store and compare as dates (SQLite compares text).
@@ -1125,18 +1141,22 @@ macro_rules! impl_sql_store {
                         NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
                     ),
                 };
-                let rows = sqlx::query(
+                let mut rows = sqlx::query(
                     "SELECT account_id, payload FROM cost_segments \
                      WHERE domain_id = $1 AND month >= $2 AND month < $3 ORDER BY month, account_id, seq",
                 )
                 .bind(domain.as_uuid())
                 .bind(from)
                 .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| Ok((AccountId::from_uuid(row.try_get("account_id")?), row.try_get("payload")?)))
-                    .collect()
+                .fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    let account = AccountId::from_uuid(row.try_get("account_id")?);
+                    let payload: &[u8] = row.try_get("payload")?;
+                    if !visit.partition(account, payload) {
+                        break;
+                    }
+                }
+                Ok(())
             }
 
             async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError> {

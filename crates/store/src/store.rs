@@ -40,6 +40,22 @@ pub struct WriteOutcome {
     pub window: Option<DateRange>,
 }
 
+/// Receives the partitions of [`Store::for_each_partition`] one at a time; `false` stops the
+/// walk. Any `FnMut(AccountId, &[u8]) -> bool + Send` closure is one.
+pub trait PartitionSink: Send {
+    /// One partition of `account`.
+    fn partition(&mut self, account: AccountId, blob: &[u8]) -> bool;
+}
+
+impl<F: FnMut(AccountId, &[u8]) -> bool + Send> PartitionSink for F {
+    fn partition(&mut self, account: AccountId, blob: &[u8]) -> bool {
+        self(account, blob)
+    }
+}
+
+/// A [`PartitionSink`] borrowed for `'v`.
+pub type SinkRef<'v> = dyn PartitionSink + 'v;
+
 /// Persistent state of cloudbill: domains, providers, projects, accounts, cost records, jobs.
 ///
 /// Every call is atomic: it either happens whole or returns an error and changes nothing.
@@ -183,6 +199,16 @@ pub trait Store: Send + Sync {
         domain: DomainId,
         range: Option<DateRange>,
     ) -> Result<Vec<(AccountId, Vec<u8>)>, StoreError>;
+
+    /// Calls `visit` with every columnar partition of the domain whose month overlaps `range`
+    /// (all of them with `None`), in month order, one at a time — a report loads millions of
+    /// records holding one partition's bytes at a time. `visit` returns `false` to stop.
+    async fn for_each_partition<'v>(
+        &self,
+        domain: DomainId,
+        range: Option<DateRange>,
+        visit: &'v mut SinkRef<'v>,
+    ) -> Result<(), StoreError>;
 
     /// A number that changes whenever cost data, accounts, assignments or projects change, so
     /// a cached engine knows when to reload (across processes sharing the database).
