@@ -60,27 +60,7 @@ const NONE: &str = "(none)";
 const UNASSIGNED: &str = "(unassigned)";
 
 /// A string dictionary: value ↔ dense id.
-#[derive(Debug, Clone, Default)]
-struct Dict {
-    ids: FnvMap<String, u32>,
-    values: Vec<String>,
-}
-
-impl Dict {
-    fn id(&mut self, value: &str) -> u32 {
-        if let Some(id) = self.ids.get(value) {
-            return *id;
-        }
-        let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        self.ids.insert(value.to_owned(), id);
-        self.values.push(value.to_owned());
-        id
-    }
-
-    fn len(&self) -> usize {
-        self.values.len()
-    }
-}
+type Dict = cloudbill_core::Interner;
 
 /// A dictionary-encoded column, stored in the narrowest integer its cardinality allows.
 #[derive(Debug, Clone)]
@@ -275,14 +255,14 @@ impl Builder {
             .collect();
         let project_group = dicts
             .project
-            .values
+            .values()
             .iter()
             .map(|pid| {
                 group_of
                     .get(pid)
                     .copied()
                     .flatten()
-                    .and_then(|g| dicts.group.ids.get(&g.to_string()).copied())
+                    .and_then(|g| dicts.group.get(&g.to_string()))
                     .unwrap_or(no_group)
             })
             .collect();
@@ -299,9 +279,7 @@ impl Builder {
                             h.from,
                             dicts
                                 .project
-                                .ids
                                 .get(&h.project.to_string())
-                                .copied()
                                 .unwrap_or(unassigned),
                         )
                     })
@@ -742,7 +720,7 @@ impl Engine {
             _ => HashMap::new(),
         };
         self.dict(key)
-            .values
+            .values()
             .iter()
             .map(|raw| match key {
                 GroupKey::InstanceType if raw.is_empty() => NONE.to_owned(),
@@ -770,8 +748,8 @@ impl Engine {
                         .iter()
                         .find(|p| p.name == *v || p.id.to_string() == *v)
                         .ok_or_else(|| unknown("project", v))?;
-                    if let Some(id) = self.dicts.project.ids.get(&p.id.to_string()) {
-                        allowed[*id as usize] = true;
+                    if let Some(id) = self.dicts.project.get(&p.id.to_string()) {
+                        allowed[id as usize] = true;
                     }
                 }
                 Ok(allowed)
@@ -802,8 +780,8 @@ impl Engine {
                 let mut allowed = vec![false; self.dicts.project.len()];
                 for p in &self.catalog.projects {
                     if p.group.is_some_and(|g| selected.contains(&g)) {
-                        if let Some(id) = self.dicts.project.ids.get(&p.id.to_string()) {
-                            allowed[*id as usize] = true;
+                        if let Some(id) = self.dicts.project.get(&p.id.to_string()) {
+                            allowed[id as usize] = true;
                         }
                     }
                 }
@@ -818,8 +796,8 @@ impl Engine {
                         .iter()
                         .find(|a| a.name == *v || a.id.to_string() == *v)
                         .ok_or_else(|| unknown("service_account", v))?;
-                    if let Some(id) = self.dicts.account.ids.get(&a.id.to_string()) {
-                        allowed[*id as usize] = true;
+                    if let Some(id) = self.dicts.account.get(&a.id.to_string()) {
+                        allowed[id as usize] = true;
                     }
                 }
                 Ok(allowed)
@@ -828,8 +806,8 @@ impl Engine {
                 let mut allowed = vec![false; self.dicts.provider.len()];
                 for v in values {
                     let kind: ProviderKind = v.parse().map_err(|_| unknown("provider", v))?;
-                    if let Some(id) = self.dicts.provider.ids.get(kind.as_str()) {
-                        allowed[*id as usize] = true;
+                    if let Some(id) = self.dicts.provider.get(kind.as_str()) {
+                        allowed[id as usize] = true;
                     }
                 }
                 Ok(allowed)
@@ -843,8 +821,8 @@ impl Engine {
                     } else {
                         v.clone()
                     };
-                    if let Some(id) = dict.ids.get(&lookup) {
-                        allowed[*id as usize] = true;
+                    if let Some(id) = dict.get(&lookup) {
+                        allowed[id as usize] = true;
                     }
                 }
                 Ok(allowed)
@@ -971,7 +949,7 @@ impl Engine {
         let currencies: Vec<Currency> = self
             .dicts
             .currency
-            .values
+            .values()
             .iter()
             .map(|c| Currency::parse(c).unwrap_or(Currency::USD))
             .collect();

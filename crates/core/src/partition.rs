@@ -12,8 +12,8 @@
 //!   currency · cloud account · region · service · usage type · instance type · tags (text)
 //!   cost (mantissas at the partition's largest scale) · cost scales (u8 per row, or empty
 //!   when every row has the largest scale) · usage quantity · effective cost · list cost
-//! text column: values (u32 count, then u32 length + UTF-8 each) · id width (u8: 1, 2 or 4)
-//!   · one id per row
+//! text column: value count n (u32) · n + 1 offsets (u32) · the values' UTF-8 bytes · id width
+//!   (u8: 1, 2 or 4) · one id per row
 //! cost column: scale (u8) · width (u8: 1, 2, 4, 8 or 16) · one two's-complement mantissa
 //!   per row
 //! decimal column: per row a tag (0xFF: none, else the scale) and the zigzag LEB128 mantissa
@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
+use crate::interner::{same, Interner};
 use crate::{
     AccountId, ChargeCategory, CostRecord, Currency, DomainId, Money, ProviderKind, Tags,
     ValidationError,
@@ -123,124 +124,42 @@ fn tags_text(tags: &Tags) -> String {
     }
 }
 
-/// FxHash (rustc's hasher): a multiply-rotate over 8-byte words, several times faster than
-/// SipHash on short strings. The maps it keys are one partition's dictionaries, built by an
-/// admin's own import; hash flooding there only slows that import down.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
-
-/// `a == b` compared inline, eight bytes at a time (a libc `memcmp` call per comparison was a
-/// fifth of an import's time).
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        if u64::from_ne_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]])
-            != u64::from_ne_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]])
-        {
-            return false;
-        }
-    }
-    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
-}
-
-#[cfg(not(test))]
-fn fx_hash(bytes: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    std::hash::Hasher::write(&mut h, bytes);
-    std::hash::Hasher::finish(&h)
-}
-
-/// Unit tests hash by length alone, so values of one length collide and take the `collided`
-/// path.
-#[cfg(test)]
-fn fx_hash(bytes: &[u8]) -> u64 {
-    bytes.len() as u64
-}
-
-/// One dictionary-encoded text column under construction. Values are found by their 64-bit
-/// hash (an integer key) and confirmed byte for byte; a value whose hash another value holds
-/// goes to `collided`.
+/// One dictionary-encoded text column under construction.
 #[derive(Debug, Default)]
 struct TextBuilder {
-    values: Vec<String>,
-    by_hash: FxMap<u64, u32>,
-    collided: HashMap<String, u32>,
+    dict: Interner,
     ids: Vec<u32>,
-    text_bytes: usize,
 }
 
 impl TextBuilder {
-    fn add(&mut self, s: &str) -> u32 {
-        let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        self.values.push(s.to_owned());
-        self.text_bytes += s.len() + 64;
-        i
-    }
-
     fn push(&mut self, s: &str) {
-        // Columns with one value (currency, an empty instance type or tags) skip the map.
+        // Columns with one value (currency, an empty instance type or tags) skip the lookup.
         if let Some(last) = self.ids.last() {
-            if same(self.values[*last as usize].as_bytes(), s.as_bytes()) {
+            if same(self.dict.values()[*last as usize].as_bytes(), s.as_bytes()) {
                 self.ids.push(*last);
                 return;
             }
         }
-        let h = fx_hash(s.as_bytes());
-        let id = match self.by_hash.get(&h) {
-            Some(i) if same(self.values[*i as usize].as_bytes(), s.as_bytes()) => *i,
-            Some(_) => match self.collided.get(s) {
-                Some(i) => *i,
-                None => {
-                    let i = self.add(s);
-                    self.collided.insert(s.to_owned(), i);
-                    i
-                }
-            },
-            None => {
-                let i = self.add(s);
-                self.by_hash.insert(h, i);
-                i
-            }
-        };
+        let id = self.dict.id(s);
         self.ids.push(id);
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
-        put_u32(out, self.values.len());
-        for v in &self.values {
-            put_u32(out, v.len());
+        let values = self.dict.values();
+        put_u32(out, values.len());
+        let mut offset = 0;
+        put_u32(out, 0);
+        for v in values {
+            offset += v.len();
+            put_u32(out, offset);
+        }
+        for v in values {
             out.extend_from_slice(v.as_bytes());
         }
-        if self.values.len() <= 1 << 8 {
+        if values.len() <= 1 << 8 {
             out.push(1);
             out.extend(self.ids.iter().map(|i| u8::try_from(*i).unwrap_or(u8::MAX)));
-        } else if self.values.len() <= 1 << 16 {
+        } else if values.len() <= 1 << 16 {
             out.push(2);
             for i in &self.ids {
                 out.extend_from_slice(&u16::try_from(*i).unwrap_or(u16::MAX).to_le_bytes());
@@ -306,7 +225,7 @@ impl PartitionEncoder {
     pub fn memory(&self) -> usize {
         let per_row = 3 + 7 * 4 + 16 + 1;
         self.days.len() * per_row
-            + self.texts.iter().map(|t| t.text_bytes).sum::<usize>()
+            + self.texts.iter().map(|t| t.dict.memory()).sum::<usize>()
             + self.decimals.iter().map(Vec::len).sum::<usize>()
     }
 
@@ -679,11 +598,23 @@ impl<'a> Partition<'a> {
             pos: 0,
         };
         let n = c.u32()?;
-        let mut values = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let len = c.u32()?;
-            values.push(std::str::from_utf8(c.take(len)?).map_err(|_| corrupt("utf-8"))?);
-        }
+        let offsets = c.take(
+            n.checked_add(1)
+                .and_then(|k| k.checked_mul(4))
+                .ok_or_else(|| corrupt("text count"))?,
+        )?;
+        let offset = |i: usize| {
+            let b = &offsets[i * 4..i * 4 + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        };
+        // One UTF-8 check for all the values, then slices of it.
+        let all = std::str::from_utf8(c.take(offset(n))?).map_err(|_| corrupt("utf-8"))?;
+        let values = (0..n)
+            .map(|i| {
+                all.get(offset(i)..offset(i + 1))
+                    .ok_or_else(|| corrupt("text offsets"))
+            })
+            .collect::<Result<Vec<&str>, _>>()?;
         let width = usize::from(c.byte()?);
         if !matches!(width, 1 | 2 | 4) {
             return Err(corrupt("id width"));
