@@ -33,7 +33,7 @@ pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use money::{parse_decimal, Currency, Money};
 pub use name::{Name, MAX_NAME_LEN};
 pub use partition::{
-    encode_partition, CostColumn, Partition, PartitionEncoder, TextColumn, TextField,
+    encode_partition, CostColumn, Partition, PartitionEncoder, RecordFields, TextColumn, TextField,
     PARTITION_CATEGORIES, PARTITION_PROVIDERS,
 };
 pub use project::{Project, ProjectGroup};

@@ -173,6 +173,40 @@ impl TextBuilder {
     }
 }
 
+/// A cost record's fields, borrowed (see [`CostRecord`] for their meaning); what
+/// [`PartitionEncoder::push_fields`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'a> {
+    /// UTC day.
+    pub date: NaiveDate,
+    /// Provider.
+    pub provider: ProviderKind,
+    /// The cloud's account id.
+    pub cloud_account: &'a str,
+    /// Region (`""` for none).
+    pub region: &'a str,
+    /// Service.
+    pub service: &'a str,
+    /// Usage type.
+    pub usage_type: &'a str,
+    /// Instance type.
+    pub instance_type: Option<&'a str>,
+    /// Usage quantity.
+    pub usage_quantity: Decimal,
+    /// Billed cost.
+    pub cost: Decimal,
+    /// Its currency.
+    pub currency: Currency,
+    /// FOCUS EffectiveCost.
+    pub effective_cost: Option<Decimal>,
+    /// FOCUS ListCost.
+    pub list_cost: Option<Decimal>,
+    /// Charge category.
+    pub charge_category: ChargeCategory,
+    /// Tags.
+    pub tags: &'a Tags,
+}
+
 /// Encodes records of one account and one month.
 pub fn encode_partition(month: NaiveDate, records: &[&CostRecord]) -> Vec<u8> {
     let mut encoder = PartitionEncoder::new(month);
@@ -231,6 +265,27 @@ impl PartitionEncoder {
 
     /// Appends a record.
     pub fn push(&mut self, r: &CostRecord) {
+        self.push_fields(&RecordFields {
+            date: r.date,
+            provider: r.provider,
+            cloud_account: &r.cloud_account,
+            region: &r.region,
+            service: &r.service,
+            usage_type: &r.usage_type,
+            instance_type: r.instance_type.as_deref(),
+            usage_quantity: r.usage_quantity,
+            cost: r.cost.amount(),
+            currency: r.currency(),
+            effective_cost: r.effective_cost,
+            list_cost: r.list_cost,
+            charge_category: r.charge_category,
+            tags: &r.tags,
+        });
+    }
+
+    /// Appends a record given as borrowed fields (no `CostRecord` needed: a bill import
+    /// encodes straight from the file's cells).
+    pub fn push_fields(&mut self, r: &RecordFields<'_>) {
         self.days.push(u8::try_from(r.date.day()).unwrap_or(0));
         self.providers.push(
             u8::try_from(
@@ -252,21 +307,20 @@ impl PartitionEncoder {
         );
         let [currency, cloud_account, region, service, usage_type, instance_type, tags] =
             &mut self.texts;
-        currency.push(r.cost.currency_str());
-        cloud_account.push(&r.cloud_account);
-        region.push(&r.region);
-        service.push(&r.service);
-        usage_type.push(&r.usage_type);
-        instance_type.push(r.instance_type.as_deref().unwrap_or(""));
+        currency.push(r.currency.as_str());
+        cloud_account.push(r.cloud_account);
+        region.push(r.region);
+        service.push(r.service);
+        usage_type.push(r.usage_type);
+        instance_type.push(r.instance_type.unwrap_or(""));
         if r.tags.is_empty() {
             tags.push("");
         } else {
-            tags.push(&tags_text(&r.tags));
+            tags.push(&tags_text(r.tags));
         }
-        let amount = r.cost.amount();
-        self.mantissas.push(amount.mantissa());
+        self.mantissas.push(r.cost.mantissa());
         self.scales
-            .push(u8::try_from(amount.scale()).unwrap_or(u8::MAX));
+            .push(u8::try_from(r.cost.scale()).unwrap_or(u8::MAX));
         let [quantity, effective, list] = &mut self.decimals;
         put_decimal(quantity, Some(r.usage_quantity));
         put_decimal(effective, r.effective_cost);
@@ -650,6 +704,31 @@ impl<'a> Partition<'a> {
             width,
             bytes,
         })
+    }
+
+    /// Checks the structure of every column (what [`Partition::decode`] leaves to the readers)
+    /// and the currencies, for a partition the store accepts ready-encoded.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        for field in TextField::ALL {
+            self.text(field)?;
+        }
+        for value in self.text(TextField::Currency)?.values {
+            Currency::parse(value)?;
+        }
+        self.costs()?;
+        for i in 0..3 {
+            let mut c = Cursor {
+                bytes: self.columns[12 + i],
+                pos: 0,
+            };
+            for _ in 0..self.rows {
+                c.decimal()?;
+            }
+            if c.pos != c.bytes.len() {
+                return Err(corrupt("decimal column length"));
+            }
+        }
+        Ok(())
     }
 
     /// Every record, exactly as it was written (rows in stored order).

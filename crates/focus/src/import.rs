@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use cloudbill_core::{
     parse_decimal, AccountId, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
-    Money, ProviderKind,
+    Money, PartitionEncoder, ProviderKind, RecordFields, Tags,
 };
 
 use crate::{ImportError, RowError};
@@ -243,15 +243,43 @@ struct RowContext<'a> {
     columns: &'a Columns,
     at: Positions,
     format: BillFormat,
-    domain: DomainId,
-    account: AccountId,
 }
 
 fn map_row(
     ctx: &RowContext<'_>,
     record: &csv::StringRecord,
     line: u64,
+    (domain, account): (DomainId, AccountId),
 ) -> Result<CostRecord, RowError> {
+    let mut tags = BTreeMap::new();
+    let f = map_fields(ctx, record, line, &mut tags)?;
+    Ok(CostRecord {
+        domain,
+        service_account: account,
+        provider: f.provider,
+        cloud_account: f.cloud_account.to_owned(),
+        date: f.date,
+        region: f.region.to_owned(),
+        service: f.service.to_owned(),
+        usage_type: f.usage_type.to_owned(),
+        instance_type: f.instance_type.map(str::to_owned),
+        usage_quantity: f.usage_quantity,
+        cost: Money::new(f.cost, f.currency),
+        effective_cost: f.effective_cost,
+        list_cost: f.list_cost,
+        charge_category: f.charge_category,
+        tags: f.tags.clone(),
+    })
+}
+
+/// Maps one row to borrowed record fields; `tags` is the caller's map, cleared and refilled
+/// (no allocation for rows without tags).
+fn map_fields<'r>(
+    ctx: &RowContext<'_>,
+    record: &'r csv::StringRecord,
+    line: u64,
+    tags: &'r mut Tags,
+) -> Result<RecordFields<'r>, RowError> {
     let layout = ctx.layout;
     let columns = ctx.columns;
     let err = |column: &str, message: String| RowError {
@@ -291,7 +319,7 @@ fn map_row(
             .map_err(|e: cloudbill_core::ValidationError| err(layout.category, e.to_string()))?,
         (BillFormat::Cur, Some(t)) => cur_category(t),
     };
-    let mut tags = BTreeMap::new();
+    tags.clear();
     if let Some(name) = layout.tags_json {
         if let Some(text) = cell(record, at.tags_json) {
             let value: serde_json::Value = serde_json::from_str(text)
@@ -322,24 +350,17 @@ fn map_row(
             );
         }
     }
-    Ok(CostRecord {
-        domain: ctx.domain,
-        service_account: ctx.account,
-        provider: ProviderKind::File,
-        cloud_account: first_cell(record, at.account)
-            .unwrap_or_default()
-            .to_owned(),
+    Ok(RecordFields {
         date: start.date_naive(),
-        region: first_cell(record, at.region).unwrap_or_default().to_owned(),
-        service: first_cell(record, at.service)
-            .unwrap_or_default()
-            .to_owned(),
-        usage_type: first_cell(record, at.usage_type)
-            .unwrap_or_default()
-            .to_owned(),
-        instance_type: cell(record, at.instance_type).map(str::to_owned),
+        provider: ProviderKind::File,
+        cloud_account: first_cell(record, at.account).unwrap_or_default(),
+        region: first_cell(record, at.region).unwrap_or_default(),
+        service: first_cell(record, at.service).unwrap_or_default(),
+        usage_type: first_cell(record, at.usage_type).unwrap_or_default(),
+        instance_type: cell(record, at.instance_type),
         usage_quantity,
-        cost: Money::new(cost, currency),
+        cost,
+        currency,
         effective_cost,
         list_cost,
         charge_category,
@@ -377,20 +398,47 @@ pub fn for_each_record<R: Read>(
     options: ImportOptions,
     mut sink: impl FnMut(CostRecord),
 ) -> Result<ImportedBill, ImportError> {
-    let layout = match format {
-        BillFormat::Focus => &FOCUS,
-        BillFormat::Cur => &CUR,
-    };
+    let (mut reader, columns, width) = open_csv(source, file, format)?;
+    let ctx = context(format, &columns);
+    let mut rows = Rows::new(file, options);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(file, &e)),
+        }
+        let line = rows.next_line(&record);
+        let mapped = check_width(&record, width, line)
+            .and_then(|()| map_row(&ctx, &record, line, (domain, account)));
+        if let Some(r) = rows.outcome(mapped)? {
+            rows.saw(r.date);
+            sink(r);
+        }
+    }
+    rows.finish()
+}
+
+fn csv_error(file: &str, e: &csv::Error) -> ImportError {
+    ImportError::Csv {
+        file: file.to_owned(),
+        line: e.position().map_or(0, csv::Position::line),
+        message: e.to_string(),
+    }
+}
+
+/// Opens the CSV, reads the header and checks the mandatory columns.
+fn open_csv<R: Read>(
+    source: R,
+    file: &str,
+    format: BillFormat,
+) -> Result<(csv::Reader<R>, Columns, usize), ImportError> {
+    let layout = layout(format);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(source);
-    let csv_error = |e: &csv::Error| ImportError::Csv {
-        file: file.to_owned(),
-        line: e.position().map_or(0, csv::Position::line),
-        message: e.to_string(),
-    };
-    let headers = reader.headers().map_err(|e| csv_error(&e))?.clone();
+    let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
     let mut index = HashMap::new();
     let mut tag_columns = Vec::new();
     for (i, h) in headers.iter().enumerate() {
@@ -411,69 +459,188 @@ pub fn for_each_record<R: Read>(
             });
         }
     }
-    let ctx = RowContext {
-        layout,
-        at: Positions::new(layout, &columns),
-        columns: &columns,
-        format,
-        domain,
-        account,
-    };
-    let width = headers.len();
-    let mut bill = ImportedBill::default();
-    let mut record = csv::StringRecord::new();
-    let (mut min, mut max): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(&e)),
-        }
-        bill.rows += 1;
-        let line = record.position().map_or(bill.rows + 1, csv::Position::line);
-        let mapped = if record.len() == width {
-            map_row(&ctx, &record, line)
-        } else {
-            Err(RowError {
-                line,
-                column: "(row)".into(),
-                message: format!(
-                    "{} fields where the header has {width} (truncated or extra fields)",
-                    record.len()
-                ),
-            })
-        };
-        match mapped {
-            Ok(r) => {
-                min = Some(min.map_or(r.date, |m| m.min(r.date)));
-                max = Some(max.map_or(r.date, |m| m.max(r.date)));
-                sink(r);
-            }
-            Err(error) if options.skip_invalid => {
-                bill.skipped += 1;
-                if bill.first_errors.len() < REPORTED_ERRORS {
-                    bill.first_errors.push(error);
-                }
-            }
-            Err(error) => {
-                return Err(ImportError::Row {
-                    file: file.to_owned(),
-                    error,
-                })
-            }
-        }
-    }
-    if bill.rows == 0 {
-        return Err(ImportError::Empty {
-            file: file.to_owned(),
-        });
-    }
-    if let (Some(lo), Some(hi)) = (min, max) {
-        bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();
-    }
-    Ok(bill)
+    Ok((reader, columns, headers.len()))
 }
 
+fn layout(format: BillFormat) -> &'static Layout {
+    match format {
+        BillFormat::Focus => &FOCUS,
+        BillFormat::Cur => &CUR,
+    }
+}
+
+fn context(format: BillFormat, columns: &Columns) -> RowContext<'_> {
+    let layout = layout(format);
+    RowContext {
+        layout,
+        at: Positions::new(layout, columns),
+        columns,
+        format,
+    }
+}
+
+fn check_width(record: &csv::StringRecord, width: usize, line: u64) -> Result<(), RowError> {
+    if record.len() == width {
+        return Ok(());
+    }
+    Err(RowError {
+        line,
+        column: "(row)".into(),
+        message: format!(
+            "{} fields where the header has {width} (truncated or extra fields)",
+            record.len()
+        ),
+    })
+}
+
+/// The row bookkeeping both readers share: counts, skipped rows, the range of days.
+struct Rows<'f> {
+    file: &'f str,
+    options: ImportOptions,
+    bill: ImportedBill,
+    min: Option<NaiveDate>,
+    max: Option<NaiveDate>,
+}
+
+impl<'f> Rows<'f> {
+    fn new(file: &'f str, options: ImportOptions) -> Self {
+        Self {
+            file,
+            options,
+            bill: ImportedBill::default(),
+            min: None,
+            max: None,
+        }
+    }
+
+    /// Counts a row and returns its line.
+    fn next_line(&mut self, record: &csv::StringRecord) -> u64 {
+        self.bill.rows += 1;
+        record
+            .position()
+            .map_or(self.bill.rows + 1, csv::Position::line)
+    }
+
+    /// A mapped row: `Some` to keep, `None` when skipped, an error to stop.
+    fn outcome<T>(&mut self, mapped: Result<T, RowError>) -> Result<Option<T>, ImportError> {
+        match mapped {
+            Ok(v) => Ok(Some(v)),
+            Err(error) if self.options.skip_invalid => {
+                self.bill.skipped += 1;
+                if self.bill.first_errors.len() < REPORTED_ERRORS {
+                    self.bill.first_errors.push(error);
+                }
+                Ok(None)
+            }
+            Err(error) => Err(ImportError::Row {
+                file: self.file.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    fn saw(&mut self, date: NaiveDate) {
+        self.min = Some(self.min.map_or(date, |m| m.min(date)));
+        self.max = Some(self.max.map_or(date, |m| m.max(date)));
+    }
+
+    fn finish(mut self) -> Result<ImportedBill, ImportError> {
+        if self.bill.rows == 0 {
+            return Err(ImportError::Empty {
+                file: self.file.to_owned(),
+            });
+        }
+        if let (Some(lo), Some(hi)) = (self.min, self.max) {
+            self.bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();
+        }
+        Ok(self.bill)
+    }
+}
+
+/// Rows per batch handed from the CSV reader thread to the encoder.
+const BATCH: usize = 1024;
+
+/// Streams a bill straight into columnar partitions (cloudbill-core's codec), for a store
+/// that takes them ready-encoded: one thread splits the CSV into records (reusing their
+/// buffers), the calling thread maps each row's cells — no `CostRecord`, no per-row
+/// allocation — into one encoder per month. `emit` receives every finished partition; when
+/// the encoders hold more than `spill_bytes` they are all finished early (a month then spans
+/// several partitions), so memory stays bounded whatever the file's size. `emit` returning
+/// `false` stops the read (the receiver is gone). Errors and summary as [`for_each_record`].
+pub fn encode_bill<R: Read + Send>(
+    source: R,
+    file: &str,
+    format: BillFormat,
+    options: ImportOptions,
+    spill_bytes: usize,
+    mut emit: impl FnMut(Vec<u8>) -> bool,
+) -> Result<ImportedBill, ImportError> {
+    use std::sync::mpsc;
+    let (mut reader, columns, width) = open_csv(source, file, format)?;
+    let ctx = context(format, &columns);
+    let mut rows = Rows::new(file, options);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<csv::StringRecord>, ImportError>>(4);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<csv::StringRecord>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || loop {
+            let mut batch = empty_rx.try_recv().unwrap_or_default();
+            batch.resize_with(BATCH, csv::StringRecord::new);
+            let mut filled = 0;
+            while filled < BATCH {
+                match reader.read_record(&mut batch[filled]) {
+                    Ok(true) => filled += 1,
+                    Ok(false) => break,
+                    Err(e) => {
+                        let _ = full_tx.send(Err(csv_error(file, &e)));
+                        return;
+                    }
+                }
+            }
+            let done = filled < BATCH;
+            batch.truncate(filled);
+            if (!batch.is_empty() && full_tx.send(Ok(batch)).is_err()) || done {
+                return;
+            }
+        });
+        let mut encoders: BTreeMap<NaiveDate, PartitionEncoder> = BTreeMap::new();
+        let mut tags = Tags::new();
+        let flush = |encoders: &mut BTreeMap<NaiveDate, PartitionEncoder>,
+                     emit: &mut dyn FnMut(Vec<u8>) -> bool| {
+            std::mem::take(encoders)
+                .into_values()
+                .all(|e| emit(e.finish()))
+        };
+        for batch in full_rx {
+            let batch = batch?;
+            for record in &batch {
+                let line = rows.next_line(record);
+                let mapped = check_width(record, width, line)
+                    .and_then(|()| map_fields(&ctx, record, line, &mut tags));
+                if let Some(f) = rows.outcome(mapped)? {
+                    let date = f.date;
+                    let month = date.with_day(1).unwrap_or(date);
+                    encoders
+                        .entry(month)
+                        .or_insert_with(|| PartitionEncoder::new(month))
+                        .push_fields(&f);
+                    rows.saw(date);
+                }
+            }
+            let _ = empty_tx.send(batch);
+            if encoders
+                .values()
+                .map(PartitionEncoder::memory)
+                .sum::<usize>()
+                > spill_bytes
+                && !flush(&mut encoders, &mut emit)
+            {
+                return rows.finish();
+            }
+        }
+        flush(&mut encoders, &mut emit);
+        rows.finish()
+    })
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,9 @@ mod import;
 
 pub use error::{ImportError, RowError};
 pub use export::{write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
-pub use import::{for_each_record, read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG};
+pub use import::{
+    encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG,
+};
 
 #[doc(no_inline)]
 pub use cloudbill_core::CostRecord;

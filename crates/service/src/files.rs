@@ -17,8 +17,9 @@ use crate::{Billing, Principal, ServiceError};
 /// Opens the bill being imported (called once, when the import starts reading).
 pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
 
-/// Records per chunk streamed into the store.
-const IMPORT_CHUNK: usize = 10_000;
+/// Encoder memory at which an import hands its partitions to the store early (a month then
+/// spans several segments): bounds an import's memory whatever the file's size.
+const IMPORT_SPILL_BYTES: usize = 48 << 20;
 
 /// What an import did.
 #[derive(Debug, Clone)]
@@ -87,9 +88,10 @@ impl Billing {
     /// A bad row stops the import with its line and column and writes nothing, unless
     /// `options.skip_invalid`.
     ///
-    /// The file is read once: its records stream in chunks into one store transaction, which
-    /// learns the days the file covers from the records and replaces exactly those at the end.
-    /// Memory stays bounded whatever the file's size.
+    /// The file is read once and encoded straight into columnar partitions
+    /// ([`cloudbill_focus::encode_bill`]) that stream into one store transaction, which learns
+    /// the days the file covers from them and replaces exactly those at the end. Memory stays
+    /// bounded whatever the file's size.
     pub async fn import(
         &self,
         p: &Principal,
@@ -148,7 +150,7 @@ impl Billing {
         })
     }
 
-    /// Streams the file's records into one transaction. The producer ends the stream with
+    /// Streams the file's partitions into one transaction. The producer ends the stream with
     /// `Chunk::End` only when the whole file was read and valid; anything else rolls back.
     async fn stream_into_store(
         &self,
@@ -165,29 +167,18 @@ impl Billing {
         let producer = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let source =
                 open().map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
-            let mut batch = Vec::with_capacity(IMPORT_CHUNK);
             let mut receiver_gone = false;
-            let summary = cloudbill_focus::for_each_record(
+            let summary = cloudbill_focus::encode_bill(
                 source,
                 &name,
                 format,
-                domain,
-                account,
                 options,
-                |r| {
-                    if receiver_gone {
-                        return;
-                    }
-                    batch.push(r);
-                    if batch.len() == IMPORT_CHUNK {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_CHUNK));
-                        receiver_gone = tx.blocking_send(Chunk::Records(full)).is_err();
-                    }
+                IMPORT_SPILL_BYTES,
+                |partition| {
+                    receiver_gone = tx.blocking_send(Chunk::Partition(partition)).is_err();
+                    !receiver_gone
                 },
             )?;
-            if !receiver_gone && !batch.is_empty() {
-                receiver_gone = tx.blocking_send(Chunk::Records(batch)).is_err();
-            }
             if !receiver_gone {
                 let _ = tx.blocking_send(Chunk::End);
             }

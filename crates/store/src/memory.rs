@@ -458,6 +458,19 @@ impl Store for MemoryStore {
                     }
                     records.extend(chunk);
                 }
+                Some(crate::Chunk::Partition(blob)) => {
+                    crate::store::check_partition(window, &blob)?;
+                    let p = cloudbill_core::Partition::decode(&blob).map_err(|e| {
+                        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
+                    })?;
+                    let decoded = p.records(domain, account).map_err(|e| {
+                        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
+                    })?;
+                    for r in &decoded {
+                        span.add(r.date);
+                    }
+                    records.extend(decoded);
+                }
                 Some(crate::Chunk::End) => break,
                 None => return Err(crate::store::ended_early()),
             }

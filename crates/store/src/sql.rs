@@ -107,18 +107,27 @@ pub(crate) enum Chunks<'a> {
     Channel(&'a mut tokio::sync::mpsc::Receiver<crate::Chunk>),
 }
 
-impl<'a> Chunks<'a> {
+/// One batch of a window replace.
+pub(crate) enum Batch<'a> {
+    /// Records to encode.
+    Records(std::borrow::Cow<'a, [CostRecord]>),
+    /// An encoded partition.
+    Partition(Vec<u8>),
+}
+
+impl Chunks<'_> {
     /// The next batch, `None` when done, an error when a channel closed before its end.
-    pub(crate) async fn next(
-        &mut self,
-    ) -> Result<Option<std::borrow::Cow<'_, [CostRecord]>>, StoreError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Batch<'_>>, StoreError> {
         match self {
             Chunks::Slice(records) => {
                 let all = std::mem::take(records);
-                Ok((!all.is_empty()).then_some(std::borrow::Cow::Borrowed(all)))
+                Ok((!all.is_empty()).then_some(Batch::Records(std::borrow::Cow::Borrowed(all))))
             }
             Chunks::Channel(rx) => match rx.recv().await {
-                Some(crate::Chunk::Records(batch)) => Ok(Some(std::borrow::Cow::Owned(batch))),
+                Some(crate::Chunk::Records(batch)) => {
+                    Ok(Some(Batch::Records(std::borrow::Cow::Owned(batch))))
+                }
+                Some(crate::Chunk::Partition(blob)) => Ok(Some(Batch::Partition(blob))),
                 Some(crate::Chunk::End) => Ok(None),
                 None => Err(crate::store::ended_early()),
             },
@@ -465,17 +474,42 @@ macro_rules! impl_sql_store {
                 let mut span = crate::store::Span::default();
                 let mut rows: u64 = 0;
                 while let Some(batch) = chunks.next().await? {
-                    // Validate inside the transaction: a bad record mid-stream rolls back
-                    // everything written before it.
-                    for r in batch.iter() {
-                        check_record(domain, account, window, r)?;
-                        span.add(r.date);
-                        encode_into(&mut encoders, r);
+                    match batch {
+                        sql::Batch::Records(batch) => {
+                            // Validate inside the transaction: a bad record mid-stream rolls
+                            // back everything written before it.
+                            for r in batch.iter() {
+                                check_record(domain, account, window, r)?;
+                                span.add(r.date);
+                                encode_into(&mut encoders, r);
+                            }
+                            for (key, v) in daily_totals(batch.iter())? {
+                                add(&mut after, key, v)?;
+                            }
+                            rows += batch.len() as u64;
+                        }
+                        sql::Batch::Partition(blob) => {
+                            let (month, count, totals) = crate::store::check_partition(window, &blob)?;
+                            for (day, currency, amount) in totals {
+                                span.add(day);
+                                add(&mut after, (day, currency), amount)?;
+                            }
+                            sqlx::query(
+                                "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(account.as_uuid())
+                            .bind(domain.as_uuid())
+                            .bind(month)
+                            .bind(seq)
+                            .bind(i64::try_from(count).unwrap_or(i64::MAX))
+                            .bind(blob)
+                            .execute(&mut *tx)
+                            .await?;
+                            seq += 1;
+                            rows += count as u64;
+                        }
                     }
-                    for (key, v) in daily_totals(batch.iter())? {
-                        add(&mut after, key, v)?;
-                    }
-                    rows += batch.len() as u64;
                     if encoders.values().map(cloudbill_core::PartitionEncoder::memory).sum::<usize>() > sql::spill_bytes() {
                         flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
                     }

@@ -17,6 +17,10 @@ use crate::StoreError;
 pub enum Chunk {
     /// More records.
     Records(Vec<CostRecord>),
+    /// Records already encoded as one partition (cloudbill-core's codec) of the account being
+    /// written: a bill import encodes straight from the file's cells. The store checks it and
+    /// stores it as a segment.
+    Partition(Vec<u8>),
     /// Every record was sent: commit.
     End,
 }
@@ -292,6 +296,28 @@ pub(crate) fn check_record(
         )));
     }
     Ok(())
+}
+
+/// Checks an encoded partition handed to a streamed replace: structure, every column, days
+/// inside `window`. Returns its month, its row count and its per-(day, currency) totals.
+pub(crate) fn check_partition(
+    window: Option<DateRange>,
+    blob: &[u8],
+) -> Result<(NaiveDate, usize, Vec<(NaiveDate, Currency, Decimal)>), StoreError> {
+    let rejected = |e: cloudbill_core::ValidationError| {
+        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
+    };
+    let p = cloudbill_core::Partition::decode(blob).map_err(rejected)?;
+    p.validate().map_err(rejected)?;
+    let totals = p.daily_totals().map_err(rejected)?;
+    if let Some(w) = window {
+        if let Some((day, _, _)) = totals.iter().find(|(day, _, _)| !w.contains(*day)) {
+            return Err(StoreError::RecordRejected(format!(
+                "record dated {day} lies outside the window {w}"
+            )));
+        }
+    }
+    Ok((p.month, p.rows, totals))
 }
 
 /// The days from the earliest to the latest date of the records seen, for a streamed replace
