@@ -557,16 +557,103 @@ impl<'f> Rows<'f> {
     }
 }
 
-/// Rows per batch handed from the CSV reader thread to the encoder.
+/// Rows per batch handed from the CSV reader thread to a mapper.
 const BATCH: usize = 1024;
 
+/// What one mapper thread of [`encode_bill`] saw.
+#[derive(Default)]
+struct MapperOutcome {
+    skipped: u64,
+    /// Skipped rows (at most [`REPORTED_ERRORS`], in line order) with `skip_invalid`; else
+    /// the first bad row, which stopped this mapper.
+    errors: Vec<RowError>,
+    stopped: bool,
+    min: Option<NaiveDate>,
+    max: Option<NaiveDate>,
+}
+
+/// Maps and encodes the batches it receives; finished partitions go to `out`.
+#[allow(clippy::too_many_arguments)] // One worker's wiring, passed once.
+fn mapper(
+    ctx: &RowContext<'_>,
+    width: usize,
+    options: ImportOptions,
+    spill_bytes: usize,
+    batches: std::sync::mpsc::Receiver<Vec<csv::StringRecord>>,
+    out: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    recycle: &std::sync::mpsc::Sender<Vec<csv::StringRecord>>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> MapperOutcome {
+    use std::sync::atomic::Ordering;
+    let mut seen = MapperOutcome::default();
+    let mut encoders: BTreeMap<NaiveDate, PartitionEncoder> = BTreeMap::new();
+    let mut tags = Tags::new();
+    let flush = |encoders: &mut BTreeMap<NaiveDate, PartitionEncoder>| {
+        std::mem::take(encoders)
+            .into_values()
+            .all(|e| out.send(e.finish()).is_ok())
+    };
+    for batch in batches {
+        if seen.stopped {
+            continue; // drain, so the reader never blocks on this mapper
+        }
+        for record in &batch {
+            let line = record.position().map_or(0, csv::Position::line);
+            let mapped = check_width(record, width, line)
+                .and_then(|()| map_fields(ctx, record, line, &mut tags));
+            match mapped {
+                Ok(f) => {
+                    let date = f.date;
+                    let month = date.with_day(1).unwrap_or(date);
+                    encoders
+                        .entry(month)
+                        .or_insert_with(|| PartitionEncoder::new(month))
+                        .push_fields(&f);
+                    seen.min = Some(seen.min.map_or(date, |m| m.min(date)));
+                    seen.max = Some(seen.max.map_or(date, |m| m.max(date)));
+                }
+                Err(error) if options.skip_invalid => {
+                    seen.skipped += 1;
+                    if seen.errors.len() < REPORTED_ERRORS {
+                        seen.errors.push(error);
+                    }
+                }
+                Err(error) => {
+                    seen.errors.push(error);
+                    seen.stopped = true;
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        let _ = recycle.send(batch);
+        if !seen.stopped
+            && encoders
+                .values()
+                .map(PartitionEncoder::memory)
+                .sum::<usize>()
+                > spill_bytes
+            && !flush(&mut encoders)
+        {
+            seen.stopped = true;
+        }
+    }
+    if !seen.stopped {
+        flush(&mut encoders);
+    }
+    seen
+}
+
 /// Streams a bill straight into columnar partitions (cloudbill-core's codec), for a store
-/// that takes them ready-encoded: one thread splits the CSV into records (reusing their
-/// buffers), the calling thread maps each row's cells — no `CostRecord`, no per-row
-/// allocation — into one encoder per month. `emit` receives every finished partition; when
-/// the encoders hold more than `spill_bytes` they are all finished early (a month then spans
-/// several partitions), so memory stays bounded whatever the file's size. `emit` returning
-/// `false` stops the read (the receiver is gone). Errors and summary as [`for_each_record`].
+/// that takes them ready-encoded. One thread splits the CSV into records (reusing their
+/// buffers) and deals batches round-robin to one mapper per core, which map each row's cells
+/// — no `CostRecord`, no per-row allocation — into their own encoder per month. `emit` (on
+/// the calling thread) receives every finished partition; when a mapper's encoders hold more
+/// than `spill_bytes` it finishes them early (a month then spans several partitions, which
+/// come in no particular order), so memory stays bounded whatever the file's size. `emit`
+/// returning `false` stops the read (the receiver is gone). Errors and summary as
+/// [`for_each_record`]: the bad row reported is the first in the file; skipped rows are
+/// reported in line order.
 pub fn encode_bill<R: Read + Send>(
     source: R,
     file: &str,
@@ -575,72 +662,119 @@ pub fn encode_bill<R: Read + Send>(
     spill_bytes: usize,
     mut emit: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<ImportedBill, ImportError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     let (mut reader, columns, width) = open_csv(source, file, format)?;
     let ctx = context(format, &columns);
-    let mut rows = Rows::new(file, options);
-    let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<csv::StringRecord>, ImportError>>(4);
-    let (empty_tx, empty_rx) = mpsc::channel::<Vec<csv::StringRecord>>();
-    std::thread::scope(|scope| {
-        scope.spawn(move || loop {
-            let mut batch = empty_rx.try_recv().unwrap_or_default();
-            batch.resize_with(BATCH, csv::StringRecord::new);
-            let mut filled = 0;
-            while filled < BATCH {
-                match reader.read_record(&mut batch[filled]) {
-                    Ok(true) => filled += 1,
-                    Ok(false) => break,
-                    Err(e) => {
-                        let _ = full_tx.send(Err(csv_error(file, &e)));
-                        return;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 4);
+    let stop = AtomicBool::new(false);
+    let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(workers * 2);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<csv::StringRecord>>();
+    let (read, outcomes) = std::thread::scope(|scope| {
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Vec<csv::StringRecord>>(2);
+            to_workers.push(tx);
+            let (ctx, out, recycle, stop) = (&ctx, out_tx.clone(), recycle_tx.clone(), &stop);
+            handles.push(
+                scope.spawn(move || {
+                    mapper(ctx, width, options, spill_bytes, rx, &out, &recycle, stop)
+                }),
+            );
+        }
+        drop((out_tx, recycle_tx));
+        let stop = &stop;
+        let reader_thread = scope.spawn(move || -> Result<u64, ImportError> {
+            let mut rows = 0u64;
+            for turn in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut batch = recycle_rx.try_recv().unwrap_or_default();
+                batch.resize_with(BATCH, csv::StringRecord::new);
+                let mut filled = 0;
+                while filled < BATCH {
+                    match reader.read_record(&mut batch[filled]) {
+                        Ok(true) => filled += 1,
+                        Ok(false) => break,
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            return Err(csv_error(file, &e));
+                        }
                     }
                 }
-            }
-            let done = filled < BATCH;
-            batch.truncate(filled);
-            if (!batch.is_empty() && full_tx.send(Ok(batch)).is_err()) || done {
-                return;
-            }
-        });
-        let mut encoders: BTreeMap<NaiveDate, PartitionEncoder> = BTreeMap::new();
-        let mut tags = Tags::new();
-        let flush = |encoders: &mut BTreeMap<NaiveDate, PartitionEncoder>,
-                     emit: &mut dyn FnMut(Vec<u8>) -> bool| {
-            std::mem::take(encoders)
-                .into_values()
-                .all(|e| emit(e.finish()))
-        };
-        for batch in full_rx {
-            let batch = batch?;
-            for record in &batch {
-                let line = rows.next_line(record);
-                let mapped = check_width(record, width, line)
-                    .and_then(|()| map_fields(&ctx, record, line, &mut tags));
-                if let Some(f) = rows.outcome(mapped)? {
-                    let date = f.date;
-                    let month = date.with_day(1).unwrap_or(date);
-                    encoders
-                        .entry(month)
-                        .or_insert_with(|| PartitionEncoder::new(month))
-                        .push_fields(&f);
-                    rows.saw(date);
+                rows += filled as u64;
+                let done = filled < BATCH;
+                batch.truncate(filled);
+                if (!batch.is_empty() && to_workers[turn % workers].send(batch).is_err()) || done {
+                    break;
                 }
             }
-            let _ = empty_tx.send(batch);
-            if encoders
-                .values()
-                .map(PartitionEncoder::memory)
-                .sum::<usize>()
-                > spill_bytes
-                && !flush(&mut encoders, &mut emit)
-            {
-                return rows.finish();
+            Ok(rows)
+        });
+        for partition in out_rx {
+            if !stop.load(Ordering::Relaxed) && !emit(partition) {
+                stop.store(true, Ordering::Relaxed);
             }
         }
-        flush(&mut encoders, &mut emit);
-        rows.finish()
-    })
+        let outcomes: Vec<MapperOutcome> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        let read = reader_thread.join().unwrap_or(Ok(0));
+        (read, outcomes)
+    });
+    let mut bill = ImportedBill::default();
+    let mut errors: Vec<RowError> = Vec::new();
+    let (mut min, mut max): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+    let mut stopped = false;
+    for o in outcomes {
+        bill.skipped += o.skipped;
+        errors.extend(o.errors);
+        stopped |= o.stopped;
+        min = min.into_iter().chain(o.min).min();
+        max = max.into_iter().chain(o.max).max();
+    }
+    errors.sort_by_key(|e| e.line);
+    let first_bad = (!options.skip_invalid)
+        .then(|| errors.first().cloned())
+        .flatten();
+    match (read, first_bad) {
+        (Err(ImportError::Csv { line, .. }), Some(error)) if error.line < line => {
+            return Err(ImportError::Row {
+                file: file.to_owned(),
+                error,
+            })
+        }
+        (Err(e), _) => return Err(e),
+        (Ok(_), Some(error)) => {
+            return Err(ImportError::Row {
+                file: file.to_owned(),
+                error,
+            })
+        }
+        (Ok(rows), None) => bill.rows = rows,
+    }
+    if stopped {
+        // The receiver went away: the caller reports why.
+        return Ok(bill);
+    }
+    errors.truncate(REPORTED_ERRORS);
+    bill.first_errors = errors;
+    if bill.rows == 0 {
+        return Err(ImportError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    if let (Some(lo), Some(hi)) = (min, max) {
+        bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();
+    }
+    Ok(bill)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

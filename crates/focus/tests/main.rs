@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use cloudbill_core::{AccountId, ChargeCategory, Currency, Decimal, DomainId};
 use cloudbill_focus::{
-    read, write_focus, BillFormat, ExportRow, ImportError, ImportOptions, SPAN_TAG,
+    encode_bill, read, write_focus, BillFormat, ExportRow, ImportError, ImportOptions, SPAN_TAG,
 };
 
 fn shared() -> PathBuf {
@@ -32,6 +32,124 @@ fn import(text: &str, format: BillFormat) -> Result<cloudbill_focus::ImportedBil
         AccountId::new(),
         ImportOptions::default(),
     )
+}
+
+/// `encode_bill` of `source`, its partitions decoded back into records (in no particular
+/// order).
+fn encoded(
+    source: impl std::io::Read + Send,
+    format: BillFormat,
+    options: ImportOptions,
+    spill_bytes: usize,
+) -> Result<
+    (
+        cloudbill_focus::ImportedBill,
+        Vec<cloudbill_core::CostRecord>,
+    ),
+    ImportError,
+> {
+    let (domain, account) = (DomainId::new(), AccountId::new());
+    let mut blobs = Vec::new();
+    let bill = encode_bill(source, "bill.csv", format, options, spill_bytes, |b| {
+        blobs.push(b);
+        true
+    })?;
+    let mut records = Vec::new();
+    for blob in &blobs {
+        let p = cloudbill_core::Partition::decode(blob).unwrap();
+        p.validate().unwrap();
+        records.extend(p.records(domain, account).unwrap());
+    }
+    Ok((bill, records))
+}
+
+fn sort_key(r: &cloudbill_core::CostRecord) -> String {
+    format!("{r:?}")
+        .split_once("provider")
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_default()
+}
+
+/// `encode_bill` gives what `read` gives — records, counts, range, skipped rows, errors —
+/// with and without spilling after every batch.
+fn assert_encoding_agrees(text: &str, format: BillFormat, options: ImportOptions) {
+    let by_read = read(
+        text.as_bytes(),
+        "bill.csv",
+        format,
+        DomainId::new(),
+        AccountId::new(),
+        options,
+    );
+    for spill in [1, 64 << 20] {
+        let by_encoding = encoded(text.as_bytes(), format, options, spill);
+        match (&by_read, by_encoding) {
+            (Ok(bill), Ok((encoded_bill, mut records))) => {
+                records.sort_by_key(sort_key);
+                let mut expected = bill.records.clone();
+                expected.sort_by_key(sort_key);
+                assert_eq!(records.len(), expected.len());
+                for (a, b) in records.iter().zip(&expected) {
+                    assert_eq!(sort_key(a), sort_key(b));
+                }
+                assert_eq!(encoded_bill.rows, bill.rows);
+                assert_eq!(encoded_bill.skipped, bill.skipped);
+                assert_eq!(encoded_bill.range, bill.range);
+                assert_eq!(encoded_bill.first_errors, bill.first_errors);
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("read {a:?} but encode_bill {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn encoding_straight_to_partitions_agrees_with_reading_records() {
+    // Several batches (1,024 rows each) spread over the mapper threads, errors in later ones.
+    let mut big = String::from("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,Tags\n");
+    for i in 0..5000 {
+        let cost = match i {
+            1499 | 3100 => "oops".to_owned(),
+            i if i % 7 == 0 => format!("-{i}.0000000001"),
+            i => format!("{i}.25"),
+        };
+        let tags = if i % 3 == 0 {
+            "\"{\"\"k\"\":\"\"v\"\"}\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            big,
+            "2024-{:02}-{:02}T00:00:00Z,{cost},USD,svc{},{tags}",
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 40
+        );
+    }
+    for skip_invalid in [false, true] {
+        assert_encoding_agrees(&big, BillFormat::Focus, ImportOptions { skip_invalid });
+    }
+    let first_bad = encoded(
+        big.as_bytes(),
+        BillFormat::Focus,
+        ImportOptions::default(),
+        1,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        first_bad.starts_with("bill.csv: line 1501, column BilledCost"),
+        "{first_bad}"
+    );
+    // A CSV error after the first bad row: the bad row is reported.
+    let broken = format!("{big}2024-01-01,\"1,USD\n");
+    assert_encoding_agrees(&broken, BillFormat::Focus, ImportOptions::default());
+    // The real CUR sample.
+    let cur = std::fs::read_to_string(
+        shared().join("data/samples/sample-anonymous-aws-export-dataset.csv"),
+    )
+    .unwrap();
+    assert_encoding_agrees(&cur, BillFormat::Cur, ImportOptions::default());
 }
 
 fn dec(s: &str) -> Decimal {
@@ -135,6 +253,7 @@ USD,,2024-03-02 05:00:00Z,2024-03-02 06:00:00Z,-1.00000000001,,,AmazonEC2,us-eas
 USD,,2024-03-02T01:00:00+09:00,2024-03-02T02:00:00+09:00,2.5,,,AmazonRDS,eu-west-1,111,999,Tax,,,\r\n\
 USD,,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,100,,,Savings Plans,,,999,Purchase,,,\r\n\
 EUR,,2024-03-03,2024-03-04,3.333,,,Compute,westeurope,222,999,Usage,2.5E+1,,\r\n";
+    assert_encoding_agrees(text, BillFormat::Focus, ImportOptions::default());
     let bill = import(text, BillFormat::Focus).unwrap();
     assert_eq!(bill.rows, 6);
     let t = total(&bill.records);
@@ -220,6 +339,7 @@ fn malformed_files_name_the_line_and_column() {
         ),
     ];
     for (text, expected) in cases {
+        assert_encoding_agrees(&text, BillFormat::Focus, ImportOptions::default());
         let err = import(&text, BillFormat::Focus).unwrap_err().to_string();
         assert!(
             err.starts_with(expected),
@@ -342,6 +462,17 @@ fn a_generated_million_row_focus_file_imports_exactly() {
     .unwrap();
     assert_eq!(bill.records.len(), 1_000_000);
     assert_eq!(total(&bill.records)[&Currency::USD], expected);
+    drop(bill);
+    // The import's own path: straight to partitions, spilling every 8 MiB.
+    let (encoded_bill, records) = encoded(
+        std::fs::File::open(&path).unwrap(),
+        BillFormat::Focus,
+        ImportOptions::default(),
+        8 << 20,
+    )
+    .unwrap();
+    assert_eq!(encoded_bill.rows, 1_000_000);
+    assert_eq!(total(&records)[&Currency::USD], expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
