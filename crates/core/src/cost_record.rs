@@ -49,6 +49,15 @@ impl FromStr for ChargeCategory {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The FOCUS spellings first, without allocating.
+        match s {
+            "Usage" => return Ok(ChargeCategory::Usage),
+            "Purchase" => return Ok(ChargeCategory::Purchase),
+            "Tax" => return Ok(ChargeCategory::Tax),
+            "Credit" => return Ok(ChargeCategory::Credit),
+            "Adjustment" => return Ok(ChargeCategory::Adjustment),
+            _ => {}
+        }
         match s.trim().to_ascii_lowercase().as_str() {
             "usage" => Ok(ChargeCategory::Usage),
             "purchase" => Ok(ChargeCategory::Purchase),

@@ -19,8 +19,6 @@
 //! decimal column: per row a tag (0xFF: none, else the scale) and the zigzag LEB128 mantissa
 //! ```
 
-use std::collections::HashMap;
-
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
@@ -815,15 +813,22 @@ impl<'a> Partition<'a> {
     pub fn daily_totals(&self) -> Result<Vec<(NaiveDate, Currency, Decimal)>, ValidationError> {
         let currency = self.text(TextField::Currency)?;
         let costs = self.costs()?;
-        let mut sums: HashMap<(u8, usize), i128> = HashMap::new();
+        // One slot per (day of month, currency of the partition).
+        let currencies = currency.values.len();
+        let mut sums: Vec<Option<i128>> = vec![None; 32 * currencies];
         for (row, day) in self.days().iter().enumerate() {
-            let slot = sums.entry((*day, currency.id(row))).or_default();
-            *slot = slot
-                .checked_add(costs.get(row))
-                .ok_or_else(|| corrupt("total overflows"))?;
+            let slot = &mut sums[usize::from(*day) * currencies + currency.id(row)];
+            *slot = Some(
+                slot.unwrap_or(0)
+                    .checked_add(costs.get(row))
+                    .ok_or_else(|| corrupt("total overflows"))?,
+            );
         }
-        let mut out = Vec::with_capacity(sums.len());
-        for ((day, cur), sum) in sums {
+        let mut out = Vec::new();
+        for (i, sum) in sums.into_iter().enumerate() {
+            let Some(sum) = sum else { continue };
+            let (day, cur) = (i / currencies, i % currencies);
+            let day = u8::try_from(day).map_err(|_| corrupt("day"))?;
             let date = self
                 .month
                 .with_day(u32::from(day))

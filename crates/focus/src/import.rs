@@ -118,7 +118,14 @@ const CUR: Layout = Layout {
 
 /// A cell's text, `None` when empty or the `NULL` token.
 fn cell(record: &csv::StringRecord, index: Option<usize>) -> Option<&str> {
-    let v = record.get(index?)?.trim();
+    let raw = record.get(index?)?;
+    // Most cells have no surrounding space: skip the trim's scan for them.
+    let padded = |b: Option<&u8>| b.is_some_and(|c| !c.is_ascii_alphanumeric());
+    let v = if padded(raw.as_bytes().first()) || padded(raw.as_bytes().last()) {
+        raw.trim()
+    } else {
+        raw
+    };
     (!v.is_empty() && v != "NULL").then_some(v)
 }
 

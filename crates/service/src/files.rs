@@ -19,7 +19,7 @@ pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Se
 
 /// Encoder memory at which an import hands its partitions to the store early (a month then
 /// spans several segments): bounds an import's memory whatever the file's size.
-const IMPORT_SPILL_BYTES: usize = 48 << 20;
+const IMPORT_SPILL_BYTES: usize = 12 << 20;
 
 /// What an import did.
 #[derive(Debug, Clone)]
