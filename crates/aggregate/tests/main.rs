@@ -219,7 +219,8 @@ fn naive(w: &World, q: &Query) -> BTreeMap<(Vec<String>, String, String), Decima
     out
 }
 
-/// Encodes records per (account, month), as the store does.
+/// Encodes records per (account, month), as the store does — each month in two segments when
+/// it has more than one record, as a big import writes them.
 fn partitions(records: &[CostRecord]) -> Vec<(AccountId, Vec<u8>)> {
     use chrono::Datelike;
     let mut groups: BTreeMap<(NaiveDate, AccountId), Vec<&CostRecord>> = BTreeMap::new();
@@ -232,7 +233,11 @@ fn partitions(records: &[CostRecord]) -> Vec<(AccountId, Vec<u8>)> {
     // Deliberately not in month order: the engine must sort.
     let mut out: Vec<(AccountId, Vec<u8>)> = groups
         .into_iter()
-        .map(|((month, account), rows)| (account, cloudbill_core::encode_partition(month, &rows)))
+        .flat_map(|((month, account), rows)| {
+            rows.chunks(rows.len().div_ceil(2))
+                .map(|half| (account, cloudbill_core::encode_partition(month, half)))
+                .collect::<Vec<_>>()
+        })
         .collect();
     out.reverse();
     out
@@ -465,6 +470,29 @@ fn a_million_records_sum_exactly() {
         report.results[0].total[0].cost.to_string(),
         expected.to_string()
     );
+}
+
+#[test]
+fn the_loader_takes_partitions_in_month_order_only() {
+    let w = world(&[(0, 40, 0, 0, 5, 0, false), (0, 80, 1, 0, 7, 0, false)]);
+    let parts = partitions(&w.records);
+    let month_of = |blob: &[u8]| cloudbill_core::Partition::decode(blob).unwrap().month;
+    let mut sorted = parts.clone();
+    sorted.sort_by_key(|(_, blob)| month_of(blob));
+    assert_ne!(month_of(&sorted[0].1), month_of(&sorted[1].1));
+    let mut loader = Engine::loader(w.catalog.clone());
+    for (account, blob) in &sorted {
+        loader.add(*account, blob).unwrap();
+    }
+    assert_eq!(loader.finish().len(), 2);
+    let mut backwards = Engine::loader(w.catalog.clone());
+    backwards.add(sorted[1].0, &sorted[1].1).unwrap();
+    let err = backwards.add(sorted[0].0, &sorted[0].1).unwrap_err();
+    assert!(matches!(err, QueryError::Corrupt(_)), "{err}");
+    assert!(matches!(
+        Engine::loader(w.catalog.clone()).add(sorted[0].0, b"CBP2 damaged"),
+        Err(QueryError::Corrupt(_))
+    ));
 }
 
 #[test]

@@ -890,6 +890,66 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
             .collect::<Vec<_>>()
     );
     assert_eq!(partition_totals(s, d.id, None).await.len(), 58);
+    // Ready-encoded partitions (what an import sends): checked, stored as segments, and
+    // read back like records; one with a day outside the window, or damaged, is refused
+    // and rolls everything back.
+    let feb: Vec<_> = range("2025-02-10", "2025-02-13")
+        .iter_days()
+        .map(|day| record(&a, &day.to_string(), "0.0000000007", "S3"))
+        .collect();
+    let refs: Vec<&cloudbill_core::CostRecord> = feb.iter().collect();
+    let blob = cloudbill_core::encode_partition(date("2025-02-01"), &refs);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    tx.send(cloudbill_store::Chunk::Partition(blob.clone()))
+        .await
+        .unwrap();
+    tx.send(cloudbill_store::Chunk::End).await.unwrap();
+    let job7 = start_job(s, &a, w).await;
+    let out = s
+        .replace_window_streamed(d.id, a.id, job7, None, &mut rx)
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 3);
+    assert_eq!(out.window, Some(range("2025-02-10", "2025-02-13")));
+    let t3 = totals(s, &a, w).await;
+    assert_eq!(t3[&date("2025-02-11")], "0.0000000007");
+    assert_eq!(t3[&date("2025-02-13")], t2[&date("2025-02-13")]);
+    let back = s
+        .cost_records(d.id, range("2025-02-11", "2025-02-12"), Some(a.id))
+        .await
+        .unwrap();
+    assert_eq!(back, vec![feb[1].clone()]);
+    let mut damaged = blob.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    damaged.truncate(last - 3);
+    for (bad, window) in [
+        (blob.clone(), Some(range("2025-02-10", "2025-02-12"))),
+        (damaged, None),
+    ] {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tx.send(cloudbill_store::Chunk::Records(vec![record(
+            &a,
+            "2025-02-10",
+            "99",
+            "EC2",
+        )]))
+        .await
+        .unwrap();
+        tx.send(cloudbill_store::Chunk::Partition(bad))
+            .await
+            .unwrap();
+        tx.send(cloudbill_store::Chunk::End).await.unwrap();
+        let job = start_job(s, &a, w).await;
+        let err = s
+            .replace_window_streamed(d.id, a.id, job, window, &mut rx)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::RecordRejected(_)), "{err}");
+        assert_eq!(totals(s, &a, w).await, t3, "nothing written");
+    }
+    let t2 = t3;
+
     // No window and no record: nothing happens.
     let job6 = start_job(s, &a, w).await;
     let mut rx = send_all(vec![]);
