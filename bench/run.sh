@@ -15,3 +15,7 @@ cargo run -q --release -p cloudbill-bench -- aggregate "$dir" "$dir/reference.js
 echo "== cloudbill SQLite store, engine load, end to end =="
 cargo build -q --release -p cloudbill
 cargo run -q --release -p cloudbill-bench -- store "$dir" "$dir/reference.json"
+echo "== bill import: cloudbill import focus vs DuckDB's CSV load and PostgreSQL COPY =="
+# PostgreSQL part: set CLOUDBILL_BENCH_POSTGRES_URL (or CLOUDBILL_TEST_DATABASE_URL); the
+# benchmark creates and drops its own database there.
+cargo run -q --release -p cloudbill-bench -- import "$dir" ${CLOUDBILL_BENCH_POSTGRES_URL:-${CLOUDBILL_TEST_DATABASE_URL:-}}
