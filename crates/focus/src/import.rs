@@ -734,6 +734,16 @@ pub fn encode_bill<R: Read + Send>(
         let read = reader_thread.join().unwrap_or(Ok(0));
         (read, outcomes)
     });
+    merge(file, options, read, outcomes)
+}
+
+/// The summary of [`encode_bill`] from what the reader and the mappers saw.
+fn merge(
+    file: &str,
+    options: ImportOptions,
+    read: Result<u64, ImportError>,
+    outcomes: Vec<MapperOutcome>,
+) -> Result<ImportedBill, ImportError> {
     let mut bill = ImportedBill::default();
     let mut errors: Vec<RowError> = Vec::new();
     let (mut min, mut max): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);

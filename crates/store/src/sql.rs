@@ -107,6 +107,22 @@ pub(crate) enum Chunks<'a> {
     Channel(&'a mut tokio::sync::mpsc::Receiver<crate::Chunk>),
 }
 
+/// Per (day, currency) totals of a replace's old or new records.
+pub(crate) type Totals = BTreeMap<(NaiveDate, Currency), rust_decimal::Decimal>;
+
+/// Adds `v` to the total of `key`.
+pub(crate) fn add_total(
+    totals: &mut Totals,
+    key: (NaiveDate, Currency),
+    v: rust_decimal::Decimal,
+) -> Result<(), StoreError> {
+    let slot = totals.entry(key).or_default();
+    *slot = slot
+        .checked_add(v)
+        .ok_or_else(|| StoreError::RecordRejected(format!("daily total overflows on {}", key.0)))?;
+    Ok(())
+}
+
 /// One batch of a window replace.
 pub(crate) enum Batch<'a> {
     /// Records to encode.
@@ -267,6 +283,30 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
+        /// Stores one segment.
+        async fn insert_segment(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            (domain, account): (DomainId, AccountId),
+            month: NaiveDate,
+            seq: i64,
+            rows: usize,
+            payload: Vec<u8>,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(account.as_uuid())
+            .bind(domain.as_uuid())
+            .bind(month)
+            .bind(seq)
+            .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         /// Writes the encoders' segments (numbered from `*seq` on) and empties them.
         async fn flush_segments(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -279,21 +319,67 @@ macro_rules! impl_sql_store {
                 if encoder.rows() == 0 {
                     continue;
                 }
-                sqlx::query(
-                    "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(account.as_uuid())
-                .bind(domain.as_uuid())
-                .bind(month)
-                .bind(*seq)
-                .bind(i64::try_from(encoder.rows()).unwrap_or(i64::MAX))
-                .bind(encoder.finish())
-                .execute(&mut **tx)
-                .await?;
+                let rows = encoder.rows();
+                insert_segment(tx, (domain, account), month, *seq, rows, encoder.finish()).await?;
                 *seq += 1;
             }
             Ok(())
+        }
+
+        /// The replace's second half: reads the old segments (`seq <= existing`) of the
+        /// window's months once — their totals inside the window for the restatement audit,
+        /// their rows outside it into `encoders` to keep — and deletes them.
+        async fn retire_old_segments(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            (domain, account): (DomainId, AccountId),
+            window: DateRange,
+            existing: i64,
+            encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+        ) -> Result<sql::Totals, StoreError> {
+            use futures::TryStreamExt;
+                let first_month = {
+                    use chrono::Datelike;
+                    window.start().with_day(1).unwrap_or(window.start())
+                };
+                let mut before = sql::Totals::new();
+                {
+                    let mut old = sqlx::query(
+                        "SELECT month, payload FROM cost_segments \
+                         WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(first_month)
+                    .bind(window.end())
+                    .bind(existing)
+                    .fetch(&mut **tx);
+                    while let Some(row) = old.try_next().await? {
+                        let month: NaiveDate = row.try_get("month")?;
+                        let payload: Vec<u8> = row.try_get("payload")?;
+                        let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                        let span = crate::store::month_range(month);
+                        if window.start() <= span.start() && span.end() <= window.end() {
+                            for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
+                                sql::add_total(&mut before, (day, currency), amount)?;
+                            }
+                        } else {
+                            for r in part.records(domain, account).map_err(decode_failed)? {
+                                if window.contains(r.date) {
+                                    sql::add_total(&mut before, (r.date, r.currency()), r.cost.amount())?;
+                                } else {
+                                    encode_into(encoders, &r);
+                                }
+                            }
+                        }
+                    }
+                }
+                sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
+                    .bind(account.as_uuid())
+                    .bind(first_month)
+                    .bind(window.end())
+                    .bind(existing)
+                    .execute(&mut **tx)
+                    .await?;
+            Ok(before)
         }
 
         /// Adds a record to its month's encoder.
@@ -454,13 +540,6 @@ macro_rules! impl_sql_store {
                 window: Option<DateRange>,
                 mut chunks: sql::Chunks<'_>,
             ) -> Result<WriteOutcome, StoreError> {
-                use futures::TryStreamExt;
-                type Totals = std::collections::BTreeMap<(NaiveDate, cloudbill_core::Currency), rust_decimal::Decimal>;
-                fn add(totals: &mut Totals, key: (NaiveDate, cloudbill_core::Currency), v: rust_decimal::Decimal) -> Result<(), StoreError> {
-                    let slot = totals.entry(key).or_default();
-                    *slot = slot.checked_add(v).ok_or_else(|| StoreError::RecordRejected(format!("daily total overflows on {}", key.0)))?;
-                    Ok(())
-                }
                 self.require_account(domain, account).await?;
                 let mut tx = self.write_tx().await?;
                 let existing: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM cost_segments WHERE account_id = $1")
@@ -470,7 +549,7 @@ macro_rules! impl_sql_store {
                     .try_get("seq")?;
                 let mut seq = existing + 1;
                 let mut encoders = std::collections::BTreeMap::new();
-                let mut after = Totals::new();
+                let mut after = sql::Totals::new();
                 let mut span = crate::store::Span::default();
                 let mut rows: u64 = 0;
                 while let Some(batch) = chunks.next().await? {
@@ -484,30 +563,19 @@ macro_rules! impl_sql_store {
                                 encode_into(&mut encoders, r);
                             }
                             for (key, v) in daily_totals(batch.iter())? {
-                                add(&mut after, key, v)?;
+                                sql::add_total(&mut after, key, v)?;
                             }
                             rows += batch.len() as u64;
                         }
                         sql::Batch::Partition(blob) => {
-                            let (month, count, totals) = crate::store::check_partition(window, &blob)?;
-                            for (day, currency, amount) in totals {
+                            let checked = crate::store::check_partition(window, &blob)?;
+                            for (day, currency, amount) in checked.totals {
                                 span.add(day);
-                                add(&mut after, (day, currency), amount)?;
+                                sql::add_total(&mut after, (day, currency), amount)?;
                             }
-                            sqlx::query(
-                                "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(account.as_uuid())
-                            .bind(domain.as_uuid())
-                            .bind(month)
-                            .bind(seq)
-                            .bind(i64::try_from(count).unwrap_or(i64::MAX))
-                            .bind(blob)
-                            .execute(&mut *tx)
-                            .await?;
+                            insert_segment(&mut tx, (domain, account), checked.month, seq, checked.rows, blob).await?;
                             seq += 1;
-                            rows += count as u64;
+                            rows += checked.rows as u64;
                         }
                     }
                     if encoders.values().map(cloudbill_core::PartitionEncoder::memory).sum::<usize>() > sql::spill_bytes() {
@@ -518,48 +586,7 @@ macro_rules! impl_sql_store {
                     // No window and no record: nothing to replace.
                     return Ok(WriteOutcome::default());
                 };
-                let first_month = {
-                    use chrono::Datelike;
-                    window.start().with_day(1).unwrap_or(window.start())
-                };
-                let mut before = Totals::new();
-                {
-                    let mut old = sqlx::query(
-                        "SELECT month, payload FROM cost_segments \
-                         WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
-                    )
-                    .bind(account.as_uuid())
-                    .bind(first_month)
-                    .bind(window.end())
-                    .bind(existing)
-                    .fetch(&mut *tx);
-                    while let Some(row) = old.try_next().await? {
-                        let month: NaiveDate = row.try_get("month")?;
-                        let payload: Vec<u8> = row.try_get("payload")?;
-                        let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
-                        let span = crate::store::month_range(month);
-                        if window.start() <= span.start() && span.end() <= window.end() {
-                            for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
-                                add(&mut before, (day, currency), amount)?;
-                            }
-                        } else {
-                            for r in part.records(domain, account).map_err(decode_failed)? {
-                                if window.contains(r.date) {
-                                    add(&mut before, (r.date, r.currency()), r.cost.amount())?;
-                                } else {
-                                    encode_into(&mut encoders, &r);
-                                }
-                            }
-                        }
-                    }
-                }
-                sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
-                    .bind(account.as_uuid())
-                    .bind(first_month)
-                    .bind(window.end())
-                    .bind(existing)
-                    .execute(&mut *tx)
-                    .await?;
+                let before = retire_old_segments(&mut tx, (domain, account), window, existing, &mut encoders).await?;
                 flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
                 bump(&mut *tx, domain).await?;
                 let outcome = WriteOutcome {

@@ -298,12 +298,22 @@ pub(crate) fn check_record(
     Ok(())
 }
 
+/// What [`check_partition`] learned of a partition.
+pub(crate) struct CheckedPartition {
+    /// Its month.
+    pub(crate) month: NaiveDate,
+    /// Its rows.
+    pub(crate) rows: usize,
+    /// Its per-(day, currency) totals.
+    pub(crate) totals: Vec<(NaiveDate, Currency, Decimal)>,
+}
+
 /// Checks an encoded partition handed to a streamed replace: structure, every column, days
-/// inside `window`. Returns its month, its row count and its per-(day, currency) totals.
+/// inside `window`.
 pub(crate) fn check_partition(
     window: Option<DateRange>,
     blob: &[u8],
-) -> Result<(NaiveDate, usize, Vec<(NaiveDate, Currency, Decimal)>), StoreError> {
+) -> Result<CheckedPartition, StoreError> {
     let rejected = |e: cloudbill_core::ValidationError| {
         StoreError::RecordRejected(format!("encoded partition refused: {e}"))
     };
@@ -317,7 +327,11 @@ pub(crate) fn check_partition(
             )));
         }
     }
-    Ok((p.month, p.rows, totals))
+    Ok(CheckedPartition {
+        month: p.month,
+        rows: p.rows,
+        totals,
+    })
 }
 
 /// The days from the earliest to the latest date of the records seen, for a streamed replace

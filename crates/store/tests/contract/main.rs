@@ -63,4 +63,6 @@ contract!(
     tokens_are_found_by_hash_listed_and_revoked,
     partitions_mirror_the_rows_and_versions_move,
     streamed_replace_writes_chunks_in_one_transaction,
+    streamed_replace_learns_its_window,
+    streamed_replace_takes_ready_encoded_partitions,
 );
