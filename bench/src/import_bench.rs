@@ -214,20 +214,7 @@ pub(crate) fn run(dir: &str, pg: Option<&str>) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .with_file_name("cloudbill");
     let csv = format!("{dir}/focus.csv");
-    let rows = {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&csv).map_err(|e| e.to_string())?;
-        let (mut buf, mut lines) = (vec![0u8; 1 << 20], 0usize);
-        loop {
-            let n = file.read(&mut buf).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            lines += buf[..n].iter().filter(|b| **b == b'\n').count();
-        }
-        lines.saturating_sub(1)
-    };
-    println!("\nImport of {csv} ({rows} rows), best of {RUNS}, each run into a fresh database:");
+    println!("\nImport of {csv}, best of {RUNS}, each run into a fresh database:");
 
     let db = format!("{dir}/import.db");
     let url = format!("sqlite://{db}");
