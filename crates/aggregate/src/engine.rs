@@ -71,8 +71,8 @@ enum Col {
 }
 
 impl Col {
-    fn new() -> Self {
-        Col::U8(Vec::new())
+    fn with_capacity(rows: usize) -> Self {
+        Col::U8(Vec::with_capacity(rows))
     }
 
     /// Widens the column (once per width, ids only grow) until `max` fits.
@@ -122,6 +122,14 @@ impl Col {
                 column.map_into(&narrow, v);
             }
             Col::U32(v) => column.map_into(lookup, v),
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Col::U8(v) => v.shrink_to_fit(),
+            Col::U16(v) => v.shrink_to_fit(),
+            Col::U32(v) => v.shrink_to_fit(),
         }
     }
 
@@ -293,7 +301,7 @@ impl Builder {
             account_history,
             unassigned,
             day: Vec::with_capacity(count),
-            cols: std::array::from_fn(|_| Col::new()),
+            cols: std::array::from_fn(|_| Col::with_capacity(count)),
             costs: Costs::Narrow(Vec::with_capacity(count)),
             scale,
         }
@@ -376,8 +384,29 @@ impl Builder {
             scale,
             ..
         } = self;
-        let [account, project, provider, cloud_account, region, service, usage_type, instance_type, currency, category] =
+        let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category] =
             cols;
+        // Columns grew by doubling: give the slack back (the engine lives long).
+        let (mut day, mut costs) = (day, costs);
+        day.shrink_to_fit();
+        for col in [
+            &mut account,
+            &mut project,
+            &mut provider,
+            &mut cloud_account,
+            &mut region,
+            &mut service,
+            &mut usage_type,
+            &mut instance_type,
+            &mut currency,
+            &mut category,
+        ] {
+            col.shrink_to_fit();
+        }
+        match &mut costs {
+            Costs::Narrow(c) => c.shrink_to_fit(),
+            Costs::Wide(c) => c.shrink_to_fit(),
+        }
         let months = months.unwrap_or_else(|| month_starts(&day));
         Engine {
             day,
@@ -397,6 +426,7 @@ impl Builder {
             dicts,
             project_group,
             catalog,
+            skipped: [false; 10],
         }
     }
 
@@ -447,6 +477,8 @@ pub struct EngineLoader {
     months: Vec<(i32, usize)>,
     providers: [u32; 2],
     categories: [u32; 5],
+    /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
+    skipped: [bool; 10],
 }
 
 impl std::fmt::Debug for EngineLoader {
@@ -458,7 +490,36 @@ impl std::fmt::Debug for EngineLoader {
     }
 }
 
+/// The engine column slot of a text dimension the loader may leave out.
+fn optional_slot(key: GroupKey) -> Option<usize> {
+    match key {
+        GroupKey::CloudAccount => Some(3),
+        GroupKey::Region => Some(4),
+        GroupKey::Service => Some(5),
+        GroupKey::UsageType => Some(6),
+        GroupKey::InstanceType => Some(7),
+        _ => None,
+    }
+}
+
 impl EngineLoader {
+    /// Loads only the dimensions `keys` need (plus days, costs, currencies, accounts, projects,
+    /// providers and categories, which are cheap): an engine built for one known query, as
+    /// the CLI's, skips reading the other text columns. The engine refuses a query that needs
+    /// a dimension it left out.
+    #[must_use]
+    pub fn only(mut self, keys: &[GroupKey]) -> Self {
+        for slot in 3..=7 {
+            self.skipped[slot] = true;
+        }
+        for key in keys {
+            if let Some(slot) = optional_slot(*key) {
+                self.skipped[slot] = false;
+            }
+        }
+        self
+    }
+
     /// Adds one partition of `account`. Partitions must come in month order (the store's);
     /// several of one month and account (segments) may follow each other.
     pub fn add(&mut self, account: AccountId, blob: &[u8]) -> Result<(), QueryError> {
@@ -499,6 +560,9 @@ impl EngineLoader {
             (TextField::InstanceType, 7),
             (TextField::Currency, 8),
         ] {
+            if self.skipped[slot] {
+                continue;
+            }
             let column = p.text(field).map_err(corrupt)?;
             let lookup: Vec<u32> = column
                 .values
@@ -524,7 +588,9 @@ impl EngineLoader {
 
     /// The engine.
     pub fn finish(self) -> Engine {
-        self.b.finish(self.catalog, Some(self.months))
+        let mut engine = self.b.finish(self.catalog, Some(self.months));
+        engine.skipped = self.skipped;
+        engine
     }
 }
 
@@ -551,6 +617,8 @@ pub struct Engine {
     /// Group index of each project id (index into `dicts.group`).
     project_group: Vec<u32>,
     catalog: Catalog,
+    /// Column slots a loader left out ([`EngineLoader::only`]).
+    skipped: [bool; 10],
 }
 
 #[derive(Debug, Clone, Default)]
@@ -646,6 +714,7 @@ impl Engine {
             months: Vec::new(),
             providers,
             categories,
+            skipped: [false; 10],
         }
     }
 
@@ -835,6 +904,14 @@ impl Engine {
     pub fn query(&self, query: &Query) -> Result<Report, QueryError> {
         if query.limit == Some(0) {
             return Err(QueryError::ZeroLimit);
+        }
+        if let Some(key) = query
+            .group_by
+            .iter()
+            .chain(query.filters.keys())
+            .find(|k| optional_slot(**k).is_some_and(|slot| self.skipped[slot]))
+        {
+            return Err(QueryError::NotLoaded(key.to_string()));
         }
         let start = day_number(query.range.start());
         let end = day_number(query.range.end());

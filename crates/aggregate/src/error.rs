@@ -33,6 +33,10 @@ pub enum QueryError {
     /// Stored partitions could not be read.
     #[error("stored cost data is unreadable: {0}")]
     Corrupt(String),
+    /// The engine was loaded for other queries ([`crate::EngineLoader::only`]) and left out a
+    /// dimension this one needs: a program error, never a user's.
+    #[error("the engine was loaded without the {0} dimension")]
+    NotLoaded(String),
     /// A sum left the exact range.
     #[error("sum overflow: amounts too large to add exactly")]
     Overflow,

@@ -493,6 +493,25 @@ fn the_loader_takes_partitions_in_month_order_only() {
         Engine::loader(w.catalog.clone()).add(sorted[0].0, b"CBP2 damaged"),
         Err(QueryError::Corrupt(_))
     ));
+    // An engine loaded for one query's dimensions answers it like a full one, and refuses a
+    // query needing a dimension it left out.
+    let full = Engine::from_partitions(&parts, w.catalog.clone()).unwrap();
+    let mut lean = Engine::loader(w.catalog.clone()).only(&[GroupKey::Project, GroupKey::Region]);
+    for (account, blob) in &sorted {
+        lean.add(*account, blob).unwrap();
+    }
+    let lean = lean.finish();
+    let mut q = Query::new(
+        DateRange::new(date("2025-01-01"), date("2025-06-01")).unwrap(),
+        Granularity::Monthly,
+    );
+    q.group_by = vec![GroupKey::Project, GroupKey::Region, GroupKey::Currency];
+    assert_eq!(lean.query(&q).unwrap(), full.query(&q).unwrap());
+    q.group_by = vec![GroupKey::Service];
+    assert!(matches!(lean.query(&q), Err(QueryError::NotLoaded(_))));
+    q.group_by = vec![];
+    q.filters.insert(GroupKey::UsageType, vec!["x".into()]);
+    assert!(matches!(lean.query(&q), Err(QueryError::NotLoaded(_))));
 }
 
 #[test]

@@ -550,7 +550,7 @@ impl Billing {
             .into());
         }
         let mut query = query.clone();
-        let engine = self.engine_for(query.range, version).await?;
+        let engine = self.engine_for(&query, version).await?;
         if let Principal::ProjectMember { projects } = p {
             if !query.filters.contains_key(&GroupKey::Project)
                 && !query.filters.contains_key(&GroupKey::ProjectGroup)
@@ -587,15 +587,24 @@ impl Billing {
         Ok(engine.query(&query)?)
     }
 
-    /// The engine to answer a query over `range`: the warm one at data version `version`
-    /// (rebuilt when the version moved), or, with `None`, one built from the months of `range`.
+    /// The engine to answer `query`: the warm one at data version `version` (rebuilt when the
+    /// version moved), or, with `None`, one built for this query alone — the months of its
+    /// range and the dimensions it names.
     async fn engine_for(
         &self,
-        range: cloudbill_core::DateRange,
+        query: &Query,
         version: Option<i64>,
     ) -> Result<Arc<Engine>, ServiceError> {
         let Some(version) = version else {
-            return Ok(Arc::new(self.load_engine(Some(range)).await?));
+            let keys: Vec<GroupKey> = query
+                .group_by
+                .iter()
+                .chain(query.filters.keys())
+                .copied()
+                .collect();
+            return Ok(Arc::new(
+                self.load_engine(Some(query.range), Some(&keys)).await?,
+            ));
         };
         let mut cached = self.inner.engine.lock().await;
         if let Some((v, engine)) = cached.as_ref() {
@@ -603,18 +612,22 @@ impl Billing {
                 return Ok(Arc::clone(engine));
             }
         }
-        let engine = Arc::new(self.load_engine(None).await?);
+        let engine = Arc::new(self.load_engine(None, None).await?);
         *cached = Some((version, Arc::clone(&engine)));
         Ok(engine)
     }
 
     /// Builds an engine from the store's partitions of the months overlapping `range` (all with
-    /// `None`), streamed one at a time.
+    /// `None`), streamed one at a time; with `keys`, only the dimensions they name.
     async fn load_engine(
         &self,
         range: Option<cloudbill_core::DateRange>,
+        keys: Option<&[GroupKey]>,
     ) -> Result<Engine, ServiceError> {
         let mut loader = Engine::loader(self.catalog().await?);
+        if let Some(keys) = keys {
+            loader = loader.only(keys);
+        }
         let mut failed = None;
         self.inner
             .store
