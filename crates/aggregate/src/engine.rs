@@ -198,30 +198,8 @@ impl Col {
     }
 }
 
-/// FNV-1a: a fast hasher for the engine's short dictionary keys (no untrusted-input DoS concern
-/// here: keys come from the store, and the maps live for one build).
-#[derive(Default, Clone, Copy)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// Maps keyed by ids the store gave (fast hashing, no flooding concern).
+type IdMap<K, V> = cloudbill_core::FxMap<K, V>;
 
 /// Costs at one scale: `i64` when every amount fits, `i128` otherwise.
 #[derive(Debug, Clone)]
@@ -234,7 +212,7 @@ enum Costs {
 struct Builder {
     dicts: Dicts,
     project_group: Vec<u32>,
-    account_index: FnvMap<AccountId, u32>,
+    account_index: IdMap<AccountId, u32>,
     account_history: Vec<Vec<(Option<NaiveDate>, u32)>>,
     unassigned: u32,
     day: Vec<i32>,
@@ -274,7 +252,7 @@ impl Builder {
                     .unwrap_or(no_group)
             })
             .collect();
-        let mut account_index = FnvMap::default();
+        let mut account_index = IdMap::default();
         let mut account_history = Vec::new();
         for a in &catalog.accounts {
             let idx = dicts.account.id(&a.id.to_string());

@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 
-/// FxHash state.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+/// FxHash state: fast for short keys the program controls (ids, dictionary strings) — not for
+/// maps an outsider can flood.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn finish(&self) -> u64 {
@@ -38,7 +39,8 @@ impl std::hash::Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+/// A `HashMap` keyed through [`FxHasher`].
+pub type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// `a == b` compared inline, eight bytes at a time.
 #[inline]

@@ -28,7 +28,7 @@ pub use date_range::{DateRange, Granularity};
 pub use domain::Domain;
 pub use error::ValidationError;
 pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
-pub use interner::Interner;
+pub use interner::{FxHasher, FxMap, Interner};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use money::{parse_decimal, Currency, Money};
 pub use name::{Name, MAX_NAME_LEN};

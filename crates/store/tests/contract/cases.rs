@@ -842,8 +842,14 @@ pub async fn streamed_replace_writes_chunks_in_one_transaction(h: &Harness) {
     assert!(out.changed_days.is_empty());
 }
 
-pub async fn streamed_replace_learns_its_window(h: &Harness) {
-    let s = &*h.store;
+/// One account holding 2.0000000001 on every day of January and February 2025.
+async fn january_and_february_at_two(
+    s: &dyn cloudbill_store::Store,
+) -> (
+    cloudbill_core::Domain,
+    cloudbill_core::ServiceAccount,
+    cloudbill_core::DateRange,
+) {
     let d = domain(s, "acme").await;
     let web = project(s, d.id, "web").await;
     let a = account(s, d.id, web.id, "a").await;
@@ -854,6 +860,12 @@ pub async fn streamed_replace_learns_its_window(h: &Harness) {
         .collect();
     let job = start_job(s, &a, w).await;
     s.replace_window(d.id, a.id, job, w, &rows).await.unwrap();
+    (d, a, w)
+}
+
+pub async fn streamed_replace_learns_its_window(h: &Harness) {
+    let s = &*h.store;
+    let (d, a, w) = january_and_february_at_two(s).await;
     let send_all = |chunks: Vec<Vec<cloudbill_core::CostRecord>>| {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
@@ -930,16 +942,7 @@ pub async fn streamed_replace_learns_its_window(h: &Harness) {
 
 pub async fn streamed_replace_takes_ready_encoded_partitions(h: &Harness) {
     let s = &*h.store;
-    let d = domain(s, "acme").await;
-    let web = project(s, d.id, "web").await;
-    let a = account(s, d.id, web.id, "a").await;
-    let w = range("2025-01-01", "2025-03-01");
-    let rows: Vec<_> = w
-        .iter_days()
-        .map(|day| record(&a, &day.to_string(), "2.0000000001", "EC2"))
-        .collect();
-    let job = start_job(s, &a, w).await;
-    s.replace_window(d.id, a.id, job, w, &rows).await.unwrap();
+    let (d, a, w) = january_and_february_at_two(s).await;
     // Ready-encoded partitions (what an import sends): checked, stored as segments, and
     // read back like records; one with a day outside the window, or damaged, is refused
     // and rolls everything back.
