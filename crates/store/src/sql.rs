@@ -337,48 +337,48 @@ macro_rules! impl_sql_store {
             encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
         ) -> Result<sql::Totals, StoreError> {
             use futures::TryStreamExt;
-                let first_month = {
-                    use chrono::Datelike;
-                    window.start().with_day(1).unwrap_or(window.start())
-                };
-                let mut before = sql::Totals::new();
-                {
-                    let mut old = sqlx::query(
-                        "SELECT month, payload FROM cost_segments \
-                         WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
-                    )
-                    .bind(account.as_uuid())
-                    .bind(first_month)
-                    .bind(window.end())
-                    .bind(existing)
-                    .fetch(&mut **tx);
-                    while let Some(row) = old.try_next().await? {
-                        let month: NaiveDate = row.try_get("month")?;
-                        let payload: Vec<u8> = row.try_get("payload")?;
-                        let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
-                        let span = crate::store::month_range(month);
-                        if window.start() <= span.start() && span.end() <= window.end() {
-                            for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
-                                sql::add_total(&mut before, (day, currency), amount)?;
-                            }
-                        } else {
-                            for r in part.records(domain, account).map_err(decode_failed)? {
-                                if window.contains(r.date) {
-                                    sql::add_total(&mut before, (r.date, r.currency()), r.cost.amount())?;
-                                } else {
-                                    encode_into(encoders, &r);
-                                }
+            let first_month = {
+                use chrono::Datelike;
+                window.start().with_day(1).unwrap_or(window.start())
+            };
+            let mut before = sql::Totals::new();
+            {
+                let mut old = sqlx::query(
+                    "SELECT month, payload FROM cost_segments \
+                     WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
+                )
+                .bind(account.as_uuid())
+                .bind(first_month)
+                .bind(window.end())
+                .bind(existing)
+                .fetch(&mut **tx);
+                while let Some(row) = old.try_next().await? {
+                    let month: NaiveDate = row.try_get("month")?;
+                    let payload: Vec<u8> = row.try_get("payload")?;
+                    let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                    let span = crate::store::month_range(month);
+                    if window.start() <= span.start() && span.end() <= window.end() {
+                        for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
+                            sql::add_total(&mut before, (day, currency), amount)?;
+                        }
+                    } else {
+                        for r in part.records(domain, account).map_err(decode_failed)? {
+                            if window.contains(r.date) {
+                                sql::add_total(&mut before, (r.date, r.currency()), r.cost.amount())?;
+                            } else {
+                                encode_into(encoders, &r);
                             }
                         }
                     }
                 }
-                sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
-                    .bind(account.as_uuid())
-                    .bind(first_month)
-                    .bind(window.end())
-                    .bind(existing)
-                    .execute(&mut **tx)
-                    .await?;
+            }
+            sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
+                .bind(account.as_uuid())
+                .bind(first_month)
+                .bind(window.end())
+                .bind(existing)
+                .execute(&mut **tx)
+                .await?;
             Ok(before)
         }
 
