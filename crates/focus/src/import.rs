@@ -407,7 +407,7 @@ pub fn for_each_record<R: Read>(
 ) -> Result<ImportedBill, ImportError> {
     let (mut reader, columns, width) = open_csv(source, file, format)?;
     let ctx = context(format, &columns);
-    let mut rows = Rows::new(file, options);
+    let mut rows = Rows::new(options);
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -418,12 +418,16 @@ pub fn for_each_record<R: Read>(
         let line = rows.next_line(&record);
         let mapped = check_width(&record, width, line)
             .and_then(|()| map_row(&ctx, &record, line, (domain, account)));
-        if let Some(r) = rows.outcome(mapped)? {
+        let kept = rows.outcome(mapped).map_err(|error| ImportError::Row {
+            file: file.to_owned(),
+            error,
+        })?;
+        if let Some(r) = kept {
             rows.saw(r.date);
             sink(r);
         }
     }
-    rows.finish()
+    rows.finish(file)
 }
 
 fn csv_error(file: &str, e: &csv::Error) -> ImportError {
@@ -501,22 +505,19 @@ fn check_width(record: &csv::StringRecord, width: usize, line: u64) -> Result<()
 }
 
 /// The row bookkeeping both readers share: counts, skipped rows, the range of days.
-struct Rows<'f> {
-    file: &'f str,
+#[derive(Default)]
+struct Rows {
     options: ImportOptions,
     bill: ImportedBill,
     min: Option<NaiveDate>,
     max: Option<NaiveDate>,
 }
 
-impl<'f> Rows<'f> {
-    fn new(file: &'f str, options: ImportOptions) -> Self {
+impl Rows {
+    fn new(options: ImportOptions) -> Self {
         Self {
-            file,
             options,
-            bill: ImportedBill::default(),
-            min: None,
-            max: None,
+            ..Self::default()
         }
     }
 
@@ -528,8 +529,9 @@ impl<'f> Rows<'f> {
             .map_or(self.bill.rows + 1, csv::Position::line)
     }
 
-    /// A mapped row: `Some` to keep, `None` when skipped, an error to stop.
-    fn outcome<T>(&mut self, mapped: Result<T, RowError>) -> Result<Option<T>, ImportError> {
+    /// A mapped row: `Some` to keep, `None` when skipped (`skip_invalid`), the row's error to
+    /// stop.
+    fn outcome<T>(&mut self, mapped: Result<T, RowError>) -> Result<Option<T>, RowError> {
         match mapped {
             Ok(v) => Ok(Some(v)),
             Err(error) if self.options.skip_invalid => {
@@ -539,10 +541,7 @@ impl<'f> Rows<'f> {
                 }
                 Ok(None)
             }
-            Err(error) => Err(ImportError::Row {
-                file: self.file.to_owned(),
-                error,
-            }),
+            Err(error) => Err(error),
         }
     }
 
@@ -551,10 +550,20 @@ impl<'f> Rows<'f> {
         self.max = Some(self.max.map_or(date, |m| m.max(date)));
     }
 
-    fn finish(mut self) -> Result<ImportedBill, ImportError> {
+    /// Takes in what another reader of the same file saw (rows are counted by the caller).
+    fn absorb(&mut self, other: Rows) {
+        self.bill.skipped += other.bill.skipped;
+        self.bill.first_errors.extend(other.bill.first_errors);
+        self.bill.first_errors.sort_by_key(|e| e.line);
+        self.bill.first_errors.truncate(REPORTED_ERRORS);
+        self.min = self.min.into_iter().chain(other.min).min();
+        self.max = self.max.into_iter().chain(other.max).max();
+    }
+
+    fn finish(mut self, file: &str) -> Result<ImportedBill, ImportError> {
         if self.bill.rows == 0 {
             return Err(ImportError::Empty {
-                file: self.file.to_owned(),
+                file: file.to_owned(),
             });
         }
         if let (Some(lo), Some(hi)) = (self.min, self.max) {
@@ -570,13 +579,11 @@ const BATCH: usize = 1024;
 /// What one mapper thread of [`encode_bill`] saw.
 #[derive(Default)]
 struct MapperOutcome {
-    skipped: u64,
-    /// Skipped rows (at most [`REPORTED_ERRORS`], in line order) with `skip_invalid`; else
-    /// the first bad row, which stopped this mapper.
-    errors: Vec<RowError>,
+    rows: Rows,
+    /// The bad row that stopped this mapper (not with `skip_invalid`).
+    bad: Option<RowError>,
+    /// Stopped early: a bad row, or the receiver went away.
     stopped: bool,
-    min: Option<NaiveDate>,
-    max: Option<NaiveDate>,
 }
 
 /// Maps and encodes the batches it receives; finished partitions go to `out`.
@@ -592,7 +599,10 @@ fn mapper(
     stop: &std::sync::atomic::AtomicBool,
 ) -> MapperOutcome {
     use std::sync::atomic::Ordering;
-    let mut seen = MapperOutcome::default();
+    let mut seen = MapperOutcome {
+        rows: Rows::new(options),
+        ..MapperOutcome::default()
+    };
     let mut encoders: BTreeMap<NaiveDate, PartitionEncoder> = BTreeMap::new();
     let mut tags = Tags::new();
     let flush = |encoders: &mut BTreeMap<NaiveDate, PartitionEncoder>| {
@@ -608,25 +618,19 @@ fn mapper(
             let line = record.position().map_or(0, csv::Position::line);
             let mapped = check_width(record, width, line)
                 .and_then(|()| map_fields(ctx, record, line, &mut tags));
-            match mapped {
-                Ok(f) => {
+            match seen.rows.outcome(mapped) {
+                Ok(Some(f)) => {
                     let date = f.date;
                     let month = date.with_day(1).unwrap_or(date);
                     encoders
                         .entry(month)
                         .or_insert_with(|| PartitionEncoder::new(month))
                         .push_fields(&f);
-                    seen.min = Some(seen.min.map_or(date, |m| m.min(date)));
-                    seen.max = Some(seen.max.map_or(date, |m| m.max(date)));
+                    seen.rows.saw(date);
                 }
-                Err(error) if options.skip_invalid => {
-                    seen.skipped += 1;
-                    if seen.errors.len() < REPORTED_ERRORS {
-                        seen.errors.push(error);
-                    }
-                }
+                Ok(None) => {}
                 Err(error) => {
-                    seen.errors.push(error);
+                    seen.bad = Some(error);
                     seen.stopped = true;
                     stop.store(true, Ordering::Relaxed);
                     break;
@@ -737,59 +741,43 @@ pub fn encode_bill<R: Read + Send>(
     merge(file, options, read, outcomes)
 }
 
-/// The summary of [`encode_bill`] from what the reader and the mappers saw.
+/// The summary of [`encode_bill`] from what the reader and the mappers saw: the first bad
+/// row of the file wins (a mapper's, or the reader's broken CSV when that comes first).
 fn merge(
     file: &str,
     options: ImportOptions,
     read: Result<u64, ImportError>,
     outcomes: Vec<MapperOutcome>,
 ) -> Result<ImportedBill, ImportError> {
-    let mut bill = ImportedBill::default();
-    let mut errors: Vec<RowError> = Vec::new();
-    let (mut min, mut max): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+    let mut rows = Rows::new(options);
+    let mut first_bad: Option<RowError> = None;
     let mut stopped = false;
     for o in outcomes {
-        bill.skipped += o.skipped;
-        errors.extend(o.errors);
+        rows.absorb(o.rows);
         stopped |= o.stopped;
-        min = min.into_iter().chain(o.min).min();
-        max = max.into_iter().chain(o.max).max();
+        if let Some(bad) = o.bad {
+            if first_bad.as_ref().is_none_or(|b| bad.line < b.line) {
+                first_bad = Some(bad);
+            }
+        }
     }
-    errors.sort_by_key(|e| e.line);
-    let first_bad = (!options.skip_invalid)
-        .then(|| errors.first().cloned())
-        .flatten();
+    let row_error = |error| ImportError::Row {
+        file: file.to_owned(),
+        error,
+    };
     match (read, first_bad) {
         (Err(ImportError::Csv { line, .. }), Some(error)) if error.line < line => {
-            return Err(ImportError::Row {
-                file: file.to_owned(),
-                error,
-            })
+            return Err(row_error(error))
         }
         (Err(e), _) => return Err(e),
-        (Ok(_), Some(error)) => {
-            return Err(ImportError::Row {
-                file: file.to_owned(),
-                error,
-            })
-        }
-        (Ok(rows), None) => bill.rows = rows,
+        (Ok(_), Some(error)) => return Err(row_error(error)),
+        (Ok(count), None) => rows.bill.rows = count,
     }
     if stopped {
         // The receiver went away: the caller reports why.
-        return Ok(bill);
+        return Ok(rows.bill);
     }
-    errors.truncate(REPORTED_ERRORS);
-    bill.first_errors = errors;
-    if bill.rows == 0 {
-        return Err(ImportError::Empty {
-            file: file.to_owned(),
-        });
-    }
-    if let (Some(lo), Some(hi)) = (min, max) {
-        bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();
-    }
-    Ok(bill)
+    rows.finish(file)
 }
 
 #[cfg(test)]
