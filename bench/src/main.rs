@@ -232,17 +232,14 @@ fn main() -> ExitCode {
                 }
             }
         }
-        [cmd, dir, rest @ ..] if cmd == "store" => {
-            match store_bench::run(dir, rest.first().map(String::as_str)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        [cmd, dir, rest @ ..] if cmd == "import" => {
-            match import_bench::run(dir, rest.first().map(String::as_str)) {
+        [cmd, dir, rest @ ..] if cmd == "store" || cmd == "import" => {
+            let arg = rest.first().map(String::as_str);
+            let result = if cmd == "store" {
+                store_bench::run(dir, arg)
+            } else {
+                import_bench::run(dir, arg)
+            };
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
