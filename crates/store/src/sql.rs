@@ -542,6 +542,13 @@ macro_rules! impl_sql_store {
             ) -> Result<WriteOutcome, StoreError> {
                 self.require_account(domain, account).await?;
                 let mut tx = self.write_tx().await?;
+                // One replace of an account at a time: the account row's lock (PostgreSQL; SQLite's
+                // write transaction already excludes every other writer) makes a second replace
+                // wait for the first to commit, then see its segments.
+                sqlx::query("UPDATE service_accounts SET id = id WHERE id = $1")
+                    .bind(account.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
                 let existing: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM cost_segments WHERE account_id = $1")
                     .bind(account.as_uuid())
                     .fetch_one(&mut *tx)

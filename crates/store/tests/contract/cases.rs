@@ -1003,3 +1003,49 @@ pub async fn streamed_replace_takes_ready_encoded_partitions(h: &Harness) {
         assert_eq!(totals(s, &a, w).await, t3, "nothing written");
     }
 }
+
+pub async fn concurrent_replaces_of_one_account_run_one_after_the_other(h: &Harness) {
+    let s = &*h.store;
+    let (d, a, w) = january_and_february_at_two(s).await;
+    let (tx1, mut rx1) = tokio::sync::mpsc::channel(64);
+    let (tx2, mut rx2) = tokio::sync::mpsc::channel(64);
+    let (job1, job2) = (start_job(s, &a, w).await, start_job(s, &a, w).await);
+    let batch = |cost: &str| -> Vec<cloudbill_core::CostRecord> {
+        w.iter_days()
+            .map(|day| record(&a, &day.to_string(), cost, "EC2"))
+            .collect()
+    };
+    let (ones, twos) = (batch("1"), batch("2"));
+    let feed = async move {
+        // Both transactions are open before either stream ends.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for (tx, rows) in [(tx1, ones), (tx2, twos)] {
+            for chunk in rows.chunks(10) {
+                tx.send(cloudbill_store::Chunk::Records(chunk.to_vec()))
+                    .await
+                    .unwrap();
+            }
+            tx.send(cloudbill_store::Chunk::End).await.unwrap();
+        }
+    };
+    let (first, second, ()) = tokio::join!(
+        s.replace_window_streamed(d.id, a.id, job1, Some(w), &mut rx1),
+        s.replace_window_streamed(d.id, a.id, job2, Some(w), &mut rx2),
+        feed
+    );
+    first.unwrap();
+    second.unwrap();
+    let t = totals(s, &a, w).await;
+    assert_eq!(t.len(), 59);
+    let values: std::collections::BTreeSet<&String> = t.values().collect();
+    assert_eq!(
+        values.len(),
+        1,
+        "one replace's data, never a mix: {values:?}"
+    );
+    assert_eq!(
+        s.cost_records(d.id, w, Some(a.id)).await.unwrap().len(),
+        59,
+        "nothing doubled"
+    );
+}
