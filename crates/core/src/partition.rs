@@ -123,22 +123,46 @@ fn tags_text(tags: &Tags) -> String {
 }
 
 /// One dictionary-encoded text column under construction.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct TextBuilder {
     dict: Interner,
     ids: Vec<u32>,
+    /// A small direct-mapped cache in front of the dictionary (slot from the value's length
+    /// and a few of its bytes; `u32::MAX` for empty): low-cardinality columns — currency,
+    /// region, service, an empty instance type — skip the hash lookup.
+    recent: [u32; 64],
+}
+
+impl Default for TextBuilder {
+    fn default() -> Self {
+        Self {
+            dict: Interner::default(),
+            ids: Vec::new(),
+            recent: [u32::MAX; 64],
+        }
+    }
 }
 
 impl TextBuilder {
     fn push(&mut self, s: &str) {
-        // Columns with one value (currency, an empty instance type or tags) skip the lookup.
-        if let Some(last) = self.ids.last() {
-            if same(self.dict.values()[*last as usize].as_bytes(), s.as_bytes()) {
-                self.ids.push(*last);
-                return;
+        let b = s.as_bytes();
+        let slot = match b {
+            [] => 0,
+            [one] => usize::from(*one),
+            [first, .., last] => {
+                b.len()
+                    ^ usize::from(*first) << 1
+                    ^ usize::from(*last) << 2
+                    ^ usize::from(b[b.len() / 2]) << 3
             }
+        } & 63;
+        let cached = self.recent[slot];
+        if cached != u32::MAX && same(self.dict.values()[cached as usize].as_bytes(), b) {
+            self.ids.push(cached);
+            return;
         }
         let id = self.dict.id(s);
+        self.recent[slot] = id;
         self.ids.push(id);
     }
 
