@@ -130,7 +130,7 @@ struct TextBuilder {
     /// A small direct-mapped cache in front of the dictionary (slot from the value's length
     /// and a few of its bytes; `u32::MAX` for empty): low-cardinality columns — currency,
     /// region, service, an empty instance type — skip the hash lookup.
-    recent: [u32; 64],
+    recent: Box<[u32; 64]>,
 }
 
 impl Default for TextBuilder {
@@ -138,7 +138,7 @@ impl Default for TextBuilder {
         Self {
             dict: Interner::default(),
             ids: Vec::new(),
-            recent: [u32::MAX; 64],
+            recent: Box::new([u32::MAX; 64]),
         }
     }
 }
