@@ -88,6 +88,59 @@ impl State {
     }
 }
 
+impl MemoryStore {
+    /// The one replace of the memory store; `set_job_window` records `window` on the job (a
+    /// streamed replace that learned its window).
+    fn replace(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        job: JobId,
+        window: DateRange,
+        records: &[CostRecord],
+        set_job_window: bool,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut guard = self.lock();
+        // Work on a copy and swap it in at the end: all or nothing, like a transaction.
+        let mut state = guard.clone();
+        state.account_mut(domain, account)?;
+        let before = daily_totals(
+            state
+                .records
+                .iter()
+                .filter(|r| r.service_account == account && window.contains(r.date)),
+        )?;
+        state
+            .records
+            .retain(|r| r.service_account != account || !window.contains(r.date));
+        for record in records {
+            check_record(domain, account, Some(window), record)?;
+            state.records.push(record.clone());
+        }
+        let after = daily_totals(records)?;
+        let outcome = WriteOutcome {
+            rows: records.len() as u64,
+            changed_days: changed_days(&before, &after),
+            window: Some(window),
+        };
+        let stored_job = state
+            .jobs
+            .iter_mut()
+            .find(|j| j.id == job && j.account == account)
+            .ok_or_else(|| not_found("job", job))?;
+        stored_job.rows += outcome.rows;
+        if set_job_window {
+            stored_job.window = window;
+        }
+        stored_job
+            .changed_days
+            .extend(outcome.changed_days.iter().copied());
+        state.version += 1;
+        *guard = state;
+        Ok(outcome)
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
@@ -401,43 +454,8 @@ impl Store for MemoryStore {
         window: DateRange,
         records: &[CostRecord],
     ) -> Result<WriteOutcome, StoreError> {
-        let mut guard = self.lock();
-        // Work on a copy and swap it in at the end: all or nothing, like a transaction.
-        let mut state = guard.clone();
-        state.account_mut(domain, account)?;
-        let before = daily_totals(
-            state
-                .records
-                .iter()
-                .filter(|r| r.service_account == account && window.contains(r.date)),
-        )?;
-        state
-            .records
-            .retain(|r| r.service_account != account || !window.contains(r.date));
-        for record in records {
-            check_record(domain, account, Some(window), record)?;
-            state.records.push(record.clone());
-        }
-        let after = daily_totals(records)?;
-        let outcome = WriteOutcome {
-            rows: records.len() as u64,
-            changed_days: changed_days(&before, &after),
-            window: Some(window),
-        };
-        let stored_job = state
-            .jobs
-            .iter_mut()
-            .find(|j| j.id == job && j.account == account)
-            .ok_or_else(|| not_found("job", job))?;
-        stored_job.rows += outcome.rows;
-        stored_job
-            .changed_days
-            .extend(outcome.changed_days.iter().copied());
-        state.version += 1;
-        *guard = state;
-        Ok(outcome)
+        self.replace(domain, account, job, window, records, false)
     }
-
     async fn replace_window_streamed(
         &self,
         domain: DomainId,
@@ -476,9 +494,8 @@ impl Store for MemoryStore {
             }
         }
         match span.window(window) {
-            Some(window) => {
-                self.replace_window(domain, account, job, window, &records)
-                    .await
+            Some(learned) => {
+                self.replace(domain, account, job, learned, &records, window.is_none())
             }
             None => Ok(WriteOutcome::default()),
         }

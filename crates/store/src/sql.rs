@@ -555,6 +555,7 @@ macro_rules! impl_sql_store {
                     .await?
                     .try_get("seq")?;
                 let mut seq = existing + 1;
+                let learned = window.is_none();
                 let mut encoders = std::collections::BTreeMap::new();
                 let mut after = sql::Totals::new();
                 let mut span = crate::store::Span::default();
@@ -616,6 +617,15 @@ macro_rules! impl_sql_store {
                     .bind(job.as_uuid())
                     .execute(&mut *tx)
                     .await?;
+                if learned {
+                    // The job records the days the data covered, with the data.
+                    sqlx::query("UPDATE sync_jobs SET window_start = $1, window_end = $2 WHERE id = $3")
+                        .bind(window.start())
+                        .bind(window.end())
+                        .bind(job.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(outcome)
             }

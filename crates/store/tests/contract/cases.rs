@@ -896,6 +896,12 @@ pub async fn streamed_replace_learns_its_window(h: &Harness) {
         .unwrap();
     assert_eq!(out.window, Some(range("2025-01-10", "2025-02-06")));
     assert_eq!(out.rows, 26);
+    let recorded = s.jobs(d.id, Some(a.id), 100).await.unwrap();
+    assert_eq!(
+        recorded.iter().find(|j| j.id == job4).unwrap().window,
+        range("2025-01-10", "2025-02-06"),
+        "the job carries the learned window, written with the data"
+    );
     assert_eq!(
         out.changed_days.len(),
         27,
