@@ -494,6 +494,35 @@ async fn accounts_never_show_keys_lists_paginate_and_sync_runs_in_the_background
         }
         assert_ne!(state, "running");
     }
+    // One job by id: a member sees exactly the jobs its listing shows; other ids, and ids
+    // that are not ids, are 404.
+    let data_member = Some(s.data_member.as_str());
+    let (_, listed) = s.call("GET", "/api/v1/jobs", data_member, None).await;
+    let visible: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    let mut hidden = 0;
+    for id in &ids {
+        let (code, _) = s
+            .call("GET", &format!("/api/v1/jobs/{id}"), data_member, None)
+            .await;
+        if visible.contains(&id.as_str()) {
+            assert_eq!(code, 200);
+        } else {
+            assert_eq!(code, 404);
+            hidden += 1;
+        }
+    }
+    assert!(hidden > 0, "some of the jobs are another project's");
+    for bad in ["not-a-job", "01a2f0c4-0000-7000-8000-000000000000"] {
+        let (code, body) = s
+            .call("GET", &format!("/api/v1/jobs/{bad}"), admin, None)
+            .await;
+        assert_eq!(code, 404, "{body}");
+    }
     let (_, jobs) = s
         .call("GET", "/api/v1/jobs?account=bad&limit=1", admin, None)
         .await;

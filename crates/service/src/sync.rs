@@ -406,6 +406,31 @@ impl Billing {
         Ok(())
     }
 
+    /// One job by id, if the principal may see its account (`NotFound` otherwise, so ids of
+    /// other projects' jobs are not confirmed).
+    pub async fn job(&self, p: &Principal, id: &str) -> Result<JobView, ServiceError> {
+        let not_found = || ServiceError::NotFound {
+            what: "job",
+            key: id.to_owned(),
+        };
+        let job_id: cloudbill_core::JobId = id.parse().map_err(|_| not_found())?;
+        let job = match self.inner.store.job(self.domain_id(), job_id).await {
+            Ok(job) => job,
+            Err(cloudbill_store::StoreError::NotFound { .. }) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        let account = self
+            .accounts(p)
+            .await?
+            .into_iter()
+            .find(|a| a.id == job.account)
+            .ok_or_else(not_found)?;
+        Ok(JobView {
+            job,
+            account_name: account.name.to_string(),
+        })
+    }
+
     /// Sync and import jobs, newest first, optionally of one account.
     pub async fn jobs(
         &self,

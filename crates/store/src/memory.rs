@@ -446,6 +446,15 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
+    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
+        self.lock()
+            .jobs
+            .iter()
+            .find(|j| j.domain == domain && j.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("job", id))
+    }
+
     async fn replace_window(
         &self,
         domain: DomainId,

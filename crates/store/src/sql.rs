@@ -1077,6 +1077,20 @@ macro_rules! impl_sql_store {
                 rows.iter().map(job_from).collect()
             }
 
+            async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
+                     changed_days, error, started_at, finished_at FROM sync_jobs \
+                     WHERE domain_id = $1 AND id = $2",
+                )
+                .bind(domain.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| not_found("job", id))?;
+                job_from(&row)
+            }
+
             async fn replace_window(
                 &self,
                 domain: DomainId,

@@ -158,6 +158,9 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError>;
 
+    /// One job of the domain by id (`NotFound` when it is not there).
+    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError>;
+
     /// In one transaction: deletes `account`'s records in `window`, inserts `records`, and adds
     /// the rows written and the changed days to job `job` (which must exist). Every record must
     /// belong to `domain` and `account` and lie in `window`; otherwise nothing is written.

@@ -55,13 +55,5 @@ async fn show(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let jobs = s.billing.jobs(&p, None, 10_000).await?;
-    let job = jobs
-        .iter()
-        .find(|j| j.job.id.to_string() == id)
-        .ok_or_else(|| cloudbill_service::ServiceError::NotFound {
-            what: "job",
-            key: id.clone(),
-        })?;
-    Ok(Json(job_json(job)))
+    Ok(Json(job_json(&s.billing.job(&p, &id).await?)))
 }

@@ -550,6 +550,20 @@ pub async fn jobs_are_listed_newest_first_and_updated(h: &Harness) {
     assert_eq!(back.error, job.error);
     assert!(back.finished_at.is_some());
     assert_eq!(back.window, w);
+    // One job by id, in its own domain only.
+    let one = s.job(d.id, job.id).await.unwrap();
+    assert_eq!(
+        (one.id, one.state, one.error),
+        (job.id, JobState::Failed, job.error)
+    );
+    assert_eq!(s.job(d.id, ids[1]).await.unwrap().account, b.id);
+    let other = domain(s, "other").await;
+    for (dom, id) in [(other.id, job.id), (d.id, cloudbill_core::JobId::new())] {
+        assert!(matches!(
+            s.job(dom, id).await.unwrap_err(),
+            StoreError::NotFound { .. }
+        ));
+    }
 }
 
 pub async fn domains_are_isolated(h: &Harness) {
