@@ -24,7 +24,7 @@ pub(crate) async fn run(
             let path = args
                 .demo_db
                 .clone()
-                .unwrap_or_else(|| crate::data_dir().join("demo.db"));
+                .unwrap_or_else(|| cloudbill_store::default_data_dir().join("demo.db"));
             // The demo database is ours: start it afresh every run.
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.clone().into_os_string();

@@ -11,7 +11,6 @@ mod progress;
 mod render;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
@@ -62,21 +61,16 @@ fn source_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// The per-user data directory: `$XDG_DATA_HOME/cloudbill` or `~/.local/share/cloudbill`.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("cloudbill")
-}
-
 /// The database URL: the flag/env value, or a SQLite file in the data directory.
 pub fn database_url(flag: Option<&str>) -> String {
     match flag.filter(|u| !u.trim().is_empty()) {
         Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", data_dir().join("cloudbill.db").display()),
+        None => format!(
+            "sqlite://{}",
+            cloudbill_store::default_data_dir()
+                .join("cloudbill.db")
+                .display()
+        ),
     }
 }
 
@@ -95,7 +89,7 @@ pub async fn open(url: &str, domain: &str, config: BillingConfig) -> Result<Bill
             .ok()
             .filter(|k| !k.is_empty())
             .map(Zeroizing::new),
-        key_dir: Some(data_dir()),
+        key_dir: Some(cloudbill_store::default_data_dir()),
     };
     let store = cloudbill_store::open(&options).await.map_err(|e| {
         CliError::Failure(format!(

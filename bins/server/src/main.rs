@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -36,15 +35,6 @@ struct Args {
     /// and print an admin token.
     #[arg(long)]
     demo: bool,
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("cloudbill")
 }
 
 async fn shutdown_signal(tx: tokio::sync::watch::Sender<bool>) {
@@ -84,7 +74,7 @@ async fn run(args: Args) -> Result<(), String> {
     let url = match (&args.database_url, args.demo) {
         (Some(url), _) => url.clone(),
         (None, true) => {
-            let path = data_dir().join("server-demo.db");
+            let path = cloudbill_store::default_data_dir().join("server-demo.db");
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.clone().into_os_string();
                 p.push(suffix);
@@ -92,7 +82,12 @@ async fn run(args: Args) -> Result<(), String> {
             }
             format!("sqlite://{}", path.display())
         }
-        (None, false) => format!("sqlite://{}", data_dir().join("cloudbill.db").display()),
+        (None, false) => format!(
+            "sqlite://{}",
+            cloudbill_store::default_data_dir()
+                .join("cloudbill.db")
+                .display()
+        ),
     };
     let store = cloudbill_store::open(&OpenOptions {
         url: url.clone(),
@@ -100,7 +95,7 @@ async fn run(args: Args) -> Result<(), String> {
             .ok()
             .filter(|k| !k.is_empty())
             .map(zeroize::Zeroizing::new),
-        key_dir: Some(data_dir()),
+        key_dir: Some(cloudbill_store::default_data_dir()),
     })
     .await
     .map_err(|e| format!("cannot open database {url}: {e}"))?;

@@ -7,6 +7,17 @@ use zeroize::Zeroizing;
 
 use crate::{Cipher, MemoryStore, Store, StoreError};
 
+/// Where cloudbill keeps its default database and key file: `$XDG_DATA_HOME/cloudbill`, else
+/// `~/.local/share/cloudbill`, else `./cloudbill`. The CLI and the server share it.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("cloudbill")
+}
+
 /// How to open a store.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
