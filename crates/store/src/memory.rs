@@ -487,12 +487,9 @@ impl Store for MemoryStore {
                 }
                 Some(crate::Chunk::Partition(blob)) => {
                     crate::store::check_partition(window, &blob)?;
-                    let p = cloudbill_core::Partition::decode(&blob).map_err(|e| {
-                        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
-                    })?;
-                    let decoded = p.records(domain, account).map_err(|e| {
-                        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
-                    })?;
+                    let decoded = cloudbill_core::Partition::decode(&blob)
+                        .and_then(|p| p.records(domain, account))
+                        .map_err(crate::store::refused)?;
                     for r in &decoded {
                         span.add(r.date);
                     }

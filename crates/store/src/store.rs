@@ -301,6 +301,12 @@ pub(crate) fn check_record(
     Ok(())
 }
 
+/// The error for an encoded partition a streamed replace will not store.
+#[allow(clippy::needless_pass_by_value)] // Used as `map_err(refused)`.
+pub(crate) fn refused(e: cloudbill_core::ValidationError) -> StoreError {
+    StoreError::RecordRejected(format!("encoded partition refused: {e}"))
+}
+
 /// What [`check_partition`] learned of a partition.
 pub(crate) struct CheckedPartition {
     /// Its month.
@@ -317,12 +323,9 @@ pub(crate) fn check_partition(
     window: Option<DateRange>,
     blob: &[u8],
 ) -> Result<CheckedPartition, StoreError> {
-    let rejected = |e: cloudbill_core::ValidationError| {
-        StoreError::RecordRejected(format!("encoded partition refused: {e}"))
-    };
-    let p = cloudbill_core::Partition::decode(blob).map_err(rejected)?;
-    p.validate().map_err(rejected)?;
-    let totals = p.daily_totals().map_err(rejected)?;
+    let p = cloudbill_core::Partition::decode(blob).map_err(refused)?;
+    p.validate().map_err(refused)?;
+    let totals = p.daily_totals().map_err(refused)?;
     if let Some(w) = window {
         if let Some((day, _, _)) = totals.iter().find(|(day, _, _)| !w.contains(*day)) {
             return Err(StoreError::RecordRejected(format!(
