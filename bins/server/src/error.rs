@@ -50,6 +50,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(_) | ServiceError::Validation(_) | ServiceError::Import(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
+            // The data is valid and so is the query; its answer holds a total no exact
+            // decimal can write. Its own code, so a client does not blame its query.
+            ServiceError::Query(cloudbill_service::QueryError::TotalOutOfRange { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "total_out_of_range")
+            }
             ServiceError::Query(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
             ServiceError::Provider(p) => match p {
                 ProviderError::Unauthorized { .. } => {

@@ -8,6 +8,8 @@ use cloudbill_core::{
     ProviderKind, TextColumn, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
 };
 
+use ethnum::I256;
+
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
 /// A billing account as the engine needs it.
@@ -218,6 +220,9 @@ struct Builder {
     day: Vec<i32>,
     cols: [Col; 10],
     costs: Costs,
+    /// Rows whose cost does not fit an `i128` at `scale` (their column value is 0), in row
+    /// order: amounts near Decimal's limit beside amounts with many decimals.
+    big: Vec<(usize, I256)>,
     scale: u32,
 }
 
@@ -281,6 +286,7 @@ impl Builder {
             day: Vec::with_capacity(count),
             cols: std::array::from_fn(|_| Col::with_capacity(count)),
             costs: Costs::Narrow(Vec::with_capacity(count)),
+            big: Vec::new(),
             scale,
         }
     }
@@ -325,7 +331,7 @@ impl Builder {
 
     /// Appends a row. `ids`: provider, cloud account, region, service, usage type, instance
     /// type, currency, category.
-    fn push(&mut self, day: i32, date: NaiveDate, account: u32, ids: [u32; 8], cost: i128) {
+    fn push(&mut self, day: i32, date: NaiveDate, account: u32, ids: [u32; 8], cost: I256) {
         let project = self.project_on(account, date);
         self.day.push(day);
         self.cols[0].push(account);
@@ -333,7 +339,25 @@ impl Builder {
         for (col, id) in self.cols[2..].iter_mut().zip(ids) {
             col.push(id);
         }
-        self.push_cost(cost);
+        self.push_wide(cost);
+    }
+
+    /// Appends a cost that may not fit an `i128` at the engine's scale.
+    fn push_wide(&mut self, cost: I256) {
+        match i128::try_from(cost) {
+            Ok(v) => self.push_cost(v),
+            Err(_) => {
+                self.big.push((self.costs_len(), cost));
+                self.push_cost(0);
+            }
+        }
+    }
+
+    fn costs_len(&self) -> usize {
+        match &self.costs {
+            Costs::Narrow(c) => c.len(),
+            Costs::Wide(c) => c.len(),
+        }
     }
 
     /// Appends a cost (at the engine's scale), widening the column when one needs it.
@@ -359,6 +383,7 @@ impl Builder {
             day,
             cols,
             costs,
+            big,
             scale,
             ..
         } = self;
@@ -400,6 +425,7 @@ impl Builder {
             currency,
             category,
             costs,
+            big,
             scale,
             dicts,
             project_group,
@@ -413,6 +439,7 @@ impl Builder {
         if scale <= self.scale {
             return Ok(());
         }
+        // Scales are at most 28 (Decimal's), so the factor fits an i128.
         let factor = 10i128
             .checked_pow(scale - self.scale)
             .ok_or(QueryError::Overflow)?;
@@ -421,9 +448,16 @@ impl Builder {
             Costs::Narrow(c) => c.into_iter().map(i128::from).collect(),
             Costs::Wide(c) => c,
         };
+        let mut big = std::mem::take(&mut self.big).into_iter().peekable();
         self.scale = scale;
-        for v in values {
-            self.push_cost(v.checked_mul(factor).ok_or(QueryError::Overflow)?);
+        for (row, v) in values.into_iter().enumerate() {
+            match big.next_if(|(r, _)| *r == row) {
+                Some((_, wide)) => self.push_wide(wide * I256::from(factor)),
+                None => match v.checked_mul(factor) {
+                    Some(v) => self.push_cost(v),
+                    None => self.push_wide(I256::from(v) * I256::from(factor)),
+                },
+            }
         }
         Ok(())
     }
@@ -553,14 +587,10 @@ impl EngineLoader {
         let factor = 10i128
             .checked_pow(b.scale - costs.scale)
             .ok_or(QueryError::Overflow)?;
-        let mut overflow = false;
         costs.for_each(|m| match m.checked_mul(factor) {
             Some(v) => b.push_cost(v),
-            None => overflow = true,
+            None => b.push_wide(I256::from(m) * I256::from(factor)),
         });
-        if overflow {
-            return Err(QueryError::Overflow);
-        }
         Ok(())
     }
 
@@ -590,6 +620,8 @@ pub struct Engine {
     currency: Col,
     category: Col,
     costs: Costs,
+    /// Rows whose cost leaves `i128` at `scale` (see `Builder::big`).
+    big: Vec<(usize, I256)>,
     scale: u32,
     dicts: Dicts,
     /// Group index of each project id (index into `dicts.group`).
@@ -618,10 +650,28 @@ fn day_number(d: NaiveDate) -> i32 {
     d.num_days_from_ce()
 }
 
-fn scaled(amount: Decimal, scale: u32) -> Option<i128> {
-    let mantissa = amount.mantissa();
-    let factor = 10i128.checked_pow(scale.checked_sub(amount.scale())?)?;
-    mantissa.checked_mul(factor)
+/// `amount` as an integer at `scale` (≥ its own scale, ≤ 28): exact whatever its size.
+fn scaled(amount: Decimal, scale: u32) -> I256 {
+    let shift = scale.saturating_sub(amount.scale());
+    I256::from(amount.mantissa()) * I256::from(10i128.pow(shift))
+}
+
+/// The exact decimal of `v` at `scale`, trailing zeros dropped while it does not fit;
+/// `None` when no Decimal holds it exactly (more than 96 bits of significant digits).
+fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
+    let ten = I256::from(10i128);
+    loop {
+        if let Ok(small) = i128::try_from(v) {
+            if let Ok(d) = Decimal::try_from_i128_with_scale(small, scale) {
+                return Some(d);
+            }
+        }
+        if scale == 0 || v % ten != I256::ZERO {
+            return None;
+        }
+        v /= ten;
+        scale -= 1;
+    }
 }
 
 impl Engine {
@@ -655,8 +705,7 @@ impl Engine {
                 b.dicts.currency.id(r.cost.currency_str()),
                 b.dicts.category.id(r.charge_category.as_str()),
             ];
-            let cost = scaled(r.cost.amount(), scale).ok_or(QueryError::Overflow)?;
-            b.push(d, r.date, account, ids, cost);
+            b.push(d, r.date, account, ids, scaled(r.cost.amount(), scale));
         }
         Ok(b.finish(catalog, None))
     }
@@ -966,16 +1015,26 @@ impl Engine {
             n_buckets,
             n_currency,
         };
-        let sums: Vec<(u128, i128)> = match usize::try_from(cells).ok().filter(|c| *c <= 1 << 22) {
+        // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
+        // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
+        let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
+        let dense = usize::try_from(cells)
+            .ok()
+            .filter(|c| *c <= 1 << 22 && !has_big);
+        let dense_sums = match dense {
             Some(dense_cells) => match &self.costs {
                 Costs::Narrow(c) => {
-                    self.scan_dense(lo, hi, &layout, dense_cells, false, |i| i128::from(c[i]))?
+                    self.scan_dense(lo, hi, &layout, dense_cells, false, |i| i128::from(c[i]))
                 }
-                Costs::Wide(c) => self.scan_dense(lo, hi, &layout, dense_cells, true, |i| c[i])?,
+                Costs::Wide(c) => self.scan_dense(lo, hi, &layout, dense_cells, true, |i| c[i]),
             },
+            None => None,
+        };
+        let sums: Vec<(u128, I256)> = match dense_sums {
+            Some(sums) => sums,
             None => match &self.costs {
-                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, |i| i128::from(c[i]))?,
-                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, |i| c[i])?,
+                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, |i| i128::from(c[i])),
+                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, |i| c[i]),
             },
         };
 
@@ -994,12 +1053,10 @@ impl Engine {
             let entry = rows
                 .entry(group.clone())
                 .or_insert_with(|| (group, BTreeMap::new()));
-            *entry.1.entry((bucket, currency)).or_insert(0) += sum;
+            *entry.1.entry((bucket, currency)).or_insert(I256::ZERO) += sum;
         }
 
-        let to_decimal = |v: i128| {
-            Decimal::try_from_i128_with_scale(v, self.scale).map_err(|_| QueryError::Overflow)
-        };
+        let scale = self.scale;
         // Currencies per dictionary id, parsed once per query.
         let currencies: Vec<Currency> = self
             .dicts
@@ -1020,7 +1077,7 @@ impl Engine {
             .iter()
             .map(|k| self.display_names(*k))
             .collect();
-        let mut results: Vec<(ReportRow, Vec<(Currency, i128)>)> = Vec::with_capacity(rows.len());
+        let mut results: Vec<(ReportRow, Vec<(Currency, I256)>)> = Vec::with_capacity(rows.len());
         for (_, (group_ids, cells)) in rows {
             let mut group = BTreeMap::new();
             for ((k, id), shown) in query.group_by.iter().zip(&group_ids).zip(&names) {
@@ -1029,14 +1086,31 @@ impl Engine {
                     shown.get(*id as usize).cloned().unwrap_or_default(),
                 );
             }
-            let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
+            // A sum no Decimal holds fails this query (only), naming where it is.
+            let to_decimal = |v: I256, date: &str, currency: Currency| {
+                wide_to_decimal(v, scale).ok_or_else(|| QueryError::TotalOutOfRange {
+                    group: if group.is_empty() {
+                        "the consolidated billing".to_owned()
+                    } else {
+                        group
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                    date: date.to_owned(),
+                    currency,
+                })
+            };
+            let mut totals: BTreeMap<Currency, I256> = BTreeMap::new();
             let mut billing_data = Vec::with_capacity(cells.len());
             for ((bucket, currency), sum) in cells {
                 let c = currency_of(currency);
-                *totals.entry(c).or_insert(0) += sum;
+                *totals.entry(c).or_insert(I256::ZERO) += sum;
+                let date = labels.get(bucket as usize).cloned().unwrap_or_default();
                 billing_data.push(Bucket {
-                    date: labels.get(bucket as usize).cloned().unwrap_or_default(),
-                    cost: to_decimal(sum)?,
+                    cost: to_decimal(sum, &date, c)?,
+                    date,
                     currency: c,
                 });
             }
@@ -1044,7 +1118,7 @@ impl Engine {
                 .iter()
                 .map(|(c, v)| {
                     Ok(Amount {
-                        cost: to_decimal(*v)?,
+                        cost: to_decimal(*v, "the whole range", *c)?,
                         currency: *c,
                     })
                 })
@@ -1060,8 +1134,8 @@ impl Engine {
         }
         match query.sort {
             Sort::Total => results.sort_by(|a, b| {
-                let ta = a.1.iter().map(|x| x.1).max().unwrap_or(0);
-                let tb = b.1.iter().map(|x| x.1).max().unwrap_or(0);
+                let ta = a.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
+                let tb = b.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
                 tb.cmp(&ta).then_with(|| a.0.group.cmp(&b.0.group))
             }),
             Sort::Key => results.sort_by(|a, b| {
@@ -1144,7 +1218,7 @@ impl Engine {
         cells: usize,
         checked: bool,
         cost: impl Fn(usize) -> i128,
-    ) -> Result<Vec<(u128, i128)>, QueryError> {
+    ) -> Option<Vec<(u128, I256)>> {
         // Strides: currency innermost, then bucket, then the dims in reverse order.
         let n_currency = usize::try_from(layout.n_currency).unwrap_or(1);
         let bucket_stride = n_currency;
@@ -1208,14 +1282,16 @@ impl Engine {
             chunk_start += n;
         }
         if overflow {
-            return Err(QueryError::Overflow);
+            return None; // the caller sums again in 256 bits
         }
-        Ok(touched
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| **t)
-            .map(|(k, _)| (k as u128, sums[k]))
-            .collect())
+        Some(
+            touched
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t)
+                .map(|(k, _)| (k as u128, I256::from(sums[k])))
+                .collect(),
+        )
     }
 
     fn scan_sparse(
@@ -1224,9 +1300,14 @@ impl Engine {
         hi: usize,
         layout: &Layout<'_>,
         cost: impl Fn(usize) -> i128,
-    ) -> Result<Vec<(u128, i128)>, QueryError> {
-        let mut sums: HashMap<u128, i128> = HashMap::new();
+    ) -> Vec<(u128, I256)> {
+        // 256-bit sums: rows at Decimal's limit at any scale, over any number of rows, stay
+        // exact; only a total no Decimal can hold fails, and only the queries that include it.
+        let mut sums: HashMap<u128, I256> = HashMap::new();
+        let first_big = self.big.partition_point(|(row, _)| *row < lo);
+        let mut big = self.big[first_big..].iter().peekable();
         for i in lo..hi {
+            let wide = big.next_if(|(row, _)| *row == i).map(|(_, v)| *v);
             if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
                 continue;
             }
@@ -1235,12 +1316,11 @@ impl Engine {
                 + u128::from(layout.bucket_of_day[day]))
                 * layout.n_currency
                 + self.currency.get(i) as u128;
-            let slot = sums.entry(key).or_insert(0);
-            *slot = slot.checked_add(cost(i)).ok_or(QueryError::Overflow)?;
+            *sums.entry(key).or_insert(I256::ZERO) += wide.unwrap_or_else(|| I256::from(cost(i)));
         }
-        Ok(sums.into_iter().collect())
+        sums.into_iter().collect()
     }
 }
 
 /// A result row being assembled: group ids and sums per (bucket, currency).
-type RowAcc = (Vec<u32>, BTreeMap<(u32, u32), i128>);
+type RowAcc = (Vec<u32>, BTreeMap<(u32, u32), I256>);

@@ -37,7 +37,23 @@ pub enum QueryError {
     /// dimension this one needs: a program error, never a user's.
     #[error("the engine was loaded without the {0} dimension")]
     NotLoaded(String),
-    /// A sum left the exact range.
-    #[error("sum overflow: amounts too large to add exactly")]
+    /// The query has more result cells than can be counted (a program limit, not the data's).
+    #[error("the query has too many result cells (group-by values × periods × currencies); group by fewer keys or use a coarser granularity")]
     Overflow,
+    /// An exact total of the stored data is too large for a decimal (more than 28–29
+    /// significant digits): the data is valid, this query's answer cannot be written. Only
+    /// queries whose result includes that total fail.
+    #[error(
+        "the total of {group} for {date} in {currency} is too large to represent exactly \
+         (an exact decimal holds 28-29 significant digits); narrow the query with filters, a \
+         shorter range or a finer group-by"
+    )]
+    TotalOutOfRange {
+        /// The group (`key=value, …`; empty for the consolidated sum).
+        group: String,
+        /// The period of the total.
+        date: String,
+        /// Its currency.
+        currency: cloudbill_core::Currency,
+    },
 }

@@ -575,3 +575,69 @@ fn empty_ranges_give_empty_results_and_json_has_the_documented_shape() {
         })
     );
 }
+
+/// Regression (#13): two amounts each within Decimal's range made every report fail with
+/// "sum overflow" — for every range and project, because one record with 10 decimals put the
+/// whole engine at a scale where they left i128. Now sums are exact in 256 bits and only a
+/// total that no decimal can hold fails, naming where it is.
+#[test]
+fn amounts_at_decimals_limit_fail_only_the_totals_that_cannot_be_written() {
+    let mut w = world(&[
+        (1, 0, 0, 0, 1, 0, false),
+        (1, 1, 0, 0, 1, 0, false),
+        (1, 3, 0, 0, 1, 0, false),
+        (2, 2, 1, 0, 1, 10, false),
+    ]);
+    let max = Decimal::MAX;
+    for (r, amount) in w.records.iter_mut().zip([max, max, -max]) {
+        r.cost = Money::new(amount, Currency::USD);
+    }
+    let engines = [
+        Engine::build(&w.records, w.catalog.clone()).unwrap(),
+        Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap(),
+    ];
+    let month = DateRange::parse("2025-01-01", "2025-02-01").unwrap();
+    let project = |name: &str, range: DateRange| {
+        let mut q = Query::new(range, Granularity::Monthly);
+        q.filters.insert(GroupKey::Project, vec![name.into()]);
+        q
+    };
+    for engine in &engines {
+        // The other project is untouched by the huge amounts.
+        let ops = engine.query(&project("ops", month)).unwrap();
+        assert_eq!(ops.results[0].total[0].cost.to_string(), "0.0000000001");
+        // MAX + MAX − MAX: the i128 sums overflow on the way, the 256-bit ones do not.
+        let data = engine.query(&project("data", month)).unwrap();
+        assert_eq!(data.results[0].total[0].cost, max);
+        // Days 1–2 alone: each day is exact, their total (2 × MAX) cannot be written.
+        let two_days = DateRange::parse("2025-01-01", "2025-01-03").unwrap();
+        let mut daily = project("data", two_days);
+        daily.granularity = Granularity::Daily;
+        let err = engine.query(&daily).unwrap_err();
+        assert!(
+            matches!(&err, QueryError::TotalOutOfRange { date, .. } if date == "the whole range"),
+            "{err}"
+        );
+        daily.range = DateRange::parse("2025-01-01", "2025-01-02").unwrap();
+        assert_eq!(
+            engine.query(&daily).unwrap().results[0].billing_data[0].cost,
+            max
+        );
+        // The consolidated month: MAX + 0.0000000001 needs 39 digits.
+        let err = engine
+            .query(&Query::new(month, Granularity::Monthly))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the total of the consolidated billing for 2025-01 in USD is too large to represent \
+             exactly (an exact decimal holds 28-29 significant digits); narrow the query with \
+             filters, a shorter range or a finer group-by"
+        );
+        // Grouped by project, the consolidated month fails only for the group that holds it.
+        let mut by_project = Query::new(month, Granularity::Monthly);
+        by_project.group_by = vec![GroupKey::Project];
+        by_project.filters.insert(GroupKey::Project, vec!["ops".into(), "data".into()]);
+        let report = engine.query(&by_project).unwrap();
+        assert_eq!(report.results.len(), 2);
+    }
+}

@@ -29,6 +29,15 @@ pub enum ValidationError {
         /// The offending value.
         value: String,
     },
+    /// A name parsed as an identifier (ids always win in lookups, so such a name could never
+    /// be looked up by itself and could shadow another object's id).
+    #[error("{what} {value:?} has the form of an id; choose a name that is not a UUID")]
+    LooksLikeId {
+        /// What kind of name it was.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+    },
     /// A currency code is not an active ISO 4217 code.
     #[error("{0:?} is not an ISO 4217 currency code")]
     Currency(String),

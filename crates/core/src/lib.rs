@@ -30,7 +30,7 @@ pub use error::ValidationError;
 pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
 pub use interner::{FxHasher, FxMap, Interner};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
-pub use money::{parse_decimal, Currency, Money};
+pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
 pub use name::{Name, MAX_NAME_LEN};
 pub use partition::{
     encode_partition, CostColumn, Partition, PartitionEncoder, RecordFields, TextColumn, TextField,

@@ -153,28 +153,52 @@ pub fn parse_decimal(raw: &str) -> Result<Decimal, ValidationError> {
         let (mantissa, exponent) = text
             .split_once(['e', 'E'])
             .ok_or_else(|| err("malformed exponent"))?;
+        if !is_plain_number(mantissa) {
+            return Err(err("not a number"));
+        }
         let mantissa = Decimal::from_str_exact(mantissa).map_err(|e| err(&e.to_string()))?;
         let exponent: i32 = exponent
             .strip_prefix('+')
             .unwrap_or(exponent)
             .parse()
             .map_err(|_| err("malformed exponent"))?;
+        // Bounded before any work: `0e2147483647` must cost nothing (a Decimal spans at most
+        // 10^-28 ..= 7.9 × 10^28, so no exact value needs a larger exponent).
+        if exponent.unsigned_abs() > MAX_EXPONENT {
+            return Err(err(&format!(
+                "exponent out of range (at most ±{MAX_EXPONENT})"
+            )));
+        }
         scale_by_power_of_ten(mantissa, exponent).ok_or_else(|| err("out of exact range"))
     } else {
-        if !text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-        {
+        if !is_plain_number(text) {
             return Err(err("not a number"));
         }
         Decimal::from_str_exact(text).map_err(|e| err(&e.to_string()))
     }
 }
 
+/// The largest exponent magnitude `parse_decimal` accepts in scientific notation.
+pub const MAX_EXPONENT: u32 = 60;
+
+/// Digits, at most one `.`, an optional leading `-`: what `Decimal::from_str_exact` may see
+/// (it would also take `_` separators).
+fn is_plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().filter(|b| *b == b'.').count() <= 1
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().any(|b| b.is_ascii_digit())
+}
+
 /// `value × 10^exponent`, exactly, or `None` when the result does not fit.
 fn scale_by_power_of_ten(value: Decimal, exponent: i32) -> Option<Decimal> {
     let mut result = value;
     if exponent >= 0 {
+        if result.is_zero() {
+            return Some(result);
+        }
+        // At most MAX_EXPONENT rounds (the caller bounds it); an overflow ends it sooner.
         for _ in 0..exponent {
             result = result.checked_mul(Decimal::TEN)?;
         }
@@ -284,6 +308,23 @@ mod tests {
         // 30 significant digits do not fit a Decimal exactly: refuse instead of rounding.
         assert!(parse_decimal("1.23456789012345678901234567890").is_err());
         assert!(parse_decimal("1e-40").is_err());
+        for bad in ["1_000", "1_0e2", "-", "-e5", ".e2", "--1", "1-"] {
+            assert!(parse_decimal(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn huge_exponents_are_refused_at_once() {
+        // Regression (#13): `0e2147483647` cost ~1.5 s of CPU per cell.
+        let started = std::time::Instant::now();
+        for bad in ["0e2147483647", "1e2147483647", "0e-2147483648", "5e61", "1e-61"] {
+            let err = parse_decimal(bad).unwrap_err().to_string();
+            assert!(err.contains("exponent out of range"), "{bad}: {err}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(d("0e60"), Decimal::ZERO);
+        assert_eq!(d("1e28").to_string(), "10000000000000000000000000000");
+        assert!(parse_decimal("1e29").is_err());
     }
 
     #[test]

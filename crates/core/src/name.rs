@@ -9,7 +9,8 @@ use crate::ValidationError;
 /// The longest name accepted, in characters.
 pub const MAX_NAME_LEN: usize = 128;
 
-/// A validated name: trimmed, non-empty, at most 128 characters, no control characters.
+/// A validated name: trimmed, non-empty, at most 128 characters, no control characters, and
+/// not of the form of an id (a UUID in any spelling), so a name can never shadow an id.
 ///
 /// ```
 /// use cloudbill_core::Name;
@@ -39,6 +40,12 @@ impl Name {
         }
         if trimmed.chars().any(char::is_control) {
             return Err(ValidationError::ControlCharacter {
+                what,
+                value: trimmed.to_owned(),
+            });
+        }
+        if uuid::Uuid::try_parse(trimmed).is_ok() {
+            return Err(ValidationError::LooksLikeId {
                 what,
                 value: trimmed.to_owned(),
             });
@@ -104,6 +111,22 @@ mod tests {
             .contains("too long (129 characters, at most 128)"));
         assert!(Name::parse(&"x".repeat(MAX_NAME_LEN), "account name").is_ok());
         assert!(Name::parse("a\nb", "account name").is_err());
+    }
+
+    #[test]
+    fn names_that_parse_as_ids_are_refused() {
+        // Regression (#13): a project named with another project's id took over lookups by it.
+        for id in [
+            "0190f1a2-3b4c-7d8e-9f00-112233445566",
+            "0190F1A23B4C7D8E9F00112233445566",
+            "{0190f1a2-3b4c-7d8e-9f00-112233445566}",
+            "urn:uuid:0190f1a2-3b4c-7d8e-9f00-112233445566",
+            " 0190f1a2-3b4c-7d8e-9f00-112233445566 ",
+        ] {
+            let err = Name::parse(id, "project name").unwrap_err();
+            assert!(matches!(err, ValidationError::LooksLikeId { .. }), "{id}: {err}");
+        }
+        assert!(Name::parse("0190f1a2-web", "project name").is_ok());
     }
 
     #[test]

@@ -113,8 +113,15 @@ impl std::fmt::Debug for Billing {
     }
 }
 
+/// Whether `key` names this object. A key of the form of an id matches ids only (names cannot
+/// take that form, see [`Name::parse`]; a database from before that rule may hold such a name,
+/// and the id still wins); any other key matches names only.
 fn matches(name: &Name, id: &impl ToString, key: &str) -> bool {
-    name.as_str() == key.trim() || id.to_string() == key.trim()
+    let key = key.trim();
+    match uuid::Uuid::try_parse(key) {
+        Ok(uuid) => id.to_string() == uuid.hyphenated().to_string(),
+        Err(_) => name.as_str() == key,
+    }
 }
 
 impl Billing {
@@ -288,10 +295,12 @@ impl Billing {
                 key: key.to_owned(),
             })?;
         if !p.may_read(project.id) {
-            return Err(ServiceError::Forbidden(format!(
-                "you are not a member of project {:?}",
-                project.name.as_str()
-            )));
+            // The same answer as for a project that does not exist: a member learns nothing
+            // of other projects, not even that a name is taken.
+            return Err(ServiceError::NotFound {
+                what: "project",
+                key: key.to_owned(),
+            });
         }
         Ok(project)
     }
@@ -397,10 +406,11 @@ impl Billing {
                 key: key.to_owned(),
             })?;
         if !p.may_read(account.project) {
-            return Err(ServiceError::Forbidden(format!(
-                "account {:?} belongs to a project you are not a member of",
-                account.name.as_str()
-            )));
+            // As for projects: indistinguishable from an account that does not exist.
+            return Err(ServiceError::NotFound {
+                what: "service account",
+                key: key.to_owned(),
+            });
         }
         Ok(account)
     }
@@ -572,9 +582,11 @@ impl Billing {
                         .iter()
                         .any(|x| x.name == *key || x.id.to_string() == *key)
                     {
-                        return Err(ServiceError::Forbidden(format!(
-                            "you are not a member of project {key:?}"
-                        )));
+                        // As for a project that does not exist (see `project`).
+                        return Err(ServiceError::NotFound {
+                            what: "project",
+                            key: key.clone(),
+                        });
                     }
                 }
             } else {

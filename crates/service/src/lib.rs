@@ -18,7 +18,7 @@ mod tokens;
 
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
-pub use cloudbill_aggregate::{GroupKey, Query, Report, Sort};
+pub use cloudbill_aggregate::{GroupKey, Query, QueryError, Report, Sort};
 pub use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 pub use error::ServiceError;
 pub use files::{BillSource, ExportedRecord, ImportReport};
