@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use cloudbill_core::{DateRange, MAX_RANGE_DAYS};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Multi-cloud billing: sync daily cost records, report per project and consolidated.
@@ -360,6 +361,26 @@ pub struct ImportArgs {
     /// Skip rows that cannot be read (count them, report the first 20) instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Replace this whole range (START..END, end exclusive): days in it without rows become
+    /// empty, every row must lie in it. Without it, exactly the days the file holds rows for
+    /// are replaced.
+    #[arg(long, value_parser = parse_window, value_name = "START..END")]
+    pub window: Option<DateRange>,
+}
+
+/// `START..END` (YYYY-MM-DD, end exclusive).
+fn parse_window(raw: &str) -> Result<DateRange, String> {
+    let (start, end) = raw
+        .split_once("..")
+        .ok_or_else(|| format!("{raw:?} is not START..END (e.g. 2025-01-01..2025-02-01)"))?;
+    let range = DateRange::parse(start.trim(), end.trim()).map_err(|e| e.to_string())?;
+    if range.days() > MAX_RANGE_DAYS {
+        return Err(format!(
+            "the window has {} days; at most {MAX_RANGE_DAYS}",
+            range.days()
+        ));
+    }
+    Ok(range)
 }
 
 #[derive(Debug, Subcommand)]

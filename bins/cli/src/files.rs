@@ -62,6 +62,7 @@ pub(crate) async fn import(
         std::sync::Arc::new(move || open_bill(&path, "importing"));
     let options = ImportOptions {
         skip_invalid: args.skip_invalid,
+        window: args.window,
     };
     let report = b
         .import(
@@ -80,6 +81,7 @@ pub(crate) async fn import(
     let json = json!({
         "account": report.account, "file": name, "job": report.job.to_string(),
         "start": report.range.map(|r| r.start().to_string()), "end": report.range.map(|r| r.end().to_string()),
+        "days_replaced": report.days,
         "rows": report.rows, "written": report.written, "skipped": report.skipped,
         "changed_days": report.changed_days,
         "skipped_rows": report.first_errors.iter().map(|e| json!({"line": e.line, "column": e.column, "error": e.message})).collect::<Vec<_>>(),
@@ -89,18 +91,20 @@ pub(crate) async fn import(
             "account",
             "file",
             "range",
+            "days replaced",
             "rows",
             "written",
             "skipped",
             "changed days",
         ],
-        &["rows", "written", "skipped", "changed days"],
+        &["days replaced", "rows", "written", "skipped", "changed days"],
         json,
     );
     g.row(vec![
         report.account.clone(),
         name,
         range,
+        report.days.to_string(),
         report.rows.to_string(),
         report.written.to_string(),
         report.skipped.to_string(),

@@ -15,4 +15,5 @@ mod harness;
 mod errors;
 mod files;
 mod flow;
+mod hardening;
 mod processes;

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ValidationError;
 
+/// The longest range (in days, about ten years) a report, sync or import window may span;
+/// longer ones are refused before any work (a sync of 0001-01-01..9999-12-31 would otherwise
+/// burn a core).
+pub const MAX_RANGE_DAYS: i64 = 3_700;
+
 /// Parses `YYYY-MM-DD` strictly.
 pub(crate) fn parse_date(raw: &str) -> Result<NaiveDate, ValidationError> {
     let text = raw.trim();

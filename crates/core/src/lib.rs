@@ -24,7 +24,7 @@ mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
 pub use cost_record::{ChargeCategory, CostRecord, Tags};
-pub use date_range::{DateRange, Granularity};
+pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;
 pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};

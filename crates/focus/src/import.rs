@@ -31,7 +31,15 @@ pub enum BillFormat {
 pub struct ImportOptions {
     /// Skip rows that cannot be mapped (counting them) instead of stopping.
     pub skip_invalid: bool,
+    /// The days the import replaces, declared (`--window`): every row must lie in it, days
+    /// in it without rows become empty, and rows far from their billing period are allowed.
+    /// Without it an import replaces exactly the days its rows hold.
+    pub window: Option<DateRange>,
 }
+
+/// How far (in days) a row's charge day may lie outside its own billing period before the
+/// import refuses it as a likely typo (a year 2052 among 2025 rows), unless `window` covers it.
+pub const BILLING_PERIOD_SLACK_DAYS: i64 = 31;
 
 /// What a file held.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +86,7 @@ struct Layout {
     instance_type: Option<&'static str>,
     tags_json: Option<&'static str>,
     tag_prefix: Option<&'static str>,
+    billing_period: [&'static str; 2],
 }
 
 const FOCUS: Layout = Layout {
@@ -96,6 +105,7 @@ const FOCUS: Layout = Layout {
     instance_type: None,
     tags_json: Some("Tags"),
     tag_prefix: None,
+    billing_period: ["BillingPeriodStart", "BillingPeriodEnd"],
 };
 
 const CUR: Layout = Layout {
@@ -114,6 +124,7 @@ const CUR: Layout = Layout {
     instance_type: Some("product/instanceType"),
     tags_json: None,
     tag_prefix: Some("resourceTags/"),
+    billing_period: ["bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate"],
 };
 
 /// A cell's text, `None` when empty or the `NULL` token.
@@ -149,6 +160,7 @@ struct Positions {
     usage_type: [Option<usize>; 2],
     instance_type: Option<usize>,
     tags_json: Option<usize>,
+    billing_period: [Option<usize>; 2],
 }
 
 impl Positions {
@@ -170,6 +182,7 @@ impl Positions {
             usage_type: two(layout.usage_type),
             instance_type: one(layout.instance_type),
             tags_json: one(layout.tags_json),
+            billing_period: two(layout.billing_period),
         }
     }
 }
@@ -250,6 +263,7 @@ struct RowContext<'a> {
     columns: &'a Columns,
     at: Positions,
     format: BillFormat,
+    window: Option<DateRange>,
 }
 
 fn map_row(
@@ -301,7 +315,8 @@ fn map_fields<'r>(
     let amount = |name: &str, text: &str| parse_decimal(text).map_err(|e| err(name, e.to_string()));
     let start_text = required(layout.start, at.start)?;
     let start = parse_timestamp(start_text)
-        .ok_or_else(|| err(layout.start, format!("{start_text:?} is not a timestamp")))?;
+        .ok_or_else(|| err(layout.start, format!("{} is not a timestamp", excerpt(start_text))))?;
+    check_day(ctx, record, start.date_naive()).map_err(|m| err(layout.start, m))?;
     let cost = amount(layout.cost, required(layout.cost, at.cost)?)?;
     let currency_text = required(layout.currency, at.currency)?;
     let currency =
@@ -375,6 +390,48 @@ fn map_fields<'r>(
     })
 }
 
+/// Checks a row's charge day against `--window` (it must lie inside) or, without one,
+/// against the row's own billing period (at most [`BILLING_PERIOD_SLACK_DAYS`] outside).
+fn check_day(ctx: &RowContext<'_>, record: &csv::StringRecord, day: NaiveDate) -> Result<(), String> {
+    if let Some(w) = ctx.window {
+        if !w.contains(day) {
+            return Err(format!(
+                "{day} lies outside --window {}..{}",
+                w.start(),
+                w.end()
+            ));
+        }
+        return Ok(());
+    }
+    let bound = |i: usize| cell(record, ctx.at.billing_period[i]).and_then(parse_timestamp);
+    let (Some(period_start), Some(period_end)) = (bound(0), bound(1)) else {
+        return Ok(());
+    };
+    let slack = chrono::Duration::days(BILLING_PERIOD_SLACK_DAYS);
+    let (lo, hi) = (period_start.date_naive() - slack, period_end.date_naive() + slack);
+    if day < lo || day >= hi {
+        return Err(format!(
+            "{day} lies more than {BILLING_PERIOD_SLACK_DAYS} days outside the row's billing \
+             period {}..{} (a mistyped year?); pass --window START..END covering it to import \
+             it anyway",
+            period_start.date_naive(),
+            period_end.date_naive()
+        ));
+    }
+    Ok(())
+}
+
+/// A short, escaped excerpt of a cell for an error message: at most 64 characters, control
+/// characters and quotes escaped (an error never carries a whole hostile cell, nor a raw ESC).
+pub(crate) fn excerpt(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut cut: String = value.chars().take(MAX).collect();
+    if cut.len() < value.len() {
+        cut.push('…');
+    }
+    format!("{cut:?}")
+}
+
 /// Reads a whole bill into memory. `file` names the source in errors. Stops at the first bad
 /// row unless `options.skip_invalid`; a missing mandatory column or broken CSV always stops.
 pub fn read<R: Read>(
@@ -406,7 +463,7 @@ pub fn for_each_record<R: Read>(
     mut sink: impl FnMut(CostRecord),
 ) -> Result<ImportedBill, ImportError> {
     let (mut reader, columns, width) = open_csv(source, file, format)?;
-    let ctx = context(format, &columns);
+    let ctx = context(format, &columns, options);
     let mut rows = Rows::new(options);
     let mut record = csv::StringRecord::new();
     loop {
@@ -480,13 +537,14 @@ fn layout(format: BillFormat) -> &'static Layout {
     }
 }
 
-fn context(format: BillFormat, columns: &Columns) -> RowContext<'_> {
+fn context(format: BillFormat, columns: &Columns, options: ImportOptions) -> RowContext<'_> {
     let layout = layout(format);
     RowContext {
         layout,
         at: Positions::new(layout, columns),
         columns,
         format,
+        window: options.window,
     }
 }
 
@@ -676,7 +734,7 @@ pub fn encode_bill<R: Read + Send>(
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     let (mut reader, columns, width) = open_csv(source, file, format)?;
-    let ctx = context(format, &columns);
+    let ctx = context(format, &columns, options);
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .clamp(1, 4);

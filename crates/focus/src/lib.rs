@@ -20,6 +20,7 @@ mod import;
 pub use error::{ImportError, RowError};
 pub use export::{write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
 pub use import::{
+    BILLING_PERIOD_SLACK_DAYS,
     encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG,
 };
 

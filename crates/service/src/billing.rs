@@ -48,7 +48,7 @@ impl Default for BillingConfig {
             initial_months: 12,
             restate_days: 10,
             lease_ttl: Duration::from_secs(5 * 60),
-            max_query_days: 3700,
+            max_query_days: cloudbill_core::MAX_RANGE_DAYS,
             default_endpoint: None,
             today: None,
             warm_engine: false,

@@ -28,8 +28,11 @@ pub struct ImportReport {
     pub account: String,
     /// The job recorded.
     pub job: JobId,
-    /// The days the file covers (replaced in the account); `None` if no row was valid.
+    /// First to last day of the file's rows (or the `--window` given); `None` if no row was
+    /// valid. Without a window only the days holding rows were replaced (`days`).
     pub range: Option<DateRange>,
+    /// How many days were replaced.
+    pub days: u64,
     /// Data rows read.
     pub rows: u64,
     /// Records written.
@@ -83,8 +86,11 @@ impl Billing {
         Ok(account)
     }
 
-    /// Imports a FOCUS or CUR bill into a `file` account (admin only): the account's records in
-    /// the days the file covers are replaced atomically, and a job records the range and rows.
+    /// Imports a FOCUS or CUR bill into a `file` account (admin only): the account's records of
+    /// exactly the days the file holds rows for (or of every day of `options.window`) are
+    /// replaced atomically, and a job records the range and rows. Days between the file's
+    /// days keep their records; a row far outside its own billing period is refused unless
+    /// a window covers it.
     /// A bad row stops the import with its line and column and writes nothing, unless
     /// `options.skip_invalid`.
     ///
@@ -141,7 +147,8 @@ impl Billing {
         Ok(ImportReport {
             account: account.name.to_string(),
             job: job.id,
-            range: summary.range,
+            range: options.window.or(summary.range),
+            days: outcome.days,
             rows: summary.rows,
             written: outcome.rows,
             skipped: summary.skipped,
@@ -187,7 +194,7 @@ impl Billing {
         let written = self
             .inner
             .store
-            .replace_window_streamed(domain, account, job, None, &mut rx)
+            .replace_window_streamed(domain, account, job, options.window, &mut rx)
             .await;
         drop(rx);
         let read = producer

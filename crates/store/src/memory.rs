@@ -10,7 +10,7 @@ use cloudbill_core::{
     ServiceAccount, SyncJob, TokenId,
 };
 
-use crate::store::check_record;
+use crate::store::{check_record, outside, Scope};
 use crate::{changed_days, daily_totals, Store, StoreError, WriteOutcome};
 
 #[derive(Default, Clone)]
@@ -96,7 +96,7 @@ impl MemoryStore {
         domain: DomainId,
         account: AccountId,
         job: JobId,
-        window: DateRange,
+        scope: &Scope,
         records: &[CostRecord],
         set_job_window: bool,
     ) -> Result<WriteOutcome, StoreError> {
@@ -108,20 +108,25 @@ impl MemoryStore {
             state
                 .records
                 .iter()
-                .filter(|r| r.service_account == account && window.contains(r.date)),
+                .filter(|r| r.service_account == account && scope.contains(r.date)),
         )?;
         state
             .records
-            .retain(|r| r.service_account != account || !window.contains(r.date));
+            .retain(|r| r.service_account != account || !scope.contains(r.date));
         for record in records {
-            check_record(domain, account, Some(window), record)?;
+            check_record(domain, account, None, record)?;
+            if !scope.contains(record.date) {
+                return Err(outside(record.date, scope));
+            }
             state.records.push(record.clone());
         }
         let after = daily_totals(records)?;
+        let window = scope.span();
         let outcome = WriteOutcome {
             rows: records.len() as u64,
             changed_days: changed_days(&before, &after),
-            window: Some(window),
+            window,
+            days: scope.day_count(),
         };
         let stored_job = state
             .jobs
@@ -129,7 +134,7 @@ impl MemoryStore {
             .find(|j| j.id == job && j.account == account)
             .ok_or_else(|| not_found("job", job))?;
         stored_job.rows += outcome.rows;
-        if set_job_window {
+        if let Some(window) = window.filter(|_| set_job_window) {
             stored_job.window = window;
         }
         stored_job
@@ -463,7 +468,7 @@ impl Store for MemoryStore {
         window: DateRange,
         records: &[CostRecord],
     ) -> Result<WriteOutcome, StoreError> {
-        self.replace(domain, account, job, window, records, false)
+        self.replace(domain, account, job, &Scope::Window(window), records, false)
     }
     async fn replace_window_streamed(
         &self,
@@ -475,7 +480,7 @@ impl Store for MemoryStore {
     ) -> Result<WriteOutcome, StoreError> {
         // Memory holds everything anyway: gather, then write as one replace.
         let mut records = Vec::new();
-        let mut span = crate::store::Span::default();
+        let mut span = crate::store::SeenDays::default();
         loop {
             match chunks.recv().await {
                 Some(crate::Chunk::Records(chunk)) => {
@@ -499,10 +504,8 @@ impl Store for MemoryStore {
                 None => return Err(crate::store::ended_early()),
             }
         }
-        match span.window(window) {
-            Some(learned) => {
-                self.replace(domain, account, job, learned, &records, window.is_none())
-            }
+        match span.scope(window) {
+            Some(scope) => self.replace(domain, account, job, &scope, &records, window.is_none()),
             None => Ok(WriteOutcome::default()),
         }
     }

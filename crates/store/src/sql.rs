@@ -327,58 +327,55 @@ macro_rules! impl_sql_store {
         }
 
         /// The replace's second half: reads the old segments (`seq <= existing`) of the
-        /// window's months once — their totals inside the window for the restatement audit,
-        /// their rows outside it into `encoders` to keep — and deletes them.
+        /// months holding a replaced day once — their totals on replaced days for the
+        /// restatement audit, their rows on other days into `encoders` to keep — and deletes
+        /// them. Months without a replaced day are not touched.
         async fn retire_old_segments(
             tx: &mut sqlx::Transaction<'static, $db>,
             (domain, account): (DomainId, AccountId),
-            window: DateRange,
+            scope: &crate::store::Scope,
             existing: i64,
             encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
         ) -> Result<sql::Totals, StoreError> {
             use futures::TryStreamExt;
-            let first_month = {
-                use chrono::Datelike;
-                window.start().with_day(1).unwrap_or(window.start())
-            };
             let mut before = sql::Totals::new();
-            {
-                let mut old = sqlx::query(
-                    "SELECT month, payload FROM cost_segments \
-                     WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4",
-                )
-                .bind(account.as_uuid())
-                .bind(first_month)
-                .bind(window.end())
-                .bind(existing)
-                .fetch(&mut **tx);
-                while let Some(row) = old.try_next().await? {
-                    let month: NaiveDate = row.try_get("month")?;
-                    let payload: Vec<u8> = row.try_get("payload")?;
-                    let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
-                    let span = crate::store::month_range(month);
-                    if window.start() <= span.start() && span.end() <= window.end() {
-                        for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
-                            sql::add_total(&mut before, (day, currency), amount)?;
-                        }
-                    } else {
-                        for r in part.records(domain, account).map_err(decode_failed)? {
-                            if window.contains(r.date) {
-                                sql::add_total(&mut before, (r.date, r.currency()), r.cost.amount())?;
-                            } else {
-                                encode_into(encoders, &r);
+            for month in scope.months() {
+                let span = crate::store::month_range(month);
+                let whole = scope.covers(span);
+                {
+                    let mut old = sqlx::query(
+                        "SELECT payload FROM cost_segments \
+                         WHERE account_id = $1 AND month = $2 AND seq <= $3",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(month)
+                    .bind(existing)
+                    .fetch(&mut **tx);
+                    while let Some(row) = old.try_next().await? {
+                        let payload: Vec<u8> = row.try_get("payload")?;
+                        let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                        if whole {
+                            for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
+                                sql::add_total(&mut before, (day, currency), amount)?;
+                            }
+                        } else {
+                            for r in part.records(domain, account).map_err(decode_failed)? {
+                                if scope.contains(r.date) {
+                                    sql::add_total(&mut before, (r.date, r.currency()), r.cost.amount())?;
+                                } else {
+                                    encode_into(encoders, &r);
+                                }
                             }
                         }
                     }
                 }
+                sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month = $2 AND seq <= $3")
+                    .bind(account.as_uuid())
+                    .bind(month)
+                    .bind(existing)
+                    .execute(&mut **tx)
+                    .await?;
             }
-            sqlx::query("DELETE FROM cost_segments WHERE account_id = $1 AND month >= $2 AND month < $3 AND seq <= $4")
-                .bind(account.as_uuid())
-                .bind(first_month)
-                .bind(window.end())
-                .bind(existing)
-                .execute(&mut **tx)
-                .await?;
             Ok(before)
         }
 
@@ -558,7 +555,7 @@ macro_rules! impl_sql_store {
                 let learned = window.is_none();
                 let mut encoders = std::collections::BTreeMap::new();
                 let mut after = sql::Totals::new();
-                let mut span = crate::store::Span::default();
+                let mut span = crate::store::SeenDays::default();
                 let mut rows: u64 = 0;
                 while let Some(batch) = chunks.next().await? {
                     match batch {
@@ -590,17 +587,18 @@ macro_rules! impl_sql_store {
                         flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
                     }
                 }
-                let Some(window) = span.window(window) else {
+                let Some(scope) = span.scope(window) else {
                     // No window and no record: nothing to replace.
                     return Ok(WriteOutcome::default());
                 };
-                let before = retire_old_segments(&mut tx, (domain, account), window, existing, &mut encoders).await?;
+                let before = retire_old_segments(&mut tx, (domain, account), &scope, existing, &mut encoders).await?;
                 flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
                 bump(&mut *tx, domain).await?;
                 let outcome = WriteOutcome {
                     rows,
                     changed_days: changed_days(&before, &after),
-                    window: Some(window),
+                    window: scope.span(),
+                    days: scope.day_count(),
                 };
                 let job_row = sqlx::query("SELECT rows_written, changed_days FROM sync_jobs WHERE id = $1 AND account_id = $2")
                     .bind(job.as_uuid())
@@ -617,7 +615,7 @@ macro_rules! impl_sql_store {
                     .bind(job.as_uuid())
                     .execute(&mut *tx)
                     .await?;
-                if learned {
+                if let Some(window) = outcome.window.filter(|_| learned) {
                     // The job records the days the data covered, with the data.
                     sqlx::query("UPDATE sync_jobs SET window_start = $1, window_end = $2 WHERE id = $3")
                         .bind(window.start())

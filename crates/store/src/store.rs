@@ -39,9 +39,12 @@ pub struct WriteOutcome {
     pub rows: u64,
     /// Days whose per-currency totals differ from before.
     pub changed_days: Vec<ChangedDay>,
-    /// The window replaced: the one given, or the days the records span; `None` when no
+    /// The window replaced: the one given, or, without one, first to last day of the records
+    /// (of which only the days holding records were replaced, see `days`); `None` when no
     /// window was given and no record came (nothing changed).
     pub window: Option<DateRange>,
+    /// How many days were replaced: every day of a window, or the days the records hold.
+    pub days: u64,
 }
 
 /// Receives the partitions of [`Store::for_each_partition`] one at a time; `false` stops the
@@ -222,8 +225,9 @@ pub trait Store: Send + Sync {
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
 
     /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
-    /// of any size is written with bounded memory. With `window` `None` the window is the days
-    /// the records span (first to last day), known only at the end: a file import. Same
+    /// of any size is written with bounded memory. With `window` `None` exactly the days the
+    /// records hold are replaced (known only at the end: a file import); days between them
+    /// keep their records. Same
     /// transaction, same rules: a bad record, or a channel that closes before [`Chunk::End`]
     /// (the producer failed), leaves the previous data.
     async fn replace_window_streamed(
@@ -340,25 +344,93 @@ pub(crate) fn check_partition(
     })
 }
 
-/// The days from the earliest to the latest date of the records seen, for a streamed replace
-/// without a window.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Span(Option<(NaiveDate, NaiveDate)>);
+/// The days a replace rewrites: a declared window (days in it without records become
+/// empty), or exactly the days the records hold (a file import without `--window`: a file
+/// with rows on 2025-03-15 and 2025-09-15 replaces those two days, not the six months between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every day of the range.
+    Window(DateRange),
+    /// These days only.
+    Days(BTreeSet<NaiveDate>),
+}
 
-impl Span {
-    pub(crate) fn add(&mut self, date: NaiveDate) {
-        self.0 = Some(match self.0 {
-            None => (date, date),
-            Some((a, b)) => (a.min(date), b.max(date)),
-        });
+impl Scope {
+    /// Whether `day` is replaced.
+    pub(crate) fn contains(&self, day: NaiveDate) -> bool {
+        match self {
+            Scope::Window(w) => w.contains(day),
+            Scope::Days(days) => days.contains(&day),
+        }
     }
 
-    /// The window: the one given, else first day to the day after the last.
-    pub(crate) fn window(self, given: Option<DateRange>) -> Option<DateRange> {
-        given.or_else(|| {
-            let (first, last) = self.0?;
-            DateRange::new(first, last.succ_opt()?).ok()
-        })
+    /// The first days of the months holding a replaced day, ascending.
+    pub(crate) fn months(&self) -> Vec<NaiveDate> {
+        use chrono::Datelike;
+        match self {
+            Scope::Window(w) => months(*w),
+            Scope::Days(days) => {
+                let set: BTreeSet<NaiveDate> =
+                    days.iter().map(|d| d.with_day(1).unwrap_or(*d)).collect();
+                set.into_iter().collect()
+            }
+        }
+    }
+
+    /// Whether every day of `month` (its range) is replaced.
+    pub(crate) fn covers(&self, month: DateRange) -> bool {
+        match self {
+            Scope::Window(w) => w.start() <= month.start() && month.end() <= w.end(),
+            Scope::Days(days) => {
+                usize::try_from(month.days()).is_ok_and(|n| days.range(month.start()..month.end()).count() == n)
+            }
+        }
+    }
+
+    /// First day to the day after the last (what a job shows as its window).
+    pub(crate) fn span(&self) -> Option<DateRange> {
+        match self {
+            Scope::Window(w) => Some(*w),
+            Scope::Days(days) => {
+                let (first, last) = (days.first()?, days.last()?);
+                DateRange::new(*first, last.succ_opt()?).ok()
+            }
+        }
+    }
+
+    /// How many days are replaced.
+    pub(crate) fn day_count(&self) -> u64 {
+        match self {
+            Scope::Window(w) => u64::try_from(w.days()).unwrap_or(0),
+            Scope::Days(days) => days.len() as u64,
+        }
+    }
+}
+
+/// The error for a record outside the days a replace may write.
+pub(crate) fn outside(day: NaiveDate, scope: &Scope) -> StoreError {
+    match scope.span() {
+        Some(w) => StoreError::RecordRejected(format!("record dated {day} lies outside the window {w}")),
+        None => StoreError::RecordRejected(format!("record dated {day} lies outside the replace")),
+    }
+}
+
+/// The days the records of a streamed replace hold, for a replace without a window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeenDays(BTreeSet<NaiveDate>);
+
+impl SeenDays {
+    pub(crate) fn add(&mut self, date: NaiveDate) {
+        self.0.insert(date);
+    }
+
+    /// The scope: the window given, else the days seen (`None`: no window and no record).
+    pub(crate) fn scope(self, given: Option<DateRange>) -> Option<Scope> {
+        match given {
+            Some(w) => Some(Scope::Window(w)),
+            None if self.0.is_empty() => None,
+            None => Some(Scope::Days(self.0)),
+        }
     }
 }
 

@@ -1,0 +1,134 @@
+//! Regressions of the adversarial pass (#13), each named after the defect it pins down.
+
+use std::fmt::Write as _;
+
+use crate::harness::Env;
+
+/// A FOCUS file: one row per `(day, cost)`, billed in that day's month.
+fn focus_file(env: &Env, name: &str, rows: &[(&str, &str)]) -> String {
+    let mut csv = String::from(
+        "BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,BilledCost,BillingCurrency,ServiceName\n",
+    );
+    for (day, cost) in rows {
+        let month = &day[..7];
+        let next = next_month(month);
+        writeln!(
+            csv,
+            "{month}-01T00:00:00Z,{next}-01T00:00:00Z,{day}T00:00:00Z,{day}T23:59:59Z,{cost},USD,AmazonEC2"
+        )
+        .unwrap();
+    }
+    let path = env.dir.path().join(name);
+    std::fs::write(&path, csv).unwrap();
+    path.display().to_string()
+}
+
+fn next_month(month: &str) -> String {
+    let (y, m) = month.split_once('-').unwrap();
+    let (y, m): (i32, u32) = (y.parse().unwrap(), m.parse().unwrap());
+    if m == 12 {
+        format!("{:04}-01", y + 1)
+    } else {
+        format!("{y:04}-{:02}", m + 1)
+    }
+}
+
+async fn year_total(env: &Env, start: &str, end: &str) -> String {
+    let json = env
+        .run(&[
+            "report", "--start", start, "--end", end, "--account", "bill", "--format", "json",
+        ])
+        .await
+        .ok()
+        .json();
+    json["results"][0]["total"][0]["cost"]
+        .as_str()
+        .unwrap_or("0")
+        .to_owned()
+}
+
+async fn file_account(env: &Env) {
+    env.run(&["billing", "enable"]).await.ok();
+    env.run(&["project", "create", "web"]).await.ok();
+    env.run(&[
+        "account", "add", "--provider", "file", "--name", "bill", "--project", "web",
+    ])
+    .await
+    .ok();
+}
+
+/// #13 critical 1: a 2-row file dated 2025-03-15 and 2025-09-15 deleted the 182 days between
+/// them; a typo'd year wiped years.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_replaces_only_the_days_its_file_holds() {
+    let env = Env::new().await;
+    file_account(&env).await;
+    let days: Vec<String> = (0..365)
+        .map(|i| {
+            (harness_date("2025-01-01") + chrono::Duration::days(i))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect();
+    let year: Vec<(&str, &str)> = days.iter().map(|d| (d.as_str(), "1.00")).collect();
+    let full = focus_file(&env, "year.csv", &year);
+    env.run(&["import", "focus", &full, "--account", "bill"]).await.ok();
+    assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "365.00");
+
+    let two = focus_file(&env, "two.csv", &[("2025-03-15", "5.00"), ("2025-09-15", "5.00")]);
+    let out = env
+        .run(&["import", "focus", &two, "--account", "bill", "--format", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(out["days_replaced"], 2, "{out}");
+    assert_eq!(out["changed_days"], 2, "{out}");
+    assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "373.00");
+
+    // A mistyped year far from the row's billing period is refused; nothing is written.
+    let typo = focus_file(&env, "typo.csv", &[("2025-04-02", "9.00")]);
+    let text = std::fs::read_to_string(&typo)
+        .unwrap()
+        .replacen("2025-04-02T00", "2052-04-02T00", 1);
+    std::fs::write(&typo, text).unwrap();
+    env.run(&["import", "focus", &typo, "--account", "bill"])
+        .await
+        .fails(2, "more than 31 days outside the row's billing period 2025-04-01..2025-05-01");
+    assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "373.00");
+    assert_eq!(year_total(&env, "2052-01-01", "2053-01-01").await, "0");
+
+    // --window replaces a declared range: March (35.00) becomes the one row given.
+    let march = focus_file(&env, "march.csv", &[("2025-03-02", "7.00")]);
+    let out = env
+        .run(&[
+            "import", "focus", &march, "--account", "bill", "--window", "2025-03-01..2025-04-01",
+            "--format", "json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(out["days_replaced"], 31, "{out}");
+    assert_eq!(year_total(&env, "2025-03-01", "2025-04-01").await, "7.00");
+    assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "345.00");
+    // Every row must lie in the window.
+    env.run(&[
+        "import", "focus", &march, "--account", "bill", "--window", "2025-04-01..2025-05-01",
+    ])
+    .await
+    .fails(2, "2025-03-02 lies outside --window 2025-04-01..2025-05-01");
+    env.run(&["import", "focus", &march, "--account", "bill", "--window", "2025-04-01"])
+        .await
+        .fails(2, "is not START..END");
+    // A window may cover what the billing-period check would refuse.
+    env.run(&[
+        "import", "focus", &typo, "--account", "bill", "--window", "2052-04-01..2052-05-01",
+    ])
+    .await
+    .ok();
+    assert_eq!(year_total(&env, "2052-01-01", "2053-01-01").await, "9.00");
+    assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "345.00");
+}
+
+fn harness_date(s: &str) -> cloudbill_core::NaiveDate {
+    crate::harness::date(s)
+}
