@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use cloudbill_core::{DateRange, MAX_RANGE_DAYS};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cloudbill_core::{DateRange, MAX_RANGE_DAYS};
 
 /// Multi-cloud billing: sync daily cost records, report per project and consolidated.
 #[derive(Debug, Parser)]

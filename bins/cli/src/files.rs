@@ -97,7 +97,13 @@ pub(crate) async fn import(
             "skipped",
             "changed days",
         ],
-        &["days replaced", "rows", "written", "skipped", "changed days"],
+        &[
+            "days replaced",
+            "rows",
+            "written",
+            "skipped",
+            "changed days",
+        ],
         json,
     );
     g.row(vec![

@@ -76,8 +76,8 @@ pub fn database_url(flag: Option<&str>) -> String {
 
 /// The provider implementations this binary ships.
 pub fn registry() -> Result<ProviderRegistry, CliError> {
-    let hyperbilling =
-        Hyperbilling::new(ClientConfig::default()).map_err(|e| CliError::Failure(e.to_string()))?;
+    let hyperbilling = Hyperbilling::new(ClientConfig::from_env())
+        .map_err(|e| CliError::Failure(e.to_string()))?;
     Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
 }
 

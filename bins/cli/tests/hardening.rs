@@ -36,7 +36,15 @@ fn next_month(month: &str) -> String {
 async fn year_total(env: &Env, start: &str, end: &str) -> String {
     let json = env
         .run(&[
-            "report", "--start", start, "--end", end, "--account", "bill", "--format", "json",
+            "report",
+            "--start",
+            start,
+            "--end",
+            end,
+            "--account",
+            "bill",
+            "--format",
+            "json",
         ])
         .await
         .ok()
@@ -51,7 +59,14 @@ async fn file_account(env: &Env) {
     env.run(&["billing", "enable"]).await.ok();
     env.run(&["project", "create", "web"]).await.ok();
     env.run(&[
-        "account", "add", "--provider", "file", "--name", "bill", "--project", "web",
+        "account",
+        "add",
+        "--provider",
+        "file",
+        "--name",
+        "bill",
+        "--project",
+        "web",
     ])
     .await
     .ok();
@@ -72,12 +87,26 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
         .collect();
     let year: Vec<(&str, &str)> = days.iter().map(|d| (d.as_str(), "1.00")).collect();
     let full = focus_file(&env, "year.csv", &year);
-    env.run(&["import", "focus", &full, "--account", "bill"]).await.ok();
+    env.run(&["import", "focus", &full, "--account", "bill"])
+        .await
+        .ok();
     assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "365.00");
 
-    let two = focus_file(&env, "two.csv", &[("2025-03-15", "5.00"), ("2025-09-15", "5.00")]);
+    let two = focus_file(
+        &env,
+        "two.csv",
+        &[("2025-03-15", "5.00"), ("2025-09-15", "5.00")],
+    );
     let out = env
-        .run(&["import", "focus", &two, "--account", "bill", "--format", "json"])
+        .run(&[
+            "import",
+            "focus",
+            &two,
+            "--account",
+            "bill",
+            "--format",
+            "json",
+        ])
         .await
         .ok()
         .json();
@@ -87,13 +116,17 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
 
     // A mistyped year far from the row's billing period is refused; nothing is written.
     let typo = focus_file(&env, "typo.csv", &[("2025-04-02", "9.00")]);
-    let text = std::fs::read_to_string(&typo)
-        .unwrap()
-        .replacen("2025-04-02T00", "2052-04-02T00", 1);
+    let text =
+        std::fs::read_to_string(&typo)
+            .unwrap()
+            .replacen("2025-04-02T00", "2052-04-02T00", 1);
     std::fs::write(&typo, text).unwrap();
     env.run(&["import", "focus", &typo, "--account", "bill"])
         .await
-        .fails(2, "more than 31 days outside the row's billing period 2025-04-01..2025-05-01");
+        .fails(
+            2,
+            "more than 31 days outside the row's billing period 2025-04-01..2025-05-01",
+        );
     assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "373.00");
     assert_eq!(year_total(&env, "2052-01-01", "2053-01-01").await, "0");
 
@@ -101,8 +134,15 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
     let march = focus_file(&env, "march.csv", &[("2025-03-02", "7.00")]);
     let out = env
         .run(&[
-            "import", "focus", &march, "--account", "bill", "--window", "2025-03-01..2025-04-01",
-            "--format", "json",
+            "import",
+            "focus",
+            &march,
+            "--account",
+            "bill",
+            "--window",
+            "2025-03-01..2025-04-01",
+            "--format",
+            "json",
         ])
         .await
         .ok()
@@ -112,16 +152,36 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
     assert_eq!(year_total(&env, "2025-01-01", "2026-01-01").await, "345.00");
     // Every row must lie in the window.
     env.run(&[
-        "import", "focus", &march, "--account", "bill", "--window", "2025-04-01..2025-05-01",
+        "import",
+        "focus",
+        &march,
+        "--account",
+        "bill",
+        "--window",
+        "2025-04-01..2025-05-01",
     ])
     .await
     .fails(2, "2025-03-02 lies outside --window 2025-04-01..2025-05-01");
-    env.run(&["import", "focus", &march, "--account", "bill", "--window", "2025-04-01"])
-        .await
-        .fails(2, "is not START..END");
+    env.run(&[
+        "import",
+        "focus",
+        &march,
+        "--account",
+        "bill",
+        "--window",
+        "2025-04-01",
+    ])
+    .await
+    .fails(2, "is not START..END");
     // A window may cover what the billing-period check would refuse.
     env.run(&[
-        "import", "focus", &typo, "--account", "bill", "--window", "2052-04-01..2052-05-01",
+        "import",
+        "focus",
+        &typo,
+        "--account",
+        "bill",
+        "--window",
+        "2052-04-01..2052-05-01",
     ])
     .await
     .ok();

@@ -99,7 +99,7 @@ async fn run(args: Args) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("cannot open database {url}: {e}"))?;
-    let hyperbilling = Hyperbilling::new(ClientConfig::default()).map_err(|e| e.to_string())?;
+    let hyperbilling = Hyperbilling::new(ClientConfig::from_env()).map_err(|e| e.to_string())?;
     let providers = ProviderRegistry::new().with(Arc::new(hyperbilling));
     let config = BillingConfig {
         warm_engine: true,

@@ -211,7 +211,7 @@ async fn login_sets_a_safe_cookie_and_pages_show_the_apis_numbers() {
             .unwrap(),
         format!("/projects/{web}")
     );
-    assert_eq!(get(format!("/projects/{data}")).await.status(), 403);
+    assert_eq!(get(format!("/projects/{data}")).await.status(), 404);
     assert_eq!(get(format!("/projects/{web}")).await.status(), 200);
     // The cookie also works for the API (the links behind every number).
     assert_eq!(

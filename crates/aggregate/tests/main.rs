@@ -636,7 +636,9 @@ fn amounts_at_decimals_limit_fail_only_the_totals_that_cannot_be_written() {
         // Grouped by project, the consolidated month fails only for the group that holds it.
         let mut by_project = Query::new(month, Granularity::Monthly);
         by_project.group_by = vec![GroupKey::Project];
-        by_project.filters.insert(GroupKey::Project, vec!["ops".into(), "data".into()]);
+        by_project
+            .filters
+            .insert(GroupKey::Project, vec!["ops".into(), "data".into()]);
         let report = engine.query(&by_project).unwrap();
         assert_eq!(report.results.len(), 2);
     }

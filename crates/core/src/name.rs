@@ -124,7 +124,10 @@ mod tests {
             " 0190f1a2-3b4c-7d8e-9f00-112233445566 ",
         ] {
             let err = Name::parse(id, "project name").unwrap_err();
-            assert!(matches!(err, ValidationError::LooksLikeId { .. }), "{id}: {err}");
+            assert!(
+                matches!(err, ValidationError::LooksLikeId { .. }),
+                "{id}: {err}"
+            );
         }
         assert!(Name::parse("0190f1a2-web", "project name").is_ok());
     }

@@ -314,8 +314,12 @@ fn map_fields<'r>(
     };
     let amount = |name: &str, text: &str| parse_decimal(text).map_err(|e| err(name, e.to_string()));
     let start_text = required(layout.start, at.start)?;
-    let start = parse_timestamp(start_text)
-        .ok_or_else(|| err(layout.start, format!("{} is not a timestamp", excerpt(start_text))))?;
+    let start = parse_timestamp(start_text).ok_or_else(|| {
+        err(
+            layout.start,
+            format!("{} is not a timestamp", excerpt(start_text)),
+        )
+    })?;
     check_day(ctx, record, start.date_naive()).map_err(|m| err(layout.start, m))?;
     let cost = amount(layout.cost, required(layout.cost, at.cost)?)?;
     let currency_text = required(layout.currency, at.currency)?;
@@ -392,7 +396,11 @@ fn map_fields<'r>(
 
 /// Checks a row's charge day against `--window` (it must lie inside) or, without one,
 /// against the row's own billing period (at most [`BILLING_PERIOD_SLACK_DAYS`] outside).
-fn check_day(ctx: &RowContext<'_>, record: &csv::StringRecord, day: NaiveDate) -> Result<(), String> {
+fn check_day(
+    ctx: &RowContext<'_>,
+    record: &csv::StringRecord,
+    day: NaiveDate,
+) -> Result<(), String> {
     if let Some(w) = ctx.window {
         if !w.contains(day) {
             return Err(format!(
@@ -408,7 +416,10 @@ fn check_day(ctx: &RowContext<'_>, record: &csv::StringRecord, day: NaiveDate) -
         return Ok(());
     };
     let slack = chrono::Duration::days(BILLING_PERIOD_SLACK_DAYS);
-    let (lo, hi) = (period_start.date_naive() - slack, period_end.date_naive() + slack);
+    let (lo, hi) = (
+        period_start.date_naive() - slack,
+        period_end.date_naive() + slack,
+    );
     if day < lo || day >= hi {
         return Err(format!(
             "{day} lies more than {BILLING_PERIOD_SLACK_DAYS} days outside the row's billing \

@@ -20,8 +20,8 @@ mod import;
 pub use error::{ImportError, RowError};
 pub use export::{write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
 pub use import::{
-    BILLING_PERIOD_SLACK_DAYS,
-    encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill, SPAN_TAG,
+    encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill,
+    BILLING_PERIOD_SLACK_DAYS, SPAN_TAG,
 };
 
 #[doc(no_inline)]

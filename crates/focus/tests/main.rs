@@ -127,7 +127,14 @@ fn encoding_straight_to_partitions_agrees_with_reading_records() {
         );
     }
     for skip_invalid in [false, true] {
-        assert_encoding_agrees(&big, BillFormat::Focus, ImportOptions { skip_invalid, ..ImportOptions::default() });
+        assert_encoding_agrees(
+            &big,
+            BillFormat::Focus,
+            ImportOptions {
+                skip_invalid,
+                ..ImportOptions::default()
+            },
+        );
     }
     let first_bad = encoded(
         big.as_bytes(),
@@ -360,7 +367,10 @@ fn skip_invalid_counts_and_reports_the_first_twenty() {
         BillFormat::Focus,
         DomainId::new(),
         AccountId::new(),
-        ImportOptions { skip_invalid: true, ..ImportOptions::default() },
+        ImportOptions {
+            skip_invalid: true,
+            ..ImportOptions::default()
+        },
     )
     .unwrap();
     assert_eq!(bill.rows, 60);

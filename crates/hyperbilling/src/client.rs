@@ -29,6 +29,80 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Pages fetched for one window before the provider is deemed to loop.
     pub max_pages: u32,
+    /// The largest response body read (a page); a larger one fails the request.
+    pub max_response_bytes: usize,
+    /// Allow endpoints on link-local addresses (169.254.0.0/16, fe80::/10, the cloud metadata
+    /// address fd00:ec2::254). Off by default: a registered endpoint must not reach a cloud
+    /// instance's metadata service (SSRF). `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1` turns it on
+    /// in [`ClientConfig::from_env`].
+    pub allow_link_local: bool,
+}
+
+impl ClientConfig {
+    /// The defaults, with `allow_link_local` from `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS`
+    /// (`1` or `true`).
+    pub fn from_env() -> Self {
+        let allow = std::env::var("CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true"));
+        Self {
+            allow_link_local: allow,
+            ..Self::default()
+        }
+    }
+}
+
+/// The most redirects followed for one request (same origin only).
+const MAX_REDIRECTS: usize = 5;
+
+/// Whether `ip` is link-local or a cloud metadata address.
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.is_link_local();
+            }
+            let metadata = std::net::Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == metadata
+        }
+    }
+}
+
+/// Resolves host names like the system does, leaving out link-local addresses (a name that
+/// resolves only to them fails), so a registered endpoint cannot reach a metadata service.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| !is_link_local(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to link-local addresses, which endpoints may not use \
+                     (set CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1 to allow them)"
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// scheme://host:port of a URL.
+fn origin(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl Default for ClientConfig {
@@ -41,6 +115,8 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_pages: 100_000,
+            max_response_bytes: 64 << 20,
+            allow_link_local: false,
         }
     }
 }
@@ -59,15 +135,39 @@ enum Attempt {
         reason: String,
         wait: Option<Duration>,
     },
+    /// The body is larger than allowed (not retried).
+    TooLarge(usize),
 }
 
 impl Hyperbilling {
     /// A client with `config`.
     pub fn new(config: ClientConfig) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
+        // Credentials ride in headers, so a redirect to another origin is refused outright
+        // (never followed without them either: the provider has no business sending us
+        // elsewhere), and no Referer is sent.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let to = origin(attempt.url());
+            let from = attempt.previous().first().map(origin).unwrap_or_default();
+            if to != from {
+                attempt.error(format!(
+                    "redirected to another origin ({to}); credentials are never sent there"
+                ))
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirects)
+            .referer(false)
+            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")));
+        if !config.allow_link_local {
+            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+        }
+        let http = builder
             .build()
             .map_err(|e| ProviderError::InvalidRequest(format!("HTTP client: {e}")))?;
         Ok(Self { http, config })
@@ -166,6 +266,7 @@ impl Hyperbilling {
         body: &T,
         account: &str,
     ) -> Result<Option<Bytes>, ProviderError> {
+        self.check_endpoint(url)?;
         let headers = auth_headers(credentials)?;
         let attempts = self.config.max_attempts.max(1);
         let mut last_error = String::new();
@@ -177,6 +278,12 @@ impl Hyperbilling {
                 .await?;
             match outcome {
                 Attempt::Done(bytes) => return Ok(bytes),
+                Attempt::TooLarge(max) => {
+                    return Err(ProviderError::InvalidResponse {
+                        provider: PROVIDER_NAME,
+                        detail: format!("a response larger than {max} bytes"),
+                    })
+                }
                 Attempt::Retry { reason, wait } => {
                     rate_limited = wait.is_some();
                     last_retry_after = wait;
@@ -243,6 +350,12 @@ impl Hyperbilling {
                     "cannot build request: {e}"
                 )))
             }
+            Err(e) if e.is_redirect() => {
+                return Err(ProviderError::InvalidResponse {
+                    provider: PROVIDER_NAME,
+                    detail: describe_transport(&e),
+                })
+            }
             Err(e) => {
                 return Ok(Attempt::Retry {
                     reason: describe_transport(&e),
@@ -277,14 +390,9 @@ impl Hyperbilling {
                 wait: None,
             });
         }
-        let bytes = match response.bytes().await {
+        let bytes = match self.read_body(response).await {
             Ok(b) => b,
-            Err(e) => {
-                return Ok(Attempt::Retry {
-                    reason: format!("reading the response: {}", describe_transport(&e)),
-                    wait: None,
-                })
-            }
+            Err(attempt) => return Ok(attempt),
         };
         if status.is_success() {
             return Ok(Attempt::Done(Some(bytes)));
@@ -303,6 +411,59 @@ impl Hyperbilling {
             status: status.as_u16(),
             body: text,
         })
+    }
+
+    /// Refuses an endpoint whose host is a link-local IP literal (names are checked when
+    /// they resolve, by [`GuardedResolver`]).
+    fn check_endpoint(&self, url: &str) -> Result<(), ProviderError> {
+        if self.config.allow_link_local {
+            return Ok(());
+        }
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ProviderError::InvalidRequest(format!("endpoint: {e}")))?;
+        let ip = match parsed.host() {
+            Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+            _ => None,
+        };
+        if ip.is_some_and(is_link_local) {
+            return Err(ProviderError::InvalidRequest(format!(
+                "endpoint {} is a link-local address (a cloud metadata service?); endpoints \
+                 may not use one unless CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1",
+                origin(&parsed)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads a body of at most `max_response_bytes`.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, Attempt> {
+        let max = self.config.max_response_bytes;
+        let too_big = || Attempt::TooLarge(max);
+        if response
+            .content_length()
+            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
+        {
+            return Err(too_big());
+        }
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > max {
+                        return Err(too_big());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) => {
+                    return Err(Attempt::Retry {
+                        reason: format!("reading the response: {}", describe_transport(&e)),
+                        wait: None,
+                    })
+                }
+            }
+        }
     }
 
     /// Full-jitter exponential backoff before attempt `attempt + 1`.
@@ -336,7 +497,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
+    let kind = if e.is_redirect() {
+        "redirect refused"
+    } else if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "connection failed"
@@ -403,6 +566,35 @@ impl BillingProvider for Hyperbilling {
         } else {
             self.fetch_account(credentials, scope, credentials.account(), window)
                 .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_and_metadata_addresses_are_recognised() {
+        for bad in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_link_local(bad.parse().unwrap()), "{bad}");
+        }
+        for good in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "192.168.1.1",
+            "8.8.8.8",
+            "::1",
+            "fd00:ec2::253",
+            "2001:db8::1",
+        ] {
+            assert!(!is_link_local(good.parse().unwrap()), "{good}");
         }
     }
 }

@@ -51,6 +51,7 @@ fn fast_config() -> ClientConfig {
         request_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         max_pages: 10_000,
+        ..ClientConfig::default()
     }
 }
 
@@ -505,4 +506,139 @@ async fn the_key_never_appears_in_logs_or_errors() {
             "key leaked: {e}"
         );
     }
+}
+
+/// A one-route HTTP server on loopback: answers every request with `reply(path)` and keeps
+/// each request's head (request line and headers, lower-cased).
+async fn raw_server(
+    reply: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (reply, log) = (Arc::new(reply), Arc::clone(&seen));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (reply, log) = (Arc::clone(&reply), Arc::clone(&log));
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 << 10];
+                let mut n = 0;
+                while !String::from_utf8_lossy(&buf[..n]).contains("\r\n\r\n") {
+                    match sock.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                log.lock().unwrap().push(head);
+                let _ = sock.write_all(reply(&path).as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn creds_at(endpoint: &str) -> Credentials {
+    Credentials::new(
+        ACCOUNT,
+        "ops@acme.example",
+        ClientSecret::new(KEY).unwrap(),
+        endpoint,
+    )
+    .unwrap()
+}
+
+/// #13 critical 2: the client followed a redirect to another origin with `X-Client-Secret`
+/// (and a Referer). A redirect to another origin is now refused; one on the same origin is
+/// followed with the credentials, and no request carries a Referer.
+#[tokio::test]
+async fn credentials_never_cross_to_another_origin_on_a_redirect() {
+    let ok = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 31\r\nconnection: close\r\n\r\n{\"Results\": [\"111111111111\"]}\r\n";
+    let (other, other_seen) = raw_server(move |_| ok.to_owned()).await;
+    let (origin, origin_seen) = raw_server(move |path| {
+        if path.starts_with("/moved") {
+            ok.to_owned()
+        } else if path.contains("same") {
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: /moved/v1/search/linkedaccount\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+        } else {
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{other}/v1/search/linkedaccount\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        }
+    })
+    .await;
+    let err = client()
+        .verify(&creds_at(&format!("http://{origin}")))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("redirect refused") && text.contains("another origin"),
+        "{text}"
+    );
+    assert!(!text.contains(KEY));
+    assert!(
+        other_seen.lock().unwrap().is_empty(),
+        "the other origin was never called"
+    );
+    // The same origin (another path) is followed, with the credentials.
+    let linked = client()
+        .verify(&creds_at(&format!("http://{origin}/same")))
+        .await
+        .unwrap();
+    assert_eq!(linked, vec![ACCOUNT.to_owned()]);
+    let heads = origin_seen.lock().unwrap().clone();
+    assert!(
+        heads.iter().any(|h| h.starts_with("get /moved")),
+        "{heads:?}"
+    );
+    assert!(heads
+        .iter()
+        .all(|h| h.contains("x-client-secret: demo-key-acme")));
+    assert!(heads.iter().all(|h| !h.contains("referer")), "{heads:?}");
+}
+
+/// #13 medium: endpoints may not reach link-local / metadata addresses unless allowed.
+#[tokio::test]
+async fn link_local_endpoints_are_refused_unless_allowed() {
+    for endpoint in [
+        "http://169.254.169.254",
+        "http://[fd00:ec2::254]",
+        "http://[fe80::1]:8080",
+    ] {
+        let err = client().verify(&creds_at(endpoint)).await.unwrap_err();
+        assert!(err.to_string().contains("link-local"), "{endpoint}: {err}");
+    }
+    // Allowed explicitly, the request is attempted (and fails on the unreachable address).
+    let mut config = fast_config();
+    config.allow_link_local = true;
+    config.max_attempts = 1;
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_millis(300);
+    let err = Hyperbilling::new(config)
+        .unwrap()
+        .verify(&creds_at("http://169.254.169.254"))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("link-local"), "{err}");
+}
+
+/// Hostile provider: a page larger than the configured bound fails, without reading it all.
+#[tokio::test]
+async fn oversized_responses_are_refused() {
+    let body = format!("{{\"Results\": [\"{}\"]}}", "1".repeat(4096));
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (addr, _) = raw_server(move |_| reply.clone()).await;
+    let mut config = fast_config();
+    config.max_response_bytes = 1024;
+    let err = Hyperbilling::new(config)
+        .unwrap()
+        .verify(&creds_at(&format!("http://{addr}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than 1024 bytes"), "{err}");
 }

@@ -381,9 +381,8 @@ impl Scope {
     pub(crate) fn covers(&self, month: DateRange) -> bool {
         match self {
             Scope::Window(w) => w.start() <= month.start() && month.end() <= w.end(),
-            Scope::Days(days) => {
-                usize::try_from(month.days()).is_ok_and(|n| days.range(month.start()..month.end()).count() == n)
-            }
+            Scope::Days(days) => usize::try_from(month.days())
+                .is_ok_and(|n| days.range(month.start()..month.end()).count() == n),
         }
     }
 
@@ -410,7 +409,9 @@ impl Scope {
 /// The error for a record outside the days a replace may write.
 pub(crate) fn outside(day: NaiveDate, scope: &Scope) -> StoreError {
     match scope.span() {
-        Some(w) => StoreError::RecordRejected(format!("record dated {day} lies outside the window {w}")),
+        Some(w) => {
+            StoreError::RecordRejected(format!("record dated {day} lies outside the window {w}"))
+        }
         None => StoreError::RecordRejected(format!("record dated {day} lies outside the replace")),
     }
 }

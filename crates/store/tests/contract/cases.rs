@@ -926,7 +926,11 @@ pub async fn streamed_replace_learns_its_window(h: &Harness) {
     assert_eq!(t[&date("2025-01-10")], "3");
     assert_eq!(t[&date("2025-02-05")], "3");
     assert_eq!(t[&date("2025-02-06")], "2.0000000001");
-    assert_eq!(t[&date("2025-01-20")], "2.0000000001", "a day the file lacks is kept");
+    assert_eq!(
+        t[&date("2025-01-20")],
+        "2.0000000001",
+        "a day the file lacks is kept"
+    );
     // A restatement inside the split months keeps every other day of them.
     let one = range("2025-01-15", "2025-01-16");
     let job5 = start_job(s, &a, one).await;
