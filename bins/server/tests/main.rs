@@ -13,5 +13,6 @@
 mod api;
 mod binary;
 mod dashboard;
+mod hardening;
 mod harness;
 mod openapi;

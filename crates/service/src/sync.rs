@@ -425,10 +425,39 @@ impl Billing {
             .into_iter()
             .find(|a| a.id == job.account)
             .ok_or_else(not_found)?;
-        Ok(JobView {
+        let mut views = vec![JobView {
             job,
             account_name: account.name.to_string(),
-        })
+        }];
+        self.cut_for(p, &mut views).await?;
+        views.pop().ok_or_else(not_found)
+    }
+
+    /// What a project member may see of jobs: the changed days of the days its projects owned
+    /// the account (a partially moved account's earlier days belong to the old project), and
+    /// provider errors without the provider's response body. Admins see everything.
+    async fn cut_for(&self, p: &Principal, views: &mut [JobView]) -> Result<(), ServiceError> {
+        let Principal::ProjectMember { projects } = p else {
+            return Ok(());
+        };
+        let histories = self
+            .inner
+            .store
+            .assignment_histories(self.domain_id())
+            .await?;
+        for view in views {
+            let history = histories
+                .get(&view.job.account)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            view.job.changed_days.retain(|c| {
+                ServiceAccount::project_on(history, c.date).is_some_and(|x| projects.contains(&x))
+            });
+            if let Some(error) = &mut view.job.error {
+                *error = redact_provider_body(error);
+            }
+        }
+        Ok(())
     }
 
     /// Sync and import jobs, newest first, optionally of one account.
@@ -448,7 +477,7 @@ impl Billing {
             .store
             .jobs(self.domain_id(), filter, limit)
             .await?;
-        Ok(jobs
+        let mut views: Vec<JobView> = jobs
             .into_iter()
             .filter_map(|job| {
                 let name = accounts
@@ -461,6 +490,38 @@ impl Billing {
                     account_name: name,
                 })
             })
-            .collect())
+            .collect();
+        self.cut_for(p, &mut views).await?;
+        Ok(views)
+    }
+}
+
+/// A job error as a project member sees it: a provider's response body (which may name other
+/// accounts or echo what was sent) is left out; the status and the account stay.
+fn redact_provider_body(error: &str) -> String {
+    const MARK: &str = "rejected the request with HTTP ";
+    match error.find(MARK) {
+        Some(at) => {
+            let status_end = (at + MARK.len() + 3).min(error.len());
+            let head = error.get(..status_end).unwrap_or(error);
+            format!("{head} (the provider's answer is shown to domain admins)")
+        }
+        None => error.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_provider_body;
+
+    #[test]
+    fn members_do_not_see_provider_bodies() {
+        let full = "account globex: Hyperbilling rejected the request with HTTP 400: {\"detail\": \"account 999 of acme\"}";
+        let cut = redact_provider_body(full);
+        assert_eq!(
+            cut,
+            "account globex: Hyperbilling rejected the request with HTTP 400 (the provider's answer is shown to domain admins)"
+        );
+        assert_eq!(redact_provider_body("timed out"), "timed out");
     }
 }

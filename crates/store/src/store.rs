@@ -365,6 +365,7 @@ impl Scope {
     }
 
     /// The first days of the months holding a replaced day, ascending.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn months(&self) -> Vec<NaiveDate> {
         use chrono::Datelike;
         match self {
@@ -378,6 +379,7 @@ impl Scope {
     }
 
     /// Whether every day of `month` (its range) is replaced.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn covers(&self, month: DateRange) -> bool {
         match self {
             Scope::Window(w) => w.start() <= month.start() && month.end() <= w.end(),
