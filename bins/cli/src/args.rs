@@ -24,6 +24,7 @@ pub struct Global {
         long,
         global = true,
         env = "CLOUDBILL_DATABASE_URL",
+        hide_env_values = true,
         value_name = "URL"
     )]
     pub database_url: Option<String>,
@@ -105,6 +106,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// The key that seals stored credentials.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Run the whole job against the built-in Hyperbilling simulator.
     Demo(DemoArgs),
@@ -404,9 +410,22 @@ pub struct ExportArgs {
     pub file: PathBuf,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Re-seal every stored credential with a new random key, in one transaction. The key
+    /// file is replaced; with CLOUDBILL_SECRET_KEY, the new key goes to --new-key-file.
+    Rotate {
+        /// Where to write the new key (mode 0600, a new file) when the key comes from
+        /// CLOUDBILL_SECRET_KEY; put its content into the variable afterwards.
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the demo database goes [default: demo.db in the data directory, recreated].
+    /// Where the demo database goes [default: demo.db in the data directory, recreated]. Wins
+    /// over --database-url / CLOUDBILL_DATABASE_URL.
     #[arg(long, value_name = "PATH")]
     pub demo_db: Option<PathBuf>,
 }

@@ -14,8 +14,8 @@ use cloudbill_service::{
 use serde_json::json;
 
 use crate::args::{
-    AccountAction, AddAccount, BillingAction, Cli, Command, Format, GroupAction, ProjectAction,
-    ProviderAction, ReportArgs, TokenAction,
+    AccountAction, AddAccount, BillingAction, Cli, Command, Format, GroupAction, KeyAction,
+    ProjectAction, ProviderAction, ReportArgs, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::{CliError, ENDPOINT_ENV};
@@ -45,7 +45,31 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         _ => {}
     }
     let url = crate::database_url(cli.global.database_url.as_deref());
-    let billing = crate::open(&url, &cli.global.domain, config()).await?;
+    if let Command::Key {
+        action: KeyAction::Rotate { new_key_file },
+    } = &cli.command
+    {
+        let rotated =
+            cloudbill_store::rotate_key(&crate::open_options(&url, false), new_key_file.as_deref())
+                .await
+                .map_err(|e| crate::open_failed(&url, &e))?;
+        // The key itself is never printed: only where it is.
+        writeln!(
+            out,
+            "re-sealed {} credentials with a new key, now in {}",
+            rotated.credentials,
+            rotated.key_file.display()
+        )
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+        return Ok(());
+    }
+    let billing = crate::open(
+        &url,
+        &cli.global.domain,
+        config(),
+        creates_database(&cli.command),
+    )
+    .await?;
     match cli.command {
         Command::Billing { action } => billing_cmd(&billing, action, format, out).await,
         Command::Provider { action } => provider_cmd(&billing, action, format, out).await,
@@ -85,8 +109,39 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             crate::files::import(&billing, format, cli.global.format, out).await
         }
         Command::Export { format } => crate::files::export(&billing, format, out).await,
-        Command::Completions { .. } | Command::Man | Command::Demo(_) => Ok(()),
+        Command::Completions { .. } | Command::Man | Command::Demo(_) | Command::Key { .. } => {
+            Ok(())
+        }
     }
+}
+
+/// Whether a command may create the database: every command that changes something does;
+/// one that only reads fails on a missing database instead of leaving an empty one behind.
+fn creates_database(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Report(_)
+            | Command::Jobs(_)
+            | Command::Export { .. }
+            | Command::Billing {
+                action: BillingAction::Status
+            }
+            | Command::Provider {
+                action: ProviderAction::List
+            }
+            | Command::Project {
+                action: ProjectAction::List | ProjectAction::Show { .. }
+            }
+            | Command::ProjectGroup {
+                action: GroupAction::List
+            }
+            | Command::Account {
+                action: AccountAction::List | AccountAction::Show { .. }
+            }
+            | Command::Token {
+                action: TokenAction::List
+            }
+    )
 }
 
 async fn billing_cmd(

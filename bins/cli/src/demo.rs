@@ -18,11 +18,11 @@ pub(crate) async fn run(
     let sim = cloudbill_demo::start_simulator()
         .await
         .map_err(|e| CliError::Failure(format!("cannot start the Hyperbilling simulator: {e}")))?;
-    let url = match &global.database_url {
-        Some(url) => url.clone(),
-        None => {
-            let path = args
-                .demo_db
+    // --demo-db (said on this command line) wins over the database of the environment.
+    let url = match (&args.demo_db, &global.database_url) {
+        (None, Some(url)) => url.clone(),
+        (demo_db, _) => {
+            let path = demo_db
                 .clone()
                 .unwrap_or_else(|| cloudbill_store::default_data_dir().join("demo.db"));
             // The demo database is ours: start it afresh every run.
@@ -38,7 +38,7 @@ pub(crate) async fn run(
         default_endpoint: Some(sim.endpoint()),
         ..BillingConfig::default()
     };
-    let billing = crate::open(&url, &global.domain, config).await?;
+    let billing = crate::open(&url, &global.domain, config, true).await?;
     let range = cloudbill_demo::demo_range();
     let bars = crate::progress::Bars::new();
     let sync = cloudbill_demo::populate(&billing, &sim.endpoint(), range, &bars).await?;
@@ -67,7 +67,7 @@ pub(crate) async fn run(
         .unwrap_or_else(|| "cloudbill".to_owned());
     if global.format == Format::Json {
         let v = json!({
-            "database_url": url, "simulator": sim.endpoint(),
+            "database_url": cloudbill_store::redacted_url(&url), "simulator": sim.endpoint(),
             "consolidated": consolidated, "per_project": per_project, "per_account": per_account,
         });
         serde_json::to_writer_pretty(&mut *out, &v)
@@ -76,8 +76,9 @@ pub(crate) async fn run(
     } else {
         writeln!(
             out,
-            "cloudbill demo: Hyperbilling simulator at {}, database {url}\n",
-            sim.endpoint()
+            "cloudbill demo: Hyperbilling simulator at {}, database {}\n",
+            sim.endpoint(),
+            cloudbill_store::redacted_url(&url)
         )
         .map_err(io)?;
         writeln!(

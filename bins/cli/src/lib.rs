@@ -81,22 +81,39 @@ pub fn registry() -> Result<ProviderRegistry, CliError> {
     Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
 }
 
-/// Opens the billing service for `url` and `domain`.
-pub async fn open(url: &str, domain: &str, config: BillingConfig) -> Result<Billing, CliError> {
-    let options = OpenOptions {
+/// How to open the store at `url`; `create` off for commands that only read.
+pub fn open_options(url: &str, create: bool) -> OpenOptions {
+    OpenOptions {
         url: url.to_owned(),
         secret_key: std::env::var(SECRET_KEY_ENV)
             .ok()
             .filter(|k| !k.is_empty())
             .map(Zeroizing::new),
         key_dir: Some(cloudbill_store::default_data_dir()),
-    };
-    let store = cloudbill_store::open(&options).await.map_err(|e| {
-        CliError::Failure(format!(
-            "cannot open database {url}: {e}{}",
-            source_chain(&e)
-        ))
-    })?;
+        create,
+    }
+}
+
+/// The error of a store that would not open, the URL's password left out.
+pub fn open_failed(url: &str, e: &cloudbill_store::StoreError) -> CliError {
+    CliError::Failure(format!(
+        "cannot open database {}: {e}{}",
+        cloudbill_store::redacted_url(url),
+        source_chain(e)
+    ))
+}
+
+/// Opens the billing service for `url` and `domain`; with `create` off a missing database is
+/// an error instead of a new file.
+pub async fn open(
+    url: &str,
+    domain: &str,
+    config: BillingConfig,
+    create: bool,
+) -> Result<Billing, CliError> {
+    let store = cloudbill_store::open(&open_options(url, create))
+        .await
+        .map_err(|e| open_failed(url, &e))?;
     Ok(Billing::open(store, registry()?, domain, config).await?)
 }
 

@@ -192,3 +192,70 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
 fn harness_date(s: &str) -> cloudbill_core::NaiveDate {
     crate::harness::date(s)
 }
+
+/// #13 high 7 through the binary: a missing key file is an error naming it (no new key), and
+/// `cloudbill key rotate` re-seals without printing a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_file_missing_is_an_error_and_rotate_keeps_credentials() {
+    let env = Env::new().await;
+    env.setup().await;
+    let key = env.dir.path().join("billing.db.key");
+    let saved = std::fs::read_to_string(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    env.run(&["account", "list"])
+        .await
+        .fails(1, &format!("the key file {} is missing", key.display()));
+    assert!(!key.exists());
+    std::fs::write(&key, &saved).unwrap();
+    let out = env.run(&["key", "rotate"]).await;
+    out.ok();
+    assert!(
+        out.stdout
+            .starts_with("re-sealed 3 credentials with a new key, now in"),
+        "{}",
+        out.stdout
+    );
+    let new = std::fs::read_to_string(&key).unwrap();
+    assert_ne!(new.trim(), saved.trim());
+    assert!(!out.stdout.contains(new.trim()) && !out.stderr.contains(new.trim()));
+    // The credentials still work: a sync of one account succeeds.
+    env.run(&[
+        "sync",
+        "--account",
+        "acme-main",
+        "--start",
+        "2025-05-01",
+        "--end",
+        "2025-05-03",
+    ])
+    .await
+    .ok();
+}
+
+/// #13 medium: read-only commands create no database; a database URL's password is never
+/// printed (help, errors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_create_nothing_and_passwords_stay_hidden() {
+    let env = Env::new().await;
+    env.run(&["report", "--start", "2025-01-01", "--end", "2025-02-01"])
+        .await
+        .fails(1, "no database at");
+    assert!(!env.dir.path().join("billing.db").exists());
+    assert!(!env.dir.path().join("billing.db.key").exists());
+    // Port 99999 fails at once (no connection attempts), through the non-URL redaction path.
+    let url = "postgres://billing:hunter2@127.0.0.1:99999/none";
+    let mut help = env.command(&["--help"]);
+    help.env("CLOUDBILL_DATABASE_URL", url);
+    let out = help.output().await.unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    let mut failing = env.command(&["project", "list"]);
+    failing.env("CLOUDBILL_DATABASE_URL", url);
+    let out = failing.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("postgres://***@127.0.0.1:99999/none"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -20,7 +20,7 @@ struct Args {
     #[arg(long, env = "CLOUDBILL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Database: sqlite://PATH or postgres://… [default: a SQLite file in the data directory]
-    #[arg(long, env = "CLOUDBILL_DATABASE_URL")]
+    #[arg(long, env = "CLOUDBILL_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// The domain (tenant) served.
     #[arg(long, env = "CLOUDBILL_DOMAIN", default_value = "default")]
@@ -96,9 +96,15 @@ async fn run(args: Args) -> Result<(), String> {
             .filter(|k| !k.is_empty())
             .map(zeroize::Zeroizing::new),
         key_dir: Some(cloudbill_store::default_data_dir()),
+        create: true,
     })
     .await
-    .map_err(|e| format!("cannot open database {url}: {e}"))?;
+    .map_err(|e| {
+        format!(
+            "cannot open database {}: {e}",
+            cloudbill_store::redacted_url(&url)
+        )
+    })?;
     let hyperbilling = Hyperbilling::new(ClientConfig::from_env()).map_err(|e| e.to_string())?;
     let providers = ProviderRegistry::new().with(Arc::new(hyperbilling));
     let config = BillingConfig {

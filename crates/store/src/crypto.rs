@@ -15,6 +15,11 @@ pub const SECRET_KEY_ENV: &str = "CLOUDBILL_SECRET_KEY";
 
 const NONCE_LEN: usize = 24;
 
+/// The value sealed as a database's key check.
+pub(crate) const KEY_CHECK: &[u8] = b"cloudbill credentials key check v1";
+/// The associated data of the key check (no account id has this form).
+pub(crate) const KEY_CHECK_CONTEXT: &[u8] = b"cloudbill:key-check";
+
 /// Seals and opens credential blobs. The associated data binds a blob to its row (the account
 /// id), so a ciphertext copied onto another account does not open.
 #[derive(Clone)]
@@ -53,7 +58,54 @@ impl Cipher {
         })
     }
 
+    /// Reads the key file at `path`; `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, StoreError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(&text).map(Some).map_err(|_| {
+                StoreError::Crypto(format!(
+                    "key file {} does not hold 64 hex digits (32 bytes)",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes a new random key to `path` (mode 0600, created: never over an existing file)
+    /// and returns it; `Ok(None)` when the file appeared meanwhile (another process made it).
+    pub fn create(path: &Path) -> Result<Option<Self>, StoreError> {
+        let io_err = |source| StoreError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+        let text = Zeroizing::new(hex::encode(key));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes()).map_err(io_err)?;
+                file.sync_all().map_err(io_err)?;
+                Ok(Some(Self {
+                    aead: XChaCha20Poly1305::new(&key),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
     /// Reads the key file at `path`, or creates it (mode 0600) with a fresh random key.
+    /// Only for stores that hold no sealed state yet; [`crate::open`] checks that first.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
         let io_err = |source| StoreError::KeyFile {
             path: path.display().to_string(),

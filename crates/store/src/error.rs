@@ -25,6 +25,25 @@ pub enum StoreError {
     /// Credentials could not be sealed or opened (wrong `CLOUDBILL_SECRET_KEY`?).
     #[error("credential encryption: {0}")]
     Crypto(String),
+    /// The key given (named: the key file or the variable) does not open the credentials this
+    /// database holds.
+    #[error(
+        "{0} does not open the credentials stored in this database (they were sealed with \
+         another key); restore the right key"
+    )]
+    WrongKey(String),
+    /// The key file (named) is missing, but the database already holds sealed credentials: a
+    /// new key is never created for it (it could open nothing, and later writes would need
+    /// two keys).
+    #[error(
+        "the key file {0} is missing, but this database holds credentials sealed with a key: \
+         restore that file, or set CLOUDBILL_SECRET_KEY to the key (a new key is never created \
+         for such a database)"
+    )]
+    KeyMissing(String),
+    /// A command that only reads found no database to read.
+    #[error("no database at {0} (a command that changes something creates it)")]
+    NoDatabase(String),
     /// Stored data could not be read back as a valid value.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

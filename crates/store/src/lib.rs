@@ -27,7 +27,7 @@ mod sqlite;
 pub use crypto::{Cipher, SECRET_KEY_ENV};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use open::{default_data_dir, open, OpenOptions};
+pub use open::{default_data_dir, open, redacted_url, rotate_key, OpenOptions, RotatedKey};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -22,6 +22,16 @@ impl PgStore {
         schema: Option<&str>,
         cipher: Cipher,
     ) -> Result<Self, crate::StoreError> {
+        Self::open_with(url, schema, cipher, false).await
+    }
+
+    /// [`PgStore::open`]; with `fresh_key` the key is a new one (see `check_key`).
+    pub(crate) async fn open_with(
+        url: &str,
+        schema: Option<&str>,
+        cipher: Cipher,
+        fresh_key: bool,
+    ) -> Result<Self, crate::StoreError> {
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
             if !schema
@@ -47,6 +57,7 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let store = Self { pool, cipher };
         store.convert_legacy_records().await?;
+        store.check_key(fresh_key).await?;
         Ok(store)
     }
 

@@ -18,22 +18,36 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and applies migrations.
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`), applies migrations
+    /// and checks that `cipher` is the database's key (recording it in a new database).
     pub async fn open(url: &str, cipher: Cipher) -> Result<Self, crate::StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+        Self::open_with(url, cipher, true, false).await
+    }
+
+    /// [`SqliteStore::open`]; without `create` a missing file is `NoDatabase`; with `fresh_key`
+    /// the key is a new one (see `check_key`). A new file is created with mode 0600.
+    pub(crate) async fn open_with(
+        url: &str,
+        cipher: Cipher,
+        create: bool,
+        fresh_key: bool,
+    ) -> Result<Self, crate::StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        let path = options.get_filename().to_path_buf();
+        let in_memory = path.as_os_str().is_empty() || path.as_os_str() == ":memory:";
+        if !in_memory && !path.exists() {
+            if !create {
+                return Err(crate::StoreError::NoDatabase(path.display().to_string()));
+            }
+            create_private(&path)?;
+        }
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             .page_size(65536);
-        let path = options.get_filename().to_path_buf();
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| crate::StoreError::KeyFile {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -41,6 +55,7 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let store = Self { pool, cipher, path };
         store.convert_legacy_records().await?;
+        store.check_key(fresh_key).await?;
         Ok(store)
     }
 
@@ -65,6 +80,27 @@ impl SqliteStore {
     /// Closes the pool, checkpointing the WAL into the main file.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Creates an empty database file readable by its owner only (SQLite gives the journal and
+/// WAL files the same mode), with its directory.
+fn create_private(path: &Path) -> Result<(), crate::StoreError> {
+    let io_err = |source| crate::StoreError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(e)),
     }
 }
 

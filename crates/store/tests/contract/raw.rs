@@ -81,18 +81,157 @@ async fn sqlite_file_never_holds_the_key_in_clear_and_reopens_intact() {
     assert_eq!(recs[0].cost.amount().to_string(), "0.12345678901");
     drop(store);
 
-    // With a different key the data opens but the credentials do not.
+    // The database file is private too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "database file mode");
+    }
+
+    // A different key is refused at open, naming where it came from.
     let wrong = OpenOptions {
         url,
         secret_key: Some(zeroize::Zeroizing::new("ff".repeat(32))),
-        key_dir: None,
+        ..OpenOptions::default()
     };
-    let store = open(&wrong).await.unwrap();
-    let err = store.account(domain_id, account_id).await.unwrap_err();
+    let err = open(&wrong).await.err().unwrap();
     assert!(
-        err.to_string().contains("cannot be opened with this key"),
+        err.to_string().starts_with(
+            "CLOUDBILL_SECRET_KEY does not open the credentials stored in this database"
+        ),
         "{err}"
     );
+}
+
+/// #13 high 7: with the key file missing, `account add` silently created a new key, after
+/// which no key opened all credentials. Now a missing key file is an error naming it, no key
+/// is created for a database holding sealed credentials, and `rotate_key` re-seals with a new
+/// key (an interrupted rotation is finished by the next open).
+#[tokio::test]
+async fn a_missing_key_is_never_replaced_and_rotation_keeps_every_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let key_path = dir.path().join("billing.db.key");
+    let options = OpenOptions {
+        url: format!("sqlite://{}", path.display()),
+        ..OpenOptions::default()
+    };
+    let (domain_id, account_id) = populate(&*open(&options).await.unwrap()).await;
+    let original = std::fs::read(&key_path).unwrap();
+
+    std::fs::rename(&key_path, dir.path().join("moved-away.key")).unwrap();
+    let err = open(&options).await.err().unwrap().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "the key file {} is missing, but this database holds credentials",
+            key_path.display()
+        )),
+        "{err}"
+    );
+    assert!(!key_path.exists(), "no new key was made");
+    std::fs::rename(dir.path().join("moved-away.key"), &key_path).unwrap();
+
+    // Rotation: a new key file, every credential still opens, the old key no longer does.
+    let rotated = cloudbill_store::rotate_key(&options, None).await.unwrap();
+    assert_eq!(rotated.credentials, 1);
+    assert_eq!(rotated.key_file, key_path);
+    let new_key = std::fs::read(&key_path).unwrap();
+    assert_ne!(new_key, original);
+    let store = open(&options).await.unwrap();
+    let a = store.account(domain_id, account_id).await.unwrap();
+    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    drop(store);
+    std::fs::write(&key_path, &original).unwrap();
+    let err = open(&options).await.err().unwrap().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "the key file {} does not open",
+            key_path.display()
+        )),
+        "{err}"
+    );
+
+    // A rotation that committed but stopped before renaming its key file: the next open
+    // adopts the pending key.
+    std::fs::write(dir.path().join("billing.db.key.new"), &new_key).unwrap();
+    let store = open(&options).await.unwrap();
+    assert!(store
+        .account(domain_id, account_id)
+        .await
+        .unwrap()
+        .credentials
+        .is_some());
+    assert_eq!(std::fs::read(&key_path).unwrap(), new_key);
+    assert!(!dir.path().join("billing.db.key.new").exists());
+    drop(store);
+
+    // With the key in the environment, the new key goes to a file of the operator's choice.
+    let hex_key = String::from_utf8(new_key).unwrap();
+    let env_options = OpenOptions {
+        secret_key: Some(zeroize::Zeroizing::new(hex_key.clone())),
+        ..options.clone()
+    };
+    let err = cloudbill_store::rotate_key(&env_options, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--new-key-file"), "{err}");
+    let target = dir.path().join("next.key");
+    let rotated = cloudbill_store::rotate_key(&env_options, Some(&target))
+        .await
+        .unwrap();
+    assert_eq!(rotated.key_file, target);
+    let next = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        open(&env_options).await.is_err(),
+        "the old key stopped working"
+    );
+    let store = open(&OpenOptions {
+        secret_key: Some(zeroize::Zeroizing::new(next)),
+        ..options.clone()
+    })
+    .await
+    .unwrap();
+    assert!(store
+        .account(domain_id, account_id)
+        .await
+        .unwrap()
+        .credentials
+        .is_some());
+}
+
+/// #13 medium: commands that only read do not create databases (or key files).
+#[tokio::test]
+async fn a_read_only_open_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.db");
+    let err = open(&OpenOptions {
+        url: format!("sqlite://{}", path.display()),
+        create: false,
+        ..OpenOptions::default()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no database at {} (a command that changes something creates it)",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn database_passwords_are_never_shown() {
+    use cloudbill_store::redacted_url;
+    assert_eq!(
+        redacted_url("postgres://billing:hunter2@db.internal:5432/cb"),
+        "postgres://billing:***@db.internal:5432/cb"
+    );
+    assert_eq!(redacted_url("postgres://db/cb"), "postgres://db/cb");
+    assert!(!redacted_url("weird://u:hunter2@x y").contains("hunter2"));
 }
 
 #[tokio::test]
