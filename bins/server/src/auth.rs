@@ -11,17 +11,23 @@ use crate::{ApiError, AppState};
 /// The cookie the dashboard login sets.
 pub(crate) const COOKIE: &str = "cloudbill_token";
 
+/// The token presented: the bearer header's, else the dashboard cookie's.
 fn presented_token(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts
+    bearer_token(parts).or_else(|| cookie_token(parts))
+}
+
+fn bearer_token(parts: &Parts) -> Option<String> {
+    let value = parts
         .headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(|t| t.trim().to_owned());
-    }
+        .and_then(|v| v.to_str().ok())?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
+fn cookie_token(parts: &Parts) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -43,6 +49,9 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none() && cookie_token(parts).is_some() {
+            crate::guard::check_cookie_request(parts)?;
+        }
         let token = presented_token(parts).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -476,7 +476,16 @@ pub(crate) fn percent_encode(s: &str) -> String {
 
 /// Only a path on this server may be a login target (no scheme, no `//host`, no backslash).
 fn local_target(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+    // A path on this site: one leading `/` (not `//`, a scheme-relative URL), no backslash
+    // (browsers read `/\\` as `//`), and only visible ASCII: browsers strip tabs and line
+    // breaks from a Location (`/\t/evil.com` becomes `//evil.com`), and control characters
+    // are not a valid header value.
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && n.bytes().all(|b| b.is_ascii_graphic())
+    })
 }
 
 async fn login_form(Query(q): Query<LoginQuery>) -> Html<String> {

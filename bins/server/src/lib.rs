@@ -6,6 +6,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod guard;
 mod metrics;
 pub mod openapi;
 mod routes;
@@ -15,6 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
 pub use error::ApiError;
+pub use guard::{DEFAULT_REQUEST_TIMEOUT, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use metrics::Metrics;
 pub use state::AppState;
 
@@ -33,5 +35,9 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
 }

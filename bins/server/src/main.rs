@@ -28,6 +28,9 @@ struct Args {
     /// Do not run the sync scheduler.
     #[arg(long)]
     no_scheduler: bool,
+    /// Seconds one request may take before it is stopped (503).
+    #[arg(long, env = "CLOUDBILL_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
     /// Hours between scheduled syncs.
     #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
     sync_every_hours: u64,
@@ -156,7 +159,8 @@ async fn run(args: Args) -> Result<(), String> {
         println!("cloudbill-server listening on http://{addr}/ (database {url})");
     }
 
-    let state = cloudbill_server::AppState::new(billing.clone());
+    let mut state = cloudbill_server::AppState::new(billing.clone());
+    state.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let scheduler = if args.no_scheduler {
         None

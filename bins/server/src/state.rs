@@ -13,6 +13,8 @@ pub struct AppState {
     pub billing: Billing,
     /// Prometheus counters.
     pub metrics: Arc<Metrics>,
+    /// How long one request may take before it is stopped with 503.
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -21,6 +23,7 @@ impl AppState {
         Self {
             billing,
             metrics: Arc::new(Metrics::default()),
+            request_timeout: crate::guard::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }

@@ -253,7 +253,7 @@ async fn role_matrix(s: &Server) {
             None,
         )
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
     // A revoked token is refused.
     let tokens = s
         .billing

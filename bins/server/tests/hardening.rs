@@ -113,3 +113,242 @@ async fn a_member_sees_only_the_days_its_project_owned() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// #13 high 9: `next=/%09/evil.com` redirected off-site (browsers strip the tab) and control
+/// characters in `next` gave 500. Only a same-site path of visible characters is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_next_is_a_same_site_path_or_nothing() {
+    let s = Server::start().await;
+    for next in [
+        "/\t/evil.com",
+        "/\n/evil.com",
+        "/\r/x",
+        "/\u{b}/x",
+        "/\u{7f}/x",
+        "/ /evil.com",
+        "//evil.com",
+        "/\\evil.com",
+        "https://evil.com/",
+        "javascript:alert(1)",
+        "/caf\u{e9}",
+    ] {
+        let resp = s
+            .http
+            .post(s.url("/login"))
+            .form(&[("token", s.admin.as_str()), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{next:?}");
+        assert_eq!(
+            resp.headers()["location"],
+            "/",
+            "{next:?} must not be followed"
+        );
+        // The login form with the same `next` renders without it, never a 500.
+        let form = s
+            .http
+            .get(s.url("/login"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 200, "{next:?}");
+        assert!(
+            !form.text().await.unwrap().contains("name=\"next\""),
+            "{next:?}"
+        );
+    }
+    let ok = s
+        .http
+        .post(s.url("/login"))
+        .form(&[
+            ("token", s.admin.as_str()),
+            ("next", "/projects/x?start=2025-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.headers()["location"], "/projects/x?start=2025-01-01");
+}
+
+/// #13 high 10: `POST /sync` accepted 0001-01-01..9999-12-31 and burned a core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_ranges_are_bounded() {
+    let s = Server::start().await;
+    let started = std::time::Instant::now();
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/sync",
+            Some(&s.admin),
+            Some(json!({"start": "0001-01-01", "end": "9999-12-31"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the maximum of 3700 days"),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// #13 high 10: a request that runs past the deadline is stopped with the JSON error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_have_a_deadline() {
+    let s = Server::start().await;
+    let mut state = cloudbill_server::AppState::new(s.billing.clone());
+    state.request_timeout = std::time::Duration::from_millis(1);
+    let app = cloudbill_server::app(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // A daily report of a year grouped by three keys takes longer than 1 ms.
+    let resp = s
+        .http
+        .post(format!("http://{addr}/api/v1/billing/query"))
+        .bearer_auth(&s.admin)
+        .json(
+            &json!({"start": "2025-01-01", "end": "2026-01-01", "granularity": "DAILY",
+                      "group_by": ["service_account", "service", "region"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+}
+
+/// #13 medium: every error over HTTP has the one JSON shape (bad query string, unknown route,
+/// wrong method, 414, 431); every response carries the security headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_one_shape_and_responses_carry_security_headers() {
+    let s = Server::start().await;
+    let long_query = format!("/api/v1/jobs?account={}", "a".repeat(9000));
+    let cases: Vec<(reqwest::Method, String, Option<(&str, String)>, u16, &str)> = vec![
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs?limit=abc".into(),
+            None,
+            400,
+            "malformed_request",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs?colour=red".into(),
+            None,
+            400,
+            "malformed_request",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/nowhere".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/jobs".into(),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (reqwest::Method::GET, long_query, None, 414, "uri_too_long"),
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs".into(),
+            Some(("x-padding", "p".repeat(40 * 1024))),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (method, path, extra, status, code) in cases {
+        let mut req = s
+            .http
+            .request(method.clone(), s.url(&path))
+            .bearer_auth(&s.admin);
+        if let Some((name, value)) = extra {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            status,
+            "{method} {}",
+            &path[..path.len().min(60)]
+        );
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let page = s.http.get(s.url("/login")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+}
+
+/// #13 medium (CSRF): a state-changing API request authenticated by the dashboard cookie must
+/// come from this site with a JSON body; a bearer token is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_requests_from_another_site_are_refused() {
+    let s = Server::start().await;
+    let cookie = format!("cloudbill_token={}", s.admin);
+    let post = |origin: Option<&'static str>, json: bool| {
+        let mut req = s
+            .http
+            .post(s.url("/api/v1/projects"))
+            .header("cookie", cookie.clone());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if json {
+            req = req
+                .header("content-type", "application/json")
+                .body(r#"{"name": "x"}"#);
+        } else {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("name=x");
+        }
+        req.send()
+    };
+    let here: &'static str = Box::leak(format!("http://{}", s.addr).into_boxed_str());
+    for (origin, json) in [
+        (None, true),
+        (Some("https://evil.example"), true),
+        (Some(here), false),
+    ] {
+        let resp = post(origin, json).await.unwrap();
+        assert_eq!(resp.status(), 403, "{origin:?} json={json}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "cross_site_request", "{body}");
+    }
+    assert_eq!(post(Some(here), true).await.unwrap().status(), 201);
+    // Reads by cookie and writes by bearer token need neither.
+    let read = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/v1/projects",
+            Some(&s.admin),
+            Some(json!({"name": "y"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+}

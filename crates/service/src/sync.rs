@@ -186,6 +186,17 @@ impl Billing {
     ) -> Result<Vec<Planned>, ServiceError> {
         p.require_admin("sync billing data")?;
         self.require_billing().await?;
+        if let Some(range) = request.range {
+            // Bounded before any work: 0001-01-01..9999-12-31 would otherwise mean 117,000
+            // provider windows per account.
+            let max = self.inner.config.max_query_days;
+            if range.days() > max {
+                return Err(ServiceError::Invalid(format!(
+                    "a sync range of {} days is longer than the maximum of {max} days",
+                    range.days()
+                )));
+            }
+        }
         let all = self.inner.store.accounts(self.domain_id()).await?;
         let providers = self.inner.store.providers(self.domain_id()).await?;
         let selected: Vec<ServiceAccount> = if request.accounts.is_empty() {

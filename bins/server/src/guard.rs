@@ -1,0 +1,162 @@
+//! What every request passes: size limits on the URI and headers, a deadline, security
+//! headers on every response, and one JSON error shape for every error the framework (not a
+//! handler) produces — a bad query string, an unknown route, a body too large.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::{ApiError, AppState};
+
+/// The longest request URI accepted (path and query), in bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) accepted in one request.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// How long one request may take by default (`--request-timeout-secs`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The dashboard runs no script and is never framed: the CSP says so.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The middleware: limits, deadline, headers, error shape.
+pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = if request.uri().to_string().len() > MAX_URI_BYTES {
+        ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response()
+    } else if request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum::<usize>()
+        > MAX_HEADER_BYTES
+    {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response()
+    } else {
+        match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+            Ok(response) => as_json_error(response).await,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took longer than {} s and was stopped",
+                    state.request_timeout.as_secs()
+                ),
+            )
+            .into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    response
+}
+
+/// An error response the framework made (plain text or empty) as `{"error": {…}}`; handler
+/// errors (already JSON) and dashboard pages (HTML) pass unchanged.
+async fn as_json_error(response: Response) -> Response {
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(status.is_client_error() || status.is_server_error())
+        || kind.starts_with("application/json")
+        || kind.starts_with("text/html")
+    {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "malformed_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let (_, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut message: String = text.trim().chars().take(300).collect();
+    if message.is_empty() {
+        message = match status {
+            StatusCode::NOT_FOUND => "no such route".to_owned(),
+            s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+        };
+    }
+    if code == "internal" {
+        tracing::error!(status = status.as_u16(), error = %message, "request failed");
+        message = "internal error; the server log has the details".to_owned();
+    }
+    ApiError::new(status, code, message).into_response()
+}
+
+/// Rejects a state-changing API request authenticated by the dashboard's cookie unless it
+/// comes from this site (`Origin`, else `Referer`, naming the request's host) with a JSON
+/// body: a form on another site can send the cookie, but neither of those.
+pub(crate) fn check_cookie_request(parts: &axum::http::request::Parts) -> Result<(), ApiError> {
+    use axum::http::Method;
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let forbidden = |why: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            format!("{why}; a request authenticated by the dashboard cookie must come from this site with a JSON body (or use `Authorization: Bearer`)"),
+        )
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| forbidden("no Host header"))?;
+    let source = parts
+        .headers
+        .get(header::ORIGIN)
+        .or_else(|| parts.headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| forbidden("no Origin or Referer header"))?;
+    let source_host = source
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if source_host != Some(host) {
+        return Err(forbidden("the request comes from another site"));
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(forbidden("the request has no JSON content type"));
+    }
+    Ok(())
+}
