@@ -699,15 +699,20 @@ async fn project_members_see_only_their_projects() {
         rep.results[0].total[0].cost,
         sim.expected_total("111111111111", r)
     );
-    // Another project: forbidden.
+    // Another project: as if it did not exist (#13: no 403-vs-404 oracle for names).
     q.filters.insert(GroupKey::Project, vec!["data".into()]);
-    assert!(matches!(
-        b.report(&member, &q).await.unwrap_err(),
-        ServiceError::Forbidden(_)
-    ));
+    let other = b.report(&member, &q).await.unwrap_err();
+    q.filters
+        .insert(GroupKey::Project, vec!["no-such-project".into()]);
+    let missing = b.report(&member, &q).await.unwrap_err();
+    assert!(matches!(other, ServiceError::NotFound { .. }), "{other}");
+    assert_eq!(
+        other.to_string().replace("data", "X"),
+        missing.to_string().replace("no-such-project", "X")
+    );
     assert!(matches!(
         b.project(&member, "data").await.unwrap_err(),
-        ServiceError::Forbidden(_)
+        ServiceError::NotFound { .. }
     ));
     assert_eq!(b.projects(&member).await.unwrap().len(), 1);
     assert_eq!(b.accounts(&member).await.unwrap().len(), 1);
