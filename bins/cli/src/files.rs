@@ -14,8 +14,11 @@ use crate::CliError;
 
 /// Opens a bill, transparently gunzipping it, with a progress bar (bytes read / total) on a TTY
 /// labelled `what`.
-fn open_bill(path: &Path, what: &str) -> std::io::Result<Box<dyn Read + Send>> {
-    let file = std::fs::File::open(path)?;
+fn open_bill(
+    file: std::fs::File,
+    path: &Path,
+    what: &str,
+) -> std::io::Result<Box<dyn Read + Send>> {
     let total = file.metadata().map_or(0, |m| m.len());
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = indicatif::ProgressBar::new(total);
@@ -54,12 +57,20 @@ pub(crate) async fn import(
         ImportFormat::Cur(a) => (BillFormat::Cur, a),
     };
     let name = args.file.display().to_string();
-    // Fail early, with the file's own error, if it cannot be opened at all.
-    std::fs::File::open(&args.file)
+    // Opened once, here (a FIFO or a process substitution can be opened only once), failing
+    // early with the file's own error; the import reads this handle.
+    let file = std::fs::File::open(&args.file)
         .map_err(|e| CliError::Failure(format!("cannot open {name}: {e}")))?;
+    let opened = std::sync::Mutex::new(Some(file));
     let path = args.file.clone();
-    let source: cloudbill_service::BillSource =
-        std::sync::Arc::new(move || open_bill(&path, "importing"));
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        let file = opened
+            .lock()
+            .map_err(|_| std::io::Error::other("the bill's handle was poisoned"))?
+            .take()
+            .ok_or_else(|| std::io::Error::other("the bill was already read"))?;
+        open_bill(file, &path, "importing")
+    });
     let options = ImportOptions {
         skip_invalid: args.skip_invalid,
         window: args.window,
@@ -154,11 +165,19 @@ pub(crate) async fn export(
     if args.file.as_os_str() == "-" {
         write_focus(out, rows).map_err(|e| fail(&e))
     } else {
-        // Write beside the target and rename, so a failed export leaves no partial file.
-        let tmp = args.file.with_extension("partial");
-        let file = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
-        write_focus(std::io::BufWriter::new(file), rows).map_err(|e| fail(&e))?;
-        std::fs::rename(&tmp, &args.file).map_err(|e| fail(&e))?;
+        // Write beside the target and rename, so a failed export leaves no partial file
+        // (the temporary one is removed on any failure).
+        let mut tmp_name = args.file.clone().into_os_string();
+        tmp_name.push(".partial");
+        let tmp = std::path::PathBuf::from(tmp_name);
+        let written = std::fs::File::create(&tmp)
+            .map_err(|e| fail(&e))
+            .and_then(|file| write_focus(std::io::BufWriter::new(file), rows).map_err(|e| fail(&e)))
+            .and_then(|()| std::fs::rename(&tmp, &args.file).map_err(|e| fail(&e)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
         eprintln!("wrote {} records to {}", records.len(), args.file.display());
         Ok(())
     }

@@ -42,6 +42,27 @@ fn io(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(format!("cannot write output: {e}"))
 }
 
+/// A value fit for a terminal: control characters (ESC of an escape sequence, a carriage
+/// return that would overwrite a line) are shown escaped, `\u{1b}`; anything else as it is.
+/// Names from files are refused with control characters, but a provider may still send one.
+pub(crate) fn printable(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(
+        value
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 fn table(
     headers: &[String],
     numeric: &[bool],
@@ -53,7 +74,7 @@ fn table(
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers);
     for row in rows.iter().chain(footer.unwrap_or_default()) {
-        t.add_row(row);
+        t.add_row(row.iter().map(|c| printable(c)));
     }
     for (i, right) in numeric.iter().enumerate() {
         if *right {
@@ -76,7 +97,8 @@ pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&grid.headers).map_err(io)?;
             for r in &grid.rows {
-                w.write_record(r).map_err(io)?;
+                w.write_record(r.iter().map(|c| printable(c).into_owned()))
+                    .map_err(io)?;
             }
             w.flush().map_err(io)
         }
@@ -117,7 +139,8 @@ pub(crate) fn print_report(
                         .map(|k| row.group.get(k).cloned().unwrap_or_default())
                         .collect();
                     rec.extend([b.date.clone(), b.currency.to_string(), b.cost.to_string()]);
-                    w.write_record(&rec).map_err(io)?;
+                    w.write_record(rec.iter().map(|c| printable(c).into_owned()))
+                        .map_err(io)?;
                 }
             }
             w.flush().map_err(io)
@@ -216,5 +239,19 @@ pub(crate) fn print_report(
                 writeln!(out, "{}", table(&headers, &numeric, &rows, Some(&footer))).map_err(io)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn terminal_escapes_are_shown_escaped() {
+        assert_eq!(printable("AmazonEC2"), "AmazonEC2");
+        assert_eq!(
+            printable("x\u{1b}[2Jy\r\u{9b}"),
+            "x\\u{1b}[2Jy\\u{d}\\u{9b}"
+        );
     }
 }

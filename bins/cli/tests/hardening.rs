@@ -259,3 +259,131 @@ async fn read_only_commands_create_nothing_and_passwords_stay_hidden() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// #13 medium: importing from a FIFO works (the file is opened once); a failed export leaves
+/// no partial file; a failed import's job is closed, never left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_imports_and_failed_exports_leave_nothing() {
+    let env = Env::new().await;
+    file_account(&env).await;
+    let fifo = env.dir.path().join("bill.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let csv = "ChargePeriodStart,BilledCost,BillingCurrency\n2025-02-01,1.25,USD\n2025-02-02,2.50,USD\n";
+            std::fs::write(&fifo, csv).unwrap();
+        })
+    };
+    let out = env
+        .run(&[
+            "import",
+            "focus",
+            fifo.to_str().unwrap(),
+            "--account",
+            "bill",
+            "--format",
+            "json",
+        ])
+        .await;
+    writer.join().unwrap();
+    assert_eq!(out.ok().json()["rows"], 2);
+    assert_eq!(year_total(&env, "2025-02-01", "2025-03-01").await, "3.75");
+
+    // The target is a directory: the write succeeds, the rename fails; nothing is left.
+    let target = env.dir.path().join("out");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), "x").unwrap();
+    env.run(&[
+        "export",
+        "focus",
+        "--start",
+        "2025-02-01",
+        "--end",
+        "2025-03-01",
+        target.to_str().unwrap(),
+    ])
+    .await
+    .fails(1, "cannot write");
+    let left: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A failed import is closed as failed with its reason.
+    let bad = env.dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "ChargePeriodStart,BilledCost,BillingCurrency\n2025-02-01,x,USD\n",
+    )
+    .unwrap();
+    env.run(&[
+        "import",
+        "focus",
+        bad.to_str().unwrap(),
+        "--account",
+        "bill",
+    ])
+    .await
+    .fails(2, "line 2, column BilledCost");
+    let jobs = env.run(&["jobs", "--format", "json"]).await.ok().json();
+    let states: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap())
+        .collect();
+    assert!(!states.contains(&"running"), "{states:?}");
+    assert!(states.contains(&"failed"), "{states:?}");
+}
+
+/// #13 medium: a killed import is closed as interrupted by the next command once its lease
+/// lapses (10 s without renewal), never left "running"; its data was never written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_import_is_closed_as_interrupted() {
+    use std::io::Write as _;
+    let env = Env::new().await;
+    file_account(&env).await;
+    let fifo = env.dir.path().join("slow.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = env
+        .command(&[
+            "import",
+            "focus",
+            fifo.to_str().unwrap(),
+            "--account",
+            "bill",
+        ])
+        .spawn()
+        .unwrap();
+    // Half a bill, and the writer stays: the import waits for more.
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer
+        .write_all(b"ChargePeriodStart,BilledCost,BillingCurrency\n2025-02-01,1.25,USD\n")
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    drop(writer);
+    let state = |jobs: serde_json::Value| jobs[0]["state"].as_str().unwrap().to_owned();
+    let jobs = env.run(&["jobs", "--format", "json"]).await.ok().json();
+    assert_eq!(state(jobs), "running", "its lease is still fresh");
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    let jobs = env.run(&["jobs", "--format", "json"]).await.ok().json();
+    assert_eq!(state(jobs.clone()), "failed", "{jobs}");
+    assert_eq!(
+        jobs[0]["error"],
+        "interrupted: the process stopped before this import finished"
+    );
+    assert_eq!(year_total(&env, "2025-02-01", "2025-03-01").await, "0");
+}

@@ -141,8 +141,14 @@ impl fmt::Debug for Currency {
 /// ```
 pub fn parse_decimal(raw: &str) -> Result<Decimal, ValidationError> {
     let text = raw.trim();
+    // The value in the error is cut to 64 characters: an error never carries a whole
+    // hostile cell.
     let err = |reason: &str| ValidationError::Decimal {
-        value: raw.to_owned(),
+        value: if raw.chars().count() > 64 {
+            raw.chars().take(64).chain(std::iter::once('…')).collect()
+        } else {
+            raw.to_owned()
+        },
         reason: reason.to_owned(),
     };
     if text.is_empty() {

@@ -54,6 +54,35 @@ pub enum ImportError {
         /// The CSV reader's message.
         message: String,
     },
+    /// The file went past a documented limit (see `cloudbill_focus::limits`).
+    #[error("{file}: line {line}: {message}")]
+    Limit {
+        /// File name.
+        file: String,
+        /// Line where the offending record starts.
+        line: u64,
+        /// Which limit.
+        message: String,
+    },
+    /// The header is not usable (duplicate or too many columns).
+    #[error("{file}: header: {message}")]
+    Header {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--skip-invalid`, and no row was valid: nothing to import is a failure, not an empty
+    /// success.
+    #[error("{file}: every one of its {rows} rows is invalid (the first: {first})")]
+    AllInvalid {
+        /// File name.
+        file: String,
+        /// Rows read.
+        rows: u64,
+        /// The first bad row.
+        first: RowError,
+    },
     /// The file has no data rows.
     #[error("{file}: no data rows")]
     Empty {

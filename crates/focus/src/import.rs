@@ -9,6 +9,7 @@ use cloudbill_core::{
     Money, PartitionEncoder, ProviderKind, RecordFields, Tags,
 };
 
+use crate::limits::{Bounded, MAX_COLUMNS, MAX_VALUE_CHARS};
 use crate::{ImportError, RowError};
 
 /// The tag that records the span of a charge covering more than one day.
@@ -355,16 +356,35 @@ fn map_fields<'r>(
                 .ok_or_else(|| err(name, "not a JSON object".into()))?;
             for (k, v) in object {
                 let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                check_text(k)
+                    .and_then(|()| check_text(&v))
+                    .map_err(|m| err(name, format!("tag {}: {m}", excerpt(k))))?;
                 tags.insert(k.clone(), v);
             }
         }
     }
     for (key, index) in &columns.tag_columns {
         if let Some(v) = cell(record, Some(*index)) {
+            check_text(v).map_err(|m| err(key, m))?;
             tags.insert(key.clone(), v.to_owned());
         }
     }
-    if let Some(end) = cell(record, at.end).and_then(parse_timestamp) {
+    if let Some(end_text) = cell(record, at.end) {
+        let end = parse_timestamp(end_text).ok_or_else(|| {
+            err(
+                layout.end,
+                format!("{} is not a timestamp", excerpt(end_text)),
+            )
+        })?;
+        if end < start {
+            return Err(err(
+                layout.end,
+                format!(
+                    "{} is before the charge period's start {start_text}",
+                    excerpt(end_text)
+                ),
+            ));
+        }
         if end - start > chrono::Duration::days(1) {
             tags.insert(
                 SPAN_TAG.to_owned(),
@@ -376,14 +396,28 @@ fn map_fields<'r>(
             );
         }
     }
+    let text = |name: &str, value: Option<&'r str>| -> Result<Option<&'r str>, RowError> {
+        if let Some(v) = value {
+            check_text(v).map_err(|m| err(name, m))?;
+        }
+        Ok(value)
+    };
+    let cloud_account = text(layout.account[0], first_cell(record, at.account))?;
+    let region = text(layout.region[0], first_cell(record, at.region))?;
+    let service = text(layout.service[0], first_cell(record, at.service))?;
+    let usage_type = text(layout.usage_type[0], first_cell(record, at.usage_type))?;
+    let instance_type = text(
+        layout.instance_type.unwrap_or(""),
+        cell(record, at.instance_type),
+    )?;
     Ok(RecordFields {
         date: start.date_naive(),
         provider: ProviderKind::File,
-        cloud_account: first_cell(record, at.account).unwrap_or_default(),
-        region: first_cell(record, at.region).unwrap_or_default(),
-        service: first_cell(record, at.service).unwrap_or_default(),
-        usage_type: first_cell(record, at.usage_type).unwrap_or_default(),
-        instance_type: cell(record, at.instance_type),
+        cloud_account: cloud_account.unwrap_or_default(),
+        region: region.unwrap_or_default(),
+        service: service.unwrap_or_default(),
+        usage_type: usage_type.unwrap_or_default(),
+        instance_type,
         usage_quantity,
         cost,
         currency,
@@ -401,6 +435,13 @@ fn check_day(
     record: &csv::StringRecord,
     day: NaiveDate,
 ) -> Result<(), String> {
+    let earliest = NaiveDate::from_ymd_opt(EARLIEST_DAY.0, EARLIEST_DAY.1, EARLIEST_DAY.2);
+    if earliest.is_some_and(|e| day < e) || day.year() > LATEST_YEAR {
+        return Err(format!(
+            "{day} is outside the days a bill may cover ({}-01-01 to {LATEST_YEAR}-12-31)",
+            EARLIEST_DAY.0
+        ));
+    }
     if let Some(w) = ctx.window {
         if !w.contains(day) {
             return Err(format!(
@@ -499,6 +540,13 @@ pub fn for_each_record<R: Read>(
 }
 
 fn csv_error(file: &str, e: &csv::Error) -> ImportError {
+    if let Some(limit) = crate::limits::limit_of(e) {
+        return ImportError::Limit {
+            file: file.to_owned(),
+            line: limit.line,
+            message: limit.message.clone(),
+        };
+    }
     ImportError::Csv {
         file: file.to_owned(),
         line: e.position().map_or(0, csv::Position::line),
@@ -506,31 +554,51 @@ fn csv_error(file: &str, e: &csv::Error) -> ImportError {
     }
 }
 
-/// Opens the CSV, reads the header and checks the mandatory columns.
+/// Opens the CSV (behind the [`crate::limits`] reader), reads the header and checks it: the
+/// mandatory columns present, no column twice, at most [`MAX_COLUMNS`] columns.
 fn open_csv<R: Read>(
     source: R,
     file: &str,
     format: BillFormat,
-) -> Result<(csv::Reader<R>, Columns, usize), ImportError> {
+) -> Result<(csv::Reader<Bounded<R>>, Columns, usize), ImportError> {
     let layout = layout(format);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(source);
+        .from_reader(Bounded::new(source));
     let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
+    let header_error = |message: String| ImportError::Header {
+        file: file.to_owned(),
+        message,
+    };
+    if headers.len() > MAX_COLUMNS {
+        return Err(header_error(format!(
+            "{} columns (at most {MAX_COLUMNS})",
+            headers.len()
+        )));
+    }
     let mut index = HashMap::new();
     let mut tag_columns = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let name = h.trim_start_matches('\u{feff}').trim();
         if let Some(key) = layout.tag_prefix.and_then(|p| name.strip_prefix(p)) {
+            check_text(key)
+                .map_err(|m| header_error(format!("tag column {}: {m}", excerpt(name))))?;
             tag_columns.push((key.to_owned(), i));
         }
-        index.entry(name.to_owned()).or_insert(i);
+        if let Some(first) = index.insert(name.to_owned(), i) {
+            return Err(header_error(format!(
+                "column {} appears twice (columns {} and {})",
+                excerpt(name),
+                first + 1,
+                i + 1
+            )));
+        }
     }
     let columns = Columns { index, tag_columns };
     for required in [layout.start, layout.cost, layout.currency] {
         if columns.get(required).is_none() {
-            let found: Vec<&str> = headers.iter().take(12).collect();
+            let found: Vec<String> = headers.iter().take(12).map(excerpt).collect();
             return Err(ImportError::MissingColumn {
                 file: file.to_owned(),
                 column: required,
@@ -540,6 +608,32 @@ fn open_csv<R: Read>(
     }
     Ok((reader, columns, headers.len()))
 }
+
+/// Refuses a text value a report could not show safely: longer than [`MAX_VALUE_CHARS`], or
+/// holding a control character (C0, DEL or C1: a terminal escape sequence starts with one).
+fn check_text(value: &str) -> Result<(), String> {
+    if value.len() > MAX_VALUE_CHARS && value.chars().count() > MAX_VALUE_CHARS {
+        return Err(format!(
+            "a value of {} characters (at most {MAX_VALUE_CHARS})",
+            value.chars().count()
+        ));
+    }
+    let bytes = value.as_bytes();
+    let control = bytes.iter().enumerate().any(|(i, b)| {
+        *b < 0x20
+            || *b == 0x7f
+            || (*b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+    });
+    if control {
+        return Err(format!("{} holds a control character", excerpt(value)));
+    }
+    Ok(())
+}
+
+/// The first day a charge may fall on, and the last year (a year 0000 or 9999 is a broken
+/// bill, not a cost).
+const EARLIEST_DAY: (i32, u32, u32) = (2000, 1, 1);
+const LATEST_YEAR: i32 = 2099;
 
 fn layout(format: BillFormat) -> &'static Layout {
     match format {
@@ -634,6 +728,15 @@ impl Rows {
             return Err(ImportError::Empty {
                 file: file.to_owned(),
             });
+        }
+        if self.bill.skipped == self.bill.rows {
+            if let Some(first) = self.bill.first_errors.first() {
+                return Err(ImportError::AllInvalid {
+                    file: file.to_owned(),
+                    rows: self.bill.rows,
+                    first: first.clone(),
+                });
+            }
         }
         if let (Some(lo), Some(hi)) = (self.min, self.max) {
             self.bill.range = DateRange::new(lo, hi.succ_opt().unwrap_or(hi)).ok();

@@ -16,6 +16,7 @@
 mod error;
 mod export;
 mod import;
+pub mod limits;
 
 pub use error::{ImportError, RowError};
 pub use export::{write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};

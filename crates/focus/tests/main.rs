@@ -495,3 +495,132 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Both readers (records and ready-encoded partitions) give the same error for `source()`.
+fn both_fail(source: impl Fn() -> Box<dyn std::io::Read + Send>, options: ImportOptions) -> String {
+    let a = read(
+        source(),
+        "bill.csv",
+        BillFormat::Focus,
+        DomainId::new(),
+        AccountId::new(),
+        options,
+    )
+    .err()
+    .unwrap_or_else(|| panic!("read accepted it"))
+    .to_string();
+    let b = encoded(source(), BillFormat::Focus, options, 1 << 20)
+        .err()
+        .unwrap_or_else(|| panic!("encode_bill accepted it"))
+        .to_string();
+    assert_eq!(a, b);
+    assert!(
+        a.len() < 600,
+        "the error quotes a short excerpt only: {} chars",
+        a.len()
+    );
+    a
+}
+
+const HEAD: &str =
+    "ChargePeriodStart,ChargePeriodEnd,BilledCost,BillingCurrency,ServiceName,Tags\n";
+
+/// #13 high 6: a 1 MB gzip of 1 GB of zeros took 5.3 GB RSS; a 200 MB header line was echoed
+/// into the job error. Records, headers and values are bounded while reading.
+#[test]
+fn hostile_sizes_stop_early_with_a_short_error() {
+    use std::io::Read as _;
+    let started = std::time::Instant::now();
+    // 1 GB of zeros after the header: one endless record.
+    let err = both_fail(
+        || Box::new(HEAD.as_bytes().chain(std::io::repeat(b'0').take(1 << 30))),
+        ImportOptions::default(),
+    );
+    assert_eq!(err, "bill.csv: line 2: a record is longer than 1048576 bytes (a missing line break or an unbalanced quote?)");
+    // A 200 MB header.
+    let err = both_fail(
+        || Box::new(std::io::repeat(b'a').take(200 << 20)),
+        ImportOptions::default(),
+    );
+    assert!(
+        err.starts_with("bill.csv: line 1: a record is longer than 1048576 bytes"),
+        "{err}"
+    );
+    // An unbalanced quote swallows the rest of the file into one record.
+    let err = both_fail(
+        || {
+            let head = std::io::Cursor::new(format!("{HEAD}\"2025-01-01").into_bytes());
+            Box::new(head.chain(std::io::repeat(b'\n').take(8 << 20)))
+        },
+        ImportOptions::default(),
+    );
+    assert!(err.contains("a record is longer than"), "{err}");
+    // Gzip of zeros through the CLI's decoder is the same reader: covered by the first case.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// #13 medium: hostile values are refused with the file, line, column and a short, escaped
+/// excerpt; nothing reaches a terminal raw.
+#[test]
+fn hostile_values_are_refused_by_line_and_column() {
+    let row = |start: &str, end: &str, service: &str, tags: &str| {
+        format!("{HEAD}2025-01-01T00:00:00Z,2025-01-02T00:00:00Z,1,USD,EC2,\n{start},{end},2.5,USD,{service},{tags}\n")
+    };
+    let long = "x".repeat(100_000);
+    let cases = [
+        (row("2025-01-02", "garbage", "EC2", ""), "line 3, column ChargePeriodEnd: \"garbage\" is not a timestamp"),
+        (row("2025-01-02", "2025-01-01", "EC2", ""), "line 3, column ChargePeriodEnd: \"2025-01-01\" is before the charge period's start 2025-01-02"),
+        (row("0000-01-02", "", "EC2", ""), "line 3, column ChargePeriodStart: 0000-01-02 is outside the days a bill may cover"),
+        (row("9999-01-02", "", "EC2", ""), "line 3, column ChargePeriodStart: 9999-01-02 is outside the days a bill may cover (2000-01-01 to 2099-12-31)"),
+        (row("1999-12-31", "", "EC2", ""), "line 3, column ChargePeriodStart: 1999-12-31 is outside the days a bill may cover"),
+        (row("2025-01-02", "", &long, ""), "line 3, column ServiceName: a value of 100000 characters (at most 4096)"),
+        (row("2025-01-02", "", "\u{1b}[2J\u{1b}]0;pwned\u{7}", ""), "line 3, column ServiceName: \"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\" holds a control character"),
+        (row("2025-01-02", "", "EC2", "\"{\"\"te\\u001bam\"\": \"\"web\"\"}\""), "line 3, column Tags: tag \"te\\u{1b}am\": \"te\\u{1b}am\" holds a control character"),
+        (row("2025-01-02", "", "EC2\u{9b}31m", ""), "holds a control character"),
+        (row("2025-01-02", "", "EC2", "\"[1,2]\""), "line 3, column Tags: not a JSON object"),
+        (row("2025-01-02", "", "EC2", &format!("\"{{\"\"k\"\": \"\"{long}\"\"}}\"")), "line 3, column Tags: tag \"k\": a value of 100000 characters"),
+        (format!("{HEAD}2025-01-01,,1e99999999999,USD,EC2,\n"), "line 2, column BilledCost: \"1e99999999999\" is not an exact decimal amount: malformed exponent"),
+        (format!("{HEAD}2025-01-01,,{},USD,EC2,\n", "9".repeat(5000)), "line 2, column BilledCost: \"9999999999999999999999999999999999999999999999999999999999999999…\""),
+    ];
+    for (text, expected) in cases {
+        let err = both_fail(
+            || Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+            ImportOptions::default(),
+        );
+        assert!(err.contains(expected), "{err}\n  expected: {expected}");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{7}'),
+            "raw control character in {err:?}"
+        );
+    }
+}
+
+/// #13 medium: a duplicate column is an error; `--skip-invalid` with every row invalid fails.
+#[test]
+fn duplicate_columns_and_all_invalid_rows_fail() {
+    let dup = "ChargePeriodStart,BilledCost,BillingCurrency,BilledCost\n2025-01-01,1,USD,2\n";
+    let err = both_fail(
+        || Box::new(std::io::Cursor::new(dup)),
+        ImportOptions::default(),
+    );
+    assert_eq!(
+        err,
+        "bill.csv: header: column \"BilledCost\" appears twice (columns 2 and 4)"
+    );
+    let bad = "ChargePeriodStart,BilledCost,BillingCurrency\n2025-01-01,x,USD\n2025-01-02,y,USD\n";
+    let skip = ImportOptions {
+        skip_invalid: true,
+        ..ImportOptions::default()
+    };
+    let err = both_fail(|| Box::new(std::io::Cursor::new(bad)), skip);
+    assert!(
+        err.starts_with(
+            "bill.csv: every one of its 2 rows is invalid (the first: line 2, column BilledCost"
+        ),
+        "{err}"
+    );
+}

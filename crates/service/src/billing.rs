@@ -29,6 +29,9 @@ pub struct BillingConfig {
     pub restate_days: i64,
     /// How long a sync lease lasts without renewal.
     pub lease_ttl: Duration,
+    /// How long an import's lease lasts without renewal (renewed every third of it while the
+    /// import runs): a killed import is shown as interrupted this long after it stopped.
+    pub import_lease_ttl: Duration,
     /// The longest report range, in days.
     pub max_query_days: i64,
     /// The endpoint used for Hyperbilling accounts registered without one.
@@ -48,6 +51,7 @@ impl Default for BillingConfig {
             initial_months: 12,
             restate_days: 10,
             lease_ttl: Duration::from_secs(5 * 60),
+            import_lease_ttl: Duration::from_secs(10),
             max_query_days: cloudbill_core::MAX_RANGE_DAYS,
             default_endpoint: None,
             today: None,

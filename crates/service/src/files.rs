@@ -21,6 +21,20 @@ pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Se
 /// spans several segments): bounds an import's memory whatever the file's size.
 const IMPORT_SPILL_BYTES: usize = 12 << 20;
 
+/// The longest error text kept on a job (the errors quote only short excerpts of a file; this
+/// is the backstop that keeps `cloudbill jobs` small whatever a file held).
+const MAX_JOB_ERROR_CHARS: usize = 2000;
+
+fn bounded_error(text: &str) -> String {
+    if text.chars().count() <= MAX_JOB_ERROR_CHARS {
+        return text.to_owned();
+    }
+    text.chars()
+        .take(MAX_JOB_ERROR_CHARS)
+        .chain(std::iter::once('…'))
+        .collect()
+}
+
 /// What an import did.
 #[derive(Debug, Clone)]
 pub struct ImportReport {
@@ -111,6 +125,54 @@ impl Billing {
         self.require_billing().await?;
         let account = self.file_account(p, account).await?;
         let store = &self.inner.store;
+        // The account's lease, taken before the job exists and renewed while the import
+        // runs: a job whose lease lapsed was left by a process that stopped (see
+        // `close_lapsed_imports`).
+        let ttl = self.inner.config.import_lease_ttl;
+        let lease_until = move || {
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10))
+        };
+        let holder = self.inner.holder.clone();
+        if !store
+            .try_lease(account.id, &holder, Utc::now(), lease_until())
+            .await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "a sync or import of account {} is running in another process; try again when it finishes",
+                account.name
+            )));
+        }
+        let renewal = {
+            let (store, holder, id) = (Arc::clone(store), holder.clone(), account.id);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ttl / 3).await;
+                    let _ = store
+                        .try_lease(id, &holder, Utc::now(), lease_until())
+                        .await;
+                }
+            })
+        };
+        let result = self
+            .import_leased(&account, format, open, file_name, options)
+            .await;
+        renewal.abort();
+        if let Err(e) = store.release_lease(account.id, &holder).await {
+            tracing::warn!(account = %account.name, error = %e, "could not release the import lease");
+        }
+        result
+    }
+
+    async fn import_leased(
+        &self,
+        account: &ServiceAccount,
+        format: BillFormat,
+        open: BillSource,
+        file_name: &str,
+        options: ImportOptions,
+    ) -> Result<ImportReport, ServiceError> {
+        let store = &self.inner.store;
+        self.close_interrupted_jobs(account, JobId::new()).await;
         // The job's window is the day of the import until the file's range is known.
         let job = SyncJob::running(
             self.domain_id(),
@@ -129,7 +191,7 @@ impl Billing {
             Ok(done) => done,
             Err(error) => {
                 finished.state = JobState::Failed;
-                finished.error = Some(error.to_string());
+                finished.error = Some(bounded_error(&error.to_string()));
                 store.save_job(&finished).await?;
                 return Err(error);
             }

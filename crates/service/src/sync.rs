@@ -347,25 +347,58 @@ impl Billing {
     }
 
     /// Jobs of `account` still marked running while we hold its lease were left by a process
-    /// that stopped mid-sync: record them as interrupted (their written windows stay valid).
-    async fn close_interrupted_jobs(&self, account: &ServiceAccount, current: JobId) {
+    /// that stopped mid-sync or mid-import: record them as interrupted (a sync's written
+    /// windows stay valid; an import wrote nothing).
+    pub(crate) async fn close_interrupted_jobs(&self, account: &ServiceAccount, current: JobId) {
         let store = &self.inner.store;
         let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
             return;
         };
-        for mut job in jobs
+        for job in jobs
             .into_iter()
-            .filter(|j| j.state == JobState::Running && j.id != current && j.kind == JobKind::Sync)
+            .filter(|j| j.state == JobState::Running && j.id != current)
         {
-            job.state = if job.rows > 0 {
-                JobState::Partial
-            } else {
-                JobState::Failed
-            };
-            job.error = Some("interrupted: the process stopped before this sync finished".into());
-            job.finished_at = Some(Utc::now());
-            if let Err(e) = store.save_job(&job).await {
-                tracing::warn!(error = %e, "could not close an interrupted job");
+            self.close_interrupted(job).await;
+        }
+    }
+
+    async fn close_interrupted(&self, mut job: SyncJob) {
+        job.state = if job.rows > 0 {
+            JobState::Partial
+        } else {
+            JobState::Failed
+        };
+        job.error = Some(format!(
+            "interrupted: the process stopped before this {} finished",
+            job.kind.as_str()
+        ));
+        job.finished_at = Some(Utc::now());
+        if let Err(e) = self.inner.store.save_job(&job).await {
+            tracing::warn!(error = %e, "could not close an interrupted job");
+        }
+    }
+
+    /// Running imports whose account lease lapsed (nobody renews it: the importing process
+    /// stopped) are closed as interrupted, so a killed import never stays "running". Syncs
+    /// are closed by the next sync of their account (their jobs exist before their lease).
+    async fn close_lapsed_imports(&self, views: &mut [JobView]) {
+        let now = Utc::now();
+        let probe = format!("probe-{}", JobId::new());
+        for view in views
+            .iter_mut()
+            .filter(|v| v.job.state == JobState::Running && v.job.kind == JobKind::Import)
+        {
+            // A lease that expires at once: taken only if free or lapsed, and then gone.
+            if let Ok(true) = self
+                .inner
+                .store
+                .try_lease(view.job.account, &probe, now, now)
+                .await
+            {
+                self.close_interrupted(view.job.clone()).await;
+                if let Ok(closed) = self.inner.store.job(self.domain_id(), view.job.id).await {
+                    view.job = closed;
+                }
             }
         }
     }
@@ -440,6 +473,7 @@ impl Billing {
             job,
             account_name: account.name.to_string(),
         }];
+        self.close_lapsed_imports(&mut views).await;
         self.cut_for(p, &mut views).await?;
         views.pop().ok_or_else(not_found)
     }
@@ -502,6 +536,7 @@ impl Billing {
                 })
             })
             .collect();
+        self.close_lapsed_imports(&mut views).await;
         self.cut_for(p, &mut views).await?;
         Ok(views)
     }
