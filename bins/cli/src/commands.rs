@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use clap::CommandFactory;
-use cloudbill_core::{
-    AccountState, ClientSecret, DateRange, Granularity, ProviderState, ServiceAccount,
-};
+use cloudbill_core::{AccountState, ClientSecret, DateRange, ProviderState, ServiceAccount};
 use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, Principal, Query, SyncReport,
-    SyncRequest,
+    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, Principal, Query,
+    ReportRequest, ServiceError, SyncReport, SyncRequest,
 };
 use serde_json::json;
 
@@ -620,18 +618,10 @@ async fn jobs_cmd(
     render::print(out, format, &g)
 }
 
+/// The report flags as the service's [`ReportRequest`] (the API's parser, so both refuse the
+/// same mistakes with the same words).
 pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
-    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
-    let range = DateRange::new(args.start, args.end).map_err(|e| usage(&e))?;
-    let granularity: Granularity = args.granularity.parse().map_err(|e| usage(&e))?;
-    let mut query = Query::new(range, granularity);
-    for key in &args.group_by {
-        let key: GroupKey = key.parse().map_err(|e| usage(&e))?;
-        if !query.group_by.contains(&key) {
-            query.group_by.push(key);
-        }
-    }
-    let mut filters: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
+    let mut filters = BTreeMap::new();
     for (key, values) in [
         (GroupKey::Project, &args.project),
         (GroupKey::ProjectGroup, &args.project_group),
@@ -641,16 +631,24 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         (GroupKey::Service, &args.service),
     ] {
         if !values.is_empty() {
-            filters.insert(key, values.clone());
+            filters.insert(key.as_str().to_owned(), values.clone());
         }
     }
-    query.filters = filters;
-    query.sort = args.sort.parse().map_err(|e| usage(&e))?;
-    if args.limit == Some(0) {
-        return Err(CliError::Usage("--limit must be at least 1".into()));
-    }
-    query.limit = args.limit;
-    Ok(query)
+    let request = ReportRequest {
+        start: args.start.to_string(),
+        end: args.end.to_string(),
+        granularity: Some(args.granularity.clone()),
+        group_by: args.group_by.clone(),
+        filters,
+        sort: Some(args.sort.clone()),
+        limit: args.limit,
+    };
+    request.to_query().map_err(|e| match e {
+        ServiceError::Query(cloudbill_service::QueryError::ZeroLimit) => {
+            CliError::Usage("--limit must be at least 1".into())
+        }
+        other => CliError::Usage(other.to_string()),
+    })
 }
 
 async fn token_cmd(

@@ -116,10 +116,9 @@ async fn an_import_replaces_only_the_days_its_file_holds() {
 
     // A mistyped year far from the row's billing period is refused; nothing is written.
     let typo = focus_file(&env, "typo.csv", &[("2025-04-02", "9.00")]);
-    let text =
-        std::fs::read_to_string(&typo)
-            .unwrap()
-            .replacen("2025-04-02T00", "2052-04-02T00", 1);
+    let text = std::fs::read_to_string(&typo)
+        .unwrap()
+        .replace("2025-04-02T", "2052-04-02T");
     std::fs::write(&typo, text).unwrap();
     env.run(&["import", "focus", &typo, "--account", "bill"])
         .await

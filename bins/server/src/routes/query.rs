@@ -7,8 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use cloudbill_core::{DateRange, Granularity};
-use cloudbill_service::{GroupKey, Report, Sort};
+use cloudbill_service::{Report, ReportRequest};
 use serde::Deserialize;
 
 use super::ApiJson;
@@ -17,21 +16,6 @@ use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/billing/query", post(query_post).get(query_get))
-}
-
-/// The JSON body: `{start, end, granularity, group_by, filters, sort, limit}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct QueryBody {
-    start: String,
-    end: String,
-    granularity: Option<String>,
-    #[serde(default)]
-    group_by: Vec<String>,
-    #[serde(default)]
-    filters: BTreeMap<String, Vec<String>>,
-    sort: Option<String>,
-    limit: Option<u32>,
 }
 
 /// The GET form: lists are comma separated; filters are `filter.KEY=a,b`.
@@ -56,39 +40,16 @@ fn invalid(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Turns the wire form into the service's query, with a specific message for every mistake.
-pub(crate) fn to_query(body: QueryBody) -> Result<cloudbill_service::Query, ApiError> {
-    let range = DateRange::parse(&body.start, &body.end).map_err(invalid)?;
-    let granularity: Granularity = body
-        .granularity
-        .as_deref()
-        .unwrap_or("MONTHLY")
-        .parse()
-        .map_err(invalid)?;
-    let mut q = cloudbill_service::Query::new(range, granularity);
-    for k in &body.group_by {
-        let key: GroupKey = k.parse().map_err(invalid)?;
-        if !q.group_by.contains(&key) {
-            q.group_by.push(key);
-        }
-    }
-    for (k, values) in body.filters {
-        let key: GroupKey = k.parse().map_err(invalid)?;
-        q.filters.insert(key, values);
-    }
-    q.sort = match body.sort.as_deref() {
-        None => Sort::Total,
-        Some(s) => s.parse().map_err(invalid)?,
-    };
-    q.limit = body.limit;
-    Ok(q)
+pub(crate) fn to_query(body: &ReportRequest) -> Result<cloudbill_service::Query, ApiError> {
+    body.to_query().map_err(invalid)
 }
 
 async fn query_post(
     State(s): State<AppState>,
     Auth(p): Auth,
-    ApiJson(body): ApiJson<QueryBody>,
+    ApiJson(body): ApiJson<ReportRequest>,
 ) -> Result<Json<Arc<Report>>, ApiError> {
-    Ok(Json(s.billing.report_shared(&p, &to_query(body)?).await?))
+    Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
 }
 
 async fn query_get(
@@ -112,7 +73,7 @@ async fn query_get(
         })?;
         filters.insert(key.to_owned(), split(v));
     }
-    let body = QueryBody {
+    let body = ReportRequest {
         start: params.start,
         end: params.end,
         granularity: params.granularity,
@@ -121,5 +82,5 @@ async fn query_get(
         sort: params.sort,
         limit: params.limit,
     };
-    Ok(Json(s.billing.report_shared(&p, &to_query(body)?).await?))
+    Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
 }

@@ -1,0 +1,71 @@
+//! The report query as callers spell it (JSON body, query string, CLI flags), parsed once into
+//! the engine's [`Query`] — the one place that turns names into keys for the CLI and the API.
+
+use std::collections::BTreeMap;
+
+use cloudbill_aggregate::{GroupKey, Query, Sort};
+use cloudbill_core::{DateRange, Granularity};
+use serde::Deserialize;
+
+use crate::ServiceError;
+
+/// `{start, end, granularity, group_by, filters, sort, limit}` (DESIGN.md's report query).
+///
+/// ```
+/// use cloudbill_service::ReportRequest;
+/// let request: ReportRequest = serde_json::from_str(
+///     r#"{"start": "2025-01-01", "end": "2025-04-01", "group_by": ["project"],
+///         "filters": {"region": ["us-east-1"]}}"#,
+/// ).unwrap();
+/// let query = request.to_query().unwrap();
+/// assert_eq!(query.group_by.len(), 1);
+/// assert!(ReportRequest { limit: Some(0), ..request }.to_query().is_err());
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    /// First day, `YYYY-MM-DD`.
+    pub start: String,
+    /// Day after the last, `YYYY-MM-DD`.
+    pub end: String,
+    /// `DAILY`, `MONTHLY` (default) or `YEARLY`, any case.
+    pub granularity: Option<String>,
+    /// Keys to group by (duplicates are ignored).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Key → accepted values.
+    #[serde(default)]
+    pub filters: BTreeMap<String, Vec<String>>,
+    /// `total` (default) or `key`.
+    pub sort: Option<String>,
+    /// At most this many result rows (at least 1).
+    pub limit: Option<u32>,
+}
+
+impl ReportRequest {
+    /// The engine's query, with a specific error for every mistake.
+    pub fn to_query(&self) -> Result<Query, ServiceError> {
+        let range = DateRange::parse(&self.start, &self.end)?;
+        let granularity: Granularity = self.granularity.as_deref().unwrap_or("MONTHLY").parse()?;
+        let mut q = Query::new(range, granularity);
+        for k in &self.group_by {
+            let key: GroupKey = k.parse()?;
+            if !q.group_by.contains(&key) {
+                q.group_by.push(key);
+            }
+        }
+        for (k, values) in &self.filters {
+            let key: GroupKey = k.parse()?;
+            q.filters.insert(key, values.clone());
+        }
+        q.sort = match self.sort.as_deref() {
+            None => Sort::Total,
+            Some(s) => s.parse()?,
+        };
+        if self.limit == Some(0) {
+            return Err(cloudbill_aggregate::QueryError::ZeroLimit.into());
+        }
+        q.limit = self.limit;
+        Ok(q)
+    }
+}
