@@ -156,7 +156,10 @@ async fn run(args: Args) -> Result<(), String> {
             "API example: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/billing"
         );
     } else {
-        println!("cloudbill-server listening on http://{addr}/ (database {url})");
+        println!(
+            "cloudbill-server listening on http://{addr}/ (database {})",
+            cloudbill_store::redacted_url(&url)
+        );
     }
 
     let mut state = cloudbill_server::AppState::new(billing.clone());

@@ -16,8 +16,10 @@ pub const SECRET_KEY_ENV: &str = "CLOUDBILL_SECRET_KEY";
 const NONCE_LEN: usize = 24;
 
 /// The value sealed as a database's key check.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const KEY_CHECK: &[u8] = b"cloudbill credentials key check v1";
 /// The associated data of the key check (no account id has this form).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const KEY_CHECK_CONTEXT: &[u8] = b"cloudbill:key-check";
 
 /// Seals and opens credential blobs. The associated data binds a blob to its row (the account

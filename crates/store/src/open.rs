@@ -5,6 +5,12 @@
 //! with its key, so a wrong key is refused at open, naming where it came from, and a missing
 //! key file never leads to a second key for a database that already holds sealed credentials.
 
+// Built without a SQL backend (memory only), the key handling has nothing to open.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(dead_code, unused_macros, unused_variables)
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

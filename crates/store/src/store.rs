@@ -312,6 +312,7 @@ pub(crate) fn refused(e: cloudbill_core::ValidationError) -> StoreError {
 }
 
 /// What [`check_partition`] learned of a partition.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) struct CheckedPartition {
     /// Its month.
     pub(crate) month: NaiveDate,
