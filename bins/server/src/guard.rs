@@ -113,7 +113,7 @@ async fn as_json_error(response: Response) -> Response {
     }
     if code == "internal" {
         tracing::error!(status = status.as_u16(), error = %message, "request failed");
-        message = "internal error; the server log has the details".to_owned();
+        "internal error; the server log has the details".clone_into(&mut message);
     }
     ApiError::new(status, code, message).into_response()
 }

@@ -294,6 +294,69 @@ fn map_row(
     })
 }
 
+/// The row's tags (the FOCUS `Tags` JSON object, CUR's `resourceTags/…` columns) into `tags`
+/// (cleared first), each key and value checked.
+fn read_tags(
+    ctx: &RowContext<'_>,
+    record: &csv::StringRecord,
+    line: u64,
+    tags: &mut Tags,
+) -> Result<(), RowError> {
+    let err = |column: &str, message: String| RowError {
+        line,
+        column: column.to_owned(),
+        message,
+    };
+    tags.clear();
+    if let Some(name) = ctx.layout.tags_json {
+        if let Some(text) = cell(record, ctx.at.tags_json) {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| err(name, format!("not a JSON object: {e}")))?;
+            let object = value
+                .as_object()
+                .ok_or_else(|| err(name, "not a JSON object".into()))?;
+            for (k, v) in object {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                check_text(k)
+                    .and_then(|()| check_text(&v))
+                    .map_err(|m| err(name, format!("tag {}: {m}", excerpt(k))))?;
+                tags.insert(k.clone(), v);
+            }
+        }
+    }
+    for (key, index) in &ctx.columns.tag_columns {
+        if let Some(v) = cell(record, Some(*index)) {
+            check_text(v).map_err(|m| err(key, m))?;
+            tags.insert(key.clone(), v.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Checks a charge period's end against its start; the span tag's value when the charge covers
+/// more than one day.
+fn charge_span(
+    start: DateTime<Utc>,
+    start_text: &str,
+    end_text: &str,
+) -> Result<Option<String>, String> {
+    let end = parse_timestamp(end_text)
+        .ok_or_else(|| format!("{} is not a timestamp", excerpt(end_text)))?;
+    if end < start {
+        return Err(format!(
+            "{} is before the charge period's start {start_text}",
+            excerpt(end_text)
+        ));
+    }
+    Ok((end - start > chrono::Duration::days(1)).then(|| {
+        format!(
+            "{}/{}",
+            start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }))
+}
+
 /// Maps one row to borrowed record fields; `tags` is the caller's map, cleared and refilled
 /// (no allocation for rows without tags).
 fn map_fields<'r>(
@@ -303,7 +366,6 @@ fn map_fields<'r>(
     tags: &'r mut Tags,
 ) -> Result<RecordFields<'r>, RowError> {
     let layout = ctx.layout;
-    let columns = ctx.columns;
     let err = |column: &str, message: String| RowError {
         line,
         column: column.to_owned(),
@@ -346,54 +408,12 @@ fn map_fields<'r>(
             .map_err(|e: cloudbill_core::ValidationError| err(layout.category, e.to_string()))?,
         (BillFormat::Cur, Some(t)) => cur_category(t),
     };
-    tags.clear();
-    if let Some(name) = layout.tags_json {
-        if let Some(text) = cell(record, at.tags_json) {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| err(name, format!("not a JSON object: {e}")))?;
-            let object = value
-                .as_object()
-                .ok_or_else(|| err(name, "not a JSON object".into()))?;
-            for (k, v) in object {
-                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                check_text(k)
-                    .and_then(|()| check_text(&v))
-                    .map_err(|m| err(name, format!("tag {}: {m}", excerpt(k))))?;
-                tags.insert(k.clone(), v);
-            }
-        }
-    }
-    for (key, index) in &columns.tag_columns {
-        if let Some(v) = cell(record, Some(*index)) {
-            check_text(v).map_err(|m| err(key, m))?;
-            tags.insert(key.clone(), v.to_owned());
-        }
-    }
+    read_tags(ctx, record, line, tags)?;
     if let Some(end_text) = cell(record, at.end) {
-        let end = parse_timestamp(end_text).ok_or_else(|| {
-            err(
-                layout.end,
-                format!("{} is not a timestamp", excerpt(end_text)),
-            )
-        })?;
-        if end < start {
-            return Err(err(
-                layout.end,
-                format!(
-                    "{} is before the charge period's start {start_text}",
-                    excerpt(end_text)
-                ),
-            ));
-        }
-        if end - start > chrono::Duration::days(1) {
-            tags.insert(
-                SPAN_TAG.to_owned(),
-                format!(
-                    "{}/{}",
-                    start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-            );
+        if let Some(span) =
+            charge_span(start, start_text, end_text).map_err(|m| err(layout.end, m))?
+        {
+            tags.insert(SPAN_TAG.to_owned(), span);
         }
     }
     let text = |name: &str, value: Option<&'r str>| -> Result<Option<&'r str>, RowError> {
