@@ -386,3 +386,34 @@ async fn a_killed_import_is_closed_as_interrupted() {
     );
     assert_eq!(year_total(&env, "2025-02-01", "2025-03-01").await, "0");
 }
+
+/// #13 medium: `demo --demo-db` (said on the command line) wins over `CLOUDBILL_DATABASE_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_db_wins_over_the_environment() {
+    let env = Env::new().await;
+    let chosen = env.dir.path().join("chosen.db");
+    let mut cmd = env.command(&[
+        "demo",
+        "--demo-db",
+        chosen.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    cmd.env(
+        "CLOUDBILL_DATABASE_URL",
+        format!("sqlite://{}", env.dir.path().join("env.db").display()),
+    );
+    let out = cmd.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["database_url"],
+        format!("sqlite://{}", chosen.display())
+    );
+    assert!(chosen.exists());
+    assert!(!env.dir.path().join("env.db").exists());
+}
