@@ -1,0 +1,137 @@
+//! The dependency rules of docs/ARCHITECTURE.md, checked with `cargo tree` (per package, as a
+//! build of that package alone would resolve it).
+
+use std::collections::BTreeSet;
+
+/// The packages `package` depends on (normal edges, transitively), by name.
+fn normal_dependencies(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != package)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn internal(deps: &BTreeSet<String>) -> BTreeSet<&str> {
+    deps.iter()
+        .map(String::as_str)
+        .filter(|d| d.starts_with("cloudbill"))
+        .collect()
+}
+
+#[test]
+fn core_depends_on_no_workspace_crate() {
+    let deps = normal_dependencies("cloudbill-core");
+    assert!(internal(&deps).is_empty(), "{deps:?}");
+}
+
+#[test]
+fn the_arrows_point_down() {
+    let allowed: [(&str, &[&str]); 6] = [
+        ("cloudbill-provider", &["cloudbill-core"]),
+        (
+            "cloudbill-hyperbilling",
+            &["cloudbill-core", "cloudbill-provider"],
+        ),
+        ("cloudbill-aggregate", &["cloudbill-core"]),
+        ("cloudbill-focus", &["cloudbill-core"]),
+        ("cloudbill-store", &["cloudbill-core"]),
+        (
+            "cloudbill-service",
+            &[
+                "cloudbill-core",
+                "cloudbill-provider",
+                "cloudbill-store",
+                "cloudbill-aggregate",
+                "cloudbill-focus",
+            ],
+        ),
+    ];
+    for (package, may) in allowed {
+        let deps = normal_dependencies(package);
+        let found = internal(&deps);
+        let extra: Vec<&&str> = found.iter().filter(|d| !may.contains(d)).collect();
+        assert!(
+            extra.is_empty(),
+            "{package} depends on {extra:?}, which ARCHITECTURE.md forbids"
+        );
+    }
+}
+
+#[test]
+fn the_service_knows_no_database_driver_http_client_web_framework_or_cli_parser() {
+    let deps = normal_dependencies("cloudbill-service");
+    for forbidden in ["sqlx", "sqlx-core", "reqwest", "axum", "clap", "hyper"] {
+        assert!(
+            !deps.contains(forbidden),
+            "cloudbill-service depends on {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn only_hyperbilling_knows_the_hyperbilling_wire_format() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let markers = [
+        "USAGE_COST",
+        "NextDataToken",
+        "X-Client-Secret",
+        "linkedaccount",
+    ];
+    let mut offenders = Vec::new();
+    for dir in ["crates", "bins", "bench", "tests"] {
+        visit(&root.join(dir), &mut |path, text| {
+            let in_hyperbilling = path.components().any(|c| c.as_os_str() == "hyperbilling");
+            if !in_hyperbilling && path.file_name().is_some_and(|n| n != "crate_map.rs") {
+                for m in markers {
+                    if text.contains(m) {
+                        offenders.push(format!("{} names {m}", path.display()));
+                    }
+                }
+            }
+        });
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+fn visit(dir: &std::path::Path, f: &mut dyn FnMut(&std::path::Path, &str)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                visit(&path, f);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                f(&path, &text);
+            }
+        }
+    }
+}
