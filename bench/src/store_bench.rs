@@ -13,7 +13,7 @@ use cloudbill_core::{AccountId, DomainId, JobKind, SyncJob};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{Billing, BillingConfig, NewAccount, Principal};
-use cloudbill_store::{Cipher, SqliteStore, Store};
+use cloudbill_store::{Cipher, CostStore, JobStore, SqliteStore};
 
 fn time_process(cmd: &mut Command) -> Result<f64, String> {
     let mut best = f64::MAX;

@@ -34,6 +34,9 @@ pub use postgres::PgStore;
 pub use sql::set_spill_bytes;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+pub use store::{
+    changed_days, daily_totals, CatalogStore, Chunk, ChunkSource, CostStore, JobStore,
+    PartitionSink, SinkRef, Store, TokenStore, WriteOutcome,
+};
 #[cfg(any(test, feature = "mock"))]
-pub use store::MockStore;
-pub use store::{changed_days, daily_totals, Chunk, PartitionSink, SinkRef, Store, WriteOutcome};
+pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

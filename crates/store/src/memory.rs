@@ -11,7 +11,7 @@ use cloudbill_core::{
 };
 
 use crate::store::{check_record, outside, Scope};
-use crate::{changed_days, daily_totals, Store, StoreError, WriteOutcome};
+use crate::{changed_days, daily_totals, StoreError, WriteOutcome};
 
 #[derive(Default, Clone)]
 struct State {
@@ -147,7 +147,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl crate::CatalogStore for MemoryStore {
     async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
         let mut state = self.lock();
         if let Some(d) = state.domains.iter().find(|d| &d.name == name) {
@@ -422,44 +422,10 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
+}
 
-    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.account_mut(job.domain, job.account)?;
-        match state.jobs.iter_mut().find(|j| j.id == job.id) {
-            Some(existing) => *existing = job.clone(),
-            None => state.jobs.push(job.clone()),
-        }
-        Ok(())
-    }
-
-    async fn jobs(
-        &self,
-        domain: DomainId,
-        account: Option<AccountId>,
-        limit: u32,
-    ) -> Result<Vec<SyncJob>, StoreError> {
-        let state = self.lock();
-        let mut out: Vec<_> = state
-            .jobs
-            .iter()
-            .filter(|j| j.domain == domain && account.is_none_or(|a| a == j.account))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
-        out.truncate(limit as usize);
-        Ok(out)
-    }
-
-    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
-        self.lock()
-            .jobs
-            .iter()
-            .find(|j| j.domain == domain && j.id == id)
-            .cloned()
-            .ok_or_else(|| not_found("job", id))
-    }
-
+#[async_trait]
+impl crate::CostStore for MemoryStore {
     async fn replace_window(
         &self,
         domain: DomainId,
@@ -470,19 +436,20 @@ impl Store for MemoryStore {
     ) -> Result<WriteOutcome, StoreError> {
         self.replace(domain, account, job, &Scope::Window(window), records, false)
     }
+
     async fn replace_window_streamed(
         &self,
         domain: DomainId,
         account: AccountId,
         job: JobId,
         window: Option<DateRange>,
-        chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
+        chunks: &mut dyn crate::ChunkSource,
     ) -> Result<WriteOutcome, StoreError> {
         // Memory holds everything anyway: gather, then write as one replace.
         let mut records = Vec::new();
         let mut span = crate::store::SeenDays::default();
         loop {
-            match chunks.recv().await {
+            match chunks.next_chunk().await {
                 Some(crate::Chunk::Records(chunk)) => {
                     for r in &chunk {
                         check_record(domain, account, window, r)?;
@@ -508,75 +475,6 @@ impl Store for MemoryStore {
             Some(scope) => self.replace(domain, account, job, &scope, &records, window.is_none()),
             None => Ok(WriteOutcome::default()),
         }
-    }
-
-    async fn try_lease(
-        &self,
-        account: AccountId,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        match state.leases.iter_mut().find(|(a, _, _)| *a == account) {
-            Some(lease) if lease.1 == holder || lease.2 < now => {
-                *lease = (account, holder.to_owned(), until);
-                Ok(true)
-            }
-            Some(_) => Ok(false),
-            None => {
-                state.leases.push((account, holder.to_owned(), until));
-                Ok(true)
-            }
-        }
-    }
-
-    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
-        self.lock()
-            .leases
-            .retain(|(a, h, _)| *a != account || h != holder);
-        Ok(())
-    }
-
-    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if state.tokens.iter().any(|(_, h)| h == hash) {
-            return Err(StoreError::Conflict("token already exists".into()));
-        }
-        state.tokens.push((token.clone(), *hash));
-        Ok(())
-    }
-
-    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError> {
-        let state = self.lock();
-        let mut out: Vec<_> = state
-            .tokens
-            .iter()
-            .filter(|(t, _)| t.domain == domain)
-            .map(|(t, _)| t.clone())
-            .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(out)
-    }
-
-    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let (token, _) = state
-            .tokens
-            .iter_mut()
-            .find(|(t, _)| t.domain == domain && t.id == id)
-            .ok_or_else(|| not_found("token", id))?;
-        token.revoked_at.get_or_insert_with(Utc::now);
-        Ok(())
-    }
-
-    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
-        let state = self.lock();
-        Ok(state
-            .tokens
-            .iter()
-            .find(|(_, h)| h == hash)
-            .map(|(t, _)| t.clone()))
     }
 
     async fn cost_partitions(
@@ -643,5 +541,117 @@ impl Store for MemoryStore {
             })
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl crate::JobStore for MemoryStore {
+    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.account_mut(job.domain, job.account)?;
+        match state.jobs.iter_mut().find(|j| j.id == job.id) {
+            Some(existing) => *existing = job.clone(),
+            None => state.jobs.push(job.clone()),
+        }
+        Ok(())
+    }
+
+    async fn jobs(
+        &self,
+        domain: DomainId,
+        account: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .jobs
+            .iter()
+            .filter(|j| j.domain == domain && account.is_none_or(|a| a == j.account))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
+        self.lock()
+            .jobs
+            .iter()
+            .find(|j| j.domain == domain && j.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("job", id))
+    }
+
+    async fn try_lease(
+        &self,
+        account: AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.leases.iter_mut().find(|(a, _, _)| *a == account) {
+            Some(lease) if lease.1 == holder || lease.2 < now => {
+                *lease = (account, holder.to_owned(), until);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => {
+                state.leases.push((account, holder.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
+        self.lock()
+            .leases
+            .retain(|(a, h, _)| *a != account || h != holder);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::TokenStore for MemoryStore {
+    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.tokens.iter().any(|(_, h)| h == hash) {
+            return Err(StoreError::Conflict("token already exists".into()));
+        }
+        state.tokens.push((token.clone(), *hash));
+        Ok(())
+    }
+
+    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .tokens
+            .iter()
+            .filter(|(t, _)| t.domain == domain)
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let (token, _) = state
+            .tokens
+            .iter_mut()
+            .find(|(t, _)| t.domain == domain && t.id == id)
+            .ok_or_else(|| not_found("token", id))?;
+        token.revoked_at.get_or_insert_with(Utc::now);
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .tokens
+            .iter()
+            .find(|(_, h)| h == hash)
+            .map(|(t, _)| t.clone()))
     }
 }

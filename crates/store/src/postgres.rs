@@ -56,7 +56,6 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let store = Self { pool, cipher };
-        store.convert_legacy_records().await?;
         store.check_key(fresh_key).await?;
         Ok(store)
     }
@@ -77,9 +76,4 @@ impl PgStore {
     }
 }
 
-#[allow(clippy::unnecessary_wraps)] // The shared SQL code expects a fallible conversion.
-fn from_numeric(d: rust_decimal::Decimal) -> Result<rust_decimal::Decimal, crate::StoreError> {
-    Ok(d)
-}
-
-crate::sql::impl_sql_store!(PgStore, sqlx::Postgres, rust_decimal::Decimal, from_numeric);
+crate::sql::impl_sql_store!(PgStore, sqlx::Postgres);

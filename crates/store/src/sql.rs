@@ -9,15 +9,11 @@
 use std::collections::BTreeMap;
 
 use cloudbill_core::{
-    AccountId, Assignment, ChangedDay, ChargeCategory, CostRecord, Currency, DateRange, JobKind,
-    JobState, Money, NaiveDate, ProjectId,
+    AccountId, Assignment, ChangedDay, CostRecord, Currency, DateRange, JobKind, JobState,
+    NaiveDate, ProjectId,
 };
 
 use crate::StoreError;
-
-/// The columns `record_from` reads (the row table before segments; read once to convert).
-pub(crate) const RECORD_COLUMNS: &str = "domain_id, account_id, provider, cloud_account, usage_date, region, service, \
-     usage_type, instance_type, usage_quantity, cost, currency, effective_cost, list_cost, charge_category, tags";
 
 /// Encoded-but-unwritten segment memory at which a replace writes what it holds and starts
 /// new segments (bounds the memory of an import of any size): 64 MiB unless a test lowers it.
@@ -36,18 +32,6 @@ pub fn set_spill_bytes(bytes: usize) {
 
 pub(crate) fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
-}
-
-pub(crate) fn parse_currency(raw: &str) -> Result<Currency, StoreError> {
-    Currency::parse(raw).map_err(|e| corrupt("currency", e))
-}
-
-pub(crate) fn parse_category(raw: &str) -> Result<ChargeCategory, StoreError> {
-    raw.parse().map_err(|e| corrupt("charge category", e))
-}
-
-pub(crate) fn parse_tags(raw: &str) -> Result<BTreeMap<String, String>, StoreError> {
-    serde_json::from_str(raw).map_err(|e| corrupt("tags", e))
 }
 
 pub(crate) fn parse_changed_days(raw: &str) -> Result<Vec<ChangedDay>, StoreError> {
@@ -72,10 +56,6 @@ pub(crate) fn parse_job_kind(raw: &str) -> Result<JobKind, StoreError> {
 
 pub(crate) fn window(start: NaiveDate, end: NaiveDate) -> Result<DateRange, StoreError> {
     DateRange::new(start, end).map_err(|e| corrupt("job window", e))
-}
-
-pub(crate) fn money(amount: rust_decimal::Decimal, currency: &str) -> Result<Money, StoreError> {
-    Ok(Money::new(amount, parse_currency(currency)?))
 }
 
 /// The current project of each account: its assignment with the latest `from`.
@@ -104,7 +84,7 @@ pub(crate) enum Chunks<'a> {
     /// All of them, in memory.
     Slice(&'a [CostRecord]),
     /// In chunks over a channel, until [`crate::Chunk::End`].
-    Channel(&'a mut tokio::sync::mpsc::Receiver<crate::Chunk>),
+    Channel(&'a mut dyn crate::ChunkSource),
 }
 
 /// Per (day, currency) totals of a replace's old or new records.
@@ -139,7 +119,7 @@ impl Chunks<'_> {
                 let all = std::mem::take(records);
                 Ok((!all.is_empty()).then_some(Batch::Records(std::borrow::Cow::Borrowed(all))))
             }
-            Chunks::Channel(rx) => match rx.recv().await {
+            Chunks::Channel(rx) => match rx.next_chunk().await {
                 Some(crate::Chunk::Records(batch)) => {
                     Ok(Some(Batch::Records(std::borrow::Cow::Owned(batch))))
                 }
@@ -153,7 +133,7 @@ impl Chunks<'_> {
 
 /// Implements [`crate::Store`] for an adapter struct with `pool` and `cipher` fields.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $dec:ty, $from_dec:path) => {
+    ($store:ty, $db:ty) => {
         use async_trait::async_trait;
         use chrono::Utc;
         use cloudbill_core::{
@@ -166,7 +146,7 @@ macro_rules! impl_sql_store {
 
         use crate::sql::{self, corrupt, is_unique_violation};
         use crate::store::check_record;
-        use crate::{changed_days, daily_totals, Store, StoreError, WriteOutcome};
+        use crate::{changed_days, daily_totals, StoreError, WriteOutcome};
 
         type DbRow = <$db as sqlx::Database>::Row;
 
@@ -221,34 +201,6 @@ macro_rules! impl_sql_store {
                     .try_get::<Option<Uuid>, _>("group_id")?
                     .map(cloudbill_core::GroupId::from_uuid),
                 created_at: row.try_get("created_at")?,
-            })
-        }
-
-        fn opt_dec(value: Option<$dec>) -> Result<Option<rust_decimal::Decimal>, StoreError> {
-            value.map($from_dec).transpose()
-        }
-
-        fn record_from(row: &DbRow) -> Result<CostRecord, StoreError> {
-            let provider: String = row.try_get("provider")?;
-            let currency: String = row.try_get("currency")?;
-            let category: String = row.try_get("charge_category")?;
-            let tags: String = row.try_get("tags")?;
-            Ok(CostRecord {
-                domain: DomainId::from_uuid(row.try_get("domain_id")?),
-                service_account: AccountId::from_uuid(row.try_get("account_id")?),
-                provider: provider.parse().map_err(|e| corrupt("provider", e))?,
-                cloud_account: row.try_get("cloud_account")?,
-                date: row.try_get("usage_date")?,
-                region: row.try_get("region")?,
-                service: row.try_get("service")?,
-                usage_type: row.try_get("usage_type")?,
-                instance_type: row.try_get("instance_type")?,
-                usage_quantity: $from_dec(row.try_get::<$dec, _>("usage_quantity")?)?,
-                cost: sql::money($from_dec(row.try_get::<$dec, _>("cost")?)?, &currency)?,
-                effective_cost: opt_dec(row.try_get("effective_cost")?)?,
-                list_cost: opt_dec(row.try_get("list_cost")?)?,
-                charge_category: sql::parse_category(&category)?,
-                tags: sql::parse_tags(&tags)?,
             })
         }
 
@@ -551,57 +503,6 @@ macro_rules! impl_sql_store {
                 Ok(rows.len())
             }
 
-            /// Converts the rows of a database written before segments existed (one time).
-            pub(crate) async fn convert_legacy_records(&self) -> Result<(), StoreError> {
-                use futures::TryStreamExt;
-                let has_rows = sqlx::query("SELECT 1 AS one FROM legacy_cost_records LIMIT 1")
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .is_some();
-                if !has_rows {
-                    return Ok(());
-                }
-                tracing::info!("converting stored cost records into columnar segments");
-                let mut tx = self.write_tx().await?;
-                let mut done: Vec<(AccountId, DomainId, cloudbill_core::PartitionEncoder)> = Vec::new();
-                let mut current: Option<(AccountId, DomainId, cloudbill_core::PartitionEncoder)> = None;
-                {
-                    let sql = format!(
-                        "SELECT {} FROM legacy_cost_records ORDER BY account_id, usage_date",
-                        sql::RECORD_COLUMNS
-                    );
-                    let mut rows = sqlx::query(&sql).fetch(&mut *tx);
-                    while let Some(row) = rows.try_next().await? {
-                        use chrono::Datelike;
-                        let r = record_from(&row)?;
-                        let month = r.date.with_day(1).unwrap_or(r.date);
-                        let same = current
-                            .as_ref()
-                            .is_some_and(|(a, _, e)| *a == r.service_account && e.month() == month);
-                        if !same {
-                            done.extend(current.take());
-                            current = Some((r.service_account, r.domain, cloudbill_core::PartitionEncoder::new(month)));
-                        }
-                        if let Some((_, _, encoder)) = current.as_mut() {
-                            encoder.push(&r);
-                        }
-                    }
-                }
-                done.extend(current.take());
-                let mut domains = std::collections::BTreeSet::new();
-                for (account, domain, encoder) in done {
-                    let mut one = std::collections::BTreeMap::from([(encoder.month(), encoder)]);
-                    flush_segments(&mut tx, domain, account, &mut one, &mut 1).await?;
-                    domains.insert(domain);
-                }
-                sqlx::query("DELETE FROM legacy_cost_records").execute(&mut *tx).await?;
-                for domain in domains {
-                    bump(&mut *tx, domain).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
             /// The one implementation of a window replace (see `Store::replace_window` and
             /// `Store::replace_window_streamed`): new records are encoded into segments as they
             /// arrive (spilled at `SPILL_BYTES`), then the old segments of the window's months
@@ -752,7 +653,7 @@ macro_rules! impl_sql_store {
         }
 
         #[async_trait]
-        impl Store for $store {
+        impl crate::CatalogStore for $store {
             async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
                 let select = "SELECT id, name, billing_enabled, created_at FROM domains WHERE name = $1";
                 if let Some(row) = sqlx::query(select)
@@ -1033,7 +934,7 @@ macro_rules! impl_sql_store {
 
             async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                for table in ["cost_segments", "legacy_cost_records", "sync_jobs", "sync_leases", "account_assignments"] {
+                for table in ["cost_segments", "sync_jobs", "sync_leases", "account_assignments"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND EXISTS \
                         (SELECT 1 FROM service_accounts WHERE id = $1 AND domain_id = $2)"))
                         .bind(id.as_uuid())
@@ -1104,69 +1005,10 @@ macro_rules! impl_sql_store {
             ) -> Result<std::collections::BTreeMap<AccountId, Vec<Assignment>>, StoreError> {
                 self.histories(domain, None).await
             }
+        }
 
-            async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
-                self.require_account(job.domain, job.account).await?;
-                sqlx::query(
-                    "INSERT INTO sync_jobs (id, domain_id, account_id, kind, window_start, window_end, state, \
-                     rows_written, changed_days, error, started_at, finished_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (id) DO UPDATE SET window_start = excluded.window_start, \
-                     window_end = excluded.window_end, state = excluded.state, \
-                     rows_written = excluded.rows_written, changed_days = excluded.changed_days, \
-                     error = excluded.error, finished_at = excluded.finished_at",
-                )
-                .bind(job.id.as_uuid())
-                .bind(job.domain.as_uuid())
-                .bind(job.account.as_uuid())
-                .bind(job.kind.as_str())
-                .bind(job.window.start())
-                .bind(job.window.end())
-                .bind(job.state.as_str())
-                .bind(i64::try_from(job.rows).unwrap_or(i64::MAX))
-                .bind(sql::changed_days_json(&job.changed_days))
-                .bind(job.error.as_deref())
-                .bind(job.started_at)
-                .bind(job.finished_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn jobs(
-                &self,
-                domain: DomainId,
-                account: Option<AccountId>,
-                limit: u32,
-            ) -> Result<Vec<SyncJob>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
-                     changed_days, error, started_at, finished_at FROM sync_jobs \
-                     WHERE domain_id = $1 AND ($2 IS NULL OR account_id = $2) \
-                     ORDER BY started_at DESC, id DESC LIMIT $3",
-                )
-                .bind(domain.as_uuid())
-                .bind(account.map(|a| a.as_uuid()))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map(job_from).collect()
-            }
-
-            async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
-                let row = sqlx::query(
-                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
-                     changed_days, error, started_at, finished_at FROM sync_jobs \
-                     WHERE domain_id = $1 AND id = $2",
-                )
-                .bind(domain.as_uuid())
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or_else(|| not_found("job", id))?;
-                job_from(&row)
-            }
-
+        #[async_trait]
+        impl crate::CostStore for $store {
             async fn replace_window(
                 &self,
                 domain: DomainId,
@@ -1184,99 +1026,9 @@ macro_rules! impl_sql_store {
                 account: AccountId,
                 job: JobId,
                 window: Option<DateRange>,
-                chunks: &mut tokio::sync::mpsc::Receiver<crate::Chunk>,
+                chunks: &mut dyn crate::ChunkSource,
             ) -> Result<WriteOutcome, StoreError> {
                 self.replace_inner(domain, account, job, window, sql::Chunks::Channel(chunks)).await
-            }
-
-            async fn try_lease(
-                &self,
-                account: AccountId,
-                holder: &str,
-                now: chrono::DateTime<Utc>,
-                until: chrono::DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                let taken = sqlx::query(
-                    "INSERT INTO sync_leases (account_id, holder, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (account_id) DO UPDATE SET holder = excluded.holder, \
-                     expires_at = excluded.expires_at \
-                     WHERE sync_leases.expires_at < $4 OR sync_leases.holder = $2",
-                )
-                .bind(account.as_uuid())
-                .bind(holder)
-                .bind(until)
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                Ok(taken == 1)
-            }
-
-            async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM sync_leases WHERE account_id = $1 AND holder = $2")
-                    .bind(account.as_uuid())
-                    .bind(holder)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO api_tokens (id, domain_id, token_hash, role, project_id, label, created_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(token.id.as_uuid())
-                .bind(token.domain.as_uuid())
-                .bind(hash.to_vec())
-                .bind(token.role.as_str())
-                .bind(token.project.map(|p| p.as_uuid()))
-                .bind(token.label.as_str())
-                .bind(token.created_at)
-                .bind(token.revoked_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| conflict_or(e, "token already exists".into()))?;
-                Ok(())
-            }
-
-            async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, domain_id, role, project_id, label, created_at, revoked_at FROM api_tokens \
-                     WHERE domain_id = $1 ORDER BY created_at DESC, id DESC",
-                )
-                .bind(domain.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map(token_from).collect()
-            }
-
-            async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError> {
-                let found = sqlx::query("SELECT 1 AS one FROM api_tokens WHERE id = $1 AND domain_id = $2")
-                    .bind(id.as_uuid())
-                    .bind(domain.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if found.is_none() {
-                    return Err(not_found("token", id));
-                }
-                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(Utc::now())
-                    .bind(id.as_uuid())
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
-                let row = sqlx::query(
-                    "SELECT id, domain_id, role, project_id, label, created_at, revoked_at FROM api_tokens \
-                     WHERE token_hash = $1",
-                )
-                .bind(hash.to_vec())
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map(token_from).transpose()
             }
 
             async fn cost_partitions(
@@ -1369,6 +1121,164 @@ macro_rules! impl_sql_store {
                 }
                 out.sort_by_key(|r| r.date);
                 Ok(out)
+            }
+        }
+
+        #[async_trait]
+        impl crate::JobStore for $store {
+            async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError> {
+                self.require_account(job.domain, job.account).await?;
+                sqlx::query(
+                    "INSERT INTO sync_jobs (id, domain_id, account_id, kind, window_start, window_end, state, \
+                     rows_written, changed_days, error, started_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (id) DO UPDATE SET window_start = excluded.window_start, \
+                     window_end = excluded.window_end, state = excluded.state, \
+                     rows_written = excluded.rows_written, changed_days = excluded.changed_days, \
+                     error = excluded.error, finished_at = excluded.finished_at",
+                )
+                .bind(job.id.as_uuid())
+                .bind(job.domain.as_uuid())
+                .bind(job.account.as_uuid())
+                .bind(job.kind.as_str())
+                .bind(job.window.start())
+                .bind(job.window.end())
+                .bind(job.state.as_str())
+                .bind(i64::try_from(job.rows).unwrap_or(i64::MAX))
+                .bind(sql::changed_days_json(&job.changed_days))
+                .bind(job.error.as_deref())
+                .bind(job.started_at)
+                .bind(job.finished_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn jobs(
+                &self,
+                domain: DomainId,
+                account: Option<AccountId>,
+                limit: u32,
+            ) -> Result<Vec<SyncJob>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
+                     changed_days, error, started_at, finished_at FROM sync_jobs \
+                     WHERE domain_id = $1 AND ($2 IS NULL OR account_id = $2) \
+                     ORDER BY started_at DESC, id DESC LIMIT $3",
+                )
+                .bind(domain.as_uuid())
+                .bind(account.map(|a| a.as_uuid()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(job_from).collect()
+            }
+
+            async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, domain_id, account_id, kind, window_start, window_end, state, rows_written, \
+                     changed_days, error, started_at, finished_at FROM sync_jobs \
+                     WHERE domain_id = $1 AND id = $2",
+                )
+                .bind(domain.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| not_found("job", id))?;
+                job_from(&row)
+            }
+
+            async fn try_lease(
+                &self,
+                account: AccountId,
+                holder: &str,
+                now: chrono::DateTime<Utc>,
+                until: chrono::DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let taken = sqlx::query(
+                    "INSERT INTO sync_leases (account_id, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at \
+                     WHERE sync_leases.expires_at < $4 OR sync_leases.holder = $2",
+                )
+                .bind(account.as_uuid())
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(taken == 1)
+            }
+
+            async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM sync_leases WHERE account_id = $1 AND holder = $2")
+                    .bind(account.as_uuid())
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl crate::TokenStore for $store {
+            async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, domain_id, token_hash, role, project_id, label, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(token.id.as_uuid())
+                .bind(token.domain.as_uuid())
+                .bind(hash.to_vec())
+                .bind(token.role.as_str())
+                .bind(token.project.map(|p| p.as_uuid()))
+                .bind(token.label.as_str())
+                .bind(token.created_at)
+                .bind(token.revoked_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| conflict_or(e, "token already exists".into()))?;
+                Ok(())
+            }
+
+            async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, domain_id, role, project_id, label, created_at, revoked_at FROM api_tokens \
+                     WHERE domain_id = $1 ORDER BY created_at DESC, id DESC",
+                )
+                .bind(domain.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(token_from).collect()
+            }
+
+            async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError> {
+                let found = sqlx::query("SELECT 1 AS one FROM api_tokens WHERE id = $1 AND domain_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(domain.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if found.is_none() {
+                    return Err(not_found("token", id));
+                }
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(Utc::now())
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, domain_id, role, project_id, label, created_at, revoked_at FROM api_tokens \
+                     WHERE token_hash = $1",
+                )
+                .bind(hash.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(token_from).transpose()
             }
         }
     };

@@ -54,7 +54,6 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let store = Self { pool, cipher, path };
-        store.convert_legacy_records().await?;
         store.check_key(fresh_key).await?;
         Ok(store)
     }
@@ -104,9 +103,4 @@ fn create_private(path: &Path) -> Result<(), crate::StoreError> {
     }
 }
 
-#[allow(clippy::needless_pass_by_value)] // The shared SQL code hands over the decoded column.
-fn from_text(s: String) -> Result<rust_decimal::Decimal, crate::StoreError> {
-    cloudbill_core::parse_decimal(&s).map_err(|e| crate::sql::corrupt("amount", e))
-}
-
-crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, String, from_text);
+crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);

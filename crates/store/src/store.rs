@@ -25,6 +25,21 @@ pub enum Chunk {
     End,
 }
 
+/// Where a streamed replace takes its chunks from; `None` means the producer went away (the
+/// replace then rolls back). A tokio channel's receiver is one.
+#[async_trait]
+pub trait ChunkSource: Send {
+    /// The next chunk.
+    async fn next_chunk(&mut self) -> Option<Chunk>;
+}
+
+#[async_trait]
+impl ChunkSource for tokio::sync::mpsc::Receiver<Chunk> {
+    async fn next_chunk(&mut self) -> Option<Chunk> {
+        self.recv().await
+    }
+}
+
 /// The error of a stream that closed before [`Chunk::End`].
 pub(crate) fn ended_early() -> StoreError {
     StoreError::RecordRejected(
@@ -63,12 +78,13 @@ impl<F: FnMut(AccountId, &[u8]) -> bool + Send> PartitionSink for F {
 /// A [`PartitionSink`] borrowed for `'v`.
 pub type SinkRef<'v> = dyn PartitionSink + 'v;
 
-/// Persistent state of cloudbill: domains, providers, projects, accounts, cost records, jobs.
+/// The catalog: domains and their providers, project groups, projects, billing accounts
+/// (credentials sealed) and their project history.
 ///
 /// Every call is atomic: it either happens whole or returns an error and changes nothing.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait CatalogStore: Send + Sync {
     /// Returns the domain called `name`, creating it (billing off, every provider enabled) if
     /// it does not exist yet.
     async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError>;
@@ -149,21 +165,15 @@ pub trait Store: Send + Sync {
         &self,
         domain: DomainId,
     ) -> Result<BTreeMap<AccountId, Vec<Assignment>>, StoreError>;
+}
 
-    /// Creates or updates a job.
-    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError>;
-
-    /// Jobs of a domain (optionally of one account), newest first, at most `limit`.
-    async fn jobs(
-        &self,
-        domain: DomainId,
-        account: Option<AccountId>,
-        limit: u32,
-    ) -> Result<Vec<SyncJob>, StoreError>;
-
-    /// One job of the domain by id (`NotFound` when it is not there).
-    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError>;
-
+/// Cost records, kept as columnar segments per (account, month): window replaces, the
+/// streams the engine loads, the data version.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+// No automock: mockall cannot mock `&mut dyn ChunkSource`; cost tests use the memory store.
+#[async_trait]
+pub trait CostStore: Send + Sync {
     /// In one transaction: deletes `account`'s records in `window`, inserts `records`, and adds
     /// the rows written and the changed days to job `job` (which must exist). Every record must
     /// belong to `domain` and `account` and lie in `window`; otherwise nothing is written.
@@ -176,31 +186,20 @@ pub trait Store: Send + Sync {
         records: &[CostRecord],
     ) -> Result<WriteOutcome, StoreError>;
 
-    /// Takes the sync lease of `account` for `holder` until `until`, if it is free, expired or
-    /// already held by `holder`. Returns whether the lease is now held. Works across processes
-    /// sharing the database.
-    async fn try_lease(
+    /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
+    /// of any size is written with bounded memory. With `window` `None` exactly the days the
+    /// records hold are replaced (known only at the end: a file import); days between them
+    /// keep their records. Same
+    /// transaction, same rules: a bad record, or a channel that closes before [`Chunk::End`]
+    /// (the producer failed), leaves the previous data.
+    async fn replace_window_streamed(
         &self,
+        domain: DomainId,
         account: AccountId,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-
-    /// Releases the lease of `account` if `holder` holds it.
-    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError>;
-
-    /// Stores a new API token under the SHA-256 of its secret.
-    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError>;
-
-    /// Every token of a domain, newest first (revoked ones included).
-    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError>;
-
-    /// Revokes a token; revoking twice is not an error.
-    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError>;
-
-    /// The token whose secret hashes to `hash`, if any (revoked ones included).
-    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
+        job: JobId,
+        window: Option<DateRange>,
+        chunks: &mut dyn ChunkSource,
+    ) -> Result<WriteOutcome, StoreError>;
 
     /// The columnar partitions (account, encoded month) of every month overlapping `range`, or
     /// of all months when `range` is `None`, in month order.
@@ -224,21 +223,6 @@ pub trait Store: Send + Sync {
     /// a cached engine knows when to reload (across processes sharing the database).
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
 
-    /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
-    /// of any size is written with bounded memory. With `window` `None` exactly the days the
-    /// records hold are replaced (known only at the end: a file import); days between them
-    /// keep their records. Same
-    /// transaction, same rules: a bad record, or a channel that closes before [`Chunk::End`]
-    /// (the producer failed), leaves the previous data.
-    async fn replace_window_streamed(
-        &self,
-        domain: DomainId,
-        account: AccountId,
-        job: JobId,
-        window: Option<DateRange>,
-        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
-    ) -> Result<WriteOutcome, StoreError>;
-
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(
         &self,
@@ -247,6 +231,68 @@ pub trait Store: Send + Sync {
         account: Option<AccountId>,
     ) -> Result<Vec<CostRecord>, StoreError>;
 }
+
+/// Sync and import jobs, and the per-account leases that keep one writer per account
+/// across processes.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates or updates a job.
+    async fn save_job(&self, job: &SyncJob) -> Result<(), StoreError>;
+
+    /// Jobs of a domain (optionally of one account), newest first, at most `limit`.
+    async fn jobs(
+        &self,
+        domain: DomainId,
+        account: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError>;
+
+    /// One job of the domain by id (`NotFound` when it is not there).
+    async fn job(&self, domain: DomainId, id: JobId) -> Result<SyncJob, StoreError>;
+
+    /// Takes the sync lease of `account` for `holder` until `until`, if it is free, expired or
+    /// already held by `holder`. Returns whether the lease is now held. Works across processes
+    /// sharing the database.
+    async fn try_lease(
+        &self,
+        account: AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease of `account` if `holder` holds it.
+    async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError>;
+}
+
+/// API tokens, stored under the SHA-256 of their secret.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new API token under the SHA-256 of its secret.
+    async fn create_token(&self, token: &ApiToken, hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Every token of a domain, newest first (revoked ones included).
+    async fn tokens(&self, domain: DomainId) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes a token; revoking twice is not an error.
+    async fn revoke_token(&self, domain: DomainId, id: TokenId) -> Result<(), StoreError>;
+
+    /// The token whose secret hashes to `hash`, if any (revoked ones included).
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
+}
+
+/// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
+/// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
+/// that needs new state adds a trait of its own beside these.
+pub trait Store: CatalogStore + CostStore + JobStore + TokenStore {}
+
+impl<T: CatalogStore + CostStore + JobStore + TokenStore + ?Sized> Store for T {}
 
 /// Per (day, currency) totals of `records`.
 pub fn daily_totals<'a>(

@@ -1,6 +1,6 @@
 //! Adapter-specific checks that look below the trait: raw bytes, files, reopening.
 
-use cloudbill_store::{open, OpenOptions, Store};
+use cloudbill_store::{open, CatalogStore, OpenOptions, Store};
 
 use crate::support::*;
 
@@ -294,57 +294,6 @@ async fn postgres_reopen_keeps_everything() {
     assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
     again.close().await;
     h.cleanup().await;
-}
-
-#[tokio::test]
-async fn sqlite_rows_from_before_segments_are_converted_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let options = OpenOptions {
-        url: url.clone(),
-        ..OpenOptions::default()
-    };
-    let (domain_id, account_id) = {
-        let store = open(&options).await.unwrap();
-        populate(&*store).await
-    };
-    // A row in the row table of an earlier release (renamed by the migration).
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO legacy_cost_records (domain_id, account_id, provider, cloud_account, \
-         usage_date, region, service, usage_type, instance_type, usage_quantity, cost, currency, \
-         effective_cost, list_cost, charge_category, tags) VALUES ($1, $2, 'file', '111', \
-         '2025-02-03', '', 'S3', 'u', NULL, '2', '-7.50', 'EUR', '1.25', NULL, 'Credit', \
-         '{\"team\":\"x\"}')",
-    )
-    .bind(domain_id.as_uuid())
-    .bind(account_id.as_uuid())
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-
-    let store = open(&options).await.unwrap();
-    let records = store
-        .cost_records(domain_id, range("2025-01-01", "2025-03-01"), None)
-        .await
-        .unwrap();
-    assert_eq!(records.len(), 2, "the segment row and the converted row");
-    let r = &records[1];
-    assert_eq!(r.date, date("2025-02-03"));
-    assert_eq!(r.cost.amount().to_string(), "-7.50");
-    assert_eq!(r.currency().as_str(), "EUR");
-    assert_eq!(r.effective_cost.unwrap().to_string(), "1.25");
-    assert_eq!(r.list_cost, None);
-    assert_eq!(r.charge_category, cloudbill_core::ChargeCategory::Credit);
-    assert_eq!(r.tags.get("team").map(String::as_str), Some("x"));
-    drop(store);
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM legacy_cost_records")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(left, 0, "converted once, then emptied");
 }
 
 #[tokio::test]
