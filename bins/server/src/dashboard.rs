@@ -287,14 +287,13 @@ async fn sync_states(
     p: &Principal,
     project: Option<cloudbill_core::ProjectId>,
 ) -> Result<String, ApiError> {
-    let accounts = state.billing.accounts(p).await?;
-    let jobs = state.billing.jobs(p, None, 500).await?;
+    let accounts = state.billing.last_jobs(p).await?;
     let mut out = String::from("<h2>Last sync per account</h2><table><tr><th>Account</th><th>State</th><th>Finished</th><th>Error</th></tr>");
-    for a in accounts
+    for (a, last) in accounts
         .iter()
-        .filter(|a| project.is_none_or(|p| a.project == p))
+        .filter(|(a, _)| project.is_none_or(|p| a.project == p))
     {
-        let last = jobs.iter().find(|j| j.job.account == a.id);
+        let last = last.as_ref();
         let (st, fin, err) = last.map_or(
             ("never synced".to_owned(), String::new(), String::new()),
             |j| {

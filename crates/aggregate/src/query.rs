@@ -109,7 +109,7 @@ impl fmt::Display for GroupKey {
 }
 
 /// Result order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     /// Largest total first (the default).
@@ -135,7 +135,7 @@ impl FromStr for Sort {
 }
 
 /// A report query.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Query {
     /// Days covered, end exclusive.
     pub range: DateRange,

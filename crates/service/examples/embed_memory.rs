@@ -6,15 +6,12 @@
 use std::sync::Arc;
 
 use chrono::Datelike;
-use cloudbill_core::{ClientSecret, DateRange, Granularity};
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
-use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, NoProgress, Principal, Query,
-    SyncRequest,
+    Billing, BillingConfig, ClientSecret, CredentialsInput, DateRange, Granularity, GroupKey,
+    MemoryStore, NewAccount, NoProgress, Principal, ProviderRegistry, Query, SyncRequest,
 };
-use cloudbill_store::MemoryStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
-use cloudbill_provider::ProviderRegistry;
-use cloudbill_service::{Billing, BillingConfig};
+use cloudbill_service::{Billing, BillingConfig, ProviderRegistry};
 use cloudbill_store::{open, OpenOptions};
 
 #[path = "embed_memory.rs"]

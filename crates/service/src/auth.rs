@@ -5,7 +5,7 @@ use cloudbill_core::ProjectId;
 use crate::ServiceError;
 
 /// The caller of a service function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// A domain administrator: everything in the domain.
     Admin,

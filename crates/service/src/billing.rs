@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cloudbill_aggregate::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
 };
@@ -97,7 +97,7 @@ pub(crate) struct Inner {
     pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
     /// Answers of the warm engine by (principal, query), valid for one data version:
     /// dashboards ask the same questions over and over.
-    pub(crate) answers: std::sync::Mutex<(i64, HashMap<String, Arc<Report>>)>,
+    pub(crate) answers: std::sync::Mutex<(i64, HashMap<(Principal, Query), Arc<Report>>)>,
 }
 
 /// Cached answers kept per data version before the cache starts over.
@@ -129,6 +129,25 @@ fn matches(name: &Name, id: &impl ToString, key: &str) -> bool {
 }
 
 impl Billing {
+    /// The service's clock: "today" (`BillingConfig::today` when set, for tests and replays)
+    /// for every date a use case defaults, and the instants it records. Leases keep the real
+    /// time: they are measured against other processes.
+    pub(crate) fn today(&self) -> NaiveDate {
+        self.inner
+            .config
+            .today
+            .unwrap_or_else(|| Utc::now().date_naive())
+    }
+
+    /// Now, on [`Billing::today`]'s day.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let now = Utc::now();
+        match self.inner.config.today {
+            Some(day) => day.and_time(now.time()).and_utc(),
+            None => now,
+        }
+    }
+
     /// Opens the service for the domain `domain` (created, with billing off, on first use).
     pub async fn open(
         store: Arc<dyn Store>,
@@ -230,7 +249,7 @@ impl Billing {
             domain: self.domain_id(),
             name,
             parent,
-            created_at: Utc::now(),
+            created_at: self.now(),
         };
         self.inner.store.create_group(&group).await?;
         Ok(group)
@@ -273,7 +292,7 @@ impl Billing {
             domain: self.domain_id(),
             name,
             group,
-            created_at: Utc::now(),
+            created_at: self.now(),
         };
         self.inner.store.create_project(&project).await?;
         Ok(project)
@@ -384,7 +403,7 @@ impl Billing {
             credentials,
             state: AccountState::Enabled,
             project: project.id,
-            created_at: Utc::now(),
+            created_at: self.now(),
         };
         self.inner.store.create_account(&account).await?;
         Ok(account)
@@ -521,7 +540,7 @@ impl Billing {
             return Ok(Arc::new(self.compute_report(p, query, None).await?));
         }
         let version = self.inner.store.data_version(self.domain_id()).await?;
-        let key = format!("{p:?}|{query:?}");
+        let key = (p.clone(), query.clone());
         {
             let cache = self
                 .inner

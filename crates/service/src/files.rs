@@ -178,15 +178,15 @@ impl Billing {
             self.domain_id(),
             account.id,
             JobKind::Import,
-            DateRange::day(Utc::now().date_naive()),
-            Utc::now(),
+            DateRange::day(self.today()),
+            self.now(),
         );
         store.save_job(&job).await?;
         let mut finished = job.clone();
         let result = self
             .stream_into_store(account.id, job.id, format, &open, file_name, options)
             .await;
-        finished.finished_at = Some(Utc::now());
+        finished.finished_at = Some(self.now());
         let (outcome, summary) = match result {
             Ok(done) => done,
             Err(error) => {

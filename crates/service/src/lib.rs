@@ -19,8 +19,19 @@ mod tokens;
 
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
-pub use cloudbill_aggregate::{GroupKey, Query, QueryError, Report, Sort};
+pub use cloudbill_aggregate::{
+    Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort,
+};
+// What an embedder handles besides the use cases: the domain values, the provider trait and
+// registry, the store trait family and the in-memory store (for its own tests).
+pub use cloudbill_core::{
+    ClientSecret, Credentials, Currency, DateRange, Decimal, Granularity, Money, NaiveDate,
+};
 pub use cloudbill_focus::{BillFormat, ImportOptions, RowError};
+pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
+pub use cloudbill_store::{
+    CatalogStore, CostStore, JobStore, MemoryStore, Store, StoreError, TokenStore,
+};
 pub use error::ServiceError;
 pub use files::{BillSource, ExportedRecord, ImportReport};
 pub use request::ReportRequest;

@@ -108,13 +108,6 @@ fn first_of_month(d: NaiveDate) -> NaiveDate {
 }
 
 impl Billing {
-    fn today(&self) -> NaiveDate {
-        self.inner
-            .config
-            .today
-            .unwrap_or_else(|| Utc::now().date_naive())
-    }
-
     /// The default range of an account: from the last successful sync minus `restate_days`,
     /// rounded down to the 1st of that month (first sync: `initial_months` back, from the 1st),
     /// through today.
@@ -256,7 +249,7 @@ impl Billing {
                 account.id,
                 JobKind::Sync,
                 range,
-                Utc::now(),
+                self.now(),
             );
             self.inner.store.save_job(&job).await?;
             plan.push(Planned {
@@ -306,7 +299,7 @@ impl Billing {
         if let Some(reason) = refusal {
             job.state = JobState::Failed;
             job.error = Some(reason);
-            job.finished_at = Some(Utc::now());
+            job.finished_at = Some(self.now());
             if let Err(e) = store.save_job(&job).await {
                 tracing::error!(error = %e, "could not record the sync job");
             }
@@ -320,7 +313,7 @@ impl Billing {
         let result = self
             .fetch_and_write(account, job.window, &mut job, observer)
             .await;
-        job.finished_at = Some(Utc::now());
+        job.finished_at = Some(self.now());
         match result {
             Ok(()) => job.state = JobState::Succeeded,
             Err((e, windows_written)) => {
@@ -372,7 +365,7 @@ impl Billing {
             "interrupted: the process stopped before this {} finished",
             job.kind.as_str()
         ));
-        job.finished_at = Some(Utc::now());
+        job.finished_at = Some(self.now());
         if let Err(e) = self.inner.store.save_job(&job).await {
             tracing::warn!(error = %e, "could not close an interrupted job");
         }
@@ -503,6 +496,34 @@ impl Billing {
             }
         }
         Ok(())
+    }
+
+    /// Every account the principal may see with its newest job (`None`: never synced or
+    /// imported), by account name — the dashboard's "last sync per account", whatever the
+    /// number of jobs.
+    pub async fn last_jobs(
+        &self,
+        p: &Principal,
+    ) -> Result<Vec<(ServiceAccount, Option<JobView>)>, ServiceError> {
+        let mut out = Vec::new();
+        for account in self.accounts(p).await? {
+            let newest = self
+                .inner
+                .store
+                .jobs(self.domain_id(), Some(account.id), 1)
+                .await?;
+            let mut views: Vec<JobView> = newest
+                .into_iter()
+                .map(|job| JobView {
+                    job,
+                    account_name: account.name.to_string(),
+                })
+                .collect();
+            self.close_lapsed_imports(&mut views).await;
+            self.cut_for(p, &mut views).await?;
+            out.push((account, views.pop()));
+        }
+        Ok(out)
     }
 
     /// Sync and import jobs, newest first, optionally of one account.

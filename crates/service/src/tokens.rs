@@ -1,6 +1,6 @@
 //! API tokens: created once (the secret is shown once), stored hashed, revocable.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use cloudbill_core::{ApiToken, TokenId, TokenRole};
 use sha2::{Digest, Sha256};
 
@@ -50,7 +50,7 @@ impl Billing {
             role,
             project,
             label: label.trim().to_owned(),
-            created_at: Utc::now().trunc_subsecs(0),
+            created_at: self.now().trunc_subsecs(0),
             revoked_at: None,
         };
         self.inner
