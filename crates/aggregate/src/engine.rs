@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Datelike;
 use cloudbill_core::{
-    AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, NaiveDate, Partition, ProjectId,
-    ProviderKind, TextColumn, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
+    AccountId, Assignment, CostRecord, Currency, Decimal, GroupId, Lookup, NaiveDate, Partition,
+    ProjectId, ProviderKind, TextColumn, TextField, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
 };
 
 use ethnum::I256;
@@ -842,7 +842,7 @@ impl Engine {
                         .catalog
                         .projects
                         .iter()
-                        .find(|p| p.name == *v || p.id.to_string() == *v)
+                        .find(|p| Lookup::parse(v).matches(&p.name, p.id.as_uuid()))
                         .ok_or_else(|| unknown("project", v))?;
                     if let Some(id) = self.dicts.project.get(&p.id.to_string()) {
                         allowed[id as usize] = true;
@@ -858,7 +858,7 @@ impl Engine {
                         .catalog
                         .groups
                         .iter()
-                        .find(|g| g.name == *v || g.id.to_string() == *v)
+                        .find(|g| Lookup::parse(v).matches(&g.name, g.id.as_uuid()))
                         .ok_or_else(|| unknown("project_group", v))?;
                     selected.insert(g.id);
                 }
@@ -890,7 +890,7 @@ impl Engine {
                         .catalog
                         .accounts
                         .iter()
-                        .find(|a| a.name == *v || a.id.to_string() == *v)
+                        .find(|a| Lookup::parse(v).matches(&a.name, a.id.as_uuid()))
                         .ok_or_else(|| unknown("service_account", v))?;
                     if let Some(id) = self.dicts.account.get(&a.id.to_string()) {
                         allowed[id as usize] = true;

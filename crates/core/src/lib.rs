@@ -15,6 +15,7 @@ mod error;
 mod ids;
 mod interner;
 mod job;
+mod lookup;
 mod money;
 mod name;
 mod partition;
@@ -30,6 +31,7 @@ pub use error::ValidationError;
 pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
 pub use interner::{FxHasher, FxMap, Interner};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
+pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
 pub use name::{Name, MAX_NAME_LEN};
 pub use partition::{

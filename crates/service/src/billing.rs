@@ -97,8 +97,11 @@ pub(crate) struct Inner {
     pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
     /// Answers of the warm engine by (principal, query), valid for one data version:
     /// dashboards ask the same questions over and over.
-    pub(crate) answers: std::sync::Mutex<(i64, HashMap<(Principal, Query), Arc<Report>>)>,
+    pub(crate) answers: std::sync::Mutex<(i64, Answers)>,
 }
+
+/// Cached answers of one data version, by who asked what.
+pub(crate) type Answers = HashMap<(Principal, Query), Arc<Report>>;
 
 /// Cached answers kept per data version before the cache starts over.
 const ANSWER_CACHE: usize = 1024;
@@ -117,15 +120,9 @@ impl std::fmt::Debug for Billing {
     }
 }
 
-/// Whether `key` names this object. A key of the form of an id matches ids only (names cannot
-/// take that form, see [`Name::parse`]; a database from before that rule may hold such a name,
-/// and the id still wins); any other key matches names only.
-fn matches(name: &Name, id: &impl ToString, key: &str) -> bool {
-    let key = key.trim();
-    match uuid::Uuid::try_parse(key) {
-        Ok(uuid) => id.to_string() == uuid.hyphenated().to_string(),
-        Err(_) => name.as_str() == key,
-    }
+/// Whether `key` names this object (the one rule: [`cloudbill_core::Lookup`]).
+fn matches(name: &Name, id: uuid::Uuid, key: &str) -> bool {
+    cloudbill_core::Lookup::parse(key).matches(name.as_str(), id)
 }
 
 impl Billing {
@@ -267,7 +264,7 @@ impl Billing {
             .groups(self.domain_id())
             .await?
             .into_iter()
-            .find(|g| matches(&g.name, &g.id, key))
+            .find(|g| matches(&g.name, g.id.as_uuid(), key))
             .ok_or_else(|| ServiceError::NotFound {
                 what: "project group",
                 key: key.to_owned(),
@@ -312,7 +309,7 @@ impl Billing {
             .projects(self.domain_id())
             .await?
             .into_iter()
-            .find(|x| matches(&x.name, &x.id, key))
+            .find(|x| matches(&x.name, x.id.as_uuid(), key))
             .ok_or_else(|| ServiceError::NotFound {
                 what: "project",
                 key: key.to_owned(),
@@ -423,7 +420,7 @@ impl Billing {
             .accounts(self.domain_id())
             .await?
             .into_iter()
-            .find(|a| matches(&a.name, &a.id, key))
+            .find(|a| matches(&a.name, a.id.as_uuid(), key))
             .ok_or_else(|| ServiceError::NotFound {
                 what: "service account",
                 key: key.to_owned(),
@@ -601,10 +598,9 @@ impl Billing {
                 .collect();
             if let Some(asked) = query.filters.get(&GroupKey::Project) {
                 for key in asked {
-                    if !mine
-                        .iter()
-                        .any(|x| x.name == *key || x.id.to_string() == *key)
-                    {
+                    if !mine.iter().any(|x| {
+                        cloudbill_core::Lookup::parse(key).matches(&x.name, x.id.as_uuid())
+                    }) {
                         // As for a project that does not exist (see `project`).
                         return Err(ServiceError::NotFound {
                             what: "project",

@@ -201,7 +201,9 @@ impl Billing {
             for key in &request.accounts {
                 let a = all
                     .iter()
-                    .find(|a| a.name.as_str() == key.trim() || a.id.to_string() == key.trim())
+                    .find(|a| {
+                        cloudbill_core::Lookup::parse(key).matches(a.name.as_str(), a.id.as_uuid())
+                    })
                     .ok_or_else(|| ServiceError::NotFound {
                         what: "service account",
                         key: key.clone(),
