@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_provider::ProviderRegistry;
-use cloudbill_service::{Billing, BillingConfig, ServiceError};
+use cloudbill_service::{Billing, BillingConfig, Hint, ServiceError};
 use cloudbill_store::{OpenOptions, SECRET_KEY_ENV};
 use zeroize::Zeroizing;
 
@@ -37,16 +37,37 @@ pub enum CliError {
 
 impl From<ServiceError> for CliError {
     fn from(err: ServiceError) -> Self {
-        match err {
+        let (inner, hint) = err.parts();
+        let message = match hint {
+            Some(hint) => format!("{inner}; {}", command_for(&hint)),
+            None => inner.to_string(),
+        };
+        match inner {
             ServiceError::Invalid(_)
             | ServiceError::Validation(_)
             | ServiceError::Query(_)
-            | ServiceError::Import(_) => CliError::Usage(err.to_string()),
-            ServiceError::Store(ref inner) => {
-                CliError::Failure(format!("{err}{}", source_chain(inner)))
+            | ServiceError::Import(_) => CliError::Usage(message),
+            ServiceError::Store(store) => {
+                CliError::Failure(format!("{message}{}", source_chain(store)))
             }
-            other => CliError::Failure(other.to_string()),
+            _ => CliError::Failure(message),
         }
+    }
+}
+
+/// A service remedy as the command (or flag) that carries it out.
+fn command_for(hint: &Hint) -> String {
+    match hint {
+        Hint::EnableBilling => "an admin can turn it on with `cloudbill billing enable`".into(),
+        Hint::EnableProvider(p) => format!("enable it with `cloudbill provider enable {p}`"),
+        Hint::EnableAccount(a) => format!("enable it with `cloudbill account enable {a}`"),
+        Hint::NameProject => "give --project NAME".into(),
+        Hint::GiveCredentials => "give --account, --email and --key (or --key-stdin)".into(),
+        Hint::UseFileAccount => "bills are imported into an account of provider file \
+             (cloudbill account add --provider file --name NAME --project PROJECT)"
+            .into(),
+        Hint::ImportBill => "fill it with `cloudbill import focus|cur FILE --account NAME`".into(),
+        Hint::DropProject => "drop --project".into(),
     }
 }
 

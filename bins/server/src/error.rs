@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudbill_provider::ProviderError;
-use cloudbill_service::ServiceError;
+use cloudbill_service::{Hint, ServiceError};
 use serde_json::json;
 
 /// An API error: status, stable snake_case code, message.
@@ -37,11 +37,46 @@ impl ApiError {
     }
 }
 
+/// A service remedy as the API request that carries it out.
+fn request_for(hint: &Hint) -> (String, Option<String>) {
+    let (words, request) = match hint {
+        Hint::EnableBilling => (
+            hint.describe(),
+            Some("POST /api/v1/billing/enable".to_owned()),
+        ),
+        Hint::EnableProvider(p) => (
+            hint.describe(),
+            Some(format!("POST /api/v1/providers/{p}/enable")),
+        ),
+        Hint::EnableAccount(a) => (
+            hint.describe(),
+            Some(format!("POST /api/v1/service-accounts/{a}/enable")),
+        ),
+        Hint::NameProject => ("give \"project\"".to_owned(), None),
+        Hint::GiveCredentials => (
+            "give \"credentials\": {\"account\", \"email\", \"key\"}".to_owned(),
+            None,
+        ),
+        Hint::DropProject => ("leave \"project\" out".to_owned(), None),
+        other => (other.describe(), None),
+    };
+    (words, request)
+}
+
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
-        let message = err.to_string();
+        let (inner, hint) = err.parts();
+        let mut details = serde_json::Value::Null;
+        let message = match &hint {
+            Some(hint) => {
+                let (words, request) = request_for(hint);
+                details = json!({"hint": hint.code(), "request": request});
+                format!("{inner}; {words}")
+            }
+            None => inner.to_string(),
+        };
         // Exhaustive on purpose: a new variant does not compile until it has a status.
-        let (status, code) = match &err {
+        let (status, code) = match inner {
             ServiceError::BillingDisabled { .. } => (StatusCode::CONFLICT, "billing_disabled"),
             ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -70,7 +105,10 @@ impl From<ServiceError> for ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
                 }
             },
-            ServiceError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            // `parts` took any hint off: a `Hinted` left here would be one hinted twice.
+            ServiceError::Store(_) | ServiceError::Hinted { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
         // Provider failures (502) keep their message: it names the account and what to fix.
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -81,7 +119,9 @@ impl From<ServiceError> for ApiError {
                 "internal error; the server log has the details",
             );
         }
-        Self::new(status, code, message)
+        let mut error = Self::new(status, code, message);
+        error.details = details;
+        error
     }
 }
 

@@ -434,7 +434,7 @@ async fn errors_have_one_shape_and_the_right_status() {
         query(json!({"start": RANGE.0, "end": RANGE.1})).await,
         409,
         "billing_disabled",
-        "cloudbill billing enable",
+        "a domain admin can turn it on",
     );
 }
 
@@ -570,4 +570,56 @@ async fn accounts_never_show_keys_lists_paginate_and_sync_runs_in_the_background
         !metrics.contains("cloudbill_rows_synced_total 0\n"),
         "{metrics}"
     );
+}
+
+/// Errors name the API's remedy, as a request, never the CLI's flags or commands (#14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_tell_an_http_client_what_to_send() {
+    let s = Server::start().await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/service-accounts",
+            Some(&s.admin),
+            Some(
+                serde_json::json!({"name": "x", "project": "web", "provider": "hyperbilling-aws"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"]["hint"], "give_credentials",
+        "{body}"
+    );
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/providers/hyperbilling-aws/disable",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/service-accounts",
+            Some(&s.admin),
+            Some(
+                serde_json::json!({"name": "y", "project": "web", "provider": "hyperbilling-aws",
+                "credentials": {"account": "1", "email": "a@b.c", "key": "k"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["details"]["request"], "POST /api/v1/providers/hyperbilling-aws/enable",
+        "{body}"
+    );
+    for message in [body["error"]["message"].as_str().unwrap()] {
+        assert!(
+            !message.contains("cloudbill ") && !message.contains("--"),
+            "{message}"
+        );
+    }
 }

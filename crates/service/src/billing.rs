@@ -15,7 +15,7 @@ use cloudbill_core::{
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_store::Store;
 
-use crate::{Principal, ServiceError};
+use crate::{Hint, Principal, ServiceError};
 
 /// Tunables of the service.
 #[derive(Debug, Clone)]
@@ -350,9 +350,10 @@ impl Billing {
         let provider: ProviderKind = new.provider.parse()?;
         let Some(project_key) = new.project.as_deref().filter(|k| !k.trim().is_empty()) else {
             return Err(ServiceError::Invalid(format!(
-                "a project is required: every billing account belongs to a project (account {:?}; give --project NAME)",
+                "a project is required: every billing account belongs to a project (account {:?})",
                 name.as_str()
-            )));
+            ))
+            .with_hint(Hint::NameProject));
         };
         let project = self.project(p, project_key).await?;
         let entry = self
@@ -363,15 +364,17 @@ impl Billing {
             .into_iter()
             .find(|e| e.kind == provider);
         if entry.is_some_and(|e| e.state == ProviderState::Disabled) {
-            return Err(ServiceError::Conflict(format!(
-                "provider {provider} is disabled; enable it with `cloudbill provider enable {provider}`"
-            )));
+            return Err(
+                ServiceError::Conflict(format!("provider {provider} is disabled"))
+                    .with_hint(Hint::EnableProvider(provider.to_string())),
+            );
         }
         let credentials = match (provider.needs_credentials(), new.credentials) {
             (true, None) => {
-                return Err(ServiceError::Invalid(format!(
-                    "provider {provider} needs credentials: --account, --email and --key"
-                )))
+                return Err(
+                    ServiceError::Invalid(format!("provider {provider} needs credentials"))
+                        .with_hint(Hint::GiveCredentials),
+                )
             }
             (false, Some(_)) => {
                 return Err(ServiceError::Invalid(format!(

@@ -5,14 +5,24 @@ use cloudbill_core::ValidationError;
 use cloudbill_provider::ProviderError;
 use cloudbill_store::StoreError;
 
+use crate::Hint;
+
 /// Why a service call failed. Every variant's message names the value and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// Billing is off for the domain.
-    #[error("billing is not enabled for domain {domain:?}; an admin can turn it on with `cloudbill billing enable`")]
+    /// Billing is off for the domain ([`Hint::EnableBilling`]).
+    #[error("billing is not enabled for domain {domain:?}")]
     BillingDisabled {
         /// The domain name.
         domain: String,
+    },
+    /// Another error, with what the caller can do about it.
+    #[error("{error}; {}", hint.describe())]
+    Hinted {
+        /// The error.
+        error: Box<ServiceError>,
+        /// The remedy.
+        hint: Hint,
     },
     /// No valid credentials were presented.
     #[error("unauthenticated: {0}")]
@@ -58,6 +68,27 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(msg) => ServiceError::Conflict(msg),
             StoreError::Invalid(v) => ServiceError::Validation(v),
             other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl ServiceError {
+    /// This error with a remedy attached.
+    #[must_use]
+    pub fn with_hint(self, hint: Hint) -> Self {
+        ServiceError::Hinted {
+            error: Box::new(self),
+            hint,
+        }
+    }
+
+    /// The error without its remedy, and the remedy (also the implied one of
+    /// `BillingDisabled`).
+    pub fn parts(&self) -> (&ServiceError, Option<Hint>) {
+        match self {
+            ServiceError::Hinted { error, hint } => (error, Some(hint.clone())),
+            ServiceError::BillingDisabled { .. } => (self, Some(Hint::EnableBilling)),
+            other => (other, None),
         }
     }
 }

@@ -12,7 +12,7 @@ use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 
 use cloudbill_store::Chunk;
 
-use crate::{Billing, Principal, ServiceError};
+use crate::{Billing, Hint, Principal, ServiceError};
 
 /// Opens the bill being imported (called once, when the import starts reading).
 pub type BillSource = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
@@ -75,27 +75,26 @@ impl Billing {
         let account = self.account(p, key).await?;
         if account.provider != ProviderKind::File {
             return Err(ServiceError::Invalid(format!(
-                "account {:?} uses provider {}; bills are imported into an account of provider file \
-                 (cloudbill account add --provider file --name NAME --project PROJECT)",
+                "account {:?} uses provider {}",
                 account.name.as_str(),
                 account.provider
-            )));
+            ))
+            .with_hint(Hint::UseFileAccount));
         }
         if account.state == AccountState::Disabled {
             return Err(ServiceError::Conflict(format!(
-                "account {:?} is disabled; enable it with `cloudbill account enable {}`",
-                account.name.as_str(),
-                account.name
-            )));
+                "account {:?} is disabled",
+                account.name.as_str()
+            ))
+            .with_hint(Hint::EnableAccount(account.name.to_string())));
         }
         let providers = self.inner.store.providers(self.domain_id()).await?;
         if providers
             .iter()
             .any(|e| e.kind == ProviderKind::File && e.state == ProviderState::Disabled)
         {
-            return Err(ServiceError::Conflict(
-                "provider file is disabled; enable it with `cloudbill provider enable file`".into(),
-            ));
+            return Err(ServiceError::Conflict("provider file is disabled".into())
+                .with_hint(Hint::EnableProvider("file".into())));
         }
         Ok(account)
     }

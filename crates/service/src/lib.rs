@@ -12,6 +12,7 @@ mod auth;
 mod billing;
 mod error;
 mod files;
+mod hint;
 mod request;
 mod scheduler;
 mod sync;
@@ -34,6 +35,7 @@ pub use cloudbill_store::{
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportedRecord, ImportReport};
+pub use hint::Hint;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

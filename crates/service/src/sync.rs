@@ -8,7 +8,7 @@ use cloudbill_core::{
 use cloudbill_provider::FetchScope;
 use futures::StreamExt;
 
-use crate::{Billing, Principal, ServiceError};
+use crate::{Billing, Hint, Principal, ServiceError};
 
 /// What to sync.
 #[derive(Debug, Clone, Default)]
@@ -221,15 +221,19 @@ impl Billing {
                 .any(|e| e.kind == account.provider && e.state == ProviderState::Disabled);
             let refusal = if account.state == AccountState::Disabled {
                 Some(format!(
-                    "account is disabled; enable it with `cloudbill account enable {}`",
-                    account.name
+                    "account is disabled; {}",
+                    Hint::EnableAccount(account.name.to_string()).describe()
                 ))
             } else if account.provider == ProviderKind::File {
-                Some("file accounts are filled by `cloudbill import`, not synced".into())
+                Some(format!(
+                    "a file account is not synced; {}",
+                    Hint::ImportBill.describe()
+                ))
             } else if provider_disabled {
                 Some(format!(
-                    "provider {} is disabled; enable it with `cloudbill provider enable {}`",
-                    account.provider, account.provider
+                    "provider {} is disabled; {}",
+                    account.provider,
+                    Hint::EnableProvider(account.provider.to_string()).describe()
                 ))
             } else {
                 None

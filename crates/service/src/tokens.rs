@@ -4,7 +4,7 @@ use chrono::SubsecRound;
 use cloudbill_core::{ApiToken, TokenId, TokenRole};
 use sha2::{Digest, Sha256};
 
-use crate::{Billing, Principal, ServiceError};
+use crate::{Billing, Hint, Principal, ServiceError};
 
 /// Prefix of every token secret, so leaked tokens are recognisable by scanners.
 const TOKEN_PREFIX: &str = "cbt_";
@@ -26,14 +26,16 @@ impl Billing {
         p.require_admin("create API tokens")?;
         let project = match (role, project) {
             (TokenRole::ProjectMember, None) => {
-                return Err(ServiceError::Invalid(
-                    "a project-member token needs a project (--project NAME)".into(),
-                ))
+                return Err(
+                    ServiceError::Invalid("a project-member token needs a project".into())
+                        .with_hint(Hint::NameProject),
+                )
             }
             (TokenRole::Admin, Some(_)) => {
-                return Err(ServiceError::Invalid(
-                    "an admin token covers the whole domain; drop --project".into(),
-                ))
+                return Err(
+                    ServiceError::Invalid("an admin token covers the whole domain".into())
+                        .with_hint(Hint::DropProject),
+                )
             }
             (_, Some(key)) => Some(self.project(p, key).await?.id),
             (_, None) => None,

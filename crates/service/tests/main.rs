@@ -469,8 +469,10 @@ async fn billing_off_disabled_things_and_leases_are_refused_clearly() {
     assert!(matches!(err, ServiceError::BillingDisabled { .. }));
     assert_eq!(
         err.to_string(),
-        "billing is not enabled for domain \"default\"; an admin can turn it on with `cloudbill billing enable`"
+        "billing is not enabled for domain \"default\""
     );
+    // The remedy is data, for each binary to render in its own terms (#14).
+    assert_eq!(err.parts().1, Some(cloudbill_service::Hint::EnableBilling));
     assert!(matches!(
         b.report(
             &admin,
