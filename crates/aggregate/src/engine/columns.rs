@@ -1,0 +1,150 @@
+//! Column storage: dictionary ids in the narrowest integer their cardinality allows, and
+//! costs as scaled integers.
+
+use cloudbill_core::TextColumn;
+
+/// A dictionary-encoded column, stored in the narrowest integer its cardinality allows.
+#[derive(Debug, Clone)]
+pub(super) enum Col {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Col {
+    pub(super) fn with_capacity(rows: usize) -> Self {
+        Col::U8(Vec::with_capacity(rows))
+    }
+
+    /// Widens the column (once per width, ids only grow) until `max` fits.
+    pub(super) fn fit(&mut self, max: u32) {
+        match self {
+            Col::U8(v) if max > u32::from(u8::MAX) => {
+                let values = std::mem::take(v);
+                *self = if max > u32::from(u16::MAX) {
+                    Col::U32(values.into_iter().map(u32::from).collect())
+                } else {
+                    Col::U16(values.into_iter().map(u16::from).collect())
+                };
+            }
+            Col::U16(v) if max > u32::from(u16::MAX) => {
+                *self = Col::U32(std::mem::take(v).into_iter().map(u32::from).collect());
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn push(&mut self, id: u32) {
+        self.fit(id);
+        match self {
+            Col::U8(v) => v.push(u8::try_from(id).unwrap_or(u8::MAX)),
+            Col::U16(v) => v.push(u16::try_from(id).unwrap_or(u16::MAX)),
+            Col::U32(v) => v.push(id),
+        }
+    }
+
+    /// Appends `lookup[id]` for each partition row (`lookup` maps the partition's dictionary
+    /// to the engine's).
+    pub(super) fn extend_mapped(&mut self, column: &TextColumn<'_>, lookup: &[u32]) {
+        self.fit(lookup.iter().copied().max().unwrap_or(0));
+        match self {
+            Col::U8(v) => {
+                let narrow: Vec<u8> = lookup
+                    .iter()
+                    .map(|x| u8::try_from(*x).unwrap_or(u8::MAX))
+                    .collect();
+                column.map_into(&narrow, v);
+            }
+            Col::U16(v) => {
+                let narrow: Vec<u16> = lookup
+                    .iter()
+                    .map(|x| u16::try_from(*x).unwrap_or(u16::MAX))
+                    .collect();
+                column.map_into(&narrow, v);
+            }
+            Col::U32(v) => column.map_into(lookup, v),
+        }
+    }
+
+    pub(super) fn shrink_to_fit(&mut self) {
+        match self {
+            Col::U8(v) => v.shrink_to_fit(),
+            Col::U16(v) => v.shrink_to_fit(),
+            Col::U32(v) => v.shrink_to_fit(),
+        }
+    }
+
+    /// Appends `value` `n` times.
+    pub(super) fn extend_repeat(&mut self, value: u32, n: usize) {
+        self.fit(value);
+        match self {
+            Col::U8(v) => v.extend(std::iter::repeat_n(
+                u8::try_from(value).unwrap_or(u8::MAX),
+                n,
+            )),
+            Col::U16(v) => {
+                v.extend(std::iter::repeat_n(
+                    u16::try_from(value).unwrap_or(u16::MAX),
+                    n,
+                ));
+            }
+            Col::U32(v) => v.extend(std::iter::repeat_n(value, n)),
+        }
+    }
+
+    /// Appends `lookup[i]` for each index `i` of `indexes`.
+    pub(super) fn extend_indexed(&mut self, indexes: &[u8], lookup: &[u32]) {
+        self.fit(lookup.iter().copied().max().unwrap_or(0));
+        match self {
+            Col::U8(v) => v.extend(
+                indexes
+                    .iter()
+                    .map(|i| u8::try_from(lookup[usize::from(*i)]).unwrap_or(u8::MAX)),
+            ),
+            Col::U16(v) => v.extend(
+                indexes
+                    .iter()
+                    .map(|i| u16::try_from(lookup[usize::from(*i)]).unwrap_or(u16::MAX)),
+            ),
+            Col::U32(v) => v.extend(indexes.iter().map(|i| lookup[usize::from(*i)])),
+        }
+    }
+
+    /// Calls `f(j, value)` for each row `range.start + j` of `range`, monomorphised per width.
+    #[inline]
+    pub(super) fn for_each(&self, range: std::ops::Range<usize>, mut f: impl FnMut(usize, usize)) {
+        match self {
+            Col::U8(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, usize::from(*x))),
+            Col::U16(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, usize::from(*x))),
+            Col::U32(v) => v[range]
+                .iter()
+                .enumerate()
+                .for_each(|(j, x)| f(j, *x as usize)),
+        }
+    }
+
+    #[inline]
+    pub(super) fn get(&self, i: usize) -> usize {
+        match self {
+            Col::U8(v) => usize::from(v[i]),
+            Col::U16(v) => usize::from(v[i]),
+            Col::U32(v) => v[i] as usize,
+        }
+    }
+}
+
+/// Maps keyed by ids the store gave (fast hashing, no flooding concern).
+pub(super) type IdMap<K, V> = cloudbill_core::FxMap<K, V>;
+
+/// Costs at one scale: `i64` when every amount fits, `i128` otherwise.
+#[derive(Debug, Clone)]
+pub(super) enum Costs {
+    Narrow(Vec<i64>),
+    Wide(Vec<i128>),
+}

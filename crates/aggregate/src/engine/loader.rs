@@ -1,0 +1,130 @@
+//! Feeding partitions into an engine one at a time, column by column.
+
+use chrono::Datelike;
+use cloudbill_core::{AccountId, Partition, TextField};
+use ethnum::I256;
+
+use super::builder::Builder;
+use super::catalog::Catalog;
+use super::{day_number, Engine};
+use crate::{GroupKey, QueryError};
+
+/// Builds an [`Engine`] from partitions fed one at a time ([`Engine::loader`]).
+pub struct EngineLoader {
+    pub(super) b: Builder,
+    pub(super) catalog: Catalog,
+    pub(super) months: Vec<(i32, usize)>,
+    pub(super) providers: [u32; 2],
+    pub(super) categories: [u32; 5],
+    /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
+    pub(super) skipped: [bool; 10],
+}
+
+impl std::fmt::Debug for EngineLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLoader")
+            .field("rows", &self.b.day.len())
+            .field("months", &self.months.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine column slot of a text dimension the loader may leave out.
+pub(super) fn optional_slot(key: GroupKey) -> Option<usize> {
+    match key {
+        GroupKey::CloudAccount => Some(3),
+        GroupKey::Region => Some(4),
+        GroupKey::Service => Some(5),
+        GroupKey::UsageType => Some(6),
+        GroupKey::InstanceType => Some(7),
+        _ => None,
+    }
+}
+
+impl EngineLoader {
+    /// Loads only the dimensions `keys` need (plus days, costs, currencies, accounts, projects,
+    /// providers and categories, which are cheap): an engine built for one known query, as
+    /// the CLI's, skips reading the other text columns. The engine refuses a query that needs
+    /// a dimension it left out.
+    #[must_use]
+    pub fn only(mut self, keys: &[GroupKey]) -> Self {
+        for slot in 3..=7 {
+            self.skipped[slot] = true;
+        }
+        for key in keys {
+            if let Some(slot) = optional_slot(*key) {
+                self.skipped[slot] = false;
+            }
+        }
+        self
+    }
+
+    /// Adds one partition of `account`. Partitions must come in month order (the store's);
+    /// several of one month and account (segments) may follow each other.
+    pub fn add(&mut self, account: AccountId, blob: &[u8]) -> Result<(), QueryError> {
+        let corrupt = |e: cloudbill_core::ValidationError| QueryError::Corrupt(e.to_string());
+        let p = Partition::decode(blob).map_err(corrupt)?;
+        let costs = p.costs().map_err(corrupt)?;
+        let month = day_number(p.month);
+        match self.months.last() {
+            Some((last, _)) if *last > month => {
+                return Err(QueryError::Corrupt(
+                    "partitions arrived out of month order".into(),
+                ))
+            }
+            Some((last, _)) if *last == month => {}
+            _ => self.months.push((month, self.b.day.len())),
+        }
+        let b = &mut self.b;
+        b.rescale(costs.scale)?;
+        let account = b.account(account);
+        // The project of each day of the month, looked up once per day.
+        let mut project_of_day = [0u32; 32];
+        for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
+            if let Some(date) = p.month.with_day(u32::try_from(d).unwrap_or(1)) {
+                *slot = b.project_on(account, date);
+            }
+        }
+        let days = p.days();
+        b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
+        b.cols[0].extend_repeat(account, p.rows);
+        b.cols[1].extend_indexed(days, &project_of_day);
+        b.cols[2].extend_indexed(p.providers(), &self.providers);
+        // Partition text column → engine column slot.
+        for (field, slot) in [
+            (TextField::CloudAccount, 3),
+            (TextField::Region, 4),
+            (TextField::Service, 5),
+            (TextField::UsageType, 6),
+            (TextField::InstanceType, 7),
+            (TextField::Currency, 8),
+        ] {
+            if self.skipped[slot] {
+                continue;
+            }
+            let column = p.text(field).map_err(corrupt)?;
+            let lookup: Vec<u32> = column
+                .values
+                .iter()
+                .map(|v| b.dict_for(slot).id(v))
+                .collect();
+            b.cols[slot].extend_mapped(&column, &lookup);
+        }
+        b.cols[9].extend_indexed(p.categories(), &self.categories);
+        let factor = 10i128
+            .checked_pow(b.scale - costs.scale)
+            .ok_or(QueryError::Overflow)?;
+        costs.for_each(|m| match m.checked_mul(factor) {
+            Some(v) => b.push_cost(v),
+            None => b.push_wide(I256::from(m) * I256::from(factor)),
+        });
+        Ok(())
+    }
+
+    /// The engine.
+    pub fn finish(self) -> Engine {
+        let mut engine = self.b.finish(self.catalog, Some(self.months));
+        engine.skipped = self.skipped;
+        engine
+    }
+}

@@ -1,0 +1,161 @@
+//! The columnar engine: dictionary-encoded dimensions, scaled-integer costs, one pass per query.
+//!
+//! `catalog` holds the names and structure ids resolve against, `columns` the typed column
+//! storage, `builder` accumulates columns (from records or partitions), `loader` feeds
+//! partitions one at a time, and `query` plans, scans and assembles an answer.
+
+mod builder;
+mod catalog;
+mod columns;
+mod loader;
+mod query;
+
+use chrono::Datelike;
+use cloudbill_core::{
+    AccountId, CostRecord, NaiveDate, Partition, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
+};
+
+pub use catalog::{Catalog, CatalogAccount, CatalogGroup, CatalogProject};
+pub use loader::EngineLoader;
+
+use builder::{scaled, Builder};
+use catalog::Dict;
+use columns::{Col, Costs};
+use ethnum::I256;
+
+use crate::QueryError;
+
+/// An in-memory, columnar copy of cost records, ready to answer queries.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// Days since CE; rows are sorted by month (by day within a month only for `build`).
+    day: Vec<i32>,
+    /// `(first day of the month, first row)` per month, ascending: the scan's range bounds.
+    months: Vec<(i32, usize)>,
+    account: Col,
+    project: Col,
+    provider: Col,
+    cloud_account: Col,
+    region: Col,
+    service: Col,
+    usage_type: Col,
+    instance_type: Col,
+    currency: Col,
+    category: Col,
+    costs: Costs,
+    /// Rows whose cost leaves `i128` at `scale` (see `Builder::big`).
+    big: Vec<(usize, I256)>,
+    scale: u32,
+    dicts: Dicts,
+    /// Group index of each project id (index into `dicts.group`).
+    project_group: Vec<u32>,
+    catalog: Catalog,
+    /// Column slots a loader left out ([`EngineLoader::only`]).
+    skipped: [bool; 10],
+}
+
+#[derive(Debug, Clone, Default)]
+struct Dicts {
+    account: Dict,
+    project: Dict,
+    group: Dict,
+    provider: Dict,
+    cloud_account: Dict,
+    region: Dict,
+    service: Dict,
+    usage_type: Dict,
+    instance_type: Dict,
+    currency: Dict,
+    category: Dict,
+}
+
+fn day_number(d: NaiveDate) -> i32 {
+    d.num_days_from_ce()
+}
+
+impl Engine {
+    /// Builds the engine from records and the catalog that names them.
+    pub fn build(records: &[CostRecord], catalog: Catalog) -> Result<Self, QueryError> {
+        // Sort by day through a compact key vector (cache-friendly, stable by input order).
+        let mut order: Vec<(i32, u32)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (day_number(r.date), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        order.sort_unstable();
+        let scale = records
+            .iter()
+            .map(|r| r.cost.amount().scale())
+            .max()
+            .unwrap_or(0);
+        let mut b = Builder::new(&catalog, records.len(), scale);
+        for (d, i) in order {
+            let r = &records[i as usize];
+            let account = b.account(r.service_account);
+            let ids = [
+                b.dicts.provider.id(r.provider.as_str()),
+                b.dicts.cloud_account.id(&r.cloud_account),
+                b.dicts.region.id(&r.region),
+                b.dicts.service.id(&r.service),
+                b.dicts.usage_type.id(&r.usage_type),
+                b.dicts
+                    .instance_type
+                    .id(r.instance_type.as_deref().unwrap_or("")),
+                b.dicts.currency.id(r.cost.currency_str()),
+                b.dicts.category.id(r.charge_category.as_str()),
+            ];
+            b.push(d, r.date, account, ids, scaled(r.cost.amount(), scale));
+        }
+        Ok(b.finish(catalog, None))
+    }
+
+    /// Builds the engine from the store's columnar partitions (`(account, blob)` pairs, in any
+    /// order), without materialising a single `CostRecord`.
+    pub fn from_partitions(
+        parts: &[(AccountId, Vec<u8>)],
+        catalog: Catalog,
+    ) -> Result<Self, QueryError> {
+        let mut ordered = Vec::with_capacity(parts.len());
+        for (account, blob) in parts {
+            let p = Partition::decode(blob).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            ordered.push((p.month, *account, blob));
+        }
+        ordered.sort_by_key(|(month, account, _)| (*month, *account));
+        let mut loader = Engine::loader(catalog);
+        for (_, account, blob) in ordered {
+            loader.add(account, blob)?;
+        }
+        Ok(loader.finish())
+    }
+
+    /// An engine built one partition at a time, as the store streams them in month order:
+    /// only the engine's own columns are held, never the partitions.
+    pub fn loader(catalog: Catalog) -> EngineLoader {
+        let mut b = Builder::new(&catalog, 0, 0);
+        let providers = PARTITION_PROVIDERS.map(|kind| b.dicts.provider.id(kind.as_str()));
+        let categories = PARTITION_CATEGORIES.map(|c| b.dicts.category.id(c.as_str()));
+        EngineLoader {
+            b,
+            catalog,
+            months: Vec::new(),
+            providers,
+            categories,
+            skipped: [false; 10],
+        }
+    }
+
+    /// The catalog the engine resolves names against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    /// Whether the engine holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.day.is_empty()
+    }
+}

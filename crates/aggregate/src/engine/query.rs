@@ -1,0 +1,598 @@
+//! Answering a query: resolve filters, lay out the cells, scan column at a time, assemble
+//! the rows exactly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cloudbill_core::{Currency, Decimal, GroupId, Lookup, ProviderKind};
+use ethnum::I256;
+
+use super::builder::month_of;
+use super::catalog::{Dict, NONE};
+use super::columns::{Col, Costs};
+use super::loader::optional_slot;
+use super::{day_number, Engine};
+use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
+
+/// The exact decimal of `v` at `scale`, trailing zeros dropped while it does not fit;
+/// `None` when no Decimal holds it exactly (more than 96 bits of significant digits).
+fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
+    let ten = I256::from(10i128);
+    loop {
+        if let Ok(small) = i128::try_from(v) {
+            if let Ok(d) = Decimal::try_from_i128_with_scale(small, scale) {
+                return Some(d);
+            }
+        }
+        if scale == 0 || v % ten != I256::ZERO {
+            return None;
+        }
+        v /= ten;
+        scale -= 1;
+    }
+}
+
+impl Engine {
+    fn column(&self, key: GroupKey) -> &Col {
+        match key {
+            GroupKey::Provider => &self.provider,
+            GroupKey::Project | GroupKey::ProjectGroup => &self.project,
+            GroupKey::ServiceAccount => &self.account,
+            GroupKey::CloudAccount => &self.cloud_account,
+            GroupKey::Region => &self.region,
+            GroupKey::Service => &self.service,
+            GroupKey::UsageType => &self.usage_type,
+            GroupKey::InstanceType => &self.instance_type,
+            GroupKey::Currency => &self.currency,
+            GroupKey::ChargeCategory => &self.category,
+        }
+    }
+
+    fn dict(&self, key: GroupKey) -> &Dict {
+        match key {
+            GroupKey::Provider => &self.dicts.provider,
+            GroupKey::Project => &self.dicts.project,
+            GroupKey::ProjectGroup => &self.dicts.group,
+            GroupKey::ServiceAccount => &self.dicts.account,
+            GroupKey::CloudAccount => &self.dicts.cloud_account,
+            GroupKey::Region => &self.dicts.region,
+            GroupKey::Service => &self.dicts.service,
+            GroupKey::UsageType => &self.dicts.usage_type,
+            GroupKey::InstanceType => &self.dicts.instance_type,
+            GroupKey::Currency => &self.dicts.currency,
+            GroupKey::ChargeCategory => &self.dicts.category,
+        }
+    }
+
+    /// The values of `key`'s dictionary as shown in results: names for projects, groups and
+    /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
+    fn display_names(&self, key: GroupKey) -> Vec<String> {
+        let by_id: HashMap<String, &str> = match key {
+            GroupKey::Project => self
+                .catalog
+                .projects
+                .iter()
+                .map(|p| (p.id.to_string(), p.name.as_str()))
+                .collect(),
+            GroupKey::ProjectGroup => self
+                .catalog
+                .groups
+                .iter()
+                .map(|g| (g.id.to_string(), g.name.as_str()))
+                .collect(),
+            GroupKey::ServiceAccount => self
+                .catalog
+                .accounts
+                .iter()
+                .map(|a| (a.id.to_string(), a.name.as_str()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        self.dict(key)
+            .values()
+            .iter()
+            .map(|raw| match key {
+                GroupKey::InstanceType if raw.is_empty() => NONE.to_owned(),
+                _ => by_id
+                    .get(raw)
+                    .map_or_else(|| raw.clone(), |n| (*n).to_owned()),
+            })
+            .collect()
+    }
+
+    /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
+    /// account names/ids are resolved against the catalog).
+    fn allowed(&self, key: GroupKey, values: &[String]) -> Result<Vec<bool>, QueryError> {
+        let unknown = |what: &'static str, value: &str| QueryError::UnknownFilterValue {
+            what,
+            value: value.to_owned(),
+        };
+        match key {
+            GroupKey::Project => {
+                let mut allowed = vec![false; self.dicts.project.len()];
+                for v in values {
+                    let p = self
+                        .catalog
+                        .projects
+                        .iter()
+                        .find(|p| Lookup::parse(v).matches(&p.name, p.id.as_uuid()))
+                        .ok_or_else(|| unknown("project", v))?;
+                    if let Some(id) = self.dicts.project.get(&p.id.to_string()) {
+                        allowed[id as usize] = true;
+                    }
+                }
+                Ok(allowed)
+            }
+            GroupKey::ProjectGroup => {
+                // A group filter selects the projects in that group or any group below it.
+                let mut selected: BTreeSet<GroupId> = BTreeSet::new();
+                for v in values {
+                    let g = self
+                        .catalog
+                        .groups
+                        .iter()
+                        .find(|g| Lookup::parse(v).matches(&g.name, g.id.as_uuid()))
+                        .ok_or_else(|| unknown("project_group", v))?;
+                    selected.insert(g.id);
+                }
+                loop {
+                    let before = selected.len();
+                    for g in &self.catalog.groups {
+                        if g.parent.is_some_and(|p| selected.contains(&p)) {
+                            selected.insert(g.id);
+                        }
+                    }
+                    if selected.len() == before {
+                        break;
+                    }
+                }
+                let mut allowed = vec![false; self.dicts.project.len()];
+                for p in &self.catalog.projects {
+                    if p.group.is_some_and(|g| selected.contains(&g)) {
+                        if let Some(id) = self.dicts.project.get(&p.id.to_string()) {
+                            allowed[id as usize] = true;
+                        }
+                    }
+                }
+                Ok(allowed)
+            }
+            GroupKey::ServiceAccount => {
+                let mut allowed = vec![false; self.dicts.account.len()];
+                for v in values {
+                    let a = self
+                        .catalog
+                        .accounts
+                        .iter()
+                        .find(|a| Lookup::parse(v).matches(&a.name, a.id.as_uuid()))
+                        .ok_or_else(|| unknown("service_account", v))?;
+                    if let Some(id) = self.dicts.account.get(&a.id.to_string()) {
+                        allowed[id as usize] = true;
+                    }
+                }
+                Ok(allowed)
+            }
+            GroupKey::Provider => {
+                let mut allowed = vec![false; self.dicts.provider.len()];
+                for v in values {
+                    let kind: ProviderKind = v.parse().map_err(|_| unknown("provider", v))?;
+                    if let Some(id) = self.dicts.provider.get(kind.as_str()) {
+                        allowed[id as usize] = true;
+                    }
+                }
+                Ok(allowed)
+            }
+            _ => {
+                let dict = self.dict(key);
+                let mut allowed = vec![false; dict.len()];
+                for v in values {
+                    let lookup = if key == GroupKey::Currency {
+                        v.trim().to_ascii_uppercase()
+                    } else {
+                        v.clone()
+                    };
+                    if let Some(id) = dict.get(&lookup) {
+                        allowed[id as usize] = true;
+                    }
+                }
+                Ok(allowed)
+            }
+        }
+    }
+
+    /// Answers `query` exactly.
+    #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
+    pub fn query(&self, query: &Query) -> Result<Report, QueryError> {
+        if query.limit == Some(0) {
+            return Err(QueryError::ZeroLimit);
+        }
+        if let Some(key) = query
+            .group_by
+            .iter()
+            .chain(query.filters.keys())
+            .find(|k| optional_slot(**k).is_some_and(|slot| self.skipped[slot]))
+        {
+            return Err(QueryError::NotLoaded(key.to_string()));
+        }
+        let start = day_number(query.range.start());
+        let end = day_number(query.range.end());
+
+        // Time buckets of the range.
+        let mut labels: Vec<String> = Vec::new();
+        let mut bucket_of_day: Vec<u32> =
+            Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        let mut last_start = None;
+        for d in query.range.iter_days() {
+            let b = query.granularity.bucket_start(d);
+            if last_start != Some(b) {
+                labels.push(query.granularity.label(d));
+                last_start = Some(b);
+            }
+            bucket_of_day.push(u32::try_from(labels.len() - 1).unwrap_or(u32::MAX));
+        }
+
+        // Filters, as (column, allowed ids). Group filters apply to the project column.
+        let mut filters: Vec<(&Col, Vec<bool>)> = Vec::new();
+        for (key, values) in &query.filters {
+            let col_key = if *key == GroupKey::ProjectGroup {
+                GroupKey::Project
+            } else {
+                *key
+            };
+            filters.push((self.column(col_key), self.allowed(*key, values)?));
+        }
+
+        // Group dimensions: column, an optional id mapping (project → its group), radix.
+        let dims: Vec<Dim<'_>> = query
+            .group_by
+            .iter()
+            .map(|k| {
+                if *k == GroupKey::ProjectGroup {
+                    Dim {
+                        col: self.column(*k),
+                        map: Some(&self.project_group),
+                        radix: self.dicts.group.len().max(1) as u128,
+                    }
+                } else {
+                    Dim {
+                        col: self.column(*k),
+                        map: None,
+                        radix: self.dict(*k).len().max(1) as u128,
+                    }
+                }
+            })
+            .collect();
+        let n_currency = self.dicts.currency.len().max(1) as u128;
+        let n_buckets = labels.len().max(1) as u128;
+        let mut cells: u128 = n_buckets * n_currency;
+        for d in &dims {
+            cells = cells.checked_mul(d.radix).ok_or(QueryError::Overflow)?;
+        }
+
+        // Rows are month-sorted: bound the scan by months, then check days per row.
+        let first = self.months.partition_point(|(m, _)| *m < month_of(start));
+        let last = self.months.partition_point(|(m, _)| *m < end);
+        let lo = self
+            .months
+            .get(first)
+            .map_or(self.day.len(), |(_, row)| *row);
+        let hi = self
+            .months
+            .get(last)
+            .map_or(self.day.len(), |(_, row)| *row);
+        let layout = Layout {
+            dims: &dims,
+            filters: &filters,
+            bucket_of_day: &bucket_of_day,
+            start,
+            end,
+            n_buckets,
+            n_currency,
+        };
+        // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
+        // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
+        let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
+        let dense = usize::try_from(cells)
+            .ok()
+            .filter(|c| *c <= 1 << 22 && !has_big);
+        let dense_sums = match dense {
+            Some(dense_cells) => match &self.costs {
+                Costs::Narrow(c) => {
+                    self.scan_dense(lo, hi, &layout, dense_cells, false, |i| i128::from(c[i]))
+                }
+                Costs::Wide(c) => self.scan_dense(lo, hi, &layout, dense_cells, true, |i| c[i]),
+            },
+            None => None,
+        };
+        let sums: Vec<(u128, I256)> = match dense_sums {
+            Some(sums) => sums,
+            None => match &self.costs {
+                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, |i| i128::from(c[i])),
+                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, |i| c[i]),
+            },
+        };
+
+        // Decode cells into rows.
+        let mut rows: BTreeMap<Vec<u32>, RowAcc> = BTreeMap::new();
+        for (mut key, sum) in sums {
+            let currency = u32::try_from(key % n_currency).unwrap_or(0);
+            key /= n_currency;
+            let bucket = u32::try_from(key % n_buckets).unwrap_or(0);
+            key /= n_buckets;
+            let mut group = vec![0u32; dims.len()];
+            for (slot, d) in group.iter_mut().zip(&dims).rev() {
+                *slot = u32::try_from(key % d.radix).unwrap_or(0);
+                key /= d.radix;
+            }
+            let entry = rows
+                .entry(group.clone())
+                .or_insert_with(|| (group, BTreeMap::new()));
+            *entry.1.entry((bucket, currency)).or_insert(I256::ZERO) += sum;
+        }
+
+        let scale = self.scale;
+        // Currencies per dictionary id, parsed once per query.
+        let currencies: Vec<Currency> = self
+            .dicts
+            .currency
+            .values()
+            .iter()
+            .map(|c| Currency::parse(c).unwrap_or(Currency::USD))
+            .collect();
+        let currency_of = |id: u32| -> Currency {
+            currencies
+                .get(id as usize)
+                .copied()
+                .unwrap_or(Currency::USD)
+        };
+        // Display names per group-by key, resolved once per query (not once per cell).
+        let names: Vec<Vec<String>> = query
+            .group_by
+            .iter()
+            .map(|k| self.display_names(*k))
+            .collect();
+        let mut results: Vec<(ReportRow, Vec<(Currency, I256)>)> = Vec::with_capacity(rows.len());
+        for (_, (group_ids, cells)) in rows {
+            let mut group = BTreeMap::new();
+            for ((k, id), shown) in query.group_by.iter().zip(&group_ids).zip(&names) {
+                group.insert(
+                    k.as_str().to_owned(),
+                    shown.get(*id as usize).cloned().unwrap_or_default(),
+                );
+            }
+            // A sum no Decimal holds fails this query (only), naming where it is.
+            let to_decimal = |v: I256, date: &str, currency: Currency| {
+                wide_to_decimal(v, scale).ok_or_else(|| QueryError::TotalOutOfRange {
+                    group: if group.is_empty() {
+                        "the consolidated billing".to_owned()
+                    } else {
+                        group
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                    date: date.to_owned(),
+                    currency,
+                })
+            };
+            let mut totals: BTreeMap<Currency, I256> = BTreeMap::new();
+            let mut billing_data = Vec::with_capacity(cells.len());
+            for ((bucket, currency), sum) in cells {
+                let c = currency_of(currency);
+                *totals.entry(c).or_insert(I256::ZERO) += sum;
+                let date = labels.get(bucket as usize).cloned().unwrap_or_default();
+                billing_data.push(Bucket {
+                    cost: to_decimal(sum, &date, c)?,
+                    date,
+                    currency: c,
+                });
+            }
+            let total = totals
+                .iter()
+                .map(|(c, v)| {
+                    Ok(Amount {
+                        cost: to_decimal(*v, "the whole range", *c)?,
+                        currency: *c,
+                    })
+                })
+                .collect::<Result<Vec<_>, QueryError>>()?;
+            results.push((
+                ReportRow {
+                    group,
+                    billing_data,
+                    total,
+                },
+                totals.into_iter().collect(),
+            ));
+        }
+        match query.sort {
+            Sort::Total => results.sort_by(|a, b| {
+                let ta = a.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
+                let tb = b.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
+                tb.cmp(&ta).then_with(|| a.0.group.cmp(&b.0.group))
+            }),
+            Sort::Key => results.sort_by(|a, b| {
+                let ka: Vec<&String> = query
+                    .group_by
+                    .iter()
+                    .filter_map(|k| a.0.group.get(k.as_str()))
+                    .collect();
+                let kb: Vec<&String> = query
+                    .group_by
+                    .iter()
+                    .filter_map(|k| b.0.group.get(k.as_str()))
+                    .collect();
+                ka.cmp(&kb)
+            }),
+        }
+        let total_count = results.len();
+        let mut results: Vec<ReportRow> = results.into_iter().map(|r| r.0).collect();
+        if let Some(limit) = query.limit {
+            results.truncate(limit as usize);
+        }
+        Ok(Report {
+            start: query.range.start().format("%Y-%m-%d").to_string(),
+            end: query.range.end().format("%Y-%m-%d").to_string(),
+            granularity: query.granularity,
+            group_by: query.group_by.clone(),
+            results,
+            total_count,
+        })
+    }
+}
+
+/// Rows per chunk of the column-at-a-time scan (fits L1 with its key and mask buffers).
+const CHUNK: usize = 4096;
+
+/// One group-by dimension of a query.
+struct Dim<'a> {
+    col: &'a Col,
+    /// Maps the column's ids to group ids (project → project group), when not the identity.
+    map: Option<&'a [u32]>,
+    radix: u128,
+}
+
+/// What a scan needs to turn a record into its cell.
+struct Layout<'a> {
+    dims: &'a [Dim<'a>],
+    filters: &'a [(&'a Col, Vec<bool>)],
+    bucket_of_day: &'a [u32],
+    start: i32,
+    end: i32,
+    n_buckets: u128,
+    n_currency: u128,
+}
+
+impl Engine {
+    #[inline]
+    fn passes(layout: &Layout<'_>, i: usize) -> bool {
+        layout
+            .filters
+            .iter()
+            .all(|(col, allowed)| allowed.get(col.get(i)).copied().unwrap_or(false))
+    }
+
+    #[inline]
+    fn group_key(layout: &Layout<'_>, i: usize) -> u128 {
+        let mut key: u128 = 0;
+        for d in layout.dims {
+            let v = d.col.get(i);
+            let v = d.map.map_or(v, |m| m[v] as usize);
+            key = key * d.radix + v as u128;
+        }
+        key
+    }
+
+    fn scan_dense(
+        &self,
+        lo: usize,
+        hi: usize,
+        layout: &Layout<'_>,
+        cells: usize,
+        checked: bool,
+        cost: impl Fn(usize) -> i128,
+    ) -> Option<Vec<(u128, I256)>> {
+        // Strides: currency innermost, then bucket, then the dims in reverse order.
+        let n_currency = usize::try_from(layout.n_currency).unwrap_or(1);
+        let bucket_stride = n_currency;
+        let mut stride = n_currency * usize::try_from(layout.n_buckets).unwrap_or(1);
+        let mut strides = vec![0usize; layout.dims.len()];
+        for (s, d) in strides.iter_mut().zip(layout.dims).rev() {
+            *s = stride;
+            stride *= usize::try_from(d.radix).unwrap_or(1);
+        }
+        let mut sums = vec![0i128; cells];
+        let mut touched = vec![false; cells];
+        let mut overflow = false;
+        // Column at a time over chunks: each pass is a tight loop over one typed slice.
+        let mut keys = vec![0usize; CHUNK];
+        let mut keep = vec![true; CHUNK];
+        let mut chunk_start = lo;
+        while chunk_start < hi {
+            let n = CHUNK.min(hi - chunk_start);
+            let range = chunk_start..chunk_start + n;
+            let keys = &mut keys[..n];
+            let keep = &mut keep[..n];
+            for (k, d) in keep.iter_mut().zip(&self.day[range.clone()]) {
+                *k = (layout.start..layout.end).contains(d);
+            }
+            for (col, allowed) in layout.filters {
+                col.for_each(range.clone(), |j, v| {
+                    keep[j] &= allowed.get(v).copied().unwrap_or(false);
+                });
+            }
+            for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
+                let day = usize::try_from(*d - layout.start).unwrap_or(0);
+                *k = layout.bucket_of_day.get(day).copied().unwrap_or(0) as usize * bucket_stride;
+            }
+            self.currency.for_each(range.clone(), |j, v| keys[j] += v);
+            for (d, stride) in layout.dims.iter().zip(&strides) {
+                match d.map {
+                    None => d.col.for_each(range.clone(), |j, v| keys[j] += v * stride),
+                    Some(m) => d
+                        .col
+                        .for_each(range.clone(), |j, v| keys[j] += m[v] as usize * stride),
+                }
+            }
+            if checked {
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        let (v, o) = sums[*k].overflowing_add(cost(chunk_start + j));
+                        sums[*k] = v;
+                        overflow |= o;
+                        touched[*k] = true;
+                    }
+                }
+            } else {
+                // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        sums[*k] += cost(chunk_start + j);
+                        touched[*k] = true;
+                    }
+                }
+            }
+            chunk_start += n;
+        }
+        if overflow {
+            return None; // the caller sums again in 256 bits
+        }
+        Some(
+            touched
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t)
+                .map(|(k, _)| (k as u128, I256::from(sums[k])))
+                .collect(),
+        )
+    }
+
+    fn scan_sparse(
+        &self,
+        lo: usize,
+        hi: usize,
+        layout: &Layout<'_>,
+        cost: impl Fn(usize) -> i128,
+    ) -> Vec<(u128, I256)> {
+        // 256-bit sums: rows at Decimal's limit at any scale, over any number of rows, stay
+        // exact; only a total no Decimal can hold fails, and only the queries that include it.
+        let mut sums: HashMap<u128, I256> = HashMap::new();
+        let first_big = self.big.partition_point(|(row, _)| *row < lo);
+        let mut big = self.big[first_big..].iter().peekable();
+        for i in lo..hi {
+            let wide = big.next_if(|(row, _)| *row == i).map(|(_, v)| *v);
+            if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
+                continue;
+            }
+            let day = usize::try_from(self.day[i] - layout.start).unwrap_or(0);
+            let key = (Self::group_key(layout, i) * layout.n_buckets
+                + u128::from(layout.bucket_of_day[day]))
+                * layout.n_currency
+                + self.currency.get(i) as u128;
+            *sums.entry(key).or_insert(I256::ZERO) += wide.unwrap_or_else(|| I256::from(cost(i)));
+        }
+        sums.into_iter().collect()
+    }
+}
+
+/// A result row being assembled: group ids and sums per (bucket, currency).
+type RowAcc = (Vec<u32>, BTreeMap<(u32, u32), I256>);
