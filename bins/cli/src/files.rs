@@ -4,8 +4,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use cloudbill_core::DateRange;
-use cloudbill_focus::{write_focus, ExportRow};
-use cloudbill_service::{BillFormat, Billing, ImportOptions, Principal};
+use cloudbill_service::{BillFormat, Billing, ImportOptions, Principal, ServiceError};
 use serde_json::json;
 
 use crate::args::{ExportFormat, Format, ImportFormat};
@@ -153,32 +152,38 @@ pub(crate) async fn export(
 ) -> Result<(), CliError> {
     let ExportFormat::Focus(args) = format;
     let range = DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
-    let records = b.export(&Principal::Admin, range, &args.project).await?;
-    let rows = records.iter().map(|r| ExportRow {
-        record: &r.record,
-        account_name: &r.account_name,
-        project_name: &r.project_name,
-    });
+    if args.file.as_os_str() == "-" {
+        b.export_focus(&Principal::Admin, range, &args.project, out)
+            .await?;
+        return Ok(());
+    }
     let fail = |e: &dyn std::fmt::Display| {
         CliError::Failure(format!("cannot write {}: {e}", args.file.display()))
     };
-    if args.file.as_os_str() == "-" {
-        write_focus(out, rows).map_err(|e| fail(&e))
-    } else {
-        // Write beside the target and rename, so a failed export leaves no partial file
-        // (the temporary one is removed on any failure).
-        let mut tmp_name = args.file.clone().into_os_string();
-        tmp_name.push(".partial");
-        let tmp = std::path::PathBuf::from(tmp_name);
-        let written = std::fs::File::create(&tmp)
-            .map_err(|e| fail(&e))
-            .and_then(|file| write_focus(std::io::BufWriter::new(file), rows).map_err(|e| fail(&e)))
-            .and_then(|()| std::fs::rename(&tmp, &args.file).map_err(|e| fail(&e)));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
-        eprintln!("wrote {} records to {}", records.len(), args.file.display());
-        Ok(())
+    // Write beside the target and rename, so a failed export leaves no partial file (the
+    // temporary one is removed on any failure).
+    let mut tmp_name = args.file.clone().into_os_string();
+    tmp_name.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    let file = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
+    let written = match b
+        .export_focus(
+            &Principal::Admin,
+            range,
+            &args.project,
+            std::io::BufWriter::new(file),
+        )
+        .await
+    {
+        Ok(n) => std::fs::rename(&tmp, &args.file)
+            .map(|()| n)
+            .map_err(|e| fail(&e)),
+        Err(ServiceError::Write(e)) => Err(fail(&e)),
+        Err(e) => Err(e.into()),
+    };
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    eprintln!("wrote {} records to {}", written?, args.file.display());
+    Ok(())
 }

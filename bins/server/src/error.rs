@@ -106,7 +106,7 @@ impl From<ServiceError> for ApiError {
                 }
             },
             // `parts` took any hint off: a `Hinted` left here would be one hinted twice.
-            ServiceError::Store(_) | ServiceError::Hinted { .. } => {
+            ServiceError::Store(_) | ServiceError::Write(_) | ServiceError::Hinted { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };

@@ -56,6 +56,9 @@ pub enum ServiceError {
     /// A bill file could not be imported; nothing was written.
     #[error(transparent)]
     Import(#[from] cloudbill_focus::ImportError),
+    /// Output could not be written (an export's destination).
+    #[error("{0}")]
+    Write(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
