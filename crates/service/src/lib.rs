@@ -8,11 +8,14 @@
 //! **Architecture invariant:** this crate sees only traits (`Store`, `BillingProvider`); it
 //! never names sqlx, reqwest, axum or clap. Binaries pick the concrete adapters.
 
+mod accounts;
 mod auth;
 mod billing;
+mod catalog;
 mod error;
 mod files;
 mod hint;
+mod report;
 mod request;
 mod scheduler;
 mod sync;

@@ -1,0 +1,216 @@
+//! Reports: the query through the engine — a warm one per data version with an answer
+//! cache (the server), or one built for the query (the CLI) — and the member rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cloudbill_aggregate::{
+    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
+};
+
+use crate::{billing::ANSWER_CACHE, Billing, Principal, ServiceError};
+
+impl Billing {
+    /// Answers a report query. Project members must filter by project or project group and
+    /// see only their own projects.
+    pub async fn report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
+        Ok(Arc::unwrap_or_clone(self.report_shared(p, query).await?))
+    }
+
+    /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
+    /// data is answered from a cache without scanning again.
+    pub async fn report_shared(
+        &self,
+        p: &Principal,
+        query: &Query,
+    ) -> Result<Arc<Report>, ServiceError> {
+        // Checked on every call: turning billing off must not leave cached answers reachable.
+        self.require_billing().await?;
+        if !self.inner.config.warm_engine {
+            return Ok(Arc::new(self.compute_report(p, query, None).await?));
+        }
+        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let key = (p.clone(), query.clone());
+        {
+            let cache = self
+                .inner
+                .answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.0 == version {
+                if let Some(hit) = cache.1.get(&key) {
+                    return Ok(Arc::clone(hit));
+                }
+            }
+        }
+        let answer = Arc::new(self.compute_report(p, query, Some(version)).await?);
+        let mut cache = self
+            .inner
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.0 != version || cache.1.len() >= ANSWER_CACHE {
+            *cache = (version, HashMap::new());
+        }
+        cache.1.insert(key, Arc::clone(&answer));
+        Ok(answer)
+    }
+
+    /// `version`: the data version of the warm engine to use, or `None` to build one for the
+    /// query's months.
+    async fn compute_report(
+        &self,
+        p: &Principal,
+        query: &Query,
+        version: Option<i64>,
+    ) -> Result<Report, ServiceError> {
+        let max = self.inner.config.max_query_days;
+        if query.range.days() > max {
+            return Err(cloudbill_aggregate::QueryError::RangeTooLong {
+                days: query.range.days(),
+                max,
+            }
+            .into());
+        }
+        let mut query = query.clone();
+        let engine = self.engine_for(&query, version).await?;
+        if let Principal::ProjectMember { projects } = p {
+            if !query.filters.contains_key(&GroupKey::Project)
+                && !query.filters.contains_key(&GroupKey::ProjectGroup)
+            {
+                return Err(ServiceError::Forbidden(
+                    "the consolidated view is for domain admins; filter by one of your projects"
+                        .into(),
+                ));
+            }
+            let mine: Vec<&CatalogProject> = engine
+                .catalog()
+                .projects
+                .iter()
+                .filter(|x| projects.contains(&x.id))
+                .collect();
+            if let Some(asked) = query.filters.get(&GroupKey::Project) {
+                for key in asked {
+                    if !mine.iter().any(|x| {
+                        cloudbill_core::Lookup::parse(key).matches(&x.name, x.id.as_uuid())
+                    }) {
+                        // As for a project that does not exist (see `project`).
+                        return Err(ServiceError::NotFound {
+                            what: "project",
+                            key: key.clone(),
+                        });
+                    }
+                }
+            } else {
+                query.filters.insert(
+                    GroupKey::Project,
+                    mine.iter().map(|x| x.id.to_string()).collect(),
+                );
+            }
+        }
+        Ok(engine.query(&query)?)
+    }
+
+    /// The engine to answer `query`: the warm one at data version `version` (rebuilt when the
+    /// version moved), or, with `None`, one built for this query alone — the months of its
+    /// range and the dimensions it names.
+    async fn engine_for(
+        &self,
+        query: &Query,
+        version: Option<i64>,
+    ) -> Result<Arc<Engine>, ServiceError> {
+        let Some(version) = version else {
+            let keys: Vec<GroupKey> = query
+                .group_by
+                .iter()
+                .chain(query.filters.keys())
+                .copied()
+                .collect();
+            return Ok(Arc::new(
+                self.load_engine(Some(query.range), Some(&keys)).await?,
+            ));
+        };
+        let mut cached = self.inner.engine.lock().await;
+        if let Some((v, engine)) = cached.as_ref() {
+            if *v == version {
+                return Ok(Arc::clone(engine));
+            }
+        }
+        let engine = Arc::new(self.load_engine(None, None).await?);
+        *cached = Some((version, Arc::clone(&engine)));
+        Ok(engine)
+    }
+
+    /// Builds an engine from the store's partitions of the months overlapping `range` (all with
+    /// `None`), streamed one at a time; with `keys`, only the dimensions they name.
+    async fn load_engine(
+        &self,
+        range: Option<cloudbill_core::DateRange>,
+        keys: Option<&[GroupKey]>,
+    ) -> Result<Engine, ServiceError> {
+        let mut loader = Engine::loader(self.catalog().await?);
+        if let Some(keys) = keys {
+            loader = loader.only(keys);
+        }
+        let mut failed = None;
+        self.inner
+            .store
+            .for_each_partition(
+                self.domain_id(),
+                range,
+                &mut |account, blob: &[u8]| match loader.add(account, blob) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                },
+            )
+            .await?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(loader.finish()),
+        }
+    }
+
+    async fn catalog(&self) -> Result<Catalog, ServiceError> {
+        let store = &self.inner.store;
+        let d = self.domain_id();
+        let mut histories = store.assignment_histories(d).await?;
+        let accounts = store
+            .accounts(d)
+            .await?
+            .into_iter()
+            .map(|a| CatalogAccount {
+                id: a.id,
+                name: a.name.to_string(),
+                history: histories.remove(&a.id).unwrap_or_default(),
+            })
+            .collect();
+        let projects = store
+            .projects(d)
+            .await?
+            .into_iter()
+            .map(|x| CatalogProject {
+                id: x.id,
+                name: x.name.to_string(),
+                group: x.group,
+            })
+            .collect();
+        let groups = store
+            .groups(d)
+            .await?
+            .into_iter()
+            .map(|g| CatalogGroup {
+                id: g.id,
+                name: g.name.to_string(),
+                parent: g.parent,
+            })
+            .collect();
+        Ok(Catalog {
+            accounts,
+            projects,
+            groups,
+        })
+    }
+}
