@@ -51,7 +51,7 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 6] = [
+    let allowed: [(&str, &[&str]); 7] = [
         ("cloudbill-provider", &["cloudbill-core"]),
         (
             "cloudbill-hyperbilling",
@@ -60,6 +60,18 @@ fn the_arrows_point_down() {
         ("cloudbill-aggregate", &["cloudbill-core"]),
         ("cloudbill-focus", &["cloudbill-core"]),
         ("cloudbill-store", &["cloudbill-core"]),
+        (
+            "cloudbill-compose",
+            &[
+                "cloudbill-core",
+                "cloudbill-provider",
+                "cloudbill-hyperbilling",
+                "cloudbill-store",
+                "cloudbill-aggregate",
+                "cloudbill-focus",
+                "cloudbill-service",
+            ],
+        ),
         (
             "cloudbill-service",
             &[

@@ -16,13 +16,13 @@ use crate::args::{
     ProjectAction, ProviderAction, ReportArgs, TokenAction,
 };
 use crate::render::{self, Grid};
-use crate::{CliError, ENDPOINT_ENV};
+use crate::CliError;
 
 const ADMIN: Principal = Principal::Admin;
 
 fn config() -> BillingConfig {
     BillingConfig {
-        default_endpoint: std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()),
+        default_endpoint: cloudbill_compose::default_endpoint(),
         ..BillingConfig::default()
     }
 }
@@ -42,15 +42,17 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Demo(args) => return crate::demo::run(&cli.global, &args, out).await,
         _ => {}
     }
-    let url = crate::database_url(cli.global.database_url.as_deref());
+    let url = cloudbill_compose::database_url(cli.global.database_url.as_deref(), "cloudbill.db");
     if let Command::Key {
         action: KeyAction::Rotate { new_key_file },
     } = &cli.command
     {
-        let rotated =
-            cloudbill_store::rotate_key(&crate::open_options(&url, false), new_key_file.as_deref())
-                .await
-                .map_err(|e| crate::open_failed(&url, &e))?;
+        let rotated = cloudbill_store::rotate_key(
+            &cloudbill_compose::open_options(&url, false),
+            new_key_file.as_deref(),
+        )
+        .await
+        .map_err(|e| CliError::Failure(cloudbill_compose::store_error(&url, e).to_string()))?;
         // The key itself is never printed: only where it is.
         writeln!(
             out,

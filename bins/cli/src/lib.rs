@@ -10,19 +10,9 @@ mod files;
 mod progress;
 mod render;
 
-use std::io::Write;
-use std::sync::Arc;
-
-use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
-use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{Billing, BillingConfig, Hint, ServiceError};
-use cloudbill_store::{OpenOptions, SECRET_KEY_ENV};
-use zeroize::Zeroizing;
 
 pub use args::Cli;
-
-/// Environment variable naming the default Hyperbilling endpoint.
-pub const ENDPOINT_ENV: &str = "CLOUDBILL_HYPERBILLING_ENDPOINT";
 
 /// Why a command failed; decides the exit status.
 #[derive(Debug)]
@@ -82,63 +72,29 @@ fn source_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// The database URL: the flag/env value, or a SQLite file in the data directory.
-pub fn database_url(flag: Option<&str>) -> String {
-    match flag.filter(|u| !u.trim().is_empty()) {
-        Some(url) => url.to_owned(),
-        None => format!(
-            "sqlite://{}",
-            cloudbill_store::default_data_dir()
-                .join("cloudbill.db")
-                .display()
-        ),
-    }
-}
-
-/// The provider implementations this binary ships.
-pub fn registry() -> Result<ProviderRegistry, CliError> {
-    let hyperbilling = Hyperbilling::new(ClientConfig::from_env())
-        .map_err(|e| CliError::Failure(e.to_string()))?;
-    Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
-}
-
-/// How to open the store at `url`; `create` off for commands that only read.
-pub fn open_options(url: &str, create: bool) -> OpenOptions {
-    OpenOptions {
-        url: url.to_owned(),
-        secret_key: std::env::var(SECRET_KEY_ENV)
-            .ok()
-            .filter(|k| !k.is_empty())
-            .map(Zeroizing::new),
-        key_dir: Some(cloudbill_store::default_data_dir()),
-        create,
-    }
-}
-
-/// The error of a store that would not open, the URL's password left out.
-pub fn open_failed(url: &str, e: &cloudbill_store::StoreError) -> CliError {
-    CliError::Failure(format!(
-        "cannot open database {}: {e}{}",
-        cloudbill_store::redacted_url(url),
-        source_chain(e)
-    ))
-}
-
-/// Opens the billing service for `url` and `domain`; with `create` off a missing database is
-/// an error instead of a new file.
+/// Opens the billing service for `url` and `domain` through the composition root shared with
+/// the server; with `create` off a missing database is an error instead of a new file.
 pub async fn open(
     url: &str,
     domain: &str,
     config: BillingConfig,
     create: bool,
 ) -> Result<Billing, CliError> {
-    let store = cloudbill_store::open(&open_options(url, create))
+    let settings = cloudbill_compose::Settings {
+        database_url: url.to_owned(),
+        domain: domain.to_owned(),
+        create,
+        config,
+    };
+    cloudbill_compose::open(settings)
         .await
-        .map_err(|e| open_failed(url, &e))?;
-    Ok(Billing::open(store, registry()?, domain, config).await?)
+        .map_err(|e| match e {
+            cloudbill_compose::ComposeError::Service(e) => e.into(),
+            other => CliError::Failure(other.to_string()),
+        })
 }
 
 /// Runs a parsed command, writing its output to `out`.
-pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     commands::run(cli, out).await
 }

@@ -63,9 +63,17 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match cloudbill::run(cli, &mut out).await {
+    // Block-buffered: a locked stdout flushes at every line, which made a 6 MB pretty JSON
+    // report cost tens of thousands of writes.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let result = cloudbill::run(cli, &mut out).await;
+    let result = match std::io::Write::flush(&mut out) {
+        Err(e) if result.is_ok() && e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Failure(format!("cannot write output: {e}")))
+        }
+        _ => result,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(msg)) => {
             eprintln!("error: {msg}");

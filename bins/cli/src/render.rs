@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use cloudbill_aggregate::Report;
+use cloudbill_service::Report;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use crate::args::Format;
@@ -160,7 +160,7 @@ pub(crate) fn print_report(
             } else {
                 keys.clone()
             };
-            let group_cells = |row: &cloudbill_aggregate::ReportRow| -> Vec<String> {
+            let group_cells = |row: &cloudbill_service::ReportRow| -> Vec<String> {
                 if keys.is_empty() {
                     vec!["consolidated".into()]
                 } else {

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cloudbill_provider::ProviderError;
+use cloudbill_service::ProviderError;
 use cloudbill_service::{Hint, ServiceError};
 use serde_json::json;
 

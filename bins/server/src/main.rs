@@ -3,14 +3,10 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use cloudbill_core::TokenRole;
-use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
-use cloudbill_provider::ProviderRegistry;
-use cloudbill_service::{Billing, BillingConfig, NoProgress, Principal, SchedulerConfig};
-use cloudbill_store::{OpenOptions, SECRET_KEY_ENV};
+use cloudbill_service::{BillingConfig, NoProgress, Principal, SchedulerConfig};
 
 /// Serve the cloudbill REST API and billing dashboard.
 #[derive(Debug, Parser)]
@@ -74,52 +70,28 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         None
     };
-    let url = match (&args.database_url, args.demo) {
-        (Some(url), _) => url.clone(),
-        (None, true) => {
-            let path = cloudbill_store::default_data_dir().join("server-demo.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-            format!("sqlite://{}", path.display())
+    let url = if args.demo && args.database_url.is_none() {
+        let path = cloudbill_store::default_data_dir().join("server-demo.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
         }
-        (None, false) => format!(
-            "sqlite://{}",
-            cloudbill_store::default_data_dir()
-                .join("cloudbill.db")
-                .display()
-        ),
+        format!("sqlite://{}", path.display())
+    } else {
+        cloudbill_compose::database_url(args.database_url.as_deref(), "cloudbill.db")
     };
-    let store = cloudbill_store::open(&OpenOptions {
-        url: url.clone(),
-        secret_key: std::env::var(SECRET_KEY_ENV)
-            .ok()
-            .filter(|k| !k.is_empty())
-            .map(zeroize::Zeroizing::new),
-        key_dir: Some(cloudbill_store::default_data_dir()),
+    let billing = cloudbill_compose::open(cloudbill_compose::Settings {
+        database_url: url.clone(),
+        domain: args.domain.clone(),
         create: true,
+        config: BillingConfig {
+            warm_engine: true,
+            ..BillingConfig::default()
+        },
     })
     .await
-    .map_err(|e| {
-        format!(
-            "cannot open database {}: {e}",
-            cloudbill_store::redacted_url(&url)
-        )
-    })?;
-    let hyperbilling = Hyperbilling::new(ClientConfig::from_env()).map_err(|e| e.to_string())?;
-    let providers = ProviderRegistry::new().with(Arc::new(hyperbilling));
-    let config = BillingConfig {
-        warm_engine: true,
-        default_endpoint: std::env::var("CLOUDBILL_HYPERBILLING_ENDPOINT")
-            .ok()
-            .filter(|e| !e.is_empty()),
-        ..BillingConfig::default()
-    };
-    let billing = Billing::open(store, providers, &args.domain, config)
-        .await
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

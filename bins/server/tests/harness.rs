@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cloudbill_core::{ClientSecret, DateRange, NaiveDate, TokenRole};
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
-use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::ProviderRegistry;
 use cloudbill_service::{
     Billing, BillingConfig, CredentialsInput, NewAccount, NoProgress, Principal, SyncRequest,
 };

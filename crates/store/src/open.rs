@@ -121,6 +121,7 @@ fn pending_key_path(key_file: &Path) -> PathBuf {
 }
 
 /// The key file of a database that is not a local file.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn dir_key_path(options: &OpenOptions) -> Result<PathBuf, StoreError> {
     options
         .key_dir

@@ -1,0 +1,124 @@
+//! cloudbill's composition root: where the concrete adapters meet the service. Both binaries
+//! (and an embedder that wants the same defaults) open the store, its credentials key, the
+//! provider registry and [`Billing`] here, from the same settings and the same environment
+//! variables, spelled once.
+//!
+//! **Architecture invariant:** no behaviour — only choosing and opening adapters.
+
+use std::sync::Arc;
+
+use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+use cloudbill_provider::ProviderRegistry;
+use cloudbill_service::{Billing, BillingConfig, ServiceError};
+use cloudbill_store::{OpenOptions, StoreError};
+use zeroize::Zeroizing;
+
+/// The database URL, when no flag gives one.
+pub const DATABASE_URL_ENV: &str = "CLOUDBILL_DATABASE_URL";
+/// The endpoint of Hyperbilling accounts registered without one.
+pub const ENDPOINT_ENV: &str = "CLOUDBILL_HYPERBILLING_ENDPOINT";
+/// The credentials key (64 hex digits); without it, a key file.
+pub use cloudbill_store::SECRET_KEY_ENV;
+
+/// Why the composition failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The store would not open (its URL shown without a password).
+    #[error("cannot open database {url}: {source}{chain}")]
+    Store {
+        /// The database URL, redacted.
+        url: String,
+        /// Why.
+        source: StoreError,
+        /// The source chain, flattened.
+        chain: String,
+    },
+    /// A provider could not be built.
+    #[error("{0}")]
+    Provider(String),
+    /// The service would not open.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// What to open.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// The domain (tenant).
+    pub domain: String,
+    /// Create the database if missing (off for commands that only read).
+    pub create: bool,
+    /// The service's tunables (`default_endpoint` is filled from the environment when unset).
+    pub config: BillingConfig,
+}
+
+/// The database URL: `flag` (a flag or `CLOUDBILL_DATABASE_URL`, as the binary's parser read
+/// it), else `file_name` in the data directory.
+pub fn database_url(flag: Option<&str>, file_name: &str) -> String {
+    match flag.filter(|u| !u.trim().is_empty()) {
+        Some(url) => url.to_owned(),
+        None => format!(
+            "sqlite://{}",
+            cloudbill_store::default_data_dir()
+                .join(file_name)
+                .display()
+        ),
+    }
+}
+
+/// How to open the store at `url`: the key from `CLOUDBILL_SECRET_KEY`, else a key file (in
+/// the data directory for databases that are not a local file).
+pub fn open_options(url: &str, create: bool) -> OpenOptions {
+    OpenOptions {
+        url: url.to_owned(),
+        secret_key: std::env::var(SECRET_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(Zeroizing::new),
+        key_dir: Some(cloudbill_store::default_data_dir()),
+        create,
+    }
+}
+
+/// The default endpoint for Hyperbilling accounts, from `CLOUDBILL_HYPERBILLING_ENDPOINT`.
+pub fn default_endpoint() -> Option<String> {
+    std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty())
+}
+
+/// The providers this build ships, configured from the environment.
+pub fn providers() -> Result<ProviderRegistry, ComposeError> {
+    let hyperbilling = Hyperbilling::new(ClientConfig::from_env())
+        .map_err(|e| ComposeError::Provider(e.to_string()))?;
+    Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
+}
+
+/// The store error of opening `url`, the URL's password left out.
+pub fn store_error(url: &str, source: StoreError) -> ComposeError {
+    let mut chain = String::new();
+    let mut next = std::error::Error::source(&source);
+    while let Some(s) = next {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        next = s.source();
+    }
+    ComposeError::Store {
+        url: cloudbill_store::redacted_url(url),
+        source,
+        chain,
+    }
+}
+
+/// Opens the store, the providers and the service as `settings` say.
+pub async fn open(settings: Settings) -> Result<Billing, ComposeError> {
+    let url = &settings.database_url;
+    let store = cloudbill_store::open(&open_options(url, settings.create))
+        .await
+        .map_err(|e| store_error(url, e))?;
+    let mut config = settings.config;
+    if config.default_endpoint.is_none() {
+        config.default_endpoint = default_endpoint();
+    }
+    Ok(Billing::open(store, providers()?, &settings.domain, config).await?)
+}
