@@ -7,7 +7,7 @@ use cloudbill_core::{AccountId, Decimal, GroupId, NaiveDate};
 use ethnum::I256;
 
 use super::catalog::{Catalog, Dict, NONE, UNASSIGNED};
-use super::columns::{Col, Costs, IdMap};
+use super::columns::{BySlot, Col, Costs, IdMap, Slot};
 use super::{day_number, Dicts, Engine};
 use crate::QueryError;
 
@@ -19,7 +19,7 @@ pub(super) struct Builder {
     pub(super) account_history: Vec<Vec<(Option<NaiveDate>, u32)>>,
     pub(super) unassigned: u32,
     pub(super) day: Vec<i32>,
-    pub(super) cols: [Col; 10],
+    pub(super) cols: BySlot<Col>,
     pub(super) costs: Costs,
     /// Rows whose cost does not fit an `i128` at `scale` (their column value is 0), in row
     /// order: amounts near Decimal's limit beside amounts with many decimals.
@@ -85,7 +85,7 @@ impl Builder {
             account_history,
             unassigned,
             day: Vec::with_capacity(count),
-            cols: std::array::from_fn(|_| Col::with_capacity(count)),
+            cols: BySlot(std::array::from_fn(|_| Col::with_capacity(count))),
             costs: Costs::Narrow(Vec::with_capacity(count)),
             big: Vec::new(),
             scale,
@@ -116,17 +116,19 @@ impl Builder {
             .map_or(self.unassigned, |(_, p)| *p)
     }
 
-    /// The dictionary of engine column `slot` (2–9).
-    pub(super) fn dict_for(&mut self, slot: usize) -> &mut Dict {
+    /// The dictionary of a text column (accounts and projects have theirs from the catalog).
+    pub(super) fn dict_for(&mut self, slot: Slot) -> &mut Dict {
         match slot {
-            2 => &mut self.dicts.provider,
-            3 => &mut self.dicts.cloud_account,
-            4 => &mut self.dicts.region,
-            5 => &mut self.dicts.service,
-            6 => &mut self.dicts.usage_type,
-            7 => &mut self.dicts.instance_type,
-            8 => &mut self.dicts.currency,
-            _ => &mut self.dicts.category,
+            Slot::Account => &mut self.dicts.account,
+            Slot::Project => &mut self.dicts.project,
+            Slot::Provider => &mut self.dicts.provider,
+            Slot::CloudAccount => &mut self.dicts.cloud_account,
+            Slot::Region => &mut self.dicts.region,
+            Slot::Service => &mut self.dicts.service,
+            Slot::UsageType => &mut self.dicts.usage_type,
+            Slot::InstanceType => &mut self.dicts.instance_type,
+            Slot::Currency => &mut self.dicts.currency,
+            Slot::Category => &mut self.dicts.category,
         }
     }
 
@@ -142,10 +144,10 @@ impl Builder {
     ) {
         let project = self.project_on(account, date);
         self.day.push(day);
-        self.cols[0].push(account);
-        self.cols[1].push(project);
-        for (col, id) in self.cols[2..].iter_mut().zip(ids) {
-            col.push(id);
+        self.cols[Slot::Account].push(account);
+        self.cols[Slot::Project].push(project);
+        for (slot, id) in Slot::PER_ROW.into_iter().zip(ids) {
+            self.cols[slot].push(id);
         }
         self.push_wide(cost);
     }
@@ -196,7 +198,7 @@ impl Builder {
             ..
         } = self;
         let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category] =
-            cols;
+            cols.0;
         // Columns grew by doubling: give the slack back (the engine lives long).
         let (mut day, mut costs) = (day, costs);
         day.shrink_to_fit();
@@ -238,7 +240,7 @@ impl Builder {
             dicts,
             project_group,
             catalog,
-            skipped: [false; 10],
+            skipped: BySlot::default(),
         }
     }
 

@@ -148,3 +148,73 @@ pub(super) enum Costs {
     Narrow(Vec<i64>),
     Wide(Vec<i128>),
 }
+
+/// An engine column, by name (the builder's and the loader's columns are indexed by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    Account,
+    Project,
+    Provider,
+    CloudAccount,
+    Region,
+    Service,
+    UsageType,
+    InstanceType,
+    Currency,
+    Category,
+}
+
+impl Slot {
+    /// How many columns an engine has.
+    pub(super) const COUNT: usize = 10;
+    /// The columns a row's dictionary ids go to, in [`super::builder::Builder::push`] order.
+    pub(super) const PER_ROW: [Slot; 8] = [
+        Slot::Provider,
+        Slot::CloudAccount,
+        Slot::Region,
+        Slot::Service,
+        Slot::UsageType,
+        Slot::InstanceType,
+        Slot::Currency,
+        Slot::Category,
+    ];
+    /// The text dimensions a loader may leave out when a query does not name them.
+    pub(super) const OPTIONAL: [Slot; 5] = [
+        Slot::CloudAccount,
+        Slot::Region,
+        Slot::Service,
+        Slot::UsageType,
+        Slot::InstanceType,
+    ];
+
+    /// The optional column of a group-by key, if it is one.
+    pub(super) fn optional(key: crate::GroupKey) -> Option<Slot> {
+        use crate::GroupKey;
+        match key {
+            GroupKey::CloudAccount => Some(Slot::CloudAccount),
+            GroupKey::Region => Some(Slot::Region),
+            GroupKey::Service => Some(Slot::Service),
+            GroupKey::UsageType => Some(Slot::UsageType),
+            GroupKey::InstanceType => Some(Slot::InstanceType),
+            _ => None,
+        }
+    }
+}
+
+/// One value per engine column, indexed by [`Slot`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct BySlot<T>(pub(super) [T; Slot::COUNT]);
+
+impl<T> std::ops::Index<Slot> for BySlot<T> {
+    type Output = T;
+
+    fn index(&self, slot: Slot) -> &T {
+        &self.0[slot as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<Slot> for BySlot<T> {
+    fn index_mut(&mut self, slot: Slot) -> &mut T {
+        &mut self.0[slot as usize]
+    }
+}

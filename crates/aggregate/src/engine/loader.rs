@@ -6,6 +6,7 @@ use ethnum::I256;
 
 use super::builder::Builder;
 use super::catalog::Catalog;
+use super::columns::{BySlot, Slot};
 use super::{day_number, Engine};
 use crate::{GroupKey, QueryError};
 
@@ -17,7 +18,7 @@ pub struct EngineLoader {
     pub(super) providers: [u32; 2],
     pub(super) categories: [u32; 5],
     /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
-    pub(super) skipped: [bool; 10],
+    pub(super) skipped: BySlot<bool>,
 }
 
 impl std::fmt::Debug for EngineLoader {
@@ -29,18 +30,6 @@ impl std::fmt::Debug for EngineLoader {
     }
 }
 
-/// The engine column slot of a text dimension the loader may leave out.
-pub(super) fn optional_slot(key: GroupKey) -> Option<usize> {
-    match key {
-        GroupKey::CloudAccount => Some(3),
-        GroupKey::Region => Some(4),
-        GroupKey::Service => Some(5),
-        GroupKey::UsageType => Some(6),
-        GroupKey::InstanceType => Some(7),
-        _ => None,
-    }
-}
-
 impl EngineLoader {
     /// Loads only the dimensions `keys` need (plus days, costs, currencies, accounts, projects,
     /// providers and categories, which are cheap): an engine built for one known query, as
@@ -48,11 +37,11 @@ impl EngineLoader {
     /// a dimension it left out.
     #[must_use]
     pub fn only(mut self, keys: &[GroupKey]) -> Self {
-        for slot in 3..=7 {
+        for slot in Slot::OPTIONAL {
             self.skipped[slot] = true;
         }
         for key in keys {
-            if let Some(slot) = optional_slot(*key) {
+            if let Some(slot) = Slot::optional(*key) {
                 self.skipped[slot] = false;
             }
         }
@@ -87,17 +76,17 @@ impl EngineLoader {
         }
         let days = p.days();
         b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
-        b.cols[0].extend_repeat(account, p.rows);
-        b.cols[1].extend_indexed(days, &project_of_day);
-        b.cols[2].extend_indexed(p.providers(), &self.providers);
+        b.cols[Slot::Account].extend_repeat(account, p.rows);
+        b.cols[Slot::Project].extend_indexed(days, &project_of_day);
+        b.cols[Slot::Provider].extend_indexed(p.providers(), &self.providers);
         // Partition text column → engine column slot.
         for (field, slot) in [
-            (TextField::CloudAccount, 3),
-            (TextField::Region, 4),
-            (TextField::Service, 5),
-            (TextField::UsageType, 6),
-            (TextField::InstanceType, 7),
-            (TextField::Currency, 8),
+            (TextField::CloudAccount, Slot::CloudAccount),
+            (TextField::Region, Slot::Region),
+            (TextField::Service, Slot::Service),
+            (TextField::UsageType, Slot::UsageType),
+            (TextField::InstanceType, Slot::InstanceType),
+            (TextField::Currency, Slot::Currency),
         ] {
             if self.skipped[slot] {
                 continue;
@@ -110,7 +99,7 @@ impl EngineLoader {
                 .collect();
             b.cols[slot].extend_mapped(&column, &lookup);
         }
-        b.cols[9].extend_indexed(p.categories(), &self.categories);
+        b.cols[Slot::Category].extend_indexed(p.categories(), &self.categories);
         let factor = 10i128
             .checked_pow(b.scale - costs.scale)
             .ok_or(QueryError::Overflow)?;

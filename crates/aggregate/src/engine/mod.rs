@@ -20,7 +20,7 @@ pub use loader::EngineLoader;
 
 use builder::{scaled, Builder};
 use catalog::Dict;
-use columns::{Col, Costs};
+use columns::{BySlot, Col, Costs};
 use ethnum::I256;
 
 use crate::QueryError;
@@ -51,7 +51,7 @@ pub struct Engine {
     project_group: Vec<u32>,
     catalog: Catalog,
     /// Column slots a loader left out ([`EngineLoader::only`]).
-    skipped: [bool; 10],
+    skipped: BySlot<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -140,7 +140,7 @@ impl Engine {
             months: Vec::new(),
             providers,
             categories,
-            skipped: [false; 10],
+            skipped: BySlot::default(),
         }
     }
 

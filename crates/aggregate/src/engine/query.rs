@@ -8,8 +8,7 @@ use ethnum::I256;
 
 use super::builder::month_of;
 use super::catalog::{Dict, NONE};
-use super::columns::{Col, Costs};
-use super::loader::optional_slot;
+use super::columns::{Col, Costs, Slot};
 use super::{day_number, Engine};
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
@@ -208,7 +207,7 @@ impl Engine {
             .group_by
             .iter()
             .chain(query.filters.keys())
-            .find(|k| optional_slot(**k).is_some_and(|slot| self.skipped[slot]))
+            .find(|k| Slot::optional(**k).is_some_and(|slot| self.skipped[slot]))
         {
             return Err(QueryError::NotLoaded(key.to_string()));
         }
