@@ -109,38 +109,15 @@ impl Cipher {
     /// Reads the key file at `path`, or creates it (mode 0600) with a fresh random key.
     /// Only for stores that hold no sealed state yet; [`crate::open`] checks that first.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        let io_err = |source| StoreError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io_err)?;
-                }
-                let key = XChaCha20Poly1305::generate_key(&mut OsRng);
-                let text = Zeroizing::new(hex::encode(key));
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(path) {
-                    Ok(mut file) => {
-                        file.write_all(text.as_bytes()).map_err(io_err)?;
-                        file.sync_all().map_err(io_err)?;
-                        Ok(Self {
-                            aead: XChaCha20Poly1305::new(&key),
-                        })
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::from_hex(&std::fs::read_to_string(path).map_err(io_err)?)
-                    }
-                    Err(e) => Err(io_err(e)),
-                }
+        if let Some(cipher) = Self::load(path)? {
+            return Ok(cipher);
+        }
+        match Self::create(path)? {
+            Some(cipher) => Ok(cipher),
+            // Another process created it first: use theirs.
+            None => {
+                Self::load(path)?.ok_or_else(|| StoreError::KeyMissing(path.display().to_string()))
             }
-            Err(e) => Err(io_err(e)),
         }
     }
 

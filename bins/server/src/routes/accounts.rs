@@ -18,8 +18,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/service-accounts", get(list).post(create))
         .route("/service-accounts/{id}", get(show).delete(remove))
         .route("/service-accounts/{id}/move", post(move_account))
-        .route("/service-accounts/{id}/enable", post(enable))
-        .route("/service-accounts/{id}/disable", post(disable))
+        .route(
+            "/service-accounts/{id}/enable",
+            post(|s, a, id| set_state(s, a, id, AccountState::Enabled)),
+        )
+        .route(
+            "/service-accounts/{id}/disable",
+            post(|s, a, id| set_state(s, a, id, AccountState::Disabled)),
+        )
         .route("/service-accounts/{id}/verify", post(verify))
         .route("/service-accounts/{id}/sync", post(sync_one))
         .route("/sync", post(sync_all))
@@ -162,27 +168,15 @@ async fn move_account(
     Ok(Json(account_json(&s.billing.account(&p, &id).await?)))
 }
 
-async fn enable(
+/// `POST …/enable` and `…/disable`: one handler, the state from the route.
+async fn set_state(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
+    state: AccountState,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(account_json(
-        &s.billing
-            .set_account_state(&p, &id, AccountState::Enabled)
-            .await?,
-    )))
-}
-
-async fn disable(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(account_json(
-        &s.billing
-            .set_account_state(&p, &id, AccountState::Disabled)
-            .await?,
+        &s.billing.set_account_state(&p, &id, state).await?,
     )))
 }
 

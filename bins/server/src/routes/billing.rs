@@ -15,8 +15,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/billing/enable", post(enable))
         .route("/billing/disable", post(disable))
         .route("/providers", get(providers))
-        .route("/providers/{name}/enable", post(enable_provider))
-        .route("/providers/{name}/disable", post(disable_provider))
+        .route(
+            "/providers/{name}/enable",
+            post(|s, a, name| set_provider(s, a, name, ProviderState::Enabled)),
+        )
+        .route(
+            "/providers/{name}/disable",
+            post(|s, a, name| set_provider(s, a, name, ProviderState::Disabled)),
+        )
 }
 
 fn domain_json(d: &cloudbill_core::Domain) -> Value {
@@ -46,26 +52,14 @@ async fn providers(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Valu
     ))
 }
 
-async fn enable_provider(
+/// `POST /providers/{name}/enable` and `…/disable`: one handler, the state from the route.
+async fn set_provider(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(name): Path<String>,
+    state: ProviderState,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(provider_json(
-        s.billing
-            .set_provider_state(&p, &name, ProviderState::Enabled)
-            .await?,
-    )))
-}
-
-async fn disable_provider(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(provider_json(
-        s.billing
-            .set_provider_state(&p, &name, ProviderState::Disabled)
-            .await?,
+        s.billing.set_provider_state(&p, &name, state).await?,
     )))
 }
