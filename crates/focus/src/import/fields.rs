@@ -341,6 +341,7 @@ pub(super) fn excerpt(value: &str) -> String {
 /// then its cells need no [`check_text`]. One branch-free pass the compiler vectorises. (JSON
 /// tag values are checked after decoding all the same: an escape like `\u001b` is plain
 /// bytes in the row.)
+#[allow(clippy::needless_bitwise_bool)] // Branch-free on purpose: the loop vectorises.
 pub(super) fn plain_row(record: &csv::StringRecord) -> bool {
     let bytes = record.as_slice().as_bytes();
     bytes.len() <= MAX_VALUE_CHARS
