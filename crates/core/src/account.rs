@@ -235,6 +235,39 @@ pub struct ServiceAccount {
 }
 
 impl ServiceAccount {
+    /// The history after moving the account to `project`: with `from = None` the whole history
+    /// becomes that project's (a correction); with `from = Some(day)` costs from `day` on
+    /// move, earlier ones stay, and steps from `day` on are superseded.
+    ///
+    /// ```
+    /// use cloudbill_core::{Assignment, NaiveDate, ProjectId, ServiceAccount};
+    /// let (web, data) = (ProjectId::new(), ProjectId::new());
+    /// let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    /// let history = vec![Assignment { project: web, from: None }];
+    /// let moved = ServiceAccount::moved(&history, data, Some(day("2025-03-01")));
+    /// assert_eq!(ServiceAccount::project_on(&moved, day("2025-02-28")), Some(web));
+    /// assert_eq!(ServiceAccount::project_on(&moved, day("2025-03-01")), Some(data));
+    /// assert_eq!(ServiceAccount::moved(&moved, web, None).len(), 1);
+    /// ```
+    pub fn moved(
+        history: &[Assignment],
+        project: ProjectId,
+        from: Option<NaiveDate>,
+    ) -> Vec<Assignment> {
+        let mut out: Vec<Assignment> = match from {
+            None => Vec::new(),
+            Some(day) => history
+                .iter()
+                .filter(|a| a.from.is_none_or(|f| f < day))
+                .copied()
+                .collect(),
+        };
+        // The first step always covers every earlier day.
+        let from = if out.is_empty() { None } else { from };
+        out.push(Assignment { project, from });
+        out
+    }
+
     /// The project owning costs of `day`, given the account's assignment history sorted by
     /// `from` (the first entry has `from = None`).
     pub fn project_on(history: &[Assignment], day: NaiveDate) -> Option<ProjectId> {

@@ -161,10 +161,11 @@ impl Billing {
         p.require_admin("move billing accounts")?;
         let account = self.account(p, key).await?;
         let project = self.project(p, project).await?;
-        Ok(self
-            .inner
-            .store
-            .assign_account(self.domain_id(), account.id, project.id, from)
+        let store = &self.inner.store;
+        let history = store.assignments(self.domain_id(), account.id).await?;
+        let moved = ServiceAccount::moved(&history, project.id, from);
+        Ok(store
+            .set_assignments(self.domain_id(), account.id, &history, &moved)
             .await?)
     }
 

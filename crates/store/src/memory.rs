@@ -360,26 +360,40 @@ impl crate::CatalogStore for MemoryStore {
         Ok(())
     }
 
-    async fn assign_account(
+    async fn set_assignments(
         &self,
         domain: DomainId,
         id: AccountId,
-        project: ProjectId,
-        from: Option<NaiveDate>,
+        expected: &[Assignment],
+        history: &[Assignment],
     ) -> Result<(), StoreError> {
+        crate::store::check_history(history)?;
         let mut state = self.lock();
-        if !state.project_exists(domain, project) {
-            return Err(not_found("project", project));
+        if let Some(missing) = history
+            .iter()
+            .find(|a| !state.project_exists(domain, a.project))
+        {
+            return Err(not_found("project", missing.project));
         }
         state.account_mut(domain, id)?;
-        match from {
-            None => state.assignments.retain(|(a, _)| *a != id),
-            Some(day) => state
-                .assignments
-                .retain(|(a, asg)| *a != id || asg.from.is_none_or(|f| f < day)),
+        let current: Vec<Assignment> = state
+            .assignments
+            .iter()
+            .filter(|(a, _)| *a == id)
+            .map(|(_, asg)| *asg)
+            .collect();
+        if current != expected {
+            return Err(StoreError::Conflict(
+                "the account was moved meanwhile; try again".into(),
+            ));
         }
-        state.assignments.push((id, Assignment { project, from }));
-        state.account_mut(domain, id)?.project = project;
+        state.assignments.retain(|(a, _)| *a != id);
+        state
+            .assignments
+            .extend(history.iter().map(|asg| (id, *asg)));
+        if let Some(last) = history.last() {
+            state.account_mut(domain, id)?.project = last.project;
+        }
         state.version += 1;
         Ok(())
     }

@@ -956,39 +956,56 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn assign_account(
+            async fn set_assignments(
                 &self,
                 domain: DomainId,
                 id: AccountId,
-                project: ProjectId,
-                from: Option<NaiveDate>,
+                expected: &[Assignment],
+                history: &[Assignment],
             ) -> Result<(), StoreError> {
+                crate::store::check_history(history)?;
                 self.require_account(domain, id).await?;
-                if !self.project_exists(domain, project).await? {
-                    return Err(not_found("project", project));
+                for step in history {
+                    if !self.project_exists(domain, step.project).await? {
+                        return Err(not_found("project", step.project));
+                    }
                 }
                 let mut tx = self.write_tx().await?;
-                match from {
-                    None => {
-                        sqlx::query("DELETE FROM account_assignments WHERE account_id = $1")
-                            .bind(id.as_uuid())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Some(day) => {
-                        sqlx::query("DELETE FROM account_assignments WHERE account_id = $1 AND effective_from >= $2")
-                            .bind(id.as_uuid())
-                            .bind(day)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                sqlx::query("INSERT INTO account_assignments (account_id, effective_from, project_id) VALUES ($1, $2, $3)")
+                // The account row locked first (PostgreSQL; SQLite's write transaction excludes
+                // every other writer): the history compared is the one replaced.
+                sqlx::query("UPDATE service_accounts SET id = id WHERE id = $1")
                     .bind(id.as_uuid())
-                    .bind(from)
-                    .bind(project.as_uuid())
                     .execute(&mut *tx)
                     .await?;
+                let rows = sqlx::query(
+                    "SELECT effective_from, project_id FROM account_assignments WHERE account_id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut current = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    current.push(Assignment {
+                        from: row.try_get::<Option<NaiveDate>, _>("effective_from")?,
+                        project: ProjectId::from_uuid(row.try_get("project_id")?),
+                    });
+                }
+                current.sort_by_key(|a| a.from);
+                if current != expected {
+                    return Err(StoreError::Conflict("the account was moved meanwhile; try again".into()));
+                }
+                sqlx::query("DELETE FROM account_assignments WHERE account_id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                for step in history {
+                    sqlx::query("INSERT INTO account_assignments (account_id, effective_from, project_id) VALUES ($1, $2, $3)")
+                        .bind(id.as_uuid())
+                        .bind(step.from)
+                        .bind(step.project.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 bump(&mut *tx, domain).await?;
                 tx.commit().await?;
                 Ok(())

@@ -40,6 +40,24 @@ impl ChunkSource for tokio::sync::mpsc::Receiver<Chunk> {
     }
 }
 
+/// Checks a history handed to `set_assignments`: not empty, the first step undated, dates
+/// strictly increasing.
+pub(crate) fn check_history(history: &[Assignment]) -> Result<(), StoreError> {
+    let invalid = |why: &str| StoreError::Conflict(format!("invalid assignment history: {why}"));
+    match history.first() {
+        None => return Err(invalid("empty")),
+        Some(first) if first.from.is_some() => return Err(invalid("the first step has a date")),
+        Some(_) => {}
+    }
+    let dates: Vec<NaiveDate> = history.iter().filter_map(|a| a.from).collect();
+    if dates.len() + 1 != history.len() || dates.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            "dates must be set after the first step and increase",
+        ));
+    }
+    Ok(())
+}
+
 /// The error of a stream that closed before [`Chunk::End`].
 pub(crate) fn ended_early() -> StoreError {
     StoreError::RecordRejected(
@@ -143,14 +161,16 @@ pub trait CatalogStore: Send + Sync {
     /// Deletes an account with its assignments, cost records and jobs.
     async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError>;
 
-    /// Moves an account to `project`: with `from = None` its whole history (a correction),
-    /// with `from = Some(day)` from that day on (earlier costs stay where they were).
-    async fn assign_account(
+    /// Replaces an account's assignment history with `history` (oldest first, the first step
+    /// without a date, dates increasing, every project of the domain), if it still is
+    /// `expected` — a concurrent move makes this a `Conflict` instead of a lost update. The
+    /// rules of a move live in `ServiceAccount::moved`; the store only stores.
+    async fn set_assignments(
         &self,
         domain: DomainId,
         id: AccountId,
-        project: ProjectId,
-        from: Option<NaiveDate>,
+        expected: &[Assignment],
+        history: &[Assignment],
     ) -> Result<(), StoreError>;
 
     /// An account's assignment history, oldest first; the first entry has `from = None`.

@@ -223,6 +223,19 @@ pub async fn deleting_an_account_removes_its_data(h: &Harness) {
     assert!(s.delete_account(d.id, a.id).await.is_err());
 }
 
+/// A move as the service makes it: the core rule, then the store's compare-and-set.
+async fn assign(
+    s: &dyn cloudbill_store::Store,
+    domain: cloudbill_core::DomainId,
+    account: cloudbill_core::AccountId,
+    project: ProjectId,
+    from: Option<cloudbill_core::NaiveDate>,
+) -> Result<(), StoreError> {
+    let history = s.assignments(domain, account).await?;
+    let moved = ServiceAccount::moved(&history, project, from);
+    s.set_assignments(domain, account, &history, &moved).await
+}
+
 pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
     let s = &*h.store;
     let d = domain(s, "acme").await;
@@ -236,7 +249,7 @@ pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].from, None);
 
-    s.assign_account(d.id, a.id, p2.id, Some(date("2025-03-01")))
+    assign(s, d.id, a.id, p2.id, Some(date("2025-03-01")))
         .await
         .unwrap();
     let history = s.assignments(d.id, a.id).await.unwrap();
@@ -252,7 +265,7 @@ pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
     assert_eq!(s.account(d.id, a.id).await.unwrap().project, p2.id);
 
     // An earlier dated move supersedes later steps.
-    s.assign_account(d.id, a.id, p3.id, Some(date("2025-02-01")))
+    assign(s, d.id, a.id, p3.id, Some(date("2025-02-01")))
         .await
         .unwrap();
     let history = s.assignments(d.id, a.id).await.unwrap();
@@ -267,7 +280,7 @@ pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
     );
 
     // A move without a date rewrites the whole history.
-    s.assign_account(d.id, a.id, p2.id, None).await.unwrap();
+    assign(s, d.id, a.id, p2.id, None).await.unwrap();
     let history = s.assignments(d.id, a.id).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
@@ -276,7 +289,7 @@ pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
     );
 
     assert!(matches!(
-        s.assign_account(d.id, a.id, ProjectId::new(), None)
+        assign(s, d.id, a.id, ProjectId::new(), None)
             .await
             .unwrap_err(),
         StoreError::NotFound {
@@ -284,6 +297,40 @@ pub async fn assignment_history_moves_with_and_without_a_date(h: &Harness) {
             ..
         }
     ));
+
+    // A move computed from a history another move replaced meanwhile is refused, not lost.
+    let stale = s.assignments(d.id, a.id).await.unwrap();
+    assign(s, d.id, a.id, p3.id, Some(date("2025-06-01")))
+        .await
+        .unwrap();
+    let moved = ServiceAccount::moved(&stale, p1.id, Some(date("2025-07-01")));
+    let err = s
+        .set_assignments(d.id, a.id, &stale, &moved)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    // Histories that break the rules are refused whole.
+    let current = s.assignments(d.id, a.id).await.unwrap();
+    for bad in [
+        vec![],
+        vec![cloudbill_core::Assignment {
+            project: p1.id,
+            from: Some(date("2025-01-01")),
+        }],
+        vec![
+            cloudbill_core::Assignment {
+                project: p1.id,
+                from: None,
+            },
+            cloudbill_core::Assignment {
+                project: p2.id,
+                from: None,
+            },
+        ],
+    ] {
+        assert!(s.set_assignments(d.id, a.id, &current, &bad).await.is_err());
+    }
+    assert_eq!(s.assignments(d.id, a.id).await.unwrap(), current);
 }
 
 pub async fn replace_window_replaces_and_audits_restatements(h: &Harness) {
@@ -580,7 +627,7 @@ pub async fn domains_are_isolated(h: &Harness) {
         "no cross-domain reads"
     );
     assert!(
-        s.assign_account(d1.id, a1.id, p2.id, None).await.is_err(),
+        assign(s, d1.id, a1.id, p2.id, None).await.is_err(),
         "no cross-domain moves"
     );
     let w = range("2025-01-01", "2025-01-02");
