@@ -6,7 +6,7 @@
 //!
 //! All three pass one contract suite (`tests/contract`). Credentials are sealed with
 //! XChaCha20-Poly1305 before they reach a database ([`Cipher`]). Cost records of one
-//! (account, window) are replaced in one transaction ([`Store::replace_window`]).
+//! (account, window) are replaced in one transaction ([`CostStore::replace_window`]).
 //!
 //! **Architecture invariant:** this crate depends only on `cloudbill-core`; it knows nothing of
 //! providers, HTTP or the CLI. Only the SQL adapters know SQL.

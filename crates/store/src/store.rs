@@ -65,7 +65,7 @@ pub(crate) fn ended_early() -> StoreError {
     )
 }
 
-/// What one [`Store::replace_window`] did.
+/// What one [`CostStore::replace_window`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// Records written.
@@ -80,7 +80,7 @@ pub struct WriteOutcome {
     pub days: u64,
 }
 
-/// Receives the partitions of [`Store::for_each_partition`] one at a time; `false` stops the
+/// Receives the partitions of [`CostStore::for_each_partition`] one at a time; `false` stops the
 /// walk. Any `FnMut(AccountId, &[u8]) -> bool + Send` closure is one.
 pub trait PartitionSink: Send {
     /// One partition of `account`.
@@ -206,7 +206,7 @@ pub trait CostStore: Send + Sync {
         records: &[CostRecord],
     ) -> Result<WriteOutcome, StoreError>;
 
-    /// [`Store::replace_window`] with the records arriving in chunks over `chunks`, so a bill
+    /// [`CostStore::replace_window`] with the records arriving in chunks over `chunks`, so a bill
     /// of any size is written with bounded memory. With `window` `None` exactly the days the
     /// records hold are replaced (known only at the end: a file import); days between them
     /// keep their records. Same

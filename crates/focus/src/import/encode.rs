@@ -103,7 +103,7 @@ pub(super) fn mapper(
 /// than `spill_bytes` it finishes them early (a month then spans several partitions, which
 /// come in no particular order), so memory stays bounded whatever the file's size. `emit`
 /// returning `false` stops the read (the receiver is gone). Errors and summary as
-/// [`for_each_record`]: the bad row reported is the first in the file; skipped rows are
+/// [`for_each_record`](super::for_each_record): the bad row reported is the first in the file; skipped rows are
 /// reported in line order.
 pub fn encode_bill<R: Read + Send>(
     source: R,
