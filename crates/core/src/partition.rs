@@ -5,6 +5,10 @@
 //! The layout is column-wise so that the aggregation engine loads a partition one column at a
 //! time with tight loops instead of parsing rows. All integers are little-endian.
 //!
+//! One file on purpose for now: the format, encoder and decoder change together, and the whole
+//! codec moves into a crate of its own (format, varint, encode and decode as modules, a column
+//! directory instead of fixed indices) with the FOCUS column set (issue #15).
+//!
 //! ```text
 //! magic "CBP2" · month (i32, days since CE) · rows (u32) · 15 columns, each a u32 byte length
 //! followed by its bytes, in this order:
