@@ -24,7 +24,9 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'
 
 /// The middleware: limits, deadline, headers, error shape.
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = if request.uri().to_string().len() > MAX_URI_BYTES {
+    let uri = request.uri();
+    let uri_bytes = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
+    let mut response = if uri_bytes > MAX_URI_BYTES {
         ApiError::new(
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
