@@ -10,6 +10,7 @@ mod guard;
 mod metrics;
 pub mod openapi;
 mod routes;
+mod serve;
 mod state;
 
 use axum::extract::DefaultBodyLimit;
@@ -18,6 +19,7 @@ use axum::Router;
 pub use error::ApiError;
 pub use guard::{DEFAULT_REQUEST_TIMEOUT, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use metrics::Metrics;
+pub use serve::{serve, ServeLimits};
 pub use state::AppState;
 
 /// Largest request body accepted (JSON bodies are small; bills are imported with the CLI).

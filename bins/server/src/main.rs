@@ -27,6 +27,16 @@ struct Args {
     /// Seconds one request may take before it is stopped (503).
     #[arg(long, env = "CLOUDBILL_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_secs: u64,
+    /// Connections open at once; past it a new connection is closed at once.
+    #[arg(long, env = "CLOUDBILL_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
+    max_connections: u16,
+    /// Seconds a client has to send a request's headers (an idle keep-alive connection closes
+    /// after as long).
+    #[arg(long, env = "CLOUDBILL_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_timeout_secs: u64,
+    /// Seconds shutdown waits for requests under way.
+    #[arg(long, env = "CLOUDBILL_SHUTDOWN_GRACE_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=600))]
+    shutdown_grace_secs: u64,
     /// Hours between scheduled syncs.
     #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
     sync_every_hours: u64,
@@ -153,11 +163,16 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let mut stop = rx.clone();
     let app = cloudbill_server::app(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|v| *v).await;
-    });
+    let limits = cloudbill_server::ServeLimits {
+        max_connections: usize::from(args.max_connections),
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+    };
     tokio::spawn(shutdown_signal(tx));
-    server.await.map_err(|e| e.to_string())?;
+    cloudbill_server::serve(listener, app, limits, async move {
+        let _ = stop.wait_for(|v| *v).await;
+    })
+    .await;
     if let Some(task) = scheduler {
         let _ = task.await;
     }

@@ -357,3 +357,103 @@ async fn cookie_requests_from_another_site_are_refused() {
         .await;
     assert_eq!(status, 201);
 }
+
+/// Serves `s`'s application with `limits` on a fresh port; the sender stops it.
+async fn serve_with(
+    s: &Server,
+    limits: cloudbill_server::ServeLimits,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = cloudbill_server::app(cloudbill_server::AppState::new(s.billing.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(cloudbill_server::serve(listener, app, limits, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+/// Reads until the peer closes (or 10 s pass); returns what came and how long it took.
+async fn read_until_closed(sock: &mut tokio::net::TcpStream) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sock.read_to_end(&mut buf),
+    )
+    .await;
+    (
+        String::from_utf8_lossy(&buf).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// #13 high 10 / #16: a client that never finishes its headers (slowloris) is cut off after
+/// the header deadline; past the connection cap a new connection is closed at once; shutdown
+/// waits for an idle client no longer than its grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_in_number_and_time() {
+    use tokio::io::AsyncWriteExt;
+    let s = Server::start().await;
+    let limits = cloudbill_server::ServeLimits {
+        max_connections: 2,
+        header_read_timeout: std::time::Duration::from_millis(300),
+        shutdown_grace: std::time::Duration::from_millis(500),
+    };
+    let (addr, stop, task) = serve_with(&s, limits).await;
+
+    // Slowloris: half a request, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (_, took) = read_until_closed(&mut slow).await;
+    assert!(took < std::time::Duration::from_secs(3), "held {took:?}");
+
+    // Two connections are the cap: the third is closed without an answer.
+    let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (answer, took) = read_until_closed(&mut third).await;
+    assert!(answer.is_empty(), "{answer}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // Once the idle ones time out, a request is served again.
+    drop((first, second));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut ok).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Shutdown with a client mid-request: done within the grace period (plus slack).
+    let mut hanging = tokio::net::TcpStream::connect(addr).await.unwrap();
+    hanging
+        .write_all(
+            b"POST /api/v1/billing/query HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("serve returns after its grace period")
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
