@@ -106,9 +106,10 @@ impl From<ServiceError> for ApiError {
                 }
             },
             // `parts` took any hint off: a `Hinted` left here would be one hinted twice.
-            ServiceError::Store(_) | ServiceError::Write(_) | ServiceError::Hinted { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            ServiceError::Store(_)
+            | ServiceError::Write(_)
+            | ServiceError::Internal(_)
+            | ServiceError::Hinted { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         // Provider failures (502) keep their message: it names the account and what to fix.
         if status == StatusCode::INTERNAL_SERVER_ERROR {

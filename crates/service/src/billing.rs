@@ -31,6 +31,11 @@ pub struct BillingConfig {
     pub import_lease_ttl: Duration,
     /// The longest report range, in days.
     pub max_query_days: i64,
+    /// The memory the warm engine's answer cache may hold (an estimate), for all callers
+    /// together; past it the cache starts over. Default 64 MiB.
+    pub answer_cache_bytes: usize,
+    /// The largest answer kept in the cache; bigger ones are computed each time. Default 1 MiB.
+    pub answer_max_bytes: usize,
     /// The endpoint used for Hyperbilling accounts registered without one.
     pub default_endpoint: Option<String>,
     /// "Today" for default sync ranges; `None` means the current UTC date.
@@ -50,6 +55,8 @@ impl Default for BillingConfig {
             lease_ttl: Duration::from_secs(5 * 60),
             import_lease_ttl: Duration::from_secs(10),
             max_query_days: cloudbill_core::MAX_RANGE_DAYS,
+            answer_cache_bytes: 64 << 20,
+            answer_max_bytes: 1 << 20,
             default_endpoint: None,
             today: None,
             warm_engine: false,
@@ -94,14 +101,17 @@ pub(crate) struct Inner {
     pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
     /// Answers of the warm engine by (principal, query), valid for one data version:
     /// dashboards ask the same questions over and over.
-    pub(crate) answers: std::sync::Mutex<(i64, Answers)>,
+    pub(crate) answers: std::sync::Mutex<AnswerCache>,
 }
 
-/// Cached answers of one data version, by who asked what.
-pub(crate) type Answers = HashMap<(Principal, Query), Arc<Report>>;
-
-/// Cached answers kept per data version before the cache starts over.
-pub(crate) const ANSWER_CACHE: usize = 1024;
+/// Cached answers of one data version, by who asked what, with the bytes they hold (an
+/// estimate of their size in memory).
+#[derive(Default)]
+pub(crate) struct AnswerCache {
+    pub(crate) version: i64,
+    pub(crate) answers: HashMap<(Principal, Query), Arc<Report>>,
+    pub(crate) bytes: usize,
+}
 
 /// The billing service of one domain.
 #[derive(Clone)]
@@ -159,7 +169,10 @@ impl Billing {
                 config,
                 holder: format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new()),
                 engine: tokio::sync::Mutex::new(None),
-                answers: std::sync::Mutex::new((-1, HashMap::new())),
+                answers: std::sync::Mutex::new(AnswerCache {
+                    version: -1,
+                    ..AnswerCache::default()
+                }),
             }),
         })
     }

@@ -56,6 +56,9 @@ pub enum ServiceError {
     /// A bill file could not be imported; nothing was written.
     #[error(transparent)]
     Import(#[from] cloudbill_focus::ImportError),
+    /// A program error (a task that panicked or was cancelled): never the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Output could not be written (an export's destination).
     #[error("{0}")]
     Write(String),

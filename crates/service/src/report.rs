@@ -1,14 +1,13 @@
 //! Reports: the query through the engine — a warm one per data version with an answer
 //! cache (the server), or one built for the query (the CLI) — and the member rules.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cloudbill_aggregate::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
 };
 
-use crate::{billing::ANSWER_CACHE, Billing, Principal, ServiceError};
+use crate::{billing::AnswerCache, Billing, Principal, ServiceError};
 
 impl Billing {
     /// Answers a report query. Project members must filter by project or project group and
@@ -37,22 +36,31 @@ impl Billing {
                 .answers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.0 == version {
-                if let Some(hit) = cache.1.get(&key) {
+            if cache.version == version {
+                if let Some(hit) = cache.answers.get(&key) {
                     return Ok(Arc::clone(hit));
                 }
             }
         }
         let answer = Arc::new(self.compute_report(p, query, Some(version)).await?);
+        let size = approx_bytes(&answer);
+        let config = &self.inner.config;
+        if size > config.answer_max_bytes {
+            return Ok(answer); // too big to keep: computed each time
+        }
         let mut cache = self
             .inner
             .answers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.0 != version || cache.1.len() >= ANSWER_CACHE {
-            *cache = (version, HashMap::new());
+        if cache.version != version || cache.bytes + size > config.answer_cache_bytes {
+            *cache = AnswerCache {
+                version,
+                ..AnswerCache::default()
+            };
         }
-        cache.1.insert(key, Arc::clone(&answer));
+        cache.bytes += size;
+        cache.answers.insert(key, Arc::clone(&answer));
         Ok(answer)
     }
 
@@ -108,7 +116,12 @@ impl Billing {
                 );
             }
         }
-        Ok(engine.query(&query)?)
+        // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
+        // workers keep answering health checks and small requests meanwhile.
+        tokio::task::spawn_blocking(move || engine.query(&query))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?
+            .map_err(ServiceError::from)
     }
 
     /// The engine to answer `query`: the warm one at data version `version` (rebuilt when the
@@ -213,4 +226,24 @@ impl Billing {
             groups,
         })
     }
+}
+
+/// An estimate of the memory a report holds: its strings and its amounts (a `Decimal` and a
+/// currency per cell), plus the containers' overhead.
+pub(crate) fn approx_bytes(report: &Report) -> usize {
+    const CELL: usize = 64;
+    report
+        .results
+        .iter()
+        .map(|row| {
+            let group: usize = row
+                .group
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + CELL)
+                .sum();
+            let cells: usize = row.billing_data.iter().map(|b| b.date.len() + CELL).sum();
+            group + cells + row.total.len() * CELL + CELL
+        })
+        .sum::<usize>()
+        + CELL
 }

@@ -962,3 +962,52 @@ async fn a_warm_engine_reloads_when_data_changes() {
         drop_schema(&backend).await;
     }
 }
+
+/// #16 (begun): the answer cache is bounded in bytes — an answer above `answer_max_bytes` is
+/// computed each time (never kept), and one within it is served from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_cache_keeps_only_answers_within_its_bounds() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let config = BillingConfig {
+        today: Some(date(TODAY)),
+        default_endpoint: Some(sim.endpoint()),
+        warm_engine: true,
+        answer_max_bytes: 4 << 10,
+        ..BillingConfig::default()
+    };
+    let b = Billing::open(
+        Arc::new(cloudbill_store::MemoryStore::new()),
+        registry(),
+        "default",
+        config,
+    )
+    .await
+    .unwrap();
+    setup(&b).await;
+    let r = range("2025-05-01", "2025-06-01");
+    b.sync(
+        &Principal::Admin,
+        &SyncRequest {
+            accounts: vec!["acme-main".into()],
+            range: Some(r),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let small = Query::new(r, Granularity::Monthly);
+    let first = b.report_shared(&Principal::Admin, &small).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &first,
+        &b.report_shared(&Principal::Admin, &small).await.unwrap()
+    ));
+    // Daily × service × usage type: far above 4 KiB.
+    let mut big = Query::new(r, Granularity::Daily);
+    big.group_by = vec![GroupKey::Service, GroupKey::UsageType];
+    let one = b.report_shared(&Principal::Admin, &big).await.unwrap();
+    let two = b.report_shared(&Principal::Admin, &big).await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&one, &two), "too big to keep");
+    assert_eq!(one, two, "and the same answer each time");
+}
