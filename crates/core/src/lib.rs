@@ -33,7 +33,7 @@ pub use interner::{FxHasher, FxMap, Interner};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
-pub use name::{Name, MAX_NAME_LEN};
+pub use name::{cut, Name, MAX_NAME_LEN};
 pub use partition::{
     encode_partition, CostColumn, Partition, PartitionEncoder, RecordFields, TextColumn, TextField,
     PARTITION_CATEGORIES, PARTITION_PROVIDERS,

@@ -144,11 +144,7 @@ pub fn parse_decimal(raw: &str) -> Result<Decimal, ValidationError> {
     // The value in the error is cut to 64 characters: an error never carries a whole
     // hostile cell.
     let err = |reason: &str| ValidationError::Decimal {
-        value: if raw.chars().count() > 64 {
-            raw.chars().take(64).chain(std::iter::once('…')).collect()
-        } else {
-            raw.to_owned()
-        },
+        value: crate::cut(raw, 64).into_owned(),
         reason: reason.to_owned(),
     };
     if text.is_empty() {

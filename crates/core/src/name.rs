@@ -59,6 +59,21 @@ impl Name {
     }
 }
 
+/// `text` cut to at most `max` characters, with `…` when something was left out: what an error
+/// or a record quotes of a value it does not trust.
+///
+/// ```
+/// use cloudbill_core::cut;
+/// assert_eq!(cut("abcdef", 3), "abc…");
+/// assert_eq!(cut("abc", 3), "abc");
+/// ```
+pub fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
 impl TryFrom<String> for Name {
     type Error = ValidationError;
 

@@ -26,13 +26,7 @@ const IMPORT_SPILL_BYTES: usize = 12 << 20;
 const MAX_JOB_ERROR_CHARS: usize = 2000;
 
 fn bounded_error(text: &str) -> String {
-    if text.chars().count() <= MAX_JOB_ERROR_CHARS {
-        return text.to_owned();
-    }
-    text.chars()
-        .take(MAX_JOB_ERROR_CHARS)
-        .chain(std::iter::once('…'))
-        .collect()
+    cloudbill_core::cut(text, MAX_JOB_ERROR_CHARS).into_owned()
 }
 
 /// What an import did.

@@ -106,21 +106,6 @@ impl Cipher {
         }
     }
 
-    /// Reads the key file at `path`, or creates it (mode 0600) with a fresh random key.
-    /// Only for stores that hold no sealed state yet; [`crate::open`] checks that first.
-    pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        if let Some(cipher) = Self::load(path)? {
-            return Ok(cipher);
-        }
-        match Self::create(path)? {
-            Some(cipher) => Ok(cipher),
-            // Another process created it first: use theirs.
-            None => {
-                Self::load(path)?.ok_or_else(|| StoreError::KeyMissing(path.display().to_string()))
-            }
-        }
-    }
-
     /// Seals `plaintext`, bound to `context` (the row id); returns nonce || ciphertext.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, StoreError> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
@@ -183,8 +168,13 @@ mod tests {
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("k.key");
-        let a = Cipher::load_or_create(&path).unwrap();
-        let b = Cipher::load_or_create(&path).unwrap();
+        assert!(Cipher::load(&path).unwrap().is_none());
+        let a = Cipher::create(&path).unwrap().unwrap();
+        assert!(
+            Cipher::create(&path).unwrap().is_none(),
+            "never over an existing file"
+        );
+        let b = Cipher::load(&path).unwrap().unwrap();
         let blob = a.seal(b"x", b"").unwrap();
         assert_eq!(&*b.open(&blob, b"").unwrap(), b"x");
         #[cfg(unix)]

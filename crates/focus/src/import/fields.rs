@@ -328,12 +328,7 @@ pub(super) fn check_day(
 /// A short, escaped excerpt of a cell for an error message: at most 64 characters, control
 /// characters and quotes escaped (an error never carries a whole hostile cell, nor a raw ESC).
 pub(super) fn excerpt(value: &str) -> String {
-    const MAX: usize = 64;
-    let mut cut: String = value.chars().take(MAX).collect();
-    if cut.len() < value.len() {
-        cut.push('…');
-    }
-    format!("{cut:?}")
+    format!("{:?}", cloudbill_core::cut(value, 64))
 }
 
 /// Whether a whole row is short enough that no cell can pass [`MAX_VALUE_CHARS`] and holds no
