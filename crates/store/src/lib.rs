@@ -31,7 +31,7 @@ pub use open::{default_data_dir, open, redacted_url, rotate_key, OpenOptions, Ro
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sql::set_spill_bytes;
+pub use sql::{set_spill_bytes, SqlStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{

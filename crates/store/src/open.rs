@@ -8,7 +8,7 @@
 // Built without a SQL backend (memory only), the key handling has nothing to open.
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres")),
-    allow(dead_code, unused_macros, unused_variables)
+    allow(dead_code, unused_variables)
 )]
 
 use std::path::{Path, PathBuf};
@@ -297,37 +297,6 @@ pub async fn rotate_key(
         create: false,
         ..options.clone()
     };
-    macro_rules! rotate {
-        ($store:expr, $key_file:expr) => {{
-            let store = $store;
-            let key_file: PathBuf = $key_file;
-            let staged = if writes_env_key {
-                key_file.clone()
-            } else {
-                pending_key_path(&key_file)
-            };
-            if !writes_env_key {
-                // A pending file left by a rotation that failed before its commit (one that
-                // committed was adopted when the store opened above).
-                let _ = std::fs::remove_file(&staged);
-            }
-            let new = Cipher::create(&staged)?.ok_or_else(|| StoreError::KeyFile {
-                path: staged.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "file exists"),
-            })?;
-            let credentials = store.reseal(&new).await?;
-            if !writes_env_key {
-                std::fs::rename(&staged, &key_file).map_err(|source| StoreError::KeyFile {
-                    path: key_file.display().to_string(),
-                    source,
-                })?;
-            }
-            return Ok(RotatedKey {
-                credentials,
-                key_file,
-            });
-        }};
-    }
     #[cfg(feature = "sqlite")]
     if url.starts_with("sqlite:") {
         let store = open_sqlite(url, explicit, false).await?;
@@ -336,7 +305,7 @@ pub async fn rotate_key(
         } else {
             crate::SqliteStore::default_key_path(store.path())
         };
-        rotate!(store, file);
+        return reseal_into(&store, file, writes_env_key).await;
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -346,13 +315,49 @@ pub async fn rotate_key(
             dir_key_path(&existing)?
         };
         let store = open_postgres(url, explicit, &existing).await?;
-        rotate!(store, file);
+        return reseal_into(&store, file, writes_env_key).await;
     }
     drop((explicit, key_file, existing));
     Err(StoreError::Url(format!(
         "{} (only SQLite and PostgreSQL databases keep credentials)",
         redacted_url(url)
     )))
+}
+
+/// The second half of [`rotate_key`] on an open SQL store: makes the new key (staged as
+/// `….new` beside a key file), re-seals everything with it in one transaction, then moves the
+/// staged key into place.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn reseal_into<D: crate::sql::dialect::Dialect>(
+    store: &crate::sql::SqlStore<D>,
+    key_file: PathBuf,
+    writes_env_key: bool,
+) -> Result<RotatedKey, StoreError> {
+    let staged = if writes_env_key {
+        key_file.clone()
+    } else {
+        pending_key_path(&key_file)
+    };
+    if !writes_env_key {
+        // A pending file left by a rotation that failed before its commit (one that
+        // committed was adopted when the store opened above).
+        let _ = std::fs::remove_file(&staged);
+    }
+    let new = Cipher::create(&staged)?.ok_or_else(|| StoreError::KeyFile {
+        path: staged.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "file exists"),
+    })?;
+    let credentials = store.reseal(&new).await?;
+    if !writes_env_key {
+        std::fs::rename(&staged, &key_file).map_err(|source| StoreError::KeyFile {
+            path: key_file.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(RotatedKey {
+        credentials,
+        key_file,
+    })
 }
 
 #[cfg(feature = "sqlite")]

@@ -5,16 +5,13 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::sql::SqlStore;
 use crate::Cipher;
 
 /// A store in a PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-    cipher: Cipher,
-}
+pub type PgStore = SqlStore<sqlx::Postgres>;
 
-impl PgStore {
+impl SqlStore<sqlx::Postgres> {
     /// Connects to `url` and applies migrations. With `schema`, every table lives in that
     /// schema (created if missing), which lets tests run side by side in one database.
     pub async fn open(
@@ -55,7 +52,11 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        let store = Self { pool, cipher };
+        let store = Self {
+            pool,
+            cipher,
+            path: None,
+        };
         store.check_key(fresh_key).await?;
         Ok(store)
     }
@@ -64,16 +65,4 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    /// A write transaction.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
-
-crate::sql::impl_sql_store!(PgStore, sqlx::Postgres);

@@ -5,19 +5,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
+use crate::sql::SqlStore;
 use crate::Cipher;
 
 /// A store in one SQLite file.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    cipher: Cipher,
-    path: PathBuf,
-}
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 
-impl SqliteStore {
+impl SqlStore<sqlx::Sqlite> {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH`), applies migrations
     /// and checks that `cipher` is the database's key (recording it in a new database).
     pub async fn open(url: &str, cipher: Cipher) -> Result<Self, crate::StoreError> {
@@ -53,14 +48,18 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let store = Self { pool, cipher, path };
+        let store = Self {
+            pool,
+            cipher,
+            path: Some(path),
+        };
         store.check_key(fresh_key).await?;
         Ok(store)
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.path.as_deref().unwrap_or(Path::new(":memory:"))
     }
 
     /// The key file that sits beside a database file when no key is given: `PATH.key`.
@@ -68,17 +67,6 @@ impl SqliteStore {
         let mut name = db_path.as_os_str().to_owned();
         name.push(".key");
         PathBuf::from(name)
-    }
-
-    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so concurrent
-    /// writers wait (busy timeout) instead of failing when a read would upgrade to a write.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Closes the pool, checkpointing the WAL into the main file.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
 
@@ -102,5 +90,3 @@ fn create_private(path: &Path) -> Result<(), crate::StoreError> {
         Err(e) => Err(io_err(e)),
     }
 }
-
-crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);

@@ -1,14 +1,14 @@
 //! The SQL adapters' shared implementation of the store traits.
 //!
 //! SQLite and PostgreSQL run the same statements (`$n` placeholders, `ON CONFLICT`). Cost
-//! records live in columnar segments (see cloudbill-core's partition codec). The code is
-//! macros instantiated per adapter, one per concern (`rows`, `catalog`, `costs`, `jobs`,
-//! `tokens`, `keys`), rather than generics: sqlx's per-database trait bounds would otherwise
-//! repeat on every function. Helper items defined by one expand beside the others in the
-//! adapter's module, so they see each other.
+//! records live in columnar segments (see cloudbill-core's partition codec). [`SqlStore`] is
+//! generic over the database; what differs between the two is the [`dialect::Dialect`] trait.
+//! One module per concern implements its store trait once for both: `catalog`, `costs`,
+//! `jobs`, `tokens`, `keys`, with the row mappers in `rows`.
 
 pub(crate) mod catalog;
 pub(crate) mod costs;
+pub(crate) mod dialect;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod rows;
@@ -21,7 +21,42 @@ use cloudbill_core::{
     NaiveDate, ProjectId,
 };
 
-use crate::StoreError;
+use crate::{Cipher, StoreError};
+
+/// A store in an SQL database `D`: [`crate::SqliteStore`] or [`crate::PgStore`].
+pub struct SqlStore<D: sqlx::Database> {
+    pub(crate) pool: sqlx::Pool<D>,
+    pub(crate) cipher: Cipher,
+    /// The database file (SQLite).
+    pub(crate) path: Option<std::path::PathBuf>,
+}
+
+impl<D: sqlx::Database> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            cipher: self.cipher.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+impl<D: sqlx::Database> std::fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("database", &D::NAME)
+            .field("pool", &self.pool)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: sqlx::Database> SqlStore<D> {
+    /// Closes the pool (SQLite checkpoints the WAL into the main file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
 
 /// Encoded-but-unwritten segment memory at which a replace writes what it holds and starts
 /// new segments (bounds the memory of an import of any size): 64 MiB unless a test lowers it.
@@ -138,35 +173,3 @@ impl Chunks<'_> {
         }
     }
 }
-
-/// Implements the store traits for an adapter struct with `pool` and `cipher` fields: the
-/// imports once, then each concern's macro.
-macro_rules! impl_sql_store {
-    ($store:ty, $db:ty) => {
-        use async_trait::async_trait;
-        use chrono::Utc;
-        use cloudbill_core::{
-            AccountId, AccountState, ApiToken, Assignment, CostRecord, Credentials, DateRange,
-            Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
-            ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
-            TokenRole,
-        };
-        use sqlx::Row;
-        use uuid::Uuid;
-
-        use crate::sql::{self, corrupt, is_unique_violation};
-        use crate::store::check_record;
-        use crate::{changed_days, daily_totals, StoreError, WriteOutcome};
-
-        type DbRow = <$db as sqlx::Database>::Row;
-
-        crate::sql::rows::sql_rows!($store, $db);
-        crate::sql::catalog::sql_catalog!($store, $db);
-        crate::sql::costs::sql_costs!($store, $db);
-        crate::sql::jobs::sql_jobs!($store, $db);
-        crate::sql::tokens::sql_tokens!($store, $db);
-        crate::sql::keys::sql_keys!($store, $db);
-    };
-}
-
-pub(crate) use impl_sql_store;
