@@ -77,3 +77,28 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
         StoreError::Backend(Box::new(err))
     }
 }
+
+/// The catalog's rules, stated once for every adapter: each adapter enforces them (SQL with
+/// constraints and a compare-and-set, the memory store with its checks) and reports a broken
+/// one with these errors, so every adapter says the same thing.
+impl StoreError {
+    /// Names are unique per domain: `what` named `name` already exists.
+    pub(crate) fn exists(what: &str, name: &cloudbill_core::Name) -> Self {
+        StoreError::Conflict(format!("{what} {:?} already exists", name.as_str()))
+    }
+
+    /// A project is deleted only when no account was ever assigned to it.
+    pub(crate) fn project_in_use() -> Self {
+        StoreError::Conflict(
+            "project has billing accounts assigned (now or in its history); move or remove them \
+             first"
+                .into(),
+        )
+    }
+
+    /// An account's history is replaced only if it is still the history the move was based
+    /// on (`set_assignments`' compare-and-set).
+    pub(crate) fn moved_meanwhile() -> Self {
+        StoreError::Conflict("the account was moved meanwhile; try again".into())
+    }
+}

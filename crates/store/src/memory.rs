@@ -220,10 +220,7 @@ impl crate::CatalogStore for MemoryStore {
             .iter()
             .any(|g| g.domain == group.domain && g.name == group.name)
         {
-            return Err(StoreError::Conflict(format!(
-                "project group {:?} already exists",
-                group.name.as_str()
-            )));
+            return Err(StoreError::exists("project group", &group.name));
         }
         if let Some(parent) = group.parent {
             state.require_group(group.domain, parent)?;
@@ -252,10 +249,7 @@ impl crate::CatalogStore for MemoryStore {
             .iter()
             .any(|p| p.domain == project.domain && p.name == project.name)
         {
-            return Err(StoreError::Conflict(format!(
-                "project {:?} already exists",
-                project.name.as_str()
-            )));
+            return Err(StoreError::exists("project", &project.name));
         }
         if let Some(group) = project.group {
             state.require_group(project.domain, group)?;
@@ -283,10 +277,7 @@ impl crate::CatalogStore for MemoryStore {
             return Err(not_found("project", id));
         }
         if state.assignments.iter().any(|(_, a)| a.project == id) {
-            return Err(StoreError::Conflict(
-                "project has billing accounts assigned (now or in its history); move or remove them first"
-                    .into(),
-            ));
+            return Err(StoreError::project_in_use());
         }
         state.projects.retain(|p| p.id != id);
         state.version += 1;
@@ -300,10 +291,7 @@ impl crate::CatalogStore for MemoryStore {
             .iter()
             .any(|a| a.domain == account.domain && a.name == account.name)
         {
-            return Err(StoreError::Conflict(format!(
-                "service account {:?} already exists",
-                account.name.as_str()
-            )));
+            return Err(StoreError::exists("service account", &account.name));
         }
         if !state.project_exists(account.domain, account.project) {
             return Err(not_found("project", account.project));
@@ -383,9 +371,7 @@ impl crate::CatalogStore for MemoryStore {
             .map(|(_, asg)| *asg)
             .collect();
         if current != expected {
-            return Err(StoreError::Conflict(
-                "the account was moved meanwhile; try again".into(),
-            ));
+            return Err(StoreError::moved_meanwhile());
         }
         state.assignments.retain(|(a, _)| *a != id);
         state

@@ -239,12 +239,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .arg(group.created_at)
         .run(&self.pool)
         .await
-        .map_err(|e| {
-            conflict_or(
-                e,
-                format!("project group {:?} already exists", group.name.as_str()),
-            )
-        })?;
+        .map_err(|e| conflict_or(e, StoreError::exists("project group", &group.name)))?;
         bump::<D>(&self.pool, group.domain).await
     }
 
@@ -274,12 +269,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .arg(project.created_at)
         .run(&self.pool)
         .await
-        .map_err(|e| {
-            conflict_or(
-                e,
-                format!("project {:?} already exists", project.name.as_str()),
-            )
-        })?;
+        .map_err(|e| conflict_or(e, StoreError::exists("project", &project.name)))?;
         bump::<D>(&self.pool, project.domain).await
     }
 
@@ -303,9 +293,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .optional(&mut *tx)
         .await?;
         if used.is_some() {
-            return Err(StoreError::Conflict(
-                "project has billing accounts assigned (now or in its history); move or remove them first".into(),
-            ));
+            return Err(StoreError::project_in_use());
         }
         let deleted = sqlx::query::<D>("DELETE FROM projects WHERE id = $1 AND domain_id = $2")
             .arg(id.as_uuid())
@@ -346,7 +334,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .arg(account.created_at)
         .run(&mut *tx)
         .await
-        .map_err(|e| conflict_or(e, format!("service account {:?} already exists", account.name.as_str())))?;
+        .map_err(|e| conflict_or(e, StoreError::exists("service account", &account.name)))?;
         sqlx::query::<D>(
             "INSERT INTO account_assignments (account_id, effective_from, project_id) VALUES ($1, $2, $3)",
         )
@@ -482,9 +470,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         }
         current.sort_by_key(|a| a.from);
         if current != expected {
-            return Err(StoreError::Conflict(
-                "the account was moved meanwhile; try again".into(),
-            ));
+            return Err(StoreError::moved_meanwhile());
         }
         sqlx::query::<D>("DELETE FROM account_assignments WHERE account_id = $1")
             .arg(id.as_uuid())

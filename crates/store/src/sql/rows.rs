@@ -18,9 +18,10 @@ pub(crate) fn not_found(what: &'static str, key: impl ToString) -> StoreError {
     }
 }
 
-pub(crate) fn conflict_or(err: sqlx::Error, message: String) -> StoreError {
+/// `conflict` if `err` broke a uniqueness constraint, else `err` itself.
+pub(crate) fn conflict_or(err: sqlx::Error, conflict: StoreError) -> StoreError {
     if is_unique_violation(&err) {
-        StoreError::Conflict(message)
+        conflict
     } else {
         StoreError::from(err)
     }

@@ -26,7 +26,7 @@ impl<D: Dialect> crate::TokenStore for SqlStore<D> {
         .arg(token.revoked_at)
         .run(&self.pool)
         .await
-        .map_err(|e| conflict_or(e, "token already exists".into()))?;
+        .map_err(|e| conflict_or(e, StoreError::Conflict("token already exists".into())))?;
         Ok(())
     }
 
