@@ -4,6 +4,9 @@
 //! `NextDataToken` paging, 204 for no data) and adversarial: small pages, null and empty
 //! REGION, credits, 10-digit decimals, injectable faults, restated days. It knows the exact
 //! totals of what it serves, so tests compare exactly. The demo and the tests use it.
+//!
+//! One file on purpose: the server, the data it generates and the faults it injects share one
+//! state and are read together when a provider test fails.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;

@@ -1,4 +1,7 @@
 //! The in-memory store: the reference adapter for tests and embedding.
+//!
+//! One file on purpose: it is the executable statement of the store contract, read side by
+//! side with the contract suite, each trait's impl in the order of the trait.
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -1,0 +1,125 @@
+//! `jobs` and the report flags.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use cloudbill_service::{Billing, GroupKey, Query, ReportRequest, ServiceError};
+use serde_json::json;
+
+use crate::args::{Format, ReportArgs};
+use crate::render::{self, Grid};
+use crate::CliError;
+
+use super::ADMIN;
+
+pub(super) async fn jobs_cmd(
+    b: &Billing,
+    account: Option<&str>,
+    limit: u32,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if limit == 0 {
+        return Err(CliError::Usage("--limit must be at least 1".into()));
+    }
+    let jobs = b.jobs(&ADMIN, account, limit).await?;
+    let json = jobs
+        .iter()
+        .map(|v| {
+            let j = &v.job;
+            json!({
+                "id": j.id.to_string(), "account": v.account_name, "kind": j.kind.as_str(), "state": j.state.as_str(),
+                "start": j.window.start().to_string(), "end": j.window.end().to_string(), "rows": j.rows,
+                "changed_days": j.changed_days.iter().map(|c| json!({
+                    "date": c.date.to_string(), "currency": c.currency.as_str(),
+                    "old_total": c.old_total.to_string(), "new_total": c.new_total.to_string()})).collect::<Vec<_>>(),
+                "error": j.error, "started_at": j.started_at.to_rfc3339(),
+                "finished_at": j.finished_at.map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
+    let mut g = Grid::new(
+        &[
+            "started",
+            "account",
+            "kind",
+            "state",
+            "range",
+            "rows",
+            "changed days",
+            "error",
+        ],
+        &["rows", "changed days"],
+        serde_json::Value::Array(json),
+    );
+    for v in &jobs {
+        let j = &v.job;
+        let restated: Vec<String> = j
+            .changed_days
+            .iter()
+            .filter(|c| !c.old_total.is_zero())
+            .take(5)
+            .map(|c| {
+                format!(
+                    "{} {}→{}",
+                    c.date,
+                    c.old_total.normalize(),
+                    c.new_total.normalize()
+                )
+            })
+            .collect();
+        let changed = if restated.is_empty() {
+            j.changed_days.len().to_string()
+        } else {
+            format!(
+                "{} (restated: {})",
+                j.changed_days.len(),
+                restated.join("; ")
+            )
+        };
+        g.row(vec![
+            j.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            v.account_name.clone(),
+            j.kind.as_str().into(),
+            j.state.as_str().into(),
+            format!("{} .. {}", j.window.start(), j.window.end()),
+            j.rows.to_string(),
+            changed,
+            j.error.clone().unwrap_or_default(),
+        ]);
+    }
+    render::print(out, format, &g)
+}
+
+/// The report flags as the service's [`ReportRequest`] (the API's parser, so both refuse the
+/// same mistakes with the same words).
+pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
+    let mut filters = BTreeMap::new();
+    for (key, values) in [
+        (GroupKey::Project, &args.project),
+        (GroupKey::ProjectGroup, &args.project_group),
+        (GroupKey::ServiceAccount, &args.account),
+        (GroupKey::Provider, &args.provider),
+        (GroupKey::Region, &args.region),
+        (GroupKey::Service, &args.service),
+    ] {
+        if !values.is_empty() {
+            filters.insert(key.as_str().to_owned(), values.clone());
+        }
+    }
+    let request = ReportRequest {
+        start: args.start.to_string(),
+        end: args.end.to_string(),
+        granularity: Some(args.granularity.clone()),
+        group_by: args.group_by.clone(),
+        filters,
+        sort: Some(args.sort.clone()),
+        limit: args.limit,
+    };
+    request.to_query().map_err(|e| match e {
+        ServiceError::Query(cloudbill_service::QueryError::ZeroLimit) => {
+            CliError::Usage("--limit must be at least 1".into())
+        }
+        other => CliError::Usage(other.to_string()),
+    })
+}

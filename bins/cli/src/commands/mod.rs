@@ -1,0 +1,215 @@
+//! One function per command: parse flags into service calls, render the answer. `run`
+//! dispatches; one module per group of commands.
+
+mod accounts;
+mod catalog;
+mod jobs;
+mod tokens;
+
+use accounts::account_cmd;
+pub(crate) use accounts::print_sync;
+use catalog::{group_cmd, project_cmd};
+use jobs::jobs_cmd;
+pub(crate) use jobs::report_query;
+use tokens::token_cmd;
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use cloudbill_core::{DateRange, ProviderState};
+use cloudbill_service::{Billing, BillingConfig, Principal, SyncRequest};
+use serde_json::json;
+
+use crate::args::{
+    AccountAction, BillingAction, Cli, Command, Format, GroupAction, KeyAction, ProjectAction,
+    ProviderAction, TokenAction,
+};
+use crate::render::{self, Grid};
+use crate::CliError;
+
+const ADMIN: Principal = Principal::Admin;
+
+fn config() -> BillingConfig {
+    BillingConfig {
+        default_endpoint: cloudbill_compose::default_endpoint(),
+        ..BillingConfig::default()
+    }
+}
+
+pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let format = cli.global.format;
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cloudbill", out);
+            return Ok(());
+        }
+        Command::Man => {
+            return clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(|e| CliError::Failure(e.to_string()));
+        }
+        Command::Demo(args) => return crate::demo::run(&cli.global, &args, out).await,
+        _ => {}
+    }
+    let url = cloudbill_compose::database_url(cli.global.database_url.as_deref(), "cloudbill.db");
+    if let Command::Key {
+        action: KeyAction::Rotate { new_key_file },
+    } = &cli.command
+    {
+        let rotated = cloudbill_store::rotate_key(
+            &cloudbill_compose::open_options(&url, false),
+            new_key_file.as_deref(),
+        )
+        .await
+        .map_err(|e| CliError::Failure(cloudbill_compose::store_error(&url, e).to_string()))?;
+        // The key itself is never printed: only where it is.
+        writeln!(
+            out,
+            "re-sealed {} credentials with a new key, now in {}",
+            rotated.credentials,
+            rotated.key_file.display()
+        )
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+        return Ok(());
+    }
+    let billing = crate::open(
+        &url,
+        &cli.global.domain,
+        config(),
+        creates_database(&cli.command),
+    )
+    .await?;
+    match cli.command {
+        Command::Billing { action } => billing_cmd(&billing, action, format, out).await,
+        Command::Provider { action } => provider_cmd(&billing, action, format, out).await,
+        Command::Project { action } => project_cmd(&billing, action, format, out).await,
+        Command::ProjectGroup { action } => group_cmd(&billing, action, format, out).await,
+        Command::Account { action } => account_cmd(&billing, action, format, out).await,
+        Command::Sync(args) => {
+            let range = match (args.start, args.end) {
+                (Some(s), Some(e)) => {
+                    Some(DateRange::new(s, e).map_err(|e| CliError::Usage(e.to_string()))?)
+                }
+                _ => None,
+            };
+            let request = SyncRequest {
+                accounts: args.accounts,
+                range,
+            };
+            let bars = crate::progress::Bars::new();
+            let report = billing.sync(&ADMIN, &request, &bars).await?;
+            print_sync(out, format, &report)?;
+            if report.all_succeeded() {
+                Ok(())
+            } else {
+                Err(CliError::Partial)
+            }
+        }
+        Command::Jobs(args) => {
+            jobs_cmd(&billing, args.account.as_deref(), args.limit, format, out).await
+        }
+        Command::Report(args) => {
+            let query = report_query(&args)?;
+            let report = billing.report(&ADMIN, &query).await?;
+            render::print_report(out, format, &report)
+        }
+        Command::Token { action } => token_cmd(&billing, action, format, out).await,
+        Command::Import { format } => {
+            crate::files::import(&billing, format, cli.global.format, out).await
+        }
+        Command::Export { format } => crate::files::export(&billing, format, out).await,
+        Command::Completions { .. } | Command::Man | Command::Demo(_) | Command::Key { .. } => {
+            Ok(())
+        }
+    }
+}
+
+/// Whether a command may create the database: every command that changes something does;
+/// one that only reads fails on a missing database instead of leaving an empty one behind.
+fn creates_database(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Report(_)
+            | Command::Jobs(_)
+            | Command::Export { .. }
+            | Command::Billing {
+                action: BillingAction::Status
+            }
+            | Command::Provider {
+                action: ProviderAction::List
+            }
+            | Command::Project {
+                action: ProjectAction::List | ProjectAction::Show { .. }
+            }
+            | Command::ProjectGroup {
+                action: GroupAction::List
+            }
+            | Command::Account {
+                action: AccountAction::List | AccountAction::Show { .. }
+            }
+            | Command::Token {
+                action: TokenAction::List
+            }
+    )
+}
+
+async fn billing_cmd(
+    b: &Billing,
+    action: BillingAction,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let domain = match action {
+        BillingAction::Enable => b.set_billing(&ADMIN, true).await?,
+        BillingAction::Disable => b.set_billing(&ADMIN, false).await?,
+        BillingAction::Status => b.domain().await?,
+    };
+    let state = if domain.billing_enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let mut g = Grid::new(
+        &["domain", "billing"],
+        &[],
+        json!({"domain": domain.name.as_str(), "billing_enabled": domain.billing_enabled}),
+    );
+    g.row(vec![domain.name.to_string(), state.into()]);
+    render::print(out, format, &g)
+}
+
+async fn provider_cmd(
+    b: &Billing,
+    action: ProviderAction,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let entries = match action {
+        ProviderAction::List => b.providers(&ADMIN).await?,
+        ProviderAction::Enable { name } => vec![
+            b.set_provider_state(&ADMIN, &name, ProviderState::Enabled)
+                .await?,
+        ],
+        ProviderAction::Disable { name } => vec![
+            b.set_provider_state(&ADMIN, &name, ProviderState::Disabled)
+                .await?,
+        ],
+    };
+    let json = entries
+        .iter()
+        .map(|e| json!({"name": e.kind.as_str(), "display_name": e.kind.display_name(), "state": e.state.as_str()}))
+        .collect();
+    let mut g = Grid::new(
+        &["name", "display name", "state"],
+        &[],
+        serde_json::Value::Array(json),
+    );
+    for e in &entries {
+        g.row(vec![
+            e.kind.as_str().into(),
+            e.kind.display_name().into(),
+            e.state.as_str().into(),
+        ]);
+    }
+    render::print(out, format, &g)
+}
