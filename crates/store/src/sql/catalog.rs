@@ -121,6 +121,59 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
+/// A project or a project group: both are stored alike (id, domain, a name unique in the
+/// domain, an optional group that must exist — the parent of a group, the group of a project —
+/// and the creation time), in tables with the same columns.
+struct Node<'a> {
+    table: &'static str,
+    group_column: &'static str,
+    what: &'static str,
+    id: uuid::Uuid,
+    domain: DomainId,
+    name: &'a Name,
+    group: Option<cloudbill_core::GroupId>,
+    created_at: chrono::DateTime<Utc>,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    async fn insert_node(&self, node: Node<'_>) -> Result<(), StoreError> {
+        if let Some(group) = node.group {
+            self.require_group(node.domain, group).await?;
+        }
+        // Table and column names are constants, never input.
+        let sql = format!(
+            "INSERT INTO {} (id, domain_id, name, {}, created_at) VALUES ($1, $2, $3, $4, $5)",
+            node.table, node.group_column
+        );
+        sqlx::query::<D>(&sql)
+            .arg(node.id)
+            .arg(node.domain.as_uuid())
+            .arg(node.name.as_str())
+            .arg(node.group.map(|g| g.as_uuid()))
+            .arg(node.created_at)
+            .run(&self.pool)
+            .await
+            .map_err(|e| conflict_or(e, StoreError::exists(node.what, node.name)))?;
+        bump::<D>(&self.pool, node.domain).await
+    }
+
+    async fn nodes(
+        &self,
+        table: &'static str,
+        group_column: &'static str,
+        domain: DomainId,
+    ) -> Result<Vec<D::Row>, StoreError> {
+        let sql = format!(
+            "SELECT id, domain_id, name, {group_column}, created_at FROM {table} \
+             WHERE domain_id = $1 ORDER BY name"
+        );
+        Ok(sqlx::query::<D>(&sql)
+            .arg(domain.as_uuid())
+            .all(&self.pool)
+            .await?)
+    }
+}
+
 #[async_trait]
 impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
     async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
@@ -225,62 +278,40 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
     }
 
     async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError> {
-        if let Some(parent) = group.parent {
-            self.require_group(group.domain, parent).await?;
-        }
-        sqlx::query::<D>(
-            "INSERT INTO project_groups (id, domain_id, name, parent_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .arg(group.id.as_uuid())
-        .arg(group.domain.as_uuid())
-        .arg(group.name.as_str())
-        .arg(group.parent.map(|p| p.as_uuid()))
-        .arg(group.created_at)
-        .run(&self.pool)
+        self.insert_node(Node {
+            table: "project_groups",
+            group_column: "parent_id",
+            what: "project group",
+            id: group.id.as_uuid(),
+            domain: group.domain,
+            name: &group.name,
+            group: group.parent,
+            created_at: group.created_at,
+        })
         .await
-        .map_err(|e| conflict_or(e, StoreError::exists("project group", &group.name)))?;
-        bump::<D>(&self.pool, group.domain).await
     }
 
     async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError> {
-        let rows = sqlx::query::<D>(
-            "SELECT id, domain_id, name, parent_id, created_at FROM project_groups \
-             WHERE domain_id = $1 ORDER BY name",
-        )
-        .arg(domain.as_uuid())
-        .all(&self.pool)
-        .await?;
+        let rows = self.nodes("project_groups", "parent_id", domain).await?;
         rows.iter().map(group_from).collect()
     }
 
     async fn create_project(&self, project: &Project) -> Result<(), StoreError> {
-        if let Some(group) = project.group {
-            self.require_group(project.domain, group).await?;
-        }
-        sqlx::query::<D>(
-            "INSERT INTO projects (id, domain_id, name, group_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .arg(project.id.as_uuid())
-        .arg(project.domain.as_uuid())
-        .arg(project.name.as_str())
-        .arg(project.group.map(|g| g.as_uuid()))
-        .arg(project.created_at)
-        .run(&self.pool)
+        self.insert_node(Node {
+            table: "projects",
+            group_column: "group_id",
+            what: "project",
+            id: project.id.as_uuid(),
+            domain: project.domain,
+            name: &project.name,
+            group: project.group,
+            created_at: project.created_at,
+        })
         .await
-        .map_err(|e| conflict_or(e, StoreError::exists("project", &project.name)))?;
-        bump::<D>(&self.pool, project.domain).await
     }
 
     async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError> {
-        let rows = sqlx::query::<D>(
-            "SELECT id, domain_id, name, group_id, created_at FROM projects \
-             WHERE domain_id = $1 ORDER BY name",
-        )
-        .arg(domain.as_uuid())
-        .all(&self.pool)
-        .await?;
+        let rows = self.nodes("projects", "group_id", domain).await?;
         rows.iter().map(project_from).collect()
     }
 
