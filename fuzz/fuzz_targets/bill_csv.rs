@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     if let (Ok(bill), Ok(_)) = (&records, &encoded) {
         let mut rows = 0;
         for blob in &blobs {
-            let p = cloudbill_core::Partition::decode(blob).expect("our own partition decodes");
+            let p = cloudbill_columnar::Partition::decode(blob.as_bytes()).expect("our own partition decodes");
             p.validate().expect("our own partition validates");
             rows += p.rows;
         }

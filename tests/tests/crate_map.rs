@@ -51,19 +51,24 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 7] = [
+    let allowed: [(&str, &[&str]); 8] = [
+        ("cloudbill-columnar", &["cloudbill-core"]),
         ("cloudbill-provider", &["cloudbill-core"]),
         (
             "cloudbill-hyperbilling",
             &["cloudbill-core", "cloudbill-provider"],
         ),
-        ("cloudbill-aggregate", &["cloudbill-core"]),
-        ("cloudbill-focus", &["cloudbill-core"]),
-        ("cloudbill-store", &["cloudbill-core"]),
+        (
+            "cloudbill-aggregate",
+            &["cloudbill-core", "cloudbill-columnar"],
+        ),
+        ("cloudbill-focus", &["cloudbill-core", "cloudbill-columnar"]),
+        ("cloudbill-store", &["cloudbill-core", "cloudbill-columnar"]),
         (
             "cloudbill-compose",
             &[
                 "cloudbill-core",
+                "cloudbill-columnar",
                 "cloudbill-provider",
                 "cloudbill-hyperbilling",
                 "cloudbill-store",
@@ -76,6 +81,7 @@ fn the_arrows_point_down() {
             "cloudbill-service",
             &[
                 "cloudbill-core",
+                "cloudbill-columnar",
                 "cloudbill-provider",
                 "cloudbill-store",
                 "cloudbill-aggregate",

@@ -235,7 +235,12 @@ fn partitions(records: &[CostRecord]) -> Vec<(AccountId, Vec<u8>)> {
         .into_iter()
         .flat_map(|((month, account), rows)| {
             rows.chunks(rows.len().div_ceil(2))
-                .map(|half| (account, cloudbill_core::encode_partition(month, half)))
+                .map(|half| {
+                    (
+                        account,
+                        cloudbill_columnar::encode_partition(month, half).into_bytes(),
+                    )
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -476,7 +481,7 @@ fn a_million_records_sum_exactly() {
 fn the_loader_takes_partitions_in_month_order_only() {
     let w = world(&[(0, 40, 0, 0, 5, 0, false), (0, 80, 1, 0, 7, 0, false)]);
     let parts = partitions(&w.records);
-    let month_of = |blob: &[u8]| cloudbill_core::Partition::decode(blob).unwrap().month;
+    let month_of = |blob: &[u8]| cloudbill_columnar::Partition::decode(blob).unwrap().month;
     let mut sorted = parts.clone();
     sorted.sort_by_key(|(_, blob)| month_of(blob));
     assert_ne!(month_of(&sorted[0].1), month_of(&sorted[1].1));
@@ -641,5 +646,65 @@ fn amounts_at_decimals_limit_fail_only_the_totals_that_cannot_be_written() {
             .insert(GroupKey::Project, vec!["ops".into(), "data".into()]);
         let report = engine.query(&by_project).unwrap();
         assert_eq!(report.results.len(), 2);
+    }
+}
+
+/// #15: a partition whose costs share no scale within an i128 (Decimal::MAX beside 10^-28) is
+/// stored wide by the codec; the engine loads it row by row in 256 bits and answers exactly as
+/// from the records themselves.
+#[test]
+fn partitions_whose_costs_share_no_scale_load_exactly() {
+    let mut w = world(&[
+        (1, 0, 0, 0, 1, 0, false),
+        (1, 1, 0, 0, 1, 0, false),
+        (1, 2, 0, 0, 1, 0, false),
+    ]);
+    let amounts = [
+        Decimal::MAX,
+        "0.0000000000000000000000000001".parse::<Decimal>().unwrap(),
+        "-1.50".parse::<Decimal>().unwrap(),
+    ];
+    for (r, amount) in w.records.iter_mut().zip(amounts) {
+        r.cost = Money::new(amount, Currency::USD);
+    }
+    let refs: Vec<&CostRecord> = w.records.iter().collect();
+    let month = date("2025-01-01");
+    let whole = cloudbill_columnar::encode_partition(month, &refs).into_bytes();
+    let p = cloudbill_columnar::Partition::decode(&whole).unwrap();
+    assert!(p.costs().unwrap().is_wide(), "the codec stores them wide");
+    let parts = vec![(w.records[0].service_account, whole)];
+    let built = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let loaded = Engine::from_partitions(&parts, w.catalog.clone()).unwrap();
+    let mut days = Vec::new();
+    for (start, end) in [
+        ("2025-01-01", "2025-01-02"),
+        ("2025-01-02", "2025-01-03"),
+        ("2025-01-03", "2025-01-04"),
+    ] {
+        let mut q = Query::new(DateRange::parse(start, end).unwrap(), Granularity::Daily);
+        q.group_by = vec![GroupKey::Project];
+        let a = built.query(&q).unwrap();
+        let b = loaded.query(&q).unwrap();
+        assert_eq!(flatten(&q, &a), flatten(&q, &b));
+        days.push(format!("{start} {}", b.results[0].total[0].cost));
+    }
+    assert_eq!(
+        days,
+        [
+            format!("2025-01-01 {}", Decimal::MAX),
+            "2025-01-02 0.0000000000000000000000000001".to_owned(),
+            "2025-01-03 -1.5000000000000000000000000000".to_owned(),
+        ]
+    );
+    // Their sum needs more digits than a decimal holds: both engines say so, neither rounds.
+    let q = Query::new(
+        DateRange::parse("2025-01-01", "2025-01-04").unwrap(),
+        Granularity::Monthly,
+    );
+    for engine in [&built, &loaded] {
+        assert!(matches!(
+            engine.query(&q),
+            Err(QueryError::TotalOutOfRange { .. })
+        ));
     }
 }

@@ -13,12 +13,10 @@ mod date_range;
 mod domain;
 mod error;
 mod ids;
-mod interner;
 mod job;
 mod lookup;
 mod money;
 mod name;
-mod partition;
 mod project;
 mod provider;
 mod token;
@@ -29,15 +27,10 @@ pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;
 pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
-pub use interner::{FxHasher, FxMap, Interner};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
 pub use name::{cut, Name, MAX_NAME_LEN};
-pub use partition::{
-    encode_partition, CostColumn, Partition, PartitionEncoder, RecordFields, TextColumn, TextField,
-    PARTITION_CATEGORIES, PARTITION_PROVIDERS,
-};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState};
 pub use token::{ApiToken, TokenRole};

@@ -56,7 +56,7 @@ fn encoded(
     })?;
     let mut records = Vec::new();
     for blob in &blobs {
-        let p = cloudbill_core::Partition::decode(blob).unwrap();
+        let p = cloudbill_columnar::Partition::decode(blob.as_bytes()).unwrap();
         p.validate().unwrap();
         records.extend(p.records(domain, account).unwrap());
     }

@@ -462,7 +462,7 @@ impl crate::CostStore for MemoryStore {
                 }
                 Some(crate::Chunk::Partition(blob)) => {
                     crate::store::check_partition(window, &blob)?;
-                    let decoded = cloudbill_core::Partition::decode(&blob)
+                    let decoded = cloudbill_columnar::Partition::decode(blob.as_bytes())
                         .and_then(|p| p.records(domain, account))
                         .map_err(crate::store::refused)?;
                     for r in &decoded {
@@ -503,7 +503,10 @@ impl crate::CostStore for MemoryStore {
         Ok(groups
             .into_iter()
             .map(|((month, account), rows)| {
-                (account, cloudbill_core::encode_partition(month, &rows))
+                (
+                    account,
+                    cloudbill_columnar::encode_partition(month, &rows).into_bytes(),
+                )
             })
             .collect())
     }

@@ -58,6 +58,7 @@ impl SqlStore<sqlx::Postgres> {
             path: None,
         };
         store.check_key(fresh_key).await?;
+        store.upgrade_segments().await?;
         Ok(store)
     }
 

@@ -54,6 +54,7 @@ impl SqlStore<sqlx::Sqlite> {
             path: Some(path),
         };
         store.check_key(fresh_key).await?;
+        store.upgrade_segments().await?;
         Ok(store)
     }
 

@@ -17,10 +17,10 @@ use crate::StoreError;
 pub enum Chunk {
     /// More records.
     Records(Vec<CostRecord>),
-    /// Records already encoded as one partition (cloudbill-core's codec) of the account being
-    /// written: a bill import encodes straight from the file's cells. The store checks it and
-    /// stores it as a segment.
-    Partition(Vec<u8>),
+    /// Records already encoded as one partition (cloudbill-columnar's codec) of the account
+    /// being written: a bill import encodes straight from the file's cells. The store checks
+    /// it and stores it as a segment.
+    Partition(cloudbill_columnar::EncodedPartition),
     /// Every record was sent: commit.
     End,
 }
@@ -380,8 +380,6 @@ pub(crate) fn refused(e: cloudbill_core::ValidationError) -> StoreError {
 /// What [`check_partition`] learned of a partition.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) struct CheckedPartition {
-    /// Its month.
-    pub(crate) month: NaiveDate,
     /// Its rows.
     pub(crate) rows: usize,
     /// Its per-(day, currency) totals.
@@ -392,9 +390,9 @@ pub(crate) struct CheckedPartition {
 /// inside `window`.
 pub(crate) fn check_partition(
     window: Option<DateRange>,
-    blob: &[u8],
+    blob: &cloudbill_columnar::EncodedPartition,
 ) -> Result<CheckedPartition, StoreError> {
-    let p = cloudbill_core::Partition::decode(blob).map_err(refused)?;
+    let p = cloudbill_columnar::Partition::decode(blob.as_bytes()).map_err(refused)?;
     p.validate().map_err(refused)?;
     let totals = p.daily_totals().map_err(refused)?;
     if let Some(w) = window {
@@ -404,8 +402,12 @@ pub(crate) fn check_partition(
             )));
         }
     }
+    if (p.month, p.rows) != (blob.month(), blob.rows()) {
+        return Err(StoreError::RecordRejected(
+            "a partition's month or row count differs from its bytes".into(),
+        ));
+    }
     Ok(CheckedPartition {
-        month: p.month,
         rows: p.rows,
         totals,
     })

@@ -52,4 +52,4 @@ pub(super) const NONE: &str = "(none)";
 pub(super) const UNASSIGNED: &str = "(unassigned)";
 
 /// A string dictionary: value ↔ dense id.
-pub(super) type Dict = cloudbill_core::Interner;
+pub(super) type Dict = cloudbill_columnar::Interner;

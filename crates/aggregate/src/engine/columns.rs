@@ -1,7 +1,7 @@
 //! Column storage: dictionary ids in the narrowest integer their cardinality allows, and
 //! costs as scaled integers.
 
-use cloudbill_core::TextColumn;
+use cloudbill_columnar::TextColumn;
 
 /// A dictionary-encoded column, stored in the narrowest integer its cardinality allows.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ impl Col {
 
     /// Appends `lookup[id]` for each partition row (`lookup` maps the partition's dictionary
     /// to the engine's).
-    pub(super) fn extend_mapped(&mut self, column: &TextColumn<'_>, lookup: &[u32]) {
+    pub(super) fn extend_mapped(&mut self, column: &TextColumn<'_>, lookup: &[u32], rows: usize) {
         self.fit(lookup.iter().copied().max().unwrap_or(0));
         match self {
             Col::U8(v) => {
@@ -53,16 +53,16 @@ impl Col {
                     .iter()
                     .map(|x| u8::try_from(*x).unwrap_or(u8::MAX))
                     .collect();
-                column.map_into(&narrow, v);
+                column.map_into(&narrow, v, rows);
             }
             Col::U16(v) => {
                 let narrow: Vec<u16> = lookup
                     .iter()
                     .map(|x| u16::try_from(*x).unwrap_or(u16::MAX))
                     .collect();
-                column.map_into(&narrow, v);
+                column.map_into(&narrow, v, rows);
             }
-            Col::U32(v) => column.map_into(lookup, v),
+            Col::U32(v) => column.map_into(lookup, v, rows),
         }
     }
 
@@ -140,7 +140,7 @@ impl Col {
 }
 
 /// Maps keyed by ids the store gave (fast hashing, no flooding concern).
-pub(super) type IdMap<K, V> = cloudbill_core::FxMap<K, V>;
+pub(super) type IdMap<K, V> = cloudbill_columnar::FxMap<K, V>;
 
 /// Costs at one scale: `i64` when every amount fits, `i128` otherwise.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! Feeding partitions into an engine one at a time, column by column.
 
 use chrono::Datelike;
-use cloudbill_core::{AccountId, Partition, TextField};
+use cloudbill_columnar::{Column, Partition};
+use cloudbill_core::AccountId;
 use ethnum::I256;
 
 use super::builder::Builder;
@@ -15,8 +16,6 @@ pub struct EngineLoader {
     pub(super) b: Builder,
     pub(super) catalog: Catalog,
     pub(super) months: Vec<(i32, usize)>,
-    pub(super) providers: [u32; 2],
-    pub(super) categories: [u32; 5],
     /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
     pub(super) skipped: BySlot<bool>,
 }
@@ -65,7 +64,7 @@ impl EngineLoader {
             _ => self.months.push((month, self.b.day.len())),
         }
         let b = &mut self.b;
-        b.rescale(costs.scale)?;
+        b.rescale(costs.max_scale())?;
         let account = b.account(account);
         // The project of each day of the month, looked up once per day.
         let mut project_of_day = [0u32; 32];
@@ -78,15 +77,16 @@ impl EngineLoader {
         b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
         b.cols[Slot::Account].extend_repeat(account, p.rows);
         b.cols[Slot::Project].extend_indexed(days, &project_of_day);
-        b.cols[Slot::Provider].extend_indexed(p.providers(), &self.providers);
         // Partition text column → engine column slot.
         for (field, slot) in [
-            (TextField::CloudAccount, Slot::CloudAccount),
-            (TextField::Region, Slot::Region),
-            (TextField::Service, Slot::Service),
-            (TextField::UsageType, Slot::UsageType),
-            (TextField::InstanceType, Slot::InstanceType),
-            (TextField::Currency, Slot::Currency),
+            (Column::Provider, Slot::Provider),
+            (Column::ChargeCategory, Slot::Category),
+            (Column::CloudAccount, Slot::CloudAccount),
+            (Column::Region, Slot::Region),
+            (Column::Service, Slot::Service),
+            (Column::UsageType, Slot::UsageType),
+            (Column::InstanceType, Slot::InstanceType),
+            (Column::Currency, Slot::Currency),
         ] {
             if self.skipped[slot] {
                 continue;
@@ -97,9 +97,16 @@ impl EngineLoader {
                 .iter()
                 .map(|v| b.dict_for(slot).id(v))
                 .collect();
-            b.cols[slot].extend_mapped(&column, &lookup);
+            b.cols[slot].extend_mapped(&column, &lookup, p.rows);
         }
-        b.cols[Slot::Category].extend_indexed(p.categories(), &self.categories);
+        if costs.is_wide() {
+            // Costs that share no i128 scale (see cloudbill-columnar): row by row, in 256 bits.
+            for row in 0..p.rows {
+                let amount = costs.amount(row).map_err(corrupt)?;
+                b.push_wide(super::builder::scaled(amount, b.scale));
+            }
+            return Ok(());
+        }
         let factor = 10i128
             .checked_pow(b.scale - costs.scale)
             .ok_or(QueryError::Overflow)?;

@@ -11,9 +11,8 @@ mod loader;
 mod query;
 
 use chrono::Datelike;
-use cloudbill_core::{
-    AccountId, CostRecord, NaiveDate, Partition, PARTITION_CATEGORIES, PARTITION_PROVIDERS,
-};
+use cloudbill_columnar::Partition;
+use cloudbill_core::{AccountId, CostRecord, NaiveDate};
 
 pub use catalog::{Catalog, CatalogAccount, CatalogGroup, CatalogProject};
 pub use loader::EngineLoader;
@@ -131,15 +130,11 @@ impl Engine {
     /// An engine built one partition at a time, as the store streams them in month order:
     /// only the engine's own columns are held, never the partitions.
     pub fn loader(catalog: Catalog) -> EngineLoader {
-        let mut b = Builder::new(&catalog, 0, 0);
-        let providers = PARTITION_PROVIDERS.map(|kind| b.dicts.provider.id(kind.as_str()));
-        let categories = PARTITION_CATEGORIES.map(|c| b.dicts.category.id(c.as_str()));
+        let b = Builder::new(&catalog, 0, 0);
         EngineLoader {
             b,
             catalog,
             months: Vec::new(),
-            providers,
-            categories,
             skipped: BySlot::default(),
         }
     }

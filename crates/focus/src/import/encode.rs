@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use chrono::{Datelike, NaiveDate};
-use cloudbill_core::{PartitionEncoder, Tags};
+use cloudbill_columnar::{EncodedPartition, PartitionEncoder};
+use cloudbill_core::Tags;
 
 use super::fields::{context, map_fields, RowContext};
 use super::layout::{check_width, csv_error, open_csv};
@@ -34,7 +35,7 @@ pub(super) fn mapper(
     options: ImportOptions,
     spill_bytes: usize,
     batches: std::sync::mpsc::Receiver<Vec<csv::StringRecord>>,
-    out: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    out: &std::sync::mpsc::SyncSender<EncodedPartition>,
     recycle: &std::sync::mpsc::Sender<Vec<csv::StringRecord>>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> MapperOutcome {
@@ -111,7 +112,7 @@ pub fn encode_bill<R: Read + Send>(
     format: BillFormat,
     options: ImportOptions,
     spill_bytes: usize,
-    mut emit: impl FnMut(Vec<u8>) -> bool,
+    mut emit: impl FnMut(EncodedPartition) -> bool,
 ) -> Result<ImportedBill, ImportError> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
@@ -121,7 +122,7 @@ pub fn encode_bill<R: Read + Send>(
         .map_or(1, std::num::NonZero::get)
         .clamp(1, 4);
     let stop = AtomicBool::new(false);
-    let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(workers * 2);
+    let (out_tx, out_rx) = mpsc::sync_channel::<EncodedPartition>(workers * 2);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<csv::StringRecord>>();
     let (read, outcomes) = std::thread::scope(|scope| {
         let mut to_workers = Vec::with_capacity(workers);

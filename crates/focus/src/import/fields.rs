@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use cloudbill_columnar::RecordFields;
 use cloudbill_core::{
     parse_decimal, AccountId, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
-    Money, ProviderKind, RecordFields, Tags,
+    Money, ProviderKind, Tags,
 };
 
 use super::layout::{cell, first_cell, layout, Columns, Layout, Positions};

@@ -10,6 +10,7 @@ use super::SqlStore;
 use crate::sql::{self};
 use crate::store::check_record;
 use crate::{changed_days, daily_totals, StoreError, WriteOutcome};
+use cloudbill_columnar::EncodedPartition;
 
 /// Bumps the domain's data version (every change to cost data or the catalog does).
 pub(crate) async fn bump<'e, D: Dialect>(
@@ -26,25 +27,27 @@ pub(crate) async fn bump<'e, D: Dialect>(
     Ok(())
 }
 
+/// The `format` of the segments this version writes (see migration 0007).
+const SEGMENT_FORMAT: i64 = 3;
+
 /// Stores one segment.
 async fn insert_segment<D: Dialect>(
     tx: &mut sqlx::Transaction<'static, D>,
     (domain, account): (DomainId, AccountId),
-    month: NaiveDate,
     seq: i64,
-    rows: usize,
-    payload: Vec<u8>,
+    partition: EncodedPartition,
 ) -> Result<(), StoreError> {
     sqlx::query::<D>(
-        "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO cost_segments (account_id, domain_id, month, seq, rows_count, payload, format) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .arg(account.as_uuid())
     .arg(domain.as_uuid())
-    .arg(month)
+    .arg(partition.month())
     .arg(seq)
-    .arg(i64::try_from(rows).unwrap_or(i64::MAX))
-    .arg(payload)
+    .arg(i64::try_from(partition.rows()).unwrap_or(i64::MAX))
+    .arg(partition.into_bytes())
+    .arg(SEGMENT_FORMAT)
     .run(&mut **tx)
     .await?;
     Ok(())
@@ -93,15 +96,14 @@ async fn flush_segments<D: Dialect>(
     tx: &mut sqlx::Transaction<'static, D>,
     domain: DomainId,
     account: AccountId,
-    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_columnar::PartitionEncoder>,
     seq: &mut i64,
 ) -> Result<(), StoreError> {
-    for (month, encoder) in std::mem::take(encoders) {
+    for encoder in std::mem::take(encoders).into_values() {
         if encoder.rows() == 0 {
             continue;
         }
-        let rows = encoder.rows();
-        insert_segment(tx, (domain, account), month, *seq, rows, encoder.finish()).await?;
+        insert_segment(tx, (domain, account), *seq, encoder.finish()).await?;
         *seq += 1;
     }
     Ok(())
@@ -116,7 +118,7 @@ async fn retire_old_segments<D: Dialect>(
     (domain, account): (DomainId, AccountId),
     scope: &crate::store::Scope,
     existing: i64,
-    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_columnar::PartitionEncoder>,
 ) -> Result<sql::Totals, StoreError> {
     use futures::TryStreamExt;
     let mut before = sql::Totals::new();
@@ -134,7 +136,8 @@ async fn retire_old_segments<D: Dialect>(
             .stream(&mut **tx);
             while let Some(row) = old.try_next().await? {
                 let payload: Vec<u8> = row.col("payload")?;
-                let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+                let part =
+                    cloudbill_columnar::Partition::decode(&payload).map_err(decode_failed)?;
                 if whole {
                     for (day, currency, amount) in part.daily_totals().map_err(decode_failed)? {
                         sql::add_total(&mut before, (day, currency), amount)?;
@@ -164,14 +167,14 @@ async fn retire_old_segments<D: Dialect>(
 
 /// Adds a record to its month's encoder.
 fn encode_into(
-    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_core::PartitionEncoder>,
+    encoders: &mut std::collections::BTreeMap<NaiveDate, cloudbill_columnar::PartitionEncoder>,
     r: &CostRecord,
 ) {
     use chrono::Datelike;
     let month = r.date.with_day(1).unwrap_or(r.date);
     encoders
         .entry(month)
-        .or_insert_with(|| cloudbill_core::PartitionEncoder::new(month))
+        .or_insert_with(|| cloudbill_columnar::PartitionEncoder::new(month))
         .push(r);
 }
 
@@ -232,22 +235,14 @@ impl<D: Dialect> SqlStore<D> {
                         span.add(day);
                         sql::add_total(&mut after, (day, currency), amount)?;
                     }
-                    insert_segment(
-                        &mut tx,
-                        (domain, account),
-                        checked.month,
-                        seq,
-                        checked.rows,
-                        blob,
-                    )
-                    .await?;
+                    insert_segment(&mut tx, (domain, account), seq, blob).await?;
                     seq += 1;
                     rows += checked.rows as u64;
                 }
             }
             if encoders
                 .values()
-                .map(cloudbill_core::PartitionEncoder::memory)
+                .map(cloudbill_columnar::PartitionEncoder::memory)
                 .sum::<usize>()
                 > sql::spill_bytes()
             {
@@ -272,6 +267,46 @@ impl<D: Dialect> SqlStore<D> {
         record_on_job::<D>(&mut tx, account, job, &outcome, learned).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Converts segments of the previous partition format to the current one, exactly (run
+    /// when the store opens; a database without any does one query). Each batch of segments
+    /// is converted in one transaction, so an interrupted conversion resumes where it stopped.
+    pub(crate) async fn upgrade_segments(&self) -> Result<usize, StoreError> {
+        let mut converted = 0;
+        loop {
+            let mut tx = D::write_tx(&self.pool).await?;
+            let rows = sqlx::query::<D>(
+                "SELECT account_id, month, seq, payload FROM cost_segments \
+                 WHERE format < $1 LIMIT 256",
+            )
+            .arg(SEGMENT_FORMAT)
+            .all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(converted);
+            }
+            for row in &rows {
+                let payload: Vec<u8> = row.col("payload")?;
+                let upgraded =
+                    cloudbill_columnar::legacy::upgrade(&payload).map_err(decode_failed)?;
+                sqlx::query::<D>(
+                    "UPDATE cost_segments SET payload = $1, format = $2 \
+                     WHERE account_id = $3 AND month = $4 AND seq = $5",
+                )
+                .arg(upgraded.into_bytes())
+                .arg(SEGMENT_FORMAT)
+                .arg(row.col::<uuid::Uuid>("account_id")?)
+                .arg(row.col::<NaiveDate>("month")?)
+                .arg(row.col::<i64>("seq")?)
+                .run(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            converted += rows.len();
+        }
     }
 }
 
@@ -388,7 +423,7 @@ impl<D: Dialect> crate::CostStore for SqlStore<D> {
         let mut out = Vec::new();
         for row in &rows {
             let payload: Vec<u8> = row.col("payload")?;
-            let part = cloudbill_core::Partition::decode(&payload).map_err(decode_failed)?;
+            let part = cloudbill_columnar::Partition::decode(&payload).map_err(decode_failed)?;
             let owner = AccountId::from_uuid(row.col("account_id")?);
             out.extend(
                 part.records(domain, owner)

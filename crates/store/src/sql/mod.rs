@@ -151,7 +151,7 @@ pub(crate) enum Batch<'a> {
     /// Records to encode.
     Records(std::borrow::Cow<'a, [CostRecord]>),
     /// An encoded partition.
-    Partition(Vec<u8>),
+    Partition(cloudbill_columnar::EncodedPartition),
 }
 
 impl Chunks<'_> {

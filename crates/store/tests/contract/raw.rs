@@ -263,7 +263,7 @@ async fn postgres_rows_never_hold_the_key_in_clear() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-    let part = cloudbill_core::Partition::decode(&payload).unwrap();
+    let part = cloudbill_columnar::Partition::decode(&payload).unwrap();
     let records = part
         .records(
             cloudbill_core::DomainId::new(),
@@ -309,4 +309,121 @@ async fn unknown_urls_are_refused_with_the_accepted_forms() {
         err.to_string(),
         "unsupported database URL \"mysql://localhost/x\" (expected sqlite://PATH, postgres://… or memory:)"
     );
+}
+
+/// (date, service, cost, currency).
+type LegacyRow = (&'static str, &'static str, &'static str, &'static str);
+
+/// The CBP2 fixture (the previous partition format, written by session 3's codec) and what it
+/// holds: (date, service, cost, currency) of each row.
+fn legacy_segment() -> (Vec<u8>, [LegacyRow; 3]) {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../columnar/tests/fixtures/cbp2.bin"
+    ))
+    .unwrap();
+    (
+        bytes,
+        [
+            ("2025-03-01", "AmazonEC2", "0.2496000000", "USD"),
+            ("2025-03-02", "AmazonS3", "-1.5", "USD"),
+            ("2025-03-31", "AmazonEC2", "123456789.0123456789", "EUR"),
+        ],
+    )
+}
+
+async fn assert_converted(
+    store: &dyn Store,
+    domain: cloudbill_core::DomainId,
+    account: cloudbill_core::AccountId,
+) {
+    let (_, expected) = legacy_segment();
+    let records = store
+        .cost_records(domain, range("2025-03-01", "2025-04-01"), Some(account))
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.date.to_string(),
+                r.service.clone(),
+                r.cost.amount().to_string(),
+                r.currency().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c, d)| ((*a).into(), (*b).into(), (*c).into(), (*d).into()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(records[1].tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(records[1].charge_category.as_str(), "Credit");
+}
+
+/// #15: a database whose segments are in the previous partition format converts them when it
+/// opens, exactly, and marks them converted.
+#[tokio::test]
+async fn sqlite_segments_of_the_previous_format_convert_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let options = OpenOptions {
+        url: url.clone(),
+        ..OpenOptions::default()
+    };
+    let (domain_id, account_id) = populate(&*open(&options).await.unwrap()).await;
+    let (bytes, _) = legacy_segment();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE cost_segments SET payload = $1, format = 2, month = $2")
+        .bind(&bytes)
+        .bind(date("2025-03-01"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = open(&options).await.unwrap();
+    assert_converted(&*store, domain_id, account_id).await;
+    drop(store);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let formats: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT format, payload FROM cost_segments")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(formats.len(), 1);
+    assert_eq!(formats[0].0, 3);
+    assert!(formats[0].1.starts_with(b"CBP3"));
+}
+
+#[tokio::test]
+async fn postgres_segments_of_the_previous_format_convert_on_open() {
+    let Some(h) = postgres("postgres_segments_convert").await else {
+        return;
+    };
+    let (domain_id, account_id) = populate(&*h.store).await;
+    let Raw::Postgres { store, url, schema } = &h.raw else {
+        unreachable!()
+    };
+    let (bytes, _) = legacy_segment();
+    sqlx::query("UPDATE cost_segments SET payload = $1, format = 2, month = $2")
+        .bind(&bytes)
+        .bind(date("2025-03-01"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let again = cloudbill_store::PgStore::open(
+        url,
+        Some(schema),
+        cloudbill_store::Cipher::from_hex(TEST_KEY_HEX).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_converted(&again, domain_id, account_id).await;
+    let (format,): (i16,) = sqlx::query_as("SELECT format FROM cost_segments")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(format, 3);
+    again.close().await;
+    h.cleanup().await;
 }
