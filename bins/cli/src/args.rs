@@ -92,6 +92,9 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Cost report: per project, per account, consolidated, …
     Report(ReportArgs),
+    /// Tag keys of the costs in a range, with their values and how many records carry each
+    /// (group a report by one with --group-by tag:KEY).
+    Tags(TagsArgs),
     /// Import a bill file (FOCUS or AWS CUR CSV, optionally .gz) into a `file` account.
     Import {
         #[command(subcommand)]
@@ -297,7 +300,8 @@ pub struct ReportArgs {
     #[arg(long, default_value = "monthly")]
     pub granularity: String,
     /// Keys to group by, comma separated (provider, project, project_group, service_account,
-    /// cloud_account, region, service, usage_type, instance_type, currency, charge_category).
+    /// cloud_account, region, service, usage_type, instance_type, currency, charge_category,
+    /// tag:KEY for a tag's value).
     #[arg(long, value_delimiter = ',', value_name = "KEY[,KEY…]")]
     pub group_by: Vec<String>,
     /// Only these projects (repeatable).
@@ -318,12 +322,34 @@ pub struct ReportArgs {
     /// Only these services (repeatable).
     #[arg(long)]
     pub service: Vec<String>,
+    /// Only records whose tag KEY has VALUE (repeatable; values of one key OR, different keys
+    /// AND; VALUE `(none)` for records without the tag).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// Only records whose dimension KEY (any group-by key, tag:KEY too) has VALUE
+    /// (repeatable, as --tag).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
     /// total (largest first) or key.
     #[arg(long, default_value = "total")]
     pub sort: String,
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+/// `cloudbill tags` flags.
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub start: NaiveDate,
+    /// Day after the last (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub end: NaiveDate,
+    /// Only this project's costs.
+    #[arg(long)]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -289,6 +289,35 @@ pub(crate) fn print_report(
     }
 }
 
+/// Prints tag keys: JSON as the API; CSV and the table one line per (key, value).
+pub(crate) fn print_tags(
+    out: &mut dyn Write,
+    format: Format,
+    tags: &[cloudbill_service::TagSummary],
+) -> Result<(), CliError> {
+    let mut grid = Grid::new(
+        &["key", "value", "records"],
+        &["records"],
+        serde_json::json!({ "tags": tags }),
+    );
+    for t in tags {
+        for v in &t.values {
+            grid.row(vec![t.key.clone(), v.value.clone(), v.records.to_string()]);
+        }
+        if t.value_count > t.values.len() {
+            grid.row(vec![
+                t.key.clone(),
+                format!("(+{} more values)", t.value_count - t.values.len()),
+                String::new(),
+            ]);
+        }
+    }
+    if tags.is_empty() && format == Format::Table {
+        return writeln!(out, "no tags on the costs in this range").map_err(io);
+    }
+    print(out, format, &grid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{printable, write_table};

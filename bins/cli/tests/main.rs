@@ -17,3 +17,4 @@ mod files;
 mod flow;
 mod hardening;
 mod processes;
+mod tags;

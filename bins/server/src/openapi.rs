@@ -258,6 +258,14 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Any,
     ),
+    r(
+        "get",
+        "/api/v1/billing/tags",
+        "Tag keys of the costs in a range, with their values and record counts",
+        None,
+        200,
+        Access::Any,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -320,6 +328,15 @@ pub fn document() -> Value {
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        let mut params = params;
+        if route.path == "/api/v1/billing/tags" {
+            let date = json!({"type": "string", "format": "date"});
+            params.extend([
+                json!({"name": "start", "in": "query", "required": true, "schema": date}),
+                json!({"name": "end", "in": "query", "required": true, "schema": date}),
+                json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
+            ]);
+        }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }

@@ -622,3 +622,106 @@ async fn errors_tell_an_http_client_what_to_send() {
         "{message}"
     );
 }
+
+/// #15: tags over HTTP — `GET /api/v1/billing/tags` and `tag:KEY` in a query — and a member
+/// sees only the tags of its own projects' costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_are_dimensions_and_members_see_only_their_own() {
+    let s = Server::start().await;
+    let admin = cloudbill_service::Principal::Admin;
+    s.billing
+        .add_account(
+            &admin,
+            cloudbill_service::NewAccount {
+                name: "bill".into(),
+                provider: "file".into(),
+                project: Some("data".into()),
+                credentials: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/focus/tests/fixtures/tagged.csv");
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+    });
+    s.billing
+        .import(
+            &admin,
+            "bill",
+            cloudbill_service::BillFormat::Focus,
+            source,
+            "tagged.csv",
+            cloudbill_service::ImportOptions::default(),
+        )
+        .await
+        .unwrap();
+    let tags = "/api/v1/billing/tags?start=2025-03-01&end=2025-05-01";
+    let (status, all) = s.call("GET", tags, Some(&s.admin), None).await;
+    assert_eq!(status, 200, "{all}");
+    let keys: Vec<&str> = all["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["Team", "cost-center", "env", "team"]);
+    // The data member sees the same (the tagged bill is in its project); the web member's
+    // projects hold no tagged costs, and it cannot ask for another project's.
+    let (status, data) = s.call("GET", tags, Some(&s.data_member), None).await;
+    assert_eq!((status, &data), (200, &all));
+    let (status, web) = s.call("GET", tags, Some(&s.web_member), None).await;
+    assert_eq!((status, web), (200, json!({"tags": []})));
+    let (status, err) = s
+        .call(
+            "GET",
+            &format!("{tags}&project=data"),
+            Some(&s.web_member),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{err}");
+    let (status, err) = s
+        .call("GET", &format!("{tags}&bogus=1"), Some(&s.admin), None)
+        .await;
+    assert_eq!(status, 400, "{err}");
+    // A query grouped and filtered by a tag, in both forms.
+    let body = json!({"start": "2025-03-01", "end": "2025-05-01", "group_by": ["tag:team"],
+        "filters": {"tag:env": ["prod"], "project": ["data"]}});
+    let (status, post) = s
+        .call(
+            "POST",
+            "/api/v1/billing/query",
+            Some(&s.data_member),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{post}");
+    let (status, get) = s
+        .call(
+            "GET",
+            "/api/v1/billing/query?start=2025-03-01&end=2025-05-01&group_by=tag:team&filter.tag:env=prod&filter.project=data",
+            Some(&s.data_member),
+            None,
+        )
+        .await;
+    assert_eq!((status, &get), (200, &post));
+    let groups: Vec<&str> = post["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["group"]["tag:team"].as_str().unwrap())
+        .collect();
+    assert!(!groups.is_empty() && groups.iter().all(|g| ["web", "data", "ops"].contains(g)));
+    let (status, err) = s
+        .call(
+            "POST",
+            "/api/v1/billing/query",
+            Some(&s.admin),
+            Some(json!({"start": "2025-03-01", "end": "2025-05-01", "group_by": ["tag:"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+}

@@ -14,4 +14,7 @@ mod query;
 
 pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader};
 pub use error::QueryError;
-pub use query::{Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort};
+pub use query::{
+    Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort, TagKey, TagSummary, TagValue,
+    MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED,
+};

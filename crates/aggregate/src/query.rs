@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::QueryError;
 
 /// A dimension to group or filter by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum GroupKey {
     /// `hyperbilling-aws`, `file`.
@@ -35,9 +35,50 @@ pub enum GroupKey {
     Currency,
     /// FOCUS charge category.
     ChargeCategory,
+    /// The value of one tag (`tag:KEY`); records without the tag group under `(none)`.
+    Tag(TagKey),
 }
 
-const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category";
+const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category, tag:KEY";
+
+/// The longest tag key a query may name, in characters (AWS allows 128).
+pub const MAX_TAG_KEY_LEN: usize = 256;
+
+/// A tag key as a dimension: `tag:KEY`. Keys are case-sensitive, as the clouds keep them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TagKey {
+    /// `tag:KEY`.
+    label: String,
+}
+
+impl TagKey {
+    /// The tag key `key` (not empty, at most [`MAX_TAG_KEY_LEN`] characters, no control
+    /// characters).
+    pub fn new(key: &str) -> Result<Self, QueryError> {
+        let bad = |reason: &str| QueryError::UnknownKey {
+            key: format!("tag:{key}"),
+            expected: if reason.is_empty() {
+                KEYS
+            } else {
+                "tag:KEY with a non-empty KEY of at most 256 characters and no control characters"
+            },
+        };
+        if key.is_empty()
+            || key.chars().count() > MAX_TAG_KEY_LEN
+            || key.chars().any(char::is_control)
+        {
+            return Err(bad("x"));
+        }
+        Ok(Self {
+            label: format!("tag:{key}"),
+        })
+    }
+
+    /// The key itself (`team` of `tag:team`).
+    pub fn key(&self) -> &str {
+        &self.label[4..]
+    }
+}
 
 impl GroupKey {
     /// Every key, in a stable order.
@@ -55,9 +96,15 @@ impl GroupKey {
         GroupKey::ChargeCategory,
     ];
 
-    /// The snake_case name used in queries and results.
-    pub fn as_str(self) -> &'static str {
+    /// The tag key `key` as a dimension (see [`TagKey::new`]).
+    pub fn tag(key: &str) -> Result<Self, QueryError> {
+        TagKey::new(key).map(GroupKey::Tag)
+    }
+
+    /// The snake_case name used in queries and results (`tag:KEY` for a tag).
+    pub fn as_str(&self) -> &str {
         match self {
+            GroupKey::Tag(tag) => &tag.label,
             GroupKey::Provider => "provider",
             GroupKey::Project => "project",
             GroupKey::ProjectGroup => "project_group",
@@ -77,6 +124,9 @@ impl FromStr for GroupKey {
     type Err = QueryError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(key) = s.trim_start().strip_prefix("tag:") {
+            return GroupKey::tag(key);
+        }
         let norm = s.trim().to_ascii_lowercase().replace('-', "_");
         GroupKey::ALL
             .into_iter()
@@ -98,7 +148,10 @@ impl TryFrom<String> for GroupKey {
 
 impl From<GroupKey> for String {
     fn from(value: GroupKey) -> Self {
-        value.as_str().to_owned()
+        match value {
+            GroupKey::Tag(tag) => tag.label,
+            other => other.as_str().to_owned(),
+        }
     }
 }
 
@@ -226,4 +279,29 @@ impl Report {
             .map(|(currency, cost)| Amount { cost, currency })
             .collect()
     }
+}
+
+/// At most this many values are listed per tag key by [`crate::Engine::tag_summary`].
+pub const MAX_TAG_VALUES_LISTED: usize = 100;
+
+/// One tag key of the records a query selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSummary {
+    /// The key (group by it as `tag:KEY`).
+    pub key: String,
+    /// How many distinct values it has.
+    pub value_count: usize,
+    /// How many records carry it.
+    pub records: u64,
+    /// Its values, the most used first (at most [`MAX_TAG_VALUES_LISTED`]).
+    pub values: Vec<TagValue>,
+}
+
+/// One value of a tag key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagValue {
+    /// The value.
+    pub value: String,
+    /// How many records carry it.
+    pub records: u64,
 }

@@ -37,6 +37,7 @@ struct World {
 
 const SERVICES: [&str; 3] = ["AmazonEC2", "AmazonS3", "AWSLambda"];
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", ""];
+const TEAMS: [&str; 3] = ["web-team", "data-team", "ops-team"];
 
 /// Three accounts, four projects in a two-level group tree; account 0 moves on day 40.
 fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
@@ -130,7 +131,18 @@ fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
             } else {
                 ChargeCategory::Usage
             },
-            tags: BTreeMap::new(),
+            // Tags vary with the record: some have none, some one key, some both.
+            tags: match (day % 4, svc) {
+                (0, _) => BTreeMap::new(),
+                (1, _) => BTreeMap::from([("team".to_owned(), TEAMS[*svc as usize].to_owned())]),
+                (_, s) => BTreeMap::from([
+                    ("team".to_owned(), TEAMS[(*s as usize + 1) % 3].to_owned()),
+                    (
+                        "env".to_owned(),
+                        if *eur { "prod" } else { "dev" }.to_owned(),
+                    ),
+                ]),
+            },
         })
         .collect();
     World {
@@ -170,8 +182,9 @@ fn naive(w: &World, q: &Query) -> BTreeMap<(Vec<String>, String, String), Decima
             .and_then(group_of)
             .and_then(|g| w.catalog.groups.iter().find(|x| x.id == g))
             .map_or("(none)".to_string(), |g| g.name.clone());
-        let value = |k: GroupKey| -> String {
+        let value = |k: &GroupKey| -> String {
             match k {
+                GroupKey::Tag(t) => r.tags.get(t.key()).cloned().unwrap_or("(none)".into()),
                 GroupKey::Provider => r.provider.as_str().into(),
                 GroupKey::Project => project_name.clone(),
                 GroupKey::ProjectGroup => group_name.clone(),
@@ -203,14 +216,14 @@ fn naive(w: &World, q: &Query) -> BTreeMap<(Vec<String>, String, String), Decima
                     }
                     hit
                 }
-                _ => vals.contains(&value(*k)),
+                _ => vals.contains(&value(k)),
             };
             pass &= ok;
         }
         if !pass {
             continue;
         }
-        let group: Vec<String> = q.group_by.iter().map(|k| value(*k)).collect();
+        let group: Vec<String> = q.group_by.iter().map(&value).collect();
         let bucket = q.granularity.label(r.date);
         *out.entry((group, bucket, r.currency().to_string()))
             .or_insert(Decimal::ZERO) += r.cost.amount();
@@ -283,7 +296,12 @@ fn raw_records() -> impl Strategy<Value = Vec<(u8, u16, u8, u8, i64, u8, bool)>>
 }
 
 fn query_strategy() -> impl Strategy<Value = Query> {
-    let keys = prop::sample::subsequence(GroupKey::ALL.to_vec(), 0..=3).prop_shuffle();
+    let mut all = GroupKey::ALL.to_vec();
+    all.extend([
+        GroupKey::tag("team").unwrap(),
+        GroupKey::tag("env").unwrap(),
+    ]);
+    let keys = prop::sample::subsequence(all, 0..=3).prop_shuffle();
     let filters = prop::collection::btree_map(
         prop::sample::select(vec![
             GroupKey::Project,
@@ -291,6 +309,8 @@ fn query_strategy() -> impl Strategy<Value = Query> {
             GroupKey::Region,
             GroupKey::Service,
             GroupKey::Currency,
+            GroupKey::tag("team").unwrap(),
+            GroupKey::tag("env").unwrap(),
         ]),
         prop::collection::vec(
             prop::sample::select(vec![
@@ -302,6 +322,10 @@ fn query_strategy() -> impl Strategy<Value = Query> {
                 "AmazonS3",
                 "EUR",
                 "USD",
+                "web-team",
+                "data-team",
+                "prod",
+                "(none)",
             ]),
             1..3,
         ),
@@ -325,7 +349,7 @@ fn query_strategy() -> impl Strategy<Value = Query> {
                 .filter_map(|(k, vals)| {
                     let ok: Vec<String> = vals
                         .into_iter()
-                        .filter(|v| match k {
+                        .filter(|v| match &k {
                             GroupKey::Project => ["web", "api"].contains(v),
                             GroupKey::ProjectGroup => ["eng", "platform"].contains(v),
                             _ => true,
@@ -706,5 +730,67 @@ fn partitions_whose_costs_share_no_scale_load_exactly() {
             engine.query(&q),
             Err(QueryError::TotalOutOfRange { .. })
         ));
+    }
+}
+
+/// #15: `tag_summary` lists each tag key of the selected records with its values and record
+/// counts, as a plain count over the records says.
+#[test]
+fn tag_summary_counts_what_the_records_carry() {
+    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..120u16)
+        .map(|i| ((i % 3) as u8, i % 60, (i % 3) as u8, 0, 100, 2, i % 5 == 0))
+        .collect();
+    let w = world(&raw);
+    let mut q = Query::new(
+        DateRange::parse("2025-01-10", "2025-02-20").unwrap(),
+        Granularity::Monthly,
+    );
+    q.filters
+        .insert(GroupKey::Project, vec!["web".into(), "api".into()]);
+    let engines = [
+        Engine::build(&w.records, w.catalog.clone()).unwrap(),
+        Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap(),
+    ];
+    // The reference: the records in range whose project (per the naive report) passes.
+    let mut expected: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for r in &w.records {
+        let mut one = q.clone();
+        one.range = DateRange::new(r.date, r.date + chrono::Duration::days(1)).unwrap();
+        if !q.range.contains(r.date) {
+            continue;
+        }
+        let single = World {
+            catalog: w.catalog.clone(),
+            records: vec![r.clone()],
+        };
+        if naive(&single, &one).is_empty() {
+            continue;
+        }
+        for (k, v) in &r.tags {
+            *expected
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default() += 1;
+        }
+    }
+    assert!(expected.contains_key("team") && expected.contains_key("env"));
+    for engine in &engines {
+        let summary = engine.tag_summary(&q).unwrap();
+        let got: BTreeMap<String, BTreeMap<String, u64>> = summary
+            .iter()
+            .map(|s| {
+                assert_eq!(s.value_count, s.values.len());
+                assert_eq!(s.records, s.values.iter().map(|v| v.records).sum::<u64>());
+                (
+                    s.key.clone(),
+                    s.values
+                        .iter()
+                        .map(|v| (v.value.clone(), v.records))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
     }
 }

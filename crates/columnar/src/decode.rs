@@ -291,9 +291,7 @@ impl<'a> Partition<'a> {
                             .parse::<ChargeCategory>()
                             .map_err(|_| corrupt("charge category"))?,
                     ),
-                    Column::Tags if !value.is_empty() => {
-                        drop(serde_json::from_str::<Tags>(value).map_err(|_| corrupt("tags"))?);
-                    }
+                    Column::Tags => drop(crate::tags_from_text(value)?),
                     _ => {}
                 }
             }
@@ -343,13 +341,7 @@ impl<'a> Partition<'a> {
         let tag_maps: Vec<Tags> = tags
             .values
             .iter()
-            .map(|t| {
-                if t.is_empty() {
-                    Ok(Tags::new())
-                } else {
-                    serde_json::from_str(t).map_err(|_| corrupt("tags"))
-                }
-            })
+            .map(|t| crate::tags_from_text(t))
             .collect::<Result<_, _>>()?;
         let [mut quantity, mut effective, mut list] = [
             self.decimals(Column::UsageQuantity)?,

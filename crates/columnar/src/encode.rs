@@ -7,7 +7,18 @@ use crate::format::{Column, Kind, MAGIC};
 use crate::interner::{same, Interner};
 use crate::varint::{put_decimal, put_u32};
 
-fn tags_text(tags: &Tags) -> String {
+/// The tags of a tags column value (see [`tags_text`]).
+pub fn tags_from_text(text: &str) -> Result<Tags, cloudbill_core::ValidationError> {
+    if text.is_empty() {
+        Ok(Tags::new())
+    } else {
+        serde_json::from_str(text).map_err(|_| crate::varint::corrupt("tags"))
+    }
+}
+
+/// A tags column value: `""` for no tags, else the tags as a JSON object (keys sorted): the
+/// one text every writer and the engine use for a set of tags.
+pub fn tags_text(tags: &Tags) -> String {
     if tags.is_empty() {
         String::new()
     } else {

@@ -70,7 +70,7 @@ pub fn upgrade(bytes: &[u8]) -> Result<EncodedPartition, ValidationError> {
     let tags: Vec<Tags> = texts[6]
         .values
         .iter()
-        .map(|t| tags(t))
+        .map(|t| crate::tags_from_text(t))
         .collect::<Result<_, _>>()?;
     let mut cost = Cursor::new(columns[10]);
     let scale = u32::from(cost.byte()?);
@@ -134,13 +134,4 @@ pub fn upgrade(bytes: &[u8]) -> Result<EncodedPartition, ValidationError> {
         return Err(corrupt("decimal column length"));
     }
     Ok(encoder.finish())
-}
-
-/// A tags column value: `""` for none, else a JSON object.
-fn tags(text: &str) -> Result<Tags, ValidationError> {
-    if text.is_empty() {
-        Ok(Tags::new())
-    } else {
-        serde_json::from_str(text).map_err(|_| corrupt("tags"))
-    }
 }

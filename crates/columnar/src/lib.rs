@@ -25,6 +25,8 @@ pub mod legacy;
 mod varint;
 
 pub use decode::{CostColumn, Partition, TextColumn};
-pub use encode::{encode_partition, EncodedPartition, PartitionEncoder, RecordFields};
+pub use encode::{
+    encode_partition, tags_from_text, tags_text, EncodedPartition, PartitionEncoder, RecordFields,
+};
 pub use format::{Column, Kind};
 pub use interner::{FxHasher, FxMap, Interner};

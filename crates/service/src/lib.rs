@@ -24,7 +24,8 @@ mod tokens;
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
 pub use cloudbill_aggregate::{
-    Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort,
+    Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort, TagKey, TagSummary,
+    TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED,
 };
 // What an embedder handles besides the use cases: the domain values, the provider trait and
 // registry, the store trait family and the in-memory store (for its own tests).

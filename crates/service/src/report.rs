@@ -82,8 +82,26 @@ impl Billing {
         }
         let mut query = query.clone();
         let engine = self.engine_for(&query, version).await?;
+        Self::scope(p, &mut query, &engine, true)?;
+        // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
+        // workers keep answering health checks and small requests meanwhile.
+        tokio::task::spawn_blocking(move || engine.query(&query))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?
+            .map_err(ServiceError::from)
+    }
+
+    /// Narrows `query` to what `p` may see: a member's query must name its own projects
+    /// (with `must_name`; else it is narrowed to all of them); an admin's is unchanged.
+    fn scope(
+        p: &Principal,
+        query: &mut Query,
+        engine: &Engine,
+        must_name: bool,
+    ) -> Result<(), ServiceError> {
         if let Principal::ProjectMember { projects } = p {
-            if !query.filters.contains_key(&GroupKey::Project)
+            if must_name
+                && !query.filters.contains_key(&GroupKey::Project)
                 && !query.filters.contains_key(&GroupKey::ProjectGroup)
             {
                 return Err(ServiceError::Forbidden(
@@ -116,11 +134,47 @@ impl Billing {
                 );
             }
         }
-        // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
-        // workers keep answering health checks and small requests meanwhile.
-        tokio::task::spawn_blocking(move || engine.query(&query))
+        Ok(())
+    }
+
+    /// The tags of the records in `range` — a member's: of its projects — optionally of one
+    /// `project`: each key with its values (the most used first, at most
+    /// `MAX_TAG_VALUES_LISTED`) and how many records carry each. Group a report by one with
+    /// `tag:KEY`.
+    pub async fn tags(
+        &self,
+        p: &Principal,
+        range: cloudbill_core::DateRange,
+        project: Option<&str>,
+    ) -> Result<Vec<cloudbill_aggregate::TagSummary>, ServiceError> {
+        self.require_billing().await?;
+        let max = self.inner.config.max_query_days;
+        if range.days() > max {
+            return Err(cloudbill_aggregate::QueryError::RangeTooLong {
+                days: range.days(),
+                max,
+            }
+            .into());
+        }
+        let mut query = Query::new(range, cloudbill_core::Granularity::Monthly);
+        if let Some(project) = project {
+            query
+                .filters
+                .insert(GroupKey::Project, vec![project.to_owned()]);
+        }
+        let version = if self.inner.config.warm_engine {
+            Some(self.inner.store.data_version(self.domain_id()).await?)
+        } else {
+            None
+        };
+        // A one-off engine loads only the dimensions its query names: name the tags.
+        let mut loading = query.clone();
+        loading.group_by.push(GroupKey::tag("key")?);
+        let engine = self.engine_for(&loading, version).await?;
+        Self::scope(p, &mut query, &engine, false)?;
+        tokio::task::spawn_blocking(move || engine.tag_summary(&query))
             .await
-            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?
+            .map_err(|e| ServiceError::Internal(format!("the tags' scan stopped: {e}")))?
             .map_err(ServiceError::from)
     }
 
@@ -137,7 +191,7 @@ impl Billing {
                 .group_by
                 .iter()
                 .chain(query.filters.keys())
-                .copied()
+                .cloned()
                 .collect();
             return Ok(Arc::new(
                 self.load_engine(Some(query.range), Some(&keys)).await?,

@@ -56,7 +56,10 @@ impl ReportRequest {
         }
         for (k, values) in &self.filters {
             let key: GroupKey = k.parse()?;
-            q.filters.insert(key, values.clone());
+            q.filters
+                .entry(key)
+                .or_default()
+                .extend(values.iter().cloned());
         }
         q.sort = match self.sort.as_deref() {
             None => Sort::Total,

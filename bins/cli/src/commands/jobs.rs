@@ -94,7 +94,26 @@ pub(super) async fn jobs_cmd(
 /// The report flags as the service's [`ReportRequest`] (the API's parser, so both refuse the
 /// same mistakes with the same words).
 pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
-    let mut filters = BTreeMap::new();
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let pair = |flag: &str, raw: &str| -> Result<(String, String), CliError> {
+        raw.split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{flag} expects KEY=VALUE, got {:?}",
+                    cloudbill_core::cut(raw, 60)
+                ))
+            })
+    };
+    for raw in &args.tag {
+        let (key, value) = pair("--tag", raw)?;
+        filters.entry(format!("tag:{key}")).or_default().push(value);
+    }
+    for raw in &args.filter {
+        let (key, value) = pair("--filter", raw)?;
+        filters.entry(key).or_default().push(value);
+    }
     for (key, values) in [
         (GroupKey::Project, &args.project),
         (GroupKey::ProjectGroup, &args.project_group),
@@ -104,7 +123,10 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         (GroupKey::Service, &args.service),
     ] {
         if !values.is_empty() {
-            filters.insert(key.as_str().to_owned(), values.clone());
+            filters
+                .entry(key.as_str().to_owned())
+                .or_default()
+                .extend(values.iter().cloned());
         }
     }
     let request = ReportRequest {

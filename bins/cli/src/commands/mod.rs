@@ -113,6 +113,12 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let report = billing.report(&ADMIN, &query).await?;
             render::print_report(out, format, &report)
         }
+        Command::Tags(args) => {
+            let range =
+                DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
+            let tags = billing.tags(&ADMIN, range, args.project.as_deref()).await?;
+            render::print_tags(out, format, &tags)
+        }
         Command::Token { action } => token_cmd(&billing, action, format, out).await,
         Command::Import { format } => {
             crate::files::import(&billing, format, cli.global.format, out).await
@@ -130,6 +136,7 @@ fn creates_database(command: &Command) -> bool {
     !matches!(
         command,
         Command::Report(_)
+            | Command::Tags(_)
             | Command::Jobs(_)
             | Command::Export { .. }
             | Command::Billing {

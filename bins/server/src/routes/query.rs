@@ -15,7 +15,9 @@ use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/billing/query", post(query_post).get(query_get))
+    Router::new()
+        .route("/billing/query", post(query_post).get(query_get))
+        .route("/billing/tags", axum::routing::get(tags))
 }
 
 /// The GET form: lists are comma separated; filters are `filter.KEY=a,b`.
@@ -83,4 +85,24 @@ async fn query_get(
         limit: params.limit,
     };
     Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsParams {
+    start: String,
+    end: String,
+    project: Option<String>,
+}
+
+/// `GET /billing/tags?start=&end=[&project=]`: the tag keys of the costs in the range (a
+/// member's: of its projects), each with its values and record counts.
+async fn tags(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<TagsParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let range = cloudbill_service::DateRange::parse(&params.start, &params.end).map_err(invalid)?;
+    let tags = s.billing.tags(&p, range, params.project.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "tags": tags })))
 }

@@ -129,6 +129,7 @@ impl Builder {
             Slot::InstanceType => &mut self.dicts.instance_type,
             Slot::Currency => &mut self.dicts.currency,
             Slot::Category => &mut self.dicts.category,
+            Slot::Tags => &mut self.dicts.tags,
         }
     }
 
@@ -139,7 +140,7 @@ impl Builder {
         day: i32,
         date: NaiveDate,
         account: u32,
-        ids: [u32; 8],
+        ids: [u32; 9],
         cost: I256,
     ) {
         let project = self.project_on(account, date);
@@ -197,7 +198,7 @@ impl Builder {
             scale,
             ..
         } = self;
-        let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category] =
+        let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category, mut tags] =
             cols.0;
         // Columns grew by doubling: give the slack back (the engine lives long).
         let (mut day, mut costs) = (day, costs);
@@ -213,6 +214,7 @@ impl Builder {
             &mut instance_type,
             &mut currency,
             &mut category,
+            &mut tags,
         ] {
             col.shrink_to_fit();
         }
@@ -234,6 +236,7 @@ impl Builder {
             instance_type,
             currency,
             category,
+            tags,
             costs,
             big,
             scale,
@@ -241,6 +244,7 @@ impl Builder {
             project_group,
             catalog,
             skipped: BySlot::default(),
+            parsed_tags: std::sync::OnceLock::new(),
         }
     }
 

@@ -162,13 +162,15 @@ pub(super) enum Slot {
     InstanceType,
     Currency,
     Category,
+    /// The row's set of tags (its dictionary holds tag sets as JSON objects).
+    Tags,
 }
 
 impl Slot {
     /// How many columns an engine has.
-    pub(super) const COUNT: usize = 10;
+    pub(super) const COUNT: usize = 11;
     /// The columns a row's dictionary ids go to, in [`super::builder::Builder::push`] order.
-    pub(super) const PER_ROW: [Slot; 8] = [
+    pub(super) const PER_ROW: [Slot; 9] = [
         Slot::Provider,
         Slot::CloudAccount,
         Slot::Region,
@@ -177,18 +179,20 @@ impl Slot {
         Slot::InstanceType,
         Slot::Currency,
         Slot::Category,
+        Slot::Tags,
     ];
     /// The text dimensions a loader may leave out when a query does not name them.
-    pub(super) const OPTIONAL: [Slot; 5] = [
+    pub(super) const OPTIONAL: [Slot; 6] = [
         Slot::CloudAccount,
         Slot::Region,
         Slot::Service,
         Slot::UsageType,
         Slot::InstanceType,
+        Slot::Tags,
     ];
 
     /// The optional column of a group-by key, if it is one.
-    pub(super) fn optional(key: crate::GroupKey) -> Option<Slot> {
+    pub(super) fn optional(key: &crate::GroupKey) -> Option<Slot> {
         use crate::GroupKey;
         match key {
             GroupKey::CloudAccount => Some(Slot::CloudAccount),
@@ -196,6 +200,7 @@ impl Slot {
             GroupKey::Service => Some(Slot::Service),
             GroupKey::UsageType => Some(Slot::UsageType),
             GroupKey::InstanceType => Some(Slot::InstanceType),
+            GroupKey::Tag(_) => Some(Slot::Tags),
             _ => None,
         }
     }

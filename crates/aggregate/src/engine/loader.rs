@@ -40,7 +40,7 @@ impl EngineLoader {
             self.skipped[slot] = true;
         }
         for key in keys {
-            if let Some(slot) = Slot::optional(*key) {
+            if let Some(slot) = Slot::optional(key) {
                 self.skipped[slot] = false;
             }
         }
@@ -87,6 +87,7 @@ impl EngineLoader {
             (Column::UsageType, Slot::UsageType),
             (Column::InstanceType, Slot::InstanceType),
             (Column::Currency, Slot::Currency),
+            (Column::Tags, Slot::Tags),
         ] {
             if self.skipped[slot] {
                 continue;

@@ -41,6 +41,8 @@ pub struct Engine {
     instance_type: Col,
     currency: Col,
     category: Col,
+    /// Each row's tag set (see `Slot::Tags`).
+    tags: Col,
     costs: Costs,
     /// Rows whose cost leaves `i128` at `scale` (see `Builder::big`).
     big: Vec<(usize, I256)>,
@@ -51,6 +53,8 @@ pub struct Engine {
     catalog: Catalog,
     /// Column slots a loader left out ([`EngineLoader::only`]).
     skipped: BySlot<bool>,
+    /// `dicts.tags` parsed, on the first query by a tag.
+    parsed_tags: std::sync::OnceLock<Vec<cloudbill_core::Tags>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +70,8 @@ struct Dicts {
     instance_type: Dict,
     currency: Dict,
     category: Dict,
+    /// Tag sets, as `cloudbill_columnar::tags_text` writes them (`""`: no tags).
+    tags: Dict,
 }
 
 fn day_number(d: NaiveDate) -> i32 {
@@ -102,6 +108,7 @@ impl Engine {
                     .id(r.instance_type.as_deref().unwrap_or("")),
                 b.dicts.currency.id(r.cost.currency_str()),
                 b.dicts.category.id(r.charge_category.as_str()),
+                b.dicts.tags.id(&cloudbill_columnar::tags_text(&r.tags)),
             ];
             b.push(d, r.date, account, ids, scaled(r.cost.amount(), scale));
         }

@@ -30,9 +30,50 @@ fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
     }
 }
 
+/// One tag key's values over the engine's tag sets.
+#[derive(Debug)]
+struct TagValues {
+    /// Per tag-set id, the id of its value of the key (0: the set lacks it).
+    of_set: Vec<u32>,
+    /// Values by id; id 0 is `(none)`.
+    values: Vec<String>,
+}
+
 impl Engine {
-    fn column(&self, key: GroupKey) -> &Col {
+    /// Every tag set of the engine, parsed once (a set that is not a JSON object of strings
+    /// reads as no tags; the codec refuses such sets on write).
+    fn tag_sets(&self) -> &[cloudbill_core::Tags] {
+        self.parsed_tags.get_or_init(|| {
+            self.dicts
+                .tags
+                .values()
+                .iter()
+                .map(|text| cloudbill_columnar::tags_from_text(text).unwrap_or_default())
+                .collect()
+        })
+    }
+
+    /// The values of tag `key` over the engine's tag sets.
+    fn tag_values(&self, key: &str) -> TagValues {
+        let mut values = vec![NONE.to_owned()];
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let sets = self.tag_sets();
+        let of_set = sets
+            .iter()
+            .map(|set| match set.get(key) {
+                None => 0,
+                Some(v) => *index.entry(v.as_str()).or_insert_with(|| {
+                    values.push(v.clone());
+                    u32::try_from(values.len() - 1).unwrap_or(u32::MAX)
+                }),
+            })
+            .collect();
+        TagValues { of_set, values }
+    }
+
+    fn column(&self, key: &GroupKey) -> &Col {
         match key {
+            GroupKey::Tag(_) => &self.tags,
             GroupKey::Provider => &self.provider,
             GroupKey::Project | GroupKey::ProjectGroup => &self.project,
             GroupKey::ServiceAccount => &self.account,
@@ -46,8 +87,9 @@ impl Engine {
         }
     }
 
-    fn dict(&self, key: GroupKey) -> &Dict {
+    fn dict(&self, key: &GroupKey) -> &Dict {
         match key {
+            GroupKey::Tag(_) => &self.dicts.tags,
             GroupKey::Provider => &self.dicts.provider,
             GroupKey::Project => &self.dicts.project,
             GroupKey::ProjectGroup => &self.dicts.group,
@@ -64,7 +106,10 @@ impl Engine {
 
     /// The values of `key`'s dictionary as shown in results: names for projects, groups and
     /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
-    fn display_names(&self, key: GroupKey) -> Vec<String> {
+    fn display_names(&self, key: &GroupKey) -> Vec<String> {
+        if let GroupKey::Tag(tag) = key {
+            return self.tag_values(tag.key()).values;
+        }
         let by_id: HashMap<String, &str> = match key {
             GroupKey::Project => self
                 .catalog
@@ -100,7 +145,7 @@ impl Engine {
 
     /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
     /// account names/ids are resolved against the catalog).
-    fn allowed(&self, key: GroupKey, values: &[String]) -> Result<Vec<bool>, QueryError> {
+    fn allowed(&self, key: &GroupKey, values: &[String]) -> Result<Vec<bool>, QueryError> {
         let unknown = |what: &'static str, value: &str| QueryError::UnknownFilterValue {
             what,
             value: value.to_owned(),
@@ -179,11 +224,18 @@ impl Engine {
                 }
                 Ok(allowed)
             }
+            GroupKey::Tag(tag) => {
+                // Tag-set ids whose value of the key is one of `values` ((none): sets
+                // without the key).
+                let tv = self.tag_values(tag.key());
+                let wanted: Vec<bool> = tv.values.iter().map(|v| values.contains(v)).collect();
+                Ok(tv.of_set.iter().map(|v| wanted[*v as usize]).collect())
+            }
             _ => {
                 let dict = self.dict(key);
                 let mut allowed = vec![false; dict.len()];
                 for v in values {
-                    let lookup = if key == GroupKey::Currency {
+                    let lookup = if *key == GroupKey::Currency {
                         v.trim().to_ascii_uppercase()
                     } else {
                         v.clone()
@@ -197,6 +249,87 @@ impl Engine {
         }
     }
 
+    /// A query's filters, as (column, allowed ids). Group filters apply to the project column.
+    fn filters(&self, query: &Query) -> Result<Vec<(&Col, Vec<bool>)>, QueryError> {
+        let mut filters = Vec::with_capacity(query.filters.len());
+        for (key, values) in &query.filters {
+            let col_key = if *key == GroupKey::ProjectGroup {
+                &GroupKey::Project
+            } else {
+                key
+            };
+            filters.push((self.column(col_key), self.allowed(key, values)?));
+        }
+        Ok(filters)
+    }
+
+    /// The rows of the months that hold days `start..end` (rows are month-sorted: a scan is
+    /// bounded by months, then checks days per row).
+    fn rows_of(&self, start: i32, end: i32) -> (usize, usize) {
+        let first = self.months.partition_point(|(m, _)| *m < month_of(start));
+        let last = self.months.partition_point(|(m, _)| *m < end);
+        let at = |i: usize| self.months.get(i).map_or(self.day.len(), |(_, row)| *row);
+        (at(first), at(last))
+    }
+
+    /// The tags of the records `query` selects (its range and filters; its group-by, sort
+    /// and limit are ignored): each key with its values, the most used first, and how many
+    /// records carry each. At most [`crate::MAX_TAG_VALUES_LISTED`] values are listed per
+    /// key; `value_count` counts them all.
+    pub fn tag_summary(&self, query: &Query) -> Result<Vec<crate::TagSummary>, QueryError> {
+        if self.skipped[Slot::Tags] {
+            return Err(QueryError::NotLoaded("tags".into()));
+        }
+        let start = day_number(query.range.start());
+        let end = day_number(query.range.end());
+        let filters = self.filters(query)?;
+        let layout = Layout {
+            dims: &[],
+            filters: &filters,
+            bucket_of_day: &[],
+            start,
+            end,
+            n_buckets: 1,
+            n_currency: 1,
+        };
+        let (lo, hi) = self.rows_of(start, end);
+        let mut per_set = vec![0u64; self.dicts.tags.len()];
+        for i in lo..hi {
+            if (start..end).contains(&self.day[i]) && Self::passes(&layout, i) {
+                per_set[self.tags.get(i)] += 1;
+            }
+        }
+        let mut keys: BTreeMap<&str, HashMap<&str, u64>> = BTreeMap::new();
+        for (set, records) in self.tag_sets().iter().zip(per_set) {
+            if records == 0 {
+                continue;
+            }
+            for (k, v) in set {
+                *keys.entry(k).or_default().entry(v).or_default() += records;
+            }
+        }
+        Ok(keys
+            .into_iter()
+            .map(|(key, values)| {
+                let mut values: Vec<(&str, u64)> = values.into_iter().collect();
+                values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                crate::TagSummary {
+                    key: key.to_owned(),
+                    value_count: values.len(),
+                    records: values.iter().map(|(_, n)| n).sum(),
+                    values: values
+                        .into_iter()
+                        .take(crate::MAX_TAG_VALUES_LISTED)
+                        .map(|(value, records)| crate::TagValue {
+                            value: value.to_owned(),
+                            records,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
     /// Answers `query` exactly.
     #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
     pub fn query(&self, query: &Query) -> Result<Report, QueryError> {
@@ -207,7 +340,7 @@ impl Engine {
             .group_by
             .iter()
             .chain(query.filters.keys())
-            .find(|k| Slot::optional(**k).is_some_and(|slot| self.skipped[slot]))
+            .find(|k| Slot::optional(k).is_some_and(|slot| self.skipped[slot]))
         {
             return Err(QueryError::NotLoaded(key.to_string()));
         }
@@ -228,33 +361,41 @@ impl Engine {
             bucket_of_day.push(u32::try_from(labels.len() - 1).unwrap_or(u32::MAX));
         }
 
-        // Filters, as (column, allowed ids). Group filters apply to the project column.
-        let mut filters: Vec<(&Col, Vec<bool>)> = Vec::new();
-        for (key, values) in &query.filters {
-            let col_key = if *key == GroupKey::ProjectGroup {
-                GroupKey::Project
-            } else {
-                *key
-            };
-            filters.push((self.column(col_key), self.allowed(*key, values)?));
-        }
+        let filters = self.filters(query)?;
 
-        // Group dimensions: column, an optional id mapping (project → its group), radix.
+        // Each tag key's values, once per query.
+        let tags: BTreeMap<&str, TagValues> = query
+            .group_by
+            .iter()
+            .filter_map(|k| match k {
+                GroupKey::Tag(t) => Some((t.key(), self.tag_values(t.key()))),
+                _ => None,
+            })
+            .collect();
+        // Group dimensions: column, an optional id mapping (project → its group, tag set → its
+        // value of a key), radix.
         let dims: Vec<Dim<'_>> = query
             .group_by
             .iter()
             .map(|k| {
-                if *k == GroupKey::ProjectGroup {
+                if let GroupKey::Tag(t) = k {
+                    let tv = &tags[t.key()];
                     Dim {
-                        col: self.column(*k),
+                        col: &self.tags,
+                        map: Some(&tv.of_set),
+                        radix: tv.values.len() as u128,
+                    }
+                } else if *k == GroupKey::ProjectGroup {
+                    Dim {
+                        col: self.column(k),
                         map: Some(&self.project_group),
                         radix: self.dicts.group.len().max(1) as u128,
                     }
                 } else {
                     Dim {
-                        col: self.column(*k),
+                        col: self.column(k),
                         map: None,
-                        radix: self.dict(*k).len().max(1) as u128,
+                        radix: self.dict(k).len().max(1) as u128,
                     }
                 }
             })
@@ -266,17 +407,7 @@ impl Engine {
             cells = cells.checked_mul(d.radix).ok_or(QueryError::Overflow)?;
         }
 
-        // Rows are month-sorted: bound the scan by months, then check days per row.
-        let first = self.months.partition_point(|(m, _)| *m < month_of(start));
-        let last = self.months.partition_point(|(m, _)| *m < end);
-        let lo = self
-            .months
-            .get(first)
-            .map_or(self.day.len(), |(_, row)| *row);
-        let hi = self
-            .months
-            .get(last)
-            .map_or(self.day.len(), |(_, row)| *row);
+        let (lo, hi) = self.rows_of(start, end);
         let layout = Layout {
             dims: &dims,
             filters: &filters,
@@ -346,7 +477,10 @@ impl Engine {
         let names: Vec<Vec<String>> = query
             .group_by
             .iter()
-            .map(|k| self.display_names(*k))
+            .map(|k| match k {
+                GroupKey::Tag(t) => tags[t.key()].values.clone(),
+                _ => self.display_names(k),
+            })
             .collect();
         let mut results: Vec<(ReportRow, Vec<(Currency, I256)>)> = Vec::with_capacity(rows.len());
         for (_, (group_ids, cells)) in rows {
