@@ -19,3 +19,5 @@ echo "== bill import: cloudbill import focus vs DuckDB's CSV load and PostgreSQL
 # PostgreSQL part: set CLOUDBILL_BENCH_POSTGRES_URL (or CLOUDBILL_TEST_DATABASE_URL); the
 # benchmark creates and drops its own database there.
 cargo run -q --release -p cloudbill-bench -- import "$dir" ${CLOUDBILL_BENCH_POSTGRES_URL:-${CLOUDBILL_TEST_DATABASE_URL:-}}
+echo "== tags: group by tag:team (5 tag keys) vs DuckDB over a JSON column =="
+cargo run -q --release -p cloudbill-bench -- tags "$dir"

@@ -18,6 +18,7 @@ use cloudbill_focus::{read, BillFormat, ImportOptions};
 
 mod import_bench;
 mod store_bench;
+mod tags_bench;
 
 fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::MAX;
@@ -232,6 +233,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, dir] if cmd == "tags" => match tags_bench::run(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         [cmd, dir, rest @ ..] if cmd == "store" || cmd == "import" => {
             let arg = rest.first().map(String::as_str);
             let result = if cmd == "store" {
@@ -249,7 +257,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL]"
+                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | tags DIR"
             );
             ExitCode::from(2)
         }

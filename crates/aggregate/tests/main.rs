@@ -792,5 +792,23 @@ fn tag_summary_counts_what_the_records_carry() {
             })
             .collect();
         assert_eq!(got, expected);
+        // A key no record has: everything under (none), selectable as such.
+        let mut absent = q.clone();
+        absent.group_by = vec![GroupKey::tag("nope").unwrap()];
+        let all = engine.query(&absent).unwrap();
+        let mut plain = q.clone();
+        plain.group_by = vec![];
+        let consolidated = engine.query(&plain).unwrap();
+        assert_eq!(all.results.len(), 1);
+        assert_eq!(all.results[0].group["tag:nope"], "(none)");
+        assert_eq!(all.results[0].total, consolidated.results[0].total);
+        absent
+            .filters
+            .insert(GroupKey::tag("nope").unwrap(), vec!["x".into()]);
+        assert!(engine.query(&absent).unwrap().results.is_empty());
+        absent
+            .filters
+            .insert(GroupKey::tag("nope").unwrap(), vec!["(none)".into()]);
+        assert_eq!(engine.query(&absent).unwrap().results.len(), 1);
     }
 }

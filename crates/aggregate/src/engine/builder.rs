@@ -8,6 +8,7 @@ use ethnum::I256;
 
 use super::catalog::{Catalog, Dict, NONE, UNASSIGNED};
 use super::columns::{BySlot, Col, Costs, IdMap, Slot};
+use super::tags::TagColumns;
 use super::{day_number, Dicts, Engine};
 use crate::QueryError;
 
@@ -25,6 +26,8 @@ pub(super) struct Builder {
     /// order: amounts near Decimal's limit beside amounts with many decimals.
     pub(super) big: Vec<(usize, I256)>,
     pub(super) scale: u32,
+    /// One column per tag key.
+    pub(super) tags: TagColumns,
 }
 
 impl Builder {
@@ -89,6 +92,7 @@ impl Builder {
             costs: Costs::Narrow(Vec::with_capacity(count)),
             big: Vec::new(),
             scale,
+            tags: TagColumns::default(),
         }
     }
 
@@ -129,7 +133,6 @@ impl Builder {
             Slot::InstanceType => &mut self.dicts.instance_type,
             Slot::Currency => &mut self.dicts.currency,
             Slot::Category => &mut self.dicts.category,
-            Slot::Tags => &mut self.dicts.tags,
         }
     }
 
@@ -140,7 +143,7 @@ impl Builder {
         day: i32,
         date: NaiveDate,
         account: u32,
-        ids: [u32; 9],
+        ids: [u32; 8],
         cost: I256,
     ) {
         let project = self.project_on(account, date);
@@ -196,9 +199,10 @@ impl Builder {
             costs,
             big,
             scale,
+            tags,
             ..
         } = self;
-        let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category, mut tags] =
+        let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category] =
             cols.0;
         // Columns grew by doubling: give the slack back (the engine lives long).
         let (mut day, mut costs) = (day, costs);
@@ -214,10 +218,11 @@ impl Builder {
             &mut instance_type,
             &mut currency,
             &mut category,
-            &mut tags,
         ] {
             col.shrink_to_fit();
         }
+        let mut tags = tags;
+        tags.shrink_to_fit();
         match &mut costs {
             Costs::Narrow(c) => c.shrink_to_fit(),
             Costs::Wide(c) => c.shrink_to_fit(),
@@ -244,7 +249,7 @@ impl Builder {
             project_group,
             catalog,
             skipped: BySlot::default(),
-            parsed_tags: std::sync::OnceLock::new(),
+            tags_skipped: false,
         }
     }
 

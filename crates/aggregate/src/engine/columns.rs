@@ -162,15 +162,13 @@ pub(super) enum Slot {
     InstanceType,
     Currency,
     Category,
-    /// The row's set of tags (its dictionary holds tag sets as JSON objects).
-    Tags,
 }
 
 impl Slot {
     /// How many columns an engine has.
-    pub(super) const COUNT: usize = 11;
+    pub(super) const COUNT: usize = 10;
     /// The columns a row's dictionary ids go to, in [`super::builder::Builder::push`] order.
-    pub(super) const PER_ROW: [Slot; 9] = [
+    pub(super) const PER_ROW: [Slot; 8] = [
         Slot::Provider,
         Slot::CloudAccount,
         Slot::Region,
@@ -179,16 +177,14 @@ impl Slot {
         Slot::InstanceType,
         Slot::Currency,
         Slot::Category,
-        Slot::Tags,
     ];
     /// The text dimensions a loader may leave out when a query does not name them.
-    pub(super) const OPTIONAL: [Slot; 6] = [
+    pub(super) const OPTIONAL: [Slot; 5] = [
         Slot::CloudAccount,
         Slot::Region,
         Slot::Service,
         Slot::UsageType,
         Slot::InstanceType,
-        Slot::Tags,
     ];
 
     /// The optional column of a group-by key, if it is one.
@@ -200,7 +196,6 @@ impl Slot {
             GroupKey::Service => Some(Slot::Service),
             GroupKey::UsageType => Some(Slot::UsageType),
             GroupKey::InstanceType => Some(Slot::InstanceType),
-            GroupKey::Tag(_) => Some(Slot::Tags),
             _ => None,
         }
     }

@@ -18,6 +18,8 @@ pub struct EngineLoader {
     pub(super) months: Vec<(i32, usize)>,
     /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
     pub(super) skipped: BySlot<bool>,
+    /// Whether the tag columns are left out ([`EngineLoader::only`]).
+    pub(super) tags_skipped: bool,
 }
 
 impl std::fmt::Debug for EngineLoader {
@@ -39,6 +41,7 @@ impl EngineLoader {
         for slot in Slot::OPTIONAL {
             self.skipped[slot] = true;
         }
+        self.tags_skipped = !keys.iter().any(|k| matches!(k, GroupKey::Tag(_)));
         for key in keys {
             if let Some(slot) = Slot::optional(key) {
                 self.skipped[slot] = false;
@@ -74,6 +77,7 @@ impl EngineLoader {
             }
         }
         let days = p.days();
+        let before = b.day.len();
         b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
         b.cols[Slot::Account].extend_repeat(account, p.rows);
         b.cols[Slot::Project].extend_indexed(days, &project_of_day);
@@ -87,7 +91,6 @@ impl EngineLoader {
             (Column::UsageType, Slot::UsageType),
             (Column::InstanceType, Slot::InstanceType),
             (Column::Currency, Slot::Currency),
-            (Column::Tags, Slot::Tags),
         ] {
             if self.skipped[slot] {
                 continue;
@@ -99,6 +102,10 @@ impl EngineLoader {
                 .map(|v| b.dict_for(slot).id(v))
                 .collect();
             b.cols[slot].extend_mapped(&column, &lookup, p.rows);
+        }
+        if !self.tags_skipped {
+            let sets = p.text(Column::Tags).map_err(corrupt)?;
+            b.tags.extend(&sets, p.rows, before)?;
         }
         if costs.is_wide() {
             // Costs that share no i128 scale (see cloudbill-columnar): row by row, in 256 bits.
@@ -122,6 +129,7 @@ impl EngineLoader {
     pub fn finish(self) -> Engine {
         let mut engine = self.b.finish(self.catalog, Some(self.months));
         engine.skipped = self.skipped;
+        engine.tags_skipped = self.tags_skipped;
         engine
     }
 }

@@ -9,6 +9,7 @@ mod catalog;
 mod columns;
 mod loader;
 mod query;
+mod tags;
 
 use chrono::Datelike;
 use cloudbill_columnar::Partition;
@@ -21,6 +22,7 @@ use builder::{scaled, Builder};
 use catalog::Dict;
 use columns::{BySlot, Col, Costs};
 use ethnum::I256;
+use tags::TagColumns;
 
 use crate::QueryError;
 
@@ -41,8 +43,8 @@ pub struct Engine {
     instance_type: Col,
     currency: Col,
     category: Col,
-    /// Each row's tag set (see `Slot::Tags`).
-    tags: Col,
+    /// One column per tag key (see `tags`).
+    tags: TagColumns,
     costs: Costs,
     /// Rows whose cost leaves `i128` at `scale` (see `Builder::big`).
     big: Vec<(usize, I256)>,
@@ -53,8 +55,8 @@ pub struct Engine {
     catalog: Catalog,
     /// Column slots a loader left out ([`EngineLoader::only`]).
     skipped: BySlot<bool>,
-    /// `dicts.tags` parsed, on the first query by a tag.
-    parsed_tags: std::sync::OnceLock<Vec<cloudbill_core::Tags>>,
+    /// Whether a loader left the tag columns out ([`EngineLoader::only`]).
+    tags_skipped: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,8 +72,6 @@ struct Dicts {
     instance_type: Dict,
     currency: Dict,
     category: Dict,
-    /// Tag sets, as `cloudbill_columnar::tags_text` writes them (`""`: no tags).
-    tags: Dict,
 }
 
 fn day_number(d: NaiveDate) -> i32 {
@@ -108,8 +108,9 @@ impl Engine {
                     .id(r.instance_type.as_deref().unwrap_or("")),
                 b.dicts.currency.id(r.cost.currency_str()),
                 b.dicts.category.id(r.charge_category.as_str()),
-                b.dicts.tags.id(&cloudbill_columnar::tags_text(&r.tags)),
             ];
+            let rows_before = b.day.len();
+            b.tags.push(&r.tags, rows_before);
             b.push(d, r.date, account, ids, scaled(r.cost.amount(), scale));
         }
         Ok(b.finish(catalog, None))
@@ -143,6 +144,7 @@ impl Engine {
             catalog,
             months: Vec::new(),
             skipped: BySlot::default(),
+            tags_skipped: false,
         }
     }
 

@@ -30,53 +30,43 @@ fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
     }
 }
 
-/// One tag key's values over the engine's tag sets.
-#[derive(Debug)]
-struct TagValues {
-    /// Per tag-set id, the id of its value of the key (0: the set lacks it).
-    of_set: Vec<u32>,
-    /// Values by id; id 0 is `(none)`.
-    values: Vec<String>,
+/// How a query reads tag `key`: the key's column and its values, or, for a key no row has,
+/// the account column mapped to one value, `(none)`.
+struct TagDim<'a> {
+    col: &'a Col,
+    map: Option<Vec<u32>>,
+    /// Display values by id (`(none)` for rows without the tag).
+    names: Vec<String>,
 }
 
 impl Engine {
-    /// Every tag set of the engine, parsed once (a set that is not a JSON object of strings
-    /// reads as no tags; the codec refuses such sets on write).
-    fn tag_sets(&self) -> &[cloudbill_core::Tags] {
-        self.parsed_tags.get_or_init(|| {
-            self.dicts
-                .tags
-                .values()
-                .iter()
-                .map(|text| cloudbill_columnar::tags_from_text(text).unwrap_or_default())
-                .collect()
-        })
-    }
-
-    /// The values of tag `key` over the engine's tag sets.
-    fn tag_values(&self, key: &str) -> TagValues {
-        let mut values = vec![NONE.to_owned()];
-        let mut index: HashMap<&str, u32> = HashMap::new();
-        let sets = self.tag_sets();
-        let of_set = sets
-            .iter()
-            .map(|set| match set.get(key) {
-                None => 0,
-                Some(v) => *index.entry(v.as_str()).or_insert_with(|| {
-                    values.push(v.clone());
-                    u32::try_from(values.len() - 1).unwrap_or(u32::MAX)
-                }),
-            })
-            .collect();
-        TagValues { of_set, values }
+    fn tag_dim(&self, key: &str) -> TagDim<'_> {
+        match self.tags.key(key) {
+            Some(k) => TagDim {
+                col: self.tags.column(k),
+                map: None,
+                names: self
+                    .tags
+                    .values(k)
+                    .iter()
+                    .enumerate()
+                    .map(|(id, v)| if id == 0 { NONE.to_owned() } else { v.clone() })
+                    .collect(),
+            },
+            None => TagDim {
+                col: &self.account,
+                map: Some(vec![0; self.dicts.account.len()]),
+                names: vec![NONE.to_owned()],
+            },
+        }
     }
 
     fn column(&self, key: &GroupKey) -> &Col {
         match key {
-            GroupKey::Tag(_) => &self.tags,
             GroupKey::Provider => &self.provider,
             GroupKey::Project | GroupKey::ProjectGroup => &self.project,
-            GroupKey::ServiceAccount => &self.account,
+            // Tags are read through `tag_dim`, never as one column.
+            GroupKey::ServiceAccount | GroupKey::Tag(_) => &self.account,
             GroupKey::CloudAccount => &self.cloud_account,
             GroupKey::Region => &self.region,
             GroupKey::Service => &self.service,
@@ -89,11 +79,10 @@ impl Engine {
 
     fn dict(&self, key: &GroupKey) -> &Dict {
         match key {
-            GroupKey::Tag(_) => &self.dicts.tags,
             GroupKey::Provider => &self.dicts.provider,
             GroupKey::Project => &self.dicts.project,
             GroupKey::ProjectGroup => &self.dicts.group,
-            GroupKey::ServiceAccount => &self.dicts.account,
+            GroupKey::ServiceAccount | GroupKey::Tag(_) => &self.dicts.account,
             GroupKey::CloudAccount => &self.dicts.cloud_account,
             GroupKey::Region => &self.dicts.region,
             GroupKey::Service => &self.dicts.service,
@@ -108,7 +97,7 @@ impl Engine {
     /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
     fn display_names(&self, key: &GroupKey) -> Vec<String> {
         if let GroupKey::Tag(tag) = key {
-            return self.tag_values(tag.key()).values;
+            return self.tag_dim(tag.key()).names;
         }
         let by_id: HashMap<String, &str> = match key {
             GroupKey::Project => self
@@ -141,6 +130,17 @@ impl Engine {
                     .map_or_else(|| raw.clone(), |n| (*n).to_owned()),
             })
             .collect()
+    }
+
+    /// Allowed ids of tag `key`'s column: values that are one of `values` (`(none)`: rows
+    /// without the tag); for a key no row has, every account or none.
+    fn allowed_tag(&self, key: &str, values: &[String]) -> Vec<bool> {
+        let dim = self.tag_dim(key);
+        let wanted: Vec<bool> = dim.names.iter().map(|v| values.contains(v)).collect();
+        match dim.map {
+            None => wanted,
+            Some(map) => map.iter().map(|v| wanted[*v as usize]).collect(),
+        }
     }
 
     /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
@@ -224,13 +224,7 @@ impl Engine {
                 }
                 Ok(allowed)
             }
-            GroupKey::Tag(tag) => {
-                // Tag-set ids whose value of the key is one of `values` ((none): sets
-                // without the key).
-                let tv = self.tag_values(tag.key());
-                let wanted: Vec<bool> = tv.values.iter().map(|v| values.contains(v)).collect();
-                Ok(tv.of_set.iter().map(|v| wanted[*v as usize]).collect())
-            }
+            GroupKey::Tag(tag) => Ok(self.allowed_tag(tag.key(), values)),
             _ => {
                 let dict = self.dict(key);
                 let mut allowed = vec![false; dict.len()];
@@ -253,12 +247,12 @@ impl Engine {
     fn filters(&self, query: &Query) -> Result<Vec<(&Col, Vec<bool>)>, QueryError> {
         let mut filters = Vec::with_capacity(query.filters.len());
         for (key, values) in &query.filters {
-            let col_key = if *key == GroupKey::ProjectGroup {
-                &GroupKey::Project
-            } else {
-                key
+            let col = match key {
+                GroupKey::ProjectGroup => self.column(&GroupKey::Project),
+                GroupKey::Tag(tag) => self.tag_dim(tag.key()).col,
+                _ => self.column(key),
             };
-            filters.push((self.column(col_key), self.allowed(key, values)?));
+            filters.push((col, self.allowed(key, values)?));
         }
         Ok(filters)
     }
@@ -277,7 +271,7 @@ impl Engine {
     /// records carry each. At most [`crate::MAX_TAG_VALUES_LISTED`] values are listed per
     /// key; `value_count` counts them all.
     pub fn tag_summary(&self, query: &Query) -> Result<Vec<crate::TagSummary>, QueryError> {
-        if self.skipped[Slot::Tags] {
+        if self.tags_skipped {
             return Err(QueryError::NotLoaded("tags".into()));
         }
         let start = day_number(query.range.start());
@@ -293,25 +287,31 @@ impl Engine {
             n_currency: 1,
         };
         let (lo, hi) = self.rows_of(start, end);
-        let mut per_set = vec![0u64; self.dicts.tags.len()];
-        for i in lo..hi {
-            if (start..end).contains(&self.day[i]) && Self::passes(&layout, i) {
-                per_set[self.tags.get(i)] += 1;
+        let selected: Vec<usize> = (lo..hi)
+            .filter(|i| (start..end).contains(&self.day[*i]) && Self::passes(&layout, *i))
+            .collect();
+        let mut keys: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+        for (k, key) in self.tags.keys().iter().enumerate() {
+            let col = self.tags.column(k);
+            let names = self.tags.values(k);
+            let mut counts = vec![0u64; names.len()];
+            for i in &selected {
+                counts[col.get(*i)] += 1;
             }
-        }
-        let mut keys: BTreeMap<&str, HashMap<&str, u64>> = BTreeMap::new();
-        for (set, records) in self.tag_sets().iter().zip(per_set) {
-            if records == 0 {
-                continue;
-            }
-            for (k, v) in set {
-                *keys.entry(k).or_default().entry(v).or_default() += records;
+            let values: Vec<(&str, u64)> = names
+                .iter()
+                .zip(counts)
+                .skip(1) // id 0: rows without the tag
+                .filter(|(_, n)| *n > 0)
+                .map(|(v, n)| (v.as_str(), n))
+                .collect();
+            if !values.is_empty() {
+                keys.insert(key, values);
             }
         }
         Ok(keys
             .into_iter()
-            .map(|(key, values)| {
-                let mut values: Vec<(&str, u64)> = values.into_iter().collect();
+            .map(|(key, mut values)| {
                 values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                 crate::TagSummary {
                     key: key.to_owned(),
@@ -336,12 +336,10 @@ impl Engine {
         if query.limit == Some(0) {
             return Err(QueryError::ZeroLimit);
         }
-        if let Some(key) = query
-            .group_by
-            .iter()
-            .chain(query.filters.keys())
-            .find(|k| Slot::optional(k).is_some_and(|slot| self.skipped[slot]))
-        {
+        if let Some(key) = query.group_by.iter().chain(query.filters.keys()).find(|k| {
+            Slot::optional(k).is_some_and(|slot| self.skipped[slot])
+                || (matches!(k, GroupKey::Tag(_)) && self.tags_skipped)
+        }) {
             return Err(QueryError::NotLoaded(key.to_string()));
         }
         let start = day_number(query.range.start());
@@ -363,12 +361,12 @@ impl Engine {
 
         let filters = self.filters(query)?;
 
-        // Each tag key's values, once per query.
-        let tags: BTreeMap<&str, TagValues> = query
+        // Each tag key's column and values, once per query.
+        let tags: BTreeMap<&str, TagDim<'_>> = query
             .group_by
             .iter()
             .filter_map(|k| match k {
-                GroupKey::Tag(t) => Some((t.key(), self.tag_values(t.key()))),
+                GroupKey::Tag(t) => Some((t.key(), self.tag_dim(t.key()))),
                 _ => None,
             })
             .collect();
@@ -379,11 +377,11 @@ impl Engine {
             .iter()
             .map(|k| {
                 if let GroupKey::Tag(t) = k {
-                    let tv = &tags[t.key()];
+                    let dim = &tags[t.key()];
                     Dim {
-                        col: &self.tags,
-                        map: Some(&tv.of_set),
-                        radix: tv.values.len() as u128,
+                        col: dim.col,
+                        map: dim.map.as_deref(),
+                        radix: dim.names.len() as u128,
                     }
                 } else if *k == GroupKey::ProjectGroup {
                     Dim {
@@ -478,7 +476,7 @@ impl Engine {
             .group_by
             .iter()
             .map(|k| match k {
-                GroupKey::Tag(t) => tags[t.key()].values.clone(),
+                GroupKey::Tag(t) => tags[t.key()].names.clone(),
                 _ => self.display_names(k),
             })
             .collect();

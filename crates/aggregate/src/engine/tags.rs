@@ -1,0 +1,119 @@
+//! Tags as columns: one dictionary-encoded column per tag key, value id 0 for a row without the
+//! tag. A key first seen mid-load gets a column backfilled with 0 for the rows before it.
+//!
+//! One column per key (rather than one column of whole tag sets) keeps memory proportional to
+//! rows × keys at one or two bytes each, however many distinct combinations the tags form
+//! (resource-level tags make nearly every set distinct), and a `tag:KEY` scan reads exactly
+//! one column like any other dimension.
+
+use cloudbill_columnar::TextColumn;
+use cloudbill_core::Tags;
+
+use super::catalog::Dict;
+use super::columns::Col;
+use crate::QueryError;
+
+/// The tag columns of an engine.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TagColumns {
+    /// Key names; a key's id indexes `cols` and `values`.
+    keys: Dict,
+    cols: Vec<Col>,
+    /// Each key's values; id 0 is `""`, no value.
+    values: Vec<Dict>,
+    /// A row's value id per key (reused by `push`).
+    row: Vec<u32>,
+}
+
+impl TagColumns {
+    /// The id of `key`, if any row has it.
+    pub(super) fn key(&self, key: &str) -> Option<usize> {
+        self.keys.get(key).map(|k| k as usize)
+    }
+
+    /// The keys, by id.
+    pub(super) fn keys(&self) -> &[String] {
+        self.keys.values()
+    }
+
+    /// Key `k`'s column.
+    pub(super) fn column(&self, k: usize) -> &Col {
+        &self.cols[k]
+    }
+
+    /// Key `k`'s values by id (id 0: no value).
+    pub(super) fn values(&self, k: usize) -> &[String] {
+        self.values[k].values()
+    }
+
+    /// The id of `key`, adding its column (0 for the `rows` rows before) if it is new.
+    fn add_key(&mut self, key: &str, rows: usize) -> usize {
+        let k = self.keys.id(key) as usize;
+        if k == self.cols.len() {
+            let mut col = Col::with_capacity(0);
+            col.extend_repeat(0, rows);
+            self.cols.push(col);
+            let mut values = Dict::default();
+            values.id("");
+            self.values.push(values);
+        }
+        k
+    }
+
+    /// Appends one row with `tags`, after `rows` rows.
+    pub(super) fn push(&mut self, tags: &Tags, rows: usize) {
+        self.row.clear();
+        self.row.resize(self.cols.len(), 0);
+        for (key, value) in tags {
+            let k = self.add_key(key, rows);
+            if k >= self.row.len() {
+                self.row.resize(k + 1, 0);
+            }
+            self.row[k] = self.values[k].id(value);
+        }
+        for (col, id) in self.cols.iter_mut().zip(&self.row) {
+            col.push(*id);
+        }
+    }
+
+    /// Appends a partition's `rows` rows, after `before` rows: `sets` is its tags column (one
+    /// tag set per row, as `cloudbill_columnar::tags_text` writes them).
+    pub(super) fn extend(
+        &mut self,
+        sets: &TextColumn<'_>,
+        rows: usize,
+        before: usize,
+    ) -> Result<(), QueryError> {
+        // Each distinct set of the partition parsed once, as (key id, value id) pairs.
+        let mut parsed: Vec<Vec<(usize, u32)>> = Vec::with_capacity(sets.values.len());
+        for text in &sets.values {
+            let tags = cloudbill_columnar::tags_from_text(text)
+                .map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            let mut pairs = Vec::with_capacity(tags.len());
+            for (key, value) in &tags {
+                let k = self.add_key(key, before);
+                pairs.push((k, self.values[k].id(value)));
+            }
+            parsed.push(pairs);
+        }
+        let mut lookup = vec![0u32; sets.values.len()];
+        for (k, col) in self.cols.iter_mut().enumerate() {
+            lookup.fill(0);
+            for (set, pairs) in parsed.iter().enumerate() {
+                if let Some((_, v)) = pairs.iter().find(|(key, _)| *key == k) {
+                    lookup[set] = *v;
+                }
+            }
+            col.extend_mapped(sets, &lookup, rows);
+        }
+        Ok(())
+    }
+
+    /// Gives back the slack of grown columns.
+    pub(super) fn shrink_to_fit(&mut self) {
+        for col in &mut self.cols {
+            col.shrink_to_fit();
+        }
+        self.row = Vec::new();
+    }
+}
