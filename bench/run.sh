@@ -13,7 +13,7 @@ python3 "$shared/bench/reference.py" "$dir" --json "$dir/reference.json"
 echo "== cloudbill =="
 cargo run -q --release -p cloudbill-bench -- aggregate "$dir" "$dir/reference.json"
 echo "== cloudbill SQLite store, engine load, end to end =="
-cargo build -q --release -p cloudbill
+cargo build -q --release -p cloudbill-cli
 cargo run -q --release -p cloudbill-bench -- store "$dir" "$dir/reference.json"
 echo "== bill import: cloudbill import focus vs DuckDB's CSV load and PostgreSQL COPY =="
 # PostgreSQL part: set CLOUDBILL_BENCH_POSTGRES_URL (or CLOUDBILL_TEST_DATABASE_URL); the

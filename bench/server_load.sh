@@ -10,7 +10,7 @@ secs="${2:-30}"
 port=18090
 db="sqlite://$dir/cloudbill.db"
 export CLOUDBILL_SECRET_KEY="$(printf 'ab%.0s' $(seq 1 32))"
-cargo build -q --release -p cloudbill -p cloudbill-server
+cargo build -q --release -p cloudbill-cli -p cloudbill-server
 token=$(target/release/cloudbill --database-url "$db" token create --role admin --label load-bench)
 target/release/cloudbill-server --database-url "$db" --listen "127.0.0.1:$port" --no-scheduler >/dev/null 2>&1 &
 server=$!

@@ -31,7 +31,7 @@ fn cli() -> std::path::PathBuf {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "cloudbill", "--bin", "cloudbill"])
+            .args(["build", "-p", "cloudbill-cli", "--bin", "cloudbill"])
             .status()
             .unwrap();
         assert!(status.success());

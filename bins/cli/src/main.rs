@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use cloudbill::{Cli, CliError};
+use cloudbill_cli::{Cli, CliError};
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
     // Block-buffered: a locked stdout flushes at every line, which made a 6 MB pretty JSON
     // report cost tens of thousands of writes.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let result = cloudbill::run(cli, &mut out).await;
+    let result = cloudbill_cli::run(cli, &mut out).await;
     let result = match std::io::Write::flush(&mut out) {
         Err(e) if result.is_ok() && e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(CliError::Failure(format!("cannot write output: {e}")))

@@ -77,6 +77,24 @@ pub struct CredentialsInput {
     pub endpoint: Option<String>,
 }
 
+impl CredentialsInput {
+    /// Credentials for `account` (`""`: every account the key can read), with client id
+    /// `email` and secret `key`, at `endpoint` (`None`: the configured default).
+    pub fn new(
+        account: &str,
+        email: &str,
+        key: &str,
+        endpoint: Option<&str>,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            account: account.to_owned(),
+            email: email.to_owned(),
+            key: ClientSecret::new(key)?,
+            endpoint: endpoint.map(str::to_owned),
+        })
+    }
+}
+
 /// A billing account to register.
 #[derive(Debug, Clone)]
 pub struct NewAccount {

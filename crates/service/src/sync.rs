@@ -19,6 +19,16 @@ pub struct SyncRequest {
     pub range: Option<DateRange>,
 }
 
+impl SyncRequest {
+    /// Every enabled account, over `range`.
+    pub fn range(range: DateRange) -> Self {
+        Self {
+            accounts: Vec::new(),
+            range: Some(range),
+        }
+    }
+}
+
 /// How one account's sync ended.
 #[derive(Debug, Clone)]
 pub struct AccountOutcome {
