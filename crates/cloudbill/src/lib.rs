@@ -168,8 +168,6 @@
 
 #![deny(missing_docs)]
 
-use std::sync::Arc;
-
 pub use cloudbill_service::{
     AccountOutcome, Amount, BillFormat, BillSource, Billing, BillingConfig, BillingProvider,
     Bucket, ClientSecret, Credentials, CredentialsInput, Currency, DateRange, Decimal,
@@ -339,7 +337,7 @@ pub fn providers() -> Result<ProviderRegistry, OpenError> {
     {
         let hyperbilling = hyperbilling::Hyperbilling::new(hyperbilling::ClientConfig::default())
             .map_err(|e| OpenError::Provider(e.to_string()))?;
-        Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
+        Ok(ProviderRegistry::new().with(std::sync::Arc::new(hyperbilling)))
     }
     #[cfg(not(feature = "hyperbilling"))]
     Ok(ProviderRegistry::new())
