@@ -56,6 +56,21 @@ fn current_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The records of the generated `DIR/focus.csv`, through the FOCUS reader.
+fn read_bill(dir: &str) -> Result<Vec<cloudbill_core::CostRecord>, String> {
+    let file = std::fs::File::open(format!("{dir}/focus.csv")).map_err(|e| e.to_string())?;
+    let bill = read(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        "focus.csv",
+        BillFormat::Focus,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(bill.records)
+}
+
 #[allow(clippy::too_many_lines)] // One benchmark, printed in order.
 fn run(dir: &str, reference: Option<&str>) -> Result<bool, String> {
     // Accounts → projects, as gen_focus.py wrote them.
@@ -88,18 +103,8 @@ fn run(dir: &str, reference: Option<&str>) -> Result<bool, String> {
     }
 
     let t = Instant::now();
-    let file = std::fs::File::open(format!("{dir}/focus.csv")).map_err(|e| e.to_string())?;
-    let bill = read(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        "focus.csv",
-        BillFormat::Focus,
-        DomainId::new(),
-        AccountId::new(),
-        ImportOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut records = read_bill(dir)?;
     let parse_s = t.elapsed().as_secs_f64();
-    let mut records = bill.records;
     for r in &mut records {
         r.service_account = *account_ids
             .get(&r.cloud_account)

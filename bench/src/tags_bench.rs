@@ -10,8 +10,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use cloudbill_aggregate::{Catalog, Engine, GroupKey, Query};
-use cloudbill_core::{AccountId, DateRange, Decimal, DomainId, Granularity};
-use cloudbill_focus::{read, BillFormat, ImportOptions};
+use cloudbill_core::{DateRange, Decimal, Granularity};
 
 use crate::best_of;
 
@@ -33,17 +32,7 @@ fn tags_of(i: usize) -> BTreeMap<String, String> {
 }
 
 pub(crate) fn run(dir: &str) -> Result<(), String> {
-    let file = std::fs::File::open(format!("{dir}/focus.csv")).map_err(|e| e.to_string())?;
-    let bill = read(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        "focus.csv",
-        BillFormat::Focus,
-        DomainId::new(),
-        AccountId::new(),
-        ImportOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut records = bill.records;
+    let mut records = crate::read_bill(dir)?;
     // The same rows for DuckDB: day, cost, tags as JSON.
     let mut csv = String::with_capacity(records.len() * 160);
     csv.push_str("day,cost,tags\n");

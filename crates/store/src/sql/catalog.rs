@@ -125,9 +125,6 @@ impl<D: Dialect> SqlStore<D> {
 /// domain, an optional group that must exist — the parent of a group, the group of a project —
 /// and the creation time), in tables with the same columns.
 struct Node<'a> {
-    table: &'static str,
-    group_column: &'static str,
-    what: &'static str,
     id: uuid::Uuid,
     domain: DomainId,
     name: &'a Name,
@@ -135,15 +132,34 @@ struct Node<'a> {
     created_at: chrono::DateTime<Utc>,
 }
 
+/// Where nodes of one kind live: the table, its group column, what to call one in errors.
+struct NodeTable {
+    table: &'static str,
+    group_column: &'static str,
+    what: &'static str,
+}
+
+const GROUPS: NodeTable = NodeTable {
+    table: "project_groups",
+    group_column: "parent_id",
+    what: "project group",
+};
+
+const PROJECTS: NodeTable = NodeTable {
+    table: "projects",
+    group_column: "group_id",
+    what: "project",
+};
+
 impl<D: Dialect> SqlStore<D> {
-    async fn insert_node(&self, node: Node<'_>) -> Result<(), StoreError> {
+    async fn insert_node(&self, kind: &NodeTable, node: Node<'_>) -> Result<(), StoreError> {
         if let Some(group) = node.group {
             self.require_group(node.domain, group).await?;
         }
         // Table and column names are constants, never input.
         let sql = format!(
             "INSERT INTO {} (id, domain_id, name, {}, created_at) VALUES ($1, $2, $3, $4, $5)",
-            node.table, node.group_column
+            kind.table, kind.group_column
         );
         sqlx::query::<D>(&sql)
             .arg(node.id)
@@ -153,19 +169,15 @@ impl<D: Dialect> SqlStore<D> {
             .arg(node.created_at)
             .run(&self.pool)
             .await
-            .map_err(|e| conflict_or(e, StoreError::exists(node.what, node.name)))?;
+            .map_err(|e| conflict_or(e, StoreError::exists(kind.what, node.name)))?;
         bump::<D>(&self.pool, node.domain).await
     }
 
-    async fn nodes(
-        &self,
-        table: &'static str,
-        group_column: &'static str,
-        domain: DomainId,
-    ) -> Result<Vec<D::Row>, StoreError> {
+    async fn nodes(&self, kind: &NodeTable, domain: DomainId) -> Result<Vec<D::Row>, StoreError> {
         let sql = format!(
-            "SELECT id, domain_id, name, {group_column}, created_at FROM {table} \
-             WHERE domain_id = $1 ORDER BY name"
+            "SELECT id, domain_id, name, {}, created_at FROM {} \
+             WHERE domain_id = $1 ORDER BY name",
+            kind.group_column, kind.table
         );
         Ok(sqlx::query::<D>(&sql)
             .arg(domain.as_uuid())
@@ -278,40 +290,40 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
     }
 
     async fn create_group(&self, group: &ProjectGroup) -> Result<(), StoreError> {
-        self.insert_node(Node {
-            table: "project_groups",
-            group_column: "parent_id",
-            what: "project group",
-            id: group.id.as_uuid(),
-            domain: group.domain,
-            name: &group.name,
-            group: group.parent,
-            created_at: group.created_at,
-        })
+        self.insert_node(
+            &GROUPS,
+            Node {
+                id: group.id.as_uuid(),
+                domain: group.domain,
+                name: &group.name,
+                group: group.parent,
+                created_at: group.created_at,
+            },
+        )
         .await
     }
 
     async fn groups(&self, domain: DomainId) -> Result<Vec<ProjectGroup>, StoreError> {
-        let rows = self.nodes("project_groups", "parent_id", domain).await?;
+        let rows = self.nodes(&GROUPS, domain).await?;
         rows.iter().map(group_from).collect()
     }
 
     async fn create_project(&self, project: &Project) -> Result<(), StoreError> {
-        self.insert_node(Node {
-            table: "projects",
-            group_column: "group_id",
-            what: "project",
-            id: project.id.as_uuid(),
-            domain: project.domain,
-            name: &project.name,
-            group: project.group,
-            created_at: project.created_at,
-        })
+        self.insert_node(
+            &PROJECTS,
+            Node {
+                id: project.id.as_uuid(),
+                domain: project.domain,
+                name: &project.name,
+                group: project.group,
+                created_at: project.created_at,
+            },
+        )
         .await
     }
 
     async fn projects(&self, domain: DomainId) -> Result<Vec<Project>, StoreError> {
-        let rows = self.nodes("projects", "group_id", domain).await?;
+        let rows = self.nodes(&PROJECTS, domain).await?;
         rows.iter().map(project_from).collect()
     }
 
