@@ -582,6 +582,7 @@ fn hostile_values_are_refused_by_line_and_column() {
         (row("2025-01-02", "", "EC2", "\"{\"\"te\\u001bam\"\": \"\"web\"\"}\""), "line 3, column Tags: tag \"te\\u{1b}am\": \"te\\u{1b}am\" holds a control character"),
         (row("2025-01-02", "", "EC2\u{9b}31m", ""), "holds a control character"),
         (row("2025-01-02", "", "EC2", "\"[1,2]\""), "line 3, column Tags: not a JSON object"),
+        (row("2025-01-02", "", "EC2", "\"{\"\"team\"\": \"\"a\"\", \"\"team\"\": \"\"b\"\"}\""), "line 3, column Tags: tag \"team\" appears more than once"),
         (row("2025-01-02", "", "EC2", &format!("\"{{\"\"k\"\": \"\"{long}\"\"}}\"")), "line 3, column Tags: tag \"k\": a value of 100000 characters"),
         (format!("{HEAD}2025-01-01,,1e99999999999,USD,EC2,\n"), "line 2, column BilledCost: \"1e99999999999\" is not an exact decimal amount: malformed exponent"),
         (format!("{HEAD}2025-01-01,,{},USD,EC2,\n", "9".repeat(5000)), "line 2, column BilledCost: \"9999999999999999999999999999999999999999999999999999999999999999…\""),

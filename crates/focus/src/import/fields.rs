@@ -121,6 +121,33 @@ pub(super) fn map_row(
     })
 }
 
+/// A JSON object's members in order, a repeated key kept twice (a map keeps only the last,
+/// which would drop a tag without a word).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// The row's tags (the FOCUS `Tags` JSON object, CUR's `resourceTags/…` columns) into `tags`
 /// (cleared first), each key and value checked.
 pub(super) fn read_tags(
@@ -138,17 +165,20 @@ pub(super) fn read_tags(
     tags.clear();
     if let Some(name) = ctx.layout.tags_json {
         if let Some(text) = cell(record, ctx.at.tags_json) {
-            let value: serde_json::Value = serde_json::from_str(text)
+            let Members(members) = serde_json::from_str(text)
                 .map_err(|e| err(name, format!("not a JSON object: {e}")))?;
-            let object = value
-                .as_object()
-                .ok_or_else(|| err(name, "not a JSON object".into()))?;
-            for (k, v) in object {
+            for (k, v) in members {
                 let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                check_text(k)
+                check_text(&k)
                     .and_then(|()| check_text(&v))
-                    .map_err(|m| err(name, format!("tag {}: {m}", excerpt(k))))?;
-                tags.insert(k.clone(), v);
+                    .map_err(|m| err(name, format!("tag {}: {m}", excerpt(&k))))?;
+                if tags.contains_key(&k) {
+                    return Err(err(
+                        name,
+                        format!("tag {} appears more than once", excerpt(&k)),
+                    ));
+                }
+                tags.insert(k, v);
             }
         }
     }
