@@ -15,21 +15,28 @@ fn fixture() -> String {
 }
 
 /// The fixture's rows as (tags, currency, cost), read with the csv crate and serde_json, not
-/// with cloudbill's importer.
+/// with cloudbill's importer. The FOCUS columns ServiceCategory, AvailabilityZone and SkuId
+/// are added to the tags as `@Column` entries, so one helper sums by either.
 fn rows() -> Vec<(BTreeMap<String, String>, String, Decimal)> {
     let mut reader = csv::Reader::from_path(fixture()).unwrap();
     let headers = reader.headers().unwrap().clone();
     let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
     let (tags, currency, cost) = (at("Tags"), at("BillingCurrency"), at("BilledCost"));
+    let focus = ["ServiceCategory", "AvailabilityZone", "SkuId"].map(|c| (c, at(c)));
     reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            let t: BTreeMap<String, String> = if r[tags].is_empty() {
+            let mut t: BTreeMap<String, String> = if r[tags].is_empty() {
                 BTreeMap::new()
             } else {
                 serde_json::from_str(&r[tags]).unwrap()
             };
+            for (name, i) in focus {
+                if !r[i].is_empty() {
+                    t.insert(format!("@{name}"), r[i].to_owned());
+                }
+            }
             (t, r[currency].to_owned(), r[cost].parse().unwrap())
         })
         .collect()
@@ -115,6 +122,26 @@ async fn reports_group_and_filter_by_tags_exactly() {
             "{key}"
         );
     }
+    // FOCUS dimensions, the same way.
+    for (key, column) in [
+        ("service_category", "@ServiceCategory"),
+        ("availability_zone", "@AvailabilityZone"),
+        ("sku", "@SkuId"),
+    ] {
+        let r = report(&env, &["--group-by", key]).await;
+        assert_eq!(got(&r, key), expected(column, |_| true), "{key}");
+    }
+    let r = report(
+        &env,
+        &["--group-by", "sku", "--filter", "service_category=Compute"],
+    )
+    .await;
+    assert_eq!(
+        got(&r, "sku"),
+        expected("@SkuId", |t| t.get("@ServiceCategory").map(String::as_str)
+            == Some("Compute"))
+    );
+
     // Filter by a tag: values of one key OR, different keys AND, (none) for rows without it.
     let r = report(
         &env,
@@ -163,7 +190,7 @@ async fn reports_group_and_filter_by_tags_exactly() {
     let tags = out.json();
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for (t, _, _) in rows() {
-        for (k, v) in t {
+        for (k, v) in t.into_iter().filter(|(k, _)| !k.starts_with('@')) {
             *counts.entry((k, v)).or_default() += 1;
         }
     }

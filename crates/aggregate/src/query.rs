@@ -7,6 +7,8 @@ use std::str::FromStr;
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
 use serde::{Deserialize, Serialize};
 
+use cloudbill_core::Attribute;
+
 use crate::QueryError;
 
 /// A dimension to group or filter by.
@@ -35,11 +37,28 @@ pub enum GroupKey {
     Currency,
     /// FOCUS charge category.
     ChargeCategory,
+    /// A FOCUS attribute the source sent (`service_category`, `availability_zone`, `sku`,
+    /// `resource`, `resource_type`, `charge_class`, `pricing_category`,
+    /// `commitment_discount`, `service_subcategory`); records without it group under `(none)`.
+    Attribute(Attribute),
     /// The value of one tag (`tag:KEY`); records without the tag group under `(none)`.
     Tag(TagKey),
 }
 
-const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category, tag:KEY";
+/// The FOCUS attributes that are dimensions, by their key.
+const ATTRIBUTE_KEYS: [(&str, Attribute); 9] = [
+    ("service_category", Attribute::ServiceCategory),
+    ("service_subcategory", Attribute::ServiceSubcategory),
+    ("availability_zone", Attribute::AvailabilityZone),
+    ("sku", Attribute::SkuId),
+    ("resource", Attribute::ResourceId),
+    ("resource_type", Attribute::ResourceType),
+    ("charge_class", Attribute::ChargeClass),
+    ("pricing_category", Attribute::PricingCategory),
+    ("commitment_discount", Attribute::CommitmentDiscountId),
+];
+
+const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category, service_category, service_subcategory, availability_zone, sku, resource, resource_type, charge_class, pricing_category, commitment_discount, tag:KEY";
 
 /// The longest tag key a query may name, in characters (AWS allows 128).
 pub const MAX_TAG_KEY_LEN: usize = 256;
@@ -55,19 +74,14 @@ impl TagKey {
     /// The tag key `key` (not empty, at most [`MAX_TAG_KEY_LEN`] characters, no control
     /// characters).
     pub fn new(key: &str) -> Result<Self, QueryError> {
-        let bad = |reason: &str| QueryError::UnknownKey {
-            key: format!("tag:{key}"),
-            expected: if reason.is_empty() {
-                KEYS
-            } else {
-                "tag:KEY with a non-empty KEY of at most 256 characters and no control characters"
-            },
-        };
         if key.is_empty()
             || key.chars().count() > MAX_TAG_KEY_LEN
             || key.chars().any(char::is_control)
         {
-            return Err(bad("x"));
+            return Err(QueryError::UnknownKey {
+                key: format!("tag:{}", cloudbill_core::cut(key, 40)),
+                expected: "tag:KEY with a non-empty KEY of at most 256 characters and no control characters",
+            });
         }
         Ok(Self {
             label: format!("tag:{key}"),
@@ -82,7 +96,7 @@ impl TagKey {
 
 impl GroupKey {
     /// Every key, in a stable order.
-    pub const ALL: [GroupKey; 11] = [
+    pub const ALL: [GroupKey; 20] = [
         GroupKey::Provider,
         GroupKey::Project,
         GroupKey::ProjectGroup,
@@ -94,6 +108,15 @@ impl GroupKey {
         GroupKey::InstanceType,
         GroupKey::Currency,
         GroupKey::ChargeCategory,
+        GroupKey::Attribute(Attribute::ServiceCategory),
+        GroupKey::Attribute(Attribute::ServiceSubcategory),
+        GroupKey::Attribute(Attribute::AvailabilityZone),
+        GroupKey::Attribute(Attribute::SkuId),
+        GroupKey::Attribute(Attribute::ResourceId),
+        GroupKey::Attribute(Attribute::ResourceType),
+        GroupKey::Attribute(Attribute::ChargeClass),
+        GroupKey::Attribute(Attribute::PricingCategory),
+        GroupKey::Attribute(Attribute::CommitmentDiscountId),
     ];
 
     /// The tag key `key` as a dimension (see [`TagKey::new`]).
@@ -105,6 +128,10 @@ impl GroupKey {
     pub fn as_str(&self) -> &str {
         match self {
             GroupKey::Tag(tag) => &tag.label,
+            GroupKey::Attribute(a) => ATTRIBUTE_KEYS
+                .iter()
+                .find(|(_, x)| x == a)
+                .map_or(a.snake_name(), |(key, _)| key),
             GroupKey::Provider => "provider",
             GroupKey::Project => "project",
             GroupKey::ProjectGroup => "project_group",

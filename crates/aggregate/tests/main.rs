@@ -143,6 +143,23 @@ fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
                     ),
                 ]),
             },
+            // FOCUS attributes: a category per service, a zone per region (none without a
+            // region), a SKU per (service, account).
+            attributes: {
+                let mut a = cloudbill_core::Attributes::new();
+                a.insert(
+                    cloudbill_core::Attribute::ServiceCategory,
+                    ["Compute", "Storage", "Compute"][*svc as usize].to_owned(),
+                );
+                if !REGIONS[*region as usize].is_empty() {
+                    a.insert(
+                        cloudbill_core::Attribute::AvailabilityZone,
+                        format!("{}a", REGIONS[*region as usize]),
+                    );
+                }
+                a.insert(cloudbill_core::Attribute::SkuId, format!("SKU-{svc}-{acc}"));
+                a
+            },
         })
         .collect();
     World {
@@ -185,6 +202,7 @@ fn naive(w: &World, q: &Query) -> BTreeMap<(Vec<String>, String, String), Decima
         let value = |k: &GroupKey| -> String {
             match k {
                 GroupKey::Tag(t) => r.tags.get(t.key()).cloned().unwrap_or("(none)".into()),
+                GroupKey::Attribute(a) => r.attributes.get(a).cloned().unwrap_or("(none)".into()),
                 GroupKey::Provider => r.provider.as_str().into(),
                 GroupKey::Project => project_name.clone(),
                 GroupKey::ProjectGroup => group_name.clone(),
@@ -311,6 +329,8 @@ fn query_strategy() -> impl Strategy<Value = Query> {
             GroupKey::Currency,
             GroupKey::tag("team").unwrap(),
             GroupKey::tag("env").unwrap(),
+            "service_category".parse().unwrap(),
+            "availability_zone".parse().unwrap(),
         ]),
         prop::collection::vec(
             prop::sample::select(vec![
@@ -326,6 +346,8 @@ fn query_strategy() -> impl Strategy<Value = Query> {
                 "data-team",
                 "prod",
                 "(none)",
+                "Compute",
+                "us-east-1a",
             ]),
             1..3,
         ),
@@ -479,6 +501,7 @@ fn a_million_records_sum_exactly() {
             list_cost: None,
             charge_category: ChargeCategory::Usage,
             tags: BTreeMap::new(),
+            attributes: std::collections::BTreeMap::new(),
         })
         .collect();
     // Closed form: 20,000 credits of -0.5000000001; 980,000 lines of 1.2345678901 plus

@@ -120,6 +120,7 @@
 //!             list_cost: None,
 //!             charge_category: ChargeCategory::Usage,
 //!             tags: Default::default(),
+//!             attributes: Default::default(),
 //!         }).collect())
 //!     }
 //! }

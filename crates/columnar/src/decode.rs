@@ -2,8 +2,8 @@
 
 use chrono::{Datelike, NaiveDate};
 use cloudbill_core::{
-    AccountId, ChargeCategory, CostRecord, Currency, Decimal, DomainId, Money, ProviderKind, Tags,
-    ValidationError,
+    AccountId, Attribute, Attributes, ChargeCategory, CostRecord, Currency, Decimal, DomainId,
+    Money, ProviderKind, Tags, ValidationError,
 };
 
 use crate::format::{Column, Kind, MAGIC};
@@ -236,12 +236,24 @@ impl<'a> Partition<'a> {
     /// The bytes of `column`, `None` if the partition does not have it; an error if it has it
     /// with another kind.
     fn raw(&self, column: Column) -> Result<Option<&'a [u8]>, ValidationError> {
-        match self.columns.iter().find(|(n, _, _)| *n == column.name()) {
+        self.raw_named(column.name(), column.kind())
+    }
+
+    /// The bytes of the column named `name`, `None` if the partition does not have it; an
+    /// error if it has it with another kind than `kind`.
+    fn raw_named(&self, name: &str, kind: Kind) -> Result<Option<&'a [u8]>, ValidationError> {
+        match self.columns.iter().find(|(n, _, _)| *n == name) {
             None => Ok(None),
-            Some((_, kind, bytes)) if Kind::from_byte(*kind) == Some(column.kind()) => {
-                Ok(Some(bytes))
-            }
+            Some((_, k, bytes)) if Kind::from_byte(*k) == Some(kind) => Ok(Some(bytes)),
             Some(_) => Err(corrupt("column kind")),
+        }
+    }
+
+    /// An attribute's column (every row without a value when the partition has none).
+    pub fn attribute(&self, attribute: Attribute) -> Result<TextColumn<'a>, ValidationError> {
+        match self.raw_named(attribute.snake_name(), Kind::Text)? {
+            None => Ok(TextColumn::absent()),
+            Some(bytes) => text_column(bytes, self.rows),
         }
     }
 
@@ -296,6 +308,9 @@ impl<'a> Partition<'a> {
                 }
             }
         }
+        for attribute in Attribute::ALL {
+            self.attribute(attribute)?;
+        }
         self.costs()?;
         for column in Column::DECIMAL {
             if let Some(mut c) = self.decimals(column)? {
@@ -348,6 +363,13 @@ impl<'a> Partition<'a> {
             self.decimals(Column::EffectiveCost)?,
             self.decimals(Column::ListCost)?,
         ];
+        let attributes: Vec<(Attribute, TextColumn<'a>)> = Attribute::ALL
+            .into_iter()
+            .filter_map(|a| match self.attribute(a) {
+                Ok(c) if c.width == 0 => None,
+                other => Some(other.map(|c| (a, c))),
+            })
+            .collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(self.rows);
         for row in 0..self.rows {
             let date = self
@@ -371,6 +393,13 @@ impl<'a> Partition<'a> {
                 list_cost: next(&mut list)?,
                 charge_category: categories[category.id(row)],
                 tags: tag_maps[tags.id(row)].clone(),
+                attributes: attributes
+                    .iter()
+                    .filter_map(|(a, c)| {
+                        let v = c.values[c.id(row)];
+                        (!v.is_empty()).then(|| (*a, v.to_owned()))
+                    })
+                    .collect::<Attributes>(),
             });
         }
         if [quantity, effective, list]

@@ -1,7 +1,9 @@
 //! Building a partition: one record at a time, column by column.
 
 use chrono::{Datelike, NaiveDate};
-use cloudbill_core::{ChargeCategory, CostRecord, Currency, Decimal, ProviderKind, Tags};
+use cloudbill_core::{
+    Attribute, ChargeCategory, CostRecord, Currency, Decimal, ProviderKind, Tags,
+};
 
 use crate::format::{Column, Kind, MAGIC};
 use crate::interner::{same, Interner};
@@ -131,6 +133,8 @@ pub struct RecordFields<'a> {
     pub charge_category: ChargeCategory,
     /// Tags.
     pub tags: &'a Tags,
+    /// FOCUS dimensions beyond the fields above, each at most once (an empty value is none).
+    pub attributes: &'a [(Attribute, &'a str)],
 }
 
 /// A finished partition: the bytes a store keeps, with the month and row count they hold.
@@ -203,6 +207,9 @@ pub struct PartitionEncoder {
     scales: Vec<u8>,
     /// The decimal columns, as [`Column::DECIMAL`].
     decimals: [Vec<u8>; 3],
+    /// An attribute's column from the first row that has a value (earlier rows none), by
+    /// [`Attribute::ALL`] position: a bill without an attribute costs nothing for it.
+    attributes: Vec<Option<TextBuilder>>,
 }
 
 impl PartitionEncoder {
@@ -215,6 +222,7 @@ impl PartitionEncoder {
             mantissas: Vec::new(),
             scales: Vec::new(),
             decimals: Default::default(),
+            attributes: (0..Attribute::ALL.len()).map(|_| None).collect(),
         }
     }
 
@@ -234,10 +242,18 @@ impl PartitionEncoder {
         self.days.len() * per_row
             + self.texts.iter().map(|t| t.dict.memory()).sum::<usize>()
             + self.decimals.iter().map(Vec::len).sum::<usize>()
+            + self
+                .attributes
+                .iter()
+                .flatten()
+                .map(|t| t.ids.len() * 4 + t.dict.memory())
+                .sum::<usize>()
     }
 
     /// Appends a record.
     pub fn push(&mut self, r: &CostRecord) {
+        let attributes: Vec<(Attribute, &str)> =
+            r.attributes.iter().map(|(a, v)| (*a, v.as_str())).collect();
         self.push_fields(&RecordFields {
             date: r.date,
             provider: r.provider,
@@ -253,6 +269,7 @@ impl PartitionEncoder {
             list_cost: r.list_cost,
             charge_category: r.charge_category,
             tags: &r.tags,
+            attributes: &attributes,
         });
     }
 
@@ -282,6 +299,34 @@ impl PartitionEncoder {
         put_decimal(quantity, Some(r.usage_quantity));
         put_decimal(effective, r.effective_cost);
         put_decimal(list, r.list_cost);
+        self.push_attributes(r.attributes);
+    }
+
+    /// Appends the attribute values of the row just pushed (`rows() - 1` rows before it).
+    fn push_attributes(&mut self, values: &[(Attribute, &str)]) {
+        let before = self.days.len() - 1;
+        let mut given = [false; Attribute::ALL.len()];
+        for (a, v) in values {
+            let i = *a as usize;
+            if v.is_empty() || given[i] {
+                continue;
+            }
+            given[i] = true;
+            self.attributes[i]
+                .get_or_insert_with(|| {
+                    let mut column = TextBuilder::default();
+                    for _ in 0..before {
+                        column.push("");
+                    }
+                    column
+                })
+                .push(v);
+        }
+        for (i, column) in self.attributes.iter_mut().enumerate() {
+            if let (Some(column), false) = (column, given[i]) {
+                column.push("");
+            }
+        }
     }
 
     /// The encoded partition.
@@ -296,25 +341,35 @@ impl PartitionEncoder {
         }
         columns.push((Column::Cost, cost_column(&self.mantissas, &self.scales)));
         columns.extend(Column::DECIMAL.into_iter().zip(self.decimals));
+        let mut columns: Vec<(&str, Kind, Vec<u8>)> = columns
+            .into_iter()
+            .map(|(c, bytes)| (c.name(), c.kind(), bytes))
+            .collect();
+        for (a, column) in Attribute::ALL.iter().zip(&self.attributes) {
+            if let Some(column) = column {
+                let mut out = Vec::new();
+                column.encode(&mut out);
+                columns.push((a.snake_name(), Kind::Text, out));
+            }
+        }
         let mut out = Vec::with_capacity(
             14 + columns
                 .iter()
-                .map(|(c, b)| 6 + c.name().len() + b.len())
+                .map(|(name, _, b)| 6 + name.len() + b.len())
                 .sum::<usize>(),
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.month.num_days_from_ce().to_le_bytes());
         put_u32(&mut out, rows);
         out.extend_from_slice(&u16::try_from(columns.len()).unwrap_or(0).to_le_bytes());
-        for (column, bytes) in &columns {
-            debug_assert!(column.kind() != Kind::Days || bytes.len() == rows);
-            let name = column.name().as_bytes();
+        for (name, kind, bytes) in &columns {
+            debug_assert!(*kind != Kind::Days || bytes.len() == rows);
             out.push(u8::try_from(name.len()).unwrap_or(0));
-            out.extend_from_slice(name);
-            out.push(column.kind() as u8);
+            out.extend_from_slice(name.as_bytes());
+            out.push(*kind as u8);
             put_u32(&mut out, bytes.len());
         }
-        for (_, bytes) in &columns {
+        for (_, _, bytes) in &columns {
             out.extend_from_slice(bytes);
         }
         EncodedPartition {

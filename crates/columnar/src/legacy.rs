@@ -128,6 +128,7 @@ pub fn upgrade(bytes: &[u8]) -> Result<EncodedPartition, ValidationError> {
                 .get(usize::from(categories[row]))
                 .ok_or_else(|| corrupt("charge category"))?,
             tags: &tags[texts[6].id(row)],
+            attributes: &[],
         });
     }
     if decimals.iter().any(|c| !c.done()) {

@@ -36,6 +36,7 @@ fn rec(day: u32, cost: &str, service: &str, currency: &str) -> CostRecord {
         list_cost: None,
         charge_category: ChargeCategory::Credit,
         tags: std::collections::BTreeMap::new(),
+        attributes: std::collections::BTreeMap::new(),
     }
 }
 
@@ -281,9 +282,14 @@ fn arb_record() -> impl Strategy<Value = CostRecord> {
             ChargeCategory::Tax,
         ]),
         prop::option::of("[a-z]{1,4}"),
+        prop::collection::btree_map(
+            prop::sample::select(cloudbill_core::Attribute::ALL.to_vec()),
+            "[A-Za-z0-9 -]{1,6}",
+            0..4,
+        ),
     )
         .prop_map(
-            |(day, mantissa, scale, service, currency, effective, category, tag)| {
+            |(day, mantissa, scale, service, currency, effective, category, tag, attributes)| {
                 let mut r = rec(day, "0", service, currency);
                 r.cost = Money::new(
                     Decimal::new(mantissa, scale),
@@ -294,6 +300,7 @@ fn arb_record() -> impl Strategy<Value = CostRecord> {
                 if let Some(t) = tag {
                     r.tags.insert("team".into(), t);
                 }
+                r.attributes = attributes;
                 r
             },
         )

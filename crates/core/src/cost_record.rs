@@ -10,6 +10,133 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Currency, DomainId, Money, ProviderKind, ValidationError};
 
+/// A FOCUS dimension a record may carry beyond its fixed fields (ids, names, categories and
+/// units the source sends), kept exactly as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Attribute {
+    /// FOCUS BillingAccountId: the payer account.
+    BillingAccountId,
+    /// FOCUS BillingAccountName.
+    BillingAccountName,
+    /// FOCUS SubAccountName (the sub-account's id is `cloud_account`).
+    SubAccountName,
+    /// FOCUS AvailabilityZone.
+    AvailabilityZone,
+    /// FOCUS ServiceCategory (Compute, Storage, …).
+    ServiceCategory,
+    /// FOCUS ServiceSubcategory.
+    ServiceSubcategory,
+    /// FOCUS SkuId.
+    SkuId,
+    /// FOCUS SkuPriceId.
+    SkuPriceId,
+    /// FOCUS ResourceId.
+    ResourceId,
+    /// FOCUS ResourceName.
+    ResourceName,
+    /// FOCUS ResourceType.
+    ResourceType,
+    /// FOCUS ChargeClass (`Correction` for a correction of an earlier period).
+    ChargeClass,
+    /// FOCUS ChargeDescription.
+    ChargeDescription,
+    /// FOCUS PricingCategory (Standard, Committed, Dynamic, Other).
+    PricingCategory,
+    /// FOCUS PricingUnit.
+    PricingUnit,
+    /// FOCUS ConsumedUnit.
+    ConsumedUnit,
+    /// FOCUS CommitmentDiscountId.
+    CommitmentDiscountId,
+    /// FOCUS InvoiceIssuerName.
+    InvoiceIssuerName,
+    /// FOCUS PublisherName.
+    PublisherName,
+    /// FOCUS RegionName.
+    RegionName,
+}
+
+impl Attribute {
+    /// Every attribute, in a stable order.
+    pub const ALL: [Attribute; 20] = [
+        Attribute::BillingAccountId,
+        Attribute::BillingAccountName,
+        Attribute::SubAccountName,
+        Attribute::AvailabilityZone,
+        Attribute::ServiceCategory,
+        Attribute::ServiceSubcategory,
+        Attribute::SkuId,
+        Attribute::SkuPriceId,
+        Attribute::ResourceId,
+        Attribute::ResourceName,
+        Attribute::ResourceType,
+        Attribute::ChargeClass,
+        Attribute::ChargeDescription,
+        Attribute::PricingCategory,
+        Attribute::PricingUnit,
+        Attribute::ConsumedUnit,
+        Attribute::CommitmentDiscountId,
+        Attribute::InvoiceIssuerName,
+        Attribute::PublisherName,
+        Attribute::RegionName,
+    ];
+
+    /// Its FOCUS column name (`ServiceCategory`).
+    pub const fn focus_name(self) -> &'static str {
+        match self {
+            Attribute::BillingAccountId => "BillingAccountId",
+            Attribute::BillingAccountName => "BillingAccountName",
+            Attribute::SubAccountName => "SubAccountName",
+            Attribute::AvailabilityZone => "AvailabilityZone",
+            Attribute::ServiceCategory => "ServiceCategory",
+            Attribute::ServiceSubcategory => "ServiceSubcategory",
+            Attribute::SkuId => "SkuId",
+            Attribute::SkuPriceId => "SkuPriceId",
+            Attribute::ResourceId => "ResourceId",
+            Attribute::ResourceName => "ResourceName",
+            Attribute::ResourceType => "ResourceType",
+            Attribute::ChargeClass => "ChargeClass",
+            Attribute::ChargeDescription => "ChargeDescription",
+            Attribute::PricingCategory => "PricingCategory",
+            Attribute::PricingUnit => "PricingUnit",
+            Attribute::ConsumedUnit => "ConsumedUnit",
+            Attribute::CommitmentDiscountId => "CommitmentDiscountId",
+            Attribute::InvoiceIssuerName => "InvoiceIssuerName",
+            Attribute::PublisherName => "PublisherName",
+            Attribute::RegionName => "RegionName",
+        }
+    }
+
+    /// Its snake_case name (`service_category`), the name of its column in a partition.
+    pub const fn snake_name(self) -> &'static str {
+        match self {
+            Attribute::BillingAccountId => "billing_account_id",
+            Attribute::BillingAccountName => "billing_account_name",
+            Attribute::SubAccountName => "sub_account_name",
+            Attribute::AvailabilityZone => "availability_zone",
+            Attribute::ServiceCategory => "service_category",
+            Attribute::ServiceSubcategory => "service_subcategory",
+            Attribute::SkuId => "sku_id",
+            Attribute::SkuPriceId => "sku_price_id",
+            Attribute::ResourceId => "resource_id",
+            Attribute::ResourceName => "resource_name",
+            Attribute::ResourceType => "resource_type",
+            Attribute::ChargeClass => "charge_class",
+            Attribute::ChargeDescription => "charge_description",
+            Attribute::PricingCategory => "pricing_category",
+            Attribute::PricingUnit => "pricing_unit",
+            Attribute::ConsumedUnit => "consumed_unit",
+            Attribute::CommitmentDiscountId => "commitment_discount_id",
+            Attribute::InvoiceIssuerName => "invoice_issuer_name",
+            Attribute::PublisherName => "publisher_name",
+            Attribute::RegionName => "region_name",
+        }
+    }
+}
+
+/// A record's [`Attribute`] values (absent: the source sent none).
+pub type Attributes = BTreeMap<Attribute, String>;
+
 /// Resource tags (`key → value`), kept in key order.
 pub type Tags = BTreeMap<String, String>;
 
@@ -129,6 +256,9 @@ pub struct CostRecord {
     pub charge_category: ChargeCategory,
     /// Resource tags.
     pub tags: Tags,
+    /// The FOCUS dimensions the source sent beyond the fields above.
+    #[serde(default)]
+    pub attributes: Attributes,
 }
 
 impl CostRecord {

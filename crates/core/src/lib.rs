@@ -22,7 +22,7 @@ mod provider;
 mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
-pub use cost_record::{ChargeCategory, CostRecord, Tags};
+pub use cost_record::{Attribute, Attributes, ChargeCategory, CostRecord, Tags};
 pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cloudbill_core::CostRecord;
+use cloudbill_core::{Attribute, CostRecord};
 
 /// A record with the names the export shows next to it.
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +16,8 @@ pub struct ExportRow<'a> {
 }
 
 /// The columns written: FOCUS 1.2 columns the data supports (mandatory ones always present,
-/// empty where cloudbill has no value), then cloudbill's own as `x_` columns.
+/// empty where cloudbill has no value), then cloudbill's own as `x_` columns, then the
+/// FOCUS attributes not named above ([`EXTRA_ATTRIBUTES`]).
 pub const FOCUS_EXPORT_COLUMNS: [&str; 22] = [
     "BilledCost",
     "BillingAccountId",
@@ -42,13 +43,42 @@ pub const FOCUS_EXPORT_COLUMNS: [&str; 22] = [
     "x_InstanceType",
 ];
 
+/// The attributes written after [`FOCUS_EXPORT_COLUMNS`], under their FOCUS names
+/// (BillingAccountId, ChargeClass and ChargeDescription have their place among those).
+pub const EXTRA_ATTRIBUTES: [Attribute; 17] = [
+    Attribute::BillingAccountName,
+    Attribute::SubAccountName,
+    Attribute::AvailabilityZone,
+    Attribute::ServiceCategory,
+    Attribute::ServiceSubcategory,
+    Attribute::SkuId,
+    Attribute::SkuPriceId,
+    Attribute::ResourceId,
+    Attribute::ResourceName,
+    Attribute::ResourceType,
+    Attribute::PricingCategory,
+    Attribute::PricingUnit,
+    Attribute::ConsumedUnit,
+    Attribute::CommitmentDiscountId,
+    Attribute::InvoiceIssuerName,
+    Attribute::PublisherName,
+    Attribute::RegionName,
+];
+
 /// Writes `rows` as FOCUS 1.2 CSV with a header. Amounts are written exactly as stored.
+/// BillingAccountId is the record's attribute, or its sub-account when it has none (the
+/// importer reads a BillingAccountId equal to the sub-account back as none).
 pub fn write_focus<'a, W: Write>(
     out: W,
     rows: impl IntoIterator<Item = ExportRow<'a>>,
 ) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(FOCUS_EXPORT_COLUMNS)?;
+    w.write_record(
+        FOCUS_EXPORT_COLUMNS
+            .iter()
+            .copied()
+            .chain(EXTRA_ATTRIBUTES.iter().map(|a| a.focus_name())),
+    )?;
     for row in rows {
         let r = row.record;
         let day = r.date;
@@ -70,15 +100,19 @@ pub fn write_focus<'a, W: Write>(
             .filter(|(k, _)| k.as_str() != crate::SPAN_TAG)
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        w.write_record([
+        let attribute = |a: Attribute| r.attributes.get(&a).cloned().unwrap_or_default();
+        let fixed = [
             r.cost.amount().to_string(),
-            r.cloud_account.clone(),
+            r.attributes
+                .get(&Attribute::BillingAccountId)
+                .unwrap_or(&r.cloud_account)
+                .clone(),
             r.currency().to_string(),
             month_start,
             month_end,
             r.charge_category.as_str().to_owned(),
-            String::new(),
-            String::new(),
+            attribute(Attribute::ChargeClass),
+            attribute(Attribute::ChargeDescription),
             start,
             end,
             r.usage_quantity.to_string(),
@@ -97,7 +131,12 @@ pub fn write_focus<'a, W: Write>(
             row.project_name.to_owned(),
             r.usage_type.clone(),
             r.instance_type.clone().unwrap_or_default(),
-        ])?;
+        ];
+        w.write_record(
+            fixed
+                .into_iter()
+                .chain(EXTRA_ATTRIBUTES.iter().map(|a| attribute(*a))),
+        )?;
     }
     w.flush()?;
     Ok(())

@@ -144,6 +144,7 @@ fn to_record(
             ChargeCategory::Usage
         },
         tags: BTreeMap::new(),
+        attributes: BTreeMap::new(),
     })
 }
 

@@ -28,6 +28,8 @@ pub(super) struct Builder {
     pub(super) scale: u32,
     /// One column per tag key.
     pub(super) tags: TagColumns,
+    /// One column per FOCUS attribute that is a dimension.
+    pub(super) attrs: TagColumns,
 }
 
 impl Builder {
@@ -93,6 +95,7 @@ impl Builder {
             big: Vec::new(),
             scale,
             tags: TagColumns::default(),
+            attrs: TagColumns::default(),
         }
     }
 
@@ -200,6 +203,7 @@ impl Builder {
             big,
             scale,
             tags,
+            attrs,
             ..
         } = self;
         let [mut account, mut project, mut provider, mut cloud_account, mut region, mut service, mut usage_type, mut instance_type, mut currency, mut category] =
@@ -221,8 +225,9 @@ impl Builder {
         ] {
             col.shrink_to_fit();
         }
-        let mut tags = tags;
+        let (mut tags, mut attrs) = (tags, attrs);
         tags.shrink_to_fit();
+        attrs.shrink_to_fit();
         match &mut costs {
             Costs::Narrow(c) => c.shrink_to_fit(),
             Costs::Wide(c) => c.shrink_to_fit(),
@@ -242,6 +247,7 @@ impl Builder {
             currency,
             category,
             tags,
+            attrs,
             costs,
             big,
             scale,
@@ -250,6 +256,7 @@ impl Builder {
             catalog,
             skipped: BySlot::default(),
             tags_skipped: false,
+            attrs_skipped: false,
         }
     }
 

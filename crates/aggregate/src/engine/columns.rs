@@ -66,6 +66,15 @@ impl Col {
         }
     }
 
+    /// Rows held.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Col::U8(v) => v.len(),
+            Col::U16(v) => v.len(),
+            Col::U32(v) => v.len(),
+        }
+    }
+
     pub(super) fn shrink_to_fit(&mut self) {
         match self {
             Col::U8(v) => v.shrink_to_fit(),

@@ -20,6 +20,8 @@ pub struct EngineLoader {
     pub(super) skipped: BySlot<bool>,
     /// Whether the tag columns are left out ([`EngineLoader::only`]).
     pub(super) tags_skipped: bool,
+    /// Whether the attribute columns are left out ([`EngineLoader::only`]).
+    pub(super) attrs_skipped: bool,
 }
 
 impl std::fmt::Debug for EngineLoader {
@@ -42,6 +44,7 @@ impl EngineLoader {
             self.skipped[slot] = true;
         }
         self.tags_skipped = !keys.iter().any(|k| matches!(k, GroupKey::Tag(_)));
+        self.attrs_skipped = !keys.iter().any(|k| matches!(k, GroupKey::Attribute(_)));
         for key in keys {
             if let Some(slot) = Slot::optional(key) {
                 self.skipped[slot] = false;
@@ -107,6 +110,16 @@ impl EngineLoader {
             let sets = p.text(Column::Tags).map_err(corrupt)?;
             b.tags.extend(&sets, p.rows, before)?;
         }
+        if !self.attrs_skipped {
+            for key in &GroupKey::ALL {
+                if let GroupKey::Attribute(a) = key {
+                    let column = p.attribute(*a).map_err(corrupt)?;
+                    b.attrs
+                        .extend_values(a.snake_name(), &column, p.rows, before);
+                }
+            }
+            b.attrs.pad(before + p.rows);
+        }
         if costs.is_wide() {
             // Costs that share no i128 scale (see cloudbill-columnar): row by row, in 256 bits.
             for row in 0..p.rows {
@@ -130,6 +143,7 @@ impl EngineLoader {
         let mut engine = self.b.finish(self.catalog, Some(self.months));
         engine.skipped = self.skipped;
         engine.tags_skipped = self.tags_skipped;
+        engine.attrs_skipped = self.attrs_skipped;
         engine
     }
 }

@@ -45,6 +45,8 @@ pub struct Engine {
     category: Col,
     /// One column per tag key (see `tags`).
     tags: TagColumns,
+    /// One column per FOCUS attribute that is a dimension (see `tags`).
+    attrs: TagColumns,
     costs: Costs,
     /// Rows whose cost leaves `i128` at `scale` (see `Builder::big`).
     big: Vec<(usize, I256)>,
@@ -57,6 +59,8 @@ pub struct Engine {
     skipped: BySlot<bool>,
     /// Whether a loader left the tag columns out ([`EngineLoader::only`]).
     tags_skipped: bool,
+    /// Whether a loader left the attribute columns out ([`EngineLoader::only`]).
+    attrs_skipped: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +76,11 @@ struct Dicts {
     instance_type: Dict,
     currency: Dict,
     category: Dict,
+}
+
+/// Whether attribute `a` is a report dimension (the engine keeps a column for it).
+fn dimension(a: cloudbill_core::Attribute) -> bool {
+    crate::GroupKey::ALL.contains(&crate::GroupKey::Attribute(a))
 }
 
 fn day_number(d: NaiveDate) -> i32 {
@@ -111,6 +120,13 @@ impl Engine {
             ];
             let rows_before = b.day.len();
             b.tags.push(&r.tags, rows_before);
+            b.attrs.push_pairs(
+                r.attributes
+                    .iter()
+                    .filter(|(a, _)| dimension(**a))
+                    .map(|(a, v)| (a.snake_name(), v.as_str())),
+                rows_before,
+            );
             b.push(d, r.date, account, ids, scaled(r.cost.amount(), scale));
         }
         Ok(b.finish(catalog, None))
@@ -145,6 +161,7 @@ impl Engine {
             months: Vec::new(),
             skipped: BySlot::default(),
             tags_skipped: false,
+            attrs_skipped: false,
         }
     }
 

@@ -9,6 +9,7 @@ use ethnum::I256;
 use super::builder::month_of;
 use super::catalog::{Dict, NONE};
 use super::columns::{Col, Costs, Slot};
+use super::tags::TagColumns;
 use super::{day_number, Engine};
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
@@ -40,13 +41,22 @@ struct TagDim<'a> {
 }
 
 impl Engine {
-    fn tag_dim(&self, key: &str) -> TagDim<'_> {
-        match self.tags.key(key) {
+    /// The keyed columns of `key` (a tag or an attribute) and the name of its column there.
+    fn keyed<'k>(&self, key: &'k GroupKey) -> Option<(&TagColumns, &'k str)> {
+        match key {
+            GroupKey::Tag(t) => Some((&self.tags, t.key())),
+            GroupKey::Attribute(a) => Some((&self.attrs, a.snake_name())),
+            _ => None,
+        }
+    }
+
+    fn tag_dim(&self, key: &GroupKey) -> TagDim<'_> {
+        let (columns, name) = self.keyed(key).unwrap_or((&self.tags, ""));
+        match columns.key(name) {
             Some(k) => TagDim {
-                col: self.tags.column(k),
+                col: columns.column(k),
                 map: None,
-                names: self
-                    .tags
+                names: columns
                     .values(k)
                     .iter()
                     .enumerate()
@@ -65,8 +75,8 @@ impl Engine {
         match key {
             GroupKey::Provider => &self.provider,
             GroupKey::Project | GroupKey::ProjectGroup => &self.project,
-            // Tags are read through `tag_dim`, never as one column.
-            GroupKey::ServiceAccount | GroupKey::Tag(_) => &self.account,
+            // Tags and attributes are read through `tag_dim`, never as one column.
+            GroupKey::ServiceAccount | GroupKey::Tag(_) | GroupKey::Attribute(_) => &self.account,
             GroupKey::CloudAccount => &self.cloud_account,
             GroupKey::Region => &self.region,
             GroupKey::Service => &self.service,
@@ -82,7 +92,9 @@ impl Engine {
             GroupKey::Provider => &self.dicts.provider,
             GroupKey::Project => &self.dicts.project,
             GroupKey::ProjectGroup => &self.dicts.group,
-            GroupKey::ServiceAccount | GroupKey::Tag(_) => &self.dicts.account,
+            GroupKey::ServiceAccount | GroupKey::Tag(_) | GroupKey::Attribute(_) => {
+                &self.dicts.account
+            }
             GroupKey::CloudAccount => &self.dicts.cloud_account,
             GroupKey::Region => &self.dicts.region,
             GroupKey::Service => &self.dicts.service,
@@ -96,8 +108,8 @@ impl Engine {
     /// The values of `key`'s dictionary as shown in results: names for projects, groups and
     /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
     fn display_names(&self, key: &GroupKey) -> Vec<String> {
-        if let GroupKey::Tag(tag) = key {
-            return self.tag_dim(tag.key()).names;
+        if self.keyed(key).is_some() {
+            return self.tag_dim(key).names;
         }
         let by_id: HashMap<String, &str> = match key {
             GroupKey::Project => self
@@ -134,7 +146,7 @@ impl Engine {
 
     /// Allowed ids of tag `key`'s column: values that are one of `values` (`(none)`: rows
     /// without the tag); for a key no row has, every account or none.
-    fn allowed_tag(&self, key: &str, values: &[String]) -> Vec<bool> {
+    fn allowed_tag(&self, key: &GroupKey, values: &[String]) -> Vec<bool> {
         let dim = self.tag_dim(key);
         let wanted: Vec<bool> = dim.names.iter().map(|v| values.contains(v)).collect();
         match dim.map {
@@ -224,7 +236,7 @@ impl Engine {
                 }
                 Ok(allowed)
             }
-            GroupKey::Tag(tag) => Ok(self.allowed_tag(tag.key(), values)),
+            GroupKey::Tag(_) | GroupKey::Attribute(_) => Ok(self.allowed_tag(key, values)),
             _ => {
                 let dict = self.dict(key);
                 let mut allowed = vec![false; dict.len()];
@@ -249,7 +261,7 @@ impl Engine {
         for (key, values) in &query.filters {
             let col = match key {
                 GroupKey::ProjectGroup => self.column(&GroupKey::Project),
-                GroupKey::Tag(tag) => self.tag_dim(tag.key()).col,
+                GroupKey::Tag(_) | GroupKey::Attribute(_) => self.tag_dim(key).col,
                 _ => self.column(key),
             };
             filters.push((col, self.allowed(key, values)?));
@@ -361,14 +373,12 @@ impl Engine {
 
         let filters = self.filters(query)?;
 
-        // Each tag key's column and values, once per query.
-        let tags: BTreeMap<&str, TagDim<'_>> = query
+        // Each tag's and attribute's column and values, once per query.
+        let tags: BTreeMap<&GroupKey, TagDim<'_>> = query
             .group_by
             .iter()
-            .filter_map(|k| match k {
-                GroupKey::Tag(t) => Some((t.key(), self.tag_dim(t.key()))),
-                _ => None,
-            })
+            .filter(|k| self.keyed(k).is_some())
+            .map(|k| (k, self.tag_dim(k)))
             .collect();
         // Group dimensions: column, an optional id mapping (project → its group, tag set → its
         // value of a key), radix.
@@ -376,8 +386,7 @@ impl Engine {
             .group_by
             .iter()
             .map(|k| {
-                if let GroupKey::Tag(t) = k {
-                    let dim = &tags[t.key()];
+                if let Some(dim) = tags.get(k) {
                     Dim {
                         col: dim.col,
                         map: dim.map.as_deref(),
@@ -476,7 +485,7 @@ impl Engine {
             .group_by
             .iter()
             .map(|k| match k {
-                GroupKey::Tag(t) => tags[t.key()].names.clone(),
+                _ if tags.contains_key(k) => tags[k].names.clone(),
                 _ => self.display_names(k),
             })
             .collect();

@@ -1,5 +1,6 @@
-//! Tags as columns: one dictionary-encoded column per tag key, value id 0 for a row without the
-//! tag. A key first seen mid-load gets a column backfilled with 0 for the rows before it.
+//! Keyed columns: one dictionary-encoded column per key, value id 0 for a row without a value.
+//! A key first seen mid-load gets a column backfilled with 0 for the rows before it. Tags use
+//! one set (a column per tag key), FOCUS attributes another (a column per attribute).
 //!
 //! One column per key (rather than one column of whole tag sets) keeps memory proportional to
 //! rows × keys at one or two bytes each, however many distinct combinations the tags form
@@ -62,9 +63,18 @@ impl TagColumns {
 
     /// Appends one row with `tags`, after `rows` rows.
     pub(super) fn push(&mut self, tags: &Tags, rows: usize) {
+        self.push_pairs(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), rows);
+    }
+
+    /// Appends one row with these (key, value) pairs, after `rows` rows.
+    pub(super) fn push_pairs<'v>(
+        &mut self,
+        pairs: impl Iterator<Item = (&'v str, &'v str)>,
+        rows: usize,
+    ) {
         self.row.clear();
         self.row.resize(self.cols.len(), 0);
-        for (key, value) in tags {
+        for (key, value) in pairs {
             let k = self.add_key(key, rows);
             if k >= self.row.len() {
                 self.row.resize(k + 1, 0);
@@ -107,6 +117,34 @@ impl TagColumns {
             col.extend_mapped(sets, &lookup, rows);
         }
         Ok(())
+    }
+
+    /// Appends a partition's `rows` values of `key` (a text column; `""` is no value), after
+    /// `before` rows. A column without any value adds no key; call [`TagColumns::pad`] after
+    /// the partition's keys so every column has every row.
+    pub(super) fn extend_values(
+        &mut self,
+        key: &str,
+        column: &TextColumn<'_>,
+        rows: usize,
+        before: usize,
+    ) {
+        if self.key(key).is_none() && column.values.iter().all(|v| v.is_empty()) {
+            return;
+        }
+        let k = self.add_key(key, before);
+        let lookup: Vec<u32> = column.values.iter().map(|v| self.values[k].id(v)).collect();
+        self.cols[k].extend_mapped(column, &lookup, rows);
+    }
+
+    /// Gives every column `rows` rows (rows a partition did not have the key for: 0).
+    pub(super) fn pad(&mut self, rows: usize) {
+        for col in &mut self.cols {
+            let missing = rows.saturating_sub(col.len());
+            if missing > 0 {
+                col.extend_repeat(0, missing);
+            }
+        }
     }
 
     /// Gives back the slack of grown columns.

@@ -55,10 +55,11 @@ pub(super) fn mapper(
         if seen.stopped {
             continue; // drain, so the reader never blocks on this mapper
         }
+        let mut attributes = Vec::new();
         for record in &batch {
             let line = record.position().map_or(0, csv::Position::line);
             let mapped = check_width(record, width, line)
-                .and_then(|()| map_fields(ctx, record, line, &mut tags));
+                .and_then(|()| map_fields(ctx, record, line, &mut tags, &mut attributes));
             match seen.rows.outcome(mapped) {
                 Ok(Some(f)) => {
                     let date = f.date;

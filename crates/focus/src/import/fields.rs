@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use cloudbill_columnar::RecordFields;
 use cloudbill_core::{
-    parse_decimal, AccountId, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
-    Money, ProviderKind, Tags,
+    parse_decimal, AccountId, Attribute, ChargeCategory, CostRecord, Currency, DateRange, Decimal,
+    DomainId, Money, ProviderKind, Tags,
 };
 
 use super::layout::{cell, first_cell, layout, Columns, Layout, Positions};
@@ -101,7 +101,8 @@ pub(super) fn map_row(
     (domain, account): (DomainId, AccountId),
 ) -> Result<CostRecord, RowError> {
     let mut tags = BTreeMap::new();
-    let f = map_fields(ctx, record, line, &mut tags)?;
+    let mut attributes = Vec::new();
+    let f = map_fields(ctx, record, line, &mut tags, &mut attributes)?;
     Ok(CostRecord {
         domain,
         service_account: account,
@@ -118,6 +119,11 @@ pub(super) fn map_row(
         list_cost: f.list_cost,
         charge_category: f.charge_category,
         tags: f.tags.clone(),
+        attributes: f
+            .attributes
+            .iter()
+            .map(|(a, v)| (*a, (*v).to_owned()))
+            .collect(),
     })
 }
 
@@ -219,12 +225,13 @@ pub(super) fn charge_span(
 
 /// Maps one row to borrowed record fields; `tags` is the caller's map, cleared and refilled
 /// (no allocation for rows without tags).
-pub(super) fn map_fields<'r>(
+pub(super) fn map_fields<'r: 'b, 'b>(
     ctx: &RowContext<'_>,
     record: &'r csv::StringRecord,
     line: u64,
-    tags: &'r mut Tags,
-) -> Result<RecordFields<'r>, RowError> {
+    tags: &'b mut Tags,
+    attributes: &'b mut Vec<(Attribute, &'r str)>,
+) -> Result<RecordFields<'b>, RowError> {
     let layout = ctx.layout;
     let err = |column: &str, message: String| RowError {
         line,
@@ -293,6 +300,18 @@ pub(super) fn map_fields<'r>(
         layout.instance_type.unwrap_or(""),
         cell(record, at.instance_type),
     )?;
+    attributes.clear();
+    for (attribute, index) in &at.attributes {
+        if let Some(v) = text(attribute.focus_name(), cell(record, Some(*index)))? {
+            // A billing account equal to the sub-account is implied (an export writes the
+            // sub-account where a record has no billing account of its own).
+            if *attribute == Attribute::BillingAccountId && cloud_account == Some(v) {
+                continue;
+            }
+            attributes.push((*attribute, v));
+        }
+    }
+    let attributes: &'b Vec<(Attribute, &'r str)> = attributes;
     Ok(RecordFields {
         date: start.date_naive(),
         provider: ProviderKind::File,
@@ -308,6 +327,7 @@ pub(super) fn map_fields<'r>(
         list_cost,
         charge_category,
         tags,
+        attributes,
     })
 }
 

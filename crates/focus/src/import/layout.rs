@@ -1,6 +1,7 @@
 //! The formats' columns: names per format, their positions in a file's header, cells, and
 //! opening a CSV behind the limits reader.
 
+use cloudbill_core::Attribute;
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -40,7 +41,32 @@ pub(super) struct Layout {
     pub(super) tags_json: Option<&'static str>,
     pub(super) tag_prefix: Option<&'static str>,
     pub(super) billing_period: [&'static str; 2],
+    /// The source column of each FOCUS attribute the format carries.
+    pub(super) attributes: &'static [(Attribute, &'static str)],
 }
+
+/// FOCUS carries every attribute under its own name.
+const FOCUS_ATTRIBUTES: [(Attribute, &str); 20] = {
+    let mut out = [(Attribute::BillingAccountId, ""); 20];
+    let mut i = 0;
+    while i < 20 {
+        out[i] = (Attribute::ALL[i], Attribute::ALL[i].focus_name());
+        i += 1;
+    }
+    out
+};
+
+/// The CUR columns that carry a FOCUS attribute (as the FOCUS converters map them).
+const CUR_ATTRIBUTES: [(Attribute, &str); 8] = [
+    (Attribute::BillingAccountId, "bill/PayerAccountId"),
+    (Attribute::AvailabilityZone, "lineItem/AvailabilityZone"),
+    (Attribute::SkuId, "product/sku"),
+    (Attribute::ResourceId, "lineItem/ResourceId"),
+    (Attribute::ChargeDescription, "lineItem/LineItemDescription"),
+    (Attribute::PricingUnit, "pricing/unit"),
+    (Attribute::InvoiceIssuerName, "bill/InvoicingEntity"),
+    (Attribute::RegionName, "product/location"),
+];
 
 pub(super) const FOCUS: Layout = Layout {
     start: "ChargePeriodStart",
@@ -59,6 +85,7 @@ pub(super) const FOCUS: Layout = Layout {
     tags_json: Some("Tags"),
     tag_prefix: None,
     billing_period: ["BillingPeriodStart", "BillingPeriodEnd"],
+    attributes: &FOCUS_ATTRIBUTES,
 };
 
 pub(super) const CUR: Layout = Layout {
@@ -78,6 +105,7 @@ pub(super) const CUR: Layout = Layout {
     tags_json: None,
     tag_prefix: Some("resourceTags/"),
     billing_period: ["bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate"],
+    attributes: &CUR_ATTRIBUTES,
 };
 
 /// A cell's text, `None` when empty or the `NULL` token.
@@ -114,6 +142,8 @@ pub(super) struct Positions {
     pub(super) instance_type: Option<usize>,
     pub(super) tags_json: Option<usize>,
     pub(super) billing_period: [Option<usize>; 2],
+    /// The attributes this file has, with their positions.
+    pub(super) attributes: Vec<(Attribute, usize)>,
 }
 
 impl Positions {
@@ -136,6 +166,11 @@ impl Positions {
             instance_type: one(layout.instance_type),
             tags_json: one(layout.tags_json),
             billing_period: two(layout.billing_period),
+            attributes: layout
+                .attributes
+                .iter()
+                .filter_map(|(a, name)| columns.get(name).map(|i| (*a, i)))
+                .collect(),
         }
     }
 }

@@ -178,6 +178,7 @@ pub fn record(account: &ServiceAccount, day: &str, cost: &str, service: &str) ->
         list_cost: None,
         charge_category: ChargeCategory::Usage,
         tags: std::collections::BTreeMap::new(),
+        attributes: std::collections::BTreeMap::new(),
     }
 }
 
