@@ -210,6 +210,8 @@ pub struct PartitionEncoder {
     /// An attribute's column from the first row that has a value (earlier rows none), by
     /// [`Attribute::ALL`] position: a bill without an attribute costs nothing for it.
     attributes: Vec<Option<TextBuilder>>,
+    /// The positions in `attributes` that have a column.
+    active: Vec<usize>,
 }
 
 impl PartitionEncoder {
@@ -223,6 +225,7 @@ impl PartitionEncoder {
             scales: Vec::new(),
             decimals: Default::default(),
             attributes: (0..Attribute::ALL.len()).map(|_| None).collect(),
+            active: Vec::new(),
         }
     }
 
@@ -304,27 +307,35 @@ impl PartitionEncoder {
 
     /// Appends the attribute values of the row just pushed (`rows() - 1` rows before it).
     fn push_attributes(&mut self, values: &[(Attribute, &str)]) {
+        if values.is_empty() && self.active.is_empty() {
+            return;
+        }
         let before = self.days.len() - 1;
-        let mut given = [false; Attribute::ALL.len()];
+        let mut given = 0u32; // a bit per attribute
         for (a, v) in values {
             let i = *a as usize;
-            if v.is_empty() || given[i] {
+            if v.is_empty() || given & (1 << i) != 0 {
                 continue;
             }
-            given[i] = true;
-            self.attributes[i]
-                .get_or_insert_with(|| {
-                    let mut column = TextBuilder::default();
-                    for _ in 0..before {
-                        column.push("");
-                    }
-                    column
-                })
-                .push(v);
+            given |= 1 << i;
+            let column = &mut self.attributes[i];
+            if column.is_none() {
+                let mut new = TextBuilder::default();
+                for _ in 0..before {
+                    new.push("");
+                }
+                *column = Some(new);
+                self.active.push(i);
+            }
+            if let Some(column) = column {
+                column.push(v);
+            }
         }
-        for (i, column) in self.attributes.iter_mut().enumerate() {
-            if let (Some(column), false) = (column, given[i]) {
-                column.push("");
+        for &i in &self.active {
+            if given & (1 << i) == 0 {
+                if let Some(column) = &mut self.attributes[i] {
+                    column.push("");
+                }
             }
         }
     }
@@ -448,3 +459,6 @@ fn cost_column(mantissas: &[i128], scales: &[u8]) -> Vec<u8> {
     }
     cost
 }
+
+// `push_attributes` keeps a bit per attribute in a u32.
+const _: () = assert!(Attribute::ALL.len() <= 32);
