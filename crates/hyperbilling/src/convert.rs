@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 use cloudbill_core::{
-    parse_decimal, ChargeCategory, CostRecord, Currency, DateRange, Decimal, Money, NaiveDate,
-    ProviderKind,
+    parse_decimal, Attribute, ChargeCategory, CostRecord, Currency, DateRange, Decimal, Money,
+    NaiveDate, ProviderKind,
 };
 use cloudbill_provider::{FetchScope, ProviderError};
 use serde_json::value::RawValue;
@@ -126,7 +126,6 @@ fn to_record(
         cloud_account: cloud_account.to_owned(),
         date,
         region: region_for_code(g.region.as_deref()).into_owned(),
-        service,
         usage_type: g.usage_type.as_deref().unwrap_or_default().to_owned(),
         instance_type: g
             .instance_type
@@ -144,8 +143,66 @@ fn to_record(
             ChargeCategory::Usage
         },
         tags: BTreeMap::new(),
-        attributes: BTreeMap::new(),
+        attributes: BTreeMap::from([
+            (
+                Attribute::ServiceCategory,
+                service_category(&service).to_owned(),
+            ),
+            (Attribute::PublisherName, PUBLISHER.to_owned()),
+        ]),
+        service,
     })
+}
+
+/// FOCUS PublisherName of everything Hyperbilling for AWS resells.
+pub const PUBLISHER: &str = "Amazon Web Services";
+
+/// The FOCUS 1.2 ServiceCategory of an AWS service code (`Other` for a code not listed).
+///
+/// | category | service codes |
+/// |---|---|
+/// | Compute | AmazonEC2, AWSLambda, AmazonECS, AmazonEKS, AmazonLightsail, AWSBatch |
+/// | Storage | AmazonS3, AmazonEFS, AmazonGlacier, AWSBackup, AmazonFSx |
+/// | Databases | AmazonRDS, AmazonDynamoDB, AmazonElastiCache, AmazonDocDB, AmazonNeptune |
+/// | Networking | AWSDataTransfer, AmazonVPC, AmazonCloudFront, AmazonRoute53, AWSELB, AWSDirectConnect, AWSGlobalAccelerator |
+/// | Management and Governance | AmazonCloudWatch, AWSCloudTrail, AWSConfig, AWSSystemsManager |
+/// | Security | awskms, AWSSecretsManager, awswaf, AmazonGuardDuty, AWSSecurityHub |
+/// | Integration | AmazonSNS, AWSQueueService, AmazonSQS, AWSEvents, AmazonMQ, AmazonStates |
+/// | Analytics | AmazonAthena, AWSGlue, AmazonKinesis, ElasticMapReduce, AmazonES, AmazonRedshift, AmazonQuickSight |
+/// | AI and Machine Learning | AmazonSageMaker, AmazonBedrock, AmazonRekognition, comprehend |
+/// | Identity | AmazonCognito |
+pub fn service_category(service_code: &str) -> &'static str {
+    match service_code {
+        "AmazonEC2" | "AWSLambda" | "AmazonECS" | "AmazonEKS" | "AmazonLightsail" | "AWSBatch" => {
+            "Compute"
+        }
+        "AmazonS3" | "AmazonEFS" | "AmazonGlacier" | "AWSBackup" | "AmazonFSx" => "Storage",
+        "AmazonRDS" | "AmazonDynamoDB" | "AmazonElastiCache" | "AmazonDocDB" | "AmazonNeptune" => {
+            "Databases"
+        }
+        "AWSDataTransfer"
+        | "AmazonVPC"
+        | "AmazonCloudFront"
+        | "AmazonRoute53"
+        | "AWSELB"
+        | "AWSDirectConnect"
+        | "AWSGlobalAccelerator" => "Networking",
+        "AmazonCloudWatch" | "AWSCloudTrail" | "AWSConfig" | "AWSSystemsManager" => {
+            "Management and Governance"
+        }
+        "awskms" | "AWSSecretsManager" | "awswaf" | "AmazonGuardDuty" | "AWSSecurityHub" => {
+            "Security"
+        }
+        "AmazonSNS" | "AWSQueueService" | "AmazonSQS" | "AWSEvents" | "AmazonMQ"
+        | "AmazonStates" => "Integration",
+        "AmazonAthena" | "AWSGlue" | "AmazonKinesis" | "ElasticMapReduce" | "AmazonES"
+        | "AmazonRedshift" | "AmazonQuickSight" => "Analytics",
+        "AmazonSageMaker" | "AmazonBedrock" | "AmazonRekognition" | "comprehend" => {
+            "AI and Machine Learning"
+        }
+        "AmazonCognito" => "Identity",
+        _ => "Other",
+    }
 }
 
 /// Decodes one billing page body into records, appending to `out`; returns the next-page token.

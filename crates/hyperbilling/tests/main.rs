@@ -642,3 +642,45 @@ async fn oversized_responses_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("larger than 1024 bytes"), "{err}");
 }
+
+/// #15: synced records carry the FOCUS ServiceCategory of their AWS service code (the table
+/// in `service_category`) and AWS as their publisher.
+#[tokio::test]
+async fn records_carry_their_focus_service_category_and_publisher() {
+    use cloudbill_core::Attribute;
+    let sim = sim(50).await;
+    let window = range("2025-03-01", "2025-03-08");
+    let got = client()
+        .fetch(&creds(&sim, ACCOUNT, KEY), scope(), window)
+        .await
+        .unwrap();
+    assert!(!got.is_empty());
+    for r in &got {
+        let expected = match r.service.as_str() {
+            "AmazonEC2" | "AWSLambda" => "Compute",
+            "AmazonS3" => "Storage",
+            "AmazonRDS" => "Databases",
+            "AWSDataTransfer" => "Networking",
+            "AmazonCloudWatch" => "Management and Governance",
+            _ => "Other",
+        };
+        assert_eq!(
+            r.attributes
+                .get(&Attribute::ServiceCategory)
+                .map(String::as_str),
+            Some(expected),
+            "{}",
+            r.service
+        );
+        assert_eq!(
+            r.attributes
+                .get(&Attribute::PublisherName)
+                .map(String::as_str),
+            Some("Amazon Web Services")
+        );
+    }
+    assert_eq!(
+        cloudbill_hyperbilling::service_category("SomethingNew"),
+        "Other"
+    );
+}
