@@ -123,6 +123,40 @@ async fn import_export_round_trip_and_bad_files() {
         .await
         .ok();
     assert_eq!(total(&report("again").await), total(&report("cur").await));
+    // The CUR's FOCUS attributes survive the export and the re-import: the same groups with
+    // the same sums by SKU (the sample's `product/sku`; it has no zones or resource ids).
+    for key in ["sku"] {
+        let by = |account: &'static str| {
+            let env = &env;
+            async move {
+                let out = env
+                    .run(&[
+                        "report",
+                        "--start",
+                        "2023-11-01",
+                        "--end",
+                        "2023-12-01",
+                        "--account",
+                        account,
+                        "--group-by",
+                        key,
+                        "--sort",
+                        "key",
+                        "--format",
+                        "json",
+                    ])
+                    .await;
+                out.ok();
+                out.json()["results"].clone()
+            }
+        };
+        let (cur, again) = (by("cur").await, by("again").await);
+        assert!(
+            cur.as_array().unwrap().len() > 1,
+            "{key}: the sample has several values"
+        );
+        assert_eq!(cur, again, "{key}");
+    }
 
     // Gzipped input works the same.
     let gz = env.dir.path().join("out.csv.gz");

@@ -17,7 +17,7 @@ pub struct ExportRow<'a> {
 
 /// The columns written: FOCUS 1.2 columns the data supports (mandatory ones always present,
 /// empty where cloudbill has no value), then cloudbill's own as `x_` columns, then the
-/// FOCUS attributes not named above ([`EXTRA_ATTRIBUTES`]).
+/// FOCUS attributes not named above ([`extra_attributes`]).
 pub const FOCUS_EXPORT_COLUMNS: [&str; 22] = [
     "BilledCost",
     "BillingAccountId",
@@ -43,27 +43,18 @@ pub const FOCUS_EXPORT_COLUMNS: [&str; 22] = [
     "x_InstanceType",
 ];
 
-/// The attributes written after [`FOCUS_EXPORT_COLUMNS`], under their FOCUS names
-/// (BillingAccountId, ChargeClass and ChargeDescription have their place among those).
-pub const EXTRA_ATTRIBUTES: [Attribute; 17] = [
-    Attribute::BillingAccountName,
-    Attribute::SubAccountName,
-    Attribute::AvailabilityZone,
-    Attribute::ServiceCategory,
-    Attribute::ServiceSubcategory,
-    Attribute::SkuId,
-    Attribute::SkuPriceId,
-    Attribute::ResourceId,
-    Attribute::ResourceName,
-    Attribute::ResourceType,
-    Attribute::PricingCategory,
-    Attribute::PricingUnit,
-    Attribute::ConsumedUnit,
-    Attribute::CommitmentDiscountId,
-    Attribute::InvoiceIssuerName,
-    Attribute::PublisherName,
-    Attribute::RegionName,
+/// The attributes [`FOCUS_EXPORT_COLUMNS`] places among its columns.
+const PLACED: [Attribute; 3] = [
+    Attribute::BillingAccountId,
+    Attribute::ChargeClass,
+    Attribute::ChargeDescription,
 ];
+
+/// The attributes written after [`FOCUS_EXPORT_COLUMNS`], under their FOCUS names: every
+/// [`Attribute`] not placed among those.
+pub fn extra_attributes() -> impl Iterator<Item = Attribute> {
+    Attribute::ALL.into_iter().filter(|a| !PLACED.contains(a))
+}
 
 /// Writes `rows` as FOCUS 1.2 CSV with a header. Amounts are written exactly as stored.
 /// BillingAccountId is the record's attribute, or its sub-account when it has none (the
@@ -77,7 +68,7 @@ pub fn write_focus<'a, W: Write>(
         FOCUS_EXPORT_COLUMNS
             .iter()
             .copied()
-            .chain(EXTRA_ATTRIBUTES.iter().map(|a| a.focus_name())),
+            .chain(extra_attributes().map(Attribute::focus_name)),
     )?;
     for row in rows {
         let r = row.record;
@@ -132,11 +123,7 @@ pub fn write_focus<'a, W: Write>(
             r.usage_type.clone(),
             r.instance_type.clone().unwrap_or_default(),
         ];
-        w.write_record(
-            fixed
-                .into_iter()
-                .chain(EXTRA_ATTRIBUTES.iter().map(|a| attribute(*a))),
-        )?;
+        w.write_record(fixed.into_iter().chain(extra_attributes().map(attribute)))?;
     }
     w.flush()?;
     Ok(())

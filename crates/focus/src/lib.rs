@@ -19,7 +19,7 @@ mod import;
 pub mod limits;
 
 pub use error::{ImportError, RowError};
-pub use export::{write_focus, ExportRow, EXTRA_ATTRIBUTES, FOCUS_EXPORT_COLUMNS};
+pub use export::{extra_attributes, write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
 pub use import::{
     encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill,
     BILLING_PERIOD_SLACK_DAYS, SPAN_TAG,
