@@ -1,5 +1,6 @@
 //! Answering a query: resolve filters, lay out the cells, scan column at a time, assemble
-//! the rows exactly.
+//! the rows exactly. One file on purpose: those steps share the `Layout` and are read
+//! together; tags and attributes (their dimensions and `tag_summary`) are in `tags.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,7 +10,7 @@ use ethnum::I256;
 use super::builder::month_of;
 use super::catalog::{Dict, NONE};
 use super::columns::{Col, Costs, Slot};
-use super::tags::TagColumns;
+use super::tags::TagDim;
 use super::{day_number, Engine};
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
@@ -31,46 +32,7 @@ fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
     }
 }
 
-/// How a query reads tag `key`: the key's column and its values, or, for a key no row has,
-/// the account column mapped to one value, `(none)`.
-struct TagDim<'a> {
-    col: &'a Col,
-    map: Option<Vec<u32>>,
-    /// Display values by id (`(none)` for rows without the tag).
-    names: Vec<String>,
-}
-
 impl Engine {
-    /// The keyed columns of `key` (a tag or an attribute) and the name of its column there.
-    fn keyed<'k>(&self, key: &'k GroupKey) -> Option<(&TagColumns, &'k str)> {
-        match key {
-            GroupKey::Tag(t) => Some((&self.tags, t.key())),
-            GroupKey::Attribute(a) => Some((&self.attrs, a.snake_name())),
-            _ => None,
-        }
-    }
-
-    fn tag_dim(&self, key: &GroupKey) -> TagDim<'_> {
-        let (columns, name) = self.keyed(key).unwrap_or((&self.tags, ""));
-        match columns.key(name) {
-            Some(k) => TagDim {
-                col: columns.column(k),
-                map: None,
-                names: columns
-                    .values(k)
-                    .iter()
-                    .enumerate()
-                    .map(|(id, v)| if id == 0 { NONE.to_owned() } else { v.clone() })
-                    .collect(),
-            },
-            None => TagDim {
-                col: &self.account,
-                map: Some(vec![0; self.dicts.account.len()]),
-                names: vec![NONE.to_owned()],
-            },
-        }
-    }
-
     fn column(&self, key: &GroupKey) -> &Col {
         match key {
             GroupKey::Provider => &self.provider,
@@ -142,17 +104,6 @@ impl Engine {
                     .map_or_else(|| raw.clone(), |n| (*n).to_owned()),
             })
             .collect()
-    }
-
-    /// Allowed ids of tag `key`'s column: values that are one of `values` (`(none)`: rows
-    /// without the tag); for a key no row has, every account or none.
-    fn allowed_tag(&self, key: &GroupKey, values: &[String]) -> Vec<bool> {
-        let dim = self.tag_dim(key);
-        let wanted: Vec<bool> = dim.names.iter().map(|v| values.contains(v)).collect();
-        match dim.map {
-            None => wanted,
-            Some(map) => map.iter().map(|v| wanted[*v as usize]).collect(),
-        }
     }
 
     /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
@@ -256,7 +207,7 @@ impl Engine {
     }
 
     /// A query's filters, as (column, allowed ids). Group filters apply to the project column.
-    fn filters(&self, query: &Query) -> Result<Vec<(&Col, Vec<bool>)>, QueryError> {
+    pub(super) fn filters(&self, query: &Query) -> Result<Vec<(&Col, Vec<bool>)>, QueryError> {
         let mut filters = Vec::with_capacity(query.filters.len());
         for (key, values) in &query.filters {
             let col = match key {
@@ -271,75 +222,11 @@ impl Engine {
 
     /// The rows of the months that hold days `start..end` (rows are month-sorted: a scan is
     /// bounded by months, then checks days per row).
-    fn rows_of(&self, start: i32, end: i32) -> (usize, usize) {
+    pub(super) fn rows_of(&self, start: i32, end: i32) -> (usize, usize) {
         let first = self.months.partition_point(|(m, _)| *m < month_of(start));
         let last = self.months.partition_point(|(m, _)| *m < end);
         let at = |i: usize| self.months.get(i).map_or(self.day.len(), |(_, row)| *row);
         (at(first), at(last))
-    }
-
-    /// The tags of the records `query` selects (its range and filters; its group-by, sort
-    /// and limit are ignored): each key with its values, the most used first, and how many
-    /// records carry each. At most [`crate::MAX_TAG_VALUES_LISTED`] values are listed per
-    /// key; `value_count` counts them all.
-    pub fn tag_summary(&self, query: &Query) -> Result<Vec<crate::TagSummary>, QueryError> {
-        if self.tags_skipped {
-            return Err(QueryError::NotLoaded("tags".into()));
-        }
-        let start = day_number(query.range.start());
-        let end = day_number(query.range.end());
-        let filters = self.filters(query)?;
-        let layout = Layout {
-            dims: &[],
-            filters: &filters,
-            bucket_of_day: &[],
-            start,
-            end,
-            n_buckets: 1,
-            n_currency: 1,
-        };
-        let (lo, hi) = self.rows_of(start, end);
-        let selected: Vec<usize> = (lo..hi)
-            .filter(|i| (start..end).contains(&self.day[*i]) && Self::passes(&layout, *i))
-            .collect();
-        let mut keys: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
-        for (k, key) in self.tags.keys().iter().enumerate() {
-            let col = self.tags.column(k);
-            let names = self.tags.values(k);
-            let mut counts = vec![0u64; names.len()];
-            for i in &selected {
-                counts[col.get(*i)] += 1;
-            }
-            let values: Vec<(&str, u64)> = names
-                .iter()
-                .zip(counts)
-                .skip(1) // id 0: rows without the tag
-                .filter(|(_, n)| *n > 0)
-                .map(|(v, n)| (v.as_str(), n))
-                .collect();
-            if !values.is_empty() {
-                keys.insert(key, values);
-            }
-        }
-        Ok(keys
-            .into_iter()
-            .map(|(key, mut values)| {
-                values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-                crate::TagSummary {
-                    key: key.to_owned(),
-                    value_count: values.len(),
-                    records: values.iter().map(|(_, n)| n).sum(),
-                    values: values
-                        .into_iter()
-                        .take(crate::MAX_TAG_VALUES_LISTED)
-                        .map(|(value, records)| crate::TagValue {
-                            value: value.to_owned(),
-                            records,
-                        })
-                        .collect(),
-                }
-            })
-            .collect())
     }
 
     /// Answers `query` exactly.
@@ -592,7 +479,7 @@ struct Dim<'a> {
 }
 
 /// What a scan needs to turn a record into its cell.
-struct Layout<'a> {
+pub(super) struct Layout<'a> {
     dims: &'a [Dim<'a>],
     filters: &'a [(&'a Col, Vec<bool>)],
     bucket_of_day: &'a [u32],
@@ -602,9 +489,24 @@ struct Layout<'a> {
     n_currency: u128,
 }
 
+impl<'a> Layout<'a> {
+    /// A layout that only filters rows of days `start..end` (no groups, one bucket).
+    pub(super) fn filtering(filters: &'a [(&'a Col, Vec<bool>)], start: i32, end: i32) -> Self {
+        Layout {
+            dims: &[],
+            filters,
+            bucket_of_day: &[],
+            start,
+            end,
+            n_buckets: 1,
+            n_currency: 1,
+        }
+    }
+}
+
 impl Engine {
     #[inline]
-    fn passes(layout: &Layout<'_>, i: usize) -> bool {
+    pub(super) fn passes(layout: &Layout<'_>, i: usize) -> bool {
         layout
             .filters
             .iter()

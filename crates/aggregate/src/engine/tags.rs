@@ -1,6 +1,7 @@
 //! Keyed columns: one dictionary-encoded column per key, value id 0 for a row without a value.
 //! A key first seen mid-load gets a column backfilled with 0 for the rows before it. Tags use
-//! one set (a column per tag key), FOCUS attributes another (a column per attribute).
+//! one set (a column per tag key), FOCUS attributes another (a column per attribute). The
+//! second half: how a query reads them (`tag_dim`, `allowed_tag`) and `tag_summary`.
 //!
 //! One column per key (rather than one column of whole tag sets) keeps memory proportional to
 //! rows × keys at one or two bytes each, however many distinct combinations the tags form
@@ -10,9 +11,13 @@
 use cloudbill_columnar::TextColumn;
 use cloudbill_core::Tags;
 
-use super::catalog::Dict;
+use std::collections::BTreeMap;
+
+use super::catalog::{Dict, NONE};
 use super::columns::Col;
-use crate::QueryError;
+use super::query::Layout;
+use super::{day_number, Engine};
+use crate::{GroupKey, Query, QueryError};
 
 /// The tag columns of an engine.
 #[derive(Debug, Clone, Default)]
@@ -153,5 +158,113 @@ impl TagColumns {
             col.shrink_to_fit();
         }
         self.row = Vec::new();
+    }
+}
+
+/// How a query reads tag `key`: the key's column and its values, or, for a key no row has,
+/// the account column mapped to one value, `(none)`.
+pub(super) struct TagDim<'a> {
+    pub(super) col: &'a Col,
+    pub(super) map: Option<Vec<u32>>,
+    /// Display values by id (`(none)` for rows without the tag).
+    pub(super) names: Vec<String>,
+}
+
+impl Engine {
+    /// The keyed columns of `key` (a tag or an attribute) and the name of its column there.
+    pub(super) fn keyed<'k>(&self, key: &'k GroupKey) -> Option<(&TagColumns, &'k str)> {
+        match key {
+            GroupKey::Tag(t) => Some((&self.tags, t.key())),
+            GroupKey::Attribute(a) => Some((&self.attrs, a.snake_name())),
+            _ => None,
+        }
+    }
+
+    pub(super) fn tag_dim(&self, key: &GroupKey) -> TagDim<'_> {
+        let (columns, name) = self.keyed(key).unwrap_or((&self.tags, ""));
+        match columns.key(name) {
+            Some(k) => TagDim {
+                col: columns.column(k),
+                map: None,
+                names: columns
+                    .values(k)
+                    .iter()
+                    .enumerate()
+                    .map(|(id, v)| if id == 0 { NONE.to_owned() } else { v.clone() })
+                    .collect(),
+            },
+            None => TagDim {
+                col: &self.account,
+                map: Some(vec![0; self.dicts.account.len()]),
+                names: vec![NONE.to_owned()],
+            },
+        }
+    }
+
+    /// Allowed ids of tag `key`'s column: values that are one of `values` (`(none)`: rows
+    /// without the tag); for a key no row has, every account or none.
+    pub(super) fn allowed_tag(&self, key: &GroupKey, values: &[String]) -> Vec<bool> {
+        let dim = self.tag_dim(key);
+        let wanted: Vec<bool> = dim.names.iter().map(|v| values.contains(v)).collect();
+        match dim.map {
+            None => wanted,
+            Some(map) => map.iter().map(|v| wanted[*v as usize]).collect(),
+        }
+    }
+
+    /// The tags of the records `query` selects (its range and filters; its group-by, sort
+    /// and limit are ignored): each key with its values, the most used first, and how many
+    /// records carry each. At most [`crate::MAX_TAG_VALUES_LISTED`] values are listed per
+    /// key; `value_count` counts them all.
+    pub fn tag_summary(&self, query: &Query) -> Result<Vec<crate::TagSummary>, QueryError> {
+        if self.tags_skipped {
+            return Err(QueryError::NotLoaded("tags".into()));
+        }
+        let start = day_number(query.range.start());
+        let end = day_number(query.range.end());
+        let filters = self.filters(query)?;
+        let layout = Layout::filtering(&filters, start, end);
+        let (lo, hi) = self.rows_of(start, end);
+        let selected: Vec<usize> = (lo..hi)
+            .filter(|i| (start..end).contains(&self.day[*i]) && Self::passes(&layout, *i))
+            .collect();
+        let mut keys: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+        for (k, key) in self.tags.keys().iter().enumerate() {
+            let col = self.tags.column(k);
+            let names = self.tags.values(k);
+            let mut counts = vec![0u64; names.len()];
+            for i in &selected {
+                counts[col.get(*i)] += 1;
+            }
+            let values: Vec<(&str, u64)> = names
+                .iter()
+                .zip(counts)
+                .skip(1) // id 0: rows without the tag
+                .filter(|(_, n)| *n > 0)
+                .map(|(v, n)| (v.as_str(), n))
+                .collect();
+            if !values.is_empty() {
+                keys.insert(key, values);
+            }
+        }
+        Ok(keys
+            .into_iter()
+            .map(|(key, mut values)| {
+                values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                crate::TagSummary {
+                    key: key.to_owned(),
+                    value_count: values.len(),
+                    records: values.iter().map(|(_, n)| n).sum(),
+                    values: values
+                        .into_iter()
+                        .take(crate::MAX_TAG_VALUES_LISTED)
+                        .map(|(value, records)| crate::TagValue {
+                            value: value.to_owned(),
+                            records,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
     }
 }
