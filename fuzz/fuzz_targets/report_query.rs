@@ -45,6 +45,7 @@ fn engine() -> &'static Engine {
                 list_cost: None,
                 charge_category: ChargeCategory::Usage,
                 tags: Default::default(),
+                attributes: Default::default(),
             })
             .collect();
         Engine::build(&records, catalog).unwrap_or_else(|e| panic!("fixture engine: {e}"))
