@@ -55,29 +55,12 @@ async fn year_total(env: &Env, start: &str, end: &str) -> String {
         .to_owned()
 }
 
-async fn file_account(env: &Env) {
-    env.run(&["billing", "enable"]).await.ok();
-    env.run(&["project", "create", "web"]).await.ok();
-    env.run(&[
-        "account",
-        "add",
-        "--provider",
-        "file",
-        "--name",
-        "bill",
-        "--project",
-        "web",
-    ])
-    .await
-    .ok();
-}
-
 /// #13 critical 1: a 2-row file dated 2025-03-15 and 2025-09-15 deleted the 182 days between
 /// them; a typo'd year wiped years.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_replaces_only_the_days_its_file_holds() {
     let env = Env::new().await;
-    file_account(&env).await;
+    env.file_account().await;
     let days: Vec<String> = (0..365)
         .map(|i| {
             (harness_date("2025-01-01") + chrono::Duration::days(i))
@@ -264,7 +247,7 @@ async fn read_only_commands_create_nothing_and_passwords_stay_hidden() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifo_imports_and_failed_exports_leave_nothing() {
     let env = Env::new().await;
-    file_account(&env).await;
+    env.file_account().await;
     let fifo = env.dir.path().join("bill.fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -348,7 +331,7 @@ async fn fifo_imports_and_failed_exports_leave_nothing() {
 async fn a_killed_import_is_closed_as_interrupted() {
     use std::io::Write as _;
     let env = Env::new().await;
-    file_account(&env).await;
+    env.file_account().await;
     let fifo = env.dir.path().join("slow.fifo");
     assert!(std::process::Command::new("mkfifo")
         .arg(&fifo)

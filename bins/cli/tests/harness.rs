@@ -120,6 +120,24 @@ impl Env {
         }
     }
 
+    /// Billing on, project web, and a `file` account `bill` in it (for bill imports).
+    pub async fn file_account(&self) {
+        self.run(&["billing", "enable"]).await.ok();
+        self.run(&["project", "create", "web"]).await.ok();
+        self.run(&[
+            "account",
+            "add",
+            "--provider",
+            "file",
+            "--name",
+            "bill",
+            "--project",
+            "web",
+        ])
+        .await
+        .ok();
+    }
+
     /// Billing on, projects web and data, accounts acme-main (web), globex (data) and bad
     /// (data, wrong key).
     pub async fn setup(&self) {

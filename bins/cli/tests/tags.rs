@@ -96,20 +96,7 @@ async fn report(env: &Env, extra: &[&str]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_group_and_filter_by_tags_exactly() {
     let env = Env::new().await;
-    env.run(&["billing", "enable"]).await.ok();
-    env.run(&["project", "create", "web"]).await.ok();
-    env.run(&[
-        "account",
-        "add",
-        "--provider",
-        "file",
-        "--name",
-        "bill",
-        "--project",
-        "web",
-    ])
-    .await
-    .ok();
+    env.file_account().await;
     env.run(&["import", "focus", &fixture(), "--account", "bill"])
         .await
         .ok();

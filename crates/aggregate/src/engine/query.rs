@@ -187,7 +187,7 @@ impl Engine {
                 }
                 Ok(allowed)
             }
-            GroupKey::Tag(_) | GroupKey::Attribute(_) => Ok(self.allowed_tag(key, values)),
+            GroupKey::Tag(_) | GroupKey::Attribute(_) => Ok(self.keyed_filter(key, values).1),
             _ => {
                 let dict = self.dict(key);
                 let mut allowed = vec![false; dict.len()];
@@ -210,12 +210,13 @@ impl Engine {
     pub(super) fn filters(&self, query: &Query) -> Result<Vec<(&Col, Vec<bool>)>, QueryError> {
         let mut filters = Vec::with_capacity(query.filters.len());
         for (key, values) in &query.filters {
-            let col = match key {
-                GroupKey::ProjectGroup => self.column(&GroupKey::Project),
-                GroupKey::Tag(_) | GroupKey::Attribute(_) => self.tag_dim(key).col,
-                _ => self.column(key),
-            };
-            filters.push((col, self.allowed(key, values)?));
+            filters.push(match key {
+                GroupKey::ProjectGroup => {
+                    (self.column(&GroupKey::Project), self.allowed(key, values)?)
+                }
+                GroupKey::Tag(_) | GroupKey::Attribute(_) => self.keyed_filter(key, values),
+                _ => (self.column(key), self.allowed(key, values)?),
+            });
         }
         Ok(filters)
     }

@@ -1,7 +1,7 @@
 //! Keyed columns: one dictionary-encoded column per key, value id 0 for a row without a value.
 //! A key first seen mid-load gets a column backfilled with 0 for the rows before it. Tags use
 //! one set (a column per tag key), FOCUS attributes another (a column per attribute). The
-//! second half: how a query reads them (`tag_dim`, `allowed_tag`) and `tag_summary`.
+//! second half: how a query reads them (`tag_dim`, `keyed_filter`) and `tag_summary`.
 //!
 //! One column per key (rather than one column of whole tag sets) keeps memory proportional to
 //! rows × keys at one or two bytes each, however many distinct combinations the tags form
@@ -201,14 +201,25 @@ impl Engine {
         }
     }
 
-    /// Allowed ids of tag `key`'s column: values that are one of `values` (`(none)`: rows
-    /// without the tag); for a key no row has, every account or none.
-    pub(super) fn allowed_tag(&self, key: &GroupKey, values: &[String]) -> Vec<bool> {
-        let dim = self.tag_dim(key);
-        let wanted: Vec<bool> = dim.names.iter().map(|v| values.contains(v)).collect();
-        match dim.map {
-            None => wanted,
-            Some(map) => map.iter().map(|v| wanted[*v as usize]).collect(),
+    /// A filter on tag or attribute `key`: its column and the ids allowed there — values
+    /// that are one of `values` (`(none)`: rows without a value); for a key no row has, the
+    /// account column with every account or none allowed.
+    pub(super) fn keyed_filter(&self, key: &GroupKey, values: &[String]) -> (&Col, Vec<bool>) {
+        let wanted = |v: &str| values.iter().any(|x| x == v);
+        match self
+            .keyed(key)
+            .and_then(|(columns, name)| columns.key(name).map(|k| (columns, k)))
+        {
+            Some((columns, k)) => (
+                columns.column(k),
+                columns
+                    .values(k)
+                    .iter()
+                    .enumerate()
+                    .map(|(id, v)| wanted(if id == 0 { NONE } else { v }))
+                    .collect(),
+            ),
+            None => (&self.account, vec![wanted(NONE); self.dicts.account.len()]),
         }
     }
 
