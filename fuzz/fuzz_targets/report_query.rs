@@ -46,6 +46,8 @@ fn engine() -> &'static Engine {
                 charge_category: ChargeCategory::Usage,
                 tags: Default::default(),
                 attributes: Default::default(),
+                measures: Default::default(),
+                extensions: Default::default(),
             })
             .collect();
         Engine::build(&records, catalog).unwrap_or_else(|e| panic!("fixture engine: {e}"))

@@ -100,7 +100,7 @@ pub enum Command {
         #[command(subcommand)]
         format: ImportFormat,
     },
-    /// Export stored cost records as a FOCUS 1.2 CSV file.
+    /// Export stored cost records as a FOCUS 1.2 file (CSV, or Parquet for FILE.parquet).
     Export {
         #[command(subcommand)]
         format: ExportFormat,
@@ -432,7 +432,8 @@ pub struct ExportArgs {
     /// Only these projects (repeatable).
     #[arg(long)]
     pub project: Vec<String>,
-    /// Where to write (`-` for stdout).
+    /// Where to write: a `.parquet` file gets Parquet (typed columns), any other name CSV;
+    /// `-` writes CSV to stdout.
     pub file: PathBuf,
 }
 

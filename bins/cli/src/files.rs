@@ -4,7 +4,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use cloudbill_core::DateRange;
-use cloudbill_service::{BillFormat, Billing, ImportOptions, Principal, ServiceError};
+use cloudbill_service::{BillFormat, Billing, FocusFormat, ImportOptions, Principal, ServiceError};
 use serde_json::json;
 
 use crate::args::{ExportFormat, Format, ImportFormat};
@@ -153,8 +153,14 @@ pub(crate) async fn export(
     let ExportFormat::Focus(args) = format;
     let range = DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
     if args.file.as_os_str() == "-" {
-        b.export_focus(&Principal::Admin, range, &args.project, out)
-            .await?;
+        b.export_focus(
+            &Principal::Admin,
+            range,
+            &args.project,
+            FocusFormat::Csv,
+            out,
+        )
+        .await?;
         return Ok(());
     }
     let fail = |e: &dyn std::fmt::Display| {
@@ -171,6 +177,7 @@ pub(crate) async fn export(
             &Principal::Admin,
             range,
             &args.project,
+            FocusFormat::for_file_name(&args.file.to_string_lossy()),
             std::io::BufWriter::new(file),
         )
         .await

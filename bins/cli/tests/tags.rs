@@ -66,7 +66,14 @@ fn got(report: &serde_json::Value, key: &str) -> BTreeMap<(String, String), Deci
         for t in row["total"].as_array().unwrap() {
             out.insert(
                 (
-                    row["group"][key].as_str().unwrap().to_owned(),
+                    // Records without the key group under null in JSON.
+                    match &row["group"][key] {
+                        serde_json::Value::Null => "(none)".to_owned(),
+                        v => {
+                            assert_ne!(v, "(none)", "no value is null in JSON, not a string");
+                            v.as_str().unwrap().to_owned()
+                        }
+                    },
                     t["currency"].as_str().unwrap().to_owned(),
                 ),
                 t["cost"].as_str().unwrap().parse().unwrap(),

@@ -266,6 +266,14 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Any,
     ),
+    r(
+        "get",
+        "/api/v1/export/focus",
+        "The costs of a range as a FOCUS 1.2 file: CSV, or Parquet with format=parquet (a member names one of its projects)",
+        None,
+        200,
+        Access::Any,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -329,13 +337,17 @@ pub fn document() -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         let mut params = params;
-        if route.path == "/api/v1/billing/tags" {
+        if route.path == "/api/v1/billing/tags" || route.path == "/api/v1/export/focus" {
             let date = json!({"type": "string", "format": "date"});
             params.extend([
                 json!({"name": "start", "in": "query", "required": true, "schema": date}),
                 json!({"name": "end", "in": "query", "required": true, "schema": date}),
                 json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
             ]);
+        }
+        if route.path == "/api/v1/export/focus" {
+            params.push(json!({"name": "format", "in": "query", "required": false,
+                "schema": {"type": "string", "enum": ["csv", "parquet"]}}));
         }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
@@ -346,6 +358,10 @@ pub fn document() -> Value {
         }
         let ok = if route.path == "/api/v1/billing/query" {
             json!({"description": "the report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}})
+        } else if route.path == "/api/v1/export/focus" {
+            json!({"description": "the FOCUS file", "content": {
+                "text/csv; charset=utf-8": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}})
         } else {
             json!({"description": "success"})
         };
@@ -365,6 +381,7 @@ pub fn document() -> Value {
                 && !route.path.contains('{')
                 && route.method == "get"
                 && route.path != "/api/v1/billing/query"
+                && route.path != "/api/v1/export/focus"
             {
                 continue;
             }

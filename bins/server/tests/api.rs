@@ -725,3 +725,99 @@ async fn tags_are_dimensions_and_members_see_only_their_own() {
         .await;
     assert_eq!(status, 422, "{err}");
 }
+
+/// `GET /api/v1/export/focus`: a domain admin exports the domain, a member only its own
+/// project; CSV by default, Parquet on request; bad parameters are 4xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focus_export_over_http_respects_projects() {
+    let s = Server::start().await;
+    let admin = cloudbill_service::Principal::Admin;
+    s.billing
+        .add_account(
+            &admin,
+            cloudbill_service::NewAccount {
+                name: "bill".into(),
+                provider: "file".into(),
+                project: Some("data".into()),
+                credentials: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/focus/tests/fixtures/tagged.csv");
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+    });
+    s.billing
+        .import(
+            &admin,
+            "bill",
+            cloudbill_service::BillFormat::Focus,
+            source,
+            "tagged.csv",
+            cloudbill_service::ImportOptions::default(),
+        )
+        .await
+        .unwrap();
+    let get = |path: String, token: String| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .get(s.url(&path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let kind = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, kind, resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let base = "/api/v1/export/focus?start=2025-03-01&end=2025-05-01";
+    let (status, kind, csv) = get(base.into(), s.admin.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&csv));
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let text = String::from_utf8(csv.clone()).unwrap();
+    let rows = text.lines().count() - 1;
+    let stored = s
+        .billing
+        .export(
+            &admin,
+            cloudbill_service::DateRange::parse("2025-03-01", "2025-05-01").unwrap(),
+            &[],
+        )
+        .await
+        .unwrap()
+        .len();
+    assert!(rows > 0 && rows == stored, "{rows} rows, {stored} stored");
+    // The tagged bill is in project data: its member gets the same file, naming it.
+    let (status, _, member_csv) = get(format!("{base}&project=data"), s.data_member.clone()).await;
+    assert_eq!((status, &member_csv), (200, &csv));
+    // The web member may not export the domain, nor the data project.
+    let (status, _, body) = get(base.into(), s.web_member.clone()).await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = get(format!("{base}&project=data"), s.web_member.clone()).await;
+    assert!(matches!(status, 403 | 404), "{status}");
+    // Parquet: the file's magic at both ends.
+    let (status, kind, parquet) = get(format!("{base}&format=parquet"), s.admin.clone()).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "application/vnd.apache.parquet")
+    );
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
+    let (status, _, _) = get(format!("{base}&format=xlsx"), s.admin.clone()).await;
+    assert_eq!(status, 422);
+    let (status, _, _) = get(
+        "/api/v1/export/focus?start=2025-05-01&end=2025-03-01".into(),
+        s.admin.clone(),
+    )
+    .await;
+    assert_eq!(status, 422);
+}

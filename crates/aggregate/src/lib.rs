@@ -16,5 +16,5 @@ pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, 
 pub use error::QueryError;
 pub use query::{
     Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort, TagKey, TagSummary, TagValue,
-    MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED,
+    MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
 };

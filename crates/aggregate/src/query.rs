@@ -265,10 +265,38 @@ pub struct Bucket {
     pub currency: Currency,
 }
 
+/// The group value of records without a value of the key (no such tag, no instance type,
+/// no project group): `(none)` in tables, `null` in JSON.
+pub const NO_VALUE: &str = "(none)";
+
+fn group_json<S: serde::Serializer>(
+    group: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(group.len()))?;
+    for (k, v) in group {
+        map.serialize_entry(k, &(v != NO_VALUE).then_some(v))?;
+    }
+    map.end()
+}
+
+fn group_from_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, Option<String>>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_else(|| NO_VALUE.to_owned())))
+        .collect())
+}
+
 /// One group of the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportRow {
-    /// Group values by key (names for projects, groups and accounts).
+    /// Group values by key (names for projects, groups and accounts); [`NO_VALUE`] for
+    /// records without a value of the key, which JSON writes as `null`.
+    #[serde(serialize_with = "group_json", deserialize_with = "group_from_json")]
     pub group: BTreeMap<String, String>,
     /// Per bucket and currency, in date order.
     pub billing_data: Vec<Bucket>,

@@ -160,6 +160,8 @@ fn world(raw: &[(u8, u16, u8, u8, i64, u8, bool)]) -> World {
                 a.insert(cloudbill_core::Attribute::SkuId, format!("SKU-{svc}-{acc}"));
                 a
             },
+            measures: std::collections::BTreeMap::new(),
+            extensions: std::collections::BTreeMap::new(),
         })
         .collect();
     World {
@@ -502,6 +504,8 @@ fn a_million_records_sum_exactly() {
             charge_category: ChargeCategory::Usage,
             tags: BTreeMap::new(),
             attributes: std::collections::BTreeMap::new(),
+            measures: std::collections::BTreeMap::new(),
+            extensions: std::collections::BTreeMap::new(),
         })
         .collect();
     // Closed form: 20,000 credits of -0.5000000001; 980,000 lines of 1.2345678901 plus

@@ -121,6 +121,8 @@
 //!             charge_category: ChargeCategory::Usage,
 //!             tags: Default::default(),
 //!             attributes: Default::default(),
+//!             measures: Default::default(),
+//!             extensions: Default::default(),
 //!         }).collect())
 //!     }
 //! }
@@ -268,7 +270,7 @@ pub mod hyperbilling {
 #[cfg(feature = "focus")]
 pub mod focus {
     pub use cloudbill_focus::{
-        read, write_focus, ExportRow, ImportError, ImportedBill, FOCUS_EXPORT_COLUMNS,
+        export_columns, read, write_focus, ExportRow, ImportError, ImportedBill, COLUMNS,
     };
 }
 

@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use cloudbill_core::{
     AccountId, Attribute, Attributes, ChargeCategory, CostRecord, Currency, Decimal, DomainId,
-    Money, ProviderKind, Tags, ValidationError,
+    Extensions, Measure, Measures, Money, ProviderKind, Tags, ValidationError, EXTENSION_PREFIX,
 };
 
 use crate::format::{Column, Kind, MAGIC};
@@ -257,6 +257,39 @@ impl<'a> Partition<'a> {
         }
     }
 
+    /// A measure's values, one per row (`None`: no value), checked.
+    pub fn measure(&self, measure: Measure) -> Result<Vec<Option<Decimal>>, ValidationError> {
+        let Some(bytes) = self.raw_named(measure.snake_name(), Kind::Decimal)? else {
+            return Ok(vec![None; self.rows]);
+        };
+        let mut c = Cursor::new(bytes);
+        let out = (0..self.rows)
+            .map(|_| c.decimal())
+            .collect::<Result<Vec<_>, _>>()?;
+        if !c.done() {
+            return Err(corrupt("decimal column length"));
+        }
+        Ok(out)
+    }
+
+    /// The measures the partition has a column for.
+    pub fn measures(&self) -> impl Iterator<Item = Measure> + '_ {
+        Measure::ALL
+            .into_iter()
+            .filter(|m| self.column_names().any(|n| n == m.snake_name()))
+    }
+
+    /// The source's own (`x_`) text columns, by name, in directory order.
+    pub fn extensions(&self) -> Result<Vec<(&'a str, TextColumn<'a>)>, ValidationError> {
+        self.columns
+            .iter()
+            .filter(|(n, k, _)| {
+                n.starts_with(EXTENSION_PREFIX) && Kind::from_byte(*k) == Some(Kind::Text)
+            })
+            .map(|(n, _, bytes)| Ok((*n, text_column(bytes, self.rows)?)))
+            .collect()
+    }
+
     /// The day of the month of each row (1-based, checked against the month's length).
     pub fn days(&self) -> &'a [u8] {
         self.days
@@ -311,6 +344,10 @@ impl<'a> Partition<'a> {
         for attribute in Attribute::ALL {
             self.attribute(attribute)?;
         }
+        for measure in Measure::ALL {
+            self.measure(measure)?;
+        }
+        self.extensions()?;
         self.costs()?;
         for column in Column::DECIMAL {
             if let Some(mut c) = self.decimals(column)? {
@@ -370,6 +407,11 @@ impl<'a> Partition<'a> {
                 other => Some(other.map(|c| (a, c))),
             })
             .collect::<Result<_, _>>()?;
+        let measures: Vec<(Measure, Vec<Option<Decimal>>)> = self
+            .measures()
+            .map(|m| Ok((m, self.measure(m)?)))
+            .collect::<Result<_, ValidationError>>()?;
+        let extensions = self.extensions()?;
         let mut out = Vec::with_capacity(self.rows);
         for row in 0..self.rows {
             let date = self
@@ -400,6 +442,17 @@ impl<'a> Partition<'a> {
                         (!v.is_empty()).then(|| (*a, v.to_owned()))
                     })
                     .collect::<Attributes>(),
+                measures: measures
+                    .iter()
+                    .filter_map(|(m, values)| values[row].map(|v| (*m, v)))
+                    .collect::<Measures>(),
+                extensions: extensions
+                    .iter()
+                    .filter_map(|(name, c)| {
+                        let v = c.values[c.id(row)];
+                        (!v.is_empty()).then(|| ((*name).to_owned(), v.to_owned()))
+                    })
+                    .collect::<Extensions>(),
             });
         }
         if [quantity, effective, list]

@@ -1,8 +1,11 @@
 //! Building a partition: one record at a time, column by column.
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, NaiveDate};
 use cloudbill_core::{
-    Attribute, ChargeCategory, CostRecord, Currency, Decimal, ProviderKind, Tags,
+    Attribute, ChargeCategory, CostRecord, Currency, Decimal, Measure, ProviderKind, Tags,
+    EXTENSION_PREFIX,
 };
 
 use crate::format::{Column, Kind, MAGIC};
@@ -134,8 +137,18 @@ pub struct RecordFields<'a> {
     /// Tags.
     pub tags: &'a Tags,
     /// FOCUS dimensions beyond the fields above, each at most once (an empty value is none).
-    pub attributes: &'a [(Attribute, &'a str)],
+    pub attributes: &'a [(Attribute, Cow<'a, str>)],
+    /// FOCUS amounts and quantities beyond the fields above, each at most once.
+    pub measures: &'a [(Measure, Decimal)],
+    /// The source's own `x_` columns (name, value), each at most once (an empty value is
+    /// none). At most [`MAX_EXTENSIONS`] names per partition: a name beyond them, or not
+    /// starting with `x_`, or longer than 255 bytes, is not stored (importers refuse such
+    /// files first).
+    pub extensions: &'a [(&'a str, &'a str)],
 }
+
+/// The most `x_` columns one partition keeps (its directory holds at most 255 columns).
+pub const MAX_EXTENSIONS: usize = 64;
 
 /// A finished partition: the bytes a store keeps, with the month and row count they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +225,11 @@ pub struct PartitionEncoder {
     attributes: Vec<Option<TextBuilder>>,
     /// The positions in `attributes` that have a column.
     active: Vec<usize>,
+    /// A measure's decimal column from the first row that has a value, by [`Measure::ALL`]
+    /// position.
+    measures: Vec<Option<Vec<u8>>>,
+    /// The `x_` columns, in the order first seen, from the first row that has a value.
+    extensions: Vec<(String, TextBuilder)>,
 }
 
 impl PartitionEncoder {
@@ -226,6 +244,8 @@ impl PartitionEncoder {
             decimals: Default::default(),
             attributes: (0..Attribute::ALL.len()).map(|_| None).collect(),
             active: Vec::new(),
+            measures: vec![None; Measure::ALL.len()],
+            extensions: Vec::new(),
         }
     }
 
@@ -251,12 +271,27 @@ impl PartitionEncoder {
                 .flatten()
                 .map(|t| t.ids.len() * 4 + t.dict.memory())
                 .sum::<usize>()
+            + self.measures.iter().flatten().map(Vec::len).sum::<usize>()
+            + self
+                .extensions
+                .iter()
+                .map(|(_, t)| t.ids.len() * 4 + t.dict.memory())
+                .sum::<usize>()
     }
 
     /// Appends a record.
     pub fn push(&mut self, r: &CostRecord) {
-        let attributes: Vec<(Attribute, &str)> =
-            r.attributes.iter().map(|(a, v)| (*a, v.as_str())).collect();
+        let attributes: Vec<(Attribute, Cow<'_, str>)> = r
+            .attributes
+            .iter()
+            .map(|(a, v)| (*a, Cow::Borrowed(v.as_str())))
+            .collect();
+        let measures: Vec<(Measure, Decimal)> = r.measures.iter().map(|(m, v)| (*m, *v)).collect();
+        let extensions: Vec<(&str, &str)> = r
+            .extensions
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         self.push_fields(&RecordFields {
             date: r.date,
             provider: r.provider,
@@ -273,6 +308,8 @@ impl PartitionEncoder {
             charge_category: r.charge_category,
             tags: &r.tags,
             attributes: &attributes,
+            measures: &measures,
+            extensions: &extensions,
         });
     }
 
@@ -303,21 +340,78 @@ impl PartitionEncoder {
         put_decimal(effective, r.effective_cost);
         put_decimal(list, r.list_cost);
         self.push_attributes(r.attributes);
+        self.push_measures(r.measures);
+        self.push_extensions(r.extensions);
+    }
+
+    /// Appends the measure values of the row just pushed.
+    fn push_measures(&mut self, values: &[(Measure, Decimal)]) {
+        let before = self.days.len() - 1;
+        let mut given = [None; Measure::ALL.len()];
+        for (m, v) in values {
+            given[*m as usize].get_or_insert(*v);
+        }
+        for (column, value) in self.measures.iter_mut().zip(given) {
+            if column.is_none() && value.is_some() {
+                let mut new = Vec::with_capacity(before + 8);
+                for _ in 0..before {
+                    put_decimal(&mut new, None);
+                }
+                *column = Some(new);
+            }
+            if let Some(column) = column {
+                put_decimal(column, value);
+            }
+        }
+    }
+
+    /// Appends the `x_` values of the row just pushed.
+    fn push_extensions(&mut self, values: &[(&str, &str)]) {
+        if values.is_empty() && self.extensions.is_empty() {
+            return;
+        }
+        let rows = self.days.len();
+        for (name, value) in values {
+            if value.is_empty() || !name.starts_with(EXTENSION_PREFIX) || name.len() > 255 {
+                continue;
+            }
+            let at = match self.extensions.iter().position(|(n, _)| n == name) {
+                Some(at) => at,
+                None if self.extensions.len() < MAX_EXTENSIONS => {
+                    let mut new = TextBuilder::default();
+                    for _ in 0..rows - 1 {
+                        new.push("");
+                    }
+                    self.extensions.push(((*name).to_owned(), new));
+                    self.extensions.len() - 1
+                }
+                None => continue,
+            };
+            let column = &mut self.extensions[at].1;
+            if column.ids.len() < rows {
+                column.push(value);
+            }
+        }
+        for (_, column) in &mut self.extensions {
+            if column.ids.len() < rows {
+                column.push("");
+            }
+        }
     }
 
     /// Appends the attribute values of the row just pushed (`rows() - 1` rows before it).
-    fn push_attributes(&mut self, values: &[(Attribute, &str)]) {
+    fn push_attributes(&mut self, values: &[(Attribute, Cow<'_, str>)]) {
         if values.is_empty() && self.active.is_empty() {
             return;
         }
         let before = self.days.len() - 1;
-        let mut given = 0u32; // a bit per attribute
+        let mut given = 0u64; // a bit per attribute
         for (a, v) in values {
             let i = *a as usize;
-            if v.is_empty() || given & (1 << i) != 0 {
+            if v.is_empty() || given & (1u64 << i) != 0 {
                 continue;
             }
-            given |= 1 << i;
+            given |= 1u64 << i;
             let column = &mut self.attributes[i];
             if column.is_none() {
                 let mut new = TextBuilder::default();
@@ -332,7 +426,7 @@ impl PartitionEncoder {
             }
         }
         for &i in &self.active {
-            if given & (1 << i) == 0 {
+            if given & (1u64 << i) == 0 {
                 if let Some(column) = &mut self.attributes[i] {
                     column.push("");
                 }
@@ -362,6 +456,16 @@ impl PartitionEncoder {
                 column.encode(&mut out);
                 columns.push((a.snake_name(), Kind::Text, out));
             }
+        }
+        for (m, column) in Measure::ALL.iter().zip(self.measures) {
+            if let Some(column) = column {
+                columns.push((m.snake_name(), Kind::Decimal, column));
+            }
+        }
+        for (name, column) in &self.extensions {
+            let mut out = Vec::new();
+            column.encode(&mut out);
+            columns.push((name.as_str(), Kind::Text, out));
         }
         let mut out = Vec::with_capacity(
             14 + columns
@@ -460,5 +564,8 @@ fn cost_column(mantissas: &[i128], scales: &[u8]) -> Vec<u8> {
     cost
 }
 
-// `push_attributes` keeps a bit per attribute in a u32.
-const _: () = assert!(Attribute::ALL.len() <= 32);
+// `push_attributes` keeps a bit per attribute in a u64.
+const _: () = assert!(Attribute::ALL.len() <= 64);
+// The fixed columns, every attribute, measure and extension fit a directory of 255.
+const _: () =
+    assert!(Column::ALL.len() + Attribute::ALL.len() + Measure::ALL.len() + MAX_EXTENSIONS <= 255);

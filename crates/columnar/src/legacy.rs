@@ -129,6 +129,8 @@ pub fn upgrade(bytes: &[u8]) -> Result<EncodedPartition, ValidationError> {
                 .ok_or_else(|| corrupt("charge category"))?,
             tags: &tags[texts[6].id(row)],
             attributes: &[],
+            measures: &[],
+            extensions: &[],
         });
     }
     if decimals.iter().any(|c| !c.done()) {

@@ -27,6 +27,7 @@ mod varint;
 pub use decode::{CostColumn, Partition, TextColumn};
 pub use encode::{
     encode_partition, tags_from_text, tags_text, EncodedPartition, PartitionEncoder, RecordFields,
+    MAX_EXTENSIONS,
 };
 pub use format::{Column, Kind};
 pub use interner::{FxHasher, FxMap, Interner};

@@ -37,6 +37,8 @@ fn rec(day: u32, cost: &str, service: &str, currency: &str) -> CostRecord {
         charge_category: ChargeCategory::Credit,
         tags: std::collections::BTreeMap::new(),
         attributes: std::collections::BTreeMap::new(),
+        measures: std::collections::BTreeMap::new(),
+        extensions: std::collections::BTreeMap::new(),
     }
 }
 

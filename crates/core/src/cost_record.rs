@@ -54,11 +54,39 @@ pub enum Attribute {
     PublisherName,
     /// FOCUS RegionName.
     RegionName,
+    /// FOCUS ProviderName (who makes the resources available: `AWS`).
+    ProviderName,
+    /// FOCUS ChargeFrequency (`One-Time`, `Recurring`, `Usage-Based`).
+    ChargeFrequency,
+    /// FOCUS CommitmentDiscountCategory (`Spend`, `Usage`).
+    CommitmentDiscountCategory,
+    /// FOCUS CommitmentDiscountName.
+    CommitmentDiscountName,
+    /// FOCUS CommitmentDiscountStatus (`Used`, `Unused`).
+    CommitmentDiscountStatus,
+    /// FOCUS CommitmentDiscountType.
+    CommitmentDiscountType,
+    /// FOCUS CommitmentDiscountUnit.
+    CommitmentDiscountUnit,
+    /// FOCUS InvoiceId.
+    InvoiceId,
+    /// FOCUS SkuMeter.
+    SkuMeter,
+    /// FOCUS CapacityReservationId.
+    CapacityReservationId,
+    /// FOCUS CapacityReservationStatus.
+    CapacityReservationStatus,
+    /// FOCUS BillingAccountType.
+    BillingAccountType,
+    /// FOCUS SubAccountType.
+    SubAccountType,
+    /// FOCUS PricingCurrency.
+    PricingCurrency,
 }
 
 impl Attribute {
     /// Every attribute, in a stable order.
-    pub const ALL: [Attribute; 20] = [
+    pub const ALL: [Attribute; 34] = [
         Attribute::BillingAccountId,
         Attribute::BillingAccountName,
         Attribute::SubAccountName,
@@ -79,6 +107,20 @@ impl Attribute {
         Attribute::InvoiceIssuerName,
         Attribute::PublisherName,
         Attribute::RegionName,
+        Attribute::ProviderName,
+        Attribute::ChargeFrequency,
+        Attribute::CommitmentDiscountCategory,
+        Attribute::CommitmentDiscountName,
+        Attribute::CommitmentDiscountStatus,
+        Attribute::CommitmentDiscountType,
+        Attribute::CommitmentDiscountUnit,
+        Attribute::InvoiceId,
+        Attribute::SkuMeter,
+        Attribute::CapacityReservationId,
+        Attribute::CapacityReservationStatus,
+        Attribute::BillingAccountType,
+        Attribute::SubAccountType,
+        Attribute::PricingCurrency,
     ];
 
     /// Its FOCUS column name (`ServiceCategory`).
@@ -104,6 +146,20 @@ impl Attribute {
             Attribute::InvoiceIssuerName => "InvoiceIssuerName",
             Attribute::PublisherName => "PublisherName",
             Attribute::RegionName => "RegionName",
+            Attribute::ProviderName => "ProviderName",
+            Attribute::ChargeFrequency => "ChargeFrequency",
+            Attribute::CommitmentDiscountCategory => "CommitmentDiscountCategory",
+            Attribute::CommitmentDiscountName => "CommitmentDiscountName",
+            Attribute::CommitmentDiscountStatus => "CommitmentDiscountStatus",
+            Attribute::CommitmentDiscountType => "CommitmentDiscountType",
+            Attribute::CommitmentDiscountUnit => "CommitmentDiscountUnit",
+            Attribute::InvoiceId => "InvoiceId",
+            Attribute::SkuMeter => "SkuMeter",
+            Attribute::CapacityReservationId => "CapacityReservationId",
+            Attribute::CapacityReservationStatus => "CapacityReservationStatus",
+            Attribute::BillingAccountType => "BillingAccountType",
+            Attribute::SubAccountType => "SubAccountType",
+            Attribute::PricingCurrency => "PricingCurrency",
         }
     }
 
@@ -130,12 +186,86 @@ impl Attribute {
             Attribute::InvoiceIssuerName => "invoice_issuer_name",
             Attribute::PublisherName => "publisher_name",
             Attribute::RegionName => "region_name",
+            Attribute::ProviderName => "provider_name",
+            Attribute::ChargeFrequency => "charge_frequency",
+            Attribute::CommitmentDiscountCategory => "commitment_discount_category",
+            Attribute::CommitmentDiscountName => "commitment_discount_name",
+            Attribute::CommitmentDiscountStatus => "commitment_discount_status",
+            Attribute::CommitmentDiscountType => "commitment_discount_type",
+            Attribute::CommitmentDiscountUnit => "commitment_discount_unit",
+            Attribute::InvoiceId => "invoice_id",
+            Attribute::SkuMeter => "sku_meter",
+            Attribute::CapacityReservationId => "capacity_reservation_id",
+            Attribute::CapacityReservationStatus => "capacity_reservation_status",
+            Attribute::BillingAccountType => "billing_account_type",
+            Attribute::SubAccountType => "sub_account_type",
+            Attribute::PricingCurrency => "pricing_currency",
         }
     }
 }
 
 /// A record's [`Attribute`] values (absent: the source sent none).
 pub type Attributes = BTreeMap<Attribute, String>;
+
+/// A FOCUS amount or quantity a record may carry beyond its fixed ones (`cost`,
+/// `effective_cost`, `list_cost`, `usage_quantity`), kept exactly as sent (amounts in the
+/// record's currency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Measure {
+    /// FOCUS ContractedCost: the cost at the negotiated (contracted) prices.
+    ContractedCost,
+    /// FOCUS ContractedUnitPrice.
+    ContractedUnitPrice,
+    /// FOCUS ListUnitPrice: the public price of one pricing unit.
+    ListUnitPrice,
+    /// FOCUS PricingQuantity: the quantity in pricing units.
+    PricingQuantity,
+    /// FOCUS CommitmentDiscountQuantity.
+    CommitmentDiscountQuantity,
+}
+
+impl Measure {
+    /// Every measure, in a stable order.
+    pub const ALL: [Measure; 5] = [
+        Measure::ContractedCost,
+        Measure::ContractedUnitPrice,
+        Measure::ListUnitPrice,
+        Measure::PricingQuantity,
+        Measure::CommitmentDiscountQuantity,
+    ];
+
+    /// Its FOCUS column name (`ContractedCost`).
+    pub const fn focus_name(self) -> &'static str {
+        match self {
+            Measure::ContractedCost => "ContractedCost",
+            Measure::ContractedUnitPrice => "ContractedUnitPrice",
+            Measure::ListUnitPrice => "ListUnitPrice",
+            Measure::PricingQuantity => "PricingQuantity",
+            Measure::CommitmentDiscountQuantity => "CommitmentDiscountQuantity",
+        }
+    }
+
+    /// Its snake_case name (`contracted_cost`), the name of its column in a partition.
+    pub const fn snake_name(self) -> &'static str {
+        match self {
+            Measure::ContractedCost => "contracted_cost",
+            Measure::ContractedUnitPrice => "contracted_unit_price",
+            Measure::ListUnitPrice => "list_unit_price",
+            Measure::PricingQuantity => "pricing_quantity",
+            Measure::CommitmentDiscountQuantity => "commitment_discount_quantity",
+        }
+    }
+}
+
+/// A record's [`Measure`] values (absent: the source sent none).
+pub type Measures = BTreeMap<Measure, Decimal>;
+
+/// The source's own columns (FOCUS `x_`-prefixed columns), by their full name (`x_Discounts`),
+/// kept as sent.
+pub type Extensions = BTreeMap<String, String>;
+
+/// The prefix of a provider's own column in FOCUS.
+pub const EXTENSION_PREFIX: &str = "x_";
 
 /// Resource tags (`key → value`), kept in key order.
 pub type Tags = BTreeMap<String, String>;
@@ -259,6 +389,12 @@ pub struct CostRecord {
     /// The FOCUS dimensions the source sent beyond the fields above.
     #[serde(default)]
     pub attributes: Attributes,
+    /// The FOCUS amounts and quantities the source sent beyond the fields above.
+    #[serde(default)]
+    pub measures: Measures,
+    /// The source's own (`x_`) columns.
+    #[serde(default)]
+    pub extensions: Extensions,
 }
 
 impl CostRecord {

@@ -8,6 +8,7 @@
 //! wire format. It depends on no other cloudbill crate.
 
 mod account;
+pub mod aws;
 mod cost_record;
 mod date_range;
 mod domain;
@@ -22,7 +23,10 @@ mod provider;
 mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
-pub use cost_record::{Attribute, Attributes, ChargeCategory, CostRecord, Tags};
+pub use cost_record::{
+    Attribute, Attributes, ChargeCategory, CostRecord, Extensions, Measure, Measures, Tags,
+    EXTENSION_PREFIX,
+};
 pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;

@@ -17,9 +17,52 @@ mod error;
 mod export;
 mod import;
 pub mod limits;
+mod parquet;
 
 pub use error::{ImportError, RowError};
-pub use export::{extra_attributes, write_focus, ExportRow, FOCUS_EXPORT_COLUMNS};
+pub use export::{
+    column_kind, export_columns, write_focus, ExportRow, Presence, ValueKind, COLUMNS,
+    DEFAULT_UNIT, OWN_COLUMNS,
+};
+pub use parquet::{write_focus_parquet, ParquetError, ROW_GROUP_ROWS};
+
+/// The file formats of a FOCUS export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportFormat {
+    /// CSV with a header ([`write_focus`]).
+    #[default]
+    Csv,
+    /// Parquet with typed columns ([`write_focus_parquet`]).
+    Parquet,
+}
+
+impl ExportFormat {
+    /// The format a file name asks for: Parquet for a name ending in `.parquet`, else CSV.
+    pub fn for_file_name(name: &str) -> Self {
+        if name.to_ascii_lowercase().ends_with(".parquet") {
+            ExportFormat::Parquet
+        } else {
+            ExportFormat::Csv
+        }
+    }
+
+    /// Writes `rows` in this format.
+    pub fn write(
+        self,
+        mut out: impl std::io::Write,
+        rows: &[ExportRow<'_>],
+    ) -> Result<(), std::io::Error> {
+        match self {
+            ExportFormat::Csv => write_focus(out, rows).map_err(std::io::Error::other),
+            ExportFormat::Parquet => {
+                let mut bytes = Vec::new();
+                write_focus_parquet(&mut bytes, rows).map_err(std::io::Error::other)?;
+                out.write_all(&bytes)?;
+                out.flush()
+            }
+        }
+    }
+}
 pub use import::{
     encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill,
     BILLING_PERIOD_SLACK_DAYS, SPAN_TAG,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 use cloudbill_core::{
-    parse_decimal, Attribute, ChargeCategory, CostRecord, Currency, DateRange, Decimal, Money,
-    NaiveDate, ProviderKind,
+    aws::service_category, parse_decimal, Attribute, ChargeCategory, CostRecord, Currency,
+    DateRange, Decimal, Money, NaiveDate, ProviderKind,
 };
 use cloudbill_provider::{FetchScope, ProviderError};
 use serde_json::value::RawValue;
@@ -149,61 +149,22 @@ fn to_record(
                 service_category(&service).to_owned(),
             ),
             (Attribute::PublisherName, PUBLISHER.to_owned()),
+            (Attribute::ProviderName, RESELLER.to_owned()),
+            (Attribute::InvoiceIssuerName, RESELLER.to_owned()),
         ]),
+        measures: BTreeMap::new(),
+        extensions: BTreeMap::new(),
         service,
     })
 }
 
+/// FOCUS ProviderName and InvoiceIssuerName of everything synced from Hyperbilling for AWS:
+/// the reseller that sells and invoices it (FOCUS 1.2 reads a provider other than the invoice
+/// issuer as a third party's sale, billed at 0).
+pub(crate) const RESELLER: &str = "Hyperbilling";
+
 /// FOCUS PublisherName of everything Hyperbilling for AWS resells.
 pub const PUBLISHER: &str = "Amazon Web Services";
-
-/// The FOCUS 1.2 ServiceCategory of an AWS service code (`Other` for a code not listed).
-///
-/// | category | service codes |
-/// |---|---|
-/// | Compute | AmazonEC2, AWSLambda, AmazonECS, AmazonEKS, AmazonLightsail, AWSBatch |
-/// | Storage | AmazonS3, AmazonEFS, AmazonGlacier, AWSBackup, AmazonFSx |
-/// | Databases | AmazonRDS, AmazonDynamoDB, AmazonElastiCache, AmazonDocDB, AmazonNeptune |
-/// | Networking | AWSDataTransfer, AmazonVPC, AmazonCloudFront, AmazonRoute53, AWSELB, AWSDirectConnect, AWSGlobalAccelerator |
-/// | Management and Governance | AmazonCloudWatch, AWSCloudTrail, AWSConfig, AWSSystemsManager |
-/// | Security | awskms, AWSSecretsManager, awswaf, AmazonGuardDuty, AWSSecurityHub |
-/// | Integration | AmazonSNS, AWSQueueService, AmazonSQS, AWSEvents, AmazonMQ, AmazonStates |
-/// | Analytics | AmazonAthena, AWSGlue, AmazonKinesis, ElasticMapReduce, AmazonES, AmazonRedshift, AmazonQuickSight |
-/// | AI and Machine Learning | AmazonSageMaker, AmazonBedrock, AmazonRekognition, comprehend |
-/// | Identity | AmazonCognito |
-pub fn service_category(service_code: &str) -> &'static str {
-    match service_code {
-        "AmazonEC2" | "AWSLambda" | "AmazonECS" | "AmazonEKS" | "AmazonLightsail" | "AWSBatch" => {
-            "Compute"
-        }
-        "AmazonS3" | "AmazonEFS" | "AmazonGlacier" | "AWSBackup" | "AmazonFSx" => "Storage",
-        "AmazonRDS" | "AmazonDynamoDB" | "AmazonElastiCache" | "AmazonDocDB" | "AmazonNeptune" => {
-            "Databases"
-        }
-        "AWSDataTransfer"
-        | "AmazonVPC"
-        | "AmazonCloudFront"
-        | "AmazonRoute53"
-        | "AWSELB"
-        | "AWSDirectConnect"
-        | "AWSGlobalAccelerator" => "Networking",
-        "AmazonCloudWatch" | "AWSCloudTrail" | "AWSConfig" | "AWSSystemsManager" => {
-            "Management and Governance"
-        }
-        "awskms" | "AWSSecretsManager" | "awswaf" | "AmazonGuardDuty" | "AWSSecurityHub" => {
-            "Security"
-        }
-        "AmazonSNS" | "AWSQueueService" | "AmazonSQS" | "AWSEvents" | "AmazonMQ"
-        | "AmazonStates" => "Integration",
-        "AmazonAthena" | "AWSGlue" | "AmazonKinesis" | "ElasticMapReduce" | "AmazonES"
-        | "AmazonRedshift" | "AmazonQuickSight" => "Analytics",
-        "AmazonSageMaker" | "AmazonBedrock" | "AmazonRekognition" | "comprehend" => {
-            "AI and Machine Learning"
-        }
-        "AmazonCognito" => "Identity",
-        _ => "Other",
-    }
-}
 
 /// Decodes one billing page body into records, appending to `out`; returns the next-page token.
 pub fn decode_page(

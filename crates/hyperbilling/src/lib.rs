@@ -16,7 +16,8 @@ pub mod sim;
 mod wire;
 
 pub use client::{ClientConfig, Hyperbilling};
-pub use convert::{region_for_code, service_category, DEFAULT_REGION, PUBLISHER};
+pub use cloudbill_core::aws::service_category;
+pub use convert::{region_for_code, DEFAULT_REGION, PUBLISHER};
 
 /// The longest window one billing request may cover, in days.
 pub const MAX_WINDOW_DAYS: u32 = 31;

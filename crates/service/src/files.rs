@@ -325,22 +325,29 @@ impl Billing {
         Ok(out)
     }
 
-    /// Writes the records of `range` (optionally only of `projects`) as a FOCUS 1.2 CSV to
-    /// `out`; returns how many records were written. Same access rules as [`Billing::export`].
+    /// Writes the records of `range` (optionally only of `projects`) as a FOCUS 1.2 file
+    /// (CSV or Parquet) to `out`; returns how many records were written. Same access rules
+    /// as [`Billing::export`].
     pub async fn export_focus(
         &self,
         p: &Principal,
         range: DateRange,
         projects: &[String],
+        format: cloudbill_focus::ExportFormat,
         out: impl std::io::Write,
     ) -> Result<usize, ServiceError> {
         let records = self.export(p, range, projects).await?;
-        let rows = records.iter().map(|r| cloudbill_focus::ExportRow {
-            record: &r.record,
-            account_name: &r.account_name,
-            project_name: &r.project_name,
-        });
-        cloudbill_focus::write_focus(out, rows).map_err(|e| ServiceError::Write(e.to_string()))?;
+        let rows: Vec<cloudbill_focus::ExportRow<'_>> = records
+            .iter()
+            .map(|r| cloudbill_focus::ExportRow {
+                record: &r.record,
+                account_name: &r.account_name,
+                project_name: &r.project_name,
+            })
+            .collect();
+        format
+            .write(out, &rows)
+            .map_err(|e| ServiceError::Write(e.to_string()))?;
         Ok(records.len())
     }
 }

@@ -32,7 +32,7 @@ pub use cloudbill_aggregate::{
 pub use cloudbill_core::{
     ClientSecret, Credentials, Currency, DateRange, Decimal, Granularity, Money, NaiveDate,
 };
-pub use cloudbill_focus::{BillFormat, ImportOptions, RowError};
+pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
     CatalogStore, CostStore, JobStore, MemoryStore, Store, StoreError, TokenStore,

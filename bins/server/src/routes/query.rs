@@ -18,6 +18,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/billing/query", post(query_post).get(query_get))
         .route("/billing/tags", axum::routing::get(tags))
+        .route("/export/focus", axum::routing::get(export_focus))
 }
 
 /// The GET form: lists are comma separated; filters are `filter.KEY=a,b`.
@@ -105,4 +106,60 @@ async fn tags(
     let range = cloudbill_service::DateRange::parse(&params.start, &params.end).map_err(invalid)?;
     let tags = s.billing.tags(&p, range, params.project.as_deref()).await?;
     Ok(Json(serde_json::json!({ "tags": tags })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    start: String,
+    end: String,
+    project: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /export/focus?start=&end=[&project=][&format=csv|parquet]`: the costs of the range as
+/// a FOCUS 1.2 file (CSV by default). A domain admin may export the domain; a member names
+/// one of its projects.
+async fn export_focus(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<ExportParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let range = cloudbill_service::DateRange::parse(&params.start, &params.end).map_err(invalid)?;
+    let (format, content_type, extension) = match params.format.as_deref() {
+        None | Some("csv") => (
+            cloudbill_service::FocusFormat::Csv,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        Some("parquet") => (
+            cloudbill_service::FocusFormat::Parquet,
+            "application/vnd.apache.parquet",
+            "parquet",
+        ),
+        Some(other) => {
+            return Err(invalid(format!(
+                "unknown format {other:?} (expected csv or parquet)"
+            )))
+        }
+    };
+    let projects: Vec<String> = params.project.into_iter().collect();
+    let mut body = Vec::new();
+    s.billing
+        .export_focus(&p, range, &projects, format, &mut body)
+        .await?;
+    let disposition = format!(
+        "attachment; filename=\"focus-{}-{}.{extension}\"",
+        range.start(),
+        range.end()
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -47,7 +47,7 @@ pub struct Catalog {
 }
 
 /// The value shown for a project, group or instance type that is absent.
-pub(super) const NONE: &str = "(none)";
+pub(super) const NONE: &str = crate::query::NO_VALUE;
 /// The project of costs whose account has no assignment for that day.
 pub(super) const UNASSIGNED: &str = "(unassigned)";
 

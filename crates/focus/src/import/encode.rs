@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use cloudbill_columnar::{EncodedPartition, PartitionEncoder};
 use cloudbill_core::Tags;
 
-use super::fields::{context, map_fields, RowContext};
+use super::fields::{context, map_fields, RowContext, Scratch};
 use super::layout::{check_width, csv_error, open_csv};
 use super::rows::Rows;
 use super::{BillFormat, ImportOptions, ImportedBill};
@@ -55,11 +55,11 @@ pub(super) fn mapper(
         if seen.stopped {
             continue; // drain, so the reader never blocks on this mapper
         }
-        let mut attributes = Vec::new();
+        let mut scratch = Scratch::default();
         for record in &batch {
             let line = record.position().map_or(0, csv::Position::line);
             let mapped = check_width(record, width, line)
-                .and_then(|()| map_fields(ctx, record, line, &mut tags, &mut attributes));
+                .and_then(|()| map_fields(ctx, record, line, &mut tags, &mut scratch));
             match seen.rows.outcome(mapped) {
                 Ok(Some(f)) => {
                     let date = f.date;

@@ -1,13 +1,14 @@
 //! One row's cells mapped to a record: timestamps, amounts, categories, tags, and the checks a
 //! value must pass (days, text).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use cloudbill_columnar::RecordFields;
 use cloudbill_core::{
     parse_decimal, AccountId, Attribute, ChargeCategory, CostRecord, Currency, DateRange, Decimal,
-    DomainId, Money, ProviderKind, Tags,
+    DomainId, Measure, Money, ProviderKind, Tags,
 };
 
 use super::layout::{cell, first_cell, layout, Columns, Layout, Positions};
@@ -101,8 +102,8 @@ pub(super) fn map_row(
     (domain, account): (DomainId, AccountId),
 ) -> Result<CostRecord, RowError> {
     let mut tags = BTreeMap::new();
-    let mut attributes = Vec::new();
-    let f = map_fields(ctx, record, line, &mut tags, &mut attributes)?;
+    let mut scratch = Scratch::default();
+    let f = map_fields(ctx, record, line, &mut tags, &mut scratch)?;
     Ok(CostRecord {
         domain,
         service_account: account,
@@ -122,9 +123,23 @@ pub(super) fn map_row(
         attributes: f
             .attributes
             .iter()
-            .map(|(a, v)| (*a, (*v).to_owned()))
+            .map(|(a, v)| (*a, v.clone().into_owned()))
+            .collect(),
+        measures: f.measures.iter().copied().collect(),
+        extensions: f
+            .extensions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     })
+}
+
+/// A row's borrowed attribute, measure and `x_` values, in buffers reused from row to row.
+#[derive(Default)]
+pub(super) struct Scratch<'r> {
+    attributes: Vec<(Attribute, Cow<'r, str>)>,
+    measures: Vec<(Measure, Decimal)>,
+    extensions: Vec<(&'r str, &'r str)>,
 }
 
 /// A JSON object's members in order, a repeated key kept twice (a map keeps only the last,
@@ -188,7 +203,7 @@ pub(super) fn read_tags(
             }
         }
     }
-    for (key, index) in &ctx.columns.tag_columns {
+    for (key, index) in &ctx.columns.tag_keys {
         if let Some(v) = cell(record, Some(*index)) {
             if !plain {
                 check_text(v).map_err(|m| err(key, m))?;
@@ -226,11 +241,11 @@ pub(super) fn charge_span(
 /// Maps one row to borrowed record fields; `tags` is the caller's map, cleared and refilled
 /// (no allocation for rows without tags).
 pub(super) fn map_fields<'r: 'b, 'b>(
-    ctx: &RowContext<'_>,
+    ctx: &'r RowContext<'_>,
     record: &'r csv::StringRecord,
     line: u64,
     tags: &'b mut Tags,
-    attributes: &'b mut Vec<(Attribute, &'r str)>,
+    scratch: &'b mut Scratch<'r>,
 ) -> Result<RecordFields<'b>, RowError> {
     let layout = ctx.layout;
     let err = |column: &str, message: String| RowError {
@@ -300,18 +315,16 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         layout.instance_type.unwrap_or(""),
         cell(record, at.instance_type),
     )?;
-    attributes.clear();
-    for (attribute, index) in &at.attributes {
-        if let Some(v) = text(attribute.focus_name(), cell(record, Some(*index)))? {
-            // A billing account equal to the sub-account is implied (an export writes the
-            // sub-account where a record has no billing account of its own).
-            if *attribute == Attribute::BillingAccountId && cloud_account == Some(v) {
-                continue;
-            }
-            attributes.push((*attribute, v));
-        }
-    }
-    let attributes: &'b Vec<(Attribute, &'r str)> = attributes;
+    scratch.fill(ctx, record, cloud_account, &text, &|name, t| {
+        amount(name, t)
+    })?;
+    let Scratch {
+        attributes,
+        measures,
+        extensions,
+    } = scratch;
+    let (attributes, measures, extensions): (&'b _, &'b _, &'b _) =
+        (attributes, measures, extensions);
     Ok(RecordFields {
         date: start.date_naive(),
         provider: ProviderKind::File,
@@ -328,7 +341,76 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         charge_category,
         tags,
         attributes,
+        measures,
+        extensions,
     })
+}
+
+/// Checks a text cell (see [`check_text`]), passing it through.
+type TextCheck<'r, 'f> = dyn Fn(&str, Option<&'r str>) -> Result<Option<&'r str>, RowError> + 'f;
+
+impl<'r> Scratch<'r> {
+    /// Fills the buffers from the row: its FOCUS attributes (with the format's constants and
+    /// derived values), measures and `x_` columns; `text` checks a cell, `amount` parses one.
+    fn fill(
+        &mut self,
+        ctx: &'r RowContext<'_>,
+        record: &'r csv::StringRecord,
+        cloud_account: Option<&str>,
+        text: &TextCheck<'r, '_>,
+        amount: &(dyn Fn(&str, &str) -> Result<Decimal, RowError> + '_),
+    ) -> Result<(), RowError> {
+        let Scratch {
+            attributes,
+            measures,
+            extensions,
+        } = self;
+        let (layout, at) = (ctx.layout, &ctx.at);
+        attributes.clear();
+        for (attribute, index) in &at.attributes {
+            if let Some(v) = text(attribute.focus_name(), cell(record, Some(*index)))? {
+                // A billing account equal to the sub-account is implied (an export writes the
+                // sub-account where a record has no billing account of its own).
+                if *attribute == Attribute::BillingAccountId && cloud_account == Some(v) {
+                    continue;
+                }
+                let v = match (ctx.format, attribute) {
+                    (BillFormat::Cur, Attribute::PricingUnit) => cloudbill_core::aws::focus_unit(v),
+                    _ => Cow::Borrowed(v),
+                };
+                attributes.push((*attribute, v));
+            }
+        }
+        for (attribute, value) in layout.constants {
+            if !attributes.iter().any(|(a, _)| a == attribute) {
+                attributes.push((*attribute, Cow::Borrowed(value)));
+            }
+        }
+        if let Some(code) = cell(record, at.aws_service_code) {
+            if !attributes
+                .iter()
+                .any(|(a, _)| *a == Attribute::ServiceCategory)
+            {
+                attributes.push((
+                    Attribute::ServiceCategory,
+                    Cow::Borrowed(cloudbill_core::aws::service_category(code)),
+                ));
+            }
+        }
+        measures.clear();
+        for (measure, index) in &at.measures {
+            if let Some(t) = cell(record, Some(*index)) {
+                measures.push((*measure, amount(measure.focus_name(), t)?));
+            }
+        }
+        extensions.clear();
+        for (name, index) in &ctx.columns.extensions {
+            if let Some(v) = text(name, cell(record, Some(*index)))? {
+                extensions.push((name.as_str(), v));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks a row's charge day against `--window` (it must lie inside) or, without one,

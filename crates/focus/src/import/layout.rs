@@ -1,7 +1,7 @@
 //! The formats' columns: names per format, their positions in a file's header, cells, and
 //! opening a CSV behind the limits reader.
 
-use cloudbill_core::Attribute;
+use cloudbill_core::{Attribute, Measure, EXTENSION_PREFIX};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -9,10 +9,13 @@ use super::fields::{check_text, excerpt};
 use super::BillFormat;
 use crate::limits::{Bounded, MAX_COLUMNS};
 use crate::{ImportError, RowError};
+use cloudbill_columnar::MAX_EXTENSIONS;
 
 pub(super) struct Columns {
     pub(super) index: HashMap<String, usize>,
-    pub(super) tag_columns: Vec<(String, usize)>,
+    pub(super) tag_keys: Vec<(String, usize)>,
+    /// The file's `x_` columns kept as the source's own (name, position).
+    pub(super) extensions: Vec<(String, usize)>,
 }
 
 impl Columns {
@@ -36,20 +39,65 @@ pub(super) struct Layout {
     pub(super) account: [&'static str; 2],
     pub(super) category: &'static str,
     pub(super) quantity: &'static str,
-    pub(super) usage_type: [&'static str; 2],
+    pub(super) usage_type: [&'static str; 3],
     pub(super) instance_type: Option<&'static str>,
     pub(super) tags_json: Option<&'static str>,
     pub(super) tag_prefix: Option<&'static str>,
     pub(super) billing_period: [&'static str; 2],
     /// The source column of each FOCUS attribute the format carries.
     pub(super) attributes: &'static [(Attribute, &'static str)],
+    /// Attributes a row of the format has when its cells give none (a CUR is AWS's).
+    pub(super) constants: &'static [(Attribute, &'static str)],
+    /// The AWS service code column a ServiceCategory is derived from when the row has none
+    /// ([`cloudbill_core::aws::service_category`]).
+    pub(super) aws_service_code: Option<&'static str>,
+    /// The source column of each FOCUS measure the format carries.
+    pub(super) measures: &'static [(Measure, &'static str)],
+    /// Source columns kept as `x_` columns (source name, `x_` name); for FOCUS, every `x_`
+    /// column the file has besides the ones read into fields.
+    pub(super) extensions: &'static [(&'static str, &'static str)],
 }
 
-/// FOCUS carries every attribute under its own name.
-const FOCUS_ATTRIBUTES: [(Attribute, &str); 20] = {
-    let mut out = [(Attribute::BillingAccountId, ""); 20];
+/// The `x_` columns a FOCUS import reads into a record's fields (or, for cloudbill's own
+/// catalog columns, ignores), not kept as the source's own.
+const FOCUS_FIELD_EXTENSIONS: [&str; 4] = [
+    "x_ServiceAccount",
+    "x_Project",
+    "x_UsageType",
+    "x_InstanceType",
+];
+
+/// FOCUS carries every measure under its own name.
+const FOCUS_MEASURES: [(Measure, &str); Measure::ALL.len()] = {
+    let mut out = [(Measure::ContractedCost, ""); Measure::ALL.len()];
     let mut i = 0;
-    while i < 20 {
+    while i < Measure::ALL.len() {
+        out[i] = (Measure::ALL[i], Measure::ALL[i].focus_name());
+        i += 1;
+    }
+    out
+};
+
+/// The CUR columns that carry a FOCUS measure (as the FOCUS converters map them).
+const CUR_MEASURES: [(Measure, &str); 3] = [
+    (Measure::ListUnitPrice, "pricing/publicOnDemandRate"),
+    (Measure::ContractedUnitPrice, "lineItem/UnblendedRate"),
+    (Measure::PricingQuantity, "lineItem/UsageAmount"),
+];
+
+/// CUR columns kept as `x_` columns.
+const CUR_EXTENSIONS: [(&str, &str); 4] = [
+    ("lineItem/LineItemType", "x_LineItemType"),
+    ("lineItem/Operation", "x_Operation"),
+    ("bill/BillType", "x_BillType"),
+    ("product/productFamily", "x_ProductFamily"),
+];
+
+/// FOCUS carries every attribute under its own name.
+const FOCUS_ATTRIBUTES: [(Attribute, &str); Attribute::ALL.len()] = {
+    let mut out = [(Attribute::BillingAccountId, ""); Attribute::ALL.len()];
+    let mut i = 0;
+    while i < Attribute::ALL.len() {
         out[i] = (Attribute::ALL[i], Attribute::ALL[i].focus_name());
         i += 1;
     }
@@ -57,14 +105,24 @@ const FOCUS_ATTRIBUTES: [(Attribute, &str); 20] = {
 };
 
 /// The CUR columns that carry a FOCUS attribute (as the FOCUS converters map them).
-const CUR_ATTRIBUTES: [(Attribute, &str); 8] = [
+const CUR_ATTRIBUTES: [(Attribute, &str); 13] = [
     (Attribute::BillingAccountId, "bill/PayerAccountId"),
+    (Attribute::InvoiceId, "bill/InvoiceId"),
+    (Attribute::PublisherName, "bill/BillingEntity"),
+    (Attribute::SkuPriceId, "pricing/RateId"),
+    (
+        Attribute::CommitmentDiscountId,
+        "savingsPlan/SavingsPlanARN",
+    ),
     (Attribute::AvailabilityZone, "lineItem/AvailabilityZone"),
     (Attribute::SkuId, "product/sku"),
     (Attribute::ResourceId, "lineItem/ResourceId"),
     (Attribute::ChargeDescription, "lineItem/LineItemDescription"),
     (Attribute::PricingUnit, "pricing/unit"),
     (Attribute::InvoiceIssuerName, "bill/InvoicingEntity"),
+    // The AWS entity that sells and invoices (FOCUS 1.2 reads a provider other than the
+    // invoice issuer as a third party's sale, billed at 0).
+    (Attribute::ProviderName, "bill/InvoicingEntity"),
     (Attribute::RegionName, "product/location"),
 ];
 
@@ -80,12 +138,16 @@ pub(super) const FOCUS: Layout = Layout {
     account: ["SubAccountId", "BillingAccountId"],
     category: "ChargeCategory",
     quantity: "ConsumedQuantity",
-    usage_type: ["UsageType", "ChargeDescription"],
-    instance_type: None,
+    usage_type: ["x_UsageType", "UsageType", "ChargeDescription"],
+    instance_type: Some("x_InstanceType"),
     tags_json: Some("Tags"),
     tag_prefix: None,
     billing_period: ["BillingPeriodStart", "BillingPeriodEnd"],
     attributes: &FOCUS_ATTRIBUTES,
+    constants: &[],
+    aws_service_code: None,
+    measures: &FOCUS_MEASURES,
+    extensions: &[],
 };
 
 pub(super) const CUR: Layout = Layout {
@@ -94,18 +156,26 @@ pub(super) const CUR: Layout = Layout {
     cost: "lineItem/UnblendedCost",
     currency: "lineItem/CurrencyCode",
     effective: None,
-    list: None,
+    list: Some("pricing/publicOnDemandCost"),
     service: ["product/ProductName", "lineItem/ProductCode"],
     region: ["product/region", "product/region"],
     account: ["lineItem/UsageAccountId", "bill/PayerAccountId"],
     category: "lineItem/LineItemType",
     quantity: "lineItem/UsageAmount",
-    usage_type: ["lineItem/UsageType", "lineItem/UsageType"],
+    usage_type: [
+        "lineItem/UsageType",
+        "lineItem/UsageType",
+        "lineItem/UsageType",
+    ],
     instance_type: Some("product/instanceType"),
     tags_json: None,
     tag_prefix: Some("resourceTags/"),
     billing_period: ["bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate"],
     attributes: &CUR_ATTRIBUTES,
+    constants: &[(Attribute::ProviderName, "AWS")],
+    aws_service_code: Some("lineItem/ProductCode"),
+    measures: &CUR_MEASURES,
+    extensions: &CUR_EXTENSIONS,
 };
 
 /// A cell's text, `None` when empty or the `NULL` token.
@@ -121,8 +191,11 @@ pub(super) fn cell(record: &csv::StringRecord, index: Option<usize>) -> Option<&
     (!v.is_empty() && v != "NULL").then_some(v)
 }
 
-pub(super) fn first_cell(record: &csv::StringRecord, indexes: [Option<usize>; 2]) -> Option<&str> {
-    cell(record, indexes[0]).or_else(|| cell(record, indexes[1]))
+pub(super) fn first_cell<const N: usize>(
+    record: &csv::StringRecord,
+    indexes: [Option<usize>; N],
+) -> Option<&str> {
+    indexes.into_iter().find_map(|i| cell(record, i))
 }
 
 /// The layout's columns resolved to positions in this file's header, once per file.
@@ -138,12 +211,15 @@ pub(super) struct Positions {
     pub(super) account: [Option<usize>; 2],
     pub(super) category: Option<usize>,
     pub(super) quantity: Option<usize>,
-    pub(super) usage_type: [Option<usize>; 2],
+    pub(super) usage_type: [Option<usize>; 3],
     pub(super) instance_type: Option<usize>,
     pub(super) tags_json: Option<usize>,
     pub(super) billing_period: [Option<usize>; 2],
     /// The attributes this file has, with their positions.
     pub(super) attributes: Vec<(Attribute, usize)>,
+    /// The measures this file has, with their positions.
+    pub(super) measures: Vec<(Measure, usize)>,
+    pub(super) aws_service_code: Option<usize>,
 }
 
 impl Positions {
@@ -162,7 +238,12 @@ impl Positions {
             account: two(layout.account),
             category: columns.get(layout.category),
             quantity: columns.get(layout.quantity),
-            usage_type: two(layout.usage_type),
+            // The first of the usage type's columns the file has, even where empty (a
+            // cloudbill export's empty x_UsageType is no usage type, not the description).
+            usage_type: {
+                let first = layout.usage_type.iter().find_map(|n| columns.get(n));
+                [first, None, None]
+            },
             instance_type: one(layout.instance_type),
             tags_json: one(layout.tags_json),
             billing_period: two(layout.billing_period),
@@ -170,6 +251,12 @@ impl Positions {
                 .attributes
                 .iter()
                 .filter_map(|(a, name)| columns.get(name).map(|i| (*a, i)))
+                .collect(),
+            aws_service_code: one(layout.aws_service_code),
+            measures: layout
+                .measures
+                .iter()
+                .filter_map(|(m, name)| columns.get(name).map(|i| (*m, i)))
                 .collect(),
         }
     }
@@ -214,13 +301,28 @@ pub(super) fn open_csv<R: Read>(
         )));
     }
     let mut index = HashMap::new();
-    let mut tag_columns = Vec::new();
+    let mut tag_keys = Vec::new();
+    let mut extensions = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let name = h.trim_start_matches('\u{feff}').trim();
         if let Some(key) = layout.tag_prefix.and_then(|p| name.strip_prefix(p)) {
             check_text(key)
                 .map_err(|m| header_error(format!("tag column {}: {m}", excerpt(name))))?;
-            tag_columns.push((key.to_owned(), i));
+            tag_keys.push((key.to_owned(), i));
+        }
+        let kept = match format {
+            BillFormat::Focus => (name.starts_with(EXTENSION_PREFIX)
+                && !FOCUS_FIELD_EXTENSIONS.contains(&name))
+            .then_some(name),
+            BillFormat::Cur => layout
+                .extensions
+                .iter()
+                .find(|(source, _)| *source == name)
+                .map(|(_, x)| *x),
+        };
+        if let Some(x) = kept {
+            check_extension(x).map_err(|m| header_error(format!("column {}: {m}", excerpt(x))))?;
+            extensions.push((x.to_owned(), i));
         }
         if let Some(first) = index.insert(name.to_owned(), i) {
             return Err(header_error(format!(
@@ -231,7 +333,17 @@ pub(super) fn open_csv<R: Read>(
             )));
         }
     }
-    let columns = Columns { index, tag_columns };
+    if extensions.len() > MAX_EXTENSIONS {
+        return Err(header_error(format!(
+            "{} x_ columns (at most {MAX_EXTENSIONS} of a source's own columns are kept)",
+            extensions.len()
+        )));
+    }
+    let columns = Columns {
+        index,
+        tag_keys,
+        extensions,
+    };
     for required in [layout.start, layout.cost, layout.currency] {
         if columns.get(required).is_none() {
             let found: Vec<String> = headers.iter().take(12).map(excerpt).collect();
@@ -243,6 +355,16 @@ pub(super) fn open_csv<R: Read>(
         }
     }
     Ok((reader, columns, headers.len()))
+}
+
+/// Checks an `x_` column's name: printable text of at most 255 bytes (a partition's directory
+/// keeps names that long).
+fn check_extension(name: &str) -> Result<(), String> {
+    check_text(name)?;
+    if name.len() > 255 {
+        return Err("names an x_ column longer than 255 bytes".into());
+    }
+    Ok(())
 }
 
 pub(super) fn layout(format: BillFormat) -> &'static Layout {

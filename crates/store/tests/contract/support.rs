@@ -179,6 +179,8 @@ pub fn record(account: &ServiceAccount, day: &str, cost: &str, service: &str) ->
         charge_category: ChargeCategory::Usage,
         tags: std::collections::BTreeMap::new(),
         attributes: std::collections::BTreeMap::new(),
+        measures: std::collections::BTreeMap::new(),
+        extensions: std::collections::BTreeMap::new(),
     }
 }
 
