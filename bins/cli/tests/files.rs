@@ -242,3 +242,73 @@ async fn import_export_round_trip_and_bad_files() {
         .await
         .fails(2, "missing mandatory column lineItem/UsageStartDate");
 }
+
+/// FOCUS keys over a CUR import: the billing account and the sub-account are dimensions, and
+/// the export goes to Parquet for a `.parquet` file (typed; the CSV beside it for `-`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cur_accounts_are_dimensions_and_export_writes_parquet() {
+    let env = Env::new().await;
+    env.file_account().await;
+    env.run(&[
+        "import",
+        "cur",
+        sample().to_str().unwrap(),
+        "--account",
+        "bill",
+    ])
+    .await
+    .ok();
+    for key in ["billing_account", "sub_account"] {
+        let r = env
+            .run(&[
+                "--format",
+                "json",
+                "report",
+                "--start",
+                "2023-11-01",
+                "--end",
+                "2023-12-01",
+                "--group-by",
+                key,
+            ])
+            .await
+            .ok()
+            .json();
+        let results = r["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{key}: {r}");
+        let label = if key == "sub_account" {
+            "cloud_account"
+        } else {
+            key
+        };
+        assert_eq!(results[0]["group"][label], "123412340534", "{key}");
+        assert_eq!(total(&r), "1.6823086974".parse::<Decimal>().unwrap());
+    }
+    let file = env.dir.path().join("out.parquet");
+    env.run(&[
+        "export",
+        "focus",
+        "--start",
+        "2023-11-01",
+        "--end",
+        "2023-12-01",
+        file.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    let csv = env
+        .run(&[
+            "export",
+            "focus",
+            "--start",
+            "2023-11-01",
+            "--end",
+            "2023-12-01",
+            "-",
+        ])
+        .await;
+    csv.ok();
+    assert_eq!(csv.stdout.lines().count(), 1282, "a header and 1281 rows");
+}

@@ -39,14 +39,16 @@ pub enum GroupKey {
     ChargeCategory,
     /// A FOCUS attribute the source sent (`service_category`, `availability_zone`, `sku`,
     /// `resource`, `resource_type`, `charge_class`, `pricing_category`,
-    /// `commitment_discount`, `service_subcategory`); records without it group under `(none)`.
+    /// `commitment_discount`, `service_subcategory`, `billing_account`); records without it
+    /// group under `(none)`.
     Attribute(Attribute),
     /// The value of one tag (`tag:KEY`); records without the tag group under `(none)`.
     Tag(TagKey),
 }
 
 /// The FOCUS attributes that are dimensions, by their key.
-const ATTRIBUTE_KEYS: [(&str, Attribute); 9] = [
+const ATTRIBUTE_KEYS: [(&str, Attribute); 10] = [
+    ("billing_account", Attribute::BillingAccountId),
     ("service_category", Attribute::ServiceCategory),
     ("service_subcategory", Attribute::ServiceSubcategory),
     ("availability_zone", Attribute::AvailabilityZone),
@@ -58,7 +60,7 @@ const ATTRIBUTE_KEYS: [(&str, Attribute); 9] = [
     ("commitment_discount", Attribute::CommitmentDiscountId),
 ];
 
-const KEYS: &str = "provider, project, project_group, service_account, cloud_account, region, service, usage_type, instance_type, currency, charge_category, service_category, service_subcategory, availability_zone, sku, resource, resource_type, charge_class, pricing_category, commitment_discount, tag:KEY";
+const KEYS: &str = "provider, project, project_group, service_account, cloud_account (or sub_account), billing_account, region, service, usage_type, instance_type, currency, charge_category, service_category, service_subcategory, availability_zone, sku, resource, resource_type, charge_class, pricing_category, commitment_discount, tag:KEY";
 
 /// The longest tag key a query may name, in characters (AWS allows 128).
 pub const MAX_TAG_KEY_LEN: usize = 256;
@@ -96,7 +98,7 @@ impl TagKey {
 
 impl GroupKey {
     /// Every key, in a stable order.
-    pub const ALL: [GroupKey; 20] = [
+    pub const ALL: [GroupKey; 21] = [
         GroupKey::Provider,
         GroupKey::Project,
         GroupKey::ProjectGroup,
@@ -117,6 +119,7 @@ impl GroupKey {
         GroupKey::Attribute(Attribute::ChargeClass),
         GroupKey::Attribute(Attribute::PricingCategory),
         GroupKey::Attribute(Attribute::CommitmentDiscountId),
+        GroupKey::Attribute(Attribute::BillingAccountId),
     ];
 
     /// The tag key `key` as a dimension (see [`TagKey::new`]).
@@ -155,6 +158,10 @@ impl FromStr for GroupKey {
             return GroupKey::tag(key);
         }
         let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        // FOCUS calls the cloud's account the sub-account.
+        if norm == "sub_account" {
+            return Ok(GroupKey::CloudAccount);
+        }
         GroupKey::ALL
             .into_iter()
             .find(|k| k.as_str() == norm)

@@ -289,9 +289,32 @@ fn arb_record() -> impl Strategy<Value = CostRecord> {
             "[A-Za-z0-9 -]{1,6}",
             0..4,
         ),
+        (
+            prop::collection::btree_map(
+                prop::sample::select(cloudbill_core::Measure::ALL.to_vec()),
+                (any::<i64>(), 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+                0..3,
+            ),
+            prop::collection::btree_map(
+                prop::sample::select(vec!["x_Discount", "x_Operation", "x_Ünï"]),
+                "[A-Za-z0-9 ]{1,6}",
+                0..3,
+            ),
+        ),
     )
         .prop_map(
-            |(day, mantissa, scale, service, currency, effective, category, tag, attributes)| {
+            |(
+                day,
+                mantissa,
+                scale,
+                service,
+                currency,
+                effective,
+                category,
+                tag,
+                attributes,
+                (measures, extensions),
+            )| {
                 let mut r = rec(day, "0", service, currency);
                 r.cost = Money::new(
                     Decimal::new(mantissa, scale),
@@ -303,6 +326,11 @@ fn arb_record() -> impl Strategy<Value = CostRecord> {
                     r.tags.insert("team".into(), t);
                 }
                 r.attributes = attributes;
+                r.measures = measures;
+                r.extensions = extensions
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
                 r
             },
         )
@@ -352,4 +380,33 @@ fn costs_that_share_no_scale_are_kept_wide_and_exact() {
     let p2 = Partition::decode(p2.as_bytes()).unwrap();
     assert!(!p2.costs().unwrap().is_wide());
     assert_eq!(p2.costs().unwrap().scale, 28);
+}
+
+/// A partition written before a column existed reads as without a value in it: measures and
+/// `x_` columns are directory entries that only records with a value bring.
+#[test]
+fn measures_and_extensions_are_columns_only_when_present() {
+    let mut records = vec![rec(1, "1.5", "EC2", "USD"), rec(2, "2", "S3", "USD")];
+    let (domain, account) = owned(&mut records);
+    let plain = encode_partition(march(), &records.iter().collect::<Vec<_>>());
+    let p = Partition::decode(plain.as_bytes()).unwrap();
+    assert!(p
+        .column_names()
+        .all(|n| n != "pricing_quantity" && !n.starts_with("x_")));
+    assert_eq!(
+        p.measure(cloudbill_core::Measure::PricingQuantity).unwrap(),
+        vec![None, None]
+    );
+    records[1].measures.insert(
+        cloudbill_core::Measure::PricingQuantity,
+        "0.0000000001".parse().unwrap(),
+    );
+    records[1]
+        .extensions
+        .insert("x_Discount".into(), "EDP".into());
+    let richer = encode_partition(march(), &records.iter().collect::<Vec<_>>());
+    let p = Partition::decode(richer.as_bytes()).unwrap();
+    assert!(p.column_names().any(|n| n == "pricing_quantity"));
+    assert!(p.column_names().any(|n| n == "x_Discount"));
+    assert_eq!(p.records(domain, account).unwrap(), records);
 }

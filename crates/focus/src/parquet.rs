@@ -240,9 +240,12 @@ mod tests {
         assert!(layout.wide, "29 digits at scale 28 need 57 digits");
         let b = decimal_bytes(-d, 28, 32);
         assert_eq!(b[0], 0xff, "negative: sign-extended");
-        assert!(fits_38_digits(limbs_at(
-            "99999999999999999999.999999999999999999".parse().unwrap(),
-            18
+        // 38 digits fit DECIMAL(38); 39 do not.
+        let d: Decimal = "9999999999.999999999999999999".parse().unwrap();
+        assert!(fits_38_digits(limbs_at(d, 28)));
+        assert!(!fits_38_digits(limbs_at(
+            Decimal::from(10_000_000_000i64),
+            28
         )));
     }
 }

@@ -149,6 +149,8 @@ fn to_record(
                 service_category(&service).to_owned(),
             ),
             (Attribute::PublisherName, PUBLISHER.to_owned()),
+            // The AWS account Hyperbilling bills is the billing account.
+            (Attribute::BillingAccountId, cloud_account.to_owned()),
             (Attribute::ProviderName, RESELLER.to_owned()),
             (Attribute::InvoiceIssuerName, RESELLER.to_owned()),
         ]),

@@ -315,9 +315,7 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         layout.instance_type.unwrap_or(""),
         cell(record, at.instance_type),
     )?;
-    scratch.fill(ctx, record, cloud_account, &text, &|name, t| {
-        amount(name, t)
-    })?;
+    scratch.fill(ctx, record, &text, &|name, t| amount(name, t))?;
     let Scratch {
         attributes,
         measures,
@@ -356,7 +354,6 @@ impl<'r> Scratch<'r> {
         &mut self,
         ctx: &'r RowContext<'_>,
         record: &'r csv::StringRecord,
-        cloud_account: Option<&str>,
         text: &TextCheck<'r, '_>,
         amount: &(dyn Fn(&str, &str) -> Result<Decimal, RowError> + '_),
     ) -> Result<(), RowError> {
@@ -369,11 +366,6 @@ impl<'r> Scratch<'r> {
         attributes.clear();
         for (attribute, index) in &at.attributes {
             if let Some(v) = text(attribute.focus_name(), cell(record, Some(*index)))? {
-                // A billing account equal to the sub-account is implied (an export writes the
-                // sub-account where a record has no billing account of its own).
-                if *attribute == Attribute::BillingAccountId && cloud_account == Some(v) {
-                    continue;
-                }
                 let v = match (ctx.format, attribute) {
                     (BillFormat::Cur, Attribute::PricingUnit) => cloudbill_core::aws::focus_unit(v),
                     _ => Cow::Borrowed(v),
