@@ -632,6 +632,24 @@ fn duplicate_columns_and_all_invalid_rows_fail() {
         err,
         "bill.csv: header: column \"BilledCost\" appears twice (columns 2 and 4)"
     );
+    // A FOCUS version the importer does not know: 0.5 (ChargeType, not ChargeCategory).
+    let old = "ChargePeriodStart,BilledCost,BillingCurrency,ChargeType\n2025-01-01,1,USD,Usage\n";
+    let err = both_fail(
+        || Box::new(std::io::Cursor::new(old)),
+        ImportOptions::default(),
+    );
+    assert!(err.contains("a FOCUS 0.5 file"), "{err}");
+    // x_ columns: at most 64 of a source's own, each name checked.
+    let many: String = (0..65).map(|i| format!(",x_C{i}")).collect();
+    let wide = format!(
+        "ChargePeriodStart,BilledCost,BillingCurrency{many}\n2025-01-01,1,USD{}\n",
+        ",v".repeat(65)
+    );
+    let err = both_fail(
+        move || Box::new(std::io::Cursor::new(wide.clone())),
+        ImportOptions::default(),
+    );
+    assert!(err.contains("65 x_ columns (at most 64"), "{err}");
     let bad = "ChargePeriodStart,BilledCost,BillingCurrency\n2025-01-01,x,USD\n2025-01-02,y,USD\n";
     let skip = ImportOptions {
         skip_invalid: true,

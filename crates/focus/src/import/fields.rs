@@ -266,7 +266,17 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         )
     })?;
     check_day(ctx, record, start.date_naive()).map_err(|m| err(layout.start, m))?;
-    let cost = amount(layout.cost, required(layout.cost, at.cost)?)?;
+    let cost_text = required(layout.cost, at.cost)?;
+    let cost = amount(layout.cost, cost_text)?;
+    // Most bills repeat BilledCost in EffectiveCost, ListCost, ContractedCost: the same text
+    // is the same decimal, parsed once.
+    let amount = |name: &str, text: &str| {
+        if text == cost_text {
+            Ok(cost)
+        } else {
+            amount(name, text)
+        }
+    };
     let currency_text = required(layout.currency, at.currency)?;
     let currency =
         Currency::parse(currency_text).map_err(|e| err(layout.currency, e.to_string()))?;
@@ -279,7 +289,8 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         };
     let effective_cost = optional_amount(layout.effective, at.effective)?;
     let list_cost = optional_amount(layout.list, at.list)?;
-    let usage_quantity = match cell(record, at.quantity) {
+    let quantity_text = cell(record, at.quantity);
+    let usage_quantity = match quantity_text {
         Some(t) => amount(layout.quantity, t)?,
         None => Decimal::ZERO,
     };
@@ -315,7 +326,14 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         layout.instance_type.unwrap_or(""),
         cell(record, at.instance_type),
     )?;
-    scratch.fill(ctx, record, &text, &|name, t| amount(name, t))?;
+    // PricingQuantity mostly repeats ConsumedQuantity: parsed once too.
+    scratch.fill(ctx, record, &text, &|name, t| {
+        if Some(t) == quantity_text {
+            Ok(usage_quantity)
+        } else {
+            amount(name, t)
+        }
+    })?;
     let Scratch {
         attributes,
         measures,

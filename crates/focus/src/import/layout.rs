@@ -339,6 +339,18 @@ pub(super) fn open_csv<R: Read>(
             extensions.len()
         )));
     }
+    // FOCUS 0.5 named the charge category ChargeType (and had no ChargeClass); its rows
+    // would be read wrongly, so such a file is refused by name.
+    if format == BillFormat::Focus
+        && index.contains_key("ChargeType")
+        && !index.contains_key("ChargeCategory")
+    {
+        return Err(header_error(
+            "a FOCUS 0.5 file (a ChargeType column, no ChargeCategory): cloudbill imports \
+             FOCUS 1.0 to 1.2"
+                .into(),
+        ));
+    }
     let columns = Columns {
         index,
         tag_keys,
