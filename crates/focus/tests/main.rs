@@ -640,7 +640,11 @@ fn duplicate_columns_and_all_invalid_rows_fail() {
     );
     assert!(err.contains("a FOCUS 0.5 file"), "{err}");
     // x_ columns: at most 64 of a source's own, each name checked.
-    let many: String = (0..65).map(|i| format!(",x_C{i}")).collect();
+    let many = (0..65)
+        .map(|i| format!("x_C{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let many = format!(",{many}");
     let wide = format!(
         "ChargePeriodStart,BilledCost,BillingCurrency{many}\n2025-01-01,1,USD{}\n",
         ",v".repeat(65)

@@ -87,6 +87,18 @@ pub(super) fn cur_category(raw: &str) -> ChargeCategory {
     }
 }
 
+/// A row's charge category: FOCUS spells it, a CUR's line item type maps to it; none is usage.
+fn category(
+    format: BillFormat,
+    cell: Option<&str>,
+) -> Result<ChargeCategory, cloudbill_core::ValidationError> {
+    match (format, cell) {
+        (_, None) => Ok(ChargeCategory::Usage),
+        (BillFormat::Focus, Some(t)) => t.parse(),
+        (BillFormat::Cur, Some(t)) => Ok(cur_category(t)),
+    }
+}
+
 pub(super) struct RowContext<'a> {
     pub(super) layout: &'a Layout,
     pub(super) columns: &'a Columns,
@@ -280,13 +292,11 @@ pub(super) fn map_fields<'r: 'b, 'b>(
     let currency_text = required(layout.currency, at.currency)?;
     let currency =
         Currency::parse(currency_text).map_err(|e| err(layout.currency, e.to_string()))?;
-    let optional_amount =
-        |name: Option<&str>, index: Option<usize>| -> Result<Option<Decimal>, RowError> {
-            match name.zip(cell(record, index)) {
-                Some((n, t)) => amount(n, t).map(Some),
-                None => Ok(None),
-            }
-        };
+    let optional_amount = |name: Option<&str>, index: Option<usize>| {
+        name.zip(cell(record, index))
+            .map(|(n, t)| amount(n, t))
+            .transpose()
+    };
     let effective_cost = optional_amount(layout.effective, at.effective)?;
     let list_cost = optional_amount(layout.list, at.list)?;
     let quantity_text = cell(record, at.quantity);
@@ -294,13 +304,8 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         Some(t) => amount(layout.quantity, t)?,
         None => Decimal::ZERO,
     };
-    let charge_category = match (ctx.format, cell(record, at.category)) {
-        (_, None) => ChargeCategory::Usage,
-        (BillFormat::Focus, Some(t)) => t
-            .parse()
-            .map_err(|e: cloudbill_core::ValidationError| err(layout.category, e.to_string()))?,
-        (BillFormat::Cur, Some(t)) => cur_category(t),
-    };
+    let charge_category = category(ctx.format, cell(record, at.category))
+        .map_err(|e| err(layout.category, e.to_string()))?;
     // One pass over the raw row decides whether its cells need checking one by one: nearly
     // every row is short and plain (see `plain_row`).
     let plain = plain_row(record);
@@ -339,8 +344,6 @@ pub(super) fn map_fields<'r: 'b, 'b>(
         measures,
         extensions,
     } = scratch;
-    let (attributes, measures, extensions): (&'b _, &'b _, &'b _) =
-        (attributes, measures, extensions);
     Ok(RecordFields {
         date: start.date_naive(),
         provider: ProviderKind::File,
