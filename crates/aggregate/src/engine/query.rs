@@ -471,6 +471,9 @@ impl Engine {
 /// Rows per chunk of the column-at-a-time scan (fits L1 with its key and mask buffers).
 const CHUNK: usize = 4096;
 
+/// Lanes of sums in a dense scan over few cells (a power of two).
+const LANES: usize = 4;
+
 /// One group-by dimension of a query.
 struct Dim<'a> {
     col: &'a Col,
@@ -543,7 +546,11 @@ impl Engine {
             *s = stride;
             stride *= usize::try_from(d.radix).unwrap_or(1);
         }
-        let mut sums = vec![0i128; cells];
+        // Few cells (a consolidated total, a handful of months): consecutive rows add to the
+        // same cell, one long chain of dependent adds through memory. Separate lanes of sums
+        // for neighbouring rows break the chain; they are added up at the end.
+        let lanes = if cells <= 256 { LANES } else { 1 };
+        let mut sums = vec![0i128; cells * lanes];
         let mut touched = vec![false; cells];
         let mut overflow = false;
         // Column at a time over chunks: each pass is a tight loop over one typed slice.
@@ -579,8 +586,9 @@ impl Engine {
             if checked {
                 for (j, k) in keys.iter().enumerate() {
                     if keep[j] {
-                        let (v, o) = sums[*k].overflowing_add(cost(chunk_start + j));
-                        sums[*k] = v;
+                        let at = (j & (lanes - 1)) * cells + *k;
+                        let (v, o) = sums[at].overflowing_add(cost(chunk_start + j));
+                        sums[at] = v;
                         overflow |= o;
                         touched[*k] = true;
                     }
@@ -589,24 +597,27 @@ impl Engine {
                 // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
                 for (j, k) in keys.iter().enumerate() {
                     if keep[j] {
-                        sums[*k] += cost(chunk_start + j);
+                        sums[(j & (lanes - 1)) * cells + *k] += cost(chunk_start + j);
                         touched[*k] = true;
                     }
                 }
             }
             chunk_start += n;
         }
+        let mut out = Vec::new();
+        for (k, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
+            let mut total = 0i128;
+            for lane in 0..lanes {
+                let (v, o) = total.overflowing_add(sums[lane * cells + k]);
+                total = v;
+                overflow |= o;
+            }
+            out.push((k as u128, I256::from(total)));
+        }
         if overflow {
             return None; // the caller sums again in 256 bits
         }
-        Some(
-            touched
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| **t)
-                .map(|(k, _)| (k as u128, I256::from(sums[k])))
-                .collect(),
-        )
+        Some(out)
     }
 
     fn scan_sparse(
