@@ -95,6 +95,9 @@ pub enum Command {
     /// Tag keys of the costs in a range, with their values and how many records carry each
     /// (group a report by one with --group-by tag:KEY).
     Tags(TagsArgs),
+    /// Period-end spend forecast with an 80% interval, from the complete days' history
+    /// (method: docs/FORECAST.md).
+    Forecast(ForecastArgs),
     /// Import a bill file (FOCUS or AWS CUR CSV, optionally .gz) into a `file` account.
     Import {
         #[command(subcommand)]
@@ -336,6 +339,32 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+/// `cloudbill forecast` flags.
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// Only this project (repeatable).
+    #[arg(long)]
+    pub project: Vec<String>,
+    /// Only projects in this group, recursively (repeatable).
+    #[arg(long, alias = "group")]
+    pub project_group: Vec<String>,
+    /// Only this billing account (repeatable).
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// Only records whose dimension KEY (any report key, tag:KEY too) has VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// monthly, quarterly or yearly: the period holding --as-of.
+    #[arg(long, default_value = "monthly")]
+    pub period: String,
+    /// Today (YYYY-MM-DD) [default: today, UTC].
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub as_of: Option<NaiveDate>,
+    /// Days before today the provider may still restate, left out of the history (0–31).
+    #[arg(long, default_value_t = 2)]
+    pub restate_days: i64,
 }
 
 /// `cloudbill tags` flags.

@@ -318,6 +318,66 @@ pub(crate) fn print_tags(
     print(out, format, &grid)
 }
 
+pub(crate) fn print_forecast(
+    out: &mut dyn Write,
+    format: Format,
+    f: &cloudbill_service::ForecastReport,
+) -> Result<(), CliError> {
+    let json = serde_json::to_value(f).map_err(|e| CliError::Failure(e.to_string()))?;
+    let mut grid = Grid::new(
+        &[
+            "currency",
+            "actual",
+            "forecast",
+            "low (80%)",
+            "high (80%)",
+            "method",
+            "days used",
+            "left out",
+            "predicted",
+        ],
+        &[
+            "actual",
+            "forecast",
+            "low (80%)",
+            "high (80%)",
+            "days used",
+            "predicted",
+        ],
+        json,
+    );
+    let shown = |v: Option<cloudbill_core::Decimal>| v.map_or_else(String::new, |v| v.to_string());
+    for c in &f.currencies {
+        grid.row(vec![
+            c.currency.to_string(),
+            c.actual.to_string(),
+            shown(c.forecast),
+            shown(c.low),
+            shown(c.high),
+            c.method.unwrap_or("insufficient history").to_owned(),
+            c.days_used.to_string(),
+            c.days_left_out
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            c.days_predicted.to_string(),
+        ]);
+    }
+    if format == Format::Table {
+        writeln!(
+            out,
+            "forecast for {} .. {} as of {} ({} restatable days left out)",
+            f.period.start, f.period.end, f.as_of, f.restate_days
+        )
+        .map_err(io)?;
+        if f.currencies.is_empty() {
+            return writeln!(out, "no spend in the history or the period").map_err(io);
+        }
+    }
+    print(out, format, &grid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{printable, write_table};

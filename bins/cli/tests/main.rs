@@ -15,6 +15,7 @@ mod harness;
 mod errors;
 mod files;
 mod flow;
+mod forecast;
 mod hardening;
 mod processes;
 mod tags;

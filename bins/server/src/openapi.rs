@@ -268,6 +268,14 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/api/v1/forecast",
+        "Period-end spend forecast per currency with an 80% interval (docs/FORECAST.md); filter.KEY=a,b scopes it",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
         "/api/v1/export/focus",
         "The costs of a range as a FOCUS 1.2 file: CSV, or Parquet with format=parquet (a member names one of its projects)",
         None,
@@ -316,6 +324,34 @@ fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// The query parameters of a GET route that takes them.
+fn query_params(path: &str) -> Vec<Value> {
+    let mut params = Vec::new();
+    if path == "/api/v1/billing/tags" || path == "/api/v1/export/focus" {
+        let date = json!({"type": "string", "format": "date"});
+        params.extend([
+            json!({"name": "start", "in": "query", "required": true, "schema": date}),
+            json!({"name": "end", "in": "query", "required": true, "schema": date}),
+            json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
+        ]);
+    }
+    if path == "/api/v1/forecast" {
+        params.extend([
+            json!({"name": "period", "in": "query", "required": false,
+                "schema": {"type": "string", "enum": ["monthly", "quarterly", "yearly"]}}),
+            json!({"name": "as_of", "in": "query", "required": false,
+                "schema": {"type": "string", "format": "date"}}),
+            json!({"name": "restate_days", "in": "query", "required": false,
+                "schema": {"type": "integer", "minimum": 0, "maximum": 31}}),
+        ]);
+    }
+    if path == "/api/v1/export/focus" {
+        params.push(json!({"name": "format", "in": "query", "required": false,
+            "schema": {"type": "string", "enum": ["csv", "parquet"]}}));
+    }
+    params
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
@@ -337,18 +373,7 @@ pub fn document() -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         let mut params = params;
-        if route.path == "/api/v1/billing/tags" || route.path == "/api/v1/export/focus" {
-            let date = json!({"type": "string", "format": "date"});
-            params.extend([
-                json!({"name": "start", "in": "query", "required": true, "schema": date}),
-                json!({"name": "end", "in": "query", "required": true, "schema": date}),
-                json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
-            ]);
-        }
-        if route.path == "/api/v1/export/focus" {
-            params.push(json!({"name": "format", "in": "query", "required": false,
-                "schema": {"type": "string", "enum": ["csv", "parquet"]}}));
-        }
+        params.extend(query_params(route.path));
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
@@ -382,6 +407,7 @@ pub fn document() -> Value {
                 && route.method == "get"
                 && route.path != "/api/v1/billing/query"
                 && route.path != "/api/v1/export/focus"
+                && route.path != "/api/v1/forecast"
             {
                 continue;
             }

@@ -829,3 +829,69 @@ async fn focus_export_over_http_respects_projects() {
     .await;
     assert_eq!(status, 422);
 }
+
+/// `GET /api/v1/forecast`: per currency, scoped like reports (a member names its project and
+/// gets what the admin gets for it); bad parameters are 4xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecast_over_http_is_scoped_like_reports() {
+    let s = Server::start().await;
+    // The last synced day's successor, so the history holds the synced days.
+    let as_of = "2025-04-01";
+    let path = format!("/api/v1/forecast?as_of={as_of}");
+    let (status, all) = s.call("GET", &path, Some(&s.admin), None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["period"]["start"], "2025-04-01");
+    assert!(!all["currencies"].as_array().unwrap().is_empty(), "{all}");
+    // A member names its project, as in reports.
+    let (status, body) = s.call("GET", &path, Some(&s.web_member), None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, web) = s
+        .call(
+            "GET",
+            &format!("{path}&filter.project=web"),
+            Some(&s.web_member),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{web}");
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("{path}&filter.project=data"),
+            Some(&s.web_member),
+            None,
+        )
+        .await;
+    assert!(matches!(status, 403 | 404), "{status} {body}");
+    let (status, admin_web) = s
+        .call(
+            "GET",
+            &format!("{path}&filter.project=web"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!((status, &web), (200, &admin_web));
+    assert_ne!(web, all, "the member sees its project, not the domain");
+    for (query, code) in [
+        ("&period=weekly", 422),
+        ("&restate_days=99", 422),
+        ("&restate_days=x", 422),
+        ("&bogus=1", 400),
+        ("&filter.nope=1", 422),
+    ] {
+        let (status, body) = s
+            .call("GET", &format!("{path}{query}"), Some(&s.admin), None)
+            .await;
+        assert_eq!(status, code, "{query}: {body}");
+    }
+    let (status, _) = s
+        .call(
+            "GET",
+            "/api/v1/forecast?as_of=2025-13-01",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+}

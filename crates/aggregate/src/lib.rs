@@ -10,6 +10,7 @@
 
 mod engine;
 mod error;
+pub mod forecast;
 mod query;
 
 pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader};

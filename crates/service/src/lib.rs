@@ -14,6 +14,7 @@ mod billing;
 mod catalog;
 mod error;
 mod files;
+mod forecast;
 mod hint;
 mod report;
 mod request;
@@ -39,6 +40,10 @@ pub use cloudbill_store::{
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportedRecord, ImportReport};
+pub use forecast::{
+    CurrencyForecast, ForecastPeriod, ForecastReport, ForecastRequest, PeriodBounds,
+    MAX_RESTATE_DAYS,
+};
 pub use hint::Hint;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;

@@ -145,3 +145,57 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         other => CliError::Usage(other.to_string()),
     })
 }
+
+/// The forecast flags as the service's request (filters parsed as the report's).
+pub(crate) fn forecast_request(
+    args: &crate::args::ForecastArgs,
+) -> Result<cloudbill_service::ForecastRequest, CliError> {
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for raw in &args.filter {
+        let (key, value) = raw
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--filter expects KEY=VALUE, got {:?}",
+                    cloudbill_core::cut(raw, 60)
+                ))
+            })?;
+        filters
+            .entry(key.trim().to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    for (key, values) in [
+        (GroupKey::Project, &args.project),
+        (GroupKey::ProjectGroup, &args.project_group),
+        (GroupKey::ServiceAccount, &args.account),
+    ] {
+        if !values.is_empty() {
+            filters
+                .entry(key.as_str().to_owned())
+                .or_default()
+                .extend(values.iter().cloned());
+        }
+    }
+    // The report's parser checks the keys (one day's range: only the filters are kept).
+    let parsed = ReportRequest {
+        start: as_of.to_string(),
+        end: as_of.succ_opt().unwrap_or(as_of).to_string(),
+        filters,
+        ..ReportRequest::default()
+    }
+    .to_query()
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut request = cloudbill_service::ForecastRequest::new(as_of);
+    request.filters = parsed.filters;
+    request.period = args
+        .period
+        .parse()
+        .map_err(|e: ServiceError| CliError::Usage(e.to_string()))?;
+    request.restate_days = args.restate_days;
+    Ok(request)
+}

@@ -113,6 +113,11 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let report = billing.report(&ADMIN, &query).await?;
             render::print_report(out, format, &report)
         }
+        Command::Forecast(args) => {
+            let request = jobs::forecast_request(&args)?;
+            let forecast = billing.forecast(&ADMIN, &request).await?;
+            render::print_forecast(out, format, &forecast)
+        }
         Command::Tags(args) => {
             let range =
                 DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -137,6 +142,7 @@ fn creates_database(command: &Command) -> bool {
         command,
         Command::Report(_)
             | Command::Tags(_)
+            | Command::Forecast(_)
             | Command::Jobs(_)
             | Command::Export { .. }
             | Command::Billing {

@@ -19,6 +19,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/billing/query", post(query_post).get(query_get))
         .route("/billing/tags", axum::routing::get(tags))
         .route("/export/focus", axum::routing::get(export_focus))
+        .route("/forecast", axum::routing::get(forecast))
 }
 
 /// The GET form: lists are comma separated; filters are `filter.KEY=a,b`.
@@ -162,4 +163,53 @@ async fn export_focus(
         body,
     )
         .into_response())
+}
+
+/// `GET /forecast?[period=monthly][&as_of=DATE][&restate_days=2][&filter.KEY=a,b]`: the
+/// period-end forecast per currency (a member's: of its projects).
+async fn forecast(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Json<cloudbill_service::ForecastReport>, ApiError> {
+    let as_of = match params.get("as_of") {
+        Some(d) => cloudbill_service::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| invalid(format!("as_of {d:?} is not a date (YYYY-MM-DD)")))?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let mut request = cloudbill_service::ForecastRequest::new(as_of);
+    let mut filters = BTreeMap::new();
+    for (k, v) in &params {
+        match k.as_str() {
+            "as_of" => {}
+            "period" => request.period = v.parse().map_err(invalid)?,
+            "restate_days" => {
+                request.restate_days = v
+                    .parse()
+                    .map_err(|_| invalid(format!("restate_days {v:?} is not a number")))?;
+            }
+            _ => {
+                let key = k.strip_prefix("filter.").ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "unknown query parameter {k:?} (period, as_of, restate_days, filter.KEY=a,b)"
+                    ))
+                })?;
+                let values: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                filters.insert(key.to_owned(), values);
+            }
+        }
+    }
+    let parsed = to_query(&ReportRequest {
+        start: as_of.to_string(),
+        end: as_of.succ_opt().unwrap_or(as_of).to_string(),
+        filters,
+        ..ReportRequest::default()
+    })?;
+    request.filters = parsed.filters;
+    Ok(Json(s.billing.forecast(&p, &request).await?))
 }

@@ -1,0 +1,221 @@
+//! `Billing::forecast`: the period-end spend of a scope, from its daily history
+//! (`cloudbill_aggregate::forecast`, docs/FORECAST.md).
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Months, NaiveDate};
+use cloudbill_aggregate::forecast::{self, NoForecast, Series};
+use cloudbill_aggregate::{GroupKey, Query};
+use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
+use serde::{Deserialize, Serialize};
+
+use crate::{Billing, Principal, ServiceError};
+
+/// The period a forecast is for: the one holding `as_of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForecastPeriod {
+    /// The calendar month (the default).
+    #[default]
+    Monthly,
+    /// The calendar quarter.
+    Quarterly,
+    /// The calendar year.
+    Yearly,
+}
+
+impl std::str::FromStr for ForecastPeriod {
+    type Err = ServiceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "monthly" => Ok(ForecastPeriod::Monthly),
+            "quarterly" => Ok(ForecastPeriod::Quarterly),
+            "yearly" => Ok(ForecastPeriod::Yearly),
+            _ => Err(ServiceError::Invalid(format!(
+                "unknown period {:?} (expected monthly, quarterly or yearly)",
+                cloudbill_core::cut(s, 40)
+            ))),
+        }
+    }
+}
+
+impl ForecastPeriod {
+    /// The period holding `day`: its first day and the day after its last.
+    pub fn bounds(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let (start, months) = match self {
+            ForecastPeriod::Monthly => (day.with_day(1), 1),
+            ForecastPeriod::Quarterly => (
+                NaiveDate::from_ymd_opt(day.year(), (day.month0() / 3) * 3 + 1, 1),
+                3,
+            ),
+            ForecastPeriod::Yearly => (NaiveDate::from_ymd_opt(day.year(), 1, 1), 12),
+        };
+        let start = start.unwrap_or(day);
+        (
+            start,
+            start
+                .checked_add_months(Months::new(months))
+                .unwrap_or(start),
+        )
+    }
+}
+
+/// What to forecast.
+#[derive(Debug, Clone)]
+pub struct ForecastRequest {
+    /// The scope, as report filters (project, project_group, service_account, any dimension).
+    pub filters: BTreeMap<GroupKey, Vec<String>>,
+    /// Month, quarter or year.
+    pub period: ForecastPeriod,
+    /// Today: the first day that is not complete.
+    pub as_of: NaiveDate,
+    /// Days before `as_of` the provider may still restate (left out of the history).
+    pub restate_days: i64,
+}
+
+impl ForecastRequest {
+    /// The month holding `as_of`, the whole domain, the default restatement days.
+    pub fn new(as_of: NaiveDate) -> Self {
+        Self {
+            filters: BTreeMap::new(),
+            period: ForecastPeriod::Monthly,
+            as_of,
+            restate_days: forecast::DEFAULT_RESTATE_DAYS,
+        }
+    }
+}
+
+/// The most restatable days a request may leave out.
+pub const MAX_RESTATE_DAYS: i64 = 31;
+
+/// A forecast's period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodBounds {
+    /// First day.
+    pub start: NaiveDate,
+    /// Day after the last.
+    pub end: NaiveDate,
+}
+
+/// The forecast of one currency's spend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrencyForecast {
+    /// The currency (records in other currencies are forecast on their own).
+    pub currency: Currency,
+    /// Spend recorded in the period so far, today's and restatable days' included.
+    pub actual: Decimal,
+    /// `ok` or `insufficient_history`.
+    pub status: &'static str,
+    /// The expected spend of the whole period (`null` without enough history).
+    pub forecast: Option<Decimal>,
+    /// The 80% interval's lower bound.
+    pub low: Option<Decimal>,
+    /// The 80% interval's upper bound.
+    pub high: Option<Decimal>,
+    /// `linear_trend` or `linear_trend_weekday`.
+    pub method: Option<&'static str>,
+    /// Complete days of history the model was fitted on.
+    pub days_used: usize,
+    /// Days of history left out as outliers.
+    pub days_left_out: Vec<NaiveDate>,
+    /// Days of the period predicted rather than read.
+    pub days_predicted: usize,
+}
+
+/// A forecast answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForecastReport {
+    /// The period forecast.
+    pub period: PeriodBounds,
+    /// The day the forecast was made as of.
+    pub as_of: NaiveDate,
+    /// The days before `as_of` left out as possibly restated.
+    pub restate_days: i64,
+    /// One per currency with spend in the history or the period.
+    pub currencies: Vec<CurrencyForecast>,
+}
+
+impl Billing {
+    /// The period-end forecast of the spend `request` scopes, per currency. A member's
+    /// forecast covers its projects only (the report's rules).
+    pub async fn forecast(
+        &self,
+        p: &Principal,
+        request: &ForecastRequest,
+    ) -> Result<ForecastReport, ServiceError> {
+        if !(0..=MAX_RESTATE_DAYS).contains(&request.restate_days) {
+            return Err(ServiceError::Invalid(format!(
+                "restate days must be between 0 and {MAX_RESTATE_DAYS}"
+            )));
+        }
+        let (p_start, p_end) = request.period.bounds(request.as_of);
+        let (h_start, _) = forecast::history_window(request.as_of, request.restate_days);
+        // The history and the period so far (today included: its actual is reported).
+        let range = DateRange::new(
+            h_start.min(p_start),
+            request.as_of.succ_opt().unwrap_or(request.as_of),
+        )?;
+        let mut query = Query::new(range, Granularity::Daily);
+        query.filters.clone_from(&request.filters);
+        let report = self.report(p, &query).await?;
+        let mut daily: BTreeMap<Currency, Vec<(NaiveDate, Decimal)>> = BTreeMap::new();
+        for row in &report.results {
+            for b in &row.billing_data {
+                let day: NaiveDate = b.date.parse().map_err(|_| {
+                    ServiceError::Invalid(format!("unexpected daily bucket {:?}", b.date))
+                })?;
+                daily.entry(b.currency).or_default().push((day, b.cost));
+            }
+        }
+        let mut currencies = Vec::new();
+        for (currency, days) in daily {
+            let actual: Decimal = days
+                .iter()
+                .filter(|(d, _)| *d >= p_start && *d < p_end && *d <= request.as_of)
+                .map(|(_, v)| *v)
+                .sum();
+            let series = Series {
+                daily: &days,
+                period: (p_start, p_end),
+                as_of: request.as_of,
+                restate_days: request.restate_days,
+            };
+            currencies.push(match forecast::forecast(&series) {
+                Ok(f) => CurrencyForecast {
+                    currency,
+                    actual,
+                    status: "ok",
+                    forecast: Some(f.amount),
+                    low: Some(f.low),
+                    high: Some(f.high),
+                    method: Some(f.method.as_str()),
+                    days_used: f.days_used,
+                    days_left_out: f.outliers,
+                    days_predicted: f.days_predicted,
+                },
+                Err(NoForecast::InsufficientHistory { days }) => CurrencyForecast {
+                    currency,
+                    actual,
+                    status: "insufficient_history",
+                    forecast: None,
+                    low: None,
+                    high: None,
+                    method: None,
+                    days_used: days,
+                    days_left_out: Vec::new(),
+                    days_predicted: 0,
+                },
+            });
+        }
+        Ok(ForecastReport {
+            period: PeriodBounds {
+                start: p_start,
+                end: p_end,
+            },
+            as_of: request.as_of,
+            restate_days: request.restate_days,
+            currencies,
+        })
+    }
+}
