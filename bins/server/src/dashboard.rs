@@ -21,6 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/projects/{id}", get(project_page))
+        .route("/explore", get(crate::explore::explore))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
 }
@@ -70,7 +71,7 @@ fn view(params: &RangeParams) -> Result<View, ApiError> {
 }
 
 /// HTML-escapes text.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -112,13 +113,19 @@ table{border-collapse:collapse;background:#fff;margin:8px 0 24px;min-width:480px
 th,td{padding:6px 12px;border-bottom:1px solid #e4e8ef;text-align:left}td.r,th.r{text-align:right}\
 a.num{color:inherit;text-decoration:none;font-variant-numeric:tabular-nums}a.num:hover{text-decoration:underline}\
 .failed{color:#b42318}.succeeded{color:#067647}.partial{color:#b54708}form.range{margin:8px 0 16px}\
-svg text{font-size:10px;fill:#5a6577}";
+svg text{font-size:10px;fill:#5a6577}line.grid{stroke:#e4e8ef}\
+.legend span{margin-right:12px;font-size:13px}.legend i,i.dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}\
+.chip{background:#e8eefc;border-radius:12px;padding:2px 10px;text-decoration:none;color:#1d2430}.presets a{margin-right:10px}\
+.movers{display:flex;gap:32px}.movers h3{font-size:14px;margin:8px 0}tr.total th,tr.total td{font-weight:600}\
+caption{text-align:left;padding:6px 0;color:#5a6577}\
+@media (prefers-color-scheme:dark){body{background:#10141b;color:#e6e9ef}table,.card{background:#1a2029}\
+th,td{border-color:#2c3440}svg text{fill:#aab3c0}line.grid{stroke:#2c3440}.chip{background:#24324a;color:#e6e9ef}caption{color:#aab3c0}}";
 
-fn page(title: &str, principal: &Principal, body: &str) -> Html<String> {
+pub(crate) fn page(title: &str, principal: &Principal, body: &str) -> Html<String> {
     let nav = if *principal == Principal::Admin {
-        "<a href=\"/\">Consolidated</a>"
+        "<a href=\"/\">Consolidated</a><a href=\"/explore\">Explore</a>"
     } else {
-        ""
+        "<a href=\"/explore\">Explore</a>"
     };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · cloudbill</title>\

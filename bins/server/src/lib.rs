@@ -6,6 +6,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod explore;
 mod guard;
 mod metrics;
 pub mod openapi;

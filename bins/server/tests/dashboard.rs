@@ -429,3 +429,156 @@ async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
         );
     }
 }
+
+/// Logs in with `token`; the session cookie (`name=value`).
+async fn session(s: &Server, token: &str) -> String {
+    let resp = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn get_page(s: &Server, cookie: &str, path: &str) -> (u16, String) {
+    let resp = s
+        .http
+        .get(s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// Per row of the explorer's table of `currency`: its key and every `data-cost` in order
+/// (one per bucket, then total, previous, change).
+fn explore_rows(html: &str, currency: &str) -> BTreeMap<String, Vec<Decimal>> {
+    let start = html
+        .find(&format!(
+            "data-table=\"explore\" data-currency=\"{currency}\""
+        ))
+        .unwrap_or_else(|| panic!("no {currency} table"));
+    let end = html[start..].find("</table>").unwrap() + start;
+    html[start..end]
+        .split("<tr data-key=\"")
+        .skip(1)
+        .map(|row| {
+            let key = row.split('"').next().unwrap().to_owned();
+            let costs = row
+                .split("data-cost=\"")
+                .skip(1)
+                .map(|c| c.split('"').next().unwrap().parse().unwrap())
+                .collect();
+            (key, costs)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_the_apis_numbers_per_group_and_period() {
+    let s = Server::start().await;
+    let admin = session(&s, &s.admin).await;
+    let base = format!(
+        "/explore?start={}&end={}&granularity=monthly",
+        RANGE.0, RANGE.1
+    );
+    let (status, html) = get_page(&s, &admin, &format!("{base}&group_by=service")).await;
+    assert_eq!(status, 200, "{html}");
+    let rows = explore_rows(&html, "USD");
+    let api = api_totals(&s, &s.admin, "service", json!({})).await;
+    // Three months, then total, previous, change: the total column equals the API's.
+    let totals: BTreeMap<String, Decimal> = rows.iter().map(|(k, v)| (k.clone(), v[3])).collect();
+    assert_eq!(totals, api);
+    for (key, v) in &rows {
+        assert_eq!(
+            v[0] + v[1] + v[2],
+            v[3],
+            "{key}: months add up to the total"
+        );
+        assert_eq!(v[3] - v[4], v[5], "{key}: change = total − previous");
+    }
+    // The chart: a stacked bar per group and month, each colour the group's own; a text
+    // alternative; axis ticks in the currency; no script.
+    assert!(html.contains("<svg role=\"img\""));
+    assert!(html.contains("<desc>"));
+    assert!(!html.contains("<script"));
+    let fill_of = |html: &str, group: &str| {
+        let at = html
+            .find(&format!("data-group=\"{group}\""))
+            .unwrap_or_else(|| panic!("no bar of {group}"));
+        let before = &html[..at];
+        let fill = before.rfind("fill=\"").unwrap();
+        before[fill + 6..fill + 13].to_owned()
+    };
+    let service = api.keys().next().unwrap().clone();
+    let colour = fill_of(&html, &service);
+    // Top 1: one group plus "others"; the same group keeps its colour.
+    let (_, top1) = get_page(&s, &admin, &format!("{base}&group_by=service&top=1")).await;
+    assert!(top1.contains("data-group=\"others\""), "others drawn");
+    let biggest = api.iter().max_by_key(|(_, v)| **v).unwrap().0.clone();
+    assert_eq!(fill_of(&top1, &biggest), fill_of(&html, &biggest));
+    assert_eq!(fill_of(&html, &service), colour);
+    // A filter chip and its removal link; the CSV download holds the same numbers.
+    let (_, filtered) = get_page(
+        &s,
+        &admin,
+        &format!("{base}&group_by=service&filter.project=web"),
+    )
+    .await;
+    assert!(filtered.contains("class=\"chip\""));
+    let web = api_totals(&s, &s.admin, "service", json!({"project": ["web"]})).await;
+    let totals: BTreeMap<String, Decimal> = explore_rows(&filtered, "USD")
+        .iter()
+        .map(|(k, v)| (k.clone(), v[3]))
+        .collect();
+    assert_eq!(totals, web);
+    let resp = s
+        .http
+        .get(s.url(&format!("{base}&group_by=service&format=csv")))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = resp.text().await.unwrap();
+    assert!(
+        csv.starts_with("service,currency,2025-03,2025-04,2025-05,total,previous,change\n"),
+        "{csv}"
+    );
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            cells[5].parse::<Decimal>().unwrap(),
+            api[cells[0]],
+            "{line}"
+        );
+    }
+    // A member explores its own project only.
+    let member = session(&s, &s.web_member).await;
+    let (status, mine) = get_page(&s, &member, &format!("{base}&group_by=service")).await;
+    assert_eq!(status, 200);
+    let totals: BTreeMap<String, Decimal> = explore_rows(&mine, "USD")
+        .iter()
+        .map(|(k, v)| (k.clone(), v[3]))
+        .collect();
+    assert_eq!(totals, web);
+    let (status, _) = get_page(&s, &member, &format!("{base}&filter.project=data")).await;
+    assert!(matches!(status, 403 | 404), "{status}");
+    // Bad parameters.
+    for (query, code) in [
+        ("&group_by=nope", 422),
+        ("&top=0", 422),
+        ("&granularity=weekly", 422),
+        ("&bogus=1", 400),
+    ] {
+        let (status, body) = get_page(&s, &admin, &format!("{base}{query}")).await;
+        assert_eq!(status, code, "{query}: {body}");
+    }
+}

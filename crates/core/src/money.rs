@@ -69,6 +69,46 @@ impl Currency {
     /// US dollars, the currency Hyperbilling for AWS reports in.
     pub const USD: Currency = Currency(*b"USD");
 
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217): 0 for JPY,
+    /// KRW and the other currencies without one, 3 for BHD, JOD, KWD and the others with
+    /// thousandths, 2 for the rest.
+    pub fn minor_units(self) -> u32 {
+        match &self.0 {
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG"
+            | b"RWF" | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+            _ => 2,
+        }
+    }
+
+    /// `amount` for display: rounded half-even to the minor unit, with thousands separators
+    /// (`1,234,567.89`). Display only: reports and exports keep every digit.
+    pub fn display(self, amount: rust_decimal::Decimal) -> String {
+        let rounded = amount.round_dp_with_strategy(
+            self.minor_units(),
+            rust_decimal::RoundingStrategy::MidpointNearestEven,
+        );
+        let text = format!("{:.*}", self.minor_units() as usize, rounded.abs());
+        let (int, frac) = text
+            .split_once('.')
+            .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+        let mut out = String::with_capacity(text.len() + int.len() / 3 + 1);
+        if rounded.is_sign_negative() && !rounded.is_zero() {
+            out.push('-');
+        }
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if let Some(f) = frac {
+            out.push('.');
+            out.push_str(f);
+        }
+        out
+    }
+
     /// Validates an ISO 4217 code (case-insensitive, surrounding spaces ignored).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim().as_bytes();
@@ -280,6 +320,19 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amounts_display_in_the_minor_unit_with_separators() {
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        let c = |s: &str| Currency::parse(s).unwrap();
+        assert_eq!(c("USD").display(d("1234567.895")), "1,234,567.90");
+        assert_eq!(c("USD").display(d("1234567.885")), "1,234,567.88");
+        assert_eq!(c("JPY").display(d("1234.5")), "1,234");
+        assert_eq!(c("KWD").display(d("-1000.0005")), "-1,000.000");
+        assert_eq!(c("EUR").display(d("-0.001")), "0.00");
+        assert_eq!(c("USD").display(d("999")), "999.00");
+        assert_eq!(c("USD").display(d("100000")), "100,000.00");
+    }
+
     use proptest::prelude::*;
 
     use super::*;
