@@ -339,6 +339,10 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Show every digit in the table (by default amounts are rounded to the currency's minor
+    /// unit, with thousands separators; JSON and CSV are always exact).
+    #[arg(long)]
+    pub exact: bool,
 }
 
 /// `cloudbill forecast` flags.

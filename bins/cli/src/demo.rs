@@ -90,11 +90,11 @@ pub(crate) async fn run(
         .map_err(io)?;
         crate::commands::print_sync(out, Format::Table, &sync)?;
         writeln!(out, "\nConsolidated billing (every account of the domain):").map_err(io)?;
-        render::print_report(out, Format::Table, &consolidated)?;
+        render::print_report(out, Format::Table, &consolidated, false)?;
         writeln!(out, "\nBilling per project:").map_err(io)?;
-        render::print_report(out, Format::Table, &per_project)?;
+        render::print_report(out, Format::Table, &per_project, false)?;
         writeln!(out, "\nBilling per project and account:").map_err(io)?;
-        render::print_report(out, Format::Table, &per_account)?;
+        render::print_report(out, Format::Table, &per_account, false)?;
         writeln!(
             out,
             "\nSee it in the dashboard (simulator, demo domain and an admin token included):\n  cargo run -p cloudbill-server -- --demo      # then open http://127.0.0.1:8080/\n\nExplore this data from the terminal:\n  {me} --database-url {url} report --start {} --end {} --group-by project,service\n  {me} --database-url {url} jobs\n(The simulator stops with this command, so later syncs of the demo accounts will fail to connect.)",

@@ -159,11 +159,21 @@ pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<
 /// Prints a report: JSON exactly as the API, CSV long (one line per group/date/currency), a
 /// table wide (one column per bucket) when there are few buckets, long otherwise, with totals.
 #[allow(clippy::too_many_lines)] // One arm per output format.
+/// Prints a report: JSON and CSV exact; the table rounds amounts to the currency's minor unit
+/// with thousands separators ([`cloudbill_core::Currency::display`]) unless `exact`.
 pub(crate) fn print_report(
     out: &mut dyn Write,
     format: Format,
     report: &Report,
+    exact: bool,
 ) -> Result<(), CliError> {
+    let shown = |currency: cloudbill_core::Currency, v: cloudbill_core::Decimal| {
+        if exact {
+            v.to_string()
+        } else {
+            currency.display(v)
+        }
+    };
     let keys: Vec<String> = report
         .group_by
         .iter()
@@ -233,9 +243,9 @@ pub(crate) fn print_report(
                                 .billing_data
                                 .iter()
                                 .find(|b| b.date == *d && b.currency == t.currency);
-                            cells.push(v.map_or_else(String::new, |b| b.cost.to_string()));
+                            cells.push(v.map_or_else(String::new, |b| shown(b.currency, b.cost)));
                         }
-                        cells.push(t.cost.to_string());
+                        cells.push(shown(t.currency, t.cost));
                         rows.push(cells);
                     }
                 }
@@ -251,9 +261,9 @@ pub(crate) fn print_report(
                             .filter(|b| b.date == *d && b.currency == t.currency)
                             .map(|b| b.cost)
                             .sum();
-                        cells.push(sum.to_string());
+                        cells.push(shown(t.currency, sum));
                     }
-                    cells.push(t.cost.to_string());
+                    cells.push(shown(t.currency, t.cost));
                     footer.push(cells);
                 }
                 let numeric: Vec<bool> = headers
@@ -268,14 +278,22 @@ pub(crate) fn print_report(
                 for row in &report.results {
                     for b in &row.billing_data {
                         let mut cells = group_cells(row);
-                        cells.extend([b.date.clone(), b.currency.to_string(), b.cost.to_string()]);
+                        cells.extend([
+                            b.date.clone(),
+                            b.currency.to_string(),
+                            shown(b.currency, b.cost),
+                        ]);
                         rows.push(cells);
                     }
                 }
                 for t in &totals {
                     let mut cells = vec![String::new(); label.len()];
                     cells[0] = "TOTAL".into();
-                    cells.extend([String::new(), t.currency.to_string(), t.cost.to_string()]);
+                    cells.extend([
+                        String::new(),
+                        t.currency.to_string(),
+                        shown(t.currency, t.cost),
+                    ]);
                     footer.push(cells);
                 }
                 let numeric: Vec<bool> = headers
@@ -346,11 +364,14 @@ pub(crate) fn print_forecast(
         ],
         json,
     );
-    let shown = |v: Option<cloudbill_core::Decimal>| v.map_or_else(String::new, |v| v.to_string());
     for c in &f.currencies {
+        // Table cells in the currency's minor unit; the JSON keeps every digit.
+        let shown = |v: Option<cloudbill_core::Decimal>| {
+            v.map_or_else(String::new, |v| c.currency.display(v))
+        };
         grid.row(vec![
             c.currency.to_string(),
-            c.actual.to_string(),
+            c.currency.display(c.actual),
             shown(c.forecast),
             shown(c.low),
             shown(c.high),

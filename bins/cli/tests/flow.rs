@@ -121,6 +121,28 @@ async fn enable_register_sync_and_report_in_three_formats() {
         ])
         .await;
     insta::assert_snapshot!("report_per_project_table", table.ok().stdout);
+    // The table rounds to cents with separators; --exact shows every digit, as JSON has them.
+    let exact = env
+        .run(&[
+            "report",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-06-01",
+            "--group-by",
+            "project",
+            "--exact",
+        ])
+        .await;
+    exact.ok();
+    assert!(
+        exact.stdout.contains(&(acme + globex).to_string()),
+        "{}",
+        exact.stdout
+    );
+    assert!(table
+        .stdout
+        .contains(&cloudbill_core::Currency::USD.display(acme + globex)));
 
     // Filters: one account; a daily report of the last days.
     let json = env

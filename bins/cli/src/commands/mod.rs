@@ -111,7 +111,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Report(args) => {
             let query = report_query(&args)?;
             let report = billing.report(&ADMIN, &query).await?;
-            render::print_report(out, format, &report)
+            render::print_report(out, format, &report, args.exact)
         }
         Command::Forecast(args) => {
             let request = jobs::forecast_request(&args)?;
