@@ -393,7 +393,82 @@ const CHART_HEIGHT: i64 = 220;
 /// The stacked bar chart of one currency: the top groups and "others" per bucket, a y axis in
 /// the currency, bucket labels, a legend, exact values in each bar's title, and the totals as
 /// the chart's text alternative.
-fn chart(view: &Explore, currency: Currency, lines: &[Line], labels: &[String]) -> String {
+/// The y coordinate of `value` on an axis up to `axis_max`.
+fn y_at(value: Decimal, axis_max: Decimal) -> i64 {
+    CHART_TOP + CHART_HEIGHT - to_px(value / axis_max * Decimal::from(CHART_HEIGHT))
+}
+
+/// The forecast of the month's bucket: a dashed line at the amount across the bar's slot and
+/// the 80% interval as a vertical line, with the numbers in its title.
+fn forecast_mark(
+    f: &ForecastMark<'_>,
+    currency: Currency,
+    labels: &[String],
+    slot: i64,
+    axis_max: Decimal,
+) -> String {
+    let Some(i) = labels.iter().position(|l| l == f.bucket) else {
+        return String::new();
+    };
+    let left = CHART_LEFT + i64::try_from(i).unwrap_or(0) * slot;
+    let (y, low, high) = (
+        y_at(f.amount, axis_max),
+        y_at(f.low, axis_max),
+        y_at(f.high, axis_max),
+    );
+    let middle = left + slot / 2;
+    format!(
+        "<g class=\"forecast\" data-forecast=\"{}\"><title>{} forecast: {} {currency} (80%: {} – {})</title><line x1=\"{middle}\" x2=\"{middle}\" y1=\"{high}\" y2=\"{low}\"/><line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/></g>",
+        f.amount,
+        esc(f.bucket),
+        f.amount,
+        f.low,
+        f.high,
+        left + slot
+    )
+}
+
+/// A chart's legend: each series' colour and name, and the forecast's month and amount.
+fn legend(
+    series: &[(&str, &'static str, Vec<Decimal>)],
+    forecast: Option<&ForecastMark<'_>>,
+    currency: Currency,
+) -> String {
+    let mut out = String::from("<figcaption class=\"legend\">");
+    for (name, fill, _) in series {
+        let _ = write!(
+            out,
+            "<span><i style=\"background:{fill}\"></i>{}</span> ",
+            esc(name)
+        );
+    }
+    if let Some(f) = forecast {
+        let _ = write!(
+            out,
+            "<span class=\"forecast-key\">– – {} forecast {} {currency}</span>",
+            esc(f.bucket),
+            currency.display(f.amount)
+        );
+    }
+    out.push_str("</figcaption>");
+    out
+}
+
+/// The period-end forecast drawn on a chart: the bucket it belongs to and the amount.
+struct ForecastMark<'a> {
+    bucket: &'a str,
+    amount: Decimal,
+    low: Decimal,
+    high: Decimal,
+}
+
+fn chart(
+    view: &Explore,
+    currency: Currency,
+    lines: &[Line],
+    labels: &[String],
+    forecast: Option<&ForecastMark<'_>>,
+) -> String {
     let series = series(view.top, lines, labels);
     // Bars stack the positive amounts; credits show in the table.
     let stack_max = (0..labels.len())
@@ -403,6 +478,7 @@ fn chart(view: &Explore, currency: Currency, lines: &[Line], labels: &[String]) 
                 .map(|s| s.2[i].max(Decimal::ZERO))
                 .sum::<Decimal>()
         })
+        .chain(forecast.map(|f| f.high))
         .max()
         .unwrap_or_default();
     let step = tick_step(stack_max);
@@ -411,9 +487,7 @@ fn chart(view: &Explore, currency: Currency, lines: &[Line], labels: &[String]) 
     } else {
         step
     };
-    let y_of = |value: Decimal| -> i64 {
-        CHART_TOP + CHART_HEIGHT - to_px(value / axis_max * Decimal::from(CHART_HEIGHT))
-    };
+    let y_of = |value: Decimal| y_at(value, axis_max);
     let id = format!("chart-{currency}");
     let unit = if view.granularity == Granularity::Daily {
         "day"
@@ -479,15 +553,12 @@ fn chart(view: &Explore, currency: Currency, lines: &[Line], labels: &[String]) 
             );
         }
     }
-    out.push_str("</svg><figcaption class=\"legend\">");
-    for (name, fill, _) in &series {
-        let _ = write!(
-            out,
-            "<span><i style=\"background:{fill}\"></i>{}</span> ",
-            esc(name)
-        );
+    if let Some(f) = forecast {
+        out.push_str(&forecast_mark(f, currency, labels, slot, axis_max));
     }
-    out.push_str("</figcaption></figure>");
+    out.push_str("</svg>");
+    out.push_str(&legend(&series, forecast, currency));
+    out.push_str("</figure>");
     out
 }
 
@@ -785,6 +856,18 @@ pub(crate) async fn explore(
         )
             .into_response());
     }
+    // The current month's forecast, drawn on a monthly chart that shows this month.
+    let today = Utc::now().date_naive();
+    let this_month = (v.granularity == Granularity::Monthly && v.range.contains(today))
+        .then(|| Granularity::Monthly.label(today));
+    let mut forecasts = BTreeMap::new();
+    if this_month.is_some() {
+        let mut request = cloudbill_service::ForecastRequest::new(today);
+        request.filters = v.query(v.range).filters;
+        for c in state.billing.forecast(&p, &request).await?.currencies {
+            forecasts.insert(c.currency, c);
+        }
+    }
     let mut body = controls(&v);
     let focus = {
         let mut url = format!(
@@ -812,7 +895,15 @@ pub(crate) async fn explore(
             body,
             "<section class=\"currency\" data-currency=\"{currency}\"><h2>{currency}</h2>"
         );
-        body.push_str(&chart(&v, *currency, lines, &labels));
+        let mark = forecasts.get(currency).and_then(|f| {
+            Some(ForecastMark {
+                bucket: this_month.as_deref()?,
+                amount: f.forecast?,
+                low: f.low?,
+                high: f.high?,
+            })
+        });
+        body.push_str(&chart(&v, *currency, lines, &labels, mark.as_ref()));
         body.push_str(&movers(*currency, lines));
         body.push_str(&table(&v, key_name, *currency, lines, &labels, previous));
         body.push_str("</section>");
