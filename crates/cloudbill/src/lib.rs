@@ -79,9 +79,9 @@
 //! ## Your own provider
 //!
 //! A provider is a [`BillingProvider`]: verify credentials, fetch a window of daily cost
-//! records. Register one in a [`ProviderRegistry`] under the kind it serves — here a fixed
-//! price list standing in for Hyperbilling, as an embedder's test might. (Provider kinds are a
-//! closed set today: a new kind needs a change to cloudbill itself.)
+//! records. Register one in a [`ProviderRegistry`] under a kind of its own — any well-formed
+//! name; nothing in cloudbill changes for it — here a fixed price list, as an embedder's test
+//! might have.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -94,10 +94,11 @@
 //!
 //! /// One dollar a day, per account.
 //! struct DollarADay;
+//! const DOLLAR_A_DAY: ProviderKind = ProviderKind::named("dollar-a-day");
 //!
 //! #[async_trait::async_trait]
 //! impl BillingProvider for DollarADay {
-//!     fn kind(&self) -> ProviderKind { ProviderKind::HyperbillingAws }
+//!     fn kind(&self) -> ProviderKind { DOLLAR_A_DAY }
 //!     fn max_window_days(&self) -> u32 { 31 }
 //!     async fn verify(&self, c: &Credentials) -> Result<Vec<String>, ProviderError> {
 //!         Ok(vec![c.account().to_owned()])
@@ -107,7 +108,7 @@
 //!         Ok(window.iter_days().map(|date| CostRecord {
 //!             domain: scope.domain,
 //!             service_account: scope.service_account,
-//!             provider: ProviderKind::HyperbillingAws,
+//!             provider: DOLLAR_A_DAY,
 //!             cloud_account: c.account().to_owned(),
 //!             date,
 //!             region: "us-east-1".into(),
@@ -135,7 +136,7 @@
 //! billing.create_project(&admin, "web", None).await?;
 //! billing.add_account(&admin, NewAccount {
 //!     name: "prod".into(),
-//!     provider: "hyperbilling-aws".into(),
+//!     provider: "dollar-a-day".into(),
 //!     project: Some("web".into()),
 //!     credentials: Some(CredentialsInput::new("111111111111", "ops@acme.example", "k",
 //!         Some("https://billing.example.com"))?),
@@ -143,7 +144,10 @@
 //! let march = DateRange::parse("2025-03-01", "2025-04-01")?;
 //! let sync = billing.sync(&admin, &SyncRequest::range(march), &NoProgress).await?;
 //! assert!(sync.all_succeeded());
-//! let report = billing.report(&admin, &Query::new(march, Granularity::Monthly)).await?;
+//! let mut by_provider = Query::new(march, Granularity::Monthly);
+//! by_provider.group_by = vec![GroupKey::Provider];
+//! let report = billing.report(&admin, &by_provider).await?;
+//! assert_eq!(report.results[0].group["provider"], "dollar-a-day");
 //! assert_eq!(report.results[0].total[0].cost, Decimal::from(31));
 //! # Ok(())
 //! # }

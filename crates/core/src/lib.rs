@@ -36,7 +36,7 @@ pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
 pub use name::{cut, Name, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
-pub use provider::{ProviderEntry, ProviderKind, ProviderState};
+pub use provider::{ProviderEntry, ProviderKind, ProviderState, MAX_PROVIDER_NAME};
 pub use token::{ApiToken, TokenRole};
 
 /// Re-exported so that users of the domain model name the same decimal and date types.

@@ -19,6 +19,11 @@ impl ProviderRegistry {
         Self::default()
     }
 
+    /// The kinds registered, in name order.
+    pub fn kinds(&self) -> impl Iterator<Item = ProviderKind> + '_ {
+        self.providers.keys().copied()
+    }
+
     /// Adds (or replaces) the implementation of `provider.kind()`.
     #[must_use]
     pub fn with(mut self, provider: Arc<dyn BillingProvider>) -> Self {

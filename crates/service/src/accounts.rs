@@ -21,7 +21,7 @@ impl Billing {
     ) -> Result<ServiceAccount, ServiceError> {
         p.require_admin("add billing accounts")?;
         let name = Name::parse(&new.name, "account name")?;
-        let provider: ProviderKind = new.provider.parse()?;
+        let provider = self.offered_provider(&new.provider)?;
         let Some(project_key) = new.project.as_deref().filter(|k| !k.trim().is_empty()) else {
             return Err(ServiceError::Invalid(format!(
                 "a project is required: every billing account belongs to a project (account {:?})",
@@ -194,5 +194,27 @@ impl Billing {
             .store
             .delete_account(self.domain_id(), account.id)
             .await?)
+    }
+}
+
+impl Billing {
+    /// The provider kind `name` names, if this deployment offers it (its registry's kinds and
+    /// file imports): a kind is any well-formed name, an account or a switch needs one offered.
+    pub(crate) fn offered_provider(&self, name: &str) -> Result<ProviderKind, ServiceError> {
+        let kind: ProviderKind = name.parse()?;
+        if kind == ProviderKind::File || self.inner.providers.get(kind).is_ok() {
+            return Ok(kind);
+        }
+        let offered: Vec<&str> = self
+            .inner
+            .providers
+            .kinds()
+            .chain([ProviderKind::File])
+            .map(ProviderKind::as_str)
+            .collect();
+        Err(ServiceError::Invalid(format!(
+            "{name:?} is not a valid provider (expected one of: {})",
+            offered.join(", ")
+        )))
     }
 }

@@ -1,7 +1,7 @@
 //! The catalog use cases: providers, project groups and projects.
 
 use cloudbill_core::{
-    GroupId, Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
+    GroupId, Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderState,
 };
 
 use crate::{billing::matches, Billing, Principal, ServiceError};
@@ -21,7 +21,7 @@ impl Billing {
         state: ProviderState,
     ) -> Result<ProviderEntry, ServiceError> {
         p.require_admin("enable or disable providers")?;
-        let kind: ProviderKind = name.parse()?;
+        let kind = self.offered_provider(name)?;
         Ok(self
             .inner
             .store
