@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Explorer benchmark: GET /explore pages (chart + table + movers, rendered server-side) on a
-# 1M-record domain, uncached: every request draws its own range (a start month in 2025 and a
-# length of 1-12 months), granularity and group-by key, so the answer cache never serves one.
+# 1M-record domain, uncached: every request draws its own range (a start day in 2025 and a
+# length of 7-365 days), granularity and group-by key, so the answer cache almost never serves
+# one.
 # One connection (latency, not throughput), loopback only; prints p50/p95/p99 and the HTML
 # size of a 12 months x 8 groups page. Needs wrk and the SQLite store `bench/run.sh` leaves in
 # DIR (cloudbill-bench store).
@@ -35,15 +36,15 @@ wrk.headers["Authorization"] = "Bearer $token"
 local keys = {"service", "project", "region", "service_account", ""}
 math.randomseed(42)
 request = function()
-  local month = math.random(1, 12)
-  local length = math.random(1, 13 - month)
-  local finish = month + length
-  local endy, endm = 2025, finish
-  if finish > 12 then endy, endm = 2026, finish - 12 end
+  -- A start day anywhere in 2025 and 7 to 365 days: ~130,000 distinct ranges, so the
+  -- answer cache almost never holds one.
+  local from = os.time{year=2025, month=1, day=1 + math.random(0, 364), hour=12}
+  local days = math.random(7, 365)
+  local to = from + days * 86400
   local gran = "monthly"
-  if length <= 2 and math.random() < 0.5 then gran = "daily" end
-  local path = string.format("/explore?start=2025-%02d-01&end=%d-%02d-01&granularity=%s&group_by=%s",
-    month, endy, endm, gran, keys[math.random(1, #keys)])
+  if days <= 62 and math.random() < 0.5 then gran = "daily" end
+  local path = string.format("/explore?start=%s&end=%s&granularity=%s&group_by=%s",
+    os.date("!%Y-%m-%d", from), os.date("!%Y-%m-%d", to), gran, keys[math.random(1, #keys)])
   return wrk.format("GET", path)
 end
 done = function(summary, latency, requests)

@@ -19,6 +19,8 @@ use crate::auth::PageAuth;
 use crate::dashboard::{esc, page, percent_encode};
 use crate::{ApiError, AppState};
 
+/// The most group rows a table shows; the rest are one row (the CSV has them all).
+pub(crate) const MAX_TABLE_ROWS: usize = 50;
 /// Groups drawn by default; the rest are "others".
 pub(crate) const DEFAULT_TOP: usize = 8;
 /// The most groups a chart draws.
@@ -617,18 +619,45 @@ fn table(
         sort_link("change", "Change")
     );
     let palette = colours(lines.iter().map(|l| l.name.as_str()));
+    // Past MAX_TABLE_ROWS groups, the rest is one row (the CSV download has every group).
+    let rest = (rows.len() > MAX_TABLE_ROWS).then(|| {
+        let rest = rows.split_off(MAX_TABLE_ROWS);
+        let mut line = Line {
+            name: format!("{} more groups", rest.len()),
+            buckets: BTreeMap::new(),
+            total: Decimal::ZERO,
+            previous: Decimal::ZERO,
+        };
+        for l in rest {
+            for (b, value) in &l.buckets {
+                *line.buckets.entry(b.clone()).or_default() += *value;
+            }
+            line.total += l.total;
+            line.previous += l.previous;
+        }
+        line
+    });
     let mut totals = vec![Decimal::ZERO; labels.len()];
     let (mut total, mut prev) = (Decimal::ZERO, Decimal::ZERO);
-    for line in rows {
-        let filter = (key != "total").then_some((key, line.name.as_str()));
+    for line in rows.into_iter().chain(rest.as_ref()) {
+        let grouped = rest.as_ref().is_some_and(|r| std::ptr::eq(r, line));
+        let filter = (key != "total" && !grouped).then_some((key, line.name.as_str()));
         let api = v.api(v.range, filter);
-        let _ = write!(
-            out,
-            "<tr data-key=\"{}\"><th scope=\"row\"><i class=\"dot\" style=\"background:{}\"></i>{}</th>",
-            esc(&line.name),
-            palette[&line.name],
-            esc(&line.name)
-        );
+        let _ = if grouped {
+            write!(
+                out,
+                "<tr class=\"others\"><th scope=\"row\">{}</th>",
+                esc(&line.name)
+            )
+        } else {
+            write!(
+                out,
+                "<tr data-key=\"{}\"><th scope=\"row\"><i class=\"dot\" style=\"background:{}\"></i>{}</th>",
+                esc(&line.name),
+                palette[&line.name],
+                esc(&line.name)
+            )
+        };
         for (i, label) in labels.iter().enumerate() {
             let value = line.buckets.get(label).copied().unwrap_or_default();
             totals[i] += value;
