@@ -799,10 +799,10 @@ fn controls(v: &Explore) -> String {
         };
         let _ = write!(
             out,
-            "<a class=\"chip\" href=\"{}\" aria-label=\"Remove filter {k} = {val}\">{}={} ✕</a> ",
+            "<a class=\"chip\" href=\"{}\" aria-label=\"Remove filter {key} = {value}\">{key}={value} ✕</a> ",
             esc(&without.url(&[])),
-            esc(k),
-            esc(val)
+            key = esc(k),
+            value = esc(val)
         );
     }
     out.push_str("</p>");

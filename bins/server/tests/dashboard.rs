@@ -582,3 +582,191 @@ async fn the_explorer_shows_the_apis_numbers_per_group_and_period() {
         assert_eq!(status, code, "{query}: {body}");
     }
 }
+
+/// The explorer in headless Chromium: the numbers shown are the API's (rounded for display),
+/// the chart has axis ticks, a legend and one bar per month for each group; a group-by change
+/// and a filter chip's removal change the URL and the content; screenshots light and dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_explores() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| (*p).to_owned())
+        .or_else(|| {
+            std::env::var("CLOUDBILL_CHROMIUM")
+                .ok()
+                .filter(|c| !c.is_empty())
+        })
+    else {
+        assert!(std::env::var("CI").is_err(), "CI must have chromium");
+        eprintln!("SKIPPED headless_chromium_explores: no chromium");
+        return;
+    };
+    let s = Server::start().await;
+    let artifacts =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let view = format!(
+        "/explore?start={}&amp;end={}&amp;granularity=monthly&amp;group_by=service&amp;filter.project=web",
+        RANGE.0, RANGE.1
+    );
+    let login = login_page(s.addr, s.admin.clone(), view.clone()).await;
+    let profile = s.dir.path().join("chromium-explore");
+    let dom = chromium_run(
+        &chromium,
+        &profile,
+        &["--dump-dom".into()],
+        &format!("http://{login}/"),
+    )
+    .await;
+    assert!(
+        dom.contains("Cost explorer"),
+        "{}",
+        &dom[..dom.len().min(400)]
+    );
+    let api = api_totals(&s, &s.admin, "service", json!({"project": ["web"]})).await;
+    let rows = explore_rows(&dom, "USD");
+    assert_eq!(
+        rows.iter()
+            .map(|(k, v)| (k.clone(), v[3]))
+            .collect::<BTreeMap<_, _>>(),
+        api
+    );
+    // What a reader sees is the same number, rounded to cents with separators.
+    for total in api.values() {
+        let shown = cloudbill_core::Currency::USD.display(*total);
+        assert!(dom.contains(&format!(">{shown}</a>")), "{shown} shown");
+    }
+    // Axis ticks, a legend, and one bar per month and group.
+    assert!(dom.contains("class=\"tick\"") && dom.contains("class=\"legend\""));
+    for service in api.keys() {
+        assert_eq!(
+            dom.matches(&format!("data-group=\"{service}\"")).count(),
+            3,
+            "{service}: one bar per month"
+        );
+    }
+    // Removing the filter chip: a URL without it, and the whole domain's numbers.
+    let chip = dom
+        .split("class=\"chip\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(!chip.contains("filter.project"), "{chip}");
+    let (_, all) = get_page(&s, &session(&s, &s.admin).await, &chip).await;
+    let domain = api_totals(&s, &s.admin, "service", json!({})).await;
+    assert_eq!(
+        explore_rows(&all, "USD")
+            .iter()
+            .map(|(k, v)| (k.clone(), v[3]))
+            .collect::<BTreeMap<_, _>>(),
+        domain
+    );
+    assert_ne!(domain, api, "the filter changed the content");
+    // Another group-by through the form's URL: other rows.
+    let (_, by_account) = get_page(
+        &s,
+        &session(&s, &s.admin).await,
+        &chip.replace("group_by=service", "group_by=service_account"),
+    )
+    .await;
+    assert_eq!(
+        explore_rows(&by_account, "USD")
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        api_totals(&s, &s.admin, "service_account", json!({}))
+            .await
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    for (shot, extra) in [
+        ("explore.png", None),
+        ("explore-dark.png", Some("--force-dark-mode")),
+    ] {
+        let mut args = vec![
+            format!("--screenshot={}", artifacts.join(shot).display()),
+            "--window-size=1200,1400".into(),
+        ];
+        args.extend(extra.map(str::to_owned));
+        chromium_run(&chromium, &profile, &args, &format!("http://{login}/")).await;
+        assert!(
+            std::fs::metadata(artifacts.join(shot)).unwrap().len() > 10_000,
+            "{shot} was written"
+        );
+    }
+}
+
+/// Every user-provided string the explorer shows (group values, filter values) is escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_escapes_hostile_values() {
+    let s = Server::start().await;
+    let admin = cloudbill_service::Principal::Admin;
+    s.billing
+        .add_account(
+            &admin,
+            cloudbill_service::NewAccount {
+                name: "bill".into(),
+                provider: "file".into(),
+                project: Some("data".into()),
+                credentials: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let hostile = "<script>alert(1)</script>\\\"'&";
+    let bill = format!(
+        "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,Tags\n\
+         2025-03-02,1.5,USD,\"{svc}\",\"{{\"\"team\"\": \"\"{tag}\"\"}}\"\n",
+        svc = hostile.replace('"', "\"\""),
+        tag = "<img src=x onerror=alert(2)>"
+    );
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        Ok(Box::new(std::io::Cursor::new(bill.clone().into_bytes()))
+            as Box<dyn std::io::Read + Send>)
+    });
+    s.billing
+        .import(
+            &admin,
+            "bill",
+            cloudbill_service::BillFormat::Focus,
+            source,
+            "hostile.csv",
+            cloudbill_service::ImportOptions::default(),
+        )
+        .await
+        .unwrap();
+    let cookie = session(&s, &s.admin).await;
+    for query in [
+        "group_by=service",
+        "group_by=tag:team",
+        "group_by=service&filter.tag:team=%3Cimg%20src%3Dx%20onerror%3Dalert(2)%3E",
+        "filter.service=%3Cscript%3Ealert(3)%3C%2Fscript%3E",
+    ] {
+        let (status, html) = get_page(
+            &s,
+            &cookie,
+            &format!("/explore?start=2025-03-01&end=2025-04-01&{query}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{query}");
+        for raw in ["<script>alert", "<img src=x", "onerror=alert(2)>"] {
+            assert!(!html.contains(raw), "{query}: {raw} unescaped");
+        }
+    }
+    let (_, html) = get_page(
+        &s,
+        &cookie,
+        "/explore?start=2025-03-01&end=2025-04-01&group_by=tag:team",
+    )
+    .await;
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "shown, escaped"
+    );
+}
