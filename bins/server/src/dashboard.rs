@@ -426,6 +426,12 @@ async fn project_page(
     let per_service = state.billing.report(&p, &q).await?;
     let mut body = cards(&state, &p, Some(&pid)).await?;
     body.push_str(&range_form(&v, &format!("/projects/{pid}")));
+    let _ = write!(
+        body,
+        "<p><a href=\"/explore?start={}&amp;end={}&amp;group_by=service&amp;filter.project={pid}\">Explore this project</a></p>",
+        v.range.start(),
+        v.range.end()
+    );
     body.push_str(&chart(&total));
     body.push_str(&currency_totals(&total, &v, &filters));
     body.push_str(&table(
