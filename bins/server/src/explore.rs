@@ -580,6 +580,32 @@ fn amount(value: Decimal, currency: Currency, api: &str) -> String {
     )
 }
 
+/// A table row's opening and header cell: the group's colour and name, the name drilling
+/// down to the same view filtered to the group.
+fn group_header(v: &Explore, key: &str, line: &Line, colour: &str) -> String {
+    let name = if key == "total" {
+        esc(&line.name)
+    } else {
+        let mut filters = v.filters.clone();
+        filters.push((key.to_owned(), line.name.clone()));
+        let drill = Explore {
+            filters,
+            sort: v.sort.clone(),
+            group_by: v.group_by.clone(),
+            ..*v
+        };
+        format!(
+            "<a href=\"{}\">{}</a>",
+            esc(&drill.url(&[])),
+            esc(&line.name)
+        )
+    };
+    format!(
+        "<tr data-key=\"{}\"><th scope=\"row\"><i class=\"dot\" style=\"background:{colour}\"></i>{name}</th>",
+        esc(&line.name)
+    )
+}
+
 fn table(
     v: &Explore,
     key: &str,
@@ -650,13 +676,8 @@ fn table(
                 esc(&line.name)
             )
         } else {
-            write!(
-                out,
-                "<tr data-key=\"{}\"><th scope=\"row\"><i class=\"dot\" style=\"background:{}\"></i>{}</th>",
-                esc(&line.name),
-                palette[&line.name],
-                esc(&line.name)
-            )
+            out.push_str(&group_header(v, key, line, palette[&line.name]));
+            Ok(())
         };
         for (i, label) in labels.iter().enumerate() {
             let value = line.buckets.get(label).copied().unwrap_or_default();
@@ -687,7 +708,7 @@ fn table(
     out
 }
 
-fn movers(currency: Currency, lines: &[Line]) -> String {
+fn movers(v: &Explore, key: &str, currency: Currency, lines: &[Line]) -> String {
     let mut by_change: Vec<(&Line, Decimal)> = lines.iter().map(|l| (l, change(l).0)).collect();
     by_change.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.cmp(&b.0.name)));
     let list = |items: Vec<&(&Line, Decimal)>| -> String {
@@ -697,9 +718,10 @@ fn movers(currency: Currency, lines: &[Line]) -> String {
         items.iter().fold(String::new(), |mut out, (l, d)| {
             let _ = write!(
                 out,
-                "<li data-mover=\"{}\">{} <span title=\"{d} {currency}\">{}{} {currency}</span></li>",
+                "<li data-mover=\"{}\">{} <a class=\"num\" href=\"{}\" title=\"{d} {currency}\">{}{} {currency}</a></li>",
                 esc(&l.name),
                 esc(&l.name),
+                esc(&v.api(v.range, (key != "total").then_some((key, l.name.as_str())))),
                 if *d > Decimal::ZERO { "+" } else { "" },
                 currency.display(*d)
             );
@@ -898,22 +920,28 @@ pub(crate) async fn explore(
         }
     }
     let mut body = controls(&v);
-    let focus = {
+    // The FOCUS export of the view: its range, projects and filters (an export takes
+    // projects, not project groups: no link then).
+    let focus = (!v.filters.iter().any(|(k, _)| k == "project_group")).then(|| {
         let mut url = format!(
             "/api/v1/export/focus?start={}&end={}",
             v.range.start(),
             v.range.end()
         );
-        if let Some((_, project)) = v.filters.iter().find(|(k, _)| k == "project") {
-            let _ = write!(url, "&project={}", percent_encode(project));
+        for (k, val) in &v.filters {
+            if k == "project" {
+                let _ = write!(url, "&project={}", percent_encode(val));
+            } else {
+                let _ = write!(url, "&filter.{}={}", percent_encode(k), percent_encode(val));
+            }
         }
-        url
-    };
+        format!(" · <a href=\"{}\">Download FOCUS</a>", esc(&url))
+    });
     let _ = write!(
         body,
-        "<p class=\"downloads\"><a href=\"{}\">Download CSV</a> · <a href=\"{}\">Download FOCUS</a> · <a href=\"{}\">API query</a></p>",
+        "<p class=\"downloads\"><a href=\"{}\">Download CSV</a>{} · <a href=\"{}\">API query</a></p>",
         esc(&v.url(&[("format", Some("csv".into()))])),
-        esc(&focus),
+        focus.unwrap_or_default(),
         esc(&v.api(v.range, None))
     );
     if data.is_empty() {
@@ -933,7 +961,7 @@ pub(crate) async fn explore(
             })
         });
         body.push_str(&chart(&v, *currency, lines, &labels, mark.as_ref()));
-        body.push_str(&movers(*currency, lines));
+        body.push_str(&movers(&v, key_name, *currency, lines));
         body.push_str(&table(&v, key_name, *currency, lines, &labels, previous));
         body.push_str("</section>");
     }

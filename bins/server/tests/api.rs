@@ -822,6 +822,31 @@ async fn focus_export_over_http_respects_projects() {
     assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
     let (status, _, _) = get(format!("{base}&format=xlsx"), s.admin.clone()).await;
     assert_eq!(status, 422);
+    // Report filters narrow the export, as they narrow a report: only AmazonS3 rows.
+    let (status, _, s3) = get(format!("{base}&filter.service=AmazonS3"), s.admin.clone()).await;
+    assert_eq!(status, 200);
+    let mut reader = csv::Reader::from_reader(s3.as_slice());
+    let service = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "ServiceName")
+        .unwrap();
+    let services: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[service].to_owned())
+        .collect();
+    assert!(!services.is_empty());
+    assert!(services.iter().all(|s| s == "AmazonS3"), "{services:?}");
+    assert!(services.len() < rows);
+    for (query, code) in [
+        ("&filter.project_group=x", 422),
+        ("&filter.nope=1", 422),
+        ("&bogus=1", 400),
+    ] {
+        let (status, _, _) = get(format!("{base}{query}"), s.admin.clone()).await;
+        assert_eq!(status, code, "{query}");
+    }
     let (status, _, _) = get(
         "/api/v1/export/focus?start=2025-05-01&end=2025-03-01".into(),
         s.admin.clone(),

@@ -114,6 +114,13 @@ fn provider_name<'r>(row: &ExportRow<'r>) -> Option<Cow<'r, str>> {
         .or_else(|| Some(Cow::Borrowed(row.record.provider.display_name())))
 }
 
+/// BillingAccountId: the source's, else the sub-account, else the cloudbill account's name.
+fn billing_account<'r>(r: &ExportRow<'r>) -> Option<Cow<'r, str>> {
+    attr(r, Attribute::BillingAccountId)
+        .or_else(|| text(&r.record.cloud_account))
+        .or_else(|| text(r.account_name))
+}
+
 fn service_category<'r>(row: &ExportRow<'r>) -> Option<Cow<'r, str>> {
     attr(row, Attribute::ServiceCategory).or(Some(Cow::Borrowed("Other")))
 }
@@ -156,11 +163,7 @@ pub const COLUMNS: &[(&str, Presence, Value)] = &[
     ("BilledCost", Presence::Always, |r| {
         Some(Cow::Owned(r.record.cost.amount().to_string()))
     }),
-    ("BillingAccountId", Presence::Always, |r| {
-        attr(r, Attribute::BillingAccountId)
-            .or_else(|| text(&r.record.cloud_account))
-            .or_else(|| text(r.account_name))
-    }),
+    ("BillingAccountId", Presence::Always, billing_account),
     ("BillingAccountName", Presence::Always, |r| {
         attr(r, Attribute::BillingAccountName)
     }),
@@ -260,8 +263,7 @@ pub const COLUMNS: &[(&str, Presence, Value)] = &[
     }),
     ("InvoiceId", Presence::Always, |r| {
         attr(r, Attribute::InvoiceId).or_else(|| {
-            let account = attr(r, Attribute::BillingAccountId)
-                .unwrap_or(Cow::Borrowed(&r.record.cloud_account));
+            let account = billing_account(r).unwrap_or_default();
             Some(Cow::Owned(format!(
                 "PROVISIONAL-{account}-{}",
                 r.record.date.format("%Y-%m")

@@ -12,6 +12,8 @@ use cloudbill_focus::{BillFormat, ImportOptions, RowError};
 
 use cloudbill_store::Chunk;
 
+use cloudbill_aggregate::{GroupKey, NO_VALUE};
+
 use crate::{Billing, Hint, Principal, ServiceError};
 
 /// Opens the bill being imported (called once, when the import starts reading).
@@ -336,7 +338,36 @@ impl Billing {
         format: cloudbill_focus::ExportFormat,
         out: impl std::io::Write,
     ) -> Result<usize, ServiceError> {
-        let records = self.export(p, range, projects).await?;
+        self.export_focus_where(p, range, projects, &ExportFilters::new(), format, out)
+            .await
+    }
+
+    /// [`Billing::export_focus`] of the records that also pass `filters` (report keys →
+    /// accepted values, as in a report query; `project_group` is not one: name projects).
+    pub async fn export_focus_where(
+        &self,
+        p: &Principal,
+        range: DateRange,
+        projects: &[String],
+        filters: &ExportFilters,
+        format: cloudbill_focus::ExportFormat,
+        out: impl std::io::Write,
+    ) -> Result<usize, ServiceError> {
+        if filters.contains_key(&GroupKey::ProjectGroup) {
+            return Err(ServiceError::Invalid(
+                "an export takes projects, not project groups: name the projects".into(),
+            ));
+        }
+        let mut records = self.export(p, range, projects).await?;
+        records.retain(|r| {
+            filters.iter().all(|(key, values)| {
+                values.iter().any(|v| {
+                    *v == value_of(key, r)
+                        || (*key == GroupKey::ServiceAccount
+                            && *v == r.record.service_account.to_string())
+                })
+            })
+        });
         let rows: Vec<cloudbill_focus::ExportRow<'_>> = records
             .iter()
             .map(|r| cloudbill_focus::ExportRow {
@@ -349,5 +380,30 @@ impl Billing {
             .write(out, &rows)
             .map_err(|e| ServiceError::Write(e.to_string()))?;
         Ok(records.len())
+    }
+}
+
+/// Report keys and their accepted values, for an export.
+pub type ExportFilters = std::collections::BTreeMap<GroupKey, Vec<String>>;
+
+/// A record's value of a report key, as a report groups it (names for accounts and projects;
+/// [`NO_VALUE`] for none).
+fn value_of(key: &GroupKey, r: &ExportedRecord) -> String {
+    let rec = &r.record;
+    let or_none = |v: Option<&String>| v.cloned().unwrap_or_else(|| NO_VALUE.to_owned());
+    match key {
+        GroupKey::Provider => rec.provider.as_str().to_owned(),
+        GroupKey::Project => r.project_name.clone(),
+        GroupKey::ProjectGroup => NO_VALUE.to_owned(),
+        GroupKey::ServiceAccount => r.account_name.clone(),
+        GroupKey::CloudAccount => rec.cloud_account.clone(),
+        GroupKey::Region => rec.region.clone(),
+        GroupKey::Service => rec.service.clone(),
+        GroupKey::UsageType => rec.usage_type.clone(),
+        GroupKey::InstanceType => or_none(rec.instance_type.as_ref()),
+        GroupKey::Currency => rec.currency().to_string(),
+        GroupKey::ChargeCategory => rec.charge_category.as_str().to_owned(),
+        GroupKey::Attribute(a) => or_none(rec.attributes.get(a)),
+        GroupKey::Tag(t) => or_none(rec.tags.get(t.key())),
     }
 }

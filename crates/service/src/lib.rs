@@ -26,7 +26,7 @@ pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
 pub use cloudbill_aggregate::{
     Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort, TagKey, TagSummary,
-    TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED,
+    TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
 };
 // What an embedder handles besides the use cases: the domain values, the provider trait and
 // registry, the store trait family and the in-memory store (for its own tests).
@@ -39,7 +39,7 @@ pub use cloudbill_store::{
     CatalogStore, CostStore, JobStore, MemoryStore, Store, StoreError, TokenStore,
 };
 pub use error::ServiceError;
-pub use files::{BillSource, ExportedRecord, ImportReport};
+pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
 pub use forecast::{
     CurrencyForecast, ForecastPeriod, ForecastReport, ForecastRequest, PeriodBounds,
     MAX_RESTATE_DAYS,

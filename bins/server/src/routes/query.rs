@@ -109,26 +109,29 @@ async fn tags(
     Ok(Json(serde_json::json!({ "tags": tags })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExportParams {
-    start: String,
-    end: String,
-    project: Option<String>,
-    format: Option<String>,
-}
-
-/// `GET /export/focus?start=&end=[&project=][&format=csv|parquet]`: the costs of the range as
-/// a FOCUS 1.2 file (CSV by default). A domain admin may export the domain; a member names
-/// one of its projects.
+/// `GET /export/focus?start=&end=[&project=][&format=csv|parquet][&filter.KEY=a,b]`: the
+/// costs of the range as a FOCUS 1.2 file (CSV by default), optionally only the records that
+/// pass report filters. A domain admin may export the domain; a member names one of its
+/// projects.
 async fn export_focus(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Query(params): Query<ExportParams>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let range = cloudbill_service::DateRange::parse(&params.start, &params.end).map_err(invalid)?;
-    let (format, content_type, extension) = match params.format.as_deref() {
+    let get = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let range = cloudbill_service::DateRange::parse(
+        get("start").ok_or_else(|| ApiError::bad_request("start is required"))?,
+        get("end").ok_or_else(|| ApiError::bad_request("end is required"))?,
+    )
+    .map_err(invalid)?;
+    let (format, content_type, extension) = match get("format") {
         None | Some("csv") => (
             cloudbill_service::FocusFormat::Csv,
             "text/csv; charset=utf-8",
@@ -145,10 +148,31 @@ async fn export_focus(
             )))
         }
     };
-    let projects: Vec<String> = params.project.into_iter().collect();
+    let mut projects = Vec::new();
+    let mut filters = cloudbill_service::ExportFilters::new();
+    for (k, v) in &params {
+        match k.as_str() {
+            "start" | "end" | "format" => {}
+            "project" => projects.push(v.clone()),
+            _ => {
+                let key = k.strip_prefix("filter.").ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "unknown query parameter {k:?} (start, end, project, format, filter.KEY=a,b)"
+                    ))
+                })?;
+                let key: cloudbill_service::GroupKey = key.parse().map_err(invalid)?;
+                filters.entry(key).or_default().extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
     let mut body = Vec::new();
     s.billing
-        .export_focus(&p, range, &projects, format, &mut body)
+        .export_focus_where(&p, range, &projects, &filters, format, &mut body)
         .await?;
     let disposition = format!(
         "attachment; filename=\"focus-{}-{}.{extension}\"",
