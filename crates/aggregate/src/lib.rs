@@ -8,6 +8,7 @@
 //! **Architecture invariants:** pure, no IO, no async; amounts of different currencies are never
 //! added together; no floating point touches an amount.
 
+pub mod anomaly;
 mod engine;
 mod error;
 pub mod forecast;
