@@ -98,6 +98,9 @@ pub enum Command {
     /// Period-end spend forecast with an 80% interval, from the complete days' history
     /// (method: docs/FORECAST.md).
     Forecast(ForecastArgs),
+    /// Cost anomalies of a range, each explained by the values that moved most
+    /// (method: docs/ANOMALIES.md).
+    Anomalies(AnomaliesArgs),
     /// Import a bill file (FOCUS or AWS CUR CSV, optionally .gz) into a `file` account.
     Import {
         #[command(subcommand)]
@@ -343,6 +346,41 @@ pub struct ReportArgs {
     /// unit, with thousands separators; JSON and CSV are always exact).
     #[arg(long)]
     pub exact: bool,
+}
+
+/// `cloudbill anomalies` flags.
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    /// First day judged (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub start: NaiveDate,
+    /// Day after the last judged (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub end: NaiveDate,
+    /// The dimension to split by (any report key, tag:KEY too).
+    #[arg(long, default_value = "service", value_name = "KEY")]
+    pub group_by: String,
+    /// Only this project (repeatable).
+    #[arg(long)]
+    pub project: Vec<String>,
+    /// Only this billing account (repeatable).
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// Only records whose dimension KEY has VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// spikes (default) or both (drops too).
+    #[arg(long, default_value = "spikes")]
+    pub direction: String,
+    /// The least excess over expected, in the currency [default: 10].
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
+    pub min_amount: Option<String>,
+    /// The least excess over expected, in percent [default: 20].
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
+    pub min_percent: Option<String>,
+    /// open (default) or all; on-demand detection keeps no state, so both list the same.
+    #[arg(long, default_value = "open")]
+    pub state: String,
 }
 
 /// `cloudbill forecast` flags.

@@ -336,6 +336,62 @@ pub(crate) fn print_tags(
     print(out, format, &grid)
 }
 
+pub(crate) fn print_anomalies(
+    out: &mut dyn Write,
+    format: Format,
+    found: &[cloudbill_service::FoundAnomaly],
+) -> Result<(), CliError> {
+    let mut grid = Grid::new(
+        &[
+            "kind",
+            "group",
+            "start",
+            "end",
+            "expected",
+            "actual",
+            "impact",
+            "score",
+            "currency",
+            "top contributor",
+        ],
+        &["expected", "actual", "impact", "score"],
+        serde_json::json!({ "anomalies": found }),
+    );
+    for a in found {
+        let group = a
+            .group
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let top = a.contributors.first().map_or_else(String::new, |c| {
+            let who = c
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{who} ({})", a.currency.display(c.impact))
+        });
+        grid.row(vec![
+            a.kind.to_owned(),
+            group,
+            a.start.to_string(),
+            a.end.to_string(),
+            a.currency.display(a.expected),
+            a.currency.display(a.actual),
+            a.currency.display(a.impact),
+            a.score.to_string(),
+            a.currency.to_string(),
+            top,
+        ]);
+    }
+    if found.is_empty() && format == Format::Table {
+        return writeln!(out, "no anomalies").map_err(io);
+    }
+    print(out, format, &grid)
+}
+
 pub(crate) fn print_forecast(
     out: &mut dyn Write,
     format: Format,

@@ -12,6 +12,7 @@
 
 mod harness;
 
+mod anomalies;
 mod errors;
 mod files;
 mod flow;

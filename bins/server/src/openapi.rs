@@ -268,6 +268,14 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/api/v1/anomalies",
+        "Cost anomalies of a range split by one dimension, each with its top contributors (docs/ANOMALIES.md)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
         "/api/v1/forecast",
         "Period-end spend forecast per currency with an 80% interval (docs/FORECAST.md); filter.KEY=a,b scopes it",
         None,
@@ -333,6 +341,18 @@ fn query_params(path: &str) -> Vec<Value> {
             json!({"name": "start", "in": "query", "required": true, "schema": date}),
             json!({"name": "end", "in": "query", "required": true, "schema": date}),
             json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
+        ]);
+    }
+    if path == "/api/v1/anomalies" {
+        let date = json!({"type": "string", "format": "date"});
+        params.extend([
+            json!({"name": "start", "in": "query", "required": true, "schema": date}),
+            json!({"name": "end", "in": "query", "required": true, "schema": date}),
+            json!({"name": "group_by", "in": "query", "required": false, "schema": {"type": "string"}}),
+            json!({"name": "direction", "in": "query", "required": false,
+                "schema": {"type": "string", "enum": ["spikes", "both"]}}),
+            json!({"name": "state", "in": "query", "required": false,
+                "schema": {"type": "string", "enum": ["open", "all"]}}),
         ]);
     }
     if path == "/api/v1/forecast" {
@@ -408,6 +428,7 @@ pub fn document() -> Value {
                 && route.path != "/api/v1/billing/query"
                 && route.path != "/api/v1/export/focus"
                 && route.path != "/api/v1/forecast"
+                && route.path != "/api/v1/anomalies"
             {
                 continue;
             }

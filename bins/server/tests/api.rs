@@ -920,3 +920,32 @@ async fn forecast_over_http_is_scoped_like_reports() {
         .await;
     assert_eq!(status, 422);
 }
+
+/// `GET /api/v1/anomalies`: the CLI's detection over HTTP, scoped like reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomalies_over_http_are_scoped_like_reports() {
+    let s = Server::start().await;
+    let path = "/api/v1/anomalies?start=2025-04-01&end=2025-06-01&direction=both";
+    let (status, all) = s.call("GET", path, Some(&s.admin), None).await;
+    assert_eq!(status, 200, "{all}");
+    assert!(all["anomalies"].is_array());
+    let (status, body) = s.call("GET", path, Some(&s.web_member), None).await;
+    assert_eq!(status, 403, "{body}");
+    let scoped = format!("{path}&filter.project=web");
+    let (status, mine) = s.call("GET", &scoped, Some(&s.web_member), None).await;
+    assert_eq!(status, 200, "{mine}");
+    let (_, admin_web) = s.call("GET", &scoped, Some(&s.admin), None).await;
+    assert_eq!(mine, admin_web);
+    for (query, code) in [
+        ("&direction=up", 422),
+        ("&min_amount=-1", 422),
+        ("&group_by=nope", 422),
+        ("&state=closed", 422),
+        ("&bogus=1", 400),
+    ] {
+        let (status, body) = s
+            .call("GET", &format!("{path}{query}"), Some(&s.admin), None)
+            .await;
+        assert_eq!(status, code, "{query}: {body}");
+    }
+}

@@ -10,8 +10,8 @@
 //! same weekday in the window (so a weekly pattern, a Monday peak, is not an anomaly: Mondays
 //! are compared with Mondays too). With [`Direction::Both`], a **drop** is the mirror image. A
 //! value with spend after a window of zeros is **new** (at least `min_amount`). Consecutive
-//! anomalous days of one kind merge into one anomaly: expected and actual summed, impact =
-//! actual − expected, score the largest.
+//! anomalous days of one kind merge into one anomaly (a new value's following spike days join
+//! it): expected and actual summed, impact = actual − expected, score the largest.
 
 use std::collections::BTreeMap;
 
@@ -185,7 +185,11 @@ pub fn detect(
     for (day, kind, expected, score) in days {
         let actual = value(day);
         match out.last_mut() {
-            Some(a) if a.kind == kind && a.end.succ_opt() == Some(day) => {
+            // One kind's consecutive days, and the days a new value goes on spending.
+            Some(a)
+                if (a.kind == kind || (a.kind == Kind::New && kind == Kind::Spike))
+                    && a.end.succ_opt() == Some(day) =>
+            {
                 a.end = day;
                 a.expected += expected;
                 a.actual += actual;
@@ -305,8 +309,11 @@ mod tests {
         let found = march(&s, &Settings::default());
         assert_eq!(found[0].kind, Kind::New);
         assert_eq!(found[0].start, day("2025-03-17"));
-        // The next day's window is not all zeros any more: one new spend, not 15.
-        assert_eq!(found.iter().filter(|a| a.kind == Kind::New).count(), 1);
+        // The days after join it while the baseline (the median of 28 days) is still 0: until
+        // March 30; on the 31st half the window has the new level (median 25, MAD 25).
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].end, day("2025-03-30"));
+        assert_eq!(found[0].actual, Decimal::from(50 * 14));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! never names sqlx, reqwest, axum or clap. Binaries pick the concrete adapters.
 
 mod accounts;
+mod anomalies;
 mod auth;
 mod billing;
 mod catalog;
@@ -22,8 +23,12 @@ mod scheduler;
 mod sync;
 mod tokens;
 
+pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
+pub use cloudbill_aggregate::anomaly::{
+    Direction as AnomalyDirection, Settings as AnomalySettings,
+};
 pub use cloudbill_aggregate::{
     Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort, TagKey, TagSummary,
     TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,

@@ -199,3 +199,70 @@ pub(crate) fn forecast_request(
     request.restate_days = args.restate_days;
     Ok(request)
 }
+
+/// The anomaly flags as the service's request.
+pub(crate) fn anomaly_request(
+    args: &crate::args::AnomaliesArgs,
+) -> Result<cloudbill_service::AnomalyRequest, CliError> {
+    use cloudbill_service::AnomalyDirection as Direction;
+    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for raw in &args.filter {
+        let (key, value) = raw
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| usage(&format!("--filter expects KEY=VALUE, got {raw:?}")))?;
+        filters
+            .entry(key.trim().to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    for (key, values) in [
+        (GroupKey::Project, &args.project),
+        (GroupKey::ServiceAccount, &args.account),
+    ] {
+        if !values.is_empty() {
+            filters
+                .entry(key.as_str().to_owned())
+                .or_default()
+                .extend(values.iter().cloned());
+        }
+    }
+    let parsed = ReportRequest {
+        start: args.start.to_string(),
+        end: args.end.to_string(),
+        group_by: vec![args.group_by.clone()],
+        filters,
+        ..ReportRequest::default()
+    }
+    .to_query()
+    .map_err(|e| usage(&e))?;
+    let mut request = cloudbill_service::AnomalyRequest::new(parsed.range);
+    request.group_by = parsed
+        .group_by
+        .first()
+        .cloned()
+        .unwrap_or(GroupKey::Service);
+    request.filters = parsed.filters;
+    request.settings.direction = match args.direction.as_str() {
+        "spikes" => Direction::Spikes,
+        "both" => Direction::Both,
+        other => return Err(usage(&format!("--direction {other:?}: spikes or both"))),
+    };
+    let decimal = |flag: &str, raw: &str| {
+        cloudbill_core::parse_decimal(raw)
+            .ok()
+            .filter(|d| !d.is_sign_negative())
+            .ok_or_else(|| usage(&format!("{flag} {raw:?} is not a decimal >= 0")))
+    };
+    if let Some(raw) = &args.min_amount {
+        request.settings.min_amount = decimal("--min-amount", raw)?;
+    }
+    if let Some(raw) = &args.min_percent {
+        request.settings.min_percent = decimal("--min-percent", raw)?;
+    }
+    if !["open", "all"].contains(&args.state.as_str()) {
+        return Err(usage(&format!("--state {:?}: open or all", args.state)));
+    }
+    Ok(request)
+}

@@ -113,10 +113,8 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let report = billing.report(&ADMIN, &query).await?;
             render::print_report(out, format, &report, args.exact)
         }
-        Command::Forecast(args) => {
-            let request = jobs::forecast_request(&args)?;
-            let forecast = billing.forecast(&ADMIN, &request).await?;
-            render::print_forecast(out, format, &forecast)
+        command @ (Command::Anomalies(_) | Command::Forecast(_)) => {
+            analysis(&billing, command, format, out).await
         }
         Command::Tags(args) => {
             let range =
@@ -143,6 +141,7 @@ fn creates_database(command: &Command) -> bool {
         Command::Report(_)
             | Command::Tags(_)
             | Command::Forecast(_)
+            | Command::Anomalies(_)
             | Command::Jobs(_)
             | Command::Export { .. }
             | Command::Billing {
@@ -225,4 +224,26 @@ async fn provider_cmd(
         ]);
     }
     render::print(out, format, &g)
+}
+
+/// `forecast` and `anomalies`: analyses over the report engine.
+async fn analysis(
+    billing: &Billing,
+    command: Command,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    match command {
+        Command::Anomalies(args) => {
+            let request = jobs::anomaly_request(&args)?;
+            let found = billing.anomalies(&ADMIN, &request).await?;
+            render::print_anomalies(out, format, &found)
+        }
+        Command::Forecast(args) => {
+            let request = jobs::forecast_request(&args)?;
+            let forecast = billing.forecast(&ADMIN, &request).await?;
+            render::print_forecast(out, format, &forecast)
+        }
+        _ => Ok(()),
+    }
 }

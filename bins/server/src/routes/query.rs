@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/billing/tags", axum::routing::get(tags))
         .route("/export/focus", axum::routing::get(export_focus))
         .route("/forecast", axum::routing::get(forecast))
+        .route("/anomalies", axum::routing::get(anomalies))
 }
 
 /// The GET form: lists are comma separated; filters are `filter.KEY=a,b`.
@@ -236,4 +237,77 @@ async fn forecast(
     })?;
     request.filters = parsed.filters;
     Ok(Json(s.billing.forecast(&p, &request).await?))
+}
+
+/// `GET /anomalies?start=&end=[&group_by=service][&direction=spikes|both][&min_amount=]
+/// [&min_percent=][&state=open|all][&filter.KEY=a,b]`: the anomalies of the range, explained
+/// (a member's: of its projects).
+async fn anomalies(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let get = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut filters = BTreeMap::new();
+    for (k, v) in &params {
+        match k.as_str() {
+            "start" | "end" | "group_by" | "direction" | "min_amount" | "min_percent" | "state" => {
+            }
+            _ => {
+                let key = k.strip_prefix("filter.").ok_or_else(|| {
+                    ApiError::bad_request(format!("unknown query parameter {k:?}"))
+                })?;
+                filters.insert(
+                    key.to_owned(),
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+    }
+    let parsed = to_query(&ReportRequest {
+        start: get("start").unwrap_or_default().to_owned(),
+        end: get("end").unwrap_or_default().to_owned(),
+        group_by: vec![get("group_by").unwrap_or("service").to_owned()],
+        filters,
+        ..ReportRequest::default()
+    })?;
+    let mut request = cloudbill_service::AnomalyRequest::new(parsed.range);
+    request.group_by = parsed
+        .group_by
+        .first()
+        .cloned()
+        .unwrap_or(cloudbill_service::GroupKey::Service);
+    request.filters = parsed.filters;
+    request.settings.direction = match get("direction") {
+        None | Some("spikes") => cloudbill_service::AnomalyDirection::Spikes,
+        Some("both") => cloudbill_service::AnomalyDirection::Both,
+        Some(other) => return Err(invalid(format!("direction {other:?}: spikes or both"))),
+    };
+    let decimal = |name: &str, raw: &str| {
+        cloudbill_service::Decimal::from_str_exact(raw)
+            .ok()
+            .filter(|d| !d.is_sign_negative())
+            .ok_or_else(|| invalid(format!("{name} {raw:?} is not a decimal >= 0")))
+    };
+    if let Some(raw) = get("min_amount") {
+        request.settings.min_amount = decimal("min_amount", raw)?;
+    }
+    if let Some(raw) = get("min_percent") {
+        request.settings.min_percent = decimal("min_percent", raw)?;
+    }
+    if !matches!(get("state"), None | Some("open" | "all")) {
+        return Err(invalid("state: open or all"));
+    }
+    let found = s.billing.anomalies(&p, &request).await?;
+    Ok(Json(serde_json::json!({ "anomalies": found })))
 }
