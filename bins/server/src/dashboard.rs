@@ -117,7 +117,7 @@ svg text{font-size:10px;fill:#5a6577}line.grid{stroke:#e4e8ef}\
 .legend span{margin-right:12px;font-size:13px}.legend i,i.dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}\
 .chip{background:#e8eefc;border-radius:12px;padding:2px 10px;text-decoration:none;color:#1d2430}.presets a{margin-right:10px}\
 .movers{display:flex;gap:32px}.movers h3{font-size:14px;margin:8px 0}tr.total th,tr.total td{font-weight:600}\
-caption{text-align:left;padding:6px 0;color:#5a6577}g.forecast line{stroke:#1d2430;stroke-width:2;stroke-dasharray:4 3}\
+caption{text-align:left;padding:6px 0;color:#5a6577}g.forecast line{stroke:#1d2430;stroke-width:2;stroke-dasharray:4 3}path.anomaly{fill:#d92d20}\
 @media (prefers-color-scheme:dark){body{background:#10141b;color:#e6e9ef}a{color:#9cc3ff}table,.card{background:#1a2029}\
 th,td{border-color:#2c3440}svg text{fill:#aab3c0}line.grid{stroke:#2c3440}.chip{background:#24324a;color:#e6e9ef}caption{color:#aab3c0}g.forecast line{stroke:#e6e9ef}}";
 

@@ -388,7 +388,7 @@ fn series<'a>(
 }
 
 const CHART_LEFT: i64 = 90;
-const CHART_TOP: i64 = 10;
+const CHART_TOP: i64 = 22;
 const CHART_WIDTH: i64 = 760;
 const CHART_HEIGHT: i64 = 220;
 
@@ -464,22 +464,73 @@ struct ForecastMark<'a> {
     high: Decimal,
 }
 
+/// An anomaly drawn on a chart.
+struct AnomalyMark {
+    group: String,
+    kind: &'static str,
+    start: NaiveDate,
+    end: NaiveDate,
+    impact: Decimal,
+}
+
+/// Marks over the buckets an anomaly's days fall in: a triangle above the bar, the anomaly in
+/// its title.
+fn anomaly_marks(
+    view: &Explore,
+    currency: Currency,
+    marks: &[AnomalyMark],
+    labels: &[String],
+    stack_tops: &[Decimal],
+    slot: i64,
+    axis_max: Decimal,
+) -> String {
+    let mut out = String::new();
+    for m in marks {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut d = m.start;
+        while d <= m.end {
+            let label = view.granularity.label(d);
+            if let Some(i) = labels.iter().position(|l| *l == label) {
+                if seen.insert(i) {
+                    let x = CHART_LEFT + i64::try_from(i).unwrap_or(0) * slot + slot / 2;
+                    let y = y_at(stack_tops[i], axis_max) - 4;
+                    let _ = write!(
+                        out,
+                        "<path class=\"anomaly\" data-anomaly=\"{}\" d=\"M{} {} L{} {} L{x} {y} Z\"><title>{} {}: {} .. {}, impact {} {currency}</title></path>",
+                        esc(&m.group),
+                        x - 5,
+                        y - 8,
+                        x + 5,
+                        y - 8,
+                        m.kind,
+                        esc(&m.group),
+                        m.start,
+                        m.end,
+                        m.impact
+                    );
+                }
+            }
+            d = d.succ_opt().unwrap_or(m.end + chrono::Duration::days(1));
+        }
+    }
+    out
+}
+
 fn chart(
     view: &Explore,
     currency: Currency,
     lines: &[Line],
     labels: &[String],
-    forecast: Option<&ForecastMark<'_>>,
+    (forecast, anomalies): (Option<&ForecastMark<'_>>, &[AnomalyMark]),
 ) -> String {
     let series = series(view.top, lines, labels);
     // Bars stack the positive amounts; credits show in the table.
-    let stack_max = (0..labels.len())
-        .map(|i| {
-            series
-                .iter()
-                .map(|s| s.2[i].max(Decimal::ZERO))
-                .sum::<Decimal>()
-        })
+    let stack_tops: Vec<Decimal> = (0..labels.len())
+        .map(|i| series.iter().map(|s| s.2[i].max(Decimal::ZERO)).sum())
+        .collect();
+    let stack_max = stack_tops
+        .iter()
+        .copied()
         .chain(forecast.map(|f| f.high))
         .max()
         .unwrap_or_default();
@@ -558,6 +609,15 @@ fn chart(
     if let Some(f) = forecast {
         out.push_str(&forecast_mark(f, currency, labels, slot, axis_max));
     }
+    out.push_str(&anomaly_marks(
+        view,
+        currency,
+        anomalies,
+        labels,
+        &stack_tops,
+        slot,
+        axis_max,
+    ));
     out.push_str("</svg>");
     out.push_str(&legend(&series, forecast, currency));
     out.push_str("</figure>");
@@ -868,6 +928,33 @@ fn csv(key: &str, data: &BTreeMap<Currency, Vec<Line>>, labels: &[String]) -> St
     out
 }
 
+/// The anomalies of the view's groups, per currency (on demand, unexplained: one more
+/// report); none without a group-by key.
+async fn anomaly_marks_of(
+    state: &AppState,
+    p: &Principal,
+    v: &Explore,
+) -> Result<BTreeMap<Currency, Vec<AnomalyMark>>, ApiError> {
+    let mut anomalies: BTreeMap<Currency, Vec<AnomalyMark>> = BTreeMap::new();
+    let Some(key) = &v.group_by else {
+        return Ok(anomalies);
+    };
+    let mut request = cloudbill_service::AnomalyRequest::new(v.range);
+    request.group_by = key.clone();
+    request.filters = v.query(v.range).filters;
+    request.explain = false;
+    for a in state.billing.anomalies(p, &request).await? {
+        anomalies.entry(a.currency).or_default().push(AnomalyMark {
+            group: a.group.values().next().cloned().unwrap_or_default(),
+            kind: a.kind,
+            start: a.start,
+            end: a.end,
+            impact: a.impact,
+        });
+    }
+    Ok(anomalies)
+}
+
 /// `GET /explore`.
 pub(crate) async fn explore(
     State(state): State<AppState>,
@@ -919,6 +1006,7 @@ pub(crate) async fn explore(
             forecasts.insert(c.currency, c);
         }
     }
+    let anomalies = anomaly_marks_of(&state, &p, &v).await?;
     let mut body = controls(&v);
     // The FOCUS export of the view: its range, projects and filters (an export takes
     // projects, not project groups: no link then).
@@ -960,7 +1048,14 @@ pub(crate) async fn explore(
                 high: f.high?,
             })
         });
-        body.push_str(&chart(&v, *currency, lines, &labels, mark.as_ref()));
+        let marks = anomalies.get(currency).map_or(&[][..], Vec::as_slice);
+        body.push_str(&chart(
+            &v,
+            *currency,
+            lines,
+            &labels,
+            (mark.as_ref(), marks),
+        ));
         body.push_str(&movers(&v, key_name, *currency, lines));
         body.push_str(&table(&v, key_name, *currency, lines, &labels, previous));
         body.push_str("</section>");

@@ -770,3 +770,87 @@ async fn the_explorer_escapes_hostile_values() {
         "shown, escaped"
     );
 }
+
+/// Anomalies are marked on the explorer's chart, over the bars of their days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_marks_anomalies() {
+    let s = Server::start().await;
+    let admin = cloudbill_service::Principal::Admin;
+    s.billing
+        .add_account(
+            &admin,
+            cloudbill_service::NewAccount {
+                name: "bill".into(),
+                provider: "file".into(),
+                project: Some("data".into()),
+                credentials: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    // EC2 100 a day with one 600 on Feb 20; Bedrock new from Feb 25.
+    let mut csv = String::from("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n");
+    let mut day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    while day < chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap() {
+        let ec2 = if day.to_string() == "2025-02-20" {
+            600
+        } else {
+            100
+        };
+        csv.push_str(&format!("{day},{ec2},USD,AmazonEC2\n"));
+        if day.to_string().as_str() >= "2025-02-25" {
+            csv.push_str(&format!("{day},30,USD,AmazonBedrock\n"));
+        }
+        day = day.succ_opt().unwrap();
+    }
+    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+        Ok(Box::new(std::io::Cursor::new(csv.clone().into_bytes()))
+            as Box<dyn std::io::Read + Send>)
+    });
+    s.billing
+        .import(
+            &admin,
+            "bill",
+            cloudbill_service::BillFormat::Focus,
+            source,
+            "spiky.csv",
+            cloudbill_service::ImportOptions::default(),
+        )
+        .await
+        .unwrap();
+    let cookie = session(&s, &s.admin).await;
+    let (status, html) = get_page(
+        &s,
+        &cookie,
+        "/explore?start=2025-02-01&end=2025-03-01&granularity=daily&group_by=service&filter.service_account=bill",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        html.matches("data-anomaly=\"AmazonEC2\"").count(),
+        1,
+        "one spike day"
+    );
+    assert_eq!(
+        html.matches("data-anomaly=\"AmazonBedrock\"").count(),
+        4,
+        "new, Feb 25-28"
+    );
+    // The anomaly in the mark's title, exact; the mark inside the chart.
+    assert!(html.contains("spike AmazonEC2: 2025-02-20 .. 2025-02-20, impact 500.0000000000 USD"));
+    let mark = html
+        .split("data-anomaly=\"AmazonEC2\" d=\"M")
+        .nth(1)
+        .unwrap();
+    let y: i64 = mark.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(y >= 0, "the mark is drawn inside the chart: {mark:.60}");
+    // Monthly: the marks sit on February's bar, once per anomaly.
+    let (_, monthly) = get_page(
+        &s,
+        &cookie,
+        "/explore?start=2025-02-01&end=2025-03-01&group_by=service&filter.service_account=bill",
+    )
+    .await;
+    assert_eq!(monthly.matches("data-anomaly=").count(), 2);
+}

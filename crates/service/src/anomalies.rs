@@ -22,6 +22,8 @@ pub struct AnomalyRequest {
     pub filters: BTreeMap<GroupKey, Vec<String>>,
     /// Thresholds and direction.
     pub settings: Settings,
+    /// Whether to find each anomaly's contributors (three more reports).
+    pub explain: bool,
 }
 
 impl AnomalyRequest {
@@ -32,6 +34,7 @@ impl AnomalyRequest {
             group_by: GroupKey::Service,
             filters: BTreeMap::new(),
             settings: Settings::default(),
+            explain: true,
         }
     }
 }
@@ -194,9 +197,10 @@ impl Billing {
         if found.is_empty() {
             return Ok(Vec::new());
         }
+        let children_keys: &[GroupKey] = if request.explain { &CHILDREN } else { &[] };
         // Contributors: the parent split by each child dimension, once per request.
         let mut children: Vec<(GroupKey, SplitSeries)> = Vec::new();
-        for child in CHILDREN.iter().filter(|c| **c != key) {
+        for child in children_keys.iter().filter(|c| **c != key) {
             let report = self
                 .report(p, &report_by(vec![key.clone(), child.clone()]))
                 .await?;
