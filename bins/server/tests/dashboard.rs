@@ -790,6 +790,7 @@ async fn the_explorer_marks_anomalies() {
         .await
         .unwrap();
     // EC2 100 a day with one 600 on Feb 20; Bedrock new from Feb 25.
+    use std::fmt::Write as _;
     let mut csv = String::from("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n");
     let mut day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
     while day < chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap() {
@@ -798,9 +799,9 @@ async fn the_explorer_marks_anomalies() {
         } else {
             100
         };
-        csv.push_str(&format!("{day},{ec2},USD,AmazonEC2\n"));
+        writeln!(csv, "{day},{ec2},USD,AmazonEC2").unwrap();
         if day.to_string().as_str() >= "2025-02-25" {
-            csv.push_str(&format!("{day},30,USD,AmazonBedrock\n"));
+            writeln!(csv, "{day},30,USD,AmazonBedrock").unwrap();
         }
         day = day.succ_opt().unwrap();
     }
