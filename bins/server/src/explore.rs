@@ -928,20 +928,36 @@ fn csv(key: &str, data: &BTreeMap<Currency, Vec<Line>>, labels: &[String]) -> St
     out
 }
 
-/// The anomalies of the view's groups, per currency (on demand, unexplained: one more
-/// report); none without a group-by key.
+/// The anomalies of the groups drawn, per currency (on demand, unexplained: one more report
+/// over those groups); none without a group-by key.
 async fn anomaly_marks_of(
     state: &AppState,
     p: &Principal,
     v: &Explore,
+    data: &BTreeMap<Currency, Vec<Line>>,
 ) -> Result<BTreeMap<Currency, Vec<AnomalyMark>>, ApiError> {
     let mut anomalies: BTreeMap<Currency, Vec<AnomalyMark>> = BTreeMap::new();
+    // The groups the charts draw (not "others").
+    let drawn: Vec<String> = data
+        .values()
+        .flat_map(|lines| lines.iter().take(v.top).map(|l| l.name.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let Some(key) = &v.group_by else {
         return Ok(anomalies);
     };
+    if drawn.is_empty() {
+        return Ok(anomalies);
+    }
     let mut request = cloudbill_service::AnomalyRequest::new(v.range);
     request.group_by = key.clone();
     request.filters = v.query(v.range).filters;
+    request
+        .filters
+        .entry(key.clone())
+        .or_default()
+        .extend(drawn);
     request.explain = false;
     for a in state.billing.anomalies(p, &request).await? {
         anomalies.entry(a.currency).or_default().push(AnomalyMark {
@@ -1006,7 +1022,7 @@ pub(crate) async fn explore(
             forecasts.insert(c.currency, c);
         }
     }
-    let anomalies = anomaly_marks_of(&state, &p, &v).await?;
+    let anomalies = anomaly_marks_of(&state, &p, &v, &data).await?;
     let mut body = controls(&v);
     // The FOCUS export of the view: its range, projects and filters (an export takes
     // projects, not project groups: no link then).
