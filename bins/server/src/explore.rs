@@ -85,13 +85,7 @@ impl Explore {
     fn parse(params: &[(String, String)]) -> Result<Self, ApiError> {
         let today = Utc::now().date_naive();
         // A repeated parameter: the last one counts (filters may repeat: each is a value).
-        let get = |k: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| crate::routes::last_param(params, k);
         let (default_start, default_end) = preset("last_3_months", today);
         let start = get("start").map_or(Ok(default_start), parse_day)?;
         let end = get("end").map_or(Ok(default_end), parse_day)?;
@@ -265,6 +259,17 @@ struct Line {
     previous: Decimal,
 }
 
+impl Line {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            buckets: BTreeMap::new(),
+            total: Decimal::ZERO,
+            previous: Decimal::ZERO,
+        }
+    }
+}
+
 /// Per currency, every group's line (the group's name is its value of the key, or `total`).
 fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Currency, Vec<Line>> {
     let name_of = |group: &BTreeMap<String, String>| {
@@ -281,12 +286,7 @@ fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Curr
                 .entry(b.currency)
                 .or_default()
                 .entry(name.clone())
-                .or_insert_with(|| Line {
-                    name: name.clone(),
-                    buckets: BTreeMap::new(),
-                    total: Decimal::ZERO,
-                    previous: Decimal::ZERO,
-                });
+                .or_insert_with(|| Line::new(name.clone()));
             *line.buckets.entry(b.date.clone()).or_default() += b.cost;
             line.total += b.cost;
         }
@@ -298,12 +298,7 @@ fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Curr
                 .entry(t.currency)
                 .or_default()
                 .entry(name.clone())
-                .or_insert_with(|| Line {
-                    name: name.clone(),
-                    buckets: BTreeMap::new(),
-                    total: Decimal::ZERO,
-                    previous: Decimal::ZERO,
-                });
+                .or_insert_with(|| Line::new(name.clone()));
             line.previous += t.cost;
         }
     }
@@ -708,12 +703,7 @@ fn table(
     // Past MAX_TABLE_ROWS groups, the rest is one row (the CSV download has every group).
     let rest = (rows.len() > MAX_TABLE_ROWS).then(|| {
         let rest = rows.split_off(MAX_TABLE_ROWS);
-        let mut line = Line {
-            name: format!("{} more groups", rest.len()),
-            buckets: BTreeMap::new(),
-            total: Decimal::ZERO,
-            previous: Decimal::ZERO,
-        };
+        let mut line = Line::new(format!("{} more groups", rest.len()));
         for l in rest {
             for (b, value) in &l.buckets {
                 *line.buckets.entry(b.clone()).or_default() += *value;

@@ -628,36 +628,7 @@ async fn errors_tell_an_http_client_what_to_send() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_are_dimensions_and_members_see_only_their_own() {
     let s = Server::start().await;
-    let admin = cloudbill_service::Principal::Admin;
-    s.billing
-        .add_account(
-            &admin,
-            cloudbill_service::NewAccount {
-                name: "bill".into(),
-                provider: "file".into(),
-                project: Some("data".into()),
-                credentials: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/focus/tests/fixtures/tagged.csv");
-    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
-        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
-    });
-    s.billing
-        .import(
-            &admin,
-            "bill",
-            cloudbill_service::BillFormat::Focus,
-            source,
-            "tagged.csv",
-            cloudbill_service::ImportOptions::default(),
-        )
-        .await
-        .unwrap();
+    s.tagged_bill().await;
     let tags = "/api/v1/billing/tags?start=2025-03-01&end=2025-05-01";
     let (status, all) = s.call("GET", tags, Some(&s.admin), None).await;
     assert_eq!(status, 200, "{all}");
@@ -732,35 +703,7 @@ async fn tags_are_dimensions_and_members_see_only_their_own() {
 async fn focus_export_over_http_respects_projects() {
     let s = Server::start().await;
     let admin = cloudbill_service::Principal::Admin;
-    s.billing
-        .add_account(
-            &admin,
-            cloudbill_service::NewAccount {
-                name: "bill".into(),
-                provider: "file".into(),
-                project: Some("data".into()),
-                credentials: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/focus/tests/fixtures/tagged.csv");
-    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
-        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
-    });
-    s.billing
-        .import(
-            &admin,
-            "bill",
-            cloudbill_service::BillFormat::Focus,
-            source,
-            "tagged.csv",
-            cloudbill_service::ImportOptions::default(),
-        )
-        .await
-        .unwrap();
+    s.tagged_bill().await;
     let get = |path: String, token: String| {
         let s = &s;
         async move {

@@ -705,20 +705,6 @@ async fn headless_chromium_explores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_escapes_hostile_values() {
     let s = Server::start().await;
-    let admin = cloudbill_service::Principal::Admin;
-    s.billing
-        .add_account(
-            &admin,
-            cloudbill_service::NewAccount {
-                name: "bill".into(),
-                provider: "file".into(),
-                project: Some("data".into()),
-                credentials: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
     let hostile = "<script>alert(1)</script>\\\"'&";
     let bill = format!(
         "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,Tags\n\
@@ -726,21 +712,7 @@ async fn the_explorer_escapes_hostile_values() {
         svc = hostile.replace('"', "\"\""),
         tag = "<img src=x onerror=alert(2)>"
     );
-    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
-        Ok(Box::new(std::io::Cursor::new(bill.clone().into_bytes()))
-            as Box<dyn std::io::Read + Send>)
-    });
-    s.billing
-        .import(
-            &admin,
-            "bill",
-            cloudbill_service::BillFormat::Focus,
-            source,
-            "hostile.csv",
-            cloudbill_service::ImportOptions::default(),
-        )
-        .await
-        .unwrap();
+    s.file_bill(bill.into_bytes()).await;
     let cookie = session(&s, &s.admin).await;
     for query in [
         "group_by=service",
@@ -775,20 +747,6 @@ async fn the_explorer_escapes_hostile_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_marks_anomalies() {
     let s = Server::start().await;
-    let admin = cloudbill_service::Principal::Admin;
-    s.billing
-        .add_account(
-            &admin,
-            cloudbill_service::NewAccount {
-                name: "bill".into(),
-                provider: "file".into(),
-                project: Some("data".into()),
-                credentials: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
     // EC2 100 a day with one 600 on Feb 20; Bedrock new from Feb 25.
     use std::fmt::Write as _;
     let mut csv = String::from("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n");
@@ -805,21 +763,7 @@ async fn the_explorer_marks_anomalies() {
         }
         day = day.succ_opt().unwrap();
     }
-    let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
-        Ok(Box::new(std::io::Cursor::new(csv.clone().into_bytes()))
-            as Box<dyn std::io::Read + Send>)
-    });
-    s.billing
-        .import(
-            &admin,
-            "bill",
-            cloudbill_service::BillFormat::Focus,
-            source,
-            "spiky.csv",
-            cloudbill_service::ImportOptions::default(),
-        )
-        .await
-        .unwrap();
+    s.file_bill(csv.into_bytes()).await;
     let cookie = session(&s, &s.admin).await;
     let (status, html) = get_page(
         &s,

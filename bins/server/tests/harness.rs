@@ -36,6 +36,45 @@ pub fn range() -> DateRange {
 }
 
 impl Server {
+    /// A `file` account `bill` in project `data` holding the FOCUS bill `csv`.
+    pub async fn file_bill(&self, csv: Vec<u8>) {
+        let admin = cloudbill_service::Principal::Admin;
+        self.billing
+            .add_account(
+                &admin,
+                cloudbill_service::NewAccount {
+                    name: "bill".into(),
+                    provider: "file".into(),
+                    project: Some("data".into()),
+                    credentials: None,
+                },
+                false,
+            )
+            .await
+            .unwrap();
+        let source: cloudbill_service::BillSource = std::sync::Arc::new(move || {
+            Ok(Box::new(std::io::Cursor::new(csv.clone())) as Box<dyn std::io::Read + Send>)
+        });
+        self.billing
+            .import(
+                &admin,
+                "bill",
+                cloudbill_service::BillFormat::Focus,
+                source,
+                "bill.csv",
+                cloudbill_service::ImportOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// [`Server::file_bill`] of the repo's tagged FOCUS fixture.
+    pub async fn tagged_bill(&self) {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/focus/tests/fixtures/tagged.csv");
+        self.file_bill(std::fs::read(path).unwrap()).await;
+    }
+
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(

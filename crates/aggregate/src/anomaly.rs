@@ -99,7 +99,9 @@ pub struct Anomaly {
 /// 1.4826: the MAD of a normal distribution's σ.
 const MAD_SCALE: Decimal = Decimal::from_parts(14826, 0, 0, false, 4);
 
-fn median(values: &mut [Decimal]) -> Decimal {
+/// The median of `values` (sorted in place; 0 for none; the mean of the middle two for an
+/// even count).
+pub fn median(values: &mut [Decimal]) -> Decimal {
     values.sort();
     let n = values.len();
     if n == 0 {

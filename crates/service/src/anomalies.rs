@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use cloudbill_aggregate::anomaly::{self, Anomaly, Settings};
+use cloudbill_aggregate::anomaly::{self, median, Anomaly, Settings};
 use cloudbill_aggregate::{GroupKey, Query, Report};
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
 use serde::Serialize;
@@ -116,15 +116,6 @@ fn series_of(report: &Report) -> SplitSeries {
         }
     }
     out
-}
-
-fn median(values: &mut [Decimal]) -> Decimal {
-    values.sort();
-    match values.len() {
-        0 => Decimal::ZERO,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / Decimal::TWO,
-    }
 }
 
 /// A child's expected (the median of its previous days, per anomaly day) and actual spend.

@@ -94,41 +94,22 @@ pub(super) async fn jobs_cmd(
 /// The report flags as the service's [`ReportRequest`] (the API's parser, so both refuse the
 /// same mistakes with the same words).
 pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
-    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let pair = |flag: &str, raw: &str| -> Result<(String, String), CliError> {
-        raw.split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "{flag} expects KEY=VALUE, got {:?}",
-                    cloudbill_core::cut(raw, 60)
-                ))
-            })
-    };
-    for raw in &args.tag {
-        let (key, value) = pair("--tag", raw)?;
-        filters.entry(format!("tag:{key}")).or_default().push(value);
-    }
-    for raw in &args.filter {
-        let (key, value) = pair("--filter", raw)?;
-        filters.entry(key).or_default().push(value);
-    }
-    for (key, values) in [
-        (GroupKey::Project, &args.project),
-        (GroupKey::ProjectGroup, &args.project_group),
-        (GroupKey::ServiceAccount, &args.account),
-        (GroupKey::Provider, &args.provider),
-        (GroupKey::Region, &args.region),
-        (GroupKey::Service, &args.service),
-    ] {
-        if !values.is_empty() {
-            filters
-                .entry(key.as_str().to_owned())
-                .or_default()
-                .extend(values.iter().cloned());
-        }
-    }
+    let mut filters = filter_flags("--tag", &args.tag, |k| format!("tag:{k}"))?;
+    merge(
+        &mut filters,
+        filter_flags("--filter", &args.filter, str::to_owned)?,
+    );
+    named_filters(
+        &mut filters,
+        [
+            (GroupKey::Project, &args.project),
+            (GroupKey::ProjectGroup, &args.project_group),
+            (GroupKey::ServiceAccount, &args.account),
+            (GroupKey::Provider, &args.provider),
+            (GroupKey::Region, &args.region),
+            (GroupKey::Service, &args.service),
+        ],
+    );
     let request = ReportRequest {
         start: args.start.to_string(),
         end: args.end.to_string(),
@@ -153,34 +134,15 @@ pub(crate) fn forecast_request(
     let as_of = args
         .as_of
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for raw in &args.filter {
-        let (key, value) = raw
-            .split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--filter expects KEY=VALUE, got {:?}",
-                    cloudbill_core::cut(raw, 60)
-                ))
-            })?;
-        filters
-            .entry(key.trim().to_owned())
-            .or_default()
-            .push(value.to_owned());
-    }
-    for (key, values) in [
-        (GroupKey::Project, &args.project),
-        (GroupKey::ProjectGroup, &args.project_group),
-        (GroupKey::ServiceAccount, &args.account),
-    ] {
-        if !values.is_empty() {
-            filters
-                .entry(key.as_str().to_owned())
-                .or_default()
-                .extend(values.iter().cloned());
-        }
-    }
+    let mut filters = filter_flags("--filter", &args.filter, str::to_owned)?;
+    named_filters(
+        &mut filters,
+        [
+            (GroupKey::Project, &args.project),
+            (GroupKey::ProjectGroup, &args.project_group),
+            (GroupKey::ServiceAccount, &args.account),
+        ],
+    );
     // The report's parser checks the keys (one day's range: only the filters are kept).
     let parsed = ReportRequest {
         start: as_of.to_string(),
@@ -206,28 +168,14 @@ pub(crate) fn anomaly_request(
 ) -> Result<cloudbill_service::AnomalyRequest, CliError> {
     use cloudbill_service::AnomalyDirection as Direction;
     let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
-    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for raw in &args.filter {
-        let (key, value) = raw
-            .split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| usage(&format!("--filter expects KEY=VALUE, got {raw:?}")))?;
-        filters
-            .entry(key.trim().to_owned())
-            .or_default()
-            .push(value.to_owned());
-    }
-    for (key, values) in [
-        (GroupKey::Project, &args.project),
-        (GroupKey::ServiceAccount, &args.account),
-    ] {
-        if !values.is_empty() {
-            filters
-                .entry(key.as_str().to_owned())
-                .or_default()
-                .extend(values.iter().cloned());
-        }
-    }
+    let mut filters = filter_flags("--filter", &args.filter, str::to_owned)?;
+    named_filters(
+        &mut filters,
+        [
+            (GroupKey::Project, &args.project),
+            (GroupKey::ServiceAccount, &args.account),
+        ],
+    );
     let parsed = ReportRequest {
         start: args.start.to_string(),
         end: args.end.to_string(),
@@ -265,4 +213,47 @@ pub(crate) fn anomaly_request(
         return Err(usage(&format!("--state {:?}: open or all", args.state)));
     }
     Ok(request)
+}
+
+/// `KEY=VALUE` flags (`--tag`, `--filter`) as filters, each key mapped by `key`.
+fn filter_flags(
+    flag: &str,
+    raw: &[String],
+    key: impl Fn(&str) -> String,
+) -> Result<BTreeMap<String, Vec<String>>, CliError> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in raw {
+        let (k, v) = r
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{flag} expects KEY=VALUE, got {:?}",
+                    cloudbill_core::cut(r, 60)
+                ))
+            })?;
+        out.entry(key(k.trim())).or_default().push(v.to_owned());
+    }
+    Ok(out)
+}
+
+fn merge(into: &mut BTreeMap<String, Vec<String>>, more: BTreeMap<String, Vec<String>>) {
+    for (k, v) in more {
+        into.entry(k).or_default().extend(v);
+    }
+}
+
+/// The named filter flags (`--project`, `--account`, …) added to `filters`.
+fn named_filters<'a>(
+    filters: &mut BTreeMap<String, Vec<String>>,
+    named: impl IntoIterator<Item = (GroupKey, &'a Vec<String>)>,
+) {
+    for (key, values) in named {
+        if !values.is_empty() {
+            filters
+                .entry(key.as_str().to_owned())
+                .or_default()
+                .extend(values.iter().cloned());
+        }
+    }
 }

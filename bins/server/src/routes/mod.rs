@@ -56,6 +56,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The value of the last `name` parameter of a query (a repeated parameter: the last counts).
+pub(crate) fn last_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// A JSON body whose every rejection (syntax, unknown field, wrong type) is our 400 shape.
 pub(crate) struct ApiJson<T>(pub(crate) T);
 

@@ -36,6 +36,41 @@ struct QueryParams {
     rest: BTreeMap<String, String>,
 }
 
+/// A comma-separated parameter's values.
+fn split(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `filter.KEY=a,b` parameters of `params`; any other name not in `known` is a 400 that
+/// lists what the route takes.
+fn filter_params<'a>(
+    params: impl IntoIterator<Item = (&'a String, &'a String)>,
+    known: &[&str],
+) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in params {
+        if known.contains(&k.as_str()) {
+            continue;
+        }
+        let key = k.strip_prefix("filter.").ok_or_else(|| {
+            ApiError::bad_request(if known.is_empty() {
+                format!("unknown query parameter {k:?} (filters are filter.KEY=a,b)")
+            } else {
+                format!(
+                    "unknown query parameter {k:?} (expected {}, filter.KEY=a,b)",
+                    known.join(", ")
+                )
+            })
+        })?;
+        filters.entry(key.to_owned()).or_default().extend(split(v));
+    }
+    Ok(filters)
+}
+
 fn invalid(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -62,22 +97,7 @@ async fn query_get(
     Auth(p): Auth,
     Query(params): Query<QueryParams>,
 ) -> Result<Json<Arc<Report>>, ApiError> {
-    let split = |v: &str| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    let mut filters = BTreeMap::new();
-    for (k, v) in &params.rest {
-        let key = k.strip_prefix("filter.").ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown query parameter {k:?} (filters are filter.KEY=a,b)"
-            ))
-        })?;
-        filters.insert(key.to_owned(), split(v));
-    }
+    let filters = filter_params(&params.rest, &[])?;
     let body = ReportRequest {
         start: params.start,
         end: params.end,
@@ -120,13 +140,7 @@ async fn export_focus(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let get = |k: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| super::last_param(&params, k);
     let range = cloudbill_service::DateRange::parse(
         get("start").ok_or_else(|| ApiError::bad_request("start is required"))?,
         get("end").ok_or_else(|| ApiError::bad_request("end is required"))?,
@@ -149,27 +163,19 @@ async fn export_focus(
             )))
         }
     };
-    let mut projects = Vec::new();
+    let projects: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "project")
+        .map(|(_, v)| v.clone())
+        .collect();
     let mut filters = cloudbill_service::ExportFilters::new();
-    for (k, v) in &params {
-        match k.as_str() {
-            "start" | "end" | "format" => {}
-            "project" => projects.push(v.clone()),
-            _ => {
-                let key = k.strip_prefix("filter.").ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "unknown query parameter {k:?} (start, end, project, format, filter.KEY=a,b)"
-                    ))
-                })?;
-                let key: cloudbill_service::GroupKey = key.parse().map_err(invalid)?;
-                filters.entry(key).or_default().extend(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-        }
+    let raw = filter_params(
+        params.iter().map(|(k, v)| (k, v)),
+        &["start", "end", "format", "project"],
+    )?;
+    for (key, values) in raw {
+        let key: cloudbill_service::GroupKey = key.parse().map_err(invalid)?;
+        filters.entry(key).or_default().extend(values);
     }
     let mut body = Vec::new();
     s.billing
@@ -203,32 +209,15 @@ async fn forecast(
         None => chrono::Utc::now().date_naive(),
     };
     let mut request = cloudbill_service::ForecastRequest::new(as_of);
-    let mut filters = BTreeMap::new();
-    for (k, v) in &params {
-        match k.as_str() {
-            "as_of" => {}
-            "period" => request.period = v.parse().map_err(invalid)?,
-            "restate_days" => {
-                request.restate_days = v
-                    .parse()
-                    .map_err(|_| invalid(format!("restate_days {v:?} is not a number")))?;
-            }
-            _ => {
-                let key = k.strip_prefix("filter.").ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "unknown query parameter {k:?} (period, as_of, restate_days, filter.KEY=a,b)"
-                    ))
-                })?;
-                let values: Vec<String> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                filters.insert(key.to_owned(), values);
-            }
-        }
+    if let Some(v) = params.get("period") {
+        request.period = v.parse().map_err(invalid)?;
     }
+    if let Some(v) = params.get("restate_days") {
+        request.restate_days = v
+            .parse()
+            .map_err(|_| invalid(format!("restate_days {v:?} is not a number")))?;
+    }
+    let filters = filter_params(&params, &["as_of", "period", "restate_days"])?;
     let parsed = to_query(&ReportRequest {
         start: as_of.to_string(),
         end: as_of.succ_opt().unwrap_or(as_of).to_string(),
@@ -247,33 +236,19 @@ async fn anomalies(
     Auth(p): Auth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let get = |k: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let mut filters = BTreeMap::new();
-    for (k, v) in &params {
-        match k.as_str() {
-            "start" | "end" | "group_by" | "direction" | "min_amount" | "min_percent" | "state" => {
-            }
-            _ => {
-                let key = k.strip_prefix("filter.").ok_or_else(|| {
-                    ApiError::bad_request(format!("unknown query parameter {k:?}"))
-                })?;
-                filters.insert(
-                    key.to_owned(),
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>(),
-                );
-            }
-        }
-    }
+    let get = |k: &str| super::last_param(&params, k);
+    let filters = filter_params(
+        params.iter().map(|(k, v)| (k, v)),
+        &[
+            "start",
+            "end",
+            "group_by",
+            "direction",
+            "min_amount",
+            "min_percent",
+            "state",
+        ],
+    )?;
     let parsed = to_query(&ReportRequest {
         start: get("start").unwrap_or_default().to_owned(),
         end: get("end").unwrap_or_default().to_owned(),
