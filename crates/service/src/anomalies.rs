@@ -201,8 +201,12 @@ impl Billing {
         for (value, currency, a) in found {
             let mut contributors: Vec<Contributor> = Vec::new();
             for (child, split) in &children {
-                for ((values, c), series) in split {
-                    if *c != currency || values.first() != Some(&value) {
+                // The parent's children are one run of the map (keys sort by parent first).
+                let run = split
+                    .range((vec![value.clone()], currency)..)
+                    .take_while(|((values, _), _)| values.first() == Some(&value));
+                for ((values, c), series) in run {
+                    if *c != currency {
                         continue;
                     }
                     let (expected, actual) = child_part(series, &a, s.history_days);
