@@ -114,29 +114,53 @@ pub fn median(values: &mut [Decimal]) -> Decimal {
     }
 }
 
-/// Whether `actual` passes the thresholds against `expected` (in the `sign` direction: 1 for a
-/// rise, −1 for a fall); the score when it does.
-fn judged(
-    actual: Decimal,
-    window: &[Decimal],
-    settings: &Settings,
-    sign: Decimal,
-) -> Option<Decimal> {
-    let mut w = window.to_vec();
-    let expected = median(&mut w);
-    let mut deviations: Vec<Decimal> = window.iter().map(|v| (*v - expected).abs()).collect();
-    let mad = median(&mut deviations);
-    let spread = if mad.is_zero() {
-        (expected.abs() / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2))
-    } else {
-        MAD_SCALE * mad
-    };
-    let excess = (actual - expected) * sign;
-    let score = excess / spread;
-    (score >= settings.z
-        && excess >= settings.min_amount
-        && excess * Decimal::ONE_HUNDRED >= settings.min_percent * expected.abs())
-    .then_some(score * sign)
+/// The `history` days before `day` in `series`, nearest first (a day without spend: 0).
+pub fn window(series: &BTreeMap<NaiveDate, Decimal>, day: NaiveDate, history: i64) -> Vec<Decimal> {
+    (1..=history)
+        .map(|k| {
+            series
+                .get(&(day - chrono::Duration::days(k)))
+                .copied()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The expected spend of `day`: the median of its `history` days before.
+pub fn expected_on(series: &BTreeMap<NaiveDate, Decimal>, day: NaiveDate, history: i64) -> Decimal {
+    median(&mut window(series, day, history))
+}
+
+/// A window's expected value (median) and spread (scaled MAD, or 1% of expected, at least
+/// 0.01, when the MAD is 0).
+struct Baseline {
+    expected: Decimal,
+    spread: Decimal,
+}
+
+impl Baseline {
+    fn of(window: &[Decimal]) -> Self {
+        let expected = median(&mut window.to_vec());
+        let mut deviations: Vec<Decimal> = window.iter().map(|v| (*v - expected).abs()).collect();
+        let mad = median(&mut deviations);
+        let spread = if mad.is_zero() {
+            (expected.abs() / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2))
+        } else {
+            MAD_SCALE * mad
+        };
+        Self { expected, spread }
+    }
+
+    /// Whether `actual` passes the thresholds against this baseline (in the `sign` direction:
+    /// 1 for a rise, −1 for a fall); the score when it does.
+    fn judge(&self, actual: Decimal, settings: &Settings, sign: Decimal) -> Option<Decimal> {
+        let excess = (actual - self.expected) * sign;
+        let score = excess / self.spread;
+        (score >= settings.z
+            && excess >= settings.min_amount
+            && excess * Decimal::ONE_HUNDRED >= settings.min_percent * self.expected.abs())
+        .then_some(score * sign)
+    }
 }
 
 /// The anomalies of one series over the days `[from, to)` (the series must hold the
@@ -151,31 +175,29 @@ pub fn detect(
     let mut days: Vec<(NaiveDate, Kind, Decimal, Decimal)> = Vec::new(); // day, kind, expected, score
     let mut d = from;
     while d < to {
-        let window: Vec<Decimal> = (1..=settings.history_days)
-            .map(|k| value(d - chrono::Duration::days(k)))
-            .collect();
-        let same_weekday: Vec<Decimal> = (1..=settings.history_days / 7)
-            .map(|k| value(d - chrono::Duration::days(7 * k)))
-            .collect();
+        let window = window(series, d, settings.history_days);
         let actual = value(d);
-        let mut w = window.clone();
-        let expected = median(&mut w);
         if window.iter().all(Decimal::is_zero) {
             if actual >= settings.min_amount && !actual.is_zero() {
                 days.push((d, Kind::New, Decimal::ZERO, Decimal::ZERO));
             }
         } else {
+            let base = Baseline::of(&window);
+            // The same weekdays of the window (every 7th day back): a weekly pattern is no
+            // anomaly.
+            let same_weekday: Vec<Decimal> = window.iter().skip(6).step_by(7).copied().collect();
+            let weekday = (!same_weekday.is_empty()).then(|| Baseline::of(&same_weekday));
             let mut directions = vec![(Kind::Spike, Decimal::ONE)];
             if settings.direction == Direction::Both {
                 directions.push((Kind::Drop, Decimal::NEGATIVE_ONE));
             }
             for (kind, sign) in directions {
-                if let Some(score) = judged(actual, &window, settings, sign) {
-                    // Against the same weekdays too: a weekly pattern is no anomaly.
-                    if same_weekday.is_empty()
-                        || judged(actual, &same_weekday, settings, sign).is_some()
+                if let Some(score) = base.judge(actual, settings, sign) {
+                    if weekday
+                        .as_ref()
+                        .is_none_or(|w| w.judge(actual, settings, sign).is_some())
                     {
-                        days.push((d, kind, expected, score));
+                        days.push((d, kind, base.expected, score));
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use cloudbill_aggregate::anomaly::{self, median, Anomaly, Settings};
+use cloudbill_aggregate::anomaly::{self, Anomaly, Settings};
 use cloudbill_aggregate::{GroupKey, Query, Report};
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
 use serde::Serialize;
@@ -124,10 +124,7 @@ fn child_part(series: &Series, a: &Anomaly, history: i64) -> (Decimal, Decimal) 
     let (mut expected, mut actual) = (Decimal::ZERO, Decimal::ZERO);
     let mut d = a.start;
     while d <= a.end {
-        let mut window: Vec<Decimal> = (1..=history)
-            .map(|k| value(d - chrono::Duration::days(k)))
-            .collect();
-        expected += median(&mut window);
+        expected += anomaly::expected_on(series, d, history);
         actual += value(d);
         d = d.succ_opt().unwrap_or(a.end + chrono::Duration::days(1));
     }
