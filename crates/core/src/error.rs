@@ -103,6 +103,16 @@ pub enum ValidationError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A budget, threshold or channel setting was not valid.
+    #[error("{what} {value:?} is not valid: {reason}")]
+    Setting {
+        /// What it was ("threshold", "budget amount", "webhook URL", …).
+        what: &'static str,
+        /// The offending text.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
     /// A credential field was missing or malformed.
     #[error("credential {field} is not valid: {reason}")]
     Credential {

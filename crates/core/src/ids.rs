@@ -108,3 +108,23 @@ mod tests {
         );
     }
 }
+id_type!(
+    /// Identifies a budget.
+    BudgetId,
+    "budget"
+);
+id_type!(
+    /// Identifies a notification channel.
+    ChannelId,
+    "channel"
+);
+id_type!(
+    /// Identifies an event (the id a receiver dedupes on).
+    EventId,
+    "event"
+);
+id_type!(
+    /// Identifies one delivery of an event to one channel.
+    DeliveryId,
+    "delivery"
+);

@@ -9,6 +9,7 @@
 
 mod account;
 pub mod aws;
+mod budget;
 mod cost_record;
 mod date_range;
 mod domain;
@@ -23,6 +24,11 @@ mod provider;
 mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
+pub use budget::{
+    check_email, check_http_url, Budget, BudgetMetric, BudgetScope, Channel, ChannelKind, Delivery,
+    DeliveryState, Event, Notification, Period, SmtpSettings, Threshold, ThresholdBasis,
+    ThresholdValue, MAX_NOTIFICATIONS,
+};
 pub use cost_record::{
     Attribute, Attributes, ChargeCategory, CostRecord, Extensions, Measure, Measures, Tags,
     EXTENSION_PREFIX,
@@ -30,7 +36,10 @@ pub use cost_record::{
 pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;
-pub use ids::{AccountId, DomainId, GroupId, JobId, ProjectId, TokenId};
+pub use ids::{
+    AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, ProjectId,
+    TokenId,
+};
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};

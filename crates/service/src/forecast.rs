@@ -11,55 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Billing, Principal, ServiceError};
 
-/// The period a forecast is for: the one holding `as_of`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForecastPeriod {
-    /// The calendar month (the default).
-    #[default]
-    Monthly,
-    /// The calendar quarter.
-    Quarterly,
-    /// The calendar year.
-    Yearly,
-}
-
-impl std::str::FromStr for ForecastPeriod {
-    type Err = ServiceError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "monthly" => Ok(ForecastPeriod::Monthly),
-            "quarterly" => Ok(ForecastPeriod::Quarterly),
-            "yearly" => Ok(ForecastPeriod::Yearly),
-            _ => Err(ServiceError::Invalid(format!(
-                "unknown period {:?} (expected monthly, quarterly or yearly)",
-                cloudbill_core::cut(s, 40)
-            ))),
-        }
-    }
-}
-
-impl ForecastPeriod {
-    /// The period holding `day`: its first day and the day after its last.
-    pub fn bounds(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
-        let (start, months) = match self {
-            ForecastPeriod::Monthly => (day.with_day(1), 1),
-            ForecastPeriod::Quarterly => (
-                NaiveDate::from_ymd_opt(day.year(), (day.month0() / 3) * 3 + 1, 1),
-                3,
-            ),
-            ForecastPeriod::Yearly => (NaiveDate::from_ymd_opt(day.year(), 1, 1), 12),
-        };
-        let start = start.unwrap_or(day);
-        (
-            start,
-            start
-                .checked_add_months(Months::new(months))
-                .unwrap_or(start),
-        )
-    }
-}
+/// The period a forecast is for: the one holding `as_of` (month, quarter or year).
+pub use cloudbill_core::Period as ForecastPeriod;
 
 /// What to forecast.
 #[derive(Debug, Clone)]

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, ApiToken, Assignment, ChangedDay, CostRecord, Currency, DateRange,
-    Decimal, Domain, DomainId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
+    AccountId, AccountState, ApiToken, Assignment, Budget, BudgetId, ChangedDay, Channel,
+    ChannelId, ClientSecret, CostRecord, Currency, DateRange, Decimal, Delivery, DeliveryId,
+    Domain, DomainId, Event, EventId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
 
@@ -307,12 +308,157 @@ pub trait TokenStore: Send + Sync {
     async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
 }
 
+/// A budget threshold to fire or clear, with the event that says so. Applied only if the
+/// threshold's stored state still differs, so across processes each crossing is recorded
+/// (and its event queued) once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The budget.
+    pub budget: BudgetId,
+    /// The notification's index in the budget.
+    pub notification: u32,
+    /// The first day of the period.
+    pub period_start: NaiveDate,
+    /// `true`: crossed (fired); `false`: back under (cleared).
+    pub fire: bool,
+    /// The event to keep and deliver.
+    pub event: Event,
+    /// Where to deliver it (one outbox row each).
+    pub channels: Vec<ChannelId>,
+}
+
+/// A threshold that fired for a period and has not been cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredThreshold {
+    /// The budget.
+    pub budget: BudgetId,
+    /// The notification's index in the budget.
+    pub notification: u32,
+    /// The first day of the period.
+    pub period_start: NaiveDate,
+    /// When.
+    pub fired_at: DateTime<Utc>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Accepted by the receiver.
+    Sent,
+    /// Failed; try again at `next`.
+    Retry {
+        /// When to try again.
+        next: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// Failed for good (given up).
+    Failed {
+        /// Why the last attempt failed.
+        error: String,
+    },
+}
+
+/// A delivery claimed for an attempt, with its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The outbox row (its `attempts` before this one).
+    pub delivery: Delivery,
+    /// The event to send.
+    pub event: Event,
+}
+
+/// Budgets, notification channels (secrets sealed) and the notification outbox: events and
+/// their deliveries, written in the same transaction as the state change that caused them.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait NotifyStore: Send + Sync {
+    /// Stores a new channel (name unique in the domain), its secret sealed.
+    async fn create_channel(
+        &self,
+        channel: &Channel,
+        secret: Option<&ClientSecret>,
+    ) -> Result<(), StoreError>;
+
+    /// Every channel of a domain, by name.
+    async fn channels(&self, domain: DomainId) -> Result<Vec<Channel>, StoreError>;
+
+    /// A channel's secret, opened (for delivery only).
+    async fn channel_secret(
+        &self,
+        domain: DomainId,
+        id: ChannelId,
+    ) -> Result<Option<ClientSecret>, StoreError>;
+
+    /// Deletes a channel and its pending deliveries.
+    async fn delete_channel(&self, domain: DomainId, id: ChannelId) -> Result<(), StoreError>;
+
+    /// Stores a new budget (name unique in the domain).
+    async fn create_budget(&self, budget: &Budget) -> Result<(), StoreError>;
+
+    /// Every budget of a domain, by name.
+    async fn budgets(&self, domain: DomainId) -> Result<Vec<Budget>, StoreError>;
+
+    /// Deletes a budget and its threshold states (its events are kept).
+    async fn delete_budget(&self, domain: DomainId, id: BudgetId) -> Result<(), StoreError>;
+
+    /// The thresholds fired and not cleared, of every budget of a domain.
+    async fn fired_thresholds(&self, domain: DomainId) -> Result<Vec<FiredThreshold>, StoreError>;
+
+    /// In one transaction: each transition whose threshold state still differs is applied,
+    /// and its event stored with one pending delivery per channel (due at once). Returns the
+    /// events stored.
+    async fn record_transitions(
+        &self,
+        domain: DomainId,
+        transitions: &[Transition],
+    ) -> Result<Vec<EventId>, StoreError>;
+
+    /// Events of a domain, newest first, optionally about one subject, at most `limit`.
+    async fn events(
+        &self,
+        domain: DomainId,
+        subject: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Claims up to `limit` pending deliveries of the domain due at `now`, oldest due first:
+    /// each is moved to `claim_until` so no other process takes it meanwhile.
+    async fn claim_deliveries(
+        &self,
+        domain: DomainId,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Records an attempt of a claimed delivery: `attempts` made so far and what came of the
+    /// last.
+    async fn finish_delivery(
+        &self,
+        domain: DomainId,
+        id: DeliveryId,
+        attempts: u32,
+        outcome: &DeliveryOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deliveries of a domain, newest first, at most `limit`.
+    async fn deliveries(&self, domain: DomainId, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
-pub trait Store: CatalogStore + CostStore + JobStore + TokenStore {}
+pub trait Store: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore {}
 
-impl<T: CatalogStore + CostStore + JobStore + TokenStore + ?Sized> Store for T {}
+impl<T: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + ?Sized> Store for T {}
+
+/// Milliseconds since the epoch (how the outbox orders due deliveries on every database).
+pub(crate) fn epoch_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
 
 /// Per (day, currency) totals of `records`.
 pub fn daily_totals<'a>(

@@ -62,7 +62,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(())
     }
 
-    /// Re-seals every stored credential and the key check with `new`, in one
+    /// Re-seals every stored credential, channel secret and the key check with `new`, in one
     /// transaction; returns how many credentials were re-sealed. The store's own
     /// cipher must open them (checked at open).
     pub(crate) async fn reseal(&self, new: &crate::Cipher) -> Result<usize, StoreError> {
@@ -82,6 +82,20 @@ impl<D: Dialect> SqlStore<D> {
                 .run(&mut *tx)
                 .await?;
         }
+        // Channel secrets (webhook signing secrets, Slack URLs, SMTP passwords) likewise.
+        let channels = sqlx::query::<D>("SELECT id, secret FROM channels WHERE secret IS NOT NULL")
+            .all(&mut *tx)
+            .await?;
+        for row in &channels {
+            let id: Uuid = row.col("id")?;
+            let blob: Vec<u8> = row.col("secret")?;
+            let plain = self.cipher.open(&blob, id.as_bytes())?;
+            sqlx::query::<D>("UPDATE channels SET secret = $1 WHERE id = $2")
+                .arg(new.seal(&plain, id.as_bytes())?)
+                .arg(id)
+                .run(&mut *tx)
+                .await?;
+        }
         sqlx::query::<D>("DELETE FROM key_check")
             .run(&mut *tx)
             .await?;
@@ -90,6 +104,6 @@ impl<D: Dialect> SqlStore<D> {
             .run(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(rows.len() + channels.len())
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod costs;
 pub(crate) mod dialect;
 pub(crate) mod jobs;
 pub(crate) mod keys;
+pub(crate) mod notify;
 pub(crate) mod rows;
 pub(crate) mod tokens;
 

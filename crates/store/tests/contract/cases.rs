@@ -1137,3 +1137,243 @@ pub async fn concurrent_replaces_of_one_account_run_one_after_the_other(h: &Harn
         "nothing doubled"
     );
 }
+
+/// A budget event for `budget` at `at`.
+fn budget_event(
+    d: cloudbill_core::DomainId,
+    budget: &cloudbill_core::Budget,
+    kind: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> cloudbill_core::Event {
+    cloudbill_core::Event {
+        id: cloudbill_core::EventId::new(),
+        domain: d,
+        kind: kind.into(),
+        subject: budget.id.as_uuid(),
+        subject_name: budget.name.to_string(),
+        occurred_at: at,
+        cause: "test".into(),
+        payload: format!("{{\"type\":\"{kind}\"}}"),
+    }
+}
+
+pub async fn budgets_channels_and_the_outbox(h: &Harness) {
+    use cloudbill_core::{
+        Budget, BudgetId, BudgetMetric, BudgetScope, Channel, ChannelId, ChannelKind, ClientSecret,
+        DeliveryState, Name, Notification, Period, Threshold,
+    };
+    use cloudbill_store::{DeliveryOutcome, Transition};
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let web = project(s, d.id, "web").await;
+    let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    let hook = Channel {
+        id: ChannelId::new(),
+        domain: d.id,
+        name: Name::parse("ops-hook", "channel name").unwrap(),
+        kind: ChannelKind::Webhook,
+        target: "https://example.com/hook".into(),
+        smtp: None,
+        created_at: at,
+    };
+    let secret = ClientSecret::new("whsec-never-shown").unwrap();
+    s.create_channel(&hook, Some(&secret)).await.unwrap();
+    assert!(matches!(
+        s.create_channel(
+            &Channel {
+                id: ChannelId::new(),
+                ..hook.clone()
+            },
+            None
+        )
+        .await
+        .unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(s.channels(d.id).await.unwrap(), [hook.clone()]);
+    assert!(s.channels(other.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.channel_secret(d.id, hook.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "whsec-never-shown"
+    );
+    assert!(s.channel_secret(other.id, hook.id).await.is_err());
+
+    let budget = Budget {
+        id: BudgetId::new(),
+        domain: d.id,
+        name: Name::parse("web-monthly", "budget name").unwrap(),
+        scope: BudgetScope::Project(web.id),
+        filters: vec![("service".into(), "AmazonEC2".into())],
+        period: Period::Monthly,
+        amount: Money::new(
+            parse_decimal("1000.00").unwrap(),
+            Currency::parse("USD").unwrap(),
+        ),
+        metric: BudgetMetric::Billed,
+        notifications: vec![Notification {
+            threshold: Threshold::parse("actual:80%").unwrap(),
+            channels: vec![hook.id],
+        }],
+        created_at: at,
+    };
+    s.create_budget(&budget).await.unwrap();
+    assert!(matches!(
+        s.create_budget(&Budget {
+            id: BudgetId::new(),
+            ..budget.clone()
+        })
+        .await
+        .unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(s.budgets(d.id).await.unwrap(), [budget.clone()]);
+
+    // A crossing is recorded once, however often it is proposed; its delivery is queued with it.
+    let month = chrono::NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+    let fire = |kind: &str| Transition {
+        budget: budget.id,
+        notification: 0,
+        period_start: month,
+        fire: kind.ends_with("crossed"),
+        event: budget_event(d.id, &budget, kind, at),
+        channels: vec![hook.id],
+    };
+    let first = fire("budget.threshold_crossed");
+    assert_eq!(
+        s.record_transitions(d.id, &[first.clone()]).await.unwrap(),
+        [first.event.id]
+    );
+    assert!(s
+        .record_transitions(d.id, &[fire("budget.threshold_crossed")])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .record_transitions(other.id, &[fire("budget.threshold_crossed")])
+        .await
+        .unwrap()
+        .is_empty());
+    let fired = s.fired_thresholds(d.id).await.unwrap();
+    assert_eq!((fired.len(), fired[0].period_start), (1, month));
+    assert_eq!(
+        s.events(d.id, Some(budget.id.as_uuid()), 10).await.unwrap(),
+        [first.event.clone()]
+    );
+
+    // Claimed once; a second claimer finds nothing until the claim runs out.
+    let later = at + chrono::Duration::seconds(30);
+    let claimed = s.claim_deliveries(d.id, at, later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event, first.event);
+    assert_eq!(claimed[0].delivery.attempts, 0);
+    assert!(s
+        .claim_deliveries(d.id, at, later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .claim_deliveries(other.id, later, later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let id = claimed[0].delivery.id;
+    let retry_at = at + chrono::Duration::seconds(5);
+    s.finish_delivery(
+        d.id,
+        id,
+        1,
+        &DeliveryOutcome::Retry {
+            next: retry_at,
+            error: "HTTP 500".into(),
+        },
+        at,
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .claim_deliveries(d.id, at, later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = s.claim_deliveries(d.id, retry_at, later, 10).await.unwrap();
+    assert_eq!((again.len(), again[0].delivery.attempts), (1, 1));
+    assert_eq!(
+        again[0].event.id, first.event.id,
+        "a retry carries the same event id"
+    );
+    s.finish_delivery(d.id, id, 2, &DeliveryOutcome::Sent, retry_at)
+        .await
+        .unwrap();
+    let log = s.deliveries(d.id, 10).await.unwrap();
+    assert_eq!(
+        (log.len(), log[0].state, log[0].attempts),
+        (1, DeliveryState::Sent, 2)
+    );
+    assert_eq!(log[0].last_error.as_deref(), Some("HTTP 500"));
+    assert!(s
+        .claim_deliveries(d.id, later, later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Clearing: once; then the threshold may fire again.
+    let cleared = fire("budget.threshold_cleared");
+    assert_eq!(
+        s.record_transitions(d.id, &[cleared.clone()])
+            .await
+            .unwrap(),
+        [cleared.event.id]
+    );
+    assert!(s
+        .record_transitions(d.id, &[fire("budget.threshold_cleared")])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.fired_thresholds(d.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.record_transitions(d.id, &[fire("budget.threshold_crossed")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.finish_delivery(
+        d.id,
+        s.deliveries(d.id, 1).await.unwrap()[0].id,
+        9,
+        &DeliveryOutcome::Failed {
+            error: "gave up".into(),
+        },
+        later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.deliveries(d.id, 10)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.state == DeliveryState::Failed)
+            .count(),
+        1
+    );
+
+    // Deleting the budget drops its states, keeps its events; a used channel can be deleted
+    // (its pending deliveries go with it).
+    s.delete_budget(d.id, budget.id).await.unwrap();
+    assert!(s.budgets(d.id).await.unwrap().is_empty());
+    assert!(s.fired_thresholds(d.id).await.unwrap().is_empty());
+    assert_eq!(s.events(d.id, None, 10).await.unwrap().len(), 3);
+    assert!(matches!(
+        s.delete_budget(d.id, budget.id).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert!(s.delete_channel(other.id, hook.id).await.is_err());
+    s.delete_channel(d.id, hook.id).await.unwrap();
+    assert!(s.channels(d.id).await.unwrap().is_empty());
+}

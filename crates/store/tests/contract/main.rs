@@ -66,4 +66,5 @@ contract!(
     streamed_replace_learns_its_window,
     streamed_replace_takes_ready_encoded_partitions,
     concurrent_replaces_of_one_account_run_one_after_the_other,
+    budgets_channels_and_the_outbox,
 );
