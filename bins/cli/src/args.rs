@@ -342,6 +342,10 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Which cost to sum: billed (FOCUS BilledCost) or effective (EffectiveCost; billed where a
+    /// record has none).
+    #[arg(long, default_value = "billed", value_name = "METRIC")]
+    pub metric: String,
     /// Show every digit in the table (by default amounts are rounded to the currency's minor
     /// unit, with thousands separators; JSON and CSV are always exact).
     #[arg(long)]

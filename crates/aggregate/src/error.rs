@@ -37,6 +37,15 @@ pub enum QueryError {
     /// dimension this one needs: a program error, never a user's.
     #[error("the engine was loaded without the {0} dimension")]
     NotLoaded(String),
+    /// The engine holds the other cost metric ([`crate::EngineLoader::metric`]): a program
+    /// error, never a user's.
+    #[error("the engine holds {held} cost, the query asks for {asked}")]
+    OtherMetric {
+        /// The engine's metric.
+        held: &'static str,
+        /// The query's.
+        asked: &'static str,
+    },
     /// The query has more result cells than can be counted (a program limit, not the data's).
     #[error("the query has too many result cells (group-by values × periods × currencies); group by fewer keys or use a coarser granularity")]
     Overflow,

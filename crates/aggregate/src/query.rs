@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use cloudbill_core::CostMetric;
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
 use serde::{Deserialize, Serialize};
 
@@ -236,6 +237,8 @@ pub struct Query {
     pub sort: Sort,
     /// At most this many results.
     pub limit: Option<u32>,
+    /// Which cost is summed: billed (the default) or effective.
+    pub metric: CostMetric,
 }
 
 impl Query {
@@ -248,6 +251,7 @@ impl Query {
             filters: BTreeMap::new(),
             sort: Sort::Total,
             limit: None,
+            metric: CostMetric::Billed,
         }
     }
 }

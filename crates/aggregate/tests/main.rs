@@ -571,6 +571,54 @@ fn the_loader_takes_partitions_in_month_order_only() {
 }
 
 #[test]
+fn an_engine_loaded_for_effective_cost_sums_it_and_falls_back_to_billed() {
+    let mut w = world(&[(0, 40, 0, 0, 5, 0, false), (0, 80, 1, 0, 7, 0, false)]);
+    // Every third record has an EffectiveCost (a third of its billed cost, to 10 decimals).
+    let mut expected: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (i, r) in w.records.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r.effective_cost = Some((r.cost.amount() / Decimal::from(3)).round_dp(10));
+        }
+        *expected.entry(r.currency().to_string()).or_default() +=
+            r.effective_cost.unwrap_or(r.cost.amount());
+    }
+    let mut parts = partitions(&w.records);
+    parts.sort_by_key(|(_, blob)| cloudbill_columnar::Partition::decode(blob).unwrap().month);
+    let mut loader =
+        Engine::loader(w.catalog.clone()).metric(cloudbill_core::CostMetric::Effective);
+    for (account, blob) in &parts {
+        loader.add(*account, blob).unwrap();
+    }
+    let engine = loader.finish();
+    let mut q = Query::new(
+        DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
+        Granularity::Yearly,
+    );
+    q.group_by = vec![GroupKey::Currency];
+    // The billed engine refuses an effective query and the other way round.
+    assert!(matches!(
+        engine.query(&q),
+        Err(QueryError::OtherMetric { .. })
+    ));
+    q.metric = cloudbill_core::CostMetric::Effective;
+    let report = engine.query(&q).unwrap();
+    let got: BTreeMap<String, Decimal> = report
+        .results
+        .iter()
+        .flat_map(|r| r.total.iter().map(|t| (t.currency.to_string(), t.cost)))
+        .fold(BTreeMap::new(), |mut m, (c, v)| {
+            *m.entry(c).or_default() += v;
+            m
+        });
+    assert_eq!(got, expected);
+    let billed = Engine::from_partitions(&parts, w.catalog.clone()).unwrap();
+    assert!(matches!(
+        billed.query(&q),
+        Err(QueryError::OtherMetric { .. })
+    ));
+}
+
+#[test]
 fn errors_are_specific() {
     let w = world(&[(0, 1, 0, 0, 100, 2, false)]);
     let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();

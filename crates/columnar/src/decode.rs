@@ -312,6 +312,20 @@ impl<'a> Partition<'a> {
         cost_column(bytes, self.rows)
     }
 
+    /// The FOCUS EffectiveCost of each row (`None`: the record has none), checked.
+    pub fn effective_costs(&self) -> Result<Vec<Option<Decimal>>, ValidationError> {
+        let Some(mut c) = self.decimals(Column::EffectiveCost)? else {
+            return Ok(vec![None; self.rows]);
+        };
+        let out = (0..self.rows)
+            .map(|_| c.decimal())
+            .collect::<Result<Vec<_>, _>>()?;
+        if !c.done() {
+            return Err(corrupt("decimal column length"));
+        }
+        Ok(out)
+    }
+
     /// A decimal column's reader (`None` per row when the partition does not have it).
     fn decimals(&self, column: Column) -> Result<Option<Cursor<'a>>, ValidationError> {
         Ok(self.raw(column)?.map(Cursor::new))

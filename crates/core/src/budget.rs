@@ -83,10 +83,10 @@ impl std::str::FromStr for Period {
     }
 }
 
-/// Which cost a budget counts.
+/// Which cost is summed: a report's or a budget's metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BudgetMetric {
+pub enum CostMetric {
     /// FOCUS BilledCost (the default).
     #[default]
     Billed,
@@ -94,23 +94,23 @@ pub enum BudgetMetric {
     Effective,
 }
 
-impl BudgetMetric {
+impl CostMetric {
     /// `billed` or `effective`.
     pub fn as_str(self) -> &'static str {
         match self {
-            BudgetMetric::Billed => "billed",
-            BudgetMetric::Effective => "effective",
+            CostMetric::Billed => "billed",
+            CostMetric::Effective => "effective",
         }
     }
 }
 
-impl std::str::FromStr for BudgetMetric {
+impl std::str::FromStr for CostMetric {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "billed" => Ok(BudgetMetric::Billed),
-            "effective" => Ok(BudgetMetric::Effective),
+            "billed" => Ok(CostMetric::Billed),
+            "effective" => Ok(CostMetric::Effective),
             _ => Err(ValidationError::Unknown {
                 what: "metric",
                 value: crate::cut(s, 40).into_owned(),
@@ -265,7 +265,7 @@ pub struct Budget {
     /// The amount per period; only records in its currency count.
     pub amount: Money,
     /// Billed or effective cost.
-    pub metric: BudgetMetric,
+    pub metric: CostMetric,
     /// At most [`MAX_NOTIFICATIONS`].
     pub notifications: Vec<Notification>,
     /// Creation time.

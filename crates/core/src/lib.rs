@@ -25,7 +25,7 @@ mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
 pub use budget::{
-    check_email, check_http_url, Budget, BudgetMetric, BudgetScope, Channel, ChannelKind, Delivery,
+    check_email, check_http_url, Budget, BudgetScope, Channel, ChannelKind, CostMetric, Delivery,
     DeliveryState, Event, Notification, Period, SmtpSettings, Threshold, ThresholdBasis,
     ThresholdValue, MAX_NOTIFICATIONS,
 };

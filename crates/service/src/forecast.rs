@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::NaiveDate;
 use cloudbill_aggregate::forecast::{self, NoForecast, Series};
 use cloudbill_aggregate::{GroupKey, Query};
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Billing, Principal, ServiceError};
 
@@ -25,6 +25,8 @@ pub struct ForecastRequest {
     pub as_of: NaiveDate,
     /// Days before `as_of` the provider may still restate (left out of the history).
     pub restate_days: i64,
+    /// Billed (default) or effective cost.
+    pub metric: cloudbill_core::CostMetric,
 }
 
 impl ForecastRequest {
@@ -35,6 +37,7 @@ impl ForecastRequest {
             period: ForecastPeriod::Monthly,
             as_of,
             restate_days: forecast::DEFAULT_RESTATE_DAYS,
+            metric: cloudbill_core::CostMetric::Billed,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Billing {
         )?;
         let mut query = Query::new(range, Granularity::Daily);
         query.filters.clone_from(&request.filters);
+        query.metric = request.metric;
         let report = self.report(p, &query).await?;
         let mut daily: BTreeMap<Currency, Vec<(NaiveDate, Decimal)>> = BTreeMap::new();
         for row in &report.results {

@@ -7,6 +7,8 @@ use cloudbill_aggregate::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
 };
 
+use cloudbill_core::CostMetric;
+
 use crate::{billing::AnswerCache, Billing, Principal, ServiceError};
 
 impl Billing {
@@ -186,6 +188,8 @@ impl Billing {
         query: &Query,
         version: Option<i64>,
     ) -> Result<Arc<Engine>, ServiceError> {
+        // The warm engine holds billed cost; another metric is loaded for its query.
+        let version = version.filter(|_| query.metric == CostMetric::Billed);
         let Some(version) = version else {
             let keys: Vec<GroupKey> = query
                 .group_by
@@ -194,7 +198,8 @@ impl Billing {
                 .cloned()
                 .collect();
             return Ok(Arc::new(
-                self.load_engine(Some(query.range), Some(&keys)).await?,
+                self.load_engine(Some(query.range), Some(&keys), query.metric)
+                    .await?,
             ));
         };
         let mut cached = self.inner.engine.lock().await;
@@ -203,7 +208,7 @@ impl Billing {
                 return Ok(Arc::clone(engine));
             }
         }
-        let engine = Arc::new(self.load_engine(None, None).await?);
+        let engine = Arc::new(self.load_engine(None, None, CostMetric::Billed).await?);
         *cached = Some((version, Arc::clone(&engine)));
         Ok(engine)
     }
@@ -214,8 +219,9 @@ impl Billing {
         &self,
         range: Option<cloudbill_core::DateRange>,
         keys: Option<&[GroupKey]>,
+        metric: CostMetric,
     ) -> Result<Engine, ServiceError> {
-        let mut loader = Engine::loader(self.catalog().await?);
+        let mut loader = Engine::loader(self.catalog().await?).metric(metric);
         if let Some(keys) = keys {
             loader = loader.only(keys);
         }

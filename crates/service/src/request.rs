@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::ServiceError;
 
-/// `{start, end, granularity, group_by, filters, sort, limit}` (DESIGN.md's report query).
+/// `{start, end, granularity, group_by, filters, sort, limit, metric}` (DESIGN.md's report query).
 ///
 /// ```
 /// use cloudbill_service::ReportRequest;
@@ -40,6 +40,8 @@ pub struct ReportRequest {
     pub sort: Option<String>,
     /// At most this many result rows (at least 1).
     pub limit: Option<u32>,
+    /// `billed` (default) or `effective` (FOCUS EffectiveCost; billed where a record has none).
+    pub metric: Option<String>,
 }
 
 impl ReportRequest {
@@ -69,6 +71,9 @@ impl ReportRequest {
             return Err(cloudbill_aggregate::QueryError::ZeroLimit.into());
         }
         q.limit = self.limit;
+        if let Some(m) = &self.metric {
+            q.metric = m.parse()?;
+        }
         Ok(q)
     }
 }

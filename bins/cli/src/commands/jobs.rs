@@ -118,6 +118,7 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         filters,
         sort: Some(args.sort.clone()),
         limit: args.limit,
+        metric: Some(args.metric.clone()),
     };
     request.to_query().map_err(|e| match e {
         ServiceError::Query(cloudbill_service::QueryError::ZeroLimit) => {
@@ -157,7 +158,7 @@ pub(crate) fn forecast_request(
     request.period = args
         .period
         .parse()
-        .map_err(|e: ServiceError| CliError::Usage(e.to_string()))?;
+        .map_err(|e: cloudbill_core::ValidationError| CliError::Usage(e.to_string()))?;
     request.restate_days = args.restate_days;
     Ok(request)
 }

@@ -32,6 +32,7 @@ struct QueryParams {
     group_by: Option<String>,
     sort: Option<String>,
     limit: Option<u32>,
+    metric: Option<String>,
     #[serde(flatten)]
     rest: BTreeMap<String, String>,
 }
@@ -106,6 +107,7 @@ async fn query_get(
         filters,
         sort: params.sort,
         limit: params.limit,
+        metric: params.metric,
     };
     Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
 }

@@ -257,6 +257,7 @@ impl Builder {
             skipped: BySlot::default(),
             tags_skipped: false,
             attrs_skipped: false,
+            metric: cloudbill_core::CostMetric::Billed,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::Datelike;
 use cloudbill_columnar::{Column, Partition};
-use cloudbill_core::AccountId;
+use cloudbill_core::{AccountId, CostMetric, Decimal};
 use ethnum::I256;
 
 use super::builder::Builder;
@@ -22,6 +22,8 @@ pub struct EngineLoader {
     pub(super) tags_skipped: bool,
     /// Whether the attribute columns are left out ([`EngineLoader::only`]).
     pub(super) attrs_skipped: bool,
+    /// The cost loaded into the cost column ([`EngineLoader::metric`]).
+    pub(super) metric: CostMetric,
 }
 
 impl std::fmt::Debug for EngineLoader {
@@ -50,6 +52,15 @@ impl EngineLoader {
                 self.skipped[slot] = false;
             }
         }
+        self
+    }
+
+    /// Loads `metric` as the engine's cost: billed (the default) or effective (FOCUS
+    /// EffectiveCost; a record without one counts its billed cost). The engine answers only
+    /// queries of that metric.
+    #[must_use]
+    pub fn metric(mut self, metric: CostMetric) -> Self {
+        self.metric = metric;
         self
     }
 
@@ -120,6 +131,26 @@ impl EngineLoader {
             }
             b.attrs.pad(before + p.rows);
         }
+        if self.metric == CostMetric::Effective {
+            // Row by row: each record's effective cost, else its billed cost.
+            let effective = p.effective_costs().map_err(corrupt)?;
+            let mut amounts = Vec::with_capacity(p.rows);
+            for (row, e) in effective.into_iter().enumerate() {
+                amounts.push(match e {
+                    Some(v) => v,
+                    None => costs.amount(row).map_err(corrupt)?,
+                });
+            }
+            b.rescale(amounts.iter().map(Decimal::scale).max().unwrap_or(0))?;
+            for amount in amounts {
+                let v = super::builder::scaled(amount, b.scale);
+                match i128::try_from(v) {
+                    Ok(v) => b.push_cost(v),
+                    Err(_) => b.push_wide(v),
+                }
+            }
+            return Ok(());
+        }
         if costs.is_wide() {
             // Costs that share no i128 scale (see cloudbill-columnar): row by row, in 256 bits.
             for row in 0..p.rows {
@@ -144,6 +175,7 @@ impl EngineLoader {
         engine.skipped = self.skipped;
         engine.tags_skipped = self.tags_skipped;
         engine.attrs_skipped = self.attrs_skipped;
+        engine.metric = self.metric;
         engine
     }
 }

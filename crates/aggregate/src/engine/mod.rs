@@ -61,6 +61,8 @@ pub struct Engine {
     tags_skipped: bool,
     /// Whether a loader left the attribute columns out ([`EngineLoader::only`]).
     attrs_skipped: bool,
+    /// The cost its cost column holds ([`EngineLoader::metric`]).
+    metric: cloudbill_core::CostMetric,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -162,6 +164,7 @@ impl Engine {
             skipped: BySlot::default(),
             tags_skipped: false,
             attrs_skipped: false,
+            metric: cloudbill_core::CostMetric::Billed,
         }
     }
 

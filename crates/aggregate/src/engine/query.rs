@@ -242,6 +242,12 @@ impl Engine {
         }) {
             return Err(QueryError::NotLoaded(key.to_string()));
         }
+        if query.metric != self.metric {
+            return Err(QueryError::OtherMetric {
+                held: self.metric.as_str(),
+                asked: query.metric.as_str(),
+            });
+        }
         let start = day_number(query.range.start());
         let end = day_number(query.range.end());
 

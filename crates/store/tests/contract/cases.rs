@@ -1159,7 +1159,7 @@ fn budget_event(
 
 pub async fn budgets_channels_and_the_outbox(h: &Harness) {
     use cloudbill_core::{
-        Budget, BudgetId, BudgetMetric, BudgetScope, Channel, ChannelId, ChannelKind, ClientSecret,
+        Budget, BudgetId, BudgetScope, Channel, ChannelId, ChannelKind, ClientSecret, CostMetric,
         DeliveryState, Name, Notification, Period, Threshold,
     };
     use cloudbill_store::{DeliveryOutcome, Transition};
@@ -1214,7 +1214,7 @@ pub async fn budgets_channels_and_the_outbox(h: &Harness) {
             parse_decimal("1000.00").unwrap(),
             Currency::parse("USD").unwrap(),
         ),
-        metric: BudgetMetric::Billed,
+        metric: CostMetric::Billed,
         notifications: vec![Notification {
             threshold: Threshold::parse("actual:80%").unwrap(),
             channels: vec![hook.id],
