@@ -44,6 +44,10 @@ pub struct BillingConfig {
     /// store's data version moves (the server); otherwise each report loads the months it
     /// needs (the CLI).
     pub warm_engine: bool,
+    /// How notifications are retried.
+    pub delivery: crate::DeliveryPolicy,
+    /// The dashboard's public base URL, for links in notifications (`None`: links are paths).
+    pub public_url: Option<String>,
 }
 
 impl Default for BillingConfig {
@@ -60,6 +64,8 @@ impl Default for BillingConfig {
             default_endpoint: None,
             today: None,
             warm_engine: false,
+            delivery: crate::DeliveryPolicy::default(),
+            public_url: None,
         }
     }
 }
@@ -120,6 +126,8 @@ pub(crate) struct Inner {
     /// Answers of the warm engine by (principal, query), valid for one data version:
     /// dashboards ask the same questions over and over.
     pub(crate) answers: std::sync::Mutex<AnswerCache>,
+    /// How notifications are sent (set by the binaries).
+    pub(crate) notifier: std::sync::OnceLock<Arc<dyn crate::Notifier>>,
 }
 
 /// Cached answers of one data version, by who asked what, with the bytes they hold (an
@@ -191,6 +199,7 @@ impl Billing {
                     version: -1,
                     ..AnswerCache::default()
                 }),
+                notifier: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -201,6 +201,10 @@ impl Billing {
             finished.error = Some(format!("{} invalid rows skipped", summary.skipped));
         }
         store.save_job(&finished).await?;
+        if !outcome.changed_days.is_empty() {
+            self.after_change("import", Some(&std::iter::once(account.id).collect()))
+                .await;
+        }
         Ok(ImportReport {
             account: account.name.to_string(),
             job: job.id,

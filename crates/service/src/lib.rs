@@ -12,11 +12,13 @@ mod accounts;
 mod anomalies;
 mod auth;
 mod billing;
+mod budgets;
 mod catalog;
 mod error;
 mod files;
 mod forecast;
 mod hint;
+mod notify;
 mod report;
 mod request;
 mod scheduler;
@@ -35,13 +37,17 @@ pub use cloudbill_aggregate::{
 };
 // What an embedder handles besides the use cases: the domain values, the provider trait and
 // registry, the store trait family and the in-memory store (for its own tests).
+pub use budgets::{
+    BudgetStatus, BudgetView, Evaluation, EventView, NewBudget, NewNotification,
+    NotificationStatus, NotificationView, ScopeView,
+};
 pub use cloudbill_core::{
     ClientSecret, Credentials, Currency, DateRange, Decimal, Granularity, Money, NaiveDate,
 };
 pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
-    CatalogStore, CostStore, JobStore, MemoryStore, Store, StoreError, TokenStore,
+    CatalogStore, CostStore, JobStore, MemoryStore, NotifyStore, Store, StoreError, TokenStore,
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
@@ -50,6 +56,10 @@ pub use forecast::{
     MAX_RESTATE_DAYS,
 };
 pub use hint::Hint;
+pub use notify::{
+    ChannelSpec, DeliveryCounts, DeliveryPolicy, DeliveryView, FlushReport, NewChannel, Notifier,
+    Outgoing, MIN_WEBHOOK_SECRET,
+};
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

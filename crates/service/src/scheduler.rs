@@ -81,6 +81,8 @@ impl Billing {
                 }
             }
         }
+        // Forecasts move with the calendar and periods roll over even when no data changed.
+        self.after_change("scheduler", None).await;
         Ok(())
     }
 }

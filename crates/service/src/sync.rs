@@ -279,6 +279,10 @@ impl Billing {
 
     async fn run_plan(&self, plan: Vec<Planned>, observer: &dyn SyncObserver) -> SyncReport {
         let concurrency = self.inner.config.concurrency.max(1);
+        let ids: std::collections::BTreeMap<String, cloudbill_core::AccountId> = plan
+            .iter()
+            .map(|p| (p.account.name.to_string(), p.account.id))
+            .collect();
         let mut outcomes: Vec<AccountOutcome> = futures::stream::iter(plan)
             .map(|planned| async move {
                 let outcome = self.execute(planned, observer).await;
@@ -289,6 +293,15 @@ impl Billing {
             .collect()
             .await;
         outcomes.sort_by(|a, b| a.account.cmp(&b.account));
+        // Budgets over the accounts whose data changed, after every window is committed.
+        let touched: std::collections::BTreeSet<cloudbill_core::AccountId> = outcomes
+            .iter()
+            .filter(|o| o.changed_days > 0)
+            .filter_map(|o| ids.get(&o.account).copied())
+            .collect();
+        if !touched.is_empty() {
+            self.after_change("sync", Some(&touched)).await;
+        }
         SyncReport { outcomes }
     }
 

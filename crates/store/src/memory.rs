@@ -955,4 +955,13 @@ impl crate::NotifyStore for MemoryStore {
         out.truncate(limit as usize);
         Ok(out)
     }
+
+    async fn delivery_counts(&self, domain: DomainId) -> Result<[u64; 3], StoreError> {
+        let state = self.lock();
+        let mut counts = [0u64; 3];
+        for d in state.deliveries.iter().filter(|d| d.domain == domain) {
+            counts[d.state as usize] += 1;
+        }
+        Ok(counts)
+    }
 }

@@ -446,6 +446,9 @@ pub trait NotifyStore: Send + Sync {
 
     /// Deliveries of a domain, newest first, at most `limit`.
     async fn deliveries(&self, domain: DomainId, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// How many deliveries of the domain are pending, sent and failed.
+    async fn delivery_counts(&self, domain: DomainId) -> Result<[u64; 3], StoreError>;
 }
 
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
@@ -456,6 +459,7 @@ pub trait Store: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore 
 impl<T: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + ?Sized> Store for T {}
 
 /// Milliseconds since the epoch (how the outbox orders due deliveries on every database).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn epoch_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

@@ -422,4 +422,21 @@ impl<D: Dialect> crate::NotifyStore for SqlStore<D> {
             .await?;
         rows.iter().map(delivery_from).collect()
     }
+
+    async fn delivery_counts(&self, domain: DomainId) -> Result<[u64; 3], StoreError> {
+        let rows = sqlx::query::<D>(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE domain_id = $1 GROUP BY state",
+        )
+        .arg(domain.as_uuid())
+        .all(&self.pool)
+        .await?;
+        let mut counts = [0u64; 3];
+        for row in &rows {
+            let state: String = row.col("state")?;
+            let state =
+                DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?;
+            counts[state as usize] = u64::try_from(row.col::<i64>("n")?).unwrap_or(0);
+        }
+        Ok(counts)
+    }
 }

@@ -1362,6 +1362,8 @@ pub async fn budgets_channels_and_the_outbox(h: &Harness) {
             .count(),
         1
     );
+    assert_eq!(s.delivery_counts(d.id).await.unwrap(), [1, 1, 1]);
+    assert_eq!(s.delivery_counts(other.id).await.unwrap(), [0, 0, 0]);
 
     // Deleting the budget drops its states, keeps its events; a used channel can be deleted
     // (its pending deliveries go with it).

@@ -1,0 +1,912 @@
+//! Budgets: a limit per period on a scope's spend, its status (actual and forecast), and the
+//! evaluation that records each threshold crossing once — with its event and deliveries, in
+//! one transaction — after syncs, imports and on the scheduler's tick.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cloudbill_aggregate::{GroupKey, Query};
+use cloudbill_core::{
+    AccountId, Budget, BudgetId, BudgetScope, ChannelId, CostMetric, Currency, Decimal, EventId,
+    Granularity, Money, Name, Notification, Period, Threshold, ThresholdBasis, MAX_NOTIFICATIONS,
+};
+use cloudbill_store::{FiredThreshold, Transition};
+use serde::Serialize;
+
+use crate::billing::matches;
+use crate::{Billing, ForecastRequest, PeriodBounds, Principal, ServiceError};
+
+/// A budget to create, as a user spells it.
+#[derive(Debug, Clone, Default)]
+pub struct NewBudget {
+    /// Unique name in the domain.
+    pub name: String,
+    /// The amount per period (a decimal above 0).
+    pub amount: String,
+    /// Its currency (ISO 4217); only records in it count.
+    pub currency: String,
+    /// `monthly` (default), `quarterly` or `yearly`.
+    pub period: Option<String>,
+    /// Scope: one project (name or id) …
+    pub project: Option<String>,
+    /// … or a project group with its sub-groups …
+    pub project_group: Option<String>,
+    /// … or one account; none of them: the domain.
+    pub account: Option<String>,
+    /// Further filters, `KEY=VALUE` as in reports (`tag:KEY` included).
+    pub filters: Vec<(String, String)>,
+    /// `billed` (default) or `effective`.
+    pub metric: Option<String>,
+    /// The notifications (at most 10).
+    pub notifications: Vec<NewNotification>,
+    /// Channels of the notifications that name none.
+    pub channels: Vec<String>,
+}
+
+/// One notification of a new budget.
+#[derive(Debug, Clone, Default)]
+pub struct NewNotification {
+    /// `actual:80%`, `forecast:100%`, `actual:5000`, …
+    pub threshold: String,
+    /// Channel names or ids (empty: the budget's `channels`).
+    pub channels: Vec<String>,
+}
+
+/// A budget as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetView {
+    /// Identifier.
+    pub id: BudgetId,
+    /// Name.
+    pub name: String,
+    /// Whose spend.
+    pub scope: ScopeView,
+    /// Further filters, key → values.
+    pub filters: BTreeMap<String, Vec<String>>,
+    /// `monthly`, `quarterly` or `yearly`.
+    pub period: Period,
+    /// Amount per period.
+    pub amount: Decimal,
+    /// Its currency.
+    pub currency: Currency,
+    /// `billed` or `effective`.
+    pub metric: CostMetric,
+    /// Thresholds and their channels.
+    pub notifications: Vec<NotificationView>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A budget's scope as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeView {
+    /// `domain`, `project`, `project_group` or `account`.
+    pub kind: &'static str,
+    /// The object's id (not for `domain`).
+    pub id: Option<uuid::Uuid>,
+    /// Its name.
+    pub name: Option<String>,
+}
+
+/// A notification as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationView {
+    /// `actual:80%`, …
+    pub threshold: String,
+    /// Channel names.
+    pub channels: Vec<String>,
+}
+
+/// A budget's standing in one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetStatus {
+    /// Identifier.
+    pub id: BudgetId,
+    /// Name.
+    pub name: String,
+    /// The period.
+    pub period: PeriodBounds,
+    /// The budget amount.
+    pub amount: Decimal,
+    /// Its currency.
+    pub currency: Currency,
+    /// `billed` or `effective`.
+    pub metric: CostMetric,
+    /// Spend recorded in the period (so far), exact, in the budget's currency.
+    pub actual: Decimal,
+    /// The period-end forecast (`null` when there is none: see `forecast_status`).
+    pub forecast: Option<Decimal>,
+    /// `ok`, `insufficient_history`, `period_over` (forecast = actual) or `not_started`.
+    pub forecast_status: &'static str,
+    /// `actual` as a percentage of `amount`, to two decimals.
+    pub percent_used: Decimal,
+    /// `forecast` as a percentage of `amount`.
+    pub forecast_percent: Option<Decimal>,
+    /// Spend in other currencies in the scope, not counted (no conversion yet).
+    pub not_counted: Vec<cloudbill_aggregate::Amount>,
+    /// What the reader should know (currencies not counted).
+    pub note: Option<String>,
+    /// Each notification's state.
+    pub notifications: Vec<NotificationStatus>,
+}
+
+/// A notification's state in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationStatus {
+    /// `actual:80%`, …
+    pub threshold: String,
+    /// The amount at which it is crossed.
+    pub limit: Decimal,
+    /// `fired` (crossed, event recorded), `crossed` (over, not recorded yet: the next
+    /// evaluation will), `ok` (under), `no_forecast` (a forecast threshold without one).
+    pub state: &'static str,
+    /// When it fired.
+    pub fired_at: Option<DateTime<Utc>>,
+}
+
+/// A budget event as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventView {
+    /// Event id (receivers dedupe on it).
+    pub id: EventId,
+    /// `budget.threshold_crossed` or `budget.threshold_cleared`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// The budget's name then.
+    pub budget: String,
+    /// What caused it: `sync`, `import`, `scheduler`, `budget_created`.
+    pub cause: String,
+    /// The event as sent.
+    pub payload: serde_json::Value,
+}
+
+/// What an evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    /// Budgets evaluated.
+    pub budgets: usize,
+    /// Events recorded (crossings and clearings).
+    pub events: Vec<EventId>,
+    /// Budgets that could not be evaluated, with why.
+    pub errors: Vec<String>,
+}
+
+/// Names of the catalog, to show scopes and resolve keys.
+struct Names {
+    projects: Vec<(cloudbill_core::ProjectId, Name)>,
+    groups: Vec<(cloudbill_core::ProjectGroup,)>,
+    accounts: Vec<(AccountId, Name, cloudbill_core::ProjectId)>,
+    channels: Vec<(ChannelId, Name)>,
+}
+
+fn round2(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
+}
+
+fn percent(v: Decimal, of: Decimal) -> Decimal {
+    v.checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|x| x.checked_div(of))
+        .map_or(Decimal::MAX, round2)
+}
+
+impl Billing {
+    async fn names(&self) -> Result<Names, ServiceError> {
+        let store = &self.inner.store;
+        let d = self.domain_id();
+        Ok(Names {
+            projects: store
+                .projects(d)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect(),
+            groups: store.groups(d).await?.into_iter().map(|g| (g,)).collect(),
+            accounts: store
+                .accounts(d)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.name, a.project))
+                .collect(),
+            channels: store
+                .channels(d)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect(),
+        })
+    }
+
+    fn visible(p: &Principal, b: &Budget) -> bool {
+        match (p, b.scope) {
+            (Principal::Admin, _) => true,
+            (Principal::ProjectMember { .. }, BudgetScope::Project(id)) => p.may_read(id),
+            _ => false,
+        }
+    }
+
+    fn view(b: &Budget, names: &Names) -> BudgetView {
+        let scope = match b.scope {
+            BudgetScope::Domain => ScopeView {
+                kind: "domain",
+                id: None,
+                name: None,
+            },
+            BudgetScope::Project(id) => ScopeView {
+                kind: "project",
+                id: Some(id.as_uuid()),
+                name: names
+                    .projects
+                    .iter()
+                    .find(|x| x.0 == id)
+                    .map(|x| x.1.to_string()),
+            },
+            BudgetScope::Group(id) => ScopeView {
+                kind: "project_group",
+                id: Some(id.as_uuid()),
+                name: names
+                    .groups
+                    .iter()
+                    .find(|x| x.0.id == id)
+                    .map(|x| x.0.name.to_string()),
+            },
+            BudgetScope::Account(id) => ScopeView {
+                kind: "account",
+                id: Some(id.as_uuid()),
+                name: names
+                    .accounts
+                    .iter()
+                    .find(|x| x.0 == id)
+                    .map(|x| x.1.to_string()),
+            },
+        };
+        let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in &b.filters {
+            filters.entry(k.clone()).or_default().push(v.clone());
+        }
+        BudgetView {
+            id: b.id,
+            name: b.name.to_string(),
+            scope,
+            filters,
+            period: b.period,
+            amount: b.amount.amount(),
+            currency: b.amount.currency(),
+            metric: b.metric,
+            notifications: b
+                .notifications
+                .iter()
+                .map(|n| NotificationView {
+                    threshold: n.threshold.to_string(),
+                    channels: n
+                        .channels
+                        .iter()
+                        .map(|c| {
+                            names
+                                .channels
+                                .iter()
+                                .find(|x| x.0 == *c)
+                                .map_or_else(|| c.to_string(), |x| x.1.to_string())
+                        })
+                        .collect(),
+                })
+                .collect(),
+            created_at: b.created_at,
+        }
+    }
+
+    /// Creates a budget. A member may create budgets of its own projects only. The budget is
+    /// evaluated at once: a threshold already crossed fires now.
+    #[allow(clippy::too_many_lines)] // One validation pass over every field, in order.
+    pub async fn create_budget(
+        &self,
+        p: &Principal,
+        new: NewBudget,
+    ) -> Result<BudgetView, ServiceError> {
+        let names = self.names().await?;
+        let name = Name::parse(&new.name, "budget name")?;
+        let amount = cloudbill_core::parse_decimal(new.amount.trim()).map_err(|_| {
+            ServiceError::Invalid(format!(
+                "budget amount {:?} is not a decimal number",
+                cloudbill_core::cut(&new.amount, 40)
+            ))
+        })?;
+        let amount = Money::new(amount, Currency::parse(&new.currency)?);
+        let period: Period = new.period.as_deref().unwrap_or("monthly").parse()?;
+        let metric: CostMetric = new.metric.as_deref().unwrap_or("billed").parse()?;
+        let scopes = [&new.project, &new.project_group, &new.account]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+        if scopes > 1 {
+            return Err(ServiceError::Invalid(
+                "a budget's scope is one of a project, a project group or an account".into(),
+            ));
+        }
+        let scope = if let Some(key) = &new.project {
+            BudgetScope::Project(self.project(p, key).await?.id)
+        } else if let Some(key) = &new.project_group {
+            let g = names
+                .groups
+                .iter()
+                .find(|g| matches(&g.0.name, g.0.id.as_uuid(), key))
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "project group",
+                    key: key.clone(),
+                })?;
+            BudgetScope::Group(g.0.id)
+        } else if let Some(key) = &new.account {
+            BudgetScope::Account(self.account(p, key).await?.id)
+        } else {
+            BudgetScope::Domain
+        };
+        for (k, v) in &new.filters {
+            let key: GroupKey = k.parse()?;
+            if v.trim().is_empty() {
+                return Err(ServiceError::Invalid(format!(
+                    "filter {key} has an empty value"
+                )));
+            }
+        }
+        if new.notifications.len() > MAX_NOTIFICATIONS {
+            return Err(ServiceError::Invalid(format!(
+                "a budget has at most {MAX_NOTIFICATIONS} notifications ({} given)",
+                new.notifications.len()
+            )));
+        }
+        let channel = |key: &String| {
+            names
+                .channels
+                .iter()
+                .find(|c| matches(&c.1, c.0.as_uuid(), key))
+                .map(|c| c.0)
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "channel",
+                    key: key.clone(),
+                })
+        };
+        let defaults: Vec<ChannelId> =
+            new.channels.iter().map(channel).collect::<Result<_, _>>()?;
+        let mut notifications = Vec::new();
+        for n in &new.notifications {
+            let threshold = Threshold::parse(&n.threshold)?;
+            let channels = if n.channels.is_empty() {
+                defaults.clone()
+            } else {
+                n.channels.iter().map(channel).collect::<Result<_, _>>()?
+            };
+            if channels.is_empty() {
+                return Err(ServiceError::Invalid(format!(
+                    "notification {threshold} has no channel (give --channel NAME)"
+                )));
+            }
+            notifications.push(Notification {
+                threshold,
+                channels,
+            });
+        }
+        let budget = Budget {
+            id: BudgetId::new(),
+            domain: self.domain_id(),
+            name,
+            scope,
+            filters: new
+                .filters
+                .iter()
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect(),
+            period,
+            amount,
+            metric,
+            notifications,
+            created_at: self.now(),
+        };
+        budget.validate()?;
+        if !Self::visible(p, &budget) {
+            return Err(ServiceError::Forbidden(
+                "a project member may create budgets of its own projects only".into(),
+            ));
+        }
+        self.inner.store.create_budget(&budget).await?;
+        let view = Self::view(&budget, &names);
+        self.after_change("budget_created", None).await;
+        Ok(view)
+    }
+
+    /// The budgets `p` may see, by name.
+    pub async fn budgets(&self, p: &Principal) -> Result<Vec<BudgetView>, ServiceError> {
+        let names = self.names().await?;
+        Ok(self
+            .inner
+            .store
+            .budgets(self.domain_id())
+            .await?
+            .iter()
+            .filter(|b| Self::visible(p, b))
+            .map(|b| Self::view(b, &names))
+            .collect())
+    }
+
+    async fn find_budget(&self, p: &Principal, key: &str) -> Result<Budget, ServiceError> {
+        self.inner
+            .store
+            .budgets(self.domain_id())
+            .await?
+            .into_iter()
+            .find(|b| Self::visible(p, b) && matches(&b.name, b.id.as_uuid(), key))
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "budget",
+                key: key.to_owned(),
+            })
+    }
+
+    /// One budget by name or id.
+    pub async fn budget(&self, p: &Principal, key: &str) -> Result<BudgetView, ServiceError> {
+        let b = self.find_budget(p, key).await?;
+        Ok(Self::view(&b, &self.names().await?))
+    }
+
+    /// Deletes a budget (its events are kept).
+    pub async fn delete_budget(&self, p: &Principal, key: &str) -> Result<(), ServiceError> {
+        let b = self.find_budget(p, key).await?;
+        self.inner
+            .store
+            .delete_budget(self.domain_id(), b.id)
+            .await?;
+        Ok(())
+    }
+
+    /// The status of one budget (`key`) or of every budget `p` may see, in the period holding
+    /// `day` (today by default).
+    pub async fn budget_status(
+        &self,
+        p: &Principal,
+        key: Option<&str>,
+        day: Option<NaiveDate>,
+    ) -> Result<Vec<BudgetStatus>, ServiceError> {
+        self.require_billing().await?;
+        let budgets = match key {
+            Some(k) => vec![self.find_budget(p, k).await?],
+            None => self
+                .inner
+                .store
+                .budgets(self.domain_id())
+                .await?
+                .into_iter()
+                .filter(|b| Self::visible(p, b))
+                .collect(),
+        };
+        let fired = self.inner.store.fired_thresholds(self.domain_id()).await?;
+        let day = day.unwrap_or_else(|| self.today());
+        let mut out = Vec::with_capacity(budgets.len());
+        for b in &budgets {
+            out.push(self.status_of(b, day, &fired).await?);
+        }
+        Ok(out)
+    }
+
+    /// The events of one budget or of every budget `p` may see, newest first.
+    pub async fn budget_events(
+        &self,
+        p: &Principal,
+        key: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventView>, ServiceError> {
+        let subject = match key {
+            Some(k) => Some(self.find_budget(p, k).await?.id.as_uuid()),
+            None => None,
+        };
+        let visible: BTreeSet<uuid::Uuid> = self
+            .inner
+            .store
+            .budgets(self.domain_id())
+            .await?
+            .iter()
+            .filter(|b| Self::visible(p, b))
+            .map(|b| b.id.as_uuid())
+            .collect();
+        let events = self
+            .inner
+            .store
+            .events(self.domain_id(), subject, limit.clamp(1, 10_000))
+            .await?;
+        Ok(events
+            .into_iter()
+            .filter(|e| e.kind.starts_with("budget."))
+            // A member sees the events of the budgets it sees now; an admin every one,
+            // deleted budgets' included.
+            .filter(|e| matches!(p, Principal::Admin) || visible.contains(&e.subject))
+            .map(|e| EventView {
+                id: e.id,
+                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+                kind: e.kind,
+                occurred_at: e.occurred_at,
+                budget: e.subject_name,
+                cause: e.cause,
+            })
+            .collect())
+    }
+
+    fn budget_filters(b: &Budget) -> Result<BTreeMap<GroupKey, Vec<String>>, ServiceError> {
+        let mut filters: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
+        match b.scope {
+            BudgetScope::Domain => {}
+            BudgetScope::Project(id) => {
+                filters.insert(GroupKey::Project, vec![id.to_string()]);
+            }
+            BudgetScope::Group(id) => {
+                filters.insert(GroupKey::ProjectGroup, vec![id.to_string()]);
+            }
+            BudgetScope::Account(id) => {
+                filters.insert(GroupKey::ServiceAccount, vec![id.to_string()]);
+            }
+        }
+        for (k, v) in &b.filters {
+            filters.entry(k.parse()?).or_default().push(v.clone());
+        }
+        Ok(filters)
+    }
+
+    /// Actual and forecast per currency of `b` in the period holding `day`, and the
+    /// forecast's status.
+    async fn spend(
+        &self,
+        b: &Budget,
+        day: NaiveDate,
+    ) -> Result<(BTreeMap<Currency, (Decimal, Option<Decimal>)>, &'static str), ServiceError> {
+        let (start, end) = b.period.bounds(day);
+        let today = self.today();
+        let filters = Self::budget_filters(b)?;
+        if start <= today && today < end {
+            let mut request = ForecastRequest::new(today);
+            request.filters = filters;
+            request.period = b.period;
+            request.metric = b.metric;
+            let f = self.forecast(&Principal::Admin, &request).await?;
+            let mine = f
+                .currencies
+                .iter()
+                .find(|c| c.currency == b.amount.currency());
+            let status = mine.map_or("insufficient_history", |c| c.status);
+            return Ok((
+                f.currencies
+                    .iter()
+                    .map(|c| (c.currency, (c.actual, c.forecast)))
+                    .collect(),
+                status,
+            ));
+        }
+        if today < start {
+            return Ok((BTreeMap::new(), "not_started"));
+        }
+        let mut query = Query::new(
+            cloudbill_core::DateRange::new(start, end)?,
+            Granularity::Monthly,
+        );
+        query.filters = filters;
+        query.metric = b.metric;
+        let report = self.report(&Principal::Admin, &query).await?;
+        let mut out: BTreeMap<Currency, (Decimal, Option<Decimal>)> = BTreeMap::new();
+        for row in &report.results {
+            for t in &row.total {
+                let slot = out.entry(t.currency).or_insert((Decimal::ZERO, None));
+                slot.0 += t.cost;
+                slot.1 = Some(slot.0);
+            }
+        }
+        Ok((out, "period_over"))
+    }
+
+    async fn status_of(
+        &self,
+        b: &Budget,
+        day: NaiveDate,
+        fired: &[FiredThreshold],
+    ) -> Result<BudgetStatus, ServiceError> {
+        let (start, end) = b.period.bounds(day);
+        let (spend, forecast_status) = self.spend(b, day).await?;
+        let currency = b.amount.currency();
+        let (actual, forecast) = spend
+            .get(&currency)
+            .copied()
+            .unwrap_or((Decimal::ZERO, None));
+        let forecast = if forecast_status == "period_over" {
+            Some(actual)
+        } else {
+            forecast
+        };
+        let not_counted: Vec<cloudbill_aggregate::Amount> = spend
+            .iter()
+            .filter(|(c, v)| **c != currency && v.0 != Decimal::ZERO)
+            .map(|(c, v)| cloudbill_aggregate::Amount {
+                cost: v.0,
+                currency: *c,
+            })
+            .collect();
+        let note = (!not_counted.is_empty()).then(|| {
+            format!(
+                "only {currency} records count: spend in {} is not converted (no exchange rates yet)",
+                not_counted
+                    .iter()
+                    .map(|a| a.currency.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+        let notifications = b
+            .notifications
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let limit = n.threshold.limit(b.amount.amount());
+                let fired_at = fired
+                    .iter()
+                    .find(|f| {
+                        f.budget == b.id && f.notification as usize == i && f.period_start == start
+                    })
+                    .map(|f| f.fired_at);
+                let state = match (fired_at, crossed(n, b.amount.amount(), actual, forecast)) {
+                    (Some(_), _) => "fired",
+                    (None, Some(true)) => "crossed",
+                    (None, Some(false)) => "ok",
+                    (None, None) => "no_forecast",
+                };
+                NotificationStatus {
+                    threshold: n.threshold.to_string(),
+                    limit,
+                    state,
+                    fired_at,
+                }
+            })
+            .collect();
+        Ok(BudgetStatus {
+            id: b.id,
+            name: b.name.to_string(),
+            period: PeriodBounds { start, end },
+            amount: b.amount.amount(),
+            currency,
+            metric: b.metric,
+            actual,
+            forecast,
+            forecast_status,
+            percent_used: percent(actual, b.amount.amount()),
+            forecast_percent: forecast.map(|f| percent(f, b.amount.amount())),
+            not_counted,
+            note,
+            notifications,
+        })
+    }
+
+    /// After a change of cost data or budgets: evaluates the budgets (those whose scope holds
+    /// a `touched` account, or all) and delivers what that queued. Never fails the caller: a
+    /// sync's or import's data is committed already; problems are logged, and undelivered
+    /// events wait in the outbox.
+    pub(crate) async fn after_change(&self, cause: &str, touched: Option<&BTreeSet<AccountId>>) {
+        match self.evaluate_budgets(cause, touched).await {
+            Ok(e) => {
+                for error in &e.errors {
+                    tracing::warn!(error = %error, "budget not evaluated");
+                }
+                if e.events.is_empty() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "budgets not evaluated");
+                return;
+            }
+        }
+        if self.inner.notifier.get().is_some() {
+            if let Err(e) = self.deliver_due().await {
+                tracing::warn!(error = %e, "notifications not delivered; they stay queued");
+            }
+        }
+    }
+
+    /// Evaluates budgets now (admin only; the scheduler does it on its tick) and returns the
+    /// events it recorded; delivery follows separately.
+    pub async fn evaluate_all_budgets(&self, p: &Principal) -> Result<Evaluation, ServiceError> {
+        p.require_admin("evaluate budgets")?;
+        let e = self.evaluate_budgets("evaluate", None).await?;
+        if !e.events.is_empty() && self.inner.notifier.get().is_some() {
+            self.deliver_due().await?;
+        }
+        Ok(e)
+    }
+
+    /// Evaluates the budgets whose scope may hold a `touched` account (every budget with
+    /// `None`) for the current period — and the previous one while its days may still be
+    /// restated — and records each threshold that crossed or went back under, once.
+    pub(crate) async fn evaluate_budgets(
+        &self,
+        cause: &str,
+        touched: Option<&BTreeSet<AccountId>>,
+    ) -> Result<Evaluation, ServiceError> {
+        let domain = self.domain().await?;
+        if !domain.billing_enabled {
+            return Ok(Evaluation::default());
+        }
+        let store = &self.inner.store;
+        let budgets = store.budgets(self.domain_id()).await?;
+        if budgets.is_empty() {
+            return Ok(Evaluation::default());
+        }
+        let relevant = self.relevant(&budgets, touched).await?;
+        let fired = store.fired_thresholds(self.domain_id()).await?;
+        let today = self.today();
+        let recent = today - chrono::Duration::days(self.inner.config.restate_days.max(0));
+        let mut eval = Evaluation::default();
+        let mut transitions = Vec::new();
+        let chosen: Vec<&Budget> = budgets
+            .iter()
+            .filter(|b| relevant.contains(&b.id))
+            .collect();
+        for b in chosen {
+            eval.budgets += 1;
+            let mut days = vec![today];
+            if b.period.bounds(recent).0 != b.period.bounds(today).0 {
+                days.push(recent);
+            }
+            for day in days {
+                match self.status_of(b, day, &fired).await {
+                    Ok(status) => transitions.extend(self.transitions(b, &status, cause)),
+                    Err(e) => eval.errors.push(format!("budget {}: {e}", b.name)),
+                }
+            }
+        }
+        eval.events = store
+            .record_transitions(self.domain_id(), &transitions)
+            .await?;
+        Ok(eval)
+    }
+
+    /// The budgets whose scope may hold one of `touched` (every one with `None`).
+    async fn relevant(
+        &self,
+        budgets: &[Budget],
+        touched: Option<&BTreeSet<AccountId>>,
+    ) -> Result<BTreeSet<BudgetId>, ServiceError> {
+        let Some(touched) = touched else {
+            return Ok(budgets.iter().map(|b| b.id).collect());
+        };
+        let histories = self
+            .inner
+            .store
+            .assignment_histories(self.domain_id())
+            .await?;
+        // Every project a touched account was ever in.
+        let projects: BTreeSet<cloudbill_core::ProjectId> = touched
+            .iter()
+            .filter_map(|a| histories.get(a))
+            .flatten()
+            .map(|x| x.project)
+            .collect();
+        let all_projects = self.inner.store.projects(self.domain_id()).await?;
+        let groups = self.inner.store.groups(self.domain_id()).await?;
+        let in_group = |g: cloudbill_core::GroupId, project: cloudbill_core::ProjectId| {
+            let mut at = all_projects
+                .iter()
+                .find(|x| x.id == project)
+                .and_then(|x| x.group);
+            // Up the group tree (bounded: a tree of groups has no cycle, but never trust it).
+            for _ in 0..64 {
+                match at {
+                    Some(id) if id == g => return true,
+                    Some(id) => at = groups.iter().find(|x| x.id == id).and_then(|x| x.parent),
+                    None => return false,
+                }
+            }
+            false
+        };
+        Ok(budgets
+            .iter()
+            .filter(|b| match b.scope {
+                BudgetScope::Domain => true,
+                BudgetScope::Project(id) => projects.contains(&id),
+                BudgetScope::Account(id) => touched.contains(&id),
+                BudgetScope::Group(g) => projects.iter().any(|p| in_group(g, *p)),
+            })
+            .map(|b| b.id)
+            .collect())
+    }
+
+    /// The transitions of `b`'s notifications given its status: crossed and not fired →
+    /// fire; fired and now under → clear; unknown (no forecast) → nothing.
+    fn transitions(&self, b: &Budget, status: &BudgetStatus, cause: &str) -> Vec<Transition> {
+        let mut out = Vec::new();
+        for (i, n) in b.notifications.iter().enumerate() {
+            let fired = status.notifications[i].fired_at.is_some();
+            let fire = match crossed(n, status.amount, status.actual, status.forecast) {
+                Some(true) if !fired => true,
+                Some(false) if fired => false,
+                _ => continue,
+            };
+            let kind = if fire {
+                "budget.threshold_crossed"
+            } else {
+                "budget.threshold_cleared"
+            };
+            let event = self.budget_event(b, n, status, kind, cause);
+            out.push(Transition {
+                budget: b.id,
+                notification: u32::try_from(i).unwrap_or(u32::MAX),
+                period_start: status.period.start,
+                fire,
+                event,
+                channels: n.channels.clone(),
+            });
+        }
+        out
+    }
+
+    fn budget_event(
+        &self,
+        b: &Budget,
+        n: &Notification,
+        status: &BudgetStatus,
+        kind: &str,
+        cause: &str,
+    ) -> cloudbill_core::Event {
+        let id = EventId::new();
+        let now = self.now();
+        let path = match b.scope {
+            BudgetScope::Project(p) => format!("/projects/{p}"),
+            _ => "/".to_owned(),
+        };
+        let link = format!(
+            "{}{path}",
+            self.inner
+                .config
+                .public_url
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/')
+        );
+        let payload = serde_json::json!({
+            "id": id,
+            "type": kind,
+            "occurred_at": now,
+            "domain": self.inner.domain.name.as_str(),
+            "budget": b.name.as_str(),
+            "budget_id": b.id,
+            "threshold": {
+                "kind": n.threshold.basis.as_str(),
+                "value": n.threshold.level(),
+            },
+            "limit": n.threshold.limit(b.amount.amount()).to_string(),
+            "period": {"start": status.period.start, "end": status.period.end},
+            "amount": b.amount.amount().to_string(),
+            "actual": status.actual.to_string(),
+            "forecast": status.forecast.map(|f| f.to_string()),
+            "currency": b.amount.currency().as_str(),
+            "metric": b.metric.as_str(),
+            "link": link,
+        });
+        cloudbill_core::Event {
+            id,
+            domain: self.domain_id(),
+            kind: kind.to_owned(),
+            subject: b.id.as_uuid(),
+            subject_name: b.name.to_string(),
+            occurred_at: now,
+            cause: cause.to_owned(),
+            payload: payload.to_string(),
+        }
+    }
+}
+
+/// Whether `n` of a budget of `amount` is crossed: actual or forecast at or above its limit
+/// (`None`: a forecast threshold without a forecast).
+fn crossed(
+    n: &Notification,
+    amount: Decimal,
+    actual: Decimal,
+    forecast: Option<Decimal>,
+) -> Option<bool> {
+    let value = match n.threshold.basis {
+        ThresholdBasis::Actual => Some(actual),
+        ThresholdBasis::Forecast => forecast,
+    }?;
+    Some(value >= n.threshold.limit(amount))
+}
