@@ -340,6 +340,104 @@ fn currency_totals(report: &Report, v: &View, filters: &[(&str, String)]) -> Str
     out
 }
 
+/// The width of a budget's progress bar, in pixels.
+const BAR_WIDTH: u32 = 420;
+
+/// Each budget's progress: actual and forecast against the amount, with its thresholds.
+/// `project`: only the budgets of that project (its page); `None`: every visible budget.
+async fn budget_bars(
+    state: &AppState,
+    p: &Principal,
+    project: Option<cloudbill_core::ProjectId>,
+) -> Result<String, ApiError> {
+    let views = state.billing.budgets(p).await?;
+    let ids: Vec<cloudbill_core::BudgetId> = views
+        .iter()
+        .filter(|v| match project {
+            Some(pid) => v.scope.kind == "project" && v.scope.id == Some(pid.as_uuid()),
+            None => true,
+        })
+        .map(|v| v.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(String::new());
+    }
+    let statuses: Vec<_> = state
+        .billing
+        .budget_status(p, None, None)
+        .await?
+        .into_iter()
+        .filter(|s| ids.contains(&s.id))
+        .collect();
+    let mut out = String::from("<h2>Budgets</h2><table data-table=\"budgets\"><tr><th>Budget</th><th>Period</th><th class=\"r\">Actual</th><th class=\"r\">Forecast</th><th class=\"r\">Budget</th><th>Progress</th></tr>");
+    for s in &statuses {
+        let top = [Some(s.amount), Some(s.actual), s.forecast]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(s.amount)
+            .max(Decimal::ONE);
+        // Pixel positions only (never money): amount × W / top, rounded.
+        let x = |v: Decimal| -> u32 {
+            let v = v.max(Decimal::ZERO);
+            (v * Decimal::from(BAR_WIDTH) / top)
+                .round()
+                .try_into()
+                .unwrap_or(BAR_WIDTH)
+        };
+        let over = s.actual > s.amount;
+        let _ = write!(
+            out,
+            "<tr data-budget=\"{name}\" data-actual=\"{actual}\" data-forecast=\"{forecast}\" data-amount=\"{amount}\">\
+<td>{name}</td><td>{start} to {end}</td><td class=\"r\">{a} ({pct}%)</td><td class=\"r\">{f}</td><td class=\"r\">{b}</td><td>\
+<svg width=\"{BAR_WIDTH}\" height=\"18\" role=\"img\" aria-label=\"{name}: {pct}% of the budget used\">\
+<rect x=\"0\" y=\"5\" width=\"{xa}\" height=\"8\" fill=\"#e4e8ef\"/>\
+<rect class=\"actual\" x=\"0\" y=\"5\" width=\"{xu}\" height=\"8\" fill=\"{color}\"/>",
+            name = esc(&s.name),
+            actual = s.actual,
+            forecast = s.forecast.map(|f| f.to_string()).unwrap_or_default(),
+            amount = s.amount,
+            start = s.period.start,
+            end = s.period.end.pred_opt().unwrap_or(s.period.end),
+            a = esc(&format!("{} {}", s.currency.display(s.actual), s.currency)),
+            pct = s.percent_used,
+            f = esc(&match s.forecast {
+                Some(f) => format!("{} {}", s.currency.display(f), s.currency),
+                None => s.forecast_status.replace('_', " "),
+            }),
+            b = esc(&format!("{} {}", s.currency.display(s.amount), s.currency)),
+            xa = x(s.amount),
+            xu = x(s.actual),
+            color = if over { "#d92d20" } else { "#2e90fa" },
+        );
+        if let Some(f) = s.forecast {
+            let _ = write!(
+                out,
+                "<line class=\"forecast\" x1=\"{0}\" x2=\"{0}\" y1=\"1\" y2=\"17\" stroke=\"#1d2430\" stroke-width=\"2\" stroke-dasharray=\"3 2\"><title>forecast {1}</title></line>",
+                x(f).min(BAR_WIDTH - 1),
+                esc(&f.to_string())
+            );
+        }
+        for n in &s.notifications {
+            let _ = write!(
+                out,
+                "<line class=\"threshold {state}\" x1=\"{0}\" x2=\"{0}\" y1=\"3\" y2=\"15\" stroke=\"{c}\" stroke-width=\"1\"><title>{t} ({state})</title></line>",
+                x(n.limit).min(BAR_WIDTH - 1),
+                t = esc(&n.threshold),
+                state = n.state,
+                c = if n.state == "fired" { "#d92d20" } else { "#98a2b3" },
+            );
+        }
+        out.push_str("</svg>");
+        if let Some(note) = &s.note {
+            let _ = write!(out, "<br><small>{}</small>", esc(note));
+        }
+        out.push_str("</td></tr>");
+    }
+    out.push_str("</table>");
+    Ok(out)
+}
+
 async fn home(
     State(state): State<AppState>,
     PageAuth(p): PageAuth,
@@ -365,6 +463,7 @@ async fn home(
     let projects = state.billing.projects(&p).await?;
     let domain = state.billing.domain().await?;
     let mut body = cards(&state, &p, None).await?;
+    body.push_str(&budget_bars(&state, &p, None).await?);
     body.push_str(&range_form(&v, "/"));
     body.push_str(&chart(&consolidated));
     body.push_str(&currency_totals(&consolidated, &v, &[]));
@@ -425,6 +524,7 @@ async fn project_page(
     q.group_by = vec![GroupKey::Service];
     let per_service = state.billing.report(&p, &q).await?;
     let mut body = cards(&state, &p, Some(&pid)).await?;
+    body.push_str(&budget_bars(&state, &p, Some(project.id)).await?);
     body.push_str(&range_form(&v, &format!("/projects/{pid}")));
     let _ = write!(
         body,

@@ -161,6 +161,16 @@ async fn run(args: Args) -> Result<(), String> {
             billing.run_scheduler(config, rx, metrics.as_ref()).await;
         }))
     };
+    // Notification delivery: retries, and events queued by processes that could not send.
+    let delivery = {
+        let billing = billing.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            billing
+                .run_delivery(std::time::Duration::from_secs(2), rx)
+                .await;
+        })
+    };
     let mut stop = rx.clone();
     let app = cloudbill_server::app(state);
     let limits = cloudbill_server::ServeLimits {
@@ -176,6 +186,7 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(task) = scheduler {
         let _ = task.await;
     }
+    let _ = delivery.await;
     drop(simulator);
     Ok(())
 }

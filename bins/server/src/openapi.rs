@@ -290,6 +290,126 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Any,
     ),
+    r(
+        "get",
+        "/api/v1/budgets",
+        "List the budgets the caller may see (members: their projects' budgets)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/budgets",
+        "Create a budget (members: of their own projects); evaluated at once",
+        Some("NewBudget"),
+        201,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/budgets/status",
+        "Every visible budget's status for the current period (or ?period=YYYY-MM)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/budgets/{id}",
+        "One budget",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "delete",
+        "/api/v1/budgets/{id}",
+        "Delete a budget (its events are kept)",
+        None,
+        204,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/budgets/{id}/status",
+        "A budget's actual, forecast and notification states for the current period (or ?period=YYYY-MM)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/budgets/{id}/events",
+        "A budget's threshold crossings and clearings, newest first",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/budget-events",
+        "Every visible budget's events, newest first",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/channels",
+        "List notification channels (members: names and kinds only)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/channels",
+        "Add a notification channel: webhook (signed), Slack or e-mail",
+        Some("NewChannel"),
+        201,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/channels/{id}",
+        "One channel (its secret is never returned)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "delete",
+        "/api/v1/channels/{id}",
+        "Remove a channel no budget uses",
+        None,
+        204,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/channels/{id}/test",
+        "Send a test message to a channel now",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/notifications",
+        "The delivery log (outbox), newest first",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/notifications/flush",
+        "Deliver every due notification now",
+        None,
+        200,
+        Access::Admin,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -318,6 +438,25 @@ fn schemas() -> Value {
                 "group_by": {"type": "array", "items": string},
                 "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
                 "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1}}},
+        "NewBudget": {"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,
+            "properties": {"name": string, "amount": amount, "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+                "period": {"type": "string", "enum": ["monthly", "quarterly", "yearly"]},
+                "project": string, "project_group": string, "account": string,
+                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
+                "metric": {"type": "string", "enum": ["billed", "effective"]},
+                "notifications": {"type": "array", "maxItems": 10, "items": {"oneOf": [
+                    {"type": "string", "description": "actual:P%, forecast:P%, actual:AMOUNT or forecast:AMOUNT"},
+                    {"type": "object", "required": ["threshold"], "additionalProperties": false,
+                        "properties": {"threshold": string, "channels": {"type": "array", "items": string}}}]}},
+                "channels": {"type": "array", "items": string, "description": "channels of the notifications that name none"}}},
+        "NewChannel": {"type": "object", "required": ["name"], "additionalProperties": false,
+            "description": "exactly one of webhook, slack, email",
+            "properties": {"name": string, "webhook": {"type": "string", "format": "uri"},
+                "secret": {"type": "string", "writeOnly": true, "minLength": 16},
+                "slack": {"type": "string", "format": "uri", "writeOnly": true},
+                "email": {"type": "string", "format": "email"}, "smtp": {"type": "string", "description": "HOST:PORT"},
+                "smtp_security": {"type": "string", "enum": ["starttls", "none"]},
+                "smtp_user": string, "smtp_password": {"type": "string", "writeOnly": true}}},
         "Report": {"type": "object", "required": ["start", "end", "granularity", "group_by", "results", "total_count"],
             "properties": {"start": date, "end": date, "granularity": string, "group_by": {"type": "array", "items": string},
                 "total_count": {"type": "integer"},
@@ -364,6 +503,17 @@ fn query_params(path: &str) -> Vec<Value> {
             json!({"name": "restate_days", "in": "query", "required": false,
                 "schema": {"type": "integer", "minimum": 0, "maximum": 31}}),
         ]);
+    }
+    if path.starts_with("/api/v1/budgets") && path.ends_with("/status") {
+        params.push(json!({"name": "period", "in": "query", "required": false,
+            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}));
+    }
+    if path.ends_with("/events")
+        || path == "/api/v1/budget-events"
+        || path == "/api/v1/notifications"
+    {
+        params.push(json!({"name": "limit", "in": "query", "required": false,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}));
     }
     if path == "/api/v1/export/focus" {
         params.push(json!({"name": "format", "in": "query", "required": false,

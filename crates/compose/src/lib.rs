@@ -19,6 +19,10 @@ pub const DATABASE_URL_ENV: &str = "CLOUDBILL_DATABASE_URL";
 pub const ENDPOINT_ENV: &str = "CLOUDBILL_HYPERBILLING_ENDPOINT";
 /// The credentials key (64 hex digits); without it, a key file.
 pub use cloudbill_store::SECRET_KEY_ENV;
+/// The `From` of notification e-mails (default `cloudbill <cloudbill@localhost>`).
+pub const MAIL_FROM_ENV: &str = "CLOUDBILL_MAIL_FROM";
+/// The dashboard's public base URL, for links in notifications.
+pub const PUBLIC_URL_ENV: &str = "CLOUDBILL_PUBLIC_URL";
 
 /// Why the composition failed.
 #[derive(Debug, thiserror::Error)]
@@ -120,5 +124,24 @@ pub async fn open(settings: Settings) -> Result<Billing, ComposeError> {
     if config.default_endpoint.is_none() {
         config.default_endpoint = default_endpoint();
     }
-    Ok(Billing::open(store, providers()?, &settings.domain, config).await?)
+    if config.public_url.is_none() {
+        config.public_url = std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty());
+    }
+    let senders = notifier(&config)?;
+    let billing = Billing::open(store, providers()?, &settings.domain, config).await?;
+    billing.set_notifier(Arc::new(senders));
+    Ok(billing)
+}
+
+/// The notification senders (webhook, Slack, e-mail), configured from `config` and the
+/// environment.
+pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, ComposeError> {
+    let mut senders = cloudbill_notify::SenderConfig {
+        timeout: config.delivery.attempt_timeout,
+        ..cloudbill_notify::SenderConfig::default()
+    };
+    if let Some(from) = std::env::var(MAIL_FROM_ENV).ok().filter(|f| !f.is_empty()) {
+        senders.mail_from = from;
+    }
+    cloudbill_notify::Senders::new(senders).map_err(ComposeError::Provider)
 }

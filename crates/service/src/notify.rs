@@ -203,6 +203,17 @@ impl Billing {
                         "an SMTP user and password go together".into(),
                     ));
                 }
+                let loopback = smtp.host == "localhost"
+                    || smtp
+                        .host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if password.is_some() && !smtp.starttls && !loopback {
+                    return Err(ServiceError::Invalid(
+                        "an SMTP password is sent only over STARTTLS (or to a loopback host)"
+                            .into(),
+                    ));
+                }
                 (ChannelKind::Email, to, Some(smtp), password)
             }
         };

@@ -2,12 +2,14 @@
 //! dispatches; one module per group of commands.
 
 mod accounts;
+mod budgets;
 mod catalog;
 mod jobs;
 mod tokens;
 
 use accounts::account_cmd;
 pub(crate) use accounts::print_sync;
+use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
 use jobs::jobs_cmd;
 pub(crate) use jobs::report_query;
@@ -21,8 +23,8 @@ use cloudbill_service::{Billing, BillingConfig, Principal, SyncRequest};
 use serde_json::json;
 
 use crate::args::{
-    AccountAction, BillingAction, Cli, Command, Format, GroupAction, KeyAction, ProjectAction,
-    ProviderAction, TokenAction,
+    AccountAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format, GroupAction,
+    KeyAction, NotifyAction, ProjectAction, ProviderAction, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -123,6 +125,9 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             render::print_tags(out, format, &tags)
         }
         Command::Token { action } => token_cmd(&billing, action, format, out).await,
+        Command::Channel { action } => channel_cmd(&billing, action, format, out).await,
+        Command::Budget { action } => budget_cmd(&billing, action, format, out).await,
+        Command::Notify { action } => notify_cmd(&billing, action, format, out).await,
         Command::Import { format } => {
             crate::files::import(&billing, format, cli.global.format, out).await
         }
@@ -161,6 +166,18 @@ fn creates_database(command: &Command) -> bool {
             }
             | Command::Token {
                 action: TokenAction::List
+            }
+            | Command::Channel {
+                action: ChannelAction::List
+            }
+            | Command::Budget {
+                action: BudgetAction::List
+                    | BudgetAction::Show { .. }
+                    | BudgetAction::Status { .. }
+                    | BudgetAction::Events { .. }
+            }
+            | Command::Notify {
+                action: NotifyAction::Log { .. }
             }
     )
 }

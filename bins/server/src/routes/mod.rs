@@ -2,9 +2,12 @@
 
 mod accounts;
 mod billing;
+mod budgets;
 mod jobs;
 mod projects;
 mod query;
+
+use std::fmt::Write as _;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -25,6 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(jobs::router())
         .merge(query::router())
+        .merge(budgets::router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.
@@ -50,10 +54,25 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // The outbox, as the store holds it (every replica reports the same numbers).
+    match state.billing.delivery_counts().await {
+        Ok(c) => {
+            text.push_str("# HELP cloudbill_notification_deliveries Notification deliveries in the outbox by state.\n# TYPE cloudbill_notification_deliveries gauge\n");
+            for (state, n) in [
+                ("pending", c.pending),
+                ("sent", c.sent),
+                ("failed", c.failed),
+            ] {
+                let _ = writeln!(
+                    text,
+                    "cloudbill_notification_deliveries{{state=\"{state}\"}} {n}"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "delivery counts unavailable"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// The value of the last `name` parameter of a query (a repeated parameter: the last counts).

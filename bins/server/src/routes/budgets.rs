@@ -1,0 +1,349 @@
+//! Budgets, notification channels and the delivery log.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cloudbill_core::{Channel, ClientSecret};
+use cloudbill_service::{ChannelSpec, NewBudget, NewChannel, NewNotification};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{paginate, ApiJson, Page};
+use crate::auth::Auth;
+use crate::{ApiError, AppState};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/budgets", get(list_budgets).post(create_budget))
+        .route("/budgets/status", get(all_status))
+        .route("/budgets/{id}", get(get_budget).delete(delete_budget))
+        .route("/budgets/{id}/status", get(budget_status))
+        .route("/budgets/{id}/events", get(budget_events))
+        .route("/budget-events", get(all_events))
+        .route("/channels", get(list_channels).post(create_channel))
+        .route("/channels/{id}", get(get_channel).delete(delete_channel))
+        .route("/channels/{id}/test", post(test_channel))
+        .route("/notifications", get(delivery_log))
+        .route("/notifications/flush", post(flush))
+}
+
+/// A notification of a new budget: a threshold, and channels (none: the budget's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, untagged)]
+enum NotificationBody {
+    /// `"actual:80%"`.
+    Threshold(String),
+    /// `{"threshold": "actual:80%", "channels": ["ops"]}`.
+    Full {
+        threshold: String,
+        #[serde(default)]
+        channels: Vec<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetBody {
+    name: String,
+    /// A decimal string ("1000.00"); a JSON number is refused (amounts are strings).
+    amount: String,
+    currency: String,
+    period: Option<String>,
+    project: Option<String>,
+    project_group: Option<String>,
+    account: Option<String>,
+    #[serde(default)]
+    filters: BTreeMap<String, Vec<String>>,
+    metric: Option<String>,
+    notifications: Vec<NotificationBody>,
+    #[serde(default)]
+    channels: Vec<String>,
+}
+
+async fn list_budgets(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(paginate(s.billing.budgets(&p).await?, &page)?))
+}
+
+async fn create_budget(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(body): ApiJson<BudgetBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new = NewBudget {
+        name: body.name,
+        amount: body.amount,
+        currency: body.currency,
+        period: body.period,
+        project: body.project,
+        project_group: body.project_group,
+        account: body.account,
+        filters: body
+            .filters
+            .into_iter()
+            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+            .collect(),
+        metric: body.metric,
+        notifications: body
+            .notifications
+            .into_iter()
+            .map(|n| match n {
+                NotificationBody::Threshold(threshold) => NewNotification {
+                    threshold,
+                    channels: Vec::new(),
+                },
+                NotificationBody::Full {
+                    threshold,
+                    channels,
+                } => NewNotification {
+                    threshold,
+                    channels,
+                },
+            })
+            .collect(),
+        channels: body.channels,
+    };
+    let view = s.billing.create_budget(&p, new).await?;
+    Ok((StatusCode::CREATED, Json(json!(view))))
+}
+
+async fn get_budget(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.billing.budget(&p, &id).await?)))
+}
+
+async fn delete_budget(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.billing.delete_budget(&p, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusParams {
+    /// `YYYY-MM`: the period holding that month.
+    period: Option<String>,
+}
+
+fn period_day(params: &StatusParams) -> Result<Option<cloudbill_core::NaiveDate>, ApiError> {
+    params
+        .period
+        .as_deref()
+        .map(|raw| {
+            cloudbill_core::NaiveDate::parse_from_str(&format!("{}-01", raw.trim()), "%Y-%m-%d")
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        format!("period {raw:?} is not a month (expected YYYY-MM)"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+async fn budget_status(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    Query(params): Query<StatusParams>,
+) -> Result<Json<Value>, ApiError> {
+    let day = period_day(&params)?;
+    let mut statuses = s.billing.budget_status(&p, Some(&id), day).await?;
+    Ok(Json(json!(statuses.pop())))
+}
+
+async fn all_status(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<StatusParams>,
+) -> Result<Json<Value>, ApiError> {
+    let day = period_day(&params)?;
+    Ok(Json(
+        json!({"budgets": s.billing.budget_status(&p, None, day).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventParams {
+    limit: Option<u32>,
+}
+
+async fn budget_events(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    Query(params): Query<EventParams>,
+) -> Result<Json<Value>, ApiError> {
+    let events = s
+        .billing
+        .budget_events(&p, Some(&id), params.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({"events": events})))
+}
+
+async fn all_events(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<EventParams>,
+) -> Result<Json<Value>, ApiError> {
+    let events = s
+        .billing
+        .budget_events(&p, None, params.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({"events": events})))
+}
+
+/// A channel to add; exactly one of `webhook`, `slack`, `email`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelBody {
+    name: String,
+    webhook: Option<String>,
+    /// The webhook's signing secret (write-only: never returned).
+    secret: Option<String>,
+    /// A Slack incoming-webhook URL (write-only: only its host is returned).
+    slack: Option<String>,
+    email: Option<String>,
+    smtp: Option<String>,
+    /// `starttls` (default) or `none`.
+    smtp_security: Option<String>,
+    smtp_user: Option<String>,
+    /// Write-only.
+    smtp_password: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message.into())
+}
+
+fn channel_spec(body: ChannelBody) -> Result<(String, ChannelSpec), ApiError> {
+    let secret = |s: Option<String>, what: &str| {
+        s.map(|v| ClientSecret::new(&v))
+            .transpose()
+            .map_err(|e| invalid(format!("{what}: {e}")))
+    };
+    let kinds = [&body.webhook, &body.slack, &body.email]
+        .iter()
+        .filter(|k| k.is_some())
+        .count();
+    if kinds != 1 {
+        return Err(invalid("give exactly one of webhook, slack or email"));
+    }
+    let spec = if let Some(url) = body.webhook {
+        ChannelSpec::Webhook {
+            url,
+            secret: secret(body.secret, "secret")?
+                .ok_or_else(|| invalid("a webhook needs a signing secret (secret)"))?,
+        }
+    } else if let Some(url) = body.slack {
+        ChannelSpec::Slack {
+            url: secret(Some(url), "slack")?.ok_or_else(|| invalid("slack URL missing"))?,
+        }
+    } else {
+        let starttls = match body.smtp_security.as_deref().unwrap_or("starttls") {
+            "starttls" => true,
+            "none" => false,
+            other => {
+                return Err(invalid(format!(
+                    "smtp_security {other:?}: expected starttls or none"
+                )))
+            }
+        };
+        ChannelSpec::Email {
+            to: body.email.unwrap_or_default(),
+            smtp: body
+                .smtp
+                .ok_or_else(|| invalid("an e-mail channel needs smtp (HOST:PORT)"))?,
+            starttls,
+            user: body.smtp_user,
+            password: secret(body.smtp_password, "smtp_password")?,
+        }
+    };
+    Ok((body.name, spec))
+}
+
+fn channel_json(c: &Channel) -> Value {
+    json!({"id": c.id, "name": c.name.as_str(), "kind": c.kind.as_str(), "target": c.target,
+        "smtp": c.smtp, "created_at": c.created_at})
+}
+
+async fn list_channels(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let channels: Vec<Value> = s
+        .billing
+        .channels(&p)
+        .await?
+        .iter()
+        .map(channel_json)
+        .collect();
+    Ok(Json(paginate(channels, &page)?))
+}
+
+async fn create_channel(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (name, spec) = channel_spec(body)?;
+    let c = s.billing.add_channel(&p, NewChannel { name, spec }).await?;
+    Ok((StatusCode::CREATED, Json(channel_json(&c))))
+}
+
+async fn get_channel(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(channel_json(&s.billing.channel(&p, &id).await?)))
+}
+
+async fn delete_channel(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.billing.remove_channel(&p, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test_channel(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let event = s.billing.test_channel(&p, &id).await?;
+    Ok(Json(json!({"sent": true, "event": event.id})))
+}
+
+async fn delivery_log(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<EventParams>,
+) -> Result<Json<Value>, ApiError> {
+    let log = s
+        .billing
+        .delivery_log(&p, params.limit.unwrap_or(100).clamp(1, 10_000))
+        .await?;
+    Ok(Json(json!({"deliveries": log})))
+}
+
+async fn flush(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.billing.flush_notifications(&p).await?)))
+}
