@@ -102,7 +102,15 @@ impl Env {
     }
 
     pub async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        self.run_env(args, stdin, &[]).await
+    }
+
+    /// Runs with `stdin` and extra environment variables.
+    pub async fn run_env(&self, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Out {
         let mut cmd = self.command(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }

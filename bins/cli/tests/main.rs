@@ -13,6 +13,7 @@
 mod harness;
 
 mod anomalies;
+mod budgets;
 mod errors;
 mod files;
 mod flow;

@@ -23,6 +23,12 @@ pub use cloudbill_store::SECRET_KEY_ENV;
 pub const MAIL_FROM_ENV: &str = "CLOUDBILL_MAIL_FROM";
 /// The dashboard's public base URL, for links in notifications.
 pub const PUBLIC_URL_ENV: &str = "CLOUDBILL_PUBLIC_URL";
+/// One notification attempt's limit in seconds (1 to 300, default 10); a claimed delivery is
+/// taken over by another process after three times this.
+pub const NOTIFY_TIMEOUT_ENV: &str = "CLOUDBILL_NOTIFY_TIMEOUT_SECS";
+/// "Today" as `YYYY-MM-DD` instead of the clock's UTC date, for replays and tests: the current
+/// budget period, default sync ranges.
+pub const TODAY_ENV: &str = "CLOUDBILL_TODAY";
 
 /// Why the composition failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +49,9 @@ pub enum ComposeError {
     /// The service would not open.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// An environment variable has a value cloudbill does not accept.
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// What to open.
@@ -127,6 +136,7 @@ pub async fn open(settings: Settings) -> Result<Billing, ComposeError> {
     if config.public_url.is_none() {
         config.public_url = std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty());
     }
+    apply_environment(&mut config)?;
     let senders = notifier(&config)?;
     let billing = Billing::open(store, providers()?, &settings.domain, config).await?;
     billing.set_notifier(Arc::new(senders));
@@ -144,4 +154,31 @@ pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, Com
         senders.mail_from = from;
     }
     cloudbill_notify::Senders::new(senders).map_err(ComposeError::Provider)
+}
+
+/// Applies [`TODAY_ENV`] and [`NOTIFY_TIMEOUT_ENV`] to `config`.
+pub fn apply_environment(config: &mut BillingConfig) -> Result<(), ComposeError> {
+    if let Some(raw) = std::env::var(TODAY_ENV).ok().filter(|v| !v.is_empty()) {
+        let day = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+            ComposeError::Setting(format!("{TODAY_ENV}={raw:?} is not a date (YYYY-MM-DD)"))
+        })?;
+        config.today = Some(day);
+    }
+    if let Some(raw) = std::env::var(NOTIFY_TIMEOUT_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let secs: u64 = raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| (1..=300).contains(s))
+            .ok_or_else(|| {
+                ComposeError::Setting(format!(
+                    "{NOTIFY_TIMEOUT_ENV}={raw:?}: expected whole seconds from 1 to 300"
+                ))
+            })?;
+        config.delivery.attempt_timeout = std::time::Duration::from_secs(secs);
+    }
+    Ok(())
 }

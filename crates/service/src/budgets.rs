@@ -849,7 +849,8 @@ impl Billing {
         cause: &str,
     ) -> cloudbill_core::Event {
         let id = EventId::new();
-        let now = self.now();
+        // The real time: the outbox schedules and gives up by it (`today` may be set).
+        let now = Utc::now();
         let path = match b.scope {
             BudgetScope::Project(p) => format!("/projects/{p}"),
             _ => "/".to_owned(),

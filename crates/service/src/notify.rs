@@ -300,7 +300,7 @@ impl Billing {
             .store
             .channel_secret(self.domain_id(), channel.id)
             .await?;
-        let now = self.now();
+        let now = Utc::now();
         let id = cloudbill_core::EventId::new();
         let domain = self.inner.domain.name.to_string();
         let payload = serde_json::json!({
