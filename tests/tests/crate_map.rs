@@ -51,7 +51,7 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 9] = [
+    let allowed: [(&str, &[&str]); 10] = [
         (
             "cloudbill",
             &[
@@ -88,6 +88,19 @@ fn the_arrows_point_down() {
                 "cloudbill-aggregate",
                 "cloudbill-focus",
                 "cloudbill-service",
+                "cloudbill-notify",
+            ],
+        ),
+        (
+            "cloudbill-notify",
+            &[
+                "cloudbill-core",
+                "cloudbill-columnar",
+                "cloudbill-provider",
+                "cloudbill-store",
+                "cloudbill-aggregate",
+                "cloudbill-focus",
+                "cloudbill-service",
             ],
         ),
         (
@@ -120,6 +133,23 @@ fn the_service_knows_no_database_driver_http_client_web_framework_or_cli_parser(
         assert!(
             !deps.contains(forbidden),
             "cloudbill-service depends on {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn only_notify_sends_notifications() {
+    // The service decides what to send and when; only cloudbill-notify (and what composes
+    // it) carries an SMTP client.
+    for package in [
+        "cloudbill-service",
+        "cloudbill-store",
+        "cloudbill-aggregate",
+        "cloudbill-core",
+    ] {
+        assert!(
+            !normal_dependencies(package).contains("lettre"),
+            "{package} depends on lettre"
         );
     }
 }

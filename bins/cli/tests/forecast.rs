@@ -94,7 +94,7 @@ async fn forecast_continues_a_weekly_pattern_and_says_when_it_cannot() {
         .run(&["forecast", "--as-of", "2025-06-16", "--period", "weekly"])
         .await;
     assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("unknown period"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("not a valid period"), "{}", bad.stderr);
     let bad = env
         .run(&["forecast", "--as-of", "2025-06-16", "--filter", "nope=1"])
         .await;

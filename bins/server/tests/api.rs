@@ -892,3 +892,222 @@ async fn anomalies_over_http_are_scoped_like_reports() {
         assert_eq!(status, code, "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_and_channels_over_http_follow_the_member_rules_and_hide_secrets() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let web_member = Some(s.web_member.as_str());
+    let data_member = Some(s.data_member.as_str());
+    let secret = "whsec-never-returned-0123";
+    let hook = json!({"name": "ops", "webhook": "http://127.0.0.1:9/hook", "secret": secret});
+    assert_eq!(
+        s.call("POST", "/api/v1/channels", web_member, Some(hook.clone()))
+            .await
+            .0,
+        403
+    );
+    let (status, channel) = s.call("POST", "/api/v1/channels", admin, Some(hook)).await;
+    assert_eq!(status, 201, "{channel}");
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    for (who, token) in [("admin", admin), ("member", web_member)] {
+        let (_, list) = s.call("GET", "/api/v1/channels", token, None).await;
+        let (_, one) = s
+            .call(
+                "GET",
+                &format!("/api/v1/channels/{channel_id}"),
+                token,
+                None,
+            )
+            .await;
+        for body in [&list, &one, &channel] {
+            assert!(!body.to_string().contains(secret), "{who}: {body}");
+        }
+        if who == "member" {
+            assert_eq!(list["items"][0]["target"], "", "members see names only");
+        }
+    }
+    let (status, err) = s
+        .call(
+            "POST",
+            "/api/v1/channels",
+            admin,
+            Some(json!({"name": "x", "webhook": "ftp://h/x", "secret": secret})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+
+    let web_budget = json!({"name": "web", "project": "web", "amount": "100.00", "currency": "USD",
+        "notifications": ["actual:80%", {"threshold": "forecast:100%", "channels": ["ops"]}], "channels": ["ops"]});
+    let (status, created) = s
+        .call("POST", "/api/v1/budgets", admin, Some(web_budget))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["amount"], "100.00");
+    assert_eq!(created["notifications"][1]["channels"][0], "ops");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let data_budget = json!({"name": "data", "project": "data", "amount": "5", "currency": "USD",
+        "notifications": ["actual:50%"], "channels": ["ops"]});
+    assert_eq!(
+        s.call(
+            "POST",
+            "/api/v1/budgets",
+            web_member,
+            Some(data_budget.clone())
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        s.call("POST", "/api/v1/budgets", data_member, Some(data_budget))
+            .await
+            .0,
+        201
+    );
+    let domain_budget = json!({"name": "all", "amount": "5", "currency": "USD", "notifications": ["actual:50%"], "channels": ["ops"]});
+    assert_eq!(
+        s.call("POST", "/api/v1/budgets", web_member, Some(domain_budget))
+            .await
+            .0,
+        403
+    );
+
+    let (_, mine) = s.call("GET", "/api/v1/budgets", web_member, None).await;
+    let names: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"]);
+    let (status, st) = s
+        .call(
+            "GET",
+            &format!("/api/v1/budgets/{id}/status"),
+            web_member,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{st}");
+    assert!(st["actual"].is_string() && st["amount"] == "100.00", "{st}");
+    assert_eq!(st["notifications"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/api/v1/budgets/{id}/status"),
+            data_member,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/budgets/{id}"),
+            data_member,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, all) = s
+        .call("GET", "/api/v1/budgets/status?period=2025-05", admin, None)
+        .await;
+    assert_eq!(all["budgets"].as_array().unwrap().len(), 2);
+    assert_eq!(all["budgets"][0]["forecast_status"], "period_over");
+    assert_eq!(
+        s.call("GET", "/api/v1/budgets/status?period=2025-13", admin, None)
+            .await
+            .0,
+        422
+    );
+    let (status, events) = s
+        .call("GET", &format!("/api/v1/budgets/{id}/events"), admin, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(events["events"].is_array());
+
+    // Bad input: a clear error, nothing written.
+    for (body, status, needle) in [
+        (
+            json!({"name": "b", "amount": 100, "currency": "USD", "notifications": ["actual:80%"], "channels": ["ops"]}),
+            400,
+            "amount",
+        ),
+        (
+            json!({"name": "b", "amount": "0", "currency": "USD", "notifications": ["actual:80%"], "channels": ["ops"]}),
+            422,
+            "above 0",
+        ),
+        (
+            json!({"name": "b", "amount": "10", "currency": "USD", "notifications": ["80"], "channels": ["ops"]}),
+            422,
+            "threshold",
+        ),
+        (
+            json!({"name": "b", "amount": "10", "currency": "USD", "notifications": ["actual:80%"], "channels": ["nope"]}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"name": "b", "amount": "10", "currency": "EURO", "notifications": ["actual:80%"], "channels": ["ops"]}),
+            422,
+            "ISO 4217",
+        ),
+    ] {
+        let (got, err) = s.call("POST", "/api/v1/budgets", admin, Some(body)).await;
+        assert_eq!(got, status, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{err}"
+        );
+    }
+    let (_, listed) = s.call("GET", "/api/v1/budgets", admin, None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/channels/{channel_id}"),
+            admin,
+            None
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        s.call("GET", "/api/v1/notifications", web_member, None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        s.call("GET", "/api/v1/notifications", admin, None).await.0,
+        200
+    );
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cloudbill_notification_deliveries{state=\"pending\"}"),
+        "{metrics}"
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("/api/v1/budgets/{id}"), admin, None)
+            .await
+            .0,
+        204
+    );
+    s.cleanup().await;
+}

@@ -1011,3 +1011,211 @@ async fn the_answer_cache_keeps_only_answers_within_its_bounds() {
     assert!(!std::sync::Arc::ptr_eq(&one, &two), "too big to keep");
     assert_eq!(one, two, "and the same answer each time");
 }
+
+/// Records what would be sent.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(String, String, serde_json::Value)>>);
+
+#[async_trait::async_trait]
+impl cloudbill_service::Notifier for Recorder {
+    async fn send(&self, m: cloudbill_service::Outgoing<'_>) -> Result<(), String> {
+        self.0.lock().unwrap().push((
+            m.channel.name.to_string(),
+            m.event.kind.clone(),
+            serde_json::from_str(&m.event.payload).unwrap(),
+        ));
+        Ok(())
+    }
+}
+
+fn budget(
+    name: &str,
+    project: Option<&str>,
+    amount: Decimal,
+    notify: &[&str],
+) -> cloudbill_service::NewBudget {
+    cloudbill_service::NewBudget {
+        name: name.into(),
+        amount: amount.to_string(),
+        currency: "USD".into(),
+        project: project.map(str::to_owned),
+        notifications: notify
+            .iter()
+            .map(|t| cloudbill_service::NewNotification {
+                threshold: (*t).to_owned(),
+                channels: vec![],
+            })
+            .collect(),
+        channels: vec!["rec".into()],
+        ..cloudbill_service::NewBudget::default()
+    }
+}
+
+#[tokio::test]
+async fn budgets_fire_once_per_period_on_every_backend_and_members_see_their_own() {
+    for backend in backends("budgets_fire_once_per_period") {
+        let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap();
+        let b = billing(backend.store().await, &sim).await;
+        let recorder = Arc::new(Recorder::default());
+        b.set_notifier(recorder.clone());
+        setup(&b).await;
+        let admin = Principal::Admin;
+        b.add_channel(
+            &admin,
+            cloudbill_service::NewChannel {
+                name: "rec".into(),
+                spec: cloudbill_service::ChannelSpec::Webhook {
+                    url: "http://127.0.0.1:9/hook".into(),
+                    secret: ClientSecret::new("whsec-0123456789abcdef").unwrap(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+        let june = range("2025-06-01", "2025-06-15");
+        let sync = SyncRequest {
+            accounts: vec!["acme-main".into(), "globex".into()],
+            range: Some(june),
+        };
+        assert!(b
+            .sync(&admin, &sync, &NoProgress)
+            .await
+            .unwrap()
+            .all_succeeded());
+        let web_june = sim.expected_total("111111111111", june);
+        // Exactly the amount spent: actual:100% is crossed (at or above the limit).
+        let web = b
+            .create_budget(
+                &admin,
+                budget(
+                    "web",
+                    Some("web"),
+                    web_june,
+                    &["actual:100%", "actual:150%"],
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(web.scope.kind, "project");
+        b.create_budget(
+            &admin,
+            budget(
+                "data",
+                Some("data"),
+                Decimal::from(1_000_000),
+                &["actual:50%"],
+            ),
+        )
+        .await
+        .unwrap();
+        let mut effective = budget("web-effective", Some("web"), web_june, &["actual:100%"]);
+        effective.metric = Some("effective".into());
+        b.create_budget(&admin, effective).await.unwrap();
+        let sent = recorder.0.lock().unwrap().clone();
+        // web and web-effective (these records carry no EffectiveCost: it is their billed).
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent
+            .iter()
+            .all(|(c, k, _)| c == "rec" && k == "budget.threshold_crossed"));
+        assert!(sent
+            .iter()
+            .all(|(_, _, p)| p["actual"] == web_june.to_string().as_str()));
+        let mut metrics: Vec<&str> = sent
+            .iter()
+            .map(|(_, _, p)| p["metric"].as_str().unwrap())
+            .collect();
+        metrics.sort_unstable();
+        assert_eq!(metrics, ["billed", "effective"]);
+        assert_eq!(sent[0].2["period"]["start"], "2025-06-01");
+
+        // Unchanged data, evaluated again: nothing new, on any backend.
+        b.sync(&admin, &sync, &NoProgress).await.unwrap();
+        let e = b.evaluate_all_budgets(&admin).await.unwrap();
+        assert_eq!((e.budgets, e.events.len()), (3, 0));
+        assert_eq!(recorder.0.lock().unwrap().len(), 2);
+        let log = b.delivery_log(&admin, 10).await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log
+            .iter()
+            .all(|d| d.delivery.state == cloudbill_core::DeliveryState::Sent));
+        assert_eq!(b.delivery_counts().await.unwrap().sent, 2);
+
+        let status = b.budget_status(&admin, Some("web"), None).await.unwrap();
+        assert_eq!(status[0].actual, web_june);
+        assert_eq!(status[0].percent_used, Decimal::from(100));
+        let states: Vec<&str> = status[0].notifications.iter().map(|n| n.state).collect();
+        assert_eq!(states, ["fired", "ok"]);
+        // May: a past period, its forecast is its actual.
+        let may = b
+            .budget_status(&admin, Some("web"), Some(date("2025-05-01")))
+            .await
+            .unwrap();
+        assert_eq!(may[0].forecast_status, "period_over");
+        assert_eq!(may[0].forecast, Some(may[0].actual));
+        assert_eq!(b.budget_events(&admin, None, 10).await.unwrap().len(), 2);
+
+        // Members: their projects' budgets only; other budgets do not exist for them.
+        let data = b.project(&admin, "data").await.unwrap();
+        let member = Principal::ProjectMember {
+            projects: vec![data.id],
+        };
+        let mine = b.budgets(&member).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+            ["data"]
+        );
+        assert!(matches!(
+            b.budget(&member, "web").await.unwrap_err(),
+            ServiceError::NotFound { .. }
+        ));
+        assert!(b.budget_events(&member, None, 10).await.unwrap().is_empty());
+        assert!(matches!(
+            b.create_budget(
+                &member,
+                budget("x", Some("web"), Decimal::ONE, &["actual:1%"])
+            )
+            .await
+            .unwrap_err(),
+            ServiceError::NotFound { .. }
+        ));
+        assert!(matches!(
+            b.create_budget(&member, budget("x", None, Decimal::ONE, &["actual:1%"]))
+                .await
+                .unwrap_err(),
+            ServiceError::Forbidden(_)
+        ));
+        b.create_budget(
+            &member,
+            budget("data-2", Some("data"), Decimal::from(5), &["forecast:100%"]),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            b.delete_budget(&member, "web").await.unwrap_err(),
+            ServiceError::NotFound { .. }
+        ));
+        assert!(b
+            .channels(&member)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.target.is_empty()));
+        assert!(matches!(
+            b.flush_notifications(&member).await.unwrap_err(),
+            ServiceError::Forbidden(_)
+        ));
+        b.delete_budget(&member, "data-2").await.unwrap();
+        // A budget name is unique; a channel in use stays.
+        assert!(b
+            .create_budget(&admin, budget("web", None, Decimal::ONE, &["actual:1%"]))
+            .await
+            .is_err());
+        assert!(matches!(
+            b.remove_channel(&admin, "rec").await.unwrap_err(),
+            ServiceError::Conflict(_)
+        ));
+        drop_schema(&backend).await;
+    }
+}
