@@ -105,9 +105,9 @@ impl Senders {
             if e.is_timeout() {
                 "the receiver did not answer in time".to_owned()
             } else if e.is_connect() {
-                format!("could not connect to the receiver: {e}")
+                format!("could not connect to the receiver: {}", chain(&e))
             } else {
-                e.to_string()
+                chain(&e)
             }
         })?;
         let status = response.status();
@@ -215,6 +215,21 @@ impl Senders {
             .map(drop)
             .map_err(|e| format!("SMTP: {e}"))
     }
+}
+
+/// An error with its causes (`error sending request: … : connection refused`); reqwest's
+/// errors here carry no URL (`without_url`), and their causes name hosts, not paths.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        next = s.source();
+    }
+    out
 }
 
 /// Escapes Slack's mrkdwn control characters.

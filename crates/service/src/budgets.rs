@@ -569,10 +569,12 @@ impl Billing {
                 .iter()
                 .find(|c| c.currency == b.amount.currency());
             let status = mine.map_or("insufficient_history", |c| c.status);
+            // A period cannot end below what it has recorded already: the model predicts
+            // today and the restatable days afresh, which can fall under their records.
             return Ok((
                 f.currencies
                     .iter()
-                    .map(|c| (c.currency, (c.actual, c.forecast)))
+                    .map(|c| (c.currency, (c.actual, c.forecast.map(|v| v.max(c.actual)))))
                     .collect(),
                 status,
             ));

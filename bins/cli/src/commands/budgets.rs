@@ -332,24 +332,37 @@ pub(super) async fn budget_cmd(
                 &["actual", "forecast"],
                 serde_json::to_value(&events).unwrap_or_default(),
             );
-            for e in &events {
-                let p = &e.payload;
+            for event in &events {
+                let payload = &event.payload;
                 let text = |ptr: &str| {
-                    p.pointer(ptr)
+                    payload
+                        .pointer(ptr)
                         .and_then(serde_json::Value::as_str)
                         .unwrap_or_default()
                         .to_owned()
                 };
+                let currency = Currency::parse(&text("/currency")).ok();
+                // Amounts shown like the status table's (JSON keeps every digit).
+                let shown =
+                    |ptr: &str| match (text(ptr).parse::<cloudbill_core::Decimal>(), currency) {
+                        (Ok(value), Some(cur)) => money(value, cur),
+                        _ => text(ptr),
+                    };
+                let last_day = text("/period/end")
+                    .parse::<cloudbill_core::NaiveDate>()
+                    .ok()
+                    .and_then(|day| day.pred_opt())
+                    .map_or_else(|| text("/period/end"), |day| day.to_string());
                 g.row(vec![
-                    e.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    e.budget.clone(),
-                    e.kind.trim_start_matches("budget.").to_owned(),
+                    event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    event.budget.clone(),
+                    event.kind.trim_start_matches("budget.").to_owned(),
                     format!("{}:{}", text("/threshold/kind"), text("/threshold/value")),
-                    format!("{} to {}", text("/period/start"), text("/period/end")),
-                    format!("{} {}", text("/actual"), text("/currency")),
-                    text("/forecast"),
-                    e.cause.clone(),
-                    e.id.to_string(),
+                    format!("{} to {last_day}", text("/period/start")),
+                    shown("/actual"),
+                    shown("/forecast"),
+                    event.cause.clone(),
+                    event.id.to_string(),
                 ]);
             }
             render::print(out, format, &g)
