@@ -323,6 +323,14 @@ pub const ROUTES: &[Route] = &[
         Access::Any,
     ),
     r(
+        "put",
+        "/api/v1/budgets/{id}",
+        "Replace a budget's definition (same id); its thresholds are judged afresh",
+        Some("NewBudget"),
+        200,
+        Access::Any,
+    ),
+    r(
         "delete",
         "/api/v1/budgets/{id}",
         "Delete a budget (its events are kept)",

@@ -1103,6 +1103,33 @@ async fn budgets_and_channels_over_http_follow_the_member_rules_and_hide_secrets
         metrics.contains("cloudbill_notification_deliveries{state=\"pending\"}"),
         "{metrics}"
     );
+    // Update: the same id, a new amount; a member cannot touch another project's budget.
+    let changed = json!({"name": "web", "project": "web", "amount": "250", "currency": "USD",
+        "notifications": ["actual:90%"], "channels": ["ops"]});
+    assert_eq!(
+        s.call(
+            "PUT",
+            &format!("/api/v1/budgets/{id}"),
+            data_member,
+            Some(changed.clone())
+        )
+        .await
+        .0,
+        404
+    );
+    let (status, updated) = s
+        .call(
+            "PUT",
+            &format!("/api/v1/budgets/{id}"),
+            web_member,
+            Some(changed),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["id"].as_str(), updated["amount"].as_str()),
+        (Some(id.as_str()), Some("250"))
+    );
     assert_eq!(
         s.call("DELETE", &format!("/api/v1/budgets/{id}"), admin, None)
             .await

@@ -26,6 +26,8 @@ pub const PUBLIC_URL_ENV: &str = "CLOUDBILL_PUBLIC_URL";
 /// One notification attempt's limit in seconds (1 to 300, default 10); a claimed delivery is
 /// taken over by another process after three times this.
 pub const NOTIFY_TIMEOUT_ENV: &str = "CLOUDBILL_NOTIFY_TIMEOUT_SECS";
+/// Hours after which an undelivered notification is given up (1 to 720, default 24).
+pub const NOTIFY_GIVE_UP_ENV: &str = "CLOUDBILL_NOTIFY_GIVE_UP_HOURS";
 /// "Today" as `YYYY-MM-DD` instead of the clock's UTC date, for replays and tests: the current
 /// budget period, default sync ranges.
 pub const TODAY_ENV: &str = "CLOUDBILL_TODAY";
@@ -156,7 +158,7 @@ pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, Com
     cloudbill_notify::Senders::new(senders).map_err(ComposeError::Provider)
 }
 
-/// Applies [`TODAY_ENV`] and [`NOTIFY_TIMEOUT_ENV`] to `config`.
+/// Applies [`TODAY_ENV`], [`NOTIFY_TIMEOUT_ENV`] and [`NOTIFY_GIVE_UP_ENV`] to `config`.
 pub fn apply_environment(config: &mut BillingConfig) -> Result<(), ComposeError> {
     if let Some(raw) = std::env::var(TODAY_ENV).ok().filter(|v| !v.is_empty()) {
         let day = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
@@ -179,6 +181,22 @@ pub fn apply_environment(config: &mut BillingConfig) -> Result<(), ComposeError>
                 ))
             })?;
         config.delivery.attempt_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(raw) = std::env::var(NOTIFY_GIVE_UP_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let hours: u64 = raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|h| (1..=720).contains(h))
+            .ok_or_else(|| {
+                ComposeError::Setting(format!(
+                    "{NOTIFY_GIVE_UP_ENV}={raw:?}: expected whole hours from 1 to 720"
+                ))
+            })?;
+        config.delivery.give_up_after = std::time::Duration::from_secs(hours * 3600);
     }
     Ok(())
 }

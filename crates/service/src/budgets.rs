@@ -298,13 +298,46 @@ impl Billing {
 
     /// Creates a budget. A member may create budgets of its own projects only. The budget is
     /// evaluated at once: a threshold already crossed fires now.
-    #[allow(clippy::too_many_lines)] // One validation pass over every field, in order.
     pub async fn create_budget(
         &self,
         p: &Principal,
         new: NewBudget,
     ) -> Result<BudgetView, ServiceError> {
         let names = self.names().await?;
+        let budget = self.budget_from(p, new, &names).await?;
+        self.inner.store.create_budget(&budget).await?;
+        let view = Self::view(&budget, &names);
+        self.after_change("budget_created", None).await;
+        Ok(view)
+    }
+
+    /// Replaces the budget `key` with `new` (same id and creation time); its thresholds are
+    /// judged afresh at once (a threshold still crossed fires again under the new definition).
+    pub async fn update_budget(
+        &self,
+        p: &Principal,
+        key: &str,
+        new: NewBudget,
+    ) -> Result<BudgetView, ServiceError> {
+        let old = self.find_budget(p, key).await?;
+        let names = self.names().await?;
+        let mut budget = self.budget_from(p, new, &names).await?;
+        budget.id = old.id;
+        budget.created_at = old.created_at;
+        self.inner.store.update_budget(&budget).await?;
+        let view = Self::view(&budget, &names);
+        self.after_change("budget_updated", None).await;
+        Ok(view)
+    }
+
+    /// A budget from a user's spelling, every field checked; `p` must be allowed to own it.
+    #[allow(clippy::too_many_lines)] // One validation pass over every field, in order.
+    async fn budget_from(
+        &self,
+        p: &Principal,
+        new: NewBudget,
+        names: &Names,
+    ) -> Result<Budget, ServiceError> {
         let name = Name::parse(&new.name, "budget name")?;
         let amount = cloudbill_core::parse_decimal(new.amount.trim()).map_err(|_| {
             ServiceError::Invalid(format!(
@@ -408,10 +441,7 @@ impl Billing {
                 "a project member may create budgets of its own projects only".into(),
             ));
         }
-        self.inner.store.create_budget(&budget).await?;
-        let view = Self::view(&budget, &names);
-        self.after_change("budget_created", None).await;
-        Ok(view)
+        Ok(budget)
     }
 
     /// The budgets `p` may see, by name.

@@ -757,6 +757,32 @@ impl crate::NotifyStore for MemoryStore {
         Ok(out)
     }
 
+    async fn update_budget(&self, budget: &Budget) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state
+            .budgets
+            .iter()
+            .any(|b| b.domain == budget.domain && b.id == budget.id)
+        {
+            return Err(not_found("budget", budget.id));
+        }
+        if state
+            .budgets
+            .iter()
+            .any(|b| b.domain == budget.domain && b.name == budget.name && b.id != budget.id)
+        {
+            return Err(StoreError::exists("budget", &budget.name));
+        }
+        let slot = state
+            .budgets
+            .iter_mut()
+            .find(|b| b.domain == budget.domain && b.id == budget.id)
+            .ok_or_else(|| not_found("budget", budget.id))?;
+        *slot = budget.clone();
+        state.fired.retain(|f| f.budget != budget.id);
+        Ok(())
+    }
+
     async fn delete_budget(&self, domain: DomainId, id: BudgetId) -> Result<(), StoreError> {
         let mut state = self.lock();
         let before = state.budgets.len();

@@ -400,6 +400,10 @@ pub trait NotifyStore: Send + Sync {
     /// Every budget of a domain, by name.
     async fn budgets(&self, domain: DomainId) -> Result<Vec<Budget>, StoreError>;
 
+    /// Replaces a budget's definition (same id; the name stays unique) and forgets its
+    /// threshold states, so the next evaluation judges the new thresholds afresh.
+    async fn update_budget(&self, budget: &Budget) -> Result<(), StoreError>;
+
     /// Deletes a budget and its threshold states (its events are kept).
     async fn delete_budget(&self, domain: DomainId, id: BudgetId) -> Result<(), StoreError>;
 

@@ -19,7 +19,10 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/budgets", get(list_budgets).post(create_budget))
         .route("/budgets/status", get(all_status))
-        .route("/budgets/{id}", get(get_budget).delete(delete_budget))
+        .route(
+            "/budgets/{id}",
+            get(get_budget).put(update_budget).delete(delete_budget),
+        )
         .route("/budgets/{id}/status", get(budget_status))
         .route("/budgets/{id}/events", get(budget_events))
         .route("/budget-events", get(all_events))
@@ -76,7 +79,23 @@ async fn create_budget(
     Auth(p): Auth,
     ApiJson(body): ApiJson<BudgetBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let new = NewBudget {
+    let view = s.billing.create_budget(&p, new_budget(body)).await?;
+    Ok((StatusCode::CREATED, Json(json!(view))))
+}
+
+async fn update_budget(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BudgetBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        s.billing.update_budget(&p, &id, new_budget(body)).await?
+    )))
+}
+
+fn new_budget(body: BudgetBody) -> NewBudget {
+    NewBudget {
         name: body.name,
         amount: body.amount,
         currency: body.currency,
@@ -108,9 +127,7 @@ async fn create_budget(
             })
             .collect(),
         channels: body.channels,
-    };
-    let view = s.billing.create_budget(&p, new).await?;
-    Ok((StatusCode::CREATED, Json(json!(view))))
+    }
 }
 
 async fn get_budget(

@@ -191,6 +191,37 @@ impl<D: Dialect> crate::NotifyStore for SqlStore<D> {
         rows.iter().map(budget_from).collect()
     }
 
+    async fn update_budget(&self, budget: &Budget) -> Result<(), StoreError> {
+        let definition =
+            serde_json::to_string(budget).map_err(|e| corrupt("budget definition", e))?;
+        let project = match budget.scope {
+            BudgetScope::Project(p) => Some(p.as_uuid()),
+            _ => None,
+        };
+        let mut tx = D::write_tx(&self.pool).await?;
+        let done = sqlx::query::<D>(
+            "UPDATE budgets SET name = $1, project_id = $2, definition = $3 \
+             WHERE id = $4 AND domain_id = $5",
+        )
+        .arg(budget.name.as_str())
+        .arg(project)
+        .arg(definition)
+        .arg(budget.id.as_uuid())
+        .arg(budget.domain.as_uuid())
+        .run(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, StoreError::exists("budget", &budget.name)))?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("budget", budget.id));
+        }
+        sqlx::query::<D>("DELETE FROM budget_thresholds WHERE budget_id = $1")
+            .arg(budget.id.as_uuid())
+            .run(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn delete_budget(&self, domain: DomainId, id: BudgetId) -> Result<(), StoreError> {
         let mut tx = D::write_tx(&self.pool).await?;
         sqlx::query::<D>("DELETE FROM budget_thresholds WHERE budget_id = $1")

@@ -1371,6 +1371,45 @@ pub async fn budgets_channels_and_the_outbox(h: &Harness) {
     assert_eq!(s.delivery_counts(d.id).await.unwrap(), [1, 1, 1]);
     assert_eq!(s.delivery_counts(other.id).await.unwrap(), [0, 0, 0]);
 
+    // Updating a budget keeps its id, forgets its threshold states; names stay unique.
+    let fired_before = s.fired_thresholds(d.id).await.unwrap().len();
+    assert_eq!(fired_before, 1);
+    let mut renamed = budget.clone();
+    renamed.amount = Money::new(
+        parse_decimal("5000").unwrap(),
+        Currency::parse("USD").unwrap(),
+    );
+    s.update_budget(&renamed).await.unwrap();
+    assert_eq!(
+        s.budgets(d.id).await.unwrap(),
+        std::slice::from_ref(&renamed)
+    );
+    assert!(s.fired_thresholds(d.id).await.unwrap().is_empty());
+    let twin = Budget {
+        id: BudgetId::new(),
+        name: Name::parse("twin", "budget name").unwrap(),
+        ..budget.clone()
+    };
+    s.create_budget(&twin).await.unwrap();
+    let clash = Budget {
+        name: twin.name.clone(),
+        ..renamed.clone()
+    };
+    assert!(matches!(
+        s.update_budget(&clash).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert!(matches!(
+        s.update_budget(&Budget {
+            id: BudgetId::new(),
+            ..renamed.clone()
+        })
+        .await
+        .unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    s.delete_budget(d.id, twin.id).await.unwrap();
+
     // Deleting the budget drops its states, keeps its events; a used channel can be deleted
     // (its pending deliveries go with it).
     s.delete_budget(d.id, budget.id).await.unwrap();
