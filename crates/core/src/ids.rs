@@ -128,3 +128,8 @@ id_type!(
     DeliveryId,
     "delivery"
 );
+id_type!(
+    /// Identifies an anomaly monitor.
+    MonitorId,
+    "anomaly monitor"
+);

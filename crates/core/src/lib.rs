@@ -18,6 +18,7 @@ mod ids;
 mod job;
 mod lookup;
 mod money;
+mod monitor;
 mod name;
 mod project;
 mod provider;
@@ -37,12 +38,13 @@ pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
 pub use domain::Domain;
 pub use error::ValidationError;
 pub use ids::{
-    AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, ProjectId,
-    TokenId,
+    AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, MonitorId,
+    ProjectId, TokenId,
 };
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, Money, MAX_EXPONENT};
+pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
 pub use name::{cut, Name, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState, MAX_PROVIDER_NAME};

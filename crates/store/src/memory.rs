@@ -40,6 +40,8 @@ struct State {
     fired: Vec<FiredThreshold>,
     events: Vec<Event>,
     deliveries: Vec<Delivery>,
+    monitors: Vec<cloudbill_core::Monitor>,
+    anomalies: Vec<cloudbill_core::StoredAnomaly>,
     version: i64,
 }
 
@@ -847,32 +849,8 @@ impl crate::NotifyStore for MemoryStore {
                 }
                 next.fired.retain(|f| !at(f));
             }
-            let mut event = t.event.clone();
-            event.domain = domain;
-            for channel in &t.channels {
-                if !next
-                    .channels
-                    .iter()
-                    .any(|(c, _)| c.domain == domain && c.id == *channel)
-                {
-                    continue;
-                }
-                next.deliveries.push(Delivery {
-                    id: DeliveryId::new(),
-                    domain,
-                    event: event.id,
-                    event_kind: event.kind.clone(),
-                    channel: *channel,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_at: event.occurred_at,
-                    last_error: None,
-                    created_at: event.occurred_at,
-                    finished_at: None,
-                });
-            }
-            stored.push(event.id);
-            next.events.push(event);
+            next.queue_event(domain, &t.event, &t.channels);
+            stored.push(t.event.id);
         }
         *state = next;
         Ok(stored)
@@ -989,5 +967,162 @@ impl crate::NotifyStore for MemoryStore {
             counts[d.state as usize] += 1;
         }
         Ok(counts)
+    }
+}
+
+impl State {
+    /// Queues `event` with a pending delivery per channel of the domain (the SQL stores'
+    /// `queue_event`).
+    fn queue_event(&mut self, domain: DomainId, event: &Event, channels: &[ChannelId]) {
+        for channel in channels {
+            if !self
+                .channels
+                .iter()
+                .any(|(c, _)| c.domain == domain && c.id == *channel)
+            {
+                continue;
+            }
+            self.deliveries.push(Delivery {
+                id: DeliveryId::new(),
+                domain,
+                event: event.id,
+                event_kind: event.kind.clone(),
+                channel: *channel,
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_attempt_at: event.occurred_at,
+                last_error: None,
+                created_at: event.occurred_at,
+                finished_at: None,
+            });
+        }
+        let mut event = event.clone();
+        event.domain = domain;
+        self.events.push(event);
+    }
+}
+
+#[async_trait]
+impl crate::AnomalyStore for MemoryStore {
+    async fn create_monitor(&self, monitor: &cloudbill_core::Monitor) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state
+            .monitors
+            .iter()
+            .any(|m| m.domain == monitor.domain && m.name == monitor.name)
+        {
+            return Err(StoreError::exists("anomaly monitor", &monitor.name));
+        }
+        state.monitors.push(monitor.clone());
+        Ok(())
+    }
+
+    async fn monitors(&self, domain: DomainId) -> Result<Vec<cloudbill_core::Monitor>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .monitors
+            .iter()
+            .filter(|m| m.domain == domain)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(out)
+    }
+
+    async fn delete_monitor(
+        &self,
+        domain: DomainId,
+        id: cloudbill_core::MonitorId,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let before = state.monitors.len();
+        state
+            .monitors
+            .retain(|m| !(m.domain == domain && m.id == id));
+        if state.monitors.len() == before {
+            return Err(not_found("anomaly monitor", id));
+        }
+        state.anomalies.retain(|a| a.monitor != id);
+        Ok(())
+    }
+
+    async fn stored_anomalies(
+        &self,
+        domain: DomainId,
+        monitor: Option<cloudbill_core::MonitorId>,
+    ) -> Result<Vec<cloudbill_core::StoredAnomaly>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .anomalies
+            .iter()
+            .filter(|a| a.domain == domain && monitor.is_none_or(|m| a.monitor == m))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        Ok(out)
+    }
+
+    async fn apply_anomalies(
+        &self,
+        domain: DomainId,
+        changes: &[crate::AnomalyChange],
+    ) -> Result<Vec<EventId>, StoreError> {
+        let mut state = self.lock();
+        let mut next = state.clone();
+        let mut stored = Vec::new();
+        for c in changes {
+            let a = &c.anomaly;
+            let at = next
+                .anomalies
+                .iter()
+                .position(|x| x.monitor == a.monitor && x.id == a.id);
+            let applies = match (c.expected_version, at) {
+                (None, None) => next
+                    .monitors
+                    .iter()
+                    .any(|m| m.domain == domain && m.id == a.monitor),
+                (Some(v), Some(i)) => {
+                    next.anomalies[i].version == v && next.anomalies[i].domain == domain
+                }
+                _ => false,
+            };
+            if !applies {
+                continue;
+            }
+            let mut a = a.clone();
+            a.domain = domain;
+            match at {
+                Some(i) => next.anomalies[i] = a,
+                None => next.anomalies.push(a),
+            }
+            if let Some((event, channels)) = &c.event {
+                next.queue_event(domain, event, channels);
+                stored.push(event.id);
+            }
+        }
+        *state = next;
+        Ok(stored)
+    }
+
+    async fn set_anomaly_state(
+        &self,
+        domain: DomainId,
+        id: &str,
+        to: cloudbill_core::AnomalyState,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let mut n = 0;
+        for a in state
+            .anomalies
+            .iter_mut()
+            .filter(|a| a.domain == domain && a.id == id)
+        {
+            a.state = to;
+            a.updated_at = at;
+            a.version += 1;
+            n += 1;
+        }
+        Ok(n)
     }
 }

@@ -10,6 +10,7 @@ use cloudbill_core::{
     Domain, DomainId, Event, EventId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
+use cloudbill_core::{AnomalyState, Monitor, MonitorId, StoredAnomaly};
 
 use crate::StoreError;
 
@@ -455,12 +456,70 @@ pub trait NotifyStore: Send + Sync {
     async fn delivery_counts(&self, domain: DomainId) -> Result<[u64; 3], StoreError>;
 }
 
+/// One write of [`AnomalyStore::apply_anomalies`]: the anomaly's new version, the version it
+/// replaces (`None`: a new anomaly), and the event to queue with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnomalyChange {
+    /// The anomaly as it is to be stored (its `version` the new one).
+    pub anomaly: StoredAnomaly,
+    /// The stored version this replaces; `None` inserts (skipped if it exists).
+    pub expected_version: Option<i64>,
+    /// An event and its channels, queued only if the write applies.
+    pub event: Option<(Event, Vec<ChannelId>)>,
+}
+
+/// Anomaly monitors and the anomalies they keep.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait AnomalyStore: Send + Sync {
+    /// Stores a new monitor (name unique in the domain).
+    async fn create_monitor(&self, monitor: &Monitor) -> Result<(), StoreError>;
+
+    /// Every monitor of a domain, by name.
+    async fn monitors(&self, domain: DomainId) -> Result<Vec<Monitor>, StoreError>;
+
+    /// Deletes a monitor and its anomalies (their events are kept).
+    async fn delete_monitor(&self, domain: DomainId, id: MonitorId) -> Result<(), StoreError>;
+
+    /// The anomalies of a domain (of one monitor), by start day.
+    async fn stored_anomalies(
+        &self,
+        domain: DomainId,
+        monitor: Option<MonitorId>,
+    ) -> Result<Vec<StoredAnomaly>, StoreError>;
+
+    /// In one transaction: each change whose expected version still holds is written, with
+    /// its event and one pending delivery per channel. Returns the events stored.
+    async fn apply_anomalies(
+        &self,
+        domain: DomainId,
+        changes: &[AnomalyChange],
+    ) -> Result<Vec<EventId>, StoreError>;
+
+    /// Sets the state of the anomalies with id `id` (of every monitor of the domain); returns
+    /// how many there were.
+    async fn set_anomaly_state(
+        &self,
+        domain: DomainId,
+        id: &str,
+        state: AnomalyState,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
-pub trait Store: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore {}
+pub trait Store:
+    CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore
+{
+}
 
-impl<T: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore + ?Sized
+{
+}
 
 /// Milliseconds since the epoch (how the outbox orders due deliveries on every database).
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]

@@ -79,6 +79,47 @@ fn delivery_from(row: &impl SqlRow) -> Result<Delivery, StoreError> {
     })
 }
 
+/// Stores `e` with one pending delivery (due at once) per channel of the domain, in `conn`'s
+/// transaction: the outbox row is written with the state change that caused it.
+pub(crate) async fn queue_event<D: Dialect>(
+    conn: &mut D::Connection,
+    domain: DomainId,
+    e: &Event,
+    channels: &[ChannelId],
+) -> Result<(), StoreError> {
+    sqlx::query::<D>(
+        "INSERT INTO events (id, domain_id, kind, subject, subject_name, cause, occurred_at, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .arg(e.id.as_uuid())
+    .arg(domain.as_uuid())
+    .arg(e.kind.as_str())
+    .arg(e.subject)
+    .arg(e.subject_name.as_str())
+    .arg(e.cause.as_str())
+    .arg(e.occurred_at)
+    .arg(e.payload.as_str())
+    .run(&mut *conn)
+    .await?;
+    for channel in channels {
+        sqlx::query::<D>(
+            "INSERT INTO deliveries (id, domain_id, event_id, channel_id, state, attempts, \
+             next_attempt_ms, last_error, created_at, finished_at) \
+             SELECT $1, $2, $3, $4, 'pending', 0, $5, NULL, $6, NULL WHERE EXISTS \
+             (SELECT 1 FROM channels WHERE id = $4 AND domain_id = $2)",
+        )
+        .arg(DeliveryId::new().as_uuid())
+        .arg(domain.as_uuid())
+        .arg(e.id.as_uuid())
+        .arg(channel.as_uuid())
+        .arg(epoch_ms(e.occurred_at))
+        .arg(e.occurred_at)
+        .run(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl<D: Dialect> crate::NotifyStore for SqlStore<D> {
     async fn create_channel(
@@ -301,38 +342,8 @@ impl<D: Dialect> crate::NotifyStore for SqlStore<D> {
             if changed.rows_affected() == 0 {
                 continue;
             }
-            let e = &t.event;
-            sqlx::query::<D>(
-                "INSERT INTO events (id, domain_id, kind, subject, subject_name, cause, occurred_at, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .arg(e.id.as_uuid())
-            .arg(domain.as_uuid())
-            .arg(e.kind.as_str())
-            .arg(e.subject)
-            .arg(e.subject_name.as_str())
-            .arg(e.cause.as_str())
-            .arg(e.occurred_at)
-            .arg(e.payload.as_str())
-            .run(&mut *tx)
-            .await?;
-            for channel in &t.channels {
-                sqlx::query::<D>(
-                    "INSERT INTO deliveries (id, domain_id, event_id, channel_id, state, attempts, \
-                     next_attempt_ms, last_error, created_at, finished_at) \
-                     SELECT $1, $2, $3, $4, 'pending', 0, $5, NULL, $6, NULL WHERE EXISTS \
-                     (SELECT 1 FROM channels WHERE id = $4 AND domain_id = $2)",
-                )
-                .arg(DeliveryId::new().as_uuid())
-                .arg(domain.as_uuid())
-                .arg(e.id.as_uuid())
-                .arg(channel.as_uuid())
-                .arg(epoch_ms(e.occurred_at))
-                .arg(e.occurred_at)
-                .run(&mut *tx)
-                .await?;
-            }
-            stored.push(e.id);
+            queue_event::<D>(&mut tx, domain, &t.event, &t.channels).await?;
+            stored.push(t.event.id);
         }
         tx.commit().await?;
         Ok(stored)

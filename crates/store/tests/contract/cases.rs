@@ -1424,3 +1424,167 @@ pub async fn budgets_channels_and_the_outbox(h: &Harness) {
     s.delete_channel(d.id, hook.id).await.unwrap();
     assert!(s.channels(d.id).await.unwrap().is_empty());
 }
+
+#[allow(clippy::too_many_lines)] // One story: monitor, anomaly, its updates, its state.
+pub async fn monitors_keep_anomalies_with_compare_and_set(h: &Harness) {
+    use cloudbill_core::{AnomalyState, BudgetScope, Monitor, MonitorId, Name, StoredAnomaly};
+    use cloudbill_store::AnomalyChange;
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    let monitor = Monitor {
+        id: MonitorId::new(),
+        domain: d.id,
+        name: Name::parse("default", "monitor name").unwrap(),
+        scope: BudgetScope::Domain,
+        filters: vec![],
+        dimension: "service".into(),
+        z: parse_decimal("3.5").unwrap(),
+        min_amount: parse_decimal("10").unwrap(),
+        min_percent: parse_decimal("20").unwrap(),
+        both_directions: false,
+        channels: vec![],
+        created_at: at,
+    };
+    s.create_monitor(&monitor).await.unwrap();
+    assert!(matches!(
+        s.create_monitor(&Monitor {
+            id: MonitorId::new(),
+            ..monitor.clone()
+        })
+        .await
+        .unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(
+        s.monitors(d.id).await.unwrap(),
+        std::slice::from_ref(&monitor)
+    );
+    assert!(s.monitors(other.id).await.unwrap().is_empty());
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 5, 10).unwrap();
+    let anomaly = StoredAnomaly {
+        id: "an_0001".into(),
+        domain: d.id,
+        monitor: monitor.id,
+        kind: "spike".into(),
+        group: std::collections::BTreeMap::from([("service".into(), "AmazonRDS".into())]),
+        currency: Currency::parse("USD").unwrap(),
+        start: day,
+        end: day,
+        expected: parse_decimal("10.5").unwrap(),
+        actual: parse_decimal("52.25").unwrap(),
+        impact: parse_decimal("41.75").unwrap(),
+        score: parse_decimal("12.3").unwrap(),
+        contributors: serde_json::json!([{"group": {"region": "us-east-1"}}]),
+        state: AnomalyState::Open,
+        closed_reason: None,
+        detected_at: at,
+        updated_at: at,
+        notified_impact: Some(parse_decimal("41.75").unwrap()),
+        version: 1,
+    };
+    let event = |kind: &str| cloudbill_core::Event {
+        id: cloudbill_core::EventId::new(),
+        domain: d.id,
+        kind: kind.into(),
+        subject: monitor.id.as_uuid(),
+        subject_name: "default".into(),
+        occurred_at: at,
+        cause: "test".into(),
+        payload: "{}".into(),
+    };
+    let insert = AnomalyChange {
+        anomaly: anomaly.clone(),
+        expected_version: None,
+        event: Some((event("anomaly.detected"), vec![])),
+    };
+    assert_eq!(
+        s.apply_anomalies(d.id, std::slice::from_ref(&insert))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A second insert of the same anomaly (another process) writes and queues nothing.
+    assert!(s
+        .apply_anomalies(
+            d.id,
+            &[AnomalyChange {
+                event: Some((event("anomaly.detected"), vec![])),
+                ..insert.clone()
+            }]
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .apply_anomalies(other.id, std::slice::from_ref(&insert))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.stored_anomalies(d.id, None).await.unwrap(),
+        std::slice::from_ref(&anomaly)
+    );
+    assert!(s.stored_anomalies(other.id, None).await.unwrap().is_empty());
+    // Updates are compare-and-set on the version.
+    let grown = StoredAnomaly {
+        end: day.succ_opt().unwrap(),
+        version: 2,
+        ..anomaly.clone()
+    };
+    let update = AnomalyChange {
+        anomaly: grown.clone(),
+        expected_version: Some(1),
+        event: None,
+    };
+    s.apply_anomalies(d.id, std::slice::from_ref(&update))
+        .await
+        .unwrap();
+    let stale = AnomalyChange {
+        anomaly: StoredAnomaly {
+            version: 3,
+            impact: cloudbill_core::Decimal::ONE,
+            ..anomaly.clone()
+        },
+        expected_version: Some(1),
+        event: Some((event("anomaly.detected"), vec![])),
+    };
+    assert!(s.apply_anomalies(d.id, &[stale]).await.unwrap().is_empty());
+    assert_eq!(
+        s.stored_anomalies(d.id, Some(monitor.id)).await.unwrap(),
+        std::slice::from_ref(&grown)
+    );
+    // States by id.
+    assert_eq!(
+        s.set_anomaly_state(d.id, "an_0001", AnomalyState::Acknowledged, at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.set_anomaly_state(other.id, "an_0001", AnomalyState::Ignored, at)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.set_anomaly_state(d.id, "an_nope", AnomalyState::Ignored, at)
+            .await
+            .unwrap(),
+        0
+    );
+    let now = s.stored_anomalies(d.id, None).await.unwrap();
+    assert_eq!(
+        (now[0].state, now[0].version),
+        (AnomalyState::Acknowledged, 3)
+    );
+    assert_eq!(s.events(d.id, None, 10).await.unwrap().len(), 1);
+    s.delete_monitor(d.id, monitor.id).await.unwrap();
+    assert!(s.stored_anomalies(d.id, None).await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_monitor(d.id, monitor.id).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+}

@@ -67,4 +67,5 @@ contract!(
     streamed_replace_takes_ready_encoded_partitions,
     concurrent_replaces_of_one_account_run_one_after_the_other,
     budgets_channels_and_the_outbox,
+    monitors_keep_anomalies_with_compare_and_set,
 );
