@@ -111,6 +111,11 @@ pub enum Command {
         #[command(subcommand)]
         format: ExportFormat,
     },
+    /// Anomaly monitors and the anomalies they keep: create monitors, acknowledge or ignore.
+    Anomaly {
+        #[command(subcommand)]
+        action: AnomalyAction,
+    },
     /// Notification channels for budgets: signed webhooks, Slack, e-mail.
     Channel {
         #[command(subcommand)]
@@ -145,6 +150,86 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomalyAction {
+    /// Anomaly monitors: a scope split by one dimension, run after every sync and import.
+    Monitor {
+        #[command(subcommand)]
+        action: MonitorAction,
+    },
+    /// The anomalies the monitors keep, newest first.
+    List {
+        /// One monitor (name or id).
+        #[arg(long)]
+        monitor: Option<String>,
+        /// open (default) or all (acknowledged, ignored and closed too).
+        #[arg(long, default_value = "open")]
+        state: String,
+    },
+    /// Acknowledge an anomaly (someone knows; it closes after 7 normal days).
+    Ack {
+        /// Anomaly id (an_…).
+        id: String,
+    },
+    /// Ignore an anomaly.
+    Ignore {
+        /// Anomaly id (an_…).
+        id: String,
+    },
+    /// Run every monitor now.
+    Detect,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorAction {
+    /// Create a monitor (run at once).
+    Create(Box<MonitorCreateArgs>),
+    /// List monitors.
+    List,
+    /// Delete a monitor and its anomalies (their events are kept).
+    Delete {
+        /// Monitor name or id.
+        name: String,
+    },
+}
+
+/// `anomaly monitor create` flags.
+#[derive(Debug, Args)]
+pub struct MonitorCreateArgs {
+    /// Unique monitor name.
+    pub name: String,
+    /// Scope: one project (default: the whole domain).
+    #[arg(long, conflicts_with_all = ["project_group", "account"])]
+    pub project: Option<String>,
+    /// Scope: a project group with its sub-groups.
+    #[arg(long, conflicts_with = "account")]
+    pub project_group: Option<String>,
+    /// Scope: one billing account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only records with KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// The key to split by.
+    #[arg(long, default_value = "service", value_name = "KEY")]
+    pub dimension: String,
+    /// Least robust z-score of an anomalous day [default: 3.5].
+    #[arg(long, allow_hyphen_values = true)]
+    pub z: Option<String>,
+    /// Least excess over expected, in the currency [default: 10].
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
+    pub min_amount: Option<String>,
+    /// Least excess over expected, in percent [default: 20].
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
+    pub min_percent: Option<String>,
+    /// spikes or both (drops too).
+    #[arg(long, default_value = "spikes")]
+    pub direction: String,
+    /// Channel(s) `anomaly.detected` goes to.
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub channel: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -534,7 +619,8 @@ pub struct AnomaliesArgs {
     /// The least excess over expected, in percent [default: 20].
     #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub min_percent: Option<String>,
-    /// open (default) or all; on-demand detection keeps no state, so both list the same.
+    /// open (default) or all: with all, also the anomalies a monitor of the same split and
+    /// scope keeps acknowledged, ignored or closed.
     #[arg(long, default_value = "open")]
     pub state: String,
 }

@@ -12,20 +12,20 @@ use tokio::net::TcpListener;
 
 use crate::harness::Env;
 
-const SECRET: &str = "whsec-test-0123456789abcdef";
+pub(crate) const SECRET: &str = "whsec-test-0123456789abcdef";
 const TODAY: &str = "2025-06-20";
 
 /// One request the receiver saw.
 #[derive(Debug, Clone)]
-struct Seen {
-    event_id: String,
-    body: serde_json::Value,
-    status: u16,
+pub(crate) struct Seen {
+    pub(crate) event_id: String,
+    pub(crate) body: serde_json::Value,
+    pub(crate) status: u16,
 }
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// 500 to the very first request, 200 after.
     FailFirst,
     /// Never answers (holds the connection).
@@ -34,19 +34,19 @@ enum Mode {
     Ok,
 }
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     mode: Arc<Mutex<Mode>>,
     hits: tokio::sync::watch::Receiver<usize>,
 }
 
 impl Receiver {
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn delivered(&self) -> Vec<Seen> {
+    pub(crate) fn delivered(&self) -> Vec<Seen> {
         self.seen()
             .into_iter()
             .filter(|s| s.status == 200)
@@ -56,7 +56,7 @@ impl Receiver {
 
 /// A loopback HTTP/1.1 receiver that verifies `X-Cloudbill-Signature` against `SECRET` (a
 /// request with a bad signature fails the test) and answers as its mode says.
-async fn receiver(mode: Mode) -> Receiver {
+pub(crate) async fn receiver(mode: Mode) -> Receiver {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));

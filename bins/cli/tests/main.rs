@@ -19,5 +19,6 @@ mod files;
 mod flow;
 mod forecast;
 mod hardening;
+mod monitors;
 mod processes;
 mod tags;

@@ -438,6 +438,147 @@ async fn budget_bars(
     Ok(out)
 }
 
+/// One anomaly row: days, group, kind, actual against expected, impact, state, and its
+/// explanation (the contributors that moved most).
+#[allow(clippy::too_many_arguments)] // One table row's cells.
+fn anomaly_row(
+    out: &mut String,
+    id: &str,
+    days: (NaiveDate, NaiveDate),
+    group: &BTreeMap<String, String>,
+    kind: &str,
+    amounts: (Decimal, Decimal, Decimal, cloudbill_core::Currency),
+    state: &str,
+    contributors: &serde_json::Value,
+) {
+    let (expected, actual, impact, cur) = amounts;
+    let money = |v: Decimal| esc(&format!("{} {cur}", cur.display(v)));
+    let why: Vec<String> = contributors
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .take(3)
+                .map(|c| {
+                    let who: Vec<String> = c["group"]
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or_default()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let delta = c["impact"]
+                        .as_str()
+                        .and_then(|x| x.parse::<Decimal>().ok())
+                        .map(|x| {
+                            format!(
+                                "{}{}",
+                                if x.is_sign_negative() { "" } else { "+" },
+                                cur.display(x)
+                            )
+                        })
+                        .unwrap_or_default();
+                    esc(&format!("{} {delta}", who.join(", ")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let span = if days.0 == days.1 {
+        days.0.to_string()
+    } else {
+        format!("{} to {}", days.0, days.1)
+    };
+    let group: Vec<String> = group.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = write!(
+        out,
+        "<tr data-anomaly=\"{id}\" data-impact=\"{impact}\"><td>{span}</td><td>{g}</td><td>{kind}</td><td class=\"r\">{a} / {e}</td><td class=\"r\">{i}</td><td>{state}</td><td>{why}</td></tr>",
+        id = esc(id),
+        g = esc(&group.join(", ")),
+        kind = esc(kind),
+        a = money(actual),
+        e = money(expected),
+        i = money(impact),
+        state = esc(state),
+        why = why.join("<br>"),
+    );
+}
+
+const ANOMALY_HEAD: &str = "<tr><th>Days</th><th>Where</th><th>Kind</th><th class=\"r\">Actual / expected</th><th class=\"r\">Impact</th><th>State</th><th>Why (top contributors)</th></tr>";
+
+/// The anomalies the monitors keep (open and acknowledged), newest first, at most 10.
+async fn kept_anomalies(state: &AppState, p: &Principal) -> Result<String, ApiError> {
+    let kept: Vec<_> = state
+        .billing
+        .kept_anomalies(p, None, true)
+        .await?
+        .into_iter()
+        .filter(|v| {
+            matches!(
+                v.anomaly.state,
+                cloudbill_core::AnomalyState::Open | cloudbill_core::AnomalyState::Acknowledged
+            )
+        })
+        .take(10)
+        .collect();
+    if kept.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = format!("<h2>Anomalies</h2><table data-table=\"anomalies\">{ANOMALY_HEAD}");
+    for v in &kept {
+        let a = &v.anomaly;
+        anomaly_row(
+            &mut out,
+            &a.id,
+            (a.start, a.end),
+            &a.group,
+            &a.kind,
+            (a.expected, a.actual, a.impact, a.currency),
+            &format!("{} · {}", a.state.as_str(), v.monitor),
+            &a.contributors,
+        );
+    }
+    out.push_str("</table>");
+    Ok(out)
+}
+
+/// A project's anomalies of the last complete days, split by service, explained (on demand).
+async fn project_anomalies(
+    state: &AppState,
+    p: &Principal,
+    project: &str,
+) -> Result<String, ApiError> {
+    let today = Utc::now().date_naive();
+    let Ok(range) = DateRange::new(
+        today - chrono::Duration::days(cloudbill_service::MONITOR_WINDOW_DAYS),
+        today,
+    ) else {
+        return Ok(String::new());
+    };
+    let mut request = cloudbill_service::AnomalyRequest::new(range);
+    request
+        .filters
+        .insert(GroupKey::Project, vec![project.to_owned()]);
+    let found = state.billing.anomalies(p, &request).await?;
+    if found.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = format!("<h2>Anomalies (last {} days, by service)</h2><table data-table=\"anomalies\">{ANOMALY_HEAD}", cloudbill_service::MONITOR_WINDOW_DAYS);
+    for f in found.iter().take(10) {
+        anomaly_row(
+            &mut out,
+            &f.id,
+            (f.start, f.end),
+            &f.group,
+            f.kind,
+            (f.expected, f.actual, f.impact, f.currency),
+            f.state,
+            &serde_json::to_value(&f.contributors).unwrap_or_default(),
+        );
+    }
+    out.push_str("</table>");
+    Ok(out)
+}
+
 async fn home(
     State(state): State<AppState>,
     PageAuth(p): PageAuth,
@@ -464,6 +605,7 @@ async fn home(
     let domain = state.billing.domain().await?;
     let mut body = cards(&state, &p, None).await?;
     body.push_str(&budget_bars(&state, &p, None).await?);
+    body.push_str(&kept_anomalies(&state, &p).await?);
     body.push_str(&range_form(&v, "/"));
     body.push_str(&chart(&consolidated));
     body.push_str(&currency_totals(&consolidated, &v, &[]));
@@ -525,6 +667,7 @@ async fn project_page(
     let per_service = state.billing.report(&p, &q).await?;
     let mut body = cards(&state, &p, Some(&pid)).await?;
     body.push_str(&budget_bars(&state, &p, Some(project.id)).await?);
+    body.push_str(&project_anomalies(&state, &p, &pid).await?);
     body.push_str(&range_form(&v, &format!("/projects/{pid}")));
     let _ = write!(
         body,

@@ -418,6 +418,70 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Admin,
     ),
+    r(
+        "get",
+        "/api/v1/anomaly-monitors",
+        "List anomaly monitors (members: their projects')",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/anomaly-monitors",
+        "Create an anomaly monitor (run at once)",
+        Some("NewMonitor"),
+        201,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/anomaly-monitors/run",
+        "Run every monitor now",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/anomaly-monitors/{id}",
+        "One monitor",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "delete",
+        "/api/v1/anomaly-monitors/{id}",
+        "Delete a monitor and its anomalies (their events are kept)",
+        None,
+        204,
+        Access::Any,
+    ),
+    r(
+        "get",
+        "/api/v1/anomaly-monitors/{id}/anomalies",
+        "The anomalies a monitor keeps (?state=open|all), explained",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/anomalies/{id}/ack",
+        "Acknowledge an anomaly",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/anomalies/{id}/ignore",
+        "Ignore an anomaly",
+        None,
+        200,
+        Access::Any,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -457,6 +521,12 @@ fn schemas() -> Value {
                     {"type": "object", "required": ["threshold"], "additionalProperties": false,
                         "properties": {"threshold": string, "channels": {"type": "array", "items": string}}}]}},
                 "channels": {"type": "array", "items": string, "description": "channels of the notifications that name none"}}},
+        "NewMonitor": {"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": string, "project": string, "project_group": string, "account": string,
+                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
+                "dimension": string, "z": amount, "min_amount": amount, "min_percent": amount,
+                "direction": {"type": "string", "enum": ["spikes", "both"]},
+                "channels": {"type": "array", "items": string}}},
         "NewChannel": {"type": "object", "required": ["name"], "additionalProperties": false,
             "description": "exactly one of webhook, slack, email",
             "properties": {"name": string, "webhook": {"type": "string", "format": "uri"},
@@ -522,6 +592,10 @@ fn query_params(path: &str) -> Vec<Value> {
     {
         params.push(json!({"name": "limit", "in": "query", "required": false,
             "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}));
+    }
+    if path == "/api/v1/anomaly-monitors/{id}/anomalies" {
+        params.push(json!({"name": "state", "in": "query", "required": false,
+            "schema": {"type": "string", "enum": ["open", "all"]}}));
     }
     if path == "/api/v1/export/focus" {
         params.push(json!({"name": "format", "in": "query", "required": false,

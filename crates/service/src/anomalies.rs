@@ -24,6 +24,9 @@ pub struct AnomalyRequest {
     pub settings: Settings,
     /// Whether to find each anomaly's contributors (three more reports).
     pub explain: bool,
+    /// List every anomaly whatever its state; else only open ones (an anomaly a monitor of
+    /// the same split and scope keeps has that monitor's state; the others are open).
+    pub all_states: bool,
 }
 
 impl AnomalyRequest {
@@ -35,6 +38,7 @@ impl AnomalyRequest {
             filters: BTreeMap::new(),
             settings: Settings::default(),
             explain: true,
+            all_states: false,
         }
     }
 }
@@ -77,7 +81,8 @@ pub struct FoundAnomaly {
     pub currency: Currency,
     /// The child values that moved most (at most 5, largest |impact| first).
     pub contributors: Vec<Contributor>,
-    /// `open` (on-demand detection keeps no state).
+    /// `open`, or the state a monitor of the same split and scope keeps it in
+    /// (`acknowledged`, `ignored`, `closed`).
     pub state: &'static str,
 }
 
@@ -150,6 +155,20 @@ impl Billing {
     /// The anomalies of `request.range`, split by `request.group_by`, each with its top
     /// contributors; a member's of its projects only (the report's rules).
     pub async fn anomalies(
+        &self,
+        p: &Principal,
+        request: &AnomalyRequest,
+    ) -> Result<Vec<FoundAnomaly>, ServiceError> {
+        let mut found = self.detect(p, request).await?;
+        self.with_kept_states(request, &mut found).await?;
+        if !request.all_states {
+            found.retain(|f| f.state == "open");
+        }
+        Ok(found)
+    }
+
+    /// [`Billing::anomalies`] without states: what the data says.
+    pub(crate) async fn detect(
         &self,
         p: &Principal,
         request: &AnomalyRequest,

@@ -236,10 +236,15 @@ impl Billing {
     /// Turns billing on or off (admin only).
     pub async fn set_billing(&self, p: &Principal, enabled: bool) -> Result<Domain, ServiceError> {
         p.require_admin("turn billing on or off")?;
-        Ok(self
+        let domain = self
             .inner
             .store
             .set_billing_enabled(self.domain_id(), enabled)
-            .await?)
+            .await?;
+        if enabled {
+            // The domain watches its spend per service from the start.
+            self.ensure_default_monitor().await?;
+        }
+        Ok(domain)
     }
 }

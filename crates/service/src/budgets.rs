@@ -174,11 +174,11 @@ pub struct Evaluation {
 }
 
 /// Names of the catalog, to show scopes and resolve keys.
-struct Names {
-    projects: Vec<(cloudbill_core::ProjectId, Name)>,
-    groups: Vec<(cloudbill_core::ProjectGroup,)>,
-    accounts: Vec<(AccountId, Name, cloudbill_core::ProjectId)>,
-    channels: Vec<(ChannelId, Name)>,
+pub(crate) struct Names {
+    pub(crate) projects: Vec<(cloudbill_core::ProjectId, Name)>,
+    pub(crate) groups: Vec<(cloudbill_core::ProjectGroup,)>,
+    pub(crate) accounts: Vec<(AccountId, Name, cloudbill_core::ProjectId)>,
+    pub(crate) channels: Vec<(ChannelId, Name)>,
 }
 
 fn round2(v: Decimal) -> Decimal {
@@ -192,7 +192,7 @@ fn percent(v: Decimal, of: Decimal) -> Decimal {
 }
 
 impl Billing {
-    async fn names(&self) -> Result<Names, ServiceError> {
+    pub(crate) async fn names(&self) -> Result<Names, ServiceError> {
         let store = &self.inner.store;
         let d = self.domain_id();
         Ok(Names {
@@ -227,7 +227,48 @@ impl Billing {
     }
 
     fn view(b: &Budget, names: &Names) -> BudgetView {
-        let scope = match b.scope {
+        let scope = Self::scope_view(b.scope, names);
+        let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in &b.filters {
+            filters.entry(k.clone()).or_default().push(v.clone());
+        }
+        BudgetView {
+            id: b.id,
+            name: b.name.to_string(),
+            scope,
+            filters,
+            period: b.period,
+            amount: b.amount.amount(),
+            currency: b.amount.currency(),
+            metric: b.metric,
+            notifications: b
+                .notifications
+                .iter()
+                .map(|n| NotificationView {
+                    threshold: n.threshold.to_string(),
+                    channels: Self::channel_names(&n.channels, names),
+                })
+                .collect(),
+            created_at: b.created_at,
+        }
+    }
+
+    /// Channel names of `ids` (an id when the channel is gone).
+    pub(crate) fn channel_names(ids: &[ChannelId], names: &Names) -> Vec<String> {
+        ids.iter()
+            .map(|c| {
+                names
+                    .channels
+                    .iter()
+                    .find(|x| x.0 == *c)
+                    .map_or_else(|| c.to_string(), |x| x.1.to_string())
+            })
+            .collect()
+    }
+
+    /// A scope as shown.
+    pub(crate) fn scope_view(scope: BudgetScope, names: &Names) -> ScopeView {
+        match scope {
             BudgetScope::Domain => ScopeView {
                 kind: "domain",
                 id: None,
@@ -260,39 +301,6 @@ impl Billing {
                     .find(|x| x.0 == id)
                     .map(|x| x.1.to_string()),
             },
-        };
-        let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (k, v) in &b.filters {
-            filters.entry(k.clone()).or_default().push(v.clone());
-        }
-        BudgetView {
-            id: b.id,
-            name: b.name.to_string(),
-            scope,
-            filters,
-            period: b.period,
-            amount: b.amount.amount(),
-            currency: b.amount.currency(),
-            metric: b.metric,
-            notifications: b
-                .notifications
-                .iter()
-                .map(|n| NotificationView {
-                    threshold: n.threshold.to_string(),
-                    channels: n
-                        .channels
-                        .iter()
-                        .map(|c| {
-                            names
-                                .channels
-                                .iter()
-                                .find(|x| x.0 == *c)
-                                .map_or_else(|| c.to_string(), |x| x.1.to_string())
-                        })
-                        .collect(),
-                })
-                .collect(),
-            created_at: b.created_at,
         }
     }
 
@@ -559,8 +567,16 @@ impl Billing {
     }
 
     fn budget_filters(b: &Budget) -> Result<BTreeMap<GroupKey, Vec<String>>, ServiceError> {
+        Self::scope_filters(b.scope, &b.filters)
+    }
+
+    /// A scope and its `KEY=VALUE` filters as report filters.
+    pub(crate) fn scope_filters(
+        scope: BudgetScope,
+        extra: &[(String, String)],
+    ) -> Result<BTreeMap<GroupKey, Vec<String>>, ServiceError> {
         let mut filters: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
-        match b.scope {
+        match scope {
             BudgetScope::Domain => {}
             BudgetScope::Project(id) => {
                 filters.insert(GroupKey::Project, vec![id.to_string()]);
@@ -572,7 +588,7 @@ impl Billing {
                 filters.insert(GroupKey::ServiceAccount, vec![id.to_string()]);
             }
         }
-        for (k, v) in &b.filters {
+        for (k, v) in extra {
             filters.entry(k.parse()?).or_default().push(v.clone());
         }
         Ok(filters)
@@ -710,24 +726,38 @@ impl Billing {
         })
     }
 
-    /// After a change of cost data or budgets: evaluates the budgets (those whose scope holds
-    /// a `touched` account, or all) and delivers what that queued. Never fails the caller: a
-    /// sync's or import's data is committed already; problems are logged, and undelivered
-    /// events wait in the outbox.
-    pub(crate) async fn after_change(&self, cause: &str, touched: Option<&BTreeSet<AccountId>>) {
-        match self.evaluate_budgets(cause, touched).await {
+    /// After a change of cost data, budgets or monitors: evaluates the budgets and runs the
+    /// anomaly monitors (those whose scope holds a `touched` account, from the earliest changed
+    /// day; or all) and delivers what that queued. Never fails the caller: a sync's or
+    /// import's data is committed already; problems are logged, and undelivered events wait
+    /// in the outbox.
+    pub(crate) async fn after_change(
+        &self,
+        cause: &str,
+        touched: Option<(&BTreeSet<AccountId>, Option<NaiveDate>)>,
+    ) {
+        let accounts = touched.map(|t| t.0);
+        let mut queued = 0;
+        match self.evaluate_budgets(cause, accounts).await {
             Ok(e) => {
                 for error in &e.errors {
                     tracing::warn!(error = %error, "budget not evaluated");
                 }
-                if e.events.is_empty() {
-                    return;
+                queued += e.events.len();
+            }
+            Err(e) => tracing::warn!(error = %e, "budgets not evaluated"),
+        }
+        match self.run_monitors(cause, touched).await {
+            Ok(d) => {
+                for error in &d.errors {
+                    tracing::warn!(error = %error, "anomaly monitor not run");
                 }
+                queued += d.events.len();
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "budgets not evaluated");
-                return;
-            }
+            Err(e) => tracing::warn!(error = %e, "anomaly monitors not run"),
+        }
+        if queued == 0 {
+            return;
         }
         if self.inner.notifier.get().is_some() {
             if let Err(e) = self.deliver_due().await {
@@ -764,7 +794,9 @@ impl Billing {
         if budgets.is_empty() {
             return Ok(Evaluation::default());
         }
-        let relevant = self.relevant(&budgets, touched).await?;
+        let scopes: Vec<(BudgetId, BudgetScope)> =
+            budgets.iter().map(|b| (b.id, b.scope)).collect();
+        let relevant = self.relevant(&scopes, touched).await?;
         let fired = store.fired_thresholds(self.domain_id()).await?;
         let today = self.today();
         let recent = today - chrono::Duration::days(self.inner.config.restate_days.max(0));
@@ -793,14 +825,15 @@ impl Billing {
         Ok(eval)
     }
 
-    /// The budgets whose scope may hold one of `touched` (every one with `None`).
-    async fn relevant(
+    /// The objects (budgets, monitors) whose scope may hold one of `touched` (every one with
+    /// `None`).
+    pub(crate) async fn relevant<K: Ord + Copy>(
         &self,
-        budgets: &[Budget],
+        scopes: &[(K, BudgetScope)],
         touched: Option<&BTreeSet<AccountId>>,
-    ) -> Result<BTreeSet<BudgetId>, ServiceError> {
+    ) -> Result<BTreeSet<K>, ServiceError> {
         let Some(touched) = touched else {
-            return Ok(budgets.iter().map(|b| b.id).collect());
+            return Ok(scopes.iter().map(|b| b.0).collect());
         };
         let histories = self
             .inner
@@ -831,15 +864,15 @@ impl Billing {
             }
             false
         };
-        Ok(budgets
+        Ok(scopes
             .iter()
-            .filter(|b| match b.scope {
+            .filter(|b| match b.1 {
                 BudgetScope::Domain => true,
                 BudgetScope::Project(id) => projects.contains(&id),
                 BudgetScope::Account(id) => touched.contains(&id),
                 BudgetScope::Group(g) => projects.iter().any(|p| in_group(g, *p)),
             })
-            .map(|b| b.id)
+            .map(|b| b.0)
             .collect())
     }
 

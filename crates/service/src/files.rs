@@ -202,8 +202,12 @@ impl Billing {
         }
         store.save_job(&finished).await?;
         if !outcome.changed_days.is_empty() {
-            self.after_change("import", Some(&std::iter::once(account.id).collect()))
-                .await;
+            let since = outcome.changed_days.iter().map(|c| c.date).min();
+            self.after_change(
+                "import",
+                Some((&std::iter::once(account.id).collect(), since)),
+            )
+            .await;
         }
         Ok(ImportReport {
             account: account.name.to_string(),

@@ -18,6 +18,7 @@ mod error;
 mod files;
 mod forecast;
 mod hint;
+mod monitors;
 mod notify;
 mod report;
 mod request;
@@ -47,7 +48,8 @@ pub use cloudbill_core::{
 pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
-    CatalogStore, CostStore, JobStore, MemoryStore, NotifyStore, Store, StoreError, TokenStore,
+    AnomalyStore, CatalogStore, CostStore, JobStore, MemoryStore, NotifyStore, Store, StoreError,
+    TokenStore,
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
@@ -56,6 +58,10 @@ pub use forecast::{
     MAX_RESTATE_DAYS,
 };
 pub use hint::Hint;
+pub use monitors::{
+    AnomalyView, Detection, MonitorView, NewMonitor, CLOSE_AFTER_NORMAL_DAYS, DEFAULT_MONITOR,
+    MONITOR_WINDOW_DAYS, RENOTIFY_GROWTH,
+};
 pub use notify::{
     ChannelSpec, DeliveryCounts, DeliveryPolicy, DeliveryView, FlushReport, NewChannel, Notifier,
     Outgoing, MIN_WEBHOOK_SECRET,

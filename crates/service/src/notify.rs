@@ -546,6 +546,30 @@ pub(crate) fn summary(event: &Event) -> String {
                 end = v.pointer("/period/end").and_then(|x| x.as_str()).unwrap_or(""),
             )
         }
+        "anomaly.detected" => {
+            let a = |k: &str| {
+                v.pointer(&format!("/anomaly/{k}"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let days = if a("start") == a("end") {
+                a("start")
+            } else {
+                format!("{} to {}", a("start"), a("end"))
+            };
+            format!(
+                "Anomaly ({}) in {} {}: {} {cur} against {} expected, impact {} {cur}, {days} (monitor {})",
+                a("kind"),
+                text("dimension"),
+                text("value"),
+                a("actual"),
+                a("expected"),
+                a("impact"),
+                text("monitor"),
+                cur = a("currency"),
+            )
+        }
         other => format!("cloudbill {other}: {}", event.subject_name),
     }
 }

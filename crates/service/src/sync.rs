@@ -44,6 +44,8 @@ pub struct AccountOutcome {
     pub rows: u64,
     /// Days whose totals changed.
     pub changed_days: usize,
+    /// The earliest of them.
+    pub first_changed: Option<NaiveDate>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -96,6 +98,10 @@ impl Planned {
             state: self.job.as_ref().map_or(JobState::Failed, |j| j.state),
             rows: self.job.as_ref().map_or(0, |j| j.rows),
             changed_days: self.job.as_ref().map_or(0, |j| j.changed_days.len()),
+            first_changed: self
+                .job
+                .as_ref()
+                .and_then(|j| j.changed_days.iter().map(|c| c.date).min()),
             error: self
                 .refused
                 .clone()
@@ -299,8 +305,9 @@ impl Billing {
             .filter(|o| o.changed_days > 0)
             .filter_map(|o| ids.get(&o.account).copied())
             .collect();
+        let since = outcomes.iter().filter_map(|o| o.first_changed).min();
         if !touched.is_empty() {
-            self.after_change("sync", Some(&touched)).await;
+            self.after_change("sync", Some((&touched, since))).await;
         }
         SyncReport { outcomes }
     }

@@ -213,6 +213,7 @@ pub(crate) fn anomaly_request(
     if !["open", "all"].contains(&args.state.as_str()) {
         return Err(usage(&format!("--state {:?}: open or all", args.state)));
     }
+    request.all_states = args.state == "all";
     Ok(request)
 }
 

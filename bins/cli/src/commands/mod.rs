@@ -5,6 +5,7 @@ mod accounts;
 mod budgets;
 mod catalog;
 mod jobs;
+mod monitors;
 mod tokens;
 
 use accounts::account_cmd;
@@ -13,6 +14,7 @@ use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
 use jobs::jobs_cmd;
 pub(crate) use jobs::report_query;
+use monitors::anomaly_cmd;
 use tokens::token_cmd;
 
 use std::io::Write;
@@ -23,8 +25,9 @@ use cloudbill_service::{Billing, BillingConfig, Principal, SyncRequest};
 use serde_json::json;
 
 use crate::args::{
-    AccountAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format, GroupAction,
-    KeyAction, NotifyAction, ProjectAction, ProviderAction, TokenAction,
+    AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format,
+    GroupAction, KeyAction, MonitorAction, NotifyAction, ProjectAction, ProviderAction,
+    TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -126,6 +129,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
         Command::Token { action } => token_cmd(&billing, action, format, out).await,
         Command::Channel { action } => channel_cmd(&billing, action, format, out).await,
+        Command::Anomaly { action } => anomaly_cmd(&billing, action, format, out).await,
         Command::Budget { action } => budget_cmd(&billing, action, format, out).await,
         Command::Notify { action } => notify_cmd(&billing, action, format, out).await,
         Command::Import { format } => {
@@ -178,6 +182,12 @@ fn creates_database(command: &Command) -> bool {
             }
             | Command::Notify {
                 action: NotifyAction::Log { .. }
+            }
+            | Command::Anomaly {
+                action: AnomalyAction::List { .. }
+                    | AnomalyAction::Monitor {
+                        action: MonitorAction::List
+                    }
             }
     )
 }

@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod budgets;
 mod jobs;
+mod monitors;
 mod projects;
 mod query;
 
@@ -29,6 +30,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(query::router())
         .merge(budgets::router())
+        .merge(monitors::router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

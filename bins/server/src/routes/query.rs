@@ -285,6 +285,7 @@ async fn anomalies(
     if !matches!(get("state"), None | Some("open" | "all")) {
         return Err(invalid("state: open or all"));
     }
+    request.all_states = get("state") == Some("all");
     let found = s.billing.anomalies(&p, &request).await?;
     Ok(Json(serde_json::json!({ "anomalies": found })))
 }
