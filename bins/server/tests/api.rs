@@ -1138,3 +1138,119 @@ async fn budgets_and_channels_over_http_follow_the_member_rules_and_hide_secrets
     );
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_monitors_over_http_follow_the_member_rules() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let web_member = Some(s.web_member.as_str());
+    let data_member = Some(s.data_member.as_str());
+    // Billing was turned on: the default monitor exists; members do not see a domain monitor.
+    let (_, all) = s.call("GET", "/api/v1/anomaly-monitors", admin, None).await;
+    assert_eq!(all["items"][0]["name"], "default");
+    let (_, mine) = s
+        .call("GET", "/api/v1/anomaly-monitors", web_member, None)
+        .await;
+    assert_eq!(mine["items"], json!([]));
+    let web = json!({"name": "web", "project": "web", "dimension": "region", "z": "4", "direction": "both"});
+    assert_eq!(
+        s.call(
+            "POST",
+            "/api/v1/anomaly-monitors",
+            data_member,
+            Some(web.clone())
+        )
+        .await
+        .0,
+        404
+    );
+    let (status, created) = s
+        .call("POST", "/api/v1/anomaly-monitors", web_member, Some(web))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (
+            created["dimension"].as_str(),
+            created["direction"].as_str(),
+            created["z"].as_str()
+        ),
+        (Some("region"), Some("both"), Some("4"))
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/api/v1/anomaly-monitors/{id}"),
+            data_member,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (status, kept) = s
+        .call(
+            "GET",
+            &format!("/api/v1/anomaly-monitors/{id}/anomalies?state=all"),
+            web_member,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{kept}");
+    assert!(kept["anomalies"].is_array());
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/api/v1/anomaly-monitors/{id}/anomalies?state=x"),
+            web_member,
+            None
+        )
+        .await
+        .0,
+        422
+    );
+    for (body, needle) in [
+        (json!({"name": "x", "dimension": "colour"}), "colour"),
+        (json!({"name": "x", "z": "0"}), "out of range"),
+        (json!({"name": "x", "z": 4}), "z"),
+        (json!({"name": "x", "direction": "up"}), "spikes or both"),
+    ] {
+        let (status, err) = s
+            .call("POST", "/api/v1/anomaly-monitors", admin, Some(body))
+            .await;
+        assert!(status == 400 || status == 422, "{status} {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        s.call("POST", "/api/v1/anomalies/an_nope/ack", admin, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.call("POST", "/api/v1/anomaly-monitors/run", web_member, None)
+            .await
+            .0,
+        403
+    );
+    let (status, run) = s
+        .call("POST", "/api/v1/anomaly-monitors/run", admin, None)
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["monitors"], 2);
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/anomaly-monitors/{id}"),
+            web_member,
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    s.cleanup().await;
+}
