@@ -16,6 +16,7 @@ use cloudbill_aggregate::{Catalog, CatalogAccount, CatalogProject, Engine, Group
 use cloudbill_core::{AccountId, Assignment, DateRange, Decimal, DomainId, Granularity, ProjectId};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 
+mod anomaly_bench;
 mod import_bench;
 mod store_bench;
 mod tags_bench;
@@ -26,6 +27,22 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     for _ in 0..n {
         let t = Instant::now();
         let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.unwrap_or_else(|| unreachable!("n >= 1")))
+}
+
+/// [`best_of`] for an async measurement.
+async fn best_of_async<T, F: std::future::Future<Output = T>>(
+    n: usize,
+    mut f: impl FnMut() -> F,
+) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut out = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = f().await;
         best = best.min(t.elapsed().as_secs_f64());
         out = Some(v);
     }
@@ -238,6 +255,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, dir] if cmd == "anomalies" => match anomaly_bench::run(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         [cmd, dir] if cmd == "tags" => match tags_bench::run(dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -262,7 +286,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | tags DIR"
+                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | tags DIR | anomalies DIR"
             );
             ExitCode::from(2)
         }

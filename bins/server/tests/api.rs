@@ -1090,6 +1090,12 @@ async fn budgets_and_channels_over_http_follow_the_member_rules_and_hide_secrets
         s.call("GET", "/api/v1/notifications", admin, None).await.0,
         200
     );
+    for path in [
+        "/api/v1/notifications?limit=0",
+        "/api/v1/budget-events?limit=10001",
+    ] {
+        assert_eq!(s.call("GET", path, admin, None).await.0, 422, "{path}");
+    }
     let metrics = s
         .http
         .get(s.url("/metrics"))

@@ -27,6 +27,10 @@ pub struct AnomalyRequest {
     /// List every anomaly whatever its state; else only open ones (an anomaly a monitor of
     /// the same split and scope keeps has that monitor's state; the others are open).
     pub all_states: bool,
+    /// Refuse a range that starts before the scope's data has `history_days` of history (the
+    /// CLI and the API: the error says from when the range can start); else such days are
+    /// skipped (the dashboards, the monitors).
+    pub strict_history: bool,
 }
 
 impl AnomalyRequest {
@@ -39,6 +43,7 @@ impl AnomalyRequest {
             settings: Settings::default(),
             explain: true,
             all_states: false,
+            strict_history: false,
         }
     }
 }
@@ -123,17 +128,169 @@ fn series_of(report: &Report) -> SplitSeries {
     out
 }
 
-/// A child's expected (the median of its previous days, per anomaly day) and actual spend.
-fn child_part(series: &Series, a: &Anomaly, history: i64) -> (Decimal, Decimal) {
-    let value = |d: NaiveDate| series.get(&d).copied().unwrap_or_default();
+/// Daily values per (group values, currency) as (day index from `start`, value) pairs in day
+/// order — a day without spend is absent and counts 0: the children of an explanation, read by
+/// index rather than by date, without a slot for every day of every child.
+struct Dense {
+    start: NaiveDate,
+    days: usize,
+    map: SplitSparse,
+}
+
+/// (day index, value) pairs in day order.
+type Sparse = Vec<(u32, Decimal)>;
+/// Sparse series per (group values, currency).
+type SplitSparse = BTreeMap<(Vec<String>, Currency), Sparse>;
+
+/// The day index of an ISO `YYYY-MM-DD` label from `start` (`None`: not such a date).
+fn day_index(label: &str, start: NaiveDate) -> Option<i64> {
+    let b = label.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let day = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    Some((day - start).num_days())
+}
+
+impl Dense {
+    /// The daily report's buckets over `range`.
+    fn of(report: &Report, range: DateRange) -> Self {
+        let start = range.start();
+        let days = usize::try_from(range.days()).unwrap_or(0);
+        let keys: Vec<String> = report
+            .group_by
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let mut map = SplitSparse::new();
+        for row in &report.results {
+            // A row's series per currency (almost always one), filed once the row is read.
+            let mut per_currency: Vec<(Currency, Sparse)> = Vec::new();
+            for b in &row.billing_data {
+                let Some(i) = day_index(&b.date, start)
+                    .and_then(|i| u32::try_from(i).ok())
+                    .filter(|i| (*i as usize) < days)
+                else {
+                    continue;
+                };
+                let at = match per_currency.iter().position(|(c, _)| *c == b.currency) {
+                    Some(at) => at,
+                    None => {
+                        per_currency.push((b.currency, Vec::new()));
+                        per_currency.len() - 1
+                    }
+                };
+                let series = &mut per_currency[at].1;
+                match series.last_mut() {
+                    Some((last, v)) if *last == i => *v += b.cost,
+                    _ => series.push((i, b.cost)),
+                }
+            }
+            let values: Vec<String> = keys
+                .iter()
+                .map(|k| row.group.get(k).cloned().unwrap_or_default())
+                .collect();
+            for (currency, series) in per_currency {
+                map.insert((values.clone(), currency), series);
+            }
+        }
+        Self { start, days, map }
+    }
+
+    fn index(&self, day: NaiveDate) -> Option<usize> {
+        usize::try_from((day - self.start).num_days())
+            .ok()
+            .filter(|i| *i < self.days)
+    }
+}
+
+/// A child's expected (per anomaly day, the median of the `history` days before it, a day
+/// without spend or before the data counting 0: `anomaly::expected_on`'s rule) and actual
+/// spend over the anomaly's days.
+fn child_part(
+    values: &[(u32, Decimal)],
+    dense: &Dense,
+    a: &Anomaly,
+    history: i64,
+) -> (Decimal, Decimal) {
+    let h = usize::try_from(history).unwrap_or(0);
+    let (Some(first), Some(last)) = (dense.index(a.start), dense.index(a.end)) else {
+        return (Decimal::ZERO, Decimal::ZERO);
+    };
+    let at = |i: usize| values.partition_point(|(d, _)| (*d as usize) < i);
+    // The child's days from `first − h` through `last`; none: it contributes nothing.
+    let around = &values[at(first.saturating_sub(h))..at(last + 1)];
+    if around.iter().all(|(_, v)| v.is_zero()) {
+        return (Decimal::ZERO, Decimal::ZERO);
+    }
     let (mut expected, mut actual) = (Decimal::ZERO, Decimal::ZERO);
-    let mut d = a.start;
-    while d <= a.end {
-        expected += anomaly::expected_on(series, d, history);
-        actual += value(d);
-        d = d.succ_opt().unwrap_or(a.end + chrono::Duration::days(1));
+    let mut window: Vec<Decimal> = Vec::with_capacity(h);
+    for i in first..=last {
+        window.clear();
+        let lo = i.saturating_sub(h);
+        window.extend(
+            around
+                .iter()
+                .filter(|(d, _)| (*d as usize) >= lo && (*d as usize) < i)
+                .map(|(_, v)| *v),
+        );
+        window.resize(h, Decimal::ZERO);
+        expected += anomaly::median(&mut window);
+        actual += around
+            .iter()
+            .find(|(d, _)| *d as usize == i)
+            .map_or(Decimal::ZERO, |(_, v)| *v);
     }
     (expected, actual)
+}
+
+/// The top 5 children of `value`'s anomaly `a` (largest |impact| first) over every split.
+fn contributors(
+    children: &[(GroupKey, Dense)],
+    value: &str,
+    currency: Currency,
+    a: &Anomaly,
+    history: i64,
+) -> Vec<Contributor> {
+    let mut out: Vec<Contributor> = Vec::new();
+    for (child, split) in children {
+        // The parent's children are one run of the map (keys sort by parent first).
+        let run = split
+            .map
+            .range((vec![value.to_owned()], currency)..)
+            .take_while(|((values, _), _)| values.first().map(String::as_str) == Some(value));
+        for ((values, c), series) in run {
+            if *c != currency {
+                continue;
+            }
+            let (expected, actual) = child_part(series, split, a, history);
+            if expected == actual {
+                continue;
+            }
+            out.push(Contributor {
+                group: BTreeMap::from([(
+                    child.as_str().to_owned(),
+                    values.get(1).cloned().unwrap_or_default(),
+                )]),
+                expected,
+                actual,
+                impact: actual - expected,
+            });
+        }
+    }
+    out.sort_by(|x, y| {
+        y.impact
+            .abs()
+            .cmp(&x.impact.abs())
+            .then_with(|| x.group.cmp(&y.group))
+    });
+    out.truncate(5);
+    out
 }
 
 fn id_of(key: &str, value: &str, currency: Currency, a: &Anomaly) -> String {
@@ -194,6 +351,28 @@ impl Billing {
             q
         };
         let parents = series_of(&self.report(p, &report_by(vec![key.clone()])).await?);
+        // A day is judged against the `history_days` before it: the first days of the data
+        // have none.
+        let first_data = parents
+            .values()
+            .filter_map(|series| series.keys().next().copied())
+            .min();
+        let judged_from = first_data.map(|f| f + chrono::Duration::days(s.history_days));
+        let from = match judged_from {
+            Some(earliest) if earliest > from && request.strict_history => {
+                return Err(ServiceError::Invalid(format!(
+                    "anomaly detection needs {} days of history before each judged day: the data \
+                     starts on {}, so the range can start on {earliest} at the earliest",
+                    s.history_days,
+                    first_data.unwrap_or(earliest)
+                )));
+            }
+            Some(earliest) => from.max(earliest),
+            None => from,
+        };
+        if from >= to {
+            return Ok(Vec::new());
+        }
         let mut found = Vec::new();
         for ((values, currency), series) in &parents {
             let value = values.first().cloned().unwrap_or_default();
@@ -205,48 +384,24 @@ impl Billing {
             return Ok(Vec::new());
         }
         let children_keys: &[GroupKey] = if request.explain { &CHILDREN } else { &[] };
-        // Contributors: the parent split by each child dimension, once per request.
-        let mut children: Vec<(GroupKey, SplitSeries)> = Vec::new();
-        for child in children_keys.iter().filter(|c| **c != key) {
-            let report = self
-                .report(p, &report_by(vec![key.clone(), child.clone()]))
+        // Contributors: the parent split by each child dimension, once per request, the
+        // splits computed at once (each scan runs on a blocking thread).
+        let splits: Vec<(GroupKey, Query)> = children_keys
+            .iter()
+            .filter(|c| **c != key)
+            .map(|child| (child.clone(), report_by(vec![key.clone(), child.clone()])))
+            .collect();
+        let reports =
+            futures::future::try_join_all(splits.iter().map(|(_, q)| self.report_shared(p, q)))
                 .await?;
-            children.push((child.clone(), series_of(&report)));
-        }
+        let children: Vec<(GroupKey, Dense)> = splits
+            .into_iter()
+            .zip(reports)
+            .map(|((child, _), report)| (child, Dense::of(&report, with_history)))
+            .collect();
         let mut out = Vec::with_capacity(found.len());
         for (value, currency, a) in found {
-            let mut contributors: Vec<Contributor> = Vec::new();
-            for (child, split) in &children {
-                // The parent's children are one run of the map (keys sort by parent first).
-                let run = split
-                    .range((vec![value.clone()], currency)..)
-                    .take_while(|((values, _), _)| values.first() == Some(&value));
-                for ((values, c), series) in run {
-                    if *c != currency {
-                        continue;
-                    }
-                    let (expected, actual) = child_part(series, &a, s.history_days);
-                    if expected == actual {
-                        continue;
-                    }
-                    contributors.push(Contributor {
-                        group: BTreeMap::from([(
-                            child.as_str().to_owned(),
-                            values.get(1).cloned().unwrap_or_default(),
-                        )]),
-                        expected,
-                        actual,
-                        impact: actual - expected,
-                    });
-                }
-            }
-            contributors.sort_by(|x, y| {
-                y.impact
-                    .abs()
-                    .cmp(&x.impact.abs())
-                    .then_with(|| x.group.cmp(&y.group))
-            });
-            contributors.truncate(5);
+            let contributors = contributors(&children, &value, currency, &a, s.history_days);
             out.push(FoundAnomaly {
                 id: id_of(key.as_str(), &value, currency, &a),
                 kind: a.kind.as_str(),

@@ -214,6 +214,7 @@ pub(crate) fn anomaly_request(
         return Err(usage(&format!("--state {:?}: open or all", args.state)));
     }
     request.all_states = args.state == "all";
+    request.strict_history = true;
     Ok(request)
 }
 

@@ -199,6 +199,17 @@ struct EventParams {
     limit: Option<u32>,
 }
 
+impl EventParams {
+    /// `limit`: 1 to 10,000 (default 100).
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n @ 1..=10_000) => Ok(n),
+            Some(n) => Err(invalid(format!("limit {n} is out of range (1 to 10000)"))),
+        }
+    }
+}
+
 async fn budget_events(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -207,7 +218,7 @@ async fn budget_events(
 ) -> Result<Json<Value>, ApiError> {
     let events = s
         .billing
-        .budget_events(&p, Some(&id), params.limit.unwrap_or(100))
+        .budget_events(&p, Some(&id), params.limit()?)
         .await?;
     Ok(Json(json!({"events": events})))
 }
@@ -217,10 +228,7 @@ async fn all_events(
     Auth(p): Auth,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let events = s
-        .billing
-        .budget_events(&p, None, params.limit.unwrap_or(100))
-        .await?;
+    let events = s.billing.budget_events(&p, None, params.limit()?).await?;
     Ok(Json(json!({"events": events})))
 }
 
@@ -354,10 +362,7 @@ async fn delivery_log(
     Auth(p): Auth,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let log = s
-        .billing
-        .delivery_log(&p, params.limit.unwrap_or(100).clamp(1, 10_000))
-        .await?;
+    let log = s.billing.delivery_log(&p, params.limit()?).await?;
     Ok(Json(json!({"deliveries": log})))
 }
 

@@ -286,6 +286,7 @@ async fn anomalies(
         return Err(invalid("state: open or all"));
     }
     request.all_states = get("state") == Some("all");
+    request.strict_history = true;
     let found = s.billing.anomalies(&p, &request).await?;
     Ok(Json(serde_json::json!({ "anomalies": found })))
 }
