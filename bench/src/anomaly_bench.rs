@@ -203,6 +203,94 @@ async fn run_async(dir: &str) -> Result<(), String> {
         .set_billing(&admin, true)
         .await
         .map_err(|e| e.to_string())?;
+    // Budgets: one per project (the generator's projects), each with an actual and a forecast
+    // threshold, evaluated over the warm engine as after a sync, on 2025-12-20 (a month with
+    // 19 days of data: forecasts fitted on 90 days of history).
+    let store = billing.store().clone();
+    let billing = Billing::open(
+        store,
+        ProviderRegistry::new(),
+        "default",
+        BillingConfig {
+            warm_engine: true,
+            today: Some(day("2025-12-20")),
+            ..BillingConfig::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let projects = billing.projects(&admin).await.map_err(|e| e.to_string())?;
+    billing
+        .add_channel(
+            &admin,
+            cloudbill_service::NewChannel {
+                name: "bench".into(),
+                spec: cloudbill_service::ChannelSpec::Webhook {
+                    url: "http://127.0.0.1:9/bench".into(),
+                    secret: cloudbill_core::ClientSecret::new("whsec-bench-0123456789")
+                        .map_err(|e| e.to_string())?,
+                },
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    for p in &projects {
+        billing
+            .create_budget(
+                &admin,
+                cloudbill_service::NewBudget {
+                    name: format!("b-{}", p.name),
+                    amount: "1000000".into(),
+                    currency: "USD".into(),
+                    project: Some(p.id.to_string()),
+                    notifications: ["actual:80%", "forecast:100%"]
+                        .iter()
+                        .map(|t| cloudbill_service::NewNotification {
+                            threshold: (*t).into(),
+                            channels: vec![],
+                        })
+                        .collect(),
+                    channels: vec!["bench".into()],
+                    ..cloudbill_service::NewBudget::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // The engine first (its load is not the budgets' cost), then one evaluation with every
+    // answer computed, then repeated ones (the warm engine's answer cache).
+    let mut warm = AnomalyRequest::new(year);
+    warm.explain = false;
+    billing
+        .anomalies(&admin, &warm)
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    billing
+        .evaluate_all_budgets(&admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let first_eval_s = t.elapsed().as_secs_f64();
+    let (eval_s, eval) = best_of_async(3, || billing.evaluate_all_budgets(&admin)).await;
+    let eval = eval.map_err(|e| e.to_string())?;
+    let (status_s, status) = best_of_async(3, || billing.budget_status(&admin, None, None)).await;
+    let status = status.map_err(|e| e.to_string())?;
+    println!(
+        "budgets: {} evaluated in {first_eval_s:.3} s uncached, {eval_s:.3} s again (a forecast and an actual each; {} events), status of {} {status_s:.3} s",
+        eval.budgets,
+        eval.events.len(),
+        status.len()
+    );
+    for p in &projects {
+        billing
+            .delete_budget(&admin, &format!("b-{}", p.name))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    billing
+        .remove_channel(&admin, "bench")
+        .await
+        .map_err(|e| e.to_string())?;
     println!("peak RSS {:.0} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
 }
