@@ -873,3 +873,53 @@ async fn the_explorer_marks_anomalies() {
     .await;
     assert_eq!(monthly.matches("data-anomaly=").count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_anomalies_with_their_explanation() {
+    let s = Server::start().await;
+    // Project data: EC2 100 a day for the 60 days before today, 600 three days ago.
+    use std::fmt::Write as _;
+    let today = chrono::Utc::now().date_naive();
+    let spike = today - chrono::Duration::days(3);
+    let mut csv = String::from("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n");
+    let mut day = today - chrono::Duration::days(60);
+    while day < today {
+        writeln!(
+            csv,
+            "{day},{},USD,AmazonEC2",
+            if day == spike { 600 } else { 100 }
+        )
+        .unwrap();
+        day = day.succ_opt().unwrap();
+    }
+    s.file_bill(csv.into_bytes()).await;
+    // The import ran the default monitor: the consolidated page lists what it keeps.
+    let admin = session(&s, &s.admin).await;
+    let (status, html) = get_page(&s, &admin, "/").await;
+    assert_eq!(status, 200);
+    let row = html
+        .split("<tr data-anomaly=\"an_")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no anomaly listed: {html}"))
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(row.contains(&spike.to_string()), "{row}");
+    assert!(row.contains("service AmazonEC2"), "{row}");
+    assert!(row.contains("600.00 USD / 100.00 USD"), "{row}");
+    assert!(row.contains("open · default"), "{row}");
+    assert!(
+        row.contains("service_account bill +500.00"),
+        "the explanation: {row}"
+    );
+    // The project's page finds it on demand; another project's member sees none of it.
+    let data = s.id_of("projects", "data").await;
+    let (_, page) = get_page(&s, &admin, &format!("/projects/{data}")).await;
+    assert!(page.contains("<tr data-anomaly=\"an_"), "{page}");
+    let web = s.id_of("projects", "web").await;
+    let member = session(&s, &s.web_member).await;
+    let (_, page) = get_page(&s, &member, &format!("/projects/{web}")).await;
+    assert!(!page.contains("data-anomaly"), "{page}");
+    s.cleanup().await;
+}
