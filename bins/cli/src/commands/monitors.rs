@@ -184,8 +184,8 @@ pub(super) async fn anomaly_cmd(
         AnomalyAction::Detect => {
             let d = b.run_all_monitors(&ADMIN).await?;
             let mut g = Grid::new(
-                &["monitors", "opened", "closed", "notified", "errors"],
-                &["monitors", "opened", "closed", "notified"],
+                &["monitors", "opened", "closed", "events", "errors"],
+                &["monitors", "opened", "closed", "events"],
                 serde_json::to_value(&d).unwrap_or_default(),
             );
             g.row(vec![
