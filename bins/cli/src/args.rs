@@ -131,6 +131,11 @@ pub enum Command {
         #[command(subcommand)]
         action: NotifyAction,
     },
+    /// Exchange rates for reports in one currency: import the ECB's CSV or pairs, set, list.
+    Fx {
+        #[command(subcommand)]
+        action: FxAction,
+    },
     /// API tokens for cloudbill-server.
     Token {
         #[command(subcommand)]
@@ -370,6 +375,40 @@ pub enum NotifyAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum FxAction {
+    /// Import rates: the ECB reference-rate CSV (Date,USD,JPY,…; units per 1 EUR; N/A for
+    /// none) or date,base,quote,rate. Every line is checked before anything is stored.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Name the rates' source (default: ecb, or the file's name for pairs); a fixed set
+        /// is a source (`--fx-policy fixed:NAME`).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Set one rate: on DATE one BASE is worth RATE QUOTE.
+    Set {
+        /// YYYY-MM-DD.
+        date: String,
+        /// ISO 4217 code.
+        base: String,
+        /// ISO 4217 code.
+        quote: String,
+        /// Units of QUOTE per BASE, above 0.
+        rate: String,
+        /// The source (default manual); a fixed set's name.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// List stored rates.
+    List {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BillingAction {
     /// Turn billing on.
     Enable,
@@ -583,6 +622,14 @@ pub struct ReportArgs {
     /// record has none).
     #[arg(long, default_value = "billed", value_name = "METRIC")]
     pub metric: String,
+    /// Convert every amount to this currency with the stored rates (`cloudbill fx`); the
+    /// rates used are stated. A missing rate is an error naming the currency and the day.
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
+    /// Which rate converts a cell: daily (its day's, or the latest of the 7 days before),
+    /// period-end (the rate of its bucket's last day) or fixed:NAME (a named rate set).
+    #[arg(long, value_name = "POLICY", requires = "currency")]
+    pub fx_policy: Option<String>,
     /// Show every digit in the table (by default amounts are rounded to the currency's minor
     /// unit, with thousands separators; JSON and CSV are always exact).
     #[arg(long)]

@@ -18,6 +18,7 @@ mod errors;
 mod files;
 mod flow;
 mod forecast;
+mod fx;
 mod hardening;
 mod monitors;
 mod processes;

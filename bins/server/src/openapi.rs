@@ -482,6 +482,22 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Any,
     ),
+    r(
+        "get",
+        "/api/v1/fx/rates",
+        "Stored exchange rates (?source=NAME)",
+        None,
+        200,
+        Access::Any,
+    ),
+    r(
+        "post",
+        "/api/v1/fx/rates",
+        "Set one exchange rate (admin)",
+        Some("NewRate"),
+        201,
+        Access::Admin,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -509,7 +525,12 @@ fn schemas() -> Value {
                 "granularity": {"type": "string", "enum": ["DAILY", "MONTHLY", "YEARLY", "daily", "monthly", "yearly"]},
                 "group_by": {"type": "array", "items": string},
                 "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
-                "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1}}},
+                "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1},
+                "metric": {"type": "string", "enum": ["billed", "effective"]},
+                "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "convert every amount to this currency (stated rates)"},
+                "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:.+)$"}}},
+        "NewRate": {"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
+            "properties": {"date": date, "base": string, "quote": string, "rate": amount, "source": string}},
         "NewBudget": {"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,
             "properties": {"name": string, "amount": amount, "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
                 "period": {"type": "string", "enum": ["monthly", "quarterly", "yearly"]},
@@ -596,6 +617,9 @@ fn query_params(path: &str) -> Vec<Value> {
     if path == "/api/v1/anomaly-monitors/{id}/anomalies" {
         params.push(json!({"name": "state", "in": "query", "required": false,
             "schema": {"type": "string", "enum": ["open", "all"]}}));
+    }
+    if path == "/api/v1/fx/rates" {
+        params.push(json!({"name": "source", "in": "query", "required": false, "schema": {"type": "string"}}));
     }
     if path == "/api/v1/export/focus" {
         params.push(json!({"name": "format", "in": "query", "required": false,

@@ -1260,3 +1260,79 @@ async fn anomaly_monitors_over_http_follow_the_member_rules() {
     );
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_over_http_convert_with_stated_rates() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let member = Some(s.web_member.as_str());
+    let rate = json!({"date": "2025-03-01", "base": "EUR", "quote": "USD", "rate": "1.25"});
+    assert_eq!(
+        s.call("POST", "/api/v1/fx/rates", member, Some(rate.clone()))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        s.call("POST", "/api/v1/fx/rates", admin, Some(rate))
+            .await
+            .0,
+        201
+    );
+    let (status, err) = s
+        .call(
+            "POST",
+            "/api/v1/fx/rates",
+            admin,
+            Some(json!({"date": "2025-03-01", "base": "EUR", "quote": "USD", "rate": "0"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    let (_, listed) = s.call("GET", "/api/v1/fx/rates", member, None).await;
+    assert_eq!(listed["rates"][0]["rate"], "1.25");
+    // A day's USD in EUR: amount / 1.25 to 10 places; the rates used are stated.
+    let body = json!({"start": "2025-03-02", "end": "2025-03-03", "filters": {"project": ["web"]}, "currency": "EUR"});
+    let (status, converted) = s
+        .call("POST", "/api/v1/billing/query", member, Some(body))
+        .await;
+    assert_eq!(status, 200, "{converted}");
+    let (_, plain) = s
+        .call("POST", "/api/v1/billing/query", member, Some(json!({"start": "2025-03-02", "end": "2025-03-03", "filters": {"project": ["web"]}})))
+        .await;
+    let usd: Decimal = plain["results"][0]["total"][0]["cost"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let eur: Decimal = converted["results"][0]["total"][0]["cost"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        eur,
+        (usd / Decimal::new(125, 2)).round_dp(10) /* half to even */
+    );
+    assert_eq!(
+        converted["conversion"]["rates"][0]["first_rate_date"],
+        "2025-03-01"
+    );
+    // Eight days after the only rate: 422, naming the currency and the day.
+    let (status, err) = s
+        .call(
+            "GET",
+            "/api/v1/billing/query?start=2025-03-09&end=2025-03-10&filter.project=web&currency=EUR",
+            member,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no USD → EUR rate for 2025-03-09"),
+        "{err}"
+    );
+    s.cleanup().await;
+}

@@ -17,6 +17,6 @@ mod query;
 pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader};
 pub use error::QueryError;
 pub use query::{
-    Amount, Bucket, GroupKey, Query, Report, ReportRow, Sort, TagKey, TagSummary, TagValue,
-    MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
+    Amount, Bucket, Conversion, GroupKey, Query, RatesUsed, Report, ReportRow, Sort, TagKey,
+    TagSummary, TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
 };

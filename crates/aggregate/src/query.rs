@@ -330,6 +330,34 @@ pub struct Report {
     pub results: Vec<ReportRow>,
     /// Number of groups before the limit.
     pub total_count: usize,
+    /// How amounts were converted to one currency, when they were (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<Conversion>,
+}
+
+/// The conversion of a report to one currency: the target, the policy, and the rates used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// Every amount is in this currency.
+    pub currency: Currency,
+    /// `daily` (the rate of each cell's day, or the latest within 7 days before it),
+    /// `period-end` (the rate of each bucket's last day) or `fixed:NAME`.
+    pub policy: String,
+    /// Per source currency converted: the rates used.
+    pub rates: Vec<RatesUsed>,
+}
+
+/// The rates one source currency was converted with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatesUsed {
+    /// The source currency.
+    pub from: Currency,
+    /// The earliest rate date used.
+    pub first_rate_date: chrono::NaiveDate,
+    /// The latest rate date used.
+    pub last_rate_date: chrono::NaiveDate,
+    /// Where the rates come from.
+    pub sources: Vec<String>,
 }
 
 impl Report {

@@ -429,3 +429,19 @@ mod tests {
         }
     }
 }
+
+/// An exchange rate: on `date`, one `base` is worth `rate` `quote` (the European Central
+/// Bank's reference rates are `EUR` → each currency). Dated, sourced, above 0.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FxRate {
+    /// The day the rate is for.
+    pub date: chrono::NaiveDate,
+    /// The currency of which one unit is priced.
+    pub base: Currency,
+    /// The currency it is priced in.
+    pub quote: Currency,
+    /// Units of `quote` per one `base`; above 0.
+    pub rate: Decimal,
+    /// Where it comes from (`ecb`, `manual`, a file name, or a fixed set's name).
+    pub source: String,
+}

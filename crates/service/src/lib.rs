@@ -17,6 +17,7 @@ mod catalog;
 mod error;
 mod files;
 mod forecast;
+mod fx;
 mod hint;
 mod monitors;
 mod notify;
@@ -33,8 +34,8 @@ pub use cloudbill_aggregate::anomaly::{
     Direction as AnomalyDirection, Settings as AnomalySettings,
 };
 pub use cloudbill_aggregate::{
-    Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort, TagKey, TagSummary,
-    TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
+    Amount, Bucket, Conversion, GroupKey, Query, QueryError, RatesUsed, Report, ReportRow, Sort,
+    TagKey, TagSummary, TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
 };
 // What an embedder handles besides the use cases: the domain values, the provider trait and
 // registry, the store trait family and the in-memory store (for its own tests).
@@ -48,14 +49,17 @@ pub use cloudbill_core::{
 pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
-    AnomalyStore, CatalogStore, CostStore, JobStore, MemoryStore, NotifyStore, Store, StoreError,
-    TokenStore,
+    AnomalyStore, CatalogStore, CostStore, FxStore, JobStore, MemoryStore, NotifyStore, Store,
+    StoreError, TokenStore,
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
 pub use forecast::{
     CurrencyForecast, ForecastPeriod, ForecastReport, ForecastRequest, PeriodBounds,
     MAX_RESTATE_DAYS,
+};
+pub use fx::{
+    parse_rates, FxPolicy, RateImport, CONVERTED_SCALE, MAX_RATES_PER_FILE, MAX_RATE_LOOKBACK_DAYS,
 };
 pub use hint::Hint;
 pub use monitors::{

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::ServiceError;
 
-/// `{start, end, granularity, group_by, filters, sort, limit, metric}` (DESIGN.md's report query).
+/// `{start, end, granularity, group_by, filters, sort, limit, metric, currency, fx_policy}` (DESIGN.md's report query).
 ///
 /// ```
 /// use cloudbill_service::ReportRequest;
@@ -42,9 +42,29 @@ pub struct ReportRequest {
     pub limit: Option<u32>,
     /// `billed` (default) or `effective` (FOCUS EffectiveCost; billed where a record has none).
     pub metric: Option<String>,
+    /// Convert every amount to this currency (ISO 4217), with stated rates.
+    pub currency: Option<String>,
+    /// `daily` (default), `period-end` or `fixed:NAME` (with `currency`).
+    pub fx_policy: Option<String>,
 }
 
 impl ReportRequest {
+    /// The currency to convert to and the policy, when one is asked for.
+    pub fn conversion(
+        &self,
+    ) -> Result<Option<(cloudbill_core::Currency, crate::FxPolicy)>, ServiceError> {
+        match (&self.currency, &self.fx_policy) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(ServiceError::Invalid(
+                "an fx policy goes with a currency to convert to".into(),
+            )),
+            (Some(c), policy) => Ok(Some((
+                cloudbill_core::Currency::parse(c)?,
+                policy.as_deref().unwrap_or("daily").parse()?,
+            ))),
+        }
+    }
+
     /// The engine's query, with a specific error for every mistake.
     pub fn to_query(&self) -> Result<Query, ServiceError> {
         let range = DateRange::parse(&self.start, &self.end)?;

@@ -41,6 +41,7 @@ struct State {
     events: Vec<Event>,
     deliveries: Vec<Delivery>,
     monitors: Vec<cloudbill_core::Monitor>,
+    rates: Vec<(DomainId, cloudbill_core::FxRate)>,
     anomalies: Vec<cloudbill_core::StoredAnomaly>,
     version: i64,
 }
@@ -1124,5 +1125,65 @@ impl crate::AnomalyStore for MemoryStore {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+#[async_trait]
+impl crate::FxStore for MemoryStore {
+    async fn put_rates(
+        &self,
+        domain: DomainId,
+        rates: &[cloudbill_core::FxRate],
+    ) -> Result<usize, StoreError> {
+        let mut state = self.lock();
+        let mut next = state.rates.clone();
+        let mut new = 0;
+        for r in rates {
+            let same = |(d, x): &(DomainId, cloudbill_core::FxRate)| {
+                *d == domain
+                    && x.date == r.date
+                    && x.base == r.base
+                    && x.quote == r.quote
+                    && x.source == r.source
+            };
+            match next.iter().find(|x| same(x)) {
+                Some((_, x)) if x.rate != r.rate => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} {}/{} ({}) is stored as {}, not {}: nothing was written",
+                        r.date, r.base, r.quote, r.source, x.rate, r.rate
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    next.push((domain, r.clone()));
+                    new += 1;
+                }
+            }
+        }
+        state.rates = next;
+        Ok(new)
+    }
+
+    async fn rates(
+        &self,
+        domain: DomainId,
+        source: Option<&str>,
+    ) -> Result<Vec<cloudbill_core::FxRate>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<cloudbill_core::FxRate> = state
+            .rates
+            .iter()
+            .filter(|(d, r)| *d == domain && source.is_none_or(|s| r.source == s))
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.sort_by(|a, b| {
+            (a.base.as_str(), a.quote.as_str(), &a.source, a.date).cmp(&(
+                b.base.as_str(),
+                b.quote.as_str(),
+                &b.source,
+                b.date,
+            ))
+        });
+        Ok(out)
     }
 }

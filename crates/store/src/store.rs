@@ -10,7 +10,7 @@ use cloudbill_core::{
     Domain, DomainId, Event, EventId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
-use cloudbill_core::{AnomalyState, Monitor, MonitorId, StoredAnomaly};
+use cloudbill_core::{AnomalyState, FxRate, Monitor, MonitorId, StoredAnomaly};
 
 use crate::StoreError;
 
@@ -508,16 +508,41 @@ pub trait AnomalyStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// Exchange rates.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait FxStore: Send + Sync {
+    /// Stores `rates` in one transaction. A rate already stored for the same (date, base,
+    /// quote, source) is kept if equal; a different one is a `Conflict` naming it, and nothing
+    /// is written. Returns how many rates were new.
+    async fn put_rates(&self, domain: DomainId, rates: &[FxRate]) -> Result<usize, StoreError>;
+
+    /// The rates of a domain, by base, quote, source and date; of one `source` only when given.
+    async fn rates(
+        &self,
+        domain: DomainId,
+        source: Option<&str>,
+    ) -> Result<Vec<FxRate>, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
 pub trait Store:
-    CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore
+    CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore + FxStore
 {
 }
 
 impl<T> Store for T where
-    T: CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore + ?Sized
+    T: CatalogStore
+        + CostStore
+        + JobStore
+        + TokenStore
+        + NotifyStore
+        + AnomalyStore
+        + FxStore
+        + ?Sized
 {
 }
 

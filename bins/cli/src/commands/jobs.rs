@@ -119,6 +119,8 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         sort: Some(args.sort.clone()),
         limit: args.limit,
         metric: Some(args.metric.clone()),
+        currency: args.currency.clone(),
+        fx_policy: args.fx_policy.clone(),
     };
     request.to_query().map_err(|e| match e {
         ServiceError::Query(cloudbill_service::QueryError::ZeroLimit) => {

@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::args::{
     AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format,
-    GroupAction, KeyAction, MonitorAction, NotifyAction, ProjectAction, ProviderAction,
+    FxAction, GroupAction, KeyAction, MonitorAction, NotifyAction, ProjectAction, ProviderAction,
     TokenAction,
 };
 use crate::render::{self, Grid};
@@ -113,11 +113,8 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Jobs(args) => {
             jobs_cmd(&billing, args.account.as_deref(), args.limit, format, out).await
         }
-        Command::Report(args) => {
-            let query = report_query(&args)?;
-            let report = billing.report(&ADMIN, &query).await?;
-            render::print_report(out, format, &report, args.exact)
-        }
+        Command::Report(args) => report_cmd(&billing, &args, format, out).await,
+        Command::Fx { action } => fx_cmd(&billing, action, format, out).await,
         command @ (Command::Anomalies(_) | Command::Forecast(_)) => {
             analysis(&billing, command, format, out).await
         }
@@ -170,6 +167,9 @@ fn creates_database(command: &Command) -> bool {
             }
             | Command::Token {
                 action: TokenAction::List
+            }
+            | Command::Fx {
+                action: FxAction::List { .. }
             }
             | Command::Channel {
                 action: ChannelAction::List
@@ -273,4 +273,125 @@ async fn analysis(
         }
         _ => Ok(()),
     }
+}
+
+async fn fx_cmd(
+    b: &Billing,
+    action: FxAction,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    match action {
+        FxAction::Import { file, source } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let r = b
+                .import_rates(
+                    &ADMIN,
+                    &file.display().to_string(),
+                    &text,
+                    source.as_deref(),
+                )
+                .await?;
+            let mut g = Grid::new(
+                &["file", "layout", "rates", "new", "first", "last"],
+                &["rates", "new"],
+                serde_json::to_value(&r).unwrap_or_default(),
+            );
+            g.row(vec![
+                r.file.clone(),
+                r.layout.into(),
+                r.rates.to_string(),
+                r.new.to_string(),
+                r.first.map(|d| d.to_string()).unwrap_or_default(),
+                r.last.map(|d| d.to_string()).unwrap_or_default(),
+            ]);
+            render::print(out, format, &g)
+        }
+        FxAction::Set {
+            date,
+            base,
+            quote,
+            rate,
+            source,
+        } => {
+            let r = b
+                .set_rate(&ADMIN, &date, &base, &quote, &rate, source.as_deref())
+                .await?;
+            let mut g = Grid::new(
+                &["date", "base", "quote", "rate", "source"],
+                &["rate"],
+                serde_json::to_value(&r).unwrap_or_default(),
+            );
+            g.row(vec![
+                r.date.to_string(),
+                r.base.to_string(),
+                r.quote.to_string(),
+                r.rate.to_string(),
+                r.source,
+            ]);
+            render::print(out, format, &g)
+        }
+        FxAction::List { source } => {
+            let rates = b.fx_rates(source.as_deref()).await?;
+            let mut g = Grid::new(
+                &["date", "base", "quote", "rate", "source"],
+                &["rate"],
+                serde_json::to_value(&rates).unwrap_or_default(),
+            );
+            for r in rates {
+                g.row(vec![
+                    r.date.to_string(),
+                    r.base.to_string(),
+                    r.quote.to_string(),
+                    r.rate.to_string(),
+                    r.source,
+                ]);
+            }
+            render::print(out, format, &g)
+        }
+    }
+}
+
+async fn report_cmd(
+    billing: &Billing,
+    args: &crate::args::ReportArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let query = report_query(args)?;
+    let conversion = match &args.currency {
+        None => None,
+        Some(code) => Some((
+            cloudbill_core::Currency::parse(code)?,
+            args.fx_policy
+                .as_deref()
+                .unwrap_or("daily")
+                .parse::<cloudbill_service::FxPolicy>()?,
+        )),
+    };
+    let report = match conversion {
+        None => billing.report(&ADMIN, &query).await?,
+        Some((currency, policy)) => {
+            let report = billing.report_in(&ADMIN, &query, currency, &policy).await?;
+            if format != crate::args::Format::Json {
+                // The rates used, for the reader; JSON carries them as `conversion`.
+                if let Some(c) = &report.conversion {
+                    for r in &c.rates {
+                        eprintln!(
+                            "converted {} to {} ({}): rates of {} to {} from {}",
+                            r.from,
+                            c.currency,
+                            c.policy,
+                            r.first_rate_date,
+                            r.last_rate_date,
+                            r.sources.join(", ")
+                        );
+                    }
+                }
+            }
+            report
+        }
+    };
+    render::print_report(out, format, &report, args.exact)
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod billing;
 mod budgets;
+mod fx;
 mod jobs;
 mod monitors;
 mod projects;
@@ -31,6 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(query::router())
         .merge(budgets::router())
         .merge(monitors::router())
+        .merge(fx::router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

@@ -33,6 +33,8 @@ struct QueryParams {
     sort: Option<String>,
     limit: Option<u32>,
     metric: Option<String>,
+    currency: Option<String>,
+    fx_policy: Option<String>,
     #[serde(flatten)]
     rest: BTreeMap<String, String>,
 }
@@ -90,7 +92,22 @@ async fn query_post(
     Auth(p): Auth,
     ApiJson(body): ApiJson<ReportRequest>,
 ) -> Result<Json<Arc<Report>>, ApiError> {
-    Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
+    answer(&s, &p, &body).await
+}
+
+/// The report `body` asks for, converted to one currency when it says so.
+async fn answer(
+    s: &AppState,
+    p: &cloudbill_service::Principal,
+    body: &ReportRequest,
+) -> Result<Json<Arc<Report>>, ApiError> {
+    let query = to_query(body)?;
+    match body.conversion().map_err(invalid)? {
+        None => Ok(Json(s.billing.report_shared(p, &query).await?)),
+        Some((currency, policy)) => Ok(Json(Arc::new(
+            s.billing.report_in(p, &query, currency, &policy).await?,
+        ))),
+    }
 }
 
 async fn query_get(
@@ -108,8 +125,10 @@ async fn query_get(
         sort: params.sort,
         limit: params.limit,
         metric: params.metric,
+        currency: params.currency,
+        fx_policy: params.fx_policy,
     };
-    Ok(Json(s.billing.report_shared(&p, &to_query(&body)?).await?))
+    answer(&s, &p, &body).await
 }
 
 #[derive(Debug, Deserialize)]

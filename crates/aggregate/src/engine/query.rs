@@ -470,6 +470,7 @@ impl Engine {
             group_by: query.group_by.clone(),
             results,
             total_count,
+            conversion: None,
         })
     }
 }

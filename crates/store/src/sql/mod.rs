@@ -10,6 +10,7 @@ pub(crate) mod anomalies;
 pub(crate) mod catalog;
 pub(crate) mod costs;
 pub(crate) mod dialect;
+pub(crate) mod fx;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod notify;
