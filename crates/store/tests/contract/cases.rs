@@ -1588,3 +1588,45 @@ pub async fn monitors_keep_anomalies_with_compare_and_set(h: &Harness) {
         StoreError::NotFound { .. }
     ));
 }
+
+pub async fn rates_are_kept_once_and_conflicts_write_nothing(h: &Harness) {
+    use cloudbill_core::FxRate;
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let rate = |date: &str, quote: &str, value: &str, source: &str| FxRate {
+        date: date.parse().unwrap(),
+        base: Currency::parse("EUR").unwrap(),
+        quote: Currency::parse(quote).unwrap(),
+        rate: parse_decimal(value).unwrap(),
+        source: source.into(),
+    };
+    let first = [
+        rate("2025-03-14", "USD", "1.0871", "ecb"),
+        rate("2025-03-14", "JPY", "161.03", "ecb"),
+    ];
+    assert_eq!(s.put_rates(d.id, &first).await.unwrap(), 2);
+    assert_eq!(
+        s.put_rates(d.id, &first).await.unwrap(),
+        0,
+        "the same rates again: nothing new"
+    );
+    // A different rate for a stored (date, pair, source): refused, and the batch's new rate too.
+    let clash = [
+        rate("2025-03-13", "USD", "1.0854", "ecb"),
+        rate("2025-03-14", "USD", "1.09", "ecb"),
+    ];
+    assert!(matches!(
+        s.put_rates(d.id, &clash).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(s.rates(d.id, None).await.unwrap().len(), 2);
+    // Another source is another rate; exact decimals come back exact; domains are apart.
+    s.put_rates(d.id, &[rate("2025-03-14", "USD", "1.2500000000", "budget")])
+        .await
+        .unwrap();
+    let budget = s.rates(d.id, Some("budget")).await.unwrap();
+    assert_eq!(budget.len(), 1);
+    assert_eq!(budget[0].rate.to_string(), "1.2500000000");
+    assert!(s.rates(other.id, None).await.unwrap().is_empty());
+}

@@ -68,4 +68,5 @@ contract!(
     concurrent_replaces_of_one_account_run_one_after_the_other,
     budgets_channels_and_the_outbox,
     monitors_keep_anomalies_with_compare_and_set,
+    rates_are_kept_once_and_conflicts_write_nothing,
 );
