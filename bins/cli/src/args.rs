@@ -136,6 +136,17 @@ pub enum Command {
         #[command(subcommand)]
         action: FxAction,
     },
+    /// Provider invoices, to reconcile the stored records with.
+    Invoice {
+        #[command(subcommand)]
+        action: InvoiceAction,
+    },
+    /// A month's invoices against the stored BilledCost, per account and currency, exactly.
+    Reconcile {
+        /// The month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+    },
     /// API tokens for cloudbill-server.
     Token {
         #[command(subcommand)]
@@ -371,6 +382,46 @@ pub enum NotifyAction {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceAction {
+    /// Import invoices: CSV account,period,currency,invoice_id,total[,issuer,tax]; every line
+    /// checked before anything is stored.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
+    /// Add one invoice.
+    Add {
+        /// Account name or id.
+        #[arg(long)]
+        account: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// ISO 4217 code.
+        #[arg(long)]
+        currency: String,
+        /// The provider's invoice id.
+        #[arg(long)]
+        invoice_id: String,
+        /// The total (tax included), exact.
+        #[arg(long, allow_hyphen_values = true)]
+        total: String,
+        /// Who issued it.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Its tax.
+        #[arg(long, allow_hyphen_values = true)]
+        tax: Option<String>,
+    },
+    /// List invoices.
+    List {
+        /// Only this month, YYYY-MM.
+        #[arg(long)]
+        period: Option<String>,
     },
 }
 

@@ -20,6 +20,7 @@ mod flow;
 mod forecast;
 mod fx;
 mod hardening;
+mod invoices;
 mod monitors;
 mod processes;
 mod tags;

@@ -498,6 +498,30 @@ pub const ROUTES: &[Route] = &[
         201,
         Access::Admin,
     ),
+    r(
+        "get",
+        "/api/v1/invoices",
+        "Provider invoices (?period=YYYY-MM)",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/invoices",
+        "Add one provider invoice",
+        Some("NewInvoice"),
+        201,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/reconcile",
+        "A month's invoices against the stored BilledCost per account and currency (?period=YYYY-MM)",
+        None,
+        200,
+        Access::Admin,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -529,6 +553,9 @@ fn schemas() -> Value {
                 "metric": {"type": "string", "enum": ["billed", "effective"]},
                 "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "convert every amount to this currency (stated rates)"},
                 "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:.+)$"}}},
+        "NewInvoice": {"type": "object", "required": ["account", "period", "currency", "invoice_id", "total"], "additionalProperties": false,
+            "properties": {"account": string, "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "currency": string,
+                "invoice_id": string, "total": amount, "issuer": string, "tax": amount}},
         "NewRate": {"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
             "properties": {"date": date, "base": string, "quote": string, "rate": amount, "source": string}},
         "NewBudget": {"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,
@@ -617,6 +644,12 @@ fn query_params(path: &str) -> Vec<Value> {
     if path == "/api/v1/anomaly-monitors/{id}/anomalies" {
         params.push(json!({"name": "state", "in": "query", "required": false,
             "schema": {"type": "string", "enum": ["open", "all"]}}));
+    }
+    if path == "/api/v1/invoices" || path == "/api/v1/reconcile" {
+        params.push(
+            json!({"name": "period", "in": "query", "required": path == "/api/v1/reconcile",
+            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
+        );
     }
     if path == "/api/v1/fx/rates" {
         params.push(json!({"name": "source", "in": "query", "required": false, "schema": {"type": "string"}}));

@@ -43,7 +43,7 @@ pub use ids::{
 };
 pub use job::{ChangedDay, JobKind, JobState, SyncJob};
 pub use lookup::Lookup;
-pub use money::{parse_decimal, Currency, FxRate, Money, MAX_EXPONENT};
+pub use money::{parse_decimal, Currency, FxRate, Invoice, Money, MAX_EXPONENT};
 pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
 pub use name::{cut, Name, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};

@@ -445,3 +445,23 @@ pub struct FxRate {
     /// Where it comes from (`ecb`, `manual`, a file name, or a fixed set's name).
     pub source: String,
 }
+
+/// A provider's invoice for one account, month and currency: what reconciliation compares the
+/// stored records with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invoice {
+    /// The billing account invoiced.
+    pub account: crate::AccountId,
+    /// The first day of the month invoiced.
+    pub period: chrono::NaiveDate,
+    /// The invoice's currency.
+    pub currency: Currency,
+    /// The provider's invoice id.
+    pub invoice_id: String,
+    /// The invoice total (tax included), exact.
+    pub total: Decimal,
+    /// Who issued it.
+    pub issuer: Option<String>,
+    /// Its tax, when stated.
+    pub tax: Option<Decimal>,
+}

@@ -19,6 +19,7 @@ mod files;
 mod forecast;
 mod fx;
 mod hint;
+mod invoices;
 mod monitors;
 mod notify;
 mod report;
@@ -49,8 +50,8 @@ pub use cloudbill_core::{
 pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
-    AnomalyStore, CatalogStore, CostStore, FxStore, JobStore, MemoryStore, NotifyStore, Store,
-    StoreError, TokenStore,
+    AnomalyStore, CatalogStore, CostStore, FxStore, InvoiceStore, JobStore, MemoryStore,
+    NotifyStore, Store, StoreError, TokenStore,
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
@@ -62,6 +63,7 @@ pub use fx::{
     parse_rates, FxPolicy, RateImport, CONVERTED_SCALE, MAX_RATES_PER_FILE, MAX_RATE_LOOKBACK_DAYS,
 };
 pub use hint::Hint;
+pub use invoices::{parse_period, NewInvoice, Reconciled, Reconciliation};
 pub use monitors::{
     AnomalyView, Detection, MonitorView, NewMonitor, CLOSE_AFTER_NORMAL_DAYS, DEFAULT_MONITOR,
     MONITOR_WINDOW_DAYS, RENOTIFY_GROWTH,

@@ -36,8 +36,8 @@ pub use sql::{set_spill_bytes, SqlStore};
 pub use sqlite::SqliteStore;
 pub use store::{
     changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, Chunk, ChunkSource,
-    CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, JobStore, NotifyStore,
-    PartitionSink, SinkRef, Store, TokenStore, Transition, WriteOutcome,
+    CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, InvoiceStore, JobStore,
+    NotifyStore, PartitionSink, SinkRef, Store, TokenStore, Transition, WriteOutcome,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

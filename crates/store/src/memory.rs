@@ -42,6 +42,7 @@ struct State {
     deliveries: Vec<Delivery>,
     monitors: Vec<cloudbill_core::Monitor>,
     rates: Vec<(DomainId, cloudbill_core::FxRate)>,
+    invoices: Vec<(DomainId, cloudbill_core::Invoice)>,
     anomalies: Vec<cloudbill_core::StoredAnomaly>,
     version: i64,
 }
@@ -362,6 +363,7 @@ impl crate::CatalogStore for MemoryStore {
         state.records.retain(|r| r.service_account != id);
         state.jobs.retain(|j| j.account != id);
         state.leases.retain(|(a, _, _)| *a != id);
+        state.invoices.retain(|(_, i)| i.account != id);
         state.version += 1;
         Ok(())
     }
@@ -1182,6 +1184,75 @@ impl crate::FxStore for MemoryStore {
                 b.quote.as_str(),
                 &b.source,
                 b.date,
+            ))
+        });
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::InvoiceStore for MemoryStore {
+    async fn put_invoices(
+        &self,
+        domain: DomainId,
+        invoices: &[cloudbill_core::Invoice],
+    ) -> Result<usize, StoreError> {
+        let mut state = self.lock();
+        let mut next = state.invoices.clone();
+        let mut new = 0;
+        for i in invoices {
+            if !state
+                .accounts
+                .iter()
+                .any(|a| a.domain == domain && a.id == i.account)
+            {
+                return Err(not_found("service account", i.account));
+            }
+            let same = |(d, x): &(DomainId, cloudbill_core::Invoice)| {
+                *d == domain
+                    && x.account == i.account
+                    && x.period == i.period
+                    && x.currency == i.currency
+            };
+            match next.iter().find(|x| same(x)) {
+                Some((_, x)) if x != i => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} {} of account {} is stored as invoice {} of {}: nothing was written",
+                        i.period.format("%Y-%m"),
+                        i.currency,
+                        i.account,
+                        x.invoice_id,
+                        x.total
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    next.push((domain, i.clone()));
+                    new += 1;
+                }
+            }
+        }
+        state.invoices = next;
+        Ok(new)
+    }
+
+    async fn invoices(
+        &self,
+        domain: DomainId,
+        period: Option<NaiveDate>,
+    ) -> Result<Vec<cloudbill_core::Invoice>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<cloudbill_core::Invoice> = state
+            .invoices
+            .iter()
+            .filter(|(d, i)| *d == domain && period.is_none_or(|p| i.period == p))
+            .map(|(_, i)| i.clone())
+            .collect();
+        out.sort_by(|a, b| {
+            (a.period, a.account, a.currency.as_str()).cmp(&(
+                b.period,
+                b.account,
+                b.currency.as_str(),
             ))
         });
         Ok(out)

@@ -10,7 +10,7 @@ use cloudbill_core::{
     Domain, DomainId, Event, EventId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
-use cloudbill_core::{AnomalyState, FxRate, Monitor, MonitorId, StoredAnomaly};
+use cloudbill_core::{AnomalyState, FxRate, Invoice, Monitor, MonitorId, StoredAnomaly};
 
 use crate::StoreError;
 
@@ -526,11 +526,40 @@ pub trait FxStore: Send + Sync {
     ) -> Result<Vec<FxRate>, StoreError>;
 }
 
+/// Provider invoices.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait InvoiceStore: Send + Sync {
+    /// Stores `invoices` in one transaction. One invoice per (account, month, currency): the
+    /// same one again is kept, a different one is a `Conflict` and nothing is written. Returns
+    /// how many were new.
+    async fn put_invoices(
+        &self,
+        domain: DomainId,
+        invoices: &[Invoice],
+    ) -> Result<usize, StoreError>;
+
+    /// The invoices of a domain (of one month), by month, account and currency.
+    async fn invoices(
+        &self,
+        domain: DomainId,
+        period: Option<NaiveDate>,
+    ) -> Result<Vec<Invoice>, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
 pub trait Store:
-    CatalogStore + CostStore + JobStore + TokenStore + NotifyStore + AnomalyStore + FxStore
+    CatalogStore
+    + CostStore
+    + JobStore
+    + TokenStore
+    + NotifyStore
+    + AnomalyStore
+    + FxStore
+    + InvoiceStore
 {
 }
 
@@ -542,6 +571,7 @@ impl<T> Store for T where
         + NotifyStore
         + AnomalyStore
         + FxStore
+        + InvoiceStore
         + ?Sized
 {
 }

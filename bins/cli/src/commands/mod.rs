@@ -5,6 +5,7 @@ mod accounts;
 mod budgets;
 mod catalog;
 mod jobs;
+mod money;
 mod monitors;
 mod tokens;
 
@@ -14,6 +15,7 @@ use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
 use jobs::jobs_cmd;
 pub(crate) use jobs::report_query;
+use money::{fx_cmd, invoice_cmd, reconcile_cmd};
 use monitors::anomaly_cmd;
 use tokens::token_cmd;
 
@@ -26,8 +28,8 @@ use serde_json::json;
 
 use crate::args::{
     AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format,
-    FxAction, GroupAction, KeyAction, MonitorAction, NotifyAction, ProjectAction, ProviderAction,
-    TokenAction,
+    FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction, NotifyAction, ProjectAction,
+    ProviderAction, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -115,6 +117,8 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
         Command::Report(args) => report_cmd(&billing, &args, format, out).await,
         Command::Fx { action } => fx_cmd(&billing, action, format, out).await,
+        Command::Invoice { action } => invoice_cmd(&billing, action, format, out).await,
+        Command::Reconcile { period } => reconcile_cmd(&billing, &period, format, out).await,
         command @ (Command::Anomalies(_) | Command::Forecast(_)) => {
             analysis(&billing, command, format, out).await
         }
@@ -171,6 +175,10 @@ fn creates_database(command: &Command) -> bool {
             | Command::Fx {
                 action: FxAction::List { .. }
             }
+            | Command::Invoice {
+                action: InvoiceAction::List { .. }
+            }
+            | Command::Reconcile { .. }
             | Command::Channel {
                 action: ChannelAction::List
             }
@@ -272,84 +280,6 @@ async fn analysis(
             render::print_forecast(out, format, &forecast)
         }
         _ => Ok(()),
-    }
-}
-
-async fn fx_cmd(
-    b: &Billing,
-    action: FxAction,
-    format: Format,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    match action {
-        FxAction::Import { file, source } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-            let r = b
-                .import_rates(
-                    &ADMIN,
-                    &file.display().to_string(),
-                    &text,
-                    source.as_deref(),
-                )
-                .await?;
-            let mut g = Grid::new(
-                &["file", "layout", "rates", "new", "first", "last"],
-                &["rates", "new"],
-                serde_json::to_value(&r).unwrap_or_default(),
-            );
-            g.row(vec![
-                r.file.clone(),
-                r.layout.into(),
-                r.rates.to_string(),
-                r.new.to_string(),
-                r.first.map(|d| d.to_string()).unwrap_or_default(),
-                r.last.map(|d| d.to_string()).unwrap_or_default(),
-            ]);
-            render::print(out, format, &g)
-        }
-        FxAction::Set {
-            date,
-            base,
-            quote,
-            rate,
-            source,
-        } => {
-            let r = b
-                .set_rate(&ADMIN, &date, &base, &quote, &rate, source.as_deref())
-                .await?;
-            let mut g = Grid::new(
-                &["date", "base", "quote", "rate", "source"],
-                &["rate"],
-                serde_json::to_value(&r).unwrap_or_default(),
-            );
-            g.row(vec![
-                r.date.to_string(),
-                r.base.to_string(),
-                r.quote.to_string(),
-                r.rate.to_string(),
-                r.source,
-            ]);
-            render::print(out, format, &g)
-        }
-        FxAction::List { source } => {
-            let rates = b.fx_rates(source.as_deref()).await?;
-            let mut g = Grid::new(
-                &["date", "base", "quote", "rate", "source"],
-                &["rate"],
-                serde_json::to_value(&rates).unwrap_or_default(),
-            );
-            for r in rates {
-                g.row(vec![
-                    r.date.to_string(),
-                    r.base.to_string(),
-                    r.quote.to_string(),
-                    r.rate.to_string(),
-                    r.source,
-                ]);
-            }
-            render::print(out, format, &g)
-        }
     }
 }
 

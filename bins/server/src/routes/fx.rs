@@ -61,3 +61,77 @@ async fn set(
         .await?;
     Ok((StatusCode::CREATED, Json(json!(rate))))
 }
+
+/// `/invoices` (GET ?period=YYYY-MM, POST one) and `/reconcile?period=YYYY-MM` (admin).
+pub(crate) fn invoice_router() -> Router<AppState> {
+    Router::new()
+        .route("/invoices", get(list_invoices).post(add_invoice))
+        .route("/reconcile", get(reconcile))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodParams {
+    period: Option<String>,
+}
+
+async fn list_invoices(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<PeriodParams>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"invoices": s.billing.invoices(&p, params.period.as_deref()).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewInvoiceBody {
+    account: String,
+    period: String,
+    currency: String,
+    invoice_id: String,
+    /// A decimal string.
+    total: String,
+    issuer: Option<String>,
+    tax: Option<String>,
+}
+
+async fn add_invoice(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<NewInvoiceBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let invoice = s
+        .billing
+        .add_invoice(
+            &p,
+            &cloudbill_service::NewInvoice {
+                account: b.account,
+                period: b.period,
+                currency: b.currency,
+                invoice_id: b.invoice_id,
+                total: b.total,
+                issuer: b.issuer,
+                tax: b.tax,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(invoice))))
+}
+
+async fn reconcile(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(params): Query<PeriodParams>,
+) -> Result<Json<Value>, ApiError> {
+    let period = params.period.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "period (YYYY-MM) is required",
+        )
+    })?;
+    Ok(Json(json!(s.billing.reconcile(&p, &period).await?)))
+}

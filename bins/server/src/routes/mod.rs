@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(budgets::router())
         .merge(monitors::router())
         .merge(fx::router())
+        .merge(fx::invoice_router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

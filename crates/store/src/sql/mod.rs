@@ -11,6 +11,7 @@ pub(crate) mod catalog;
 pub(crate) mod costs;
 pub(crate) mod dialect;
 pub(crate) mod fx;
+pub(crate) mod invoices;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod notify;
