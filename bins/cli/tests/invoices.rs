@@ -1,6 +1,8 @@
 //! Invoices and reconciliation with the real binary: matched, mismatched (with the exact
 //! difference), no invoice, no data; bad files name the line and write nothing.
 
+use serde_json::json;
+
 use crate::harness::Env;
 
 const BILL: &str = "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,ChargeCategory\n\
@@ -101,7 +103,6 @@ async fn a_month_reconciles_per_account_and_currency_exactly() {
             )
         })
         .collect();
-    use serde_json::json;
     assert_eq!(
         lines,
         [
