@@ -147,6 +147,12 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM")]
         period: String,
     },
+    /// Closed billing months: close, reopen (with a reason), list, show (log and held
+    /// restatements).
+    Period {
+        #[command(subcommand)]
+        action: PeriodAction,
+    },
     /// API tokens for cloudbill-server.
     Token {
         #[command(subcommand)]
@@ -422,6 +428,30 @@ pub enum InvoiceAction {
         /// Only this month, YYYY-MM.
         #[arg(long)]
         period: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeriodAction {
+    /// Close a month: syncs and imports keep its records and hold their restatements.
+    Close {
+        /// YYYY-MM.
+        period: String,
+    },
+    /// Reopen a closed month; the next sync applies what was held.
+    Reopen {
+        /// YYYY-MM.
+        period: String,
+        /// Why (kept in the month's log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The closed months.
+    List,
+    /// A month: open or closed, its log, the restatements held off it.
+    Show {
+        /// YYYY-MM.
+        period: String,
     },
 }
 

@@ -22,5 +22,6 @@ mod fx;
 mod hardening;
 mod invoices;
 mod monitors;
+mod periods;
 mod processes;
 mod tags;

@@ -522,6 +522,38 @@ pub const ROUTES: &[Route] = &[
         200,
         Access::Admin,
     ),
+    r(
+        "get",
+        "/api/v1/periods",
+        "The closed billing months",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "get",
+        "/api/v1/periods/{period}",
+        "A month (YYYY-MM): open or closed, its log, the restatements held off it",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/periods/{period}/close",
+        "Close a month: syncs and imports keep its records and hold their restatements",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
+        "post",
+        "/api/v1/periods/{period}/reopen",
+        "Reopen a closed month with a reason; the next sync applies what was held",
+        Some("Reopen"),
+        200,
+        Access::Admin,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -556,6 +588,8 @@ fn schemas() -> Value {
         "NewInvoice": {"type": "object", "required": ["account", "period", "currency", "invoice_id", "total"], "additionalProperties": false,
             "properties": {"account": string, "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "currency": string,
                 "invoice_id": string, "total": amount, "issuer": string, "tax": amount}},
+        "Reopen": {"type": "object", "required": ["reason"], "additionalProperties": false,
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}},
         "NewRate": {"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
             "properties": {"date": date, "base": string, "quote": string, "rate": amount, "source": string}},
         "NewBudget": {"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,

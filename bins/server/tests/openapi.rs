@@ -33,7 +33,8 @@ async fn the_document_is_valid_and_matches_the_router() {
         let path = route
             .path
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{name}", "file");
+            .replace("{name}", "file")
+            .replace("{period}", "2025-01");
         let path = if path.ends_with("/billing/query") && route.method == "get" {
             format!("{path}?start=2025-01-01&end=2025-02-01")
         } else {

@@ -127,3 +127,31 @@ impl SyncJob {
         }
     }
 }
+
+/// A restated day of a closed period that a sync or import did not write: what the store holds
+/// and what the provider or file said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldDay {
+    /// The job that held it.
+    pub job: crate::JobId,
+    /// The account.
+    pub account: crate::AccountId,
+    /// The day, its currency, the stored total and the new one.
+    #[serde(flatten)]
+    pub day: ChangedDay,
+    /// When.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A close or a reopen of a billing month, kept for the audit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeriodChange {
+    /// The month's first day.
+    pub month: chrono::NaiveDate,
+    /// `close` or `reopen`.
+    pub action: String,
+    /// Why (required to reopen).
+    pub reason: Option<String>,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}

@@ -41,7 +41,7 @@ pub use ids::{
     AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, MonitorId,
     ProjectId, TokenId,
 };
-pub use job::{ChangedDay, JobKind, JobState, SyncJob};
+pub use job::{ChangedDay, HeldDay, JobKind, JobState, PeriodChange, SyncJob};
 pub use lookup::Lookup;
 pub use money::{parse_decimal, Currency, FxRate, Invoice, Money, MAX_EXPONENT};
 pub use monitor::{AnomalyState, Monitor, StoredAnomaly};

@@ -674,7 +674,7 @@ impl Billing {
             .collect();
         let note = (!not_counted.is_empty()).then(|| {
             format!(
-                "only {currency} records count: spend in {} is not converted (no exchange rates yet)",
+                "only {currency} records count: spend in {} is not converted (budgets do not convert currencies yet)",
                 not_counted
                     .iter()
                     .map(|a| a.currency.to_string())

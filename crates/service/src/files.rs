@@ -3,6 +3,12 @@
 use std::io::Read;
 use std::sync::Arc;
 
+/// Per (day, currency) totals of a bill's closed-month rows, held rather than written.
+type HeldTotals = std::collections::BTreeMap<
+    (cloudbill_core::NaiveDate, cloudbill_core::Currency),
+    cloudbill_core::Decimal,
+>;
+
 use chrono::Utc;
 use cloudbill_core::{
     AccountState, CostRecord, DateRange, JobId, JobKind, JobState, ProviderKind, ProviderState,
@@ -182,7 +188,7 @@ impl Billing {
             .stream_into_store(account.id, job.id, format, &open, file_name, options)
             .await;
         finished.finished_at = Some(self.now());
-        let (outcome, summary) = match result {
+        let (outcome, summary, held) = match result {
             Ok(done) => done,
             Err(error) => {
                 finished.state = JobState::Failed;
@@ -199,6 +205,12 @@ impl Billing {
         finished.state = JobState::Succeeded;
         if summary.skipped > 0 {
             finished.error = Some(format!("{} invalid rows skipped", summary.skipped));
+        }
+        if !held.is_empty() {
+            let days: std::collections::BTreeSet<cloudbill_core::NaiveDate> =
+                held.keys().map(|(d, _)| *d).collect();
+            let held = self.held_days(account.id, job.id, &days, &held).await?;
+            self.record_held(&mut finished, &held).await?;
         }
         store.save_job(&finished).await?;
         if !outcome.changed_days.is_empty() {
@@ -232,14 +244,40 @@ impl Billing {
         open: &BillSource,
         file_name: &str,
         options: ImportOptions,
-    ) -> Result<(cloudbill_store::WriteOutcome, cloudbill_focus::ImportedBill), ServiceError> {
+    ) -> Result<
+        (
+            cloudbill_store::WriteOutcome,
+            cloudbill_focus::ImportedBill,
+            HeldTotals,
+        ),
+        ServiceError,
+    > {
         let domain = self.domain_id();
+        let closed = self.closed_months().await?;
+        if let Some(w) = options.window {
+            let parts = crate::periods::split(w, &closed);
+            if !parts.closed.is_empty() {
+                let months: std::collections::BTreeSet<String> = parts
+                    .closed
+                    .iter()
+                    .map(|d| d.format("%Y-%m").to_string())
+                    .collect();
+                return Err(ServiceError::Invalid(format!(
+                    "the window {w} overlaps closed period(s) {}: reopen them (cloudbill period reopen) or import without --window (the closed days are then held, not written)",
+                    months.into_iter().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
         let (name, open) = (file_name.to_owned(), Arc::clone(open));
         let producer = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let source =
                 open().map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
             let mut receiver_gone = false;
+            // Partitions of closed months are not written: their totals are kept to record
+            // what was held.
+            let mut held = HeldTotals::new();
+            let mut failed = None;
             let summary = cloudbill_focus::encode_bill(
                 source,
                 &name,
@@ -247,14 +285,32 @@ impl Billing {
                 options,
                 IMPORT_SPILL_BYTES,
                 |partition| {
+                    if closed.contains(&partition.month()) {
+                        match cloudbill_columnar::Partition::decode(partition.as_bytes())
+                            .and_then(|p| p.daily_totals())
+                        {
+                            Ok(totals) => {
+                                for (day, currency, total) in totals {
+                                    *held.entry((day, currency)).or_default() += total;
+                                }
+                            }
+                            Err(e) => failed = Some(e),
+                        }
+                        return failed.is_none();
+                    }
                     receiver_gone = tx.blocking_send(Chunk::Partition(partition)).is_err();
                     !receiver_gone
                 },
             )?;
+            if let Some(e) = failed {
+                return Err(ServiceError::Internal(format!(
+                    "a closed month's partition: {e}"
+                )));
+            }
             if !receiver_gone {
                 let _ = tx.blocking_send(Chunk::End);
             }
-            Ok(summary)
+            Ok((summary, held))
         });
         let written = self
             .inner
@@ -267,7 +323,7 @@ impl Billing {
             .map_err(|e| ServiceError::Invalid(format!("import task failed: {e}")))?;
         // The producer's error explains a failed stream better than the store's.
         match (written, read) {
-            (Ok(outcome), Ok(summary)) => Ok((outcome, summary)),
+            (Ok(outcome), Ok((summary, held))) => Ok((outcome, summary, held)),
             (_, Err(e)) => Err(e),
             (Err(e), Ok(_)) => Err(ServiceError::from(e)),
         }

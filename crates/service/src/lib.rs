@@ -22,6 +22,7 @@ mod hint;
 mod invoices;
 mod monitors;
 mod notify;
+mod periods;
 mod report;
 mod request;
 mod scheduler;
@@ -51,7 +52,7 @@ pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};
 pub use cloudbill_store::{
     AnomalyStore, CatalogStore, CostStore, FxStore, InvoiceStore, JobStore, MemoryStore,
-    NotifyStore, Store, StoreError, TokenStore,
+    NotifyStore, PeriodStore, Store, StoreError, TokenStore,
 };
 pub use error::ServiceError;
 pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
@@ -72,6 +73,7 @@ pub use notify::{
     ChannelSpec, DeliveryCounts, DeliveryPolicy, DeliveryView, FlushReport, NewChannel, Notifier,
     Outgoing, MIN_WEBHOOK_SECRET,
 };
+pub use periods::PeriodView;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

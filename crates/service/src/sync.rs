@@ -459,23 +459,79 @@ impl Billing {
         };
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let closed = self.closed_months().await.map_err(|e| (e, 0))?;
+        let mut held = Vec::new();
         for (done, window) in windows.into_iter().enumerate() {
             let records = provider
                 .fetch(credentials, scope, window)
                 .await
                 .map_err(|e| (e.into(), done))?;
-            let written = store
-                .replace_window(self.domain_id(), account.id, job.id, window, &records)
-                .await
+            // Days of closed months are kept as stored; what the provider restated there is
+            // held, recorded on the job.
+            let parts = crate::periods::split(window, &closed);
+            let mut rows = 0;
+            for run in &parts.open {
+                let in_run: Vec<cloudbill_core::CostRecord> = if parts.closed.is_empty() {
+                    records.clone()
+                } else {
+                    records
+                        .iter()
+                        .filter(|r| run.contains(r.date))
+                        .cloned()
+                        .collect()
+                };
+                let written = store
+                    .replace_window(self.domain_id(), account.id, job.id, *run, &in_run)
+                    .await
+                    .map_err(|e| (e.into(), done))?;
+                rows += written.rows;
+                job.rows += written.rows;
+                job.changed_days.extend(written.changed_days);
+            }
+            if !parts.closed.is_empty() {
+                let incoming = cloudbill_store::daily_totals(
+                    records.iter().filter(|r| parts.closed.contains(&r.date)),
+                )
                 .map_err(|e| (e.into(), done))?;
-            job.rows += written.rows;
-            job.changed_days.extend(written.changed_days);
-            observer.window_done(account.name.as_str(), written.rows);
+                held.extend(
+                    self.held_days(account.id, job.id, &parts.closed, &incoming)
+                        .await
+                        .map_err(|e| (e, done))?,
+                );
+            }
+            observer.window_done(account.name.as_str(), rows);
             // Keep the lease alive on long syncs.
             let _ = store
                 .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
                 .await;
         }
+        self.record_held(job, &held).await.map_err(|e| (e, 0))?;
+        Ok(())
+    }
+
+    /// Keeps `held` and says so on the job (it succeeded; closed days were not written).
+    pub(crate) async fn record_held(
+        &self,
+        job: &mut SyncJob,
+        held: &[cloudbill_core::HeldDay],
+    ) -> Result<(), ServiceError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        self.inner.store.put_held(self.domain_id(), held).await?;
+        let months: std::collections::BTreeSet<String> = held
+            .iter()
+            .map(|h| h.day.date.format("%Y-%m").to_string())
+            .collect();
+        let note = format!(
+            "{} restated day(s) of closed period(s) {} held, not written (cloudbill period show)",
+            held.len(),
+            months.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        job.error = Some(match job.error.take() {
+            Some(e) => format!("{e}; {note}"),
+            None => note,
+        });
         Ok(())
     }
 

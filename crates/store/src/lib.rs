@@ -37,7 +37,7 @@ pub use sqlite::SqliteStore;
 pub use store::{
     changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, Chunk, ChunkSource,
     CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, InvoiceStore, JobStore,
-    NotifyStore, PartitionSink, SinkRef, Store, TokenStore, Transition, WriteOutcome,
+    NotifyStore, PartitionSink, PeriodStore, SinkRef, Store, TokenStore, Transition, WriteOutcome,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

@@ -43,6 +43,9 @@ struct State {
     monitors: Vec<cloudbill_core::Monitor>,
     rates: Vec<(DomainId, cloudbill_core::FxRate)>,
     invoices: Vec<(DomainId, cloudbill_core::Invoice)>,
+    closed: Vec<(DomainId, NaiveDate)>,
+    period_log: Vec<(DomainId, cloudbill_core::PeriodChange)>,
+    held: Vec<(DomainId, cloudbill_core::HeldDay)>,
     anomalies: Vec<cloudbill_core::StoredAnomaly>,
     version: i64,
 }
@@ -1255,6 +1258,112 @@ impl crate::InvoiceStore for MemoryStore {
                 b.currency.as_str(),
             ))
         });
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::PeriodStore for MemoryStore {
+    async fn close_period(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.closed.contains(&(domain, month)) {
+            return Err(StoreError::Conflict(format!(
+                "{} is closed already",
+                month.format("%Y-%m")
+            )));
+        }
+        state.closed.push((domain, month));
+        state.period_log.push((
+            domain,
+            cloudbill_core::PeriodChange {
+                month,
+                action: "close".into(),
+                reason: None,
+                at,
+            },
+        ));
+        Ok(())
+    }
+
+    async fn reopen_period(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let before = state.closed.len();
+        state.closed.retain(|c| *c != (domain, month));
+        if state.closed.len() == before {
+            return Err(not_found("closed period", month.format("%Y-%m")));
+        }
+        state.period_log.push((
+            domain,
+            cloudbill_core::PeriodChange {
+                month,
+                action: "reopen".into(),
+                reason: Some(reason.to_owned()),
+                at,
+            },
+        ));
+        Ok(())
+    }
+
+    async fn closed_periods(&self, domain: DomainId) -> Result<Vec<NaiveDate>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<NaiveDate> = state
+            .closed
+            .iter()
+            .filter(|(d, _)| *d == domain)
+            .map(|(_, m)| *m)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn period_log(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+    ) -> Result<Vec<cloudbill_core::PeriodChange>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .period_log
+            .iter()
+            .filter(|(d, c)| *d == domain && c.month == month)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn put_held(
+        &self,
+        domain: DomainId,
+        held: &[cloudbill_core::HeldDay],
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.held.extend(held.iter().map(|h| (domain, h.clone())));
+        Ok(())
+    }
+
+    async fn held(
+        &self,
+        domain: DomainId,
+        range: DateRange,
+    ) -> Result<Vec<cloudbill_core::HeldDay>, StoreError> {
+        let state = self.lock();
+        let mut out: Vec<cloudbill_core::HeldDay> = state
+            .held
+            .iter()
+            .filter(|(d, h)| *d == domain && range.contains(h.day.date))
+            .map(|(_, h)| h.clone())
+            .collect();
+        out.sort_by_key(|h| (h.day.date, h.recorded_at));
         Ok(out)
     }
 }

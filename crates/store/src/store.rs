@@ -10,7 +10,9 @@ use cloudbill_core::{
     Domain, DomainId, Event, EventId, JobId, NaiveDate, Name, Project, ProjectGroup, ProjectId,
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
-use cloudbill_core::{AnomalyState, FxRate, Invoice, Monitor, MonitorId, StoredAnomaly};
+use cloudbill_core::{
+    AnomalyState, FxRate, HeldDay, Invoice, Monitor, MonitorId, PeriodChange, StoredAnomaly,
+};
 
 use crate::StoreError;
 
@@ -548,6 +550,45 @@ pub trait InvoiceStore: Send + Sync {
     ) -> Result<Vec<Invoice>, StoreError>;
 }
 
+/// Closed billing months, their audit log, and the restatements held off them.
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait PeriodStore: Send + Sync {
+    /// Closes a month (`Conflict` if it is closed) and logs it.
+    async fn close_period(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Reopens a closed month (`NotFound` if it is not) and logs it with `reason`.
+    async fn reopen_period(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The closed months of a domain, ascending.
+    async fn closed_periods(&self, domain: DomainId) -> Result<Vec<NaiveDate>, StoreError>;
+
+    /// The closes and reopens of a month, oldest first.
+    async fn period_log(
+        &self,
+        domain: DomainId,
+        month: NaiveDate,
+    ) -> Result<Vec<PeriodChange>, StoreError>;
+
+    /// Records restated days a job held off closed months.
+    async fn put_held(&self, domain: DomainId, held: &[HeldDay]) -> Result<(), StoreError>;
+
+    /// The held days of `range`, by day.
+    async fn held(&self, domain: DomainId, range: DateRange) -> Result<Vec<HeldDay>, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
@@ -560,6 +601,7 @@ pub trait Store:
     + AnomalyStore
     + FxStore
     + InvoiceStore
+    + PeriodStore
 {
 }
 
@@ -572,6 +614,7 @@ impl<T> Store for T where
         + AnomalyStore
         + FxStore
         + InvoiceStore
+        + PeriodStore
         + ?Sized
 {
 }

@@ -15,7 +15,7 @@ use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
 use jobs::jobs_cmd;
 pub(crate) use jobs::report_query;
-use money::{fx_cmd, invoice_cmd, reconcile_cmd};
+use money::{fx_cmd, invoice_cmd, period_cmd, reconcile_cmd};
 use monitors::anomaly_cmd;
 use tokens::token_cmd;
 
@@ -28,8 +28,8 @@ use serde_json::json;
 
 use crate::args::{
     AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format,
-    FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction, NotifyAction, ProjectAction,
-    ProviderAction, TokenAction,
+    FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction, NotifyAction, PeriodAction,
+    ProjectAction, ProviderAction, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -119,6 +119,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Fx { action } => fx_cmd(&billing, action, format, out).await,
         Command::Invoice { action } => invoice_cmd(&billing, action, format, out).await,
         Command::Reconcile { period } => reconcile_cmd(&billing, &period, format, out).await,
+        Command::Period { action } => period_cmd(&billing, action, format, out).await,
         command @ (Command::Anomalies(_) | Command::Forecast(_)) => {
             analysis(&billing, command, format, out).await
         }
@@ -179,6 +180,9 @@ fn creates_database(command: &Command) -> bool {
                 action: InvoiceAction::List { .. }
             }
             | Command::Reconcile { .. }
+            | Command::Period {
+                action: PeriodAction::List | PeriodAction::Show { .. }
+            }
             | Command::Channel {
                 action: ChannelAction::List
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use cloudbill_service::Billing;
 use serde_json::json;
 
-use crate::args::{Format, FxAction, InvoiceAction};
+use crate::args::{Format, FxAction, InvoiceAction, PeriodAction};
 use crate::render::{self, Grid};
 use crate::CliError;
 
@@ -202,6 +202,80 @@ pub(super) async fn reconcile_cmd(
             opt(a.billed),
             opt(a.difference),
             a.status.into(),
+        ]);
+    }
+    render::print(out, format, &g)
+}
+
+pub(super) async fn period_cmd(
+    b: &Billing,
+    action: PeriodAction,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let view = match action {
+        PeriodAction::Close { period } => b.close_period(&ADMIN, &period).await?,
+        PeriodAction::Reopen { period, reason } => {
+            b.reopen_period(&ADMIN, &period, &reason).await?
+        }
+        PeriodAction::Show { period } => b.period(&ADMIN, &period).await?,
+        PeriodAction::List => {
+            let closed = b.closed_periods(&ADMIN).await?;
+            let mut g = Grid::new(&["closed period"], &[], json!(closed));
+            for c in closed {
+                g.row(vec![c]);
+            }
+            return render::print(out, format, &g);
+        }
+    };
+    let accounts = b.accounts(&ADMIN).await?;
+    let mut g = Grid::new(
+        &[
+            "period",
+            "state",
+            "event",
+            "day",
+            "account",
+            "currency",
+            "stored",
+            "held (not written)",
+        ],
+        &["stored", "held (not written)"],
+        serde_json::to_value(&view).unwrap_or_default(),
+    );
+    for c in &view.log {
+        g.row(vec![
+            view.period.clone(),
+            view.state.into(),
+            format!(
+                "{} {}{}",
+                c.at.format("%Y-%m-%d %H:%M:%S"),
+                c.action,
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for h in &view.held {
+        g.row(vec![
+            view.period.clone(),
+            view.state.into(),
+            format!("held by job {}", h.job),
+            h.day.date.to_string(),
+            accounts
+                .iter()
+                .find(|a| a.id == h.account)
+                .map_or_else(|| h.account.to_string(), |a| a.name.to_string()),
+            h.day.currency.to_string(),
+            h.day.old_total.to_string(),
+            h.day.new_total.to_string(),
         ]);
     }
     render::print(out, format, &g)

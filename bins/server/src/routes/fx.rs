@@ -135,3 +135,50 @@ async fn reconcile(
     })?;
     Ok(Json(json!(s.billing.reconcile(&p, &period).await?)))
 }
+
+/// `/periods` (closed months), `/periods/{period}` (a month: state, log, held),
+/// `/periods/{period}/close`, `/periods/{period}/reopen` (`{"reason"}`), admin only.
+pub(crate) fn period_router() -> Router<AppState> {
+    Router::new()
+        .route("/periods", get(closed_periods))
+        .route("/periods/{period}", get(period))
+        .route("/periods/{period}/close", axum::routing::post(close))
+        .route("/periods/{period}/reopen", axum::routing::post(reopen))
+}
+
+async fn closed_periods(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"closed": s.billing.closed_periods(&p).await?})))
+}
+
+async fn period(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    axum::extract::Path(period): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.billing.period(&p, &period).await?)))
+}
+
+async fn close(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    axum::extract::Path(period): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.billing.close_period(&p, &period).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReopenBody {
+    reason: String,
+}
+
+async fn reopen(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    axum::extract::Path(period): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<ReopenBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        s.billing.reopen_period(&p, &period, &body.reason).await?
+    )))
+}

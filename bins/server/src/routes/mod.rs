@@ -34,6 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(monitors::router())
         .merge(fx::router())
         .merge(fx::invoice_router())
+        .merge(fx::period_router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

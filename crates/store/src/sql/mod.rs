@@ -15,6 +15,7 @@ pub(crate) mod invoices;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod notify;
+pub(crate) mod periods;
 pub(crate) mod rows;
 pub(crate) mod tokens;
 
