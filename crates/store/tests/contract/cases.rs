@@ -1630,3 +1630,102 @@ pub async fn rates_are_kept_once_and_conflicts_write_nothing(h: &Harness) {
     assert_eq!(budget[0].rate.to_string(), "1.2500000000");
     assert!(s.rates(other.id, None).await.unwrap().is_empty());
 }
+
+pub async fn invoices_and_closed_periods_are_kept_exactly(h: &Harness) {
+    use cloudbill_core::{ChangedDay, HeldDay, Invoice, JobId};
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let web = project(s, d.id, "web").await;
+    let acct = account(s, d.id, web.id, "aws-prod").await;
+    let march = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+    let invoice = Invoice {
+        account: acct.id,
+        period: march,
+        currency: Currency::parse("USD").unwrap(),
+        invoice_id: "INV-1".into(),
+        total: parse_decimal("115.0000000001").unwrap(),
+        issuer: Some("AWS".into()),
+        tax: Some(parse_decimal("20").unwrap()),
+    };
+    assert_eq!(
+        s.put_invoices(d.id, std::slice::from_ref(&invoice))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.put_invoices(d.id, std::slice::from_ref(&invoice))
+            .await
+            .unwrap(),
+        0
+    );
+    let changed = Invoice {
+        total: parse_decimal("116").unwrap(),
+        ..invoice.clone()
+    };
+    assert!(matches!(
+        s.put_invoices(d.id, &[changed]).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert!(matches!(
+        s.put_invoices(other.id, std::slice::from_ref(&invoice))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert_eq!(
+        s.invoices(d.id, Some(march)).await.unwrap(),
+        std::slice::from_ref(&invoice)
+    );
+    assert!(s
+        .invoices(
+            d.id,
+            Some(chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap())
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    s.close_period(d.id, march, at).await.unwrap();
+    assert!(matches!(
+        s.close_period(d.id, march, at).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(s.closed_periods(d.id).await.unwrap(), [march]);
+    assert!(s.closed_periods(other.id).await.unwrap().is_empty());
+    let held = HeldDay {
+        job: JobId::new(),
+        account: acct.id,
+        day: ChangedDay {
+            date: chrono::NaiveDate::from_ymd_opt(2025, 3, 10).unwrap(),
+            currency: Currency::parse("USD").unwrap(),
+            old_total: parse_decimal("10.5").unwrap(),
+            new_total: parse_decimal("12.0000000007").unwrap(),
+        },
+        recorded_at: at,
+    };
+    s.put_held(d.id, std::slice::from_ref(&held)).await.unwrap();
+    let range = cloudbill_core::DateRange::parse("2025-03-01", "2025-04-01").unwrap();
+    assert_eq!(
+        s.held(d.id, range).await.unwrap(),
+        std::slice::from_ref(&held)
+    );
+    assert!(s.held(other.id, range).await.unwrap().is_empty());
+    s.reopen_period(d.id, march, "late credit", at)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.reopen_period(d.id, march, "again", at).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert!(s.closed_periods(d.id).await.unwrap().is_empty());
+    let log = s.period_log(d.id, march).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|c| (c.action.as_str(), c.reason.as_deref()))
+            .collect::<Vec<_>>(),
+        [("close", None), ("reopen", Some("late credit"))]
+    );
+}

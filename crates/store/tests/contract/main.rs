@@ -69,4 +69,5 @@ contract!(
     budgets_channels_and_the_outbox,
     monitors_keep_anomalies_with_compare_and_set,
     rates_are_kept_once_and_conflicts_write_nothing,
+    invoices_and_closed_periods_are_kept_exactly,
 );
