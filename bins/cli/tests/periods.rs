@@ -201,6 +201,43 @@ async fn an_import_holds_a_closed_months_rows_and_writes_the_rest() {
         ),
         (Some("100"), Some("80"))
     );
+    // The FOCUS export marks each row's billing month.
+    let out = env.dir.path().join("export.csv");
+    env.run(&[
+        "export",
+        "focus",
+        "--start",
+        "2025-05-01",
+        "--end",
+        "2025-07-01",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = header
+        .iter()
+        .position(|h| h == "x_BillingPeriodStatus")
+        .expect("the status column");
+    let start = header
+        .iter()
+        .position(|h| h == "ChargePeriodStart")
+        .unwrap();
+    let statuses: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[start][..7].to_owned(), r[col].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("2025-05".into(), "Closed".into()),
+            ("2025-06".into(), "Open".into())
+        ]
+    );
     // A window over a closed month is refused, nothing written.
     env.run(&[
         "import",

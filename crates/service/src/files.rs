@@ -432,6 +432,22 @@ impl Billing {
                 })
             })
         });
+        // Closed billing months are marked, so a consumer knows which rows will not move
+        // (docs/CURRENCY.md: FOCUS has no period status column before 1.4, hence an x_ one).
+        let closed = self.closed_months().await?;
+        if !closed.is_empty() {
+            for r in &mut records {
+                let month = chrono::Datelike::with_day(&r.record.date, 1).unwrap_or(r.record.date);
+                let status = if closed.contains(&month) {
+                    "Closed"
+                } else {
+                    "Open"
+                };
+                r.record
+                    .extensions
+                    .insert(BILLING_PERIOD_STATUS.to_owned(), status.to_owned());
+            }
+        }
         let rows: Vec<cloudbill_focus::ExportRow<'_>> = records
             .iter()
             .map(|r| cloudbill_focus::ExportRow {
@@ -446,6 +462,10 @@ impl Billing {
         Ok(records.len())
     }
 }
+
+/// The column a FOCUS export marks each row's billing month with (`Closed` or `Open`) when the
+/// domain has closed months.
+pub const BILLING_PERIOD_STATUS: &str = "x_BillingPeriodStatus";
 
 /// Report keys and their accepted values, for an export.
 pub type ExportFilters = std::collections::BTreeMap<GroupKey, Vec<String>>;

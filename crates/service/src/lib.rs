@@ -55,7 +55,7 @@ pub use cloudbill_store::{
     NotifyStore, PeriodStore, Store, StoreError, TokenStore,
 };
 pub use error::ServiceError;
-pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport};
+pub use files::{BillSource, ExportFilters, ExportedRecord, ImportReport, BILLING_PERIOD_STATUS};
 pub use forecast::{
     CurrencyForecast, ForecastPeriod, ForecastReport, ForecastRequest, PeriodBounds,
     MAX_RESTATE_DAYS,
