@@ -189,6 +189,55 @@ async fn reports_convert_each_day_with_its_rate_and_say_which() {
     // 170 / 1.25 + 1000 / 125 + 10
     assert_eq!(fixed["results"][0]["total"][0]["cost"], "154");
 
+    // A budget in EUR over these USD, JPY and EUR records counts them all, converted as the
+    // report converts them.
+    env.run_with_stdin(
+        &[
+            "channel",
+            "add",
+            "ops",
+            "--webhook",
+            "http://127.0.0.1:9/hook",
+            "--secret-stdin",
+        ],
+        Some("whsec-0123456789abcdef\n"),
+    )
+    .await
+    .ok();
+    let today = [("CLOUDBILL_TODAY", "2025-03-19")];
+    env.run_env(
+        &[
+            "budget",
+            "create",
+            "eur",
+            "--amount",
+            "1000",
+            "--currency",
+            "EUR",
+            "--notify",
+            "actual:90%",
+            "--channel",
+            "ops",
+        ],
+        None,
+        &today,
+    )
+    .await
+    .ok();
+    let status = env
+        .run_env(&["budget", "status", "--format", "json"], None, &today)
+        .await
+        .ok()
+        .json();
+    assert_eq!(status[0]["actual"], "172.6845085597", "{status}");
+    assert_eq!(status[0]["not_counted"], serde_json::json!([]));
+    assert!(
+        status[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("converted to EUR"),
+        "{status}"
+    );
     // No rate within 7 days: an error naming the currency and the day, exit 2.
     std::fs::write(
         &bill,

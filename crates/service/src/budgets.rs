@@ -655,16 +655,11 @@ impl Billing {
         let (start, end) = b.period.bounds(day);
         let (spend, forecast_status) = self.spend(b, day).await?;
         let currency = b.amount.currency();
-        let (actual, forecast) = spend
+        let (mut actual, mut forecast) = spend
             .get(&currency)
             .copied()
             .unwrap_or((Decimal::ZERO, None));
-        let forecast = if forecast_status == "period_over" {
-            Some(actual)
-        } else {
-            forecast
-        };
-        let not_counted: Vec<cloudbill_aggregate::Amount> = spend
+        let mut not_counted: Vec<cloudbill_aggregate::Amount> = spend
             .iter()
             .filter(|(c, v)| **c != currency && v.0 != Decimal::ZERO)
             .map(|(c, v)| cloudbill_aggregate::Amount {
@@ -672,16 +667,31 @@ impl Billing {
                 currency: *c,
             })
             .collect();
-        let note = (!not_counted.is_empty()).then(|| {
-            format!(
-                "only {currency} records count: spend in {} is not converted (budgets do not convert currencies yet)",
-                not_counted
-                    .iter()
-                    .map(|a| a.currency.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        });
+        let mut note = None;
+        if !not_counted.is_empty() {
+            let others: Vec<String> = not_counted.iter().map(|a| a.currency.to_string()).collect();
+            match self.converted(b, (start, end), &spend).await {
+                Ok((a, f)) => {
+                    (actual, forecast) = (a, f);
+                    note = Some(format!(
+                        "spend in {} converted to {currency}: each day at its rate, the forecast's remaining days at the last day's (docs/CURRENCY.md)",
+                        others.join(", ")
+                    ));
+                    not_counted.clear();
+                }
+                Err(e) => {
+                    note = Some(format!(
+                        "only {currency} records count: spend in {} is not converted ({e})",
+                        others.join(", ")
+                    ));
+                }
+            }
+        }
+        let forecast = if forecast_status == "period_over" {
+            Some(actual)
+        } else {
+            forecast
+        };
         let notifications = b
             .notifications
             .iter()
@@ -724,6 +734,53 @@ impl Billing {
             note,
             notifications,
         })
+    }
+
+    /// The budget's spend with its other currencies converted into its own: the actual as a
+    /// converted report (every (day, currency) cell at its day's rate), the forecast as that
+    /// plus each currency's predicted remainder at the rate of the last day read.
+    async fn converted(
+        &self,
+        b: &Budget,
+        (start, end): (NaiveDate, NaiveDate),
+        spend: &BTreeMap<Currency, (Decimal, Option<Decimal>)>,
+    ) -> Result<(Decimal, Option<Decimal>), ServiceError> {
+        let currency = b.amount.currency();
+        let last = end.min(self.today().succ_opt().unwrap_or(end));
+        if last <= start {
+            return Ok((Decimal::ZERO, None));
+        }
+        let mut query = Query::new(
+            cloudbill_core::DateRange::new(start, last)?,
+            Granularity::Monthly,
+        );
+        query.filters = Self::budget_filters(b)?;
+        query.metric = b.metric;
+        let report = self
+            .report_in(&Principal::Admin, &query, currency, &crate::FxPolicy::Daily)
+            .await?;
+        let actual: Decimal = report
+            .results
+            .iter()
+            .flat_map(|row| row.total.iter().map(|t| t.cost))
+            .sum();
+        let rate_day = last.pred_opt().unwrap_or(last);
+        let mut forecast = Some(actual);
+        for (c, (a, f)) in spend {
+            let Some(f) = f else {
+                forecast = None;
+                break;
+            };
+            let remaining = *f - *a;
+            let converted = if *c == currency {
+                remaining
+            } else {
+                self.convert_amount(remaining, *c, currency, rate_day)
+                    .await?
+            };
+            forecast = forecast.map(|x| x + converted);
+        }
+        Ok((actual, forecast))
     }
 
     /// After a change of cost data, budgets or monitors: evaluates the budgets and runs the

@@ -414,6 +414,35 @@ impl Billing {
         Ok(rate)
     }
 
+    /// `amount` of `from` in `to` on `day` (the daily policy's rate: that day's or the latest
+    /// of the 7 before), rounded half to even to [`CONVERTED_SCALE`] places.
+    pub(crate) async fn convert_amount(
+        &self,
+        amount: Decimal,
+        from: Currency,
+        to: Currency,
+        day: NaiveDate,
+    ) -> Result<Decimal, ServiceError> {
+        let book = RateBook::new(self.inner.store.rates(self.domain_id(), None).await?);
+        let f = book
+            .factor(from, to, day, Some(MAX_RATE_LOOKBACK_DAYS))
+            .ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "no {from} → {to} rate for {day} or the {MAX_RATE_LOOKBACK_DAYS} days before it"
+                ))
+            })?;
+        amount
+            .checked_div(f.from_rate)
+            .and_then(|v| v.checked_mul(f.to_rate))
+            .map(|v| {
+                v.round_dp_with_strategy(
+                    CONVERTED_SCALE,
+                    rust_decimal::RoundingStrategy::MidpointNearestEven,
+                )
+            })
+            .ok_or_else(|| ServiceError::Invalid(format!("converting {amount} {from} overflows")))
+    }
+
     /// The stored rates (of one source).
     pub async fn fx_rates(&self, source: Option<&str>) -> Result<Vec<FxRate>, ServiceError> {
         Ok(self.inner.store.rates(self.domain_id(), source).await?)
