@@ -22,6 +22,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/projects/{id}", get(project_page))
         .route("/explore", get(crate::explore::explore))
+        .route("/reconcile", get(reconcile_page))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
 }
@@ -123,7 +124,7 @@ th,td{border-color:#2c3440}svg text{fill:#aab3c0}line.grid{stroke:#2c3440}.chip{
 
 pub(crate) fn page(title: &str, principal: &Principal, body: &str) -> Html<String> {
     let nav = if *principal == Principal::Admin {
-        "<a href=\"/\">Consolidated</a><a href=\"/explore\">Explore</a>"
+        "<a href=\"/\">Consolidated</a><a href=\"/explore\">Explore</a><a href=\"/reconcile\">Reconcile</a>"
     } else {
         "<a href=\"/explore\">Explore</a>"
     };
@@ -577,6 +578,56 @@ async fn project_anomalies(
     }
     out.push_str("</table>");
     Ok(out)
+}
+
+#[derive(Deserialize, Default)]
+struct ReconcileParams {
+    /// `YYYY-MM` (default: last month).
+    period: Option<String>,
+}
+
+/// A month's invoices against the stored records (admin), with the month to pick.
+async fn reconcile_page(
+    State(state): State<AppState>,
+    PageAuth(p): PageAuth,
+    Query(params): Query<ReconcileParams>,
+) -> Result<Response, ApiError> {
+    let last_month = month_bounds(Utc::now().date_naive())
+        .1
+        .map(|r| r.start().format("%Y-%m").to_string())
+        .unwrap_or_default();
+    let period = params.period.unwrap_or(last_month);
+    let r = state.billing.reconcile(&p, &period).await?;
+    let mut body = format!(
+        "<form class=\"range\" method=\"get\" action=\"/reconcile\">Month <input type=\"month\" name=\"period\" value=\"{}\"> <button>Show</button></form>",
+        esc(&r.period)
+    );
+    if r.accounts.is_empty() {
+        body.push_str("<p>No invoices and no records for this month. Import invoices with <code>cloudbill invoice import FILE</code>.</p>");
+    } else {
+        body.push_str("<table data-table=\"reconcile\"><tr><th>Account</th><th>Currency</th><th>Invoice</th><th class=\"r\">Invoice total</th><th class=\"r\">Billed</th><th class=\"r\">Difference</th><th>Status</th></tr>");
+        let cell = |d: Option<Decimal>| d.map(|v| v.to_string()).unwrap_or_default();
+        for a in &r.accounts {
+            let class = match a.status {
+                "matched" => "succeeded",
+                "mismatched" => "failed",
+                _ => "partial",
+            };
+            let _ = write!(
+                body,
+                "<tr data-status=\"{status}\"><td>{account}</td><td>{cur}</td><td>{inv}</td><td class=\"r\">{total}</td><td class=\"r\">{billed}</td><td class=\"r\">{diff}</td><td class=\"{class}\">{status}</td></tr>",
+                status = a.status,
+                account = esc(&a.account),
+                cur = a.currency,
+                inv = esc(a.invoice_id.as_deref().unwrap_or("")),
+                total = cell(a.invoice_total),
+                billed = cell(a.billed),
+                diff = cell(a.difference),
+            );
+        }
+        body.push_str("</table>");
+    }
+    Ok(page(&format!("Reconciliation · {}", r.period), &p, &body).into_response())
 }
 
 async fn home(

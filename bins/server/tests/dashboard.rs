@@ -923,3 +923,54 @@ async fn pages_list_anomalies_with_their_explanation() {
     assert!(!page.contains("data-anomaly"), "{page}");
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_page_shows_each_month() {
+    let s = Server::start().await;
+    // acme-main's March as the provider invoiced it (the stored total), globex without one.
+    let (_, march) = s
+        .call(
+            "POST",
+            "/api/v1/billing/query",
+            Some(&s.admin),
+            Some(json!({"start": "2025-03-01", "end": "2025-04-01", "group_by": ["service_account"]})),
+        )
+        .await;
+    let acme = march["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"]["service_account"] == "acme-main")
+        .unwrap()["total"][0]["cost"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"account": "acme-main", "period": "2025-03", "currency": "USD", "invoice_id": "INV-7", "total": acme});
+    assert_eq!(
+        s.call("POST", "/api/v1/invoices", Some(&s.admin), Some(body))
+            .await
+            .0,
+        201
+    );
+    let cookie = session(&s, &s.admin).await;
+    let (status, html) = get_page(&s, &cookie, "/reconcile?period=2025-03").await;
+    assert_eq!(status, 200);
+    let row = |account: &str| {
+        html.split("<tr data-status=")
+            .find(|r| r.contains(&format!("<td>{account}</td>")))
+            .unwrap_or_else(|| panic!("no row for {account}: {html}"))
+            .split('"')
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(row("acme-main"), "matched");
+    assert_eq!(row("globex"), "no_invoice");
+    assert!(html.contains("INV-7"));
+    let (status, _) = get_page(&s, &cookie, "/reconcile?period=2025-13").await;
+    assert_eq!(status, 422);
+    let member = session(&s, &s.web_member).await;
+    let (status, _) = get_page(&s, &member, "/reconcile").await;
+    assert_eq!(status, 403);
+    s.cleanup().await;
+}
