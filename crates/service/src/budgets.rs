@@ -219,11 +219,75 @@ impl Billing {
     }
 
     fn visible(p: &Principal, b: &Budget) -> bool {
-        match (p, b.scope) {
+        Self::visible_scope(p, b.scope)
+    }
+
+    /// Whether `p` may see what is scoped to `scope`: an admin everything, a member what is
+    /// scoped to one of its projects.
+    pub(crate) fn visible_scope(p: &Principal, scope: BudgetScope) -> bool {
+        match (p, scope) {
             (Principal::Admin, _) => true,
             (Principal::ProjectMember { .. }, BudgetScope::Project(id)) => p.may_read(id),
             _ => false,
         }
+    }
+
+    /// A scope from at most one of a project, a project group and an account (by name or
+    /// id; none: the domain), for a `what` (budget, monitor).
+    pub(crate) async fn resolve_scope(
+        &self,
+        p: &Principal,
+        what: &str,
+        [project, group, account]: [&Option<String>; 3],
+        names: &Names,
+    ) -> Result<BudgetScope, ServiceError> {
+        if [project, group, account]
+            .iter()
+            .filter(|s| s.is_some())
+            .count()
+            > 1
+        {
+            return Err(ServiceError::Invalid(format!(
+                "a {what}'s scope is one of a project, a project group or an account"
+            )));
+        }
+        Ok(if let Some(key) = project {
+            BudgetScope::Project(self.project(p, key).await?.id)
+        } else if let Some(key) = group {
+            let g = names
+                .groups
+                .iter()
+                .find(|g| matches(&g.0.name, g.0.id.as_uuid(), key))
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "project group",
+                    key: key.clone(),
+                })?;
+            BudgetScope::Group(g.0.id)
+        } else if let Some(key) = account {
+            BudgetScope::Account(self.account(p, key).await?.id)
+        } else {
+            BudgetScope::Domain
+        })
+    }
+
+    /// The channels named by `keys` (names or ids).
+    pub(crate) fn channel_ids(
+        keys: &[String],
+        names: &Names,
+    ) -> Result<Vec<ChannelId>, ServiceError> {
+        keys.iter()
+            .map(|key| {
+                names
+                    .channels
+                    .iter()
+                    .find(|c| matches(&c.1, c.0.as_uuid(), key))
+                    .map(|c| c.0)
+                    .ok_or_else(|| ServiceError::NotFound {
+                        what: "channel",
+                        key: key.clone(),
+                    })
+            })
+            .collect()
     }
 
     fn view(b: &Budget, names: &Names) -> BudgetView {
@@ -356,32 +420,14 @@ impl Billing {
         let amount = Money::new(amount, Currency::parse(&new.currency)?);
         let period: Period = new.period.as_deref().unwrap_or("monthly").parse()?;
         let metric: CostMetric = new.metric.as_deref().unwrap_or("billed").parse()?;
-        let scopes = [&new.project, &new.project_group, &new.account]
-            .iter()
-            .filter(|s| s.is_some())
-            .count();
-        if scopes > 1 {
-            return Err(ServiceError::Invalid(
-                "a budget's scope is one of a project, a project group or an account".into(),
-            ));
-        }
-        let scope = if let Some(key) = &new.project {
-            BudgetScope::Project(self.project(p, key).await?.id)
-        } else if let Some(key) = &new.project_group {
-            let g = names
-                .groups
-                .iter()
-                .find(|g| matches(&g.0.name, g.0.id.as_uuid(), key))
-                .ok_or_else(|| ServiceError::NotFound {
-                    what: "project group",
-                    key: key.clone(),
-                })?;
-            BudgetScope::Group(g.0.id)
-        } else if let Some(key) = &new.account {
-            BudgetScope::Account(self.account(p, key).await?.id)
-        } else {
-            BudgetScope::Domain
-        };
+        let scope = self
+            .resolve_scope(
+                p,
+                "budget",
+                [&new.project, &new.project_group, &new.account],
+                names,
+            )
+            .await?;
         for (k, v) in &new.filters {
             let key: GroupKey = k.parse()?;
             if v.trim().is_empty() {
@@ -396,26 +442,14 @@ impl Billing {
                 new.notifications.len()
             )));
         }
-        let channel = |key: &String| {
-            names
-                .channels
-                .iter()
-                .find(|c| matches(&c.1, c.0.as_uuid(), key))
-                .map(|c| c.0)
-                .ok_or_else(|| ServiceError::NotFound {
-                    what: "channel",
-                    key: key.clone(),
-                })
-        };
-        let defaults: Vec<ChannelId> =
-            new.channels.iter().map(channel).collect::<Result<_, _>>()?;
+        let defaults = Self::channel_ids(&new.channels, names)?;
         let mut notifications = Vec::new();
         for n in &new.notifications {
             let threshold = Threshold::parse(&n.threshold)?;
             let channels = if n.channels.is_empty() {
                 defaults.clone()
             } else {
-                n.channels.iter().map(channel).collect::<Result<_, _>>()?
+                Self::channel_ids(&n.channels, names)?
             };
             if channels.is_empty() {
                 return Err(ServiceError::Invalid(format!(

@@ -8,7 +8,7 @@ use chrono::{NaiveDate, Utc};
 use cloudbill_aggregate::anomaly::{Direction, Settings};
 use cloudbill_aggregate::GroupKey;
 use cloudbill_core::{
-    AccountId, AnomalyState, BudgetScope, ChannelId, DateRange, Decimal, Monitor, MonitorId, Name,
+    AccountId, AnomalyState, BudgetScope, DateRange, Decimal, Monitor, MonitorId, Name,
     StoredAnomaly,
 };
 use cloudbill_store::AnomalyChange;
@@ -133,14 +133,6 @@ fn settings_of(m: &Monitor) -> Settings {
 }
 
 impl Billing {
-    fn visible_scope(p: &Principal, scope: BudgetScope) -> bool {
-        match (p, scope) {
-            (Principal::Admin, _) => true,
-            (Principal::ProjectMember { .. }, BudgetScope::Project(id)) => p.may_read(id),
-            _ => false,
-        }
-    }
-
     fn monitor_view(m: &Monitor, names: &Names) -> MonitorView {
         let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in &m.filters {
@@ -170,32 +162,14 @@ impl Billing {
     ) -> Result<MonitorView, ServiceError> {
         let names = self.names().await?;
         let name = Name::parse(&new.name, "monitor name")?;
-        let scopes = [&new.project, &new.project_group, &new.account]
-            .iter()
-            .filter(|s| s.is_some())
-            .count();
-        if scopes > 1 {
-            return Err(ServiceError::Invalid(
-                "a monitor's scope is one of a project, a project group or an account".into(),
-            ));
-        }
-        let scope = if let Some(key) = &new.project {
-            BudgetScope::Project(self.project(p, key).await?.id)
-        } else if let Some(key) = &new.project_group {
-            let g = names
-                .groups
-                .iter()
-                .find(|g| matches(&g.0.name, g.0.id.as_uuid(), key))
-                .ok_or_else(|| ServiceError::NotFound {
-                    what: "project group",
-                    key: key.clone(),
-                })?;
-            BudgetScope::Group(g.0.id)
-        } else if let Some(key) = &new.account {
-            BudgetScope::Account(self.account(p, key).await?.id)
-        } else {
-            BudgetScope::Domain
-        };
+        let scope = self
+            .resolve_scope(
+                p,
+                "monitor",
+                [&new.project, &new.project_group, &new.account],
+                &names,
+            )
+            .await?;
         if !Self::visible_scope(p, scope) {
             return Err(ServiceError::Forbidden(
                 "a project member may create monitors of its own projects only".into(),
@@ -241,21 +215,7 @@ impl Billing {
                 )))
             }
         };
-        let channels: Vec<ChannelId> = new
-            .channels
-            .iter()
-            .map(|key| {
-                names
-                    .channels
-                    .iter()
-                    .find(|c| matches(&c.1, c.0.as_uuid(), key))
-                    .map(|c| c.0)
-                    .ok_or_else(|| ServiceError::NotFound {
-                        what: "channel",
-                        key: key.clone(),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        let channels = Self::channel_ids(&new.channels, &names)?;
         let monitor = Monitor {
             id: MonitorId::new(),
             domain: self.domain_id(),
