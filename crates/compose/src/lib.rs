@@ -155,6 +155,8 @@ pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, Com
     if let Some(from) = std::env::var(MAIL_FROM_ENV).ok().filter(|f| !f.is_empty()) {
         senders.mail_from = from;
     }
+    // The provider client's switch: one policy for every outbound call.
+    senders.allow_link_local = ClientConfig::from_env().allow_link_local;
     cloudbill_notify::Senders::new(senders).map_err(ComposeError::Provider)
 }
 

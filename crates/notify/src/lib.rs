@@ -54,6 +54,9 @@ pub struct SenderConfig {
     pub timeout: Duration,
     /// The `From` of e-mails.
     pub mail_from: String,
+    /// Let webhooks and Slack URLs reach link-local addresses (a cloud instance's metadata
+    /// service: off, as for provider endpoints; `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1`).
+    pub allow_link_local: bool,
 }
 
 impl Default for SenderConfig {
@@ -61,7 +64,48 @@ impl Default for SenderConfig {
         Self {
             timeout: Duration::from_secs(10),
             mail_from: "cloudbill <cloudbill@localhost>".into(),
+            allow_link_local: false,
         }
+    }
+}
+
+/// Whether `ip` is link-local or a cloud metadata address.
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.is_link_local();
+            }
+            let metadata = std::net::Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == metadata
+        }
+    }
+}
+
+const LINK_LOCAL: &str = "link-local addresses (a metadata service) are not notified \
+     (set CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1 to allow them)";
+
+/// Resolves names as the system does, leaving out link-local addresses: a receiver's name
+/// that resolves only to them fails.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| !is_link_local(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves only to {LINK_LOCAL}").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -75,7 +119,11 @@ pub struct Senders {
 impl Senders {
     /// Senders with `config`.
     pub fn new(config: SenderConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !config.allow_link_local {
+            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+        }
+        let http = builder
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -91,6 +139,17 @@ impl Senders {
         body: String,
         headers: &[(&str, String)],
     ) -> Result<(), String> {
+        if !self.config.allow_link_local {
+            let host = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+            if host
+                .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+                .is_some_and(is_link_local)
+            {
+                return Err(LINK_LOCAL.to_owned());
+            }
+        }
         let mut request = self
             .http
             .post(url)

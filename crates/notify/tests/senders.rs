@@ -162,3 +162,27 @@ async fn slack_gets_text_and_blocks_and_errors_never_show_its_url() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn link_local_receivers_are_refused() {
+    let senders = Senders::new(SenderConfig::default()).unwrap();
+    let e = event();
+    let secret = ClientSecret::new("whsec-0123456789abcdef").unwrap();
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/x",
+        "http://[fd00:ec2::254]/x",
+    ] {
+        let c = channel(ChannelKind::Webhook, url);
+        let err = senders
+            .send(Outgoing {
+                channel: &c,
+                secret: Some(&secret),
+                event: &e,
+                summary: "s",
+            })
+            .await
+            .unwrap_err();
+        assert!(err.contains("link-local"), "{url}: {err}");
+    }
+}
