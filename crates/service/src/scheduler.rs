@@ -26,6 +26,66 @@ impl Default for SchedulerConfig {
 }
 
 impl Billing {
+    /// One scheduled round across replicas: every enabled, syncable account that no process
+    /// synced within the last `every` (any outcome) and none is syncing now. An account is
+    /// claimed with its sync lease, then its last job is read under the lease, so of several
+    /// servers sharing a database each account is synced once per interval.
+    pub async fn sync_due(
+        &self,
+        every: Duration,
+        observer: &dyn SyncObserver,
+    ) -> Result<crate::SyncReport, ServiceError> {
+        self.require_billing().await?;
+        let store = &self.inner.store;
+        let domain = self.domain_id();
+        let providers = store.providers(domain).await?;
+        let now = chrono::Utc::now();
+        let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
+            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        // A little under the cadence: a round that starts a few seconds early still counts.
+        // Jobs are stamped with the service's clock (`today` when a replay sets it).
+        let recent = self.now()
+            - chrono::Duration::from_std(every.mul_f64(0.9))
+                .unwrap_or_else(|_| chrono::Duration::hours(1));
+        let mut due = Vec::new();
+        for account in store.accounts(domain).await? {
+            let syncable = account.state == cloudbill_core::AccountState::Enabled
+                && account.provider != cloudbill_core::ProviderKind::File
+                && !providers.iter().any(|e| {
+                    e.kind == account.provider && e.state == cloudbill_core::ProviderState::Disabled
+                });
+            if !syncable {
+                continue;
+            }
+            if !store
+                .try_lease(account.id, &self.inner.holder, now, now + ttl)
+                .await?
+            {
+                continue; // another process is syncing it
+            }
+            let last = store.jobs(domain, Some(account.id), 1).await?;
+            if last.first().is_some_and(|j| {
+                // A job left running by a dead process does not count: its account is
+                // taken over once the lease expires.
+                j.kind == cloudbill_core::JobKind::Sync
+                    && j.state != cloudbill_core::JobState::Running
+                    && j.started_at > recent
+            }) {
+                store.release_lease(account.id, &self.inner.holder).await?;
+                continue; // synced this interval, here or elsewhere
+            }
+            due.push(account.id.to_string());
+        }
+        if due.is_empty() {
+            return Ok(crate::SyncReport::default());
+        }
+        let request = SyncRequest {
+            accounts: due,
+            range: None,
+        };
+        self.sync(&Principal::Admin, &request, observer).await
+    }
+
     /// Runs sync rounds until `shutdown` turns true. A round syncs every enabled account with
     /// its default range, with the same guarantees as [`Billing::sync`]; a round in progress
     /// when shutdown comes is abandoned between windows' transactions (no partial window is
@@ -51,7 +111,7 @@ impl Billing {
                 return;
             }
             tokio::select! {
-                result = self.scheduled_round(observer) => match result {
+                result = self.scheduled_round(config.cadence, observer) => match result {
                     Ok(()) => {}
                     Err(ServiceError::BillingDisabled { .. }) => {
                         tracing::debug!("billing is off; scheduled sync skipped");
@@ -67,10 +127,12 @@ impl Billing {
         }
     }
 
-    async fn scheduled_round(&self, observer: &dyn SyncObserver) -> Result<(), ServiceError> {
-        let report = self
-            .sync(&Principal::Admin, &SyncRequest::default(), observer)
-            .await?;
+    async fn scheduled_round(
+        &self,
+        every: Duration,
+        observer: &dyn SyncObserver,
+    ) -> Result<(), ServiceError> {
+        let report = self.sync_due(every, observer).await?;
         for o in &report.outcomes {
             match &o.error {
                 None => {

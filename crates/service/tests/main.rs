@@ -1219,3 +1219,50 @@ async fn budgets_fire_once_per_period_on_every_backend_and_members_see_their_own
         drop_schema(&backend).await;
     }
 }
+
+#[tokio::test]
+async fn replicas_on_one_database_sync_each_account_once_per_interval() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite(dir);
+    let (a, b) = (
+        billing(backend.store().await, &sim).await,
+        billing(backend.store().await, &sim).await,
+    );
+    setup(&a).await;
+    let every = Duration::from_secs(6 * 3600);
+    // Two servers' scheduler rounds at the same moment.
+    let (ra, rb) = tokio::join!(
+        a.sync_due(every, &NoProgress),
+        b.sync_due(every, &NoProgress)
+    );
+    let synced = ra.unwrap().outcomes.len() + rb.unwrap().outcomes.len();
+    assert_eq!(
+        synced, 3,
+        "each of the 3 accounts once, by one replica or the other"
+    );
+    let jobs = a.jobs(&Principal::Admin, None, 100).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    // The next round of either replica in the same interval syncs nothing.
+    assert!(b
+        .sync_due(every, &NoProgress)
+        .await
+        .unwrap()
+        .outcomes
+        .is_empty());
+    assert!(a
+        .sync_due(every, &NoProgress)
+        .await
+        .unwrap()
+        .outcomes
+        .is_empty());
+    // A short interval has passed: due again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let again = a
+        .sync_due(Duration::from_millis(10), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(again.outcomes.len(), 3);
+}
