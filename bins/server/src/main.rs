@@ -146,6 +146,20 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut state = cloudbill_server::AppState::new(billing.clone());
     state.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
+    // Not ready until the warm engine is loaded: a load balancer sends no traffic to a replica
+    // that would answer its first reports slowly.
+    state
+        .ready
+        .store(false, std::sync::atomic::Ordering::Release);
+    {
+        let (billing, ready) = (billing.clone(), state.ready.clone());
+        tokio::spawn(async move {
+            if let Err(e) = billing.warm_up().await {
+                tracing::warn!(error = %e, "engine warm-up failed; reports load it on demand");
+            }
+            ready.store(true, std::sync::atomic::Ordering::Release);
+        });
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let scheduler = if args.no_scheduler {
         None

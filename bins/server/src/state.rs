@@ -15,6 +15,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How long one request may take before it is stopped with 503.
     pub request_timeout: std::time::Duration,
+    /// Whether the warm engine is loaded: `/readyz` answers 503 until it is (the binary
+    /// warms it at start; true by default for an embedder's router).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -24,6 +27,7 @@ impl AppState {
             billing,
             metrics: Arc::new(Metrics::default()),
             request_timeout: crate::guard::DEFAULT_REQUEST_TIMEOUT,
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 }

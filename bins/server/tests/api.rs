@@ -537,11 +537,17 @@ async fn accounts_never_show_keys_lists_paginate_and_sync_runs_in_the_background
         .unwrap()
         .contains("invalid Hyperbilling credentials"));
 
-    // Health, readiness and metrics.
+    // Health, readiness and metrics; not ready while the engine warms up.
     assert_eq!(
         s.http.get(s.url("/healthz")).send().await.unwrap().status(),
         200
     );
+    s.ready.store(false, std::sync::atomic::Ordering::Release);
+    assert_eq!(
+        s.http.get(s.url("/readyz")).send().await.unwrap().status(),
+        503
+    );
+    s.ready.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(
         s.http.get(s.url("/readyz")).send().await.unwrap().status(),
         200

@@ -36,6 +36,23 @@ async fn demo_serves_the_dashboard_and_stops_cleanly_on_sigterm() {
         token.expect("an admin token is printed"),
     );
     let http = reqwest::Client::new();
+    // Ready once the warm engine is loaded (at start, before any report asks for it).
+    let mut ready = false;
+    for _ in 0..200 {
+        let status = http
+            .get(format!("{url}readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status == 200 || status == 503, "{status}");
+        if status == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "/readyz never became ready");
     // The demo domain is there: billing on, two projects, the failing account's error shown.
     let billing: serde_json::Value = http
         .get(format!("{url}api/v1/billing"))

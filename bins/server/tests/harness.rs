@@ -23,6 +23,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL schema to drop when done, if any.
     pub schema: Option<String>,
+    /// The app's readiness switch (`/readyz`).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub const RANGE: (&str, &str) = ("2025-03-01", "2025-06-01");
@@ -213,7 +215,9 @@ impl Server {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = cloudbill_server::app(cloudbill_server::AppState::new(billing.clone()));
+        let state = cloudbill_server::AppState::new(billing.clone());
+        let ready = state.ready.clone();
+        let app = cloudbill_server::app(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -229,6 +233,7 @@ impl Server {
             billing,
             dir,
             schema: None,
+            ready,
         }
     }
 

@@ -18,6 +18,21 @@ impl Billing {
         Ok(Arc::unwrap_or_clone(self.report_shared(p, query).await?))
     }
 
+    /// Loads the warm engine now (the server at start, so its first reports are fast); does
+    /// nothing without a warm engine or with billing off.
+    pub async fn warm_up(&self) -> Result<(), ServiceError> {
+        if !self.inner.config.warm_engine || !self.domain().await?.billing_enabled {
+            return Ok(());
+        }
+        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let query = Query::new(
+            cloudbill_core::DateRange::day(self.today()),
+            cloudbill_core::Granularity::Monthly,
+        );
+        self.engine_for(&query, Some(version)).await?;
+        Ok(())
+    }
+
     /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
     /// data is answered from a cache without scanning again.
     pub async fn report_shared(

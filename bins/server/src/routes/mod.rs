@@ -50,6 +50,9 @@ pub(crate) fn system_router() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response();
+    }
     match state.billing.domain().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
