@@ -115,15 +115,27 @@ impl Billing {
     ) -> Result<PeriodView, ServiceError> {
         p.require_admin("close billing periods")?;
         let month = parse_period(period)?;
-        let running: Vec<String> = self
-            .inner
-            .store
+        // A job still marked running is running only if its account's lease is held: a job a
+        // dead process left behind does not block the close.
+        let store = &self.inner.store;
+        let now = Utc::now();
+        let mut running = Vec::new();
+        for j in store
             .jobs(self.domain_id(), None, 200)
             .await?
             .into_iter()
             .filter(|j| j.state == JobState::Running)
-            .map(|j| j.id.to_string())
-            .collect();
+        {
+            let probe = now + chrono::Duration::seconds(1);
+            if store
+                .try_lease(j.account, &self.inner.holder, now, probe)
+                .await?
+            {
+                store.release_lease(j.account, &self.inner.holder).await?;
+            } else {
+                running.push(j.id.to_string());
+            }
+        }
         if !running.is_empty() {
             return Err(ServiceError::Conflict(format!(
                 "a sync or import is running (job {}); close the period when it is done",
