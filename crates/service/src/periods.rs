@@ -126,12 +126,11 @@ impl Billing {
             .into_iter()
             .filter(|j| j.state == JobState::Running)
         {
-            let probe = now + chrono::Duration::seconds(1);
-            if store
-                .try_lease(j.account, &self.inner.holder, now, probe)
-                .await?
-            {
-                store.release_lease(j.account, &self.inner.holder).await?;
+            // A holder of its own: this process's syncs hold the lease under its usual name.
+            let prober = format!("{}-close-probe", self.inner.holder);
+            let until = now + chrono::Duration::seconds(1);
+            if store.try_lease(j.account, &prober, now, until).await? {
+                store.release_lease(j.account, &prober).await?;
             } else {
                 running.push(j.id.to_string());
             }
