@@ -1266,3 +1266,44 @@ async fn replicas_on_one_database_sync_each_account_once_per_interval() {
         .unwrap();
     assert_eq!(again.outcomes.len(), 3);
 }
+
+#[tokio::test]
+async fn a_period_is_not_closed_while_a_sync_runs_but_a_dead_jobs_leftover_does_not_block() {
+    let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let b = billing(store.clone(), &sim).await;
+    setup(&b).await;
+    let acme = b.account(&Principal::Admin, "acme-main").await.unwrap();
+    let domain = b.domain().await.unwrap().id;
+    // Another process is syncing acme-main: its job runs and it holds the lease.
+    let job = cloudbill_core::SyncJob::running(
+        domain,
+        acme.id,
+        cloudbill_core::JobKind::Sync,
+        range("2025-05-01", "2025-06-01"),
+        chrono::Utc::now(),
+    );
+    store.save_job(&job).await.unwrap();
+    let now = chrono::Utc::now();
+    assert!(store
+        .try_lease(
+            acme.id,
+            "other-process",
+            now,
+            now + chrono::Duration::minutes(5)
+        )
+        .await
+        .unwrap());
+    let err = b
+        .close_period(&Principal::Admin, "2025-05")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains(&job.id.to_string()), "{err}");
+    // The process died: its lease lapses, its job stays "running"; the close goes through.
+    store.release_lease(acme.id, "other-process").await.unwrap();
+    let closed = b.close_period(&Principal::Admin, "2025-05").await.unwrap();
+    assert_eq!(closed.state, "closed");
+}
