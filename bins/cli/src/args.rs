@@ -393,7 +393,7 @@ pub enum NotifyAction {
 
 #[derive(Debug, Subcommand)]
 pub enum InvoiceAction {
-    /// Import invoices: CSV account,period,currency,invoice_id,total[,issuer,tax]; every line
+    /// Import invoices: CSV `account,period,currency,invoice_id,total[,issuer,tax]`; every line
     /// checked before anything is stored.
     Import {
         /// The CSV file.
