@@ -3,8 +3,8 @@
 mod accounts;
 mod billing;
 mod budgets;
-mod fx;
 mod jobs;
+mod money;
 mod monitors;
 mod projects;
 mod query;
@@ -32,9 +32,9 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(query::router())
         .merge(budgets::router())
         .merge(monitors::router())
-        .merge(fx::router())
-        .merge(fx::invoice_router())
-        .merge(fx::period_router())
+        .merge(money::router())
+        .merge(money::invoice_router())
+        .merge(money::period_router())
 }
 
 /// `/healthz`, `/readyz`, `/metrics`.

@@ -1,4 +1,5 @@
-//! Exchange rates.
+//! Money across currencies and months: exchange rates, provider invoices and reconciliation,
+//! closed billing periods.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
