@@ -699,6 +699,9 @@ pub struct ReportArgs {
     /// At most this many groups.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Skip this many groups first (after the sort): with --limit, pages through a big answer.
+    #[arg(long)]
+    pub offset: Option<u32>,
     /// Which cost to sum: billed (FOCUS BilledCost) or effective (EffectiveCost; billed where a
     /// record has none).
     #[arg(long, default_value = "billed", value_name = "METRIC")]

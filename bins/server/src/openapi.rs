@@ -582,6 +582,7 @@ fn schemas() -> Value {
                 "group_by": {"type": "array", "items": string},
                 "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
                 "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1},
+                "offset": {"type": "integer", "minimum": 0},
                 "metric": {"type": "string", "enum": ["billed", "effective"]},
                 "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "convert every amount to this currency (stated rates)"},
                 "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:.+)$"}}},

@@ -1342,3 +1342,36 @@ async fn reports_over_http_convert_with_stated_rates() {
     );
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_answers_page_with_limit_and_offset() {
+    let s = Server::start().await;
+    let admin = Some(s.admin.as_str());
+    let base = format!(
+        "/api/v1/billing/query?start={}&end={}&group_by=service_account,service",
+        RANGE.0, RANGE.1
+    );
+    let (_, whole) = s.call("GET", &base, admin, None).await;
+    let n = whole["total_count"].as_u64().unwrap();
+    assert!(n >= 3, "{whole}");
+    let (_, page) = s
+        .call("GET", &format!("{base}&limit=2&offset=1"), admin, None)
+        .await;
+    assert_eq!(page["total_count"], whole["total_count"]);
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    assert_eq!(page["results"][0], whole["results"][1]);
+    assert_eq!(page["results"][1], whole["results"][2]);
+    let body = json!({"start": RANGE.0, "end": RANGE.1, "group_by": ["service_account", "service"], "limit": 1, "offset": n - 1});
+    let (_, last) = s
+        .call("POST", "/api/v1/billing/query", admin, Some(body))
+        .await;
+    assert_eq!(
+        last["results"][0],
+        whole["results"][usize::try_from(n - 1).unwrap()]
+    );
+    let (status, _) = s
+        .call("GET", &format!("{base}&offset=-1"), admin, None)
+        .await;
+    assert_eq!(status, 400);
+    s.cleanup().await;
+}

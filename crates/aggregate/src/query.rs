@@ -237,6 +237,9 @@ pub struct Query {
     pub sort: Sort,
     /// At most this many results.
     pub limit: Option<u32>,
+    /// Results skipped first (after the sort): with `limit`, pages through a big answer;
+    /// `total_count` tells how many there are.
+    pub offset: u32,
     /// Which cost is summed: billed (the default) or effective.
     pub metric: CostMetric,
 }
@@ -251,6 +254,7 @@ impl Query {
             filters: BTreeMap::new(),
             sort: Sort::Total,
             limit: None,
+            offset: 0,
             metric: CostMetric::Billed,
         }
     }

@@ -568,6 +568,7 @@ impl Billing {
             Sort::Key => results.sort_by(|a, b| a.group.cmp(&b.group)),
         }
         let total_count = results.len();
+        results.drain(..(query.offset as usize).min(results.len()));
         if let Some(limit) = query.limit {
             results.truncate(limit as usize);
         }

@@ -40,6 +40,8 @@ pub struct ReportRequest {
     pub sort: Option<String>,
     /// At most this many result rows (at least 1).
     pub limit: Option<u32>,
+    /// Result rows skipped first (paging with `limit`; `total_count` is the whole answer's).
+    pub offset: Option<u32>,
     /// `billed` (default) or `effective` (FOCUS EffectiveCost; billed where a record has none).
     pub metric: Option<String>,
     /// Convert every amount to this currency (ISO 4217), with stated rates.
@@ -91,6 +93,7 @@ impl ReportRequest {
             return Err(cloudbill_aggregate::QueryError::ZeroLimit.into());
         }
         q.limit = self.limit;
+        q.offset = self.offset.unwrap_or(0);
         if let Some(m) = &self.metric {
             q.metric = m.parse()?;
         }

@@ -118,6 +118,7 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         filters,
         sort: Some(args.sort.clone()),
         limit: args.limit,
+        offset: args.offset,
         metric: Some(args.metric.clone()),
         currency: args.currency.clone(),
         fx_policy: args.fx_policy.clone(),

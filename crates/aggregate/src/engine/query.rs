@@ -459,7 +459,11 @@ impl Engine {
             }),
         }
         let total_count = results.len();
-        let mut results: Vec<ReportRow> = results.into_iter().map(|r| r.0).collect();
+        let mut results: Vec<ReportRow> = results
+            .into_iter()
+            .skip(query.offset as usize)
+            .map(|r| r.0)
+            .collect();
         if let Some(limit) = query.limit {
             results.truncate(limit as usize);
         }
