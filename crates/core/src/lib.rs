@@ -20,6 +20,7 @@ mod lookup;
 mod money;
 mod monitor;
 mod name;
+pub mod net;
 mod project;
 mod provider;
 mod token;

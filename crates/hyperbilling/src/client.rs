@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cloudbill_core::net::is_link_local;
 use cloudbill_core::{CostRecord, Credentials, DateRange, ProviderKind};
 use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
@@ -53,20 +54,6 @@ impl ClientConfig {
 
 /// The most redirects followed for one request (same origin only).
 const MAX_REDIRECTS: usize = 5;
-
-/// Whether `ip` is link-local or a cloud metadata address.
-fn is_link_local(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.is_link_local(),
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4.is_link_local();
-            }
-            let metadata = std::net::Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
-            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == metadata
-        }
-    }
-}
 
 /// Resolves host names like the system does, leaving out link-local addresses (a name that
 /// resolves only to them fails), so a registered endpoint cannot reach a metadata service.

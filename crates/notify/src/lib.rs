@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cloudbill_core::net::is_link_local;
 use cloudbill_core::ChannelKind;
 use cloudbill_service::{Notifier, Outgoing};
 use hmac::{Hmac, Mac};
@@ -65,20 +66,6 @@ impl Default for SenderConfig {
             timeout: Duration::from_secs(10),
             mail_from: "cloudbill <cloudbill@localhost>".into(),
             allow_link_local: false,
-        }
-    }
-}
-
-/// Whether `ip` is link-local or a cloud metadata address.
-fn is_link_local(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.is_link_local(),
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4.is_link_local();
-            }
-            let metadata = std::net::Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
-            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == metadata
         }
     }
 }

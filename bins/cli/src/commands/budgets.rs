@@ -152,15 +152,7 @@ pub(super) async fn channel_cmd(
 }
 
 fn new_budget(args: BudgetCreateArgs) -> Result<NewBudget, CliError> {
-    let filters = args
-        .filter
-        .iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| CliError::Usage(format!("--filter {f:?}: expected KEY=VALUE")))
-        })
-        .collect::<Result<_, _>>()?;
+    let filters = filter_pairs(&args.filter)?;
     Ok(NewBudget {
         name: args.name,
         amount: args.amount,
@@ -197,22 +189,9 @@ fn budgets_grid(budgets: &[BudgetView]) -> Grid {
         serde_json::to_value(budgets).unwrap_or_default(),
     );
     for v in budgets {
-        let scope = match &v.scope.name {
-            Some(n) => format!("{} {n}", v.scope.kind),
-            None => v.scope.kind.to_owned(),
-        };
-        let filters: Vec<String> = v
-            .filters
-            .iter()
-            .map(|(k, vs)| format!("{k}={}", vs.join("|")))
-            .collect();
         g.row(vec![
             v.name.clone(),
-            if filters.is_empty() {
-                scope
-            } else {
-                format!("{scope} [{}]", filters.join(", "))
-            },
+            scope_label(&v.scope, &v.filters),
             v.period.as_str().into(),
             format!("{} {}", v.currency.display(v.amount), v.currency),
             v.metric.as_str().into(),
@@ -280,8 +259,39 @@ fn status_grid(statuses: &[BudgetStatus]) -> Grid {
 
 /// `--period YYYY-MM` as the first day of that month.
 fn period_day(raw: &str) -> Result<cloudbill_core::NaiveDate, CliError> {
-    cloudbill_core::NaiveDate::parse_from_str(&format!("{}-01", raw.trim()), "%Y-%m-%d")
-        .map_err(|_| CliError::Usage(format!("--period {raw:?}: expected a month as YYYY-MM")))
+    Ok(cloudbill_service::parse_period(raw)?)
+}
+
+/// `--filter KEY=VALUE` flags as pairs (budgets, monitors).
+pub(super) fn filter_pairs(flags: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    flags
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| CliError::Usage(format!("--filter {f:?}: expected KEY=VALUE")))
+        })
+        .collect()
+}
+
+/// A scope and its filters as a table shows them: `project web [service=AmazonEC2]`.
+pub(super) fn scope_label(
+    scope: &cloudbill_service::ScopeView,
+    filters: &std::collections::BTreeMap<String, Vec<String>>,
+) -> String {
+    let scope = match &scope.name {
+        Some(n) => format!("{} {n}", scope.kind),
+        None => scope.kind.to_owned(),
+    };
+    let filters: Vec<String> = filters
+        .iter()
+        .map(|(k, vs)| format!("{k}={}", vs.join("|")))
+        .collect();
+    if filters.is_empty() {
+        scope
+    } else {
+        format!("{scope} [{}]", filters.join(", "))
+    }
 }
 
 pub(super) async fn budget_cmd(

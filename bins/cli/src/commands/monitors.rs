@@ -13,15 +13,7 @@ use crate::CliError;
 use super::ADMIN;
 
 fn new_monitor(args: MonitorCreateArgs) -> Result<NewMonitor, CliError> {
-    let filters = args
-        .filter
-        .iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| CliError::Usage(format!("--filter {f:?}: expected KEY=VALUE")))
-        })
-        .collect::<Result<_, _>>()?;
+    let filters = super::budgets::filter_pairs(&args.filter)?;
     Ok(NewMonitor {
         name: args.name,
         project: args.project,
@@ -51,22 +43,9 @@ fn monitors_grid(monitors: &[MonitorView]) -> Grid {
         serde_json::to_value(monitors).unwrap_or_default(),
     );
     for m in monitors {
-        let scope = match &m.scope.name {
-            Some(n) => format!("{} {n}", m.scope.kind),
-            None => m.scope.kind.to_owned(),
-        };
-        let filters: Vec<String> = m
-            .filters
-            .iter()
-            .map(|(k, vs)| format!("{k}={}", vs.join("|")))
-            .collect();
         g.row(vec![
             m.name.clone(),
-            if filters.is_empty() {
-                scope
-            } else {
-                format!("{scope} [{}]", filters.join(", "))
-            },
+            super::budgets::scope_label(&m.scope, &m.filters),
             m.dimension.clone(),
             format!("z ≥ {}, ≥ {}, ≥ {}%", m.z, m.min_amount, m.min_percent),
             m.direction.into(),

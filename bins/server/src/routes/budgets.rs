@@ -103,11 +103,7 @@ fn new_budget(body: BudgetBody) -> NewBudget {
         project: body.project,
         project_group: body.project_group,
         account: body.account,
-        filters: body
-            .filters
-            .into_iter()
-            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
-            .collect(),
+        filters: super::filter_pairs(body.filters),
         metric: body.metric,
         notifications: body
             .notifications
@@ -155,20 +151,11 @@ struct StatusParams {
 }
 
 fn period_day(params: &StatusParams) -> Result<Option<cloudbill_core::NaiveDate>, ApiError> {
-    params
+    Ok(params
         .period
         .as_deref()
-        .map(|raw| {
-            cloudbill_core::NaiveDate::parse_from_str(&format!("{}-01", raw.trim()), "%Y-%m-%d")
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid",
-                        format!("period {raw:?} is not a month (expected YYYY-MM)"),
-                    )
-                })
-        })
-        .transpose()
+        .map(cloudbill_service::parse_period)
+        .transpose()?)
 }
 
 async fn budget_status(

@@ -84,6 +84,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
+/// A body's `{"KEY": ["a", "b"]}` filters as `KEY=VALUE` pairs (budgets, monitors).
+pub(crate) fn filter_pairs(
+    filters: std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<(String, String)> {
+    filters
+        .into_iter()
+        .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+        .collect()
+}
+
 /// The value of the last `name` parameter of a query (a repeated parameter: the last counts).
 pub(crate) fn last_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params

@@ -62,11 +62,7 @@ async fn create(
         project: body.project,
         project_group: body.project_group,
         account: body.account,
-        filters: body
-            .filters
-            .into_iter()
-            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
-            .collect(),
+        filters: super::filter_pairs(body.filters),
         dimension: body.dimension,
         z: body.z,
         min_amount: body.min_amount,
