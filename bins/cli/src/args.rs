@@ -1,4 +1,8 @@
 //! Command-line flags (clap derive). Names here are the CLI's contract.
+//!
+//! One file on purpose: it is the whole command tree as a user meets it (`cloudbill --help`,
+//! the man page and the completions are generated from it), declarations only, no logic;
+//! the commands' code lives in `commands/`, one module per group.
 
 use std::path::PathBuf;
 

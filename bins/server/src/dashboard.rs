@@ -1,5 +1,10 @@
 //! The billing dashboard: server-rendered HTML with inline CSS and SVG charts, so the numbers
 //! show with JavaScript off and nothing is fetched from the internet.
+//!
+//! The pages (consolidated, project, reconcile, login) and their sections (cards, budget bars,
+//! anomaly lists, tables) share one style sheet, one page frame and one escaping rule, which is
+//! why they stay together; the explorer, with its own view state, is `explore/`. A split into a
+//! module per page is the next step when another page joins.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,4 +1,9 @@
 //! The storage contract every adapter implements.
+//!
+//! One file on purpose: the trait family (catalog, costs, jobs, tokens, notifications,
+//! anomalies, rates, invoices, periods) is read as one contract beside `memory.rs`, its
+//! executable statement, and the contract suite; each trait is declarations and docs only,
+//! and the shared helpers below serve every adapter.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,10 @@
 //! Budgets: a limit per period on a scope's spend, its status (actual and forecast), and the
 //! evaluation that records each threshold crossing once — with its event and deliveries, in
 //! one transaction — after syncs, imports and on the scheduler's tick (`evaluate`).
+//!
+//! This module is the budgets' definition, views and status (what a budget is and how it
+//! stands); `evaluate` is what turns a status into recorded crossings. Definition and status
+//! share the scope rules, the names and the forecast plumbing, hence one module for both.
 
 mod evaluate;
 
