@@ -157,6 +157,12 @@ pub enum Command {
         #[command(subcommand)]
         action: PeriodAction,
     },
+    /// Domains (tenants) one server serves: list, create (prints the new domain's first admin
+    /// token), disable (its tokens refused, scheduled syncs skipped; data kept), enable.
+    Domain {
+        #[command(subcommand)]
+        action: DomainAction,
+    },
     /// API tokens for cloudbill-server.
     Token {
         #[command(subcommand)]
@@ -801,10 +807,37 @@ pub struct TagsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DomainAction {
+    /// Every domain: billing on or off, disabled or not, accounts.
+    List,
+    /// Create a domain; prints its first domain-admin token's secret alone on stdout, once.
+    Create {
+        /// The new domain's name.
+        name: String,
+        /// The label of its first admin token.
+        #[arg(long, default_value = "first domain admin")]
+        label: String,
+    },
+    /// Disable a domain: its tokens are refused and its scheduled syncs skipped; its data is kept.
+    Disable {
+        /// Domain name or id.
+        #[arg(value_name = "DOMAIN")]
+        name: String,
+    },
+    /// Enable a disabled domain again.
+    Enable {
+        /// Domain name or id.
+        #[arg(value_name = "DOMAIN")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenAction {
     /// Create a token; prints the secret alone on stdout, once (it is stored hashed).
     Create {
-        /// admin (whole domain) or project-member (read-only billing of one project).
+        /// admin (whole domain), project-member (read-only billing of one project) or
+        /// system-admin (manages domains on the server; reads no billing data).
         #[arg(long)]
         role: String,
         /// The project of a project-member token.

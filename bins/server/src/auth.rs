@@ -1,10 +1,11 @@
-//! Who is calling: a bearer token (or the dashboard's cookie) becomes a `Principal`.
+//! Who is calling: a bearer token (or the dashboard's cookie) becomes the service of the
+//! token's domain with what the token may do there ([`Who`]), or the system admin.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use cloudbill_service::Principal;
+use cloudbill_service::{Billing, Caller, Principal, SystemAdmin};
 
 use crate::{ApiError, AppState};
 
@@ -39,8 +40,42 @@ fn cookie_token(parts: &Parts) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-/// An authenticated API caller; 401 otherwise.
-pub(crate) struct Auth(pub(crate) Principal);
+/// A domain caller: the service of the token's domain and what the token may do in it. Every
+/// handler acts through `billing`, so a token never reaches another domain's data.
+#[derive(Clone)]
+pub(crate) struct Who {
+    pub(crate) billing: Billing,
+    pub(crate) principal: Principal,
+}
+
+impl std::ops::Deref for Who {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+fn missing() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "missing API token: send `Authorization: Bearer <token>` (create one with `cloudbill token create`)",
+    )
+}
+
+/// The token of an API request, checked.
+async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if parts.headers.get(header::AUTHORIZATION).is_none() && cookie_token(parts).is_some() {
+        crate::guard::check_cookie_request(parts)?;
+    }
+    let token = presented_token(parts).ok_or_else(missing)?;
+    Ok(state.tenants.authenticate(&token).await?)
+}
+
+/// An authenticated domain caller; 401 without a valid token, 403 for a system-admin token
+/// (which reads no billing data).
+pub(crate) struct Auth(pub(crate) Who);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
@@ -49,22 +84,40 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if parts.headers.get(header::AUTHORIZATION).is_none() && cookie_token(parts).is_some() {
-            crate::guard::check_cookie_request(parts)?;
+        match caller(parts, state).await? {
+            Caller::Domain { billing, principal } => Ok(Auth(Who { billing, principal })),
+            Caller::System(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a system-admin token manages domains (/api/v1/domains) and reads no billing data; use a token of the domain",
+            )),
         }
-        let token = presented_token(parts).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "missing API token: send `Authorization: Bearer <token>` (create one with `cloudbill token create`)",
-            )
-        })?;
-        Ok(Auth(state.billing.authenticate(&token).await?))
     }
 }
 
-/// An authenticated dashboard viewer; a redirect to the login page otherwise.
-pub(crate) struct PageAuth(pub(crate) Principal);
+/// An authenticated system admin; 401 without a valid token, 403 for a domain token.
+pub(crate) struct SystemAuth(pub(crate) SystemAdmin);
+
+impl FromRequestParts<AppState> for SystemAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match caller(parts, state).await? {
+            Caller::System(s) => Ok(SystemAuth(s)),
+            Caller::Domain { .. } => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only a system-admin token manages domains (`cloudbill token create --role system-admin`)",
+            )),
+        }
+    }
+}
+
+/// An authenticated dashboard viewer of a domain; a redirect to the login page otherwise.
+pub(crate) struct PageAuth(pub(crate) Who);
 
 impl FromRequestParts<AppState> for PageAuth {
     type Rejection = Response;
@@ -78,9 +131,11 @@ impl FromRequestParts<AppState> for PageAuth {
         let Some(token) = presented_token(parts) else {
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
-        match state.billing.authenticate(&token).await {
-            Ok(p) => Ok(PageAuth(p)),
-            Err(_) => Err(Redirect::to(&format!("/login?error=1&next={next}")).into_response()),
+        match state.tenants.authenticate(&token).await {
+            Ok(Caller::Domain { billing, principal }) => Ok(PageAuth(Who { billing, principal })),
+            Ok(Caller::System(_)) | Err(_) => {
+                Err(Redirect::to(&format!("/login?error=1&next={next}")).into_response())
+            }
         }
     }
 }

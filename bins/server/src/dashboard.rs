@@ -19,6 +19,7 @@ use cloudbill_core::{DateRange, Decimal, Granularity, JobState};
 use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
 use serde::Deserialize;
 
+use crate::auth::Who;
 use crate::auth::{PageAuth, COOKIE};
 use crate::{ApiError, AppState};
 
@@ -254,7 +255,7 @@ fn month_bounds(today: NaiveDate) -> (DateRange, Option<DateRange>) {
     (current, last)
 }
 
-async fn cards(state: &AppState, p: &Principal, filter: Option<&str>) -> Result<String, ApiError> {
+async fn cards(p: &Who, filter: Option<&str>) -> Result<String, ApiError> {
     let (current, last) = month_bounds(Utc::now().date_naive());
     let mut out = String::from("<div class=\"cards\">");
     for (title, range) in [("This month so far", Some(current)), ("Last month", last)] {
@@ -263,7 +264,7 @@ async fn cards(state: &AppState, p: &Principal, filter: Option<&str>) -> Result<
         if let Some(id) = filter {
             q.filters.insert(GroupKey::Project, vec![id.to_owned()]);
         }
-        let r = state.billing.report(p, &q).await?;
+        let r = p.billing.report(p, &q).await?;
         let v = View {
             range,
             granularity: Granularity::Monthly,
@@ -296,11 +297,10 @@ async fn cards(state: &AppState, p: &Principal, filter: Option<&str>) -> Result<
 }
 
 async fn sync_states(
-    state: &AppState,
-    p: &Principal,
+    p: &Who,
     project: Option<cloudbill_core::ProjectId>,
 ) -> Result<String, ApiError> {
-    let accounts = state.billing.last_jobs(p).await?;
+    let accounts = p.billing.last_jobs(p).await?;
     let mut out = String::from("<h2>Last sync per account</h2><table><tr><th>Account</th><th>State</th><th>Finished</th><th>Error</th></tr>");
     for (a, last) in accounts
         .iter()
@@ -352,11 +352,10 @@ const BAR_WIDTH: u32 = 420;
 /// Each budget's progress: actual and forecast against the amount, with its thresholds.
 /// `project`: only the budgets of that project (its page); `None`: every visible budget.
 async fn budget_bars(
-    state: &AppState,
-    p: &Principal,
+    p: &Who,
     project: Option<cloudbill_core::ProjectId>,
 ) -> Result<String, ApiError> {
-    let views = state.billing.budgets(p).await?;
+    let views = p.billing.budgets(p).await?;
     let ids: Vec<cloudbill_core::BudgetId> = views
         .iter()
         .filter(|v| match project {
@@ -368,7 +367,7 @@ async fn budget_bars(
     if ids.is_empty() {
         return Ok(String::new());
     }
-    let statuses: Vec<_> = state
+    let statuses: Vec<_> = p
         .billing
         .budget_status(p, None, None)
         .await?
@@ -512,8 +511,8 @@ fn anomaly_row(
 const ANOMALY_HEAD: &str = "<tr><th>Days</th><th>Where</th><th>Kind</th><th class=\"r\">Actual / expected</th><th class=\"r\">Impact</th><th>State</th><th>Why (top contributors)</th></tr>";
 
 /// The anomalies the monitors keep (open and acknowledged), newest first, at most 10.
-async fn kept_anomalies(state: &AppState, p: &Principal) -> Result<String, ApiError> {
-    let kept: Vec<_> = state
+async fn kept_anomalies(p: &Who) -> Result<String, ApiError> {
+    let kept: Vec<_> = p
         .billing
         .kept_anomalies(p, None, true)
         .await?
@@ -548,11 +547,7 @@ async fn kept_anomalies(state: &AppState, p: &Principal) -> Result<String, ApiEr
 }
 
 /// A project's anomalies of the last complete days, split by service, explained (on demand).
-async fn project_anomalies(
-    state: &AppState,
-    p: &Principal,
-    project: &str,
-) -> Result<String, ApiError> {
+async fn project_anomalies(p: &Who, project: &str) -> Result<String, ApiError> {
     let today = Utc::now().date_naive();
     let Ok(range) = DateRange::new(
         today - chrono::Duration::days(cloudbill_service::MONITOR_WINDOW_DAYS),
@@ -564,7 +559,7 @@ async fn project_anomalies(
     request
         .filters
         .insert(GroupKey::Project, vec![project.to_owned()]);
-    let found = state.billing.anomalies(p, &request).await?;
+    let found = p.billing.anomalies(p, &request).await?;
     if found.is_empty() {
         return Ok(String::new());
     }
@@ -593,7 +588,6 @@ struct ReconcileParams {
 
 /// A month's invoices against the stored records (admin), with the month to pick.
 async fn reconcile_page(
-    State(state): State<AppState>,
     PageAuth(p): PageAuth,
     Query(params): Query<ReconcileParams>,
 ) -> Result<Response, ApiError> {
@@ -602,7 +596,7 @@ async fn reconcile_page(
         .map(|r| r.start().format("%Y-%m").to_string())
         .unwrap_or_default();
     let period = params.period.unwrap_or(last_month);
-    let r = state.billing.reconcile(&p, &period).await?;
+    let r = p.billing.reconcile(&p, &period).await?;
     let mut body = format!(
         "<form class=\"range\" method=\"get\" action=\"/reconcile\">Month <input type=\"month\" name=\"period\" value=\"{}\"> <button>Show</button></form>",
         esc(&r.period)
@@ -636,11 +630,11 @@ async fn reconcile_page(
 }
 
 async fn home(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
-    if let Principal::ProjectMember { projects } = &p {
+    if let Principal::ProjectMember { projects } = &p.principal {
         // Members have no consolidated view: send them to their project.
         return Ok(match projects.first() {
             Some(id) => Redirect::to(&format!("/projects/{id}")).into_response(),
@@ -652,16 +646,16 @@ async fn home(
     }
     let v = view(&params)?;
     let mut q = ReportQuery::new(v.range, v.granularity);
-    let consolidated = state.billing.report(&p, &q).await?;
+    let consolidated = p.billing.report(&p, &q).await?;
     q.group_by = vec![GroupKey::Project];
-    let per_project = state.billing.report(&p, &q).await?;
+    let per_project = p.billing.report(&p, &q).await?;
     q.group_by = vec![GroupKey::ServiceAccount];
-    let per_account = state.billing.report(&p, &q).await?;
-    let projects = state.billing.projects(&p).await?;
-    let domain = state.billing.domain().await?;
-    let mut body = cards(&state, &p, None).await?;
-    body.push_str(&budget_bars(&state, &p, None).await?);
-    body.push_str(&kept_anomalies(&state, &p).await?);
+    let per_account = p.billing.report(&p, &q).await?;
+    let projects = p.billing.projects(&p).await?;
+    let domain = p.billing.domain().await?;
+    let mut body = cards(&p, None).await?;
+    body.push_str(&budget_bars(&p, None).await?);
+    body.push_str(&kept_anomalies(&p).await?);
     body.push_str(&range_form(&v, "/"));
     body.push_str(&chart(&consolidated));
     body.push_str(&currency_totals(&consolidated, &v, &[]));
@@ -695,7 +689,7 @@ async fn home(
             )
         },
     ));
-    body.push_str(&sync_states(&state, &p, None).await?);
+    body.push_str(&sync_states(&p, None).await?);
     Ok(page(
         &format!("Consolidated billing · {}", domain.name),
         &p,
@@ -705,25 +699,25 @@ async fn home(
 }
 
 async fn project_page(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Path(id): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
-    let project = state.billing.project(&p, &id).await?;
+    let project = p.billing.project(&p, &id).await?;
     let v = view(&params)?;
     let pid = project.id.to_string();
     let filters = [("project", pid.clone())];
     let mut q = ReportQuery::new(v.range, v.granularity);
     q.filters.insert(GroupKey::Project, vec![pid.clone()]);
-    let total = state.billing.report(&p, &q).await?;
+    let total = p.billing.report(&p, &q).await?;
     q.group_by = vec![GroupKey::ServiceAccount];
-    let per_account = state.billing.report(&p, &q).await?;
+    let per_account = p.billing.report(&p, &q).await?;
     q.group_by = vec![GroupKey::Service];
-    let per_service = state.billing.report(&p, &q).await?;
-    let mut body = cards(&state, &p, Some(&pid)).await?;
-    body.push_str(&budget_bars(&state, &p, Some(project.id)).await?);
-    body.push_str(&project_anomalies(&state, &p, &pid).await?);
+    let per_service = p.billing.report(&p, &q).await?;
+    let mut body = cards(&p, Some(&pid)).await?;
+    body.push_str(&budget_bars(&p, Some(project.id)).await?);
+    body.push_str(&project_anomalies(&p, &pid).await?);
     body.push_str(&range_form(&v, &format!("/projects/{pid}")));
     let _ = write!(
         body,
@@ -762,7 +756,7 @@ async fn project_page(
             )
         },
     ));
-    body.push_str(&sync_states(&state, &p, Some(project.id)).await?);
+    body.push_str(&sync_states(&p, Some(project.id)).await?);
     Ok(page(&format!("Project {}", project.name), &p, &body).into_response())
 }
 
@@ -822,8 +816,8 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    match state.billing.authenticate(&form.token).await {
-        Ok(p) => {
+    match state.tenants.authenticate(&form.token).await {
+        Ok(cloudbill_service::Caller::Domain { principal: p, .. }) => {
             let target = match (&p, local_target(form.next.as_deref())) {
                 (_, Some(next)) => next.to_owned(),
                 (p, None) => match p {
@@ -839,7 +833,8 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response()
         }
-        Err(_) => {
+        // A system-admin token has no dashboard: it reads no billing data.
+        Ok(cloudbill_service::Caller::System(_)) | Err(_) => {
             let next = local_target(form.next.as_deref())
                 .map_or_else(String::new, |n| format!("&next={}", percent_encode(n)));
             Redirect::to(&format!("/login?error=1{next}")).into_response()

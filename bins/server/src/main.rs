@@ -18,9 +18,14 @@ struct Args {
     /// Database: sqlite://PATH or postgres://… [default: a SQLite file in the data directory]
     #[arg(long, env = "CLOUDBILL_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// The domain (tenant) served.
+    /// The default domain (tenant): created if missing and warmed at start. Every domain is
+    /// served; a request acts in its token's domain.
     #[arg(long, env = "CLOUDBILL_DOMAIN", default_value = "default")]
     domain: String,
+    /// Memory for the warm engines of all domains together, in MiB; past it the least
+    /// recently used domains' engines are dropped (reloaded on their next report).
+    #[arg(long, env = "CLOUDBILL_ENGINE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    engine_memory_mb: u64,
     /// Do not run the sync scheduler.
     #[arg(long)]
     no_scheduler: bool,
@@ -144,7 +149,11 @@ async fn run(args: Args) -> Result<(), String> {
         );
     }
 
-    let mut state = cloudbill_server::AppState::new(billing.clone());
+    let tenants = cloudbill_service::Tenants::new(
+        billing.clone(),
+        usize::try_from(args.engine_memory_mb << 20).unwrap_or(usize::MAX),
+    );
+    let mut state = cloudbill_server::AppState::with_tenants(tenants.clone());
     state.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
     // Not ready until the warm engine is loaded: a load balancer sends no traffic to a replica
     // that would answer its first reports slowly.
@@ -164,7 +173,7 @@ async fn run(args: Args) -> Result<(), String> {
     let scheduler = if args.no_scheduler {
         None
     } else {
-        let billing = billing.clone();
+        let tenants = tenants.clone();
         let config = SchedulerConfig {
             cadence: std::time::Duration::from_secs(args.sync_every_hours.max(1) * 3600),
             ..SchedulerConfig::default()
@@ -172,15 +181,15 @@ async fn run(args: Args) -> Result<(), String> {
         let rx = rx.clone();
         let metrics = state.metrics.clone();
         Some(tokio::spawn(async move {
-            billing.run_scheduler(config, rx, metrics.as_ref()).await;
+            tenants.run_scheduler(config, rx, metrics.as_ref()).await;
         }))
     };
     // Notification delivery: retries, and events queued by processes that could not send.
     let delivery = {
-        let billing = billing.clone();
+        let tenants = tenants.clone();
         let rx = rx.clone();
         tokio::spawn(async move {
-            billing
+            tenants
                 .run_delivery(std::time::Duration::from_secs(2), rx)
                 .await;
         })

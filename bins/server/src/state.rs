@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use cloudbill_service::Billing;
+use cloudbill_service::{Billing, Tenants};
 
 use crate::Metrics;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The billing service of the served domain.
-    pub billing: Billing,
+    /// Every domain's service; a request acts in its token's domain.
+    pub tenants: Tenants,
     /// Prometheus counters.
     pub metrics: Arc<Metrics>,
     /// How long one request may take before it is stopped with 503.
@@ -21,10 +21,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `billing`, with fresh metrics.
+    /// State serving every domain of `billing`'s store (`billing`'s the default), the warm
+    /// engines under the default memory budget, with fresh metrics.
     pub fn new(billing: Billing) -> Self {
-        Self {
+        Self::with_tenants(Tenants::new(
             billing,
+            cloudbill_service::DEFAULT_ENGINE_MEMORY,
+        ))
+    }
+
+    /// State serving `tenants`, with fresh metrics.
+    pub fn with_tenants(tenants: Tenants) -> Self {
+        Self {
+            tenants,
             metrics: Arc::new(Metrics::default()),
             request_timeout: crate::guard::DEFAULT_REQUEST_TIMEOUT,
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),

@@ -16,3 +16,4 @@ mod dashboard;
 mod hardening;
 mod harness;
 mod openapi;
+mod tenants;

@@ -16,4 +16,8 @@ pub struct Domain {
     pub billing_enabled: bool,
     /// When the domain was created.
     pub created_at: DateTime<Utc>,
+    /// When a system admin disabled it (`None`: enabled). A disabled domain's tokens are
+    /// refused and its scheduled syncs skipped; its data is kept.
+    #[serde(default)]
+    pub disabled_at: Option<DateTime<Utc>>,
 }

@@ -13,6 +13,8 @@ pub enum TokenRole {
     Admin,
     /// Read-only billing of one project.
     ProjectMember,
+    /// Creates, lists, disables and enables domains; reads no billing data of any domain.
+    SystemAdmin,
 }
 
 impl TokenRole {
@@ -21,6 +23,7 @@ impl TokenRole {
         match self {
             TokenRole::Admin => "admin",
             TokenRole::ProjectMember => "project-member",
+            TokenRole::SystemAdmin => "system-admin",
         }
     }
 }
@@ -32,10 +35,11 @@ impl std::str::FromStr for TokenRole {
         match s.trim().to_ascii_lowercase().as_str() {
             "admin" => Ok(TokenRole::Admin),
             "project-member" | "project_member" | "member" => Ok(TokenRole::ProjectMember),
+            "system-admin" | "system_admin" => Ok(TokenRole::SystemAdmin),
             _ => Err(ValidationError::Unknown {
                 what: "token role",
                 value: s.to_owned(),
-                expected: "admin, project-member",
+                expected: "admin, project-member, system-admin",
             }),
         }
     }

@@ -123,6 +123,9 @@ pub(crate) struct Inner {
     pub(crate) holder: String,
     /// The warm engine and the data version it was built at.
     pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
+    /// What the warm engine holds in memory ([`Engine::memory_bytes`]), for the server's
+    /// engine memory budget across domains.
+    pub(crate) engine_bytes: std::sync::atomic::AtomicUsize,
     /// Answers of the warm engine by (principal, query), valid for one data version:
     /// dashboards ask the same questions over and over.
     pub(crate) answers: std::sync::Mutex<AnswerCache>,
@@ -187,21 +190,79 @@ impl Billing {
     ) -> Result<Self, ServiceError> {
         let name = Name::parse(domain, "domain name")?;
         let domain = store.ensure_domain(&name).await?;
-        Ok(Self {
+        let holder = format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new());
+        Ok(Self::from_parts(store, providers, domain, config, holder))
+    }
+
+    fn from_parts(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        domain: Domain,
+        config: BillingConfig,
+        holder: String,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 store,
                 providers,
                 domain,
                 config,
-                holder: format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new()),
+                holder,
                 engine: tokio::sync::Mutex::new(None),
+                engine_bytes: std::sync::atomic::AtomicUsize::new(0),
                 answers: std::sync::Mutex::new(AnswerCache {
                     version: -1,
                     ..AnswerCache::default()
                 }),
                 notifier: std::sync::OnceLock::new(),
             }),
-        })
+        }
+    }
+
+    /// The service of another domain over the same store, providers, settings, process
+    /// identity and notifier (its own warm engine and answer cache).
+    pub(crate) fn sibling(&self, domain: Domain) -> Billing {
+        let i = &self.inner;
+        let b = Self::from_parts(
+            Arc::clone(&i.store),
+            i.providers.clone(),
+            domain,
+            i.config.clone(),
+            i.holder.clone(),
+        );
+        if let Some(n) = i.notifier.get() {
+            b.set_notifier(Arc::clone(n));
+        }
+        b
+    }
+
+    /// The memory the warm engine holds now (0 when none is loaded).
+    pub fn engine_bytes(&self) -> usize {
+        self.inner
+            .engine_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drops the warm engine and the cached answers (the next report loads it again);
+    /// returns the bytes freed, or 0 when a load or a report holds the engine right now.
+    pub(crate) fn evict_engine(&self) -> usize {
+        let Ok(mut engine) = self.inner.engine.try_lock() else {
+            return 0;
+        };
+        if engine.take().is_none() {
+            return 0;
+        }
+        *self
+            .inner
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = AnswerCache {
+            version: -1,
+            ..AnswerCache::default()
+        };
+        self.inner
+            .engine_bytes
+            .swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store (for binaries that need direct access, e.g. to close it).
@@ -227,6 +288,11 @@ impl Billing {
                 domain: d.name.to_string(),
             })
         }
+    }
+
+    /// The domain's name.
+    pub fn domain_name(&self) -> &str {
+        self.inner.domain.name.as_str()
     }
 
     pub(crate) fn domain_id(&self) -> cloudbill_core::DomainId {

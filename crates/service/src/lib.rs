@@ -27,6 +27,7 @@ mod report;
 mod request;
 mod scheduler;
 mod sync;
+mod tenants;
 mod tokens;
 
 pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
@@ -77,3 +78,4 @@ pub use periods::PeriodView;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
+pub use tenants::{Caller, DomainView, SystemAdmin, Tenants, DEFAULT_ENGINE_MEMORY};

@@ -501,15 +501,23 @@ impl Billing {
             if *shutdown.borrow() {
                 return;
             }
-            match self.deliver_due().await {
-                Ok(r) if r == FlushReport::default() => {}
-                Ok(r) => tracing::info!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    failed = r.failed,
-                    "notifications delivered"
-                ),
-                Err(e) => tracing::error!(error = %e, "notification delivery failed"),
+            self.deliver_logged().await;
+        }
+    }
+
+    /// Delivers what is due, logging the outcome.
+    pub(crate) async fn deliver_logged(&self) {
+        match self.deliver_due().await {
+            Ok(r) if r == FlushReport::default() => {}
+            Ok(r) => tracing::info!(
+                domain = %self.domain_name(),
+                sent = r.sent,
+                retrying = r.retrying,
+                failed = r.failed,
+                "notifications delivered"
+            ),
+            Err(e) => {
+                tracing::error!(domain = %self.domain_name(), error = %e, "notification delivery failed");
             }
         }
     }

@@ -224,6 +224,9 @@ impl Billing {
             }
         }
         let engine = Arc::new(self.load_engine(None, None, CostMetric::Billed).await?);
+        self.inner
+            .engine_bytes
+            .store(engine.memory_bytes(), std::sync::atomic::Ordering::Relaxed);
         *cached = Some((version, Arc::clone(&engine)));
         Ok(engine)
     }

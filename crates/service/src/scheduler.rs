@@ -93,41 +93,23 @@ impl Billing {
     pub async fn run_scheduler(
         &self,
         config: SchedulerConfig,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
         observer: &dyn SyncObserver,
     ) {
-        let jitter_ms = u64::try_from(config.jitter.as_millis()).unwrap_or(u64::MAX);
-        let mut delay = Duration::from_millis(if jitter_ms == 0 {
-            0
-        } else {
-            fastrand::u64(0..jitter_ms)
-        });
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            tokio::select! {
-                result = self.scheduled_round(config.cadence, observer) => match result {
-                    Ok(()) => {}
-                    Err(ServiceError::BillingDisabled { .. }) => {
-                        tracing::debug!("billing is off; scheduled sync skipped");
-                    }
-                    Err(e) => tracing::error!(error = %e, "scheduled sync failed"),
-                },
-                _ = shutdown.changed() => {
-                    tracing::info!("shutdown: scheduled sync abandoned between windows");
-                    return;
+        let cadence = config.cadence;
+        run_rounds(config, shutdown, || async move {
+            match self.scheduled_round(cadence, observer).await {
+                Err(ServiceError::BillingDisabled { .. }) => {
+                    tracing::debug!("billing is off; scheduled sync skipped");
+                    Ok(())
                 }
+                other => other,
             }
-            delay = config.cadence;
-        }
+        })
+        .await;
     }
 
-    async fn scheduled_round(
+    pub(crate) async fn scheduled_round(
         &self,
         every: Duration,
         observer: &dyn SyncObserver,
@@ -146,5 +128,45 @@ impl Billing {
         // Forecasts move with the calendar and periods roll over even when no data changed.
         self.after_change("scheduler", None).await;
         Ok(())
+    }
+}
+
+/// Runs `round` after a jittered delay, then every `config.cadence`, until `shutdown` turns
+/// true; a round in progress when shutdown comes is abandoned (between windows'
+/// transactions: no partial window is ever visible).
+pub(crate) async fn run_rounds<F, Fut>(
+    config: SchedulerConfig,
+    mut shutdown: watch::Receiver<bool>,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    let jitter_ms = u64::try_from(config.jitter.as_millis()).unwrap_or(u64::MAX);
+    let mut delay = Duration::from_millis(if jitter_ms == 0 {
+        0
+    } else {
+        fastrand::u64(0..jitter_ms)
+    });
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            result = round() => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "scheduled sync failed");
+                }
+            }
+            _ = shutdown.changed() => {
+                tracing::info!("shutdown: scheduled sync abandoned between windows");
+                return;
+            }
+        }
+        delay = config.cadence;
     }
 }

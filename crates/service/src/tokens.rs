@@ -9,8 +9,43 @@ use crate::{Billing, Hint, Principal, ServiceError};
 /// Prefix of every token secret, so leaked tokens are recognisable by scanners.
 const TOKEN_PREFIX: &str = "cbt_";
 
-fn hash(secret: &str) -> [u8; 32] {
+pub(crate) fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.trim().as_bytes()).into()
+}
+
+/// A new token secret: the prefix and 244 random bits from two UUIDv4s (the OS generator).
+pub(crate) fn new_secret() -> String {
+    format!(
+        "{TOKEN_PREFIX}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The live (not revoked) token `secret` is, in any domain.
+pub(crate) async fn lookup(
+    store: &dyn cloudbill_store::Store,
+    secret: &str,
+) -> Result<Option<ApiToken>, ServiceError> {
+    if !secret.trim().starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    Ok(store
+        .token_by_hash(&hash(secret))
+        .await?
+        .filter(|t| t.revoked_at.is_none()))
+}
+
+/// What a domain token may do in its domain (`None` for a system-admin token, which may do
+/// nothing there).
+pub(crate) fn principal(token: &ApiToken) -> Option<Principal> {
+    match (token.role, token.project) {
+        (TokenRole::Admin, _) => Some(Principal::Admin),
+        (TokenRole::ProjectMember, project) => Some(Principal::ProjectMember {
+            projects: project.into_iter().collect(),
+        }),
+        (TokenRole::SystemAdmin, _) => None,
+    }
 }
 
 impl Billing {
@@ -31,6 +66,12 @@ impl Billing {
                         .with_hint(Hint::NameProject),
                 )
             }
+            (TokenRole::SystemAdmin, _) => {
+                return Err(ServiceError::Forbidden(
+                    "a system-admin token is made by the operator: `cloudbill token create --role system-admin`"
+                        .into(),
+                ))
+            }
             (TokenRole::Admin, Some(_)) => {
                 return Err(
                     ServiceError::Invalid("an admin token covers the whole domain".into())
@@ -40,12 +81,7 @@ impl Billing {
             (_, Some(key)) => Some(self.project(p, key).await?.id),
             (_, None) => None,
         };
-        // 244 random bits from two UUIDv4s (the OS generator).
-        let secret = format!(
-            "{TOKEN_PREFIX}{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let secret = new_secret();
         let token = ApiToken {
             id: TokenId::new(),
             domain: self.domain_id(),
@@ -75,27 +111,18 @@ impl Billing {
         Ok(self.inner.store.revoke_token(self.domain_id(), id).await?)
     }
 
-    /// The principal a bearer secret stands for; unknown, revoked or other-domain tokens are
+    /// The principal a bearer secret stands for in this domain; unknown, revoked,
+    /// other-domain and system-admin tokens, and any token while the domain is disabled, are
     /// refused with the same message.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, ServiceError> {
         let refused = || ServiceError::Unauthenticated("invalid or revoked API token".into());
-        if !secret.trim().starts_with(TOKEN_PREFIX) {
-            return Err(refused());
-        }
-        let token = self
-            .inner
-            .store
-            .token_by_hash(&hash(secret))
+        let token = lookup(self.inner.store.as_ref(), secret)
             .await?
+            .filter(|t| t.domain == self.domain_id())
             .ok_or_else(refused)?;
-        if token.revoked_at.is_some() || token.domain != self.domain_id() {
+        if self.domain().await?.disabled_at.is_some() {
             return Err(refused());
         }
-        Ok(match (token.role, token.project) {
-            (TokenRole::Admin, _) => Principal::Admin,
-            (TokenRole::ProjectMember, project) => Principal::ProjectMember {
-                projects: project.into_iter().collect(),
-            },
-        })
+        principal(&token).ok_or_else(refused)
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use cloudbill_core::{
     AccountId, AccountState, ApiToken, Assignment, CostRecord, DateRange, Domain, DomainId, JobId,
     NaiveDate, Name, Project, ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState,
@@ -180,6 +180,7 @@ impl crate::CatalogStore for MemoryStore {
             name: name.clone(),
             billing_enabled: false,
             created_at: Utc::now(),
+            disabled_at: None,
         };
         state.domains.push(domain.clone());
         for kind in ProviderKind::ALL {
@@ -206,6 +207,36 @@ impl crate::CatalogStore for MemoryStore {
             .find(|d| d.id == domain)
             .ok_or_else(|| not_found("domain", domain))?;
         d.billing_enabled = enabled;
+        Ok(d.clone())
+    }
+
+    async fn domains(&self) -> Result<Vec<Domain>, StoreError> {
+        let mut out = self.lock().domains.clone();
+        out.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(out)
+    }
+
+    async fn domain(&self, id: DomainId) -> Result<Domain, StoreError> {
+        self.lock()
+            .domains
+            .iter()
+            .find(|d| d.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("domain", id))
+    }
+
+    async fn set_domain_disabled(
+        &self,
+        domain: DomainId,
+        at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Domain, StoreError> {
+        let mut state = self.lock();
+        let d = state
+            .domains
+            .iter_mut()
+            .find(|d| d.id == domain)
+            .ok_or_else(|| not_found("domain", domain))?;
+        d.disabled_at = at.map(|t| t.trunc_subsecs(6));
         Ok(d.clone())
     }
 

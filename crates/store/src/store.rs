@@ -123,6 +123,19 @@ pub trait CatalogStore: Send + Sync {
         enabled: bool,
     ) -> Result<Domain, StoreError>;
 
+    /// Every domain, by name (the system admin's list).
+    async fn domains(&self) -> Result<Vec<Domain>, StoreError>;
+
+    /// One domain by id (`NotFound` when there is none).
+    async fn domain(&self, id: DomainId) -> Result<Domain, StoreError>;
+
+    /// Disables a domain as of `at`, or enables it again with `None`.
+    async fn set_domain_disabled(
+        &self,
+        domain: DomainId,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Domain, StoreError>;
+
     /// The provider registry of a domain.
     async fn providers(&self, domain: DomainId) -> Result<Vec<ProviderEntry>, StoreError>;
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod budgets;
 mod catalog;
+mod domains;
 mod jobs;
 mod money;
 mod monitors;
@@ -13,6 +14,7 @@ use accounts::account_cmd;
 pub(crate) use accounts::print_sync;
 use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
+use domains::domain_cmd;
 use jobs::jobs_cmd;
 pub(crate) use jobs::report_query;
 use money::{fx_cmd, invoice_cmd, period_cmd, reconcile_cmd};
@@ -27,9 +29,9 @@ use cloudbill_service::{Billing, BillingConfig, Principal, SyncRequest};
 use serde_json::json;
 
 use crate::args::{
-    AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command, Format,
-    FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction, NotifyAction, PeriodAction,
-    ProjectAction, ProviderAction, TokenAction,
+    AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command,
+    DomainAction, Format, FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction,
+    NotifyAction, PeriodAction, ProjectAction, ProviderAction, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -130,6 +132,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             render::print_tags(out, format, &tags)
         }
         Command::Token { action } => token_cmd(&billing, action, format, out).await,
+        Command::Domain { action } => domain_cmd(&billing, action, format, out).await,
         Command::Channel { action } => channel_cmd(&billing, action, format, out).await,
         Command::Anomaly { action } => anomaly_cmd(&billing, action, format, out).await,
         Command::Budget { action } => budget_cmd(&billing, action, format, out).await,
@@ -172,6 +175,9 @@ fn creates_database(command: &Command) -> bool {
             }
             | Command::Token {
                 action: TokenAction::List
+            }
+            | Command::Domain {
+                action: DomainAction::List
             }
             | Command::Fx {
                 action: FxAction::List { .. }

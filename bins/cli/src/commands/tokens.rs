@@ -25,9 +25,20 @@ pub(super) async fn token_cmd(
             label,
         } => {
             let role: cloudbill_core::TokenRole = role.parse()?;
-            let (_, secret) = b
-                .create_token(&ADMIN, role, project.as_deref(), &label)
-                .await?;
+            let (_, secret) = if role == cloudbill_core::TokenRole::SystemAdmin {
+                if project.is_some() {
+                    return Err(cloudbill_service::ServiceError::Invalid(
+                        "a system-admin token has no project".into(),
+                    )
+                    .into());
+                }
+                super::domains::tenants(b)
+                    .create_system_token(&cloudbill_service::SystemAdmin::operator(), &label)
+                    .await?
+            } else {
+                b.create_token(&ADMIN, role, project.as_deref(), &label)
+                    .await?
+            };
             writeln!(out, "{secret}").map_err(io)
         }
         TokenAction::Revoke { id } => {

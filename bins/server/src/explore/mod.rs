@@ -16,6 +16,7 @@ use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
 use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
 
 use crate::auth::PageAuth;
+use crate::auth::Who;
 use crate::dashboard::{esc, page, percent_encode};
 use crate::{ApiError, AppState};
 
@@ -417,8 +418,7 @@ fn csv(key: &str, data: &BTreeMap<Currency, Vec<Line>>, labels: &[String]) -> St
 /// The anomalies of the groups drawn, per currency (on demand, unexplained: one more report
 /// over those groups); none without a group-by key.
 async fn anomaly_marks_of(
-    state: &AppState,
-    p: &Principal,
+    p: &Who,
     v: &Explore,
     data: &BTreeMap<Currency, Vec<Line>>,
 ) -> Result<BTreeMap<Currency, Vec<AnomalyMark>>, ApiError> {
@@ -445,7 +445,7 @@ async fn anomaly_marks_of(
         .or_default()
         .extend(drawn);
     request.explain = false;
-    for a in state.billing.anomalies(p, &request).await? {
+    for a in p.billing.anomalies(p, &request).await? {
         anomalies.entry(a.currency).or_default().push(AnomalyMark {
             group: a.group.values().next().cloned().unwrap_or_default(),
             kind: a.kind,
@@ -459,13 +459,13 @@ async fn anomaly_marks_of(
 
 /// `GET /explore`.
 pub(crate) async fn explore(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let mut v = Explore::parse(&params)?;
     // A member explores its project: the filter is added when the URL names none.
-    if let Principal::ProjectMember { projects } = &p {
+    if let Principal::ProjectMember { projects } = &p.principal {
         if !v.filters.iter().any(|(k, _)| k == "project") {
             if let Some(id) = projects.first() {
                 v.filters.push(("project".into(), id.to_string()));
@@ -473,8 +473,8 @@ pub(crate) async fn explore(
         }
     }
     let previous = previous_range(v.range);
-    let report = state.billing.report(&p, &v.query(v.range)).await?;
-    let before = state.billing.report(&p, &v.query(previous)).await?;
+    let report = p.billing.report(&p, &v.query(v.range)).await?;
+    let before = p.billing.report(&p, &v.query(previous)).await?;
     let key = v.group_by.as_ref().map(ToString::to_string);
     let data = lines(&report, &before, key.as_deref());
     let labels = bucket_labels(v.range, v.granularity);
@@ -504,11 +504,11 @@ pub(crate) async fn explore(
     if this_month.is_some() {
         let mut request = cloudbill_service::ForecastRequest::new(today);
         request.filters = v.query(v.range).filters;
-        for c in state.billing.forecast(&p, &request).await?.currencies {
+        for c in p.billing.forecast(&p, &request).await?.currencies {
             forecasts.insert(c.currency, c);
         }
     }
-    let anomalies = anomaly_marks_of(&state, &p, &v, &data).await?;
+    let anomalies = anomaly_marks_of(&p, &v, &data).await?;
     let mut body = controls(&v);
     // The FOCUS export of the view: its range, projects and filters (an export takes
     // projects, not project groups: no link then).

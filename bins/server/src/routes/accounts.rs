@@ -20,11 +20,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/service-accounts/{id}/move", post(move_account))
         .route(
             "/service-accounts/{id}/enable",
-            post(|s, a, id| set_state(s, a, id, AccountState::Enabled)),
+            post(|a, id| set_state(a, id, AccountState::Enabled)),
         )
         .route(
             "/service-accounts/{id}/disable",
-            post(|s, a, id| set_state(s, a, id, AccountState::Disabled)),
+            post(|a, id| set_state(a, id, AccountState::Disabled)),
         )
         .route("/service-accounts/{id}/verify", post(verify))
         .route("/service-accounts/{id}/sync", post(sync_one))
@@ -91,12 +91,8 @@ fn outcome_json(o: &AccountOutcome) -> Value {
     })
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let accounts: Vec<Value> = s
+async fn list(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    let accounts: Vec<Value> = p
         .billing
         .accounts(&p)
         .await?
@@ -107,7 +103,6 @@ async fn list(
 }
 
 async fn create(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -126,17 +121,13 @@ async fn create(
         project: body.project,
         credentials,
     };
-    let a = s.billing.add_account(&p, new, body.verify).await?;
+    let a = p.billing.add_account(&p, new, body.verify).await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))))
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = s.billing.account(&p, &id).await?;
-    let history = s.billing.assignments(&p, &id).await?;
+async fn show(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = p.billing.account(&p, &id).await?;
+    let history = p.billing.assignments(&p, &id).await?;
     let mut v = account_json(&a);
     v["history"] = history
         .iter()
@@ -147,51 +138,41 @@ async fn show(
     Ok(Json(v))
 }
 
-async fn remove(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.billing.remove_account(&p, &id).await?;
+async fn remove(Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.billing.remove_account(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn move_account(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MoveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    s.billing
+    p.billing
         .move_account(&p, &id, &body.project, body.from)
         .await?;
-    Ok(Json(account_json(&s.billing.account(&p, &id).await?)))
+    Ok(Json(account_json(&p.billing.account(&p, &id).await?)))
 }
 
 /// `POST …/enable` and `…/disable`: one handler, the state from the route.
 async fn set_state(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     state: AccountState,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(account_json(
-        &s.billing.set_account_state(&p, &id, state).await?,
+        &p.billing.set_account_state(&p, &id, state).await?,
     )))
 }
 
-async fn verify(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let linked = s.billing.verify_account(&p, &id).await?;
+async fn verify(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let linked = p.billing.verify_account(&p, &id).await?;
     Ok(Json(json!({"valid": true, "linked_accounts": linked})))
 }
 
 async fn start(
     s: &AppState,
-    p: &cloudbill_service::Principal,
+    p: &crate::auth::Who,
     accounts: Vec<String>,
     body: SyncBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -209,7 +190,7 @@ async fn start(
         }
     };
     let request = SyncRequest { accounts, range };
-    let started = s.billing.start_sync(p, &request, s.metrics.clone()).await?;
+    let started = p.billing.start_sync(p, &request, s.metrics.clone()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"jobs": started.iter().map(outcome_json).collect::<Vec<_>>()})),

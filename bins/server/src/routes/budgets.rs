@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -66,31 +66,25 @@ struct BudgetBody {
     channels: Vec<String>,
 }
 
-async fn list_budgets(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(paginate(s.billing.budgets(&p).await?, &page)?))
+async fn list_budgets(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(paginate(p.billing.budgets(&p).await?, &page)?))
 }
 
 async fn create_budget(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<BudgetBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let view = s.billing.create_budget(&p, new_budget(body)).await?;
+    let view = p.billing.create_budget(&p, new_budget(body)).await?;
     Ok((StatusCode::CREATED, Json(json!(view))))
 }
 
 async fn update_budget(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<BudgetBody>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
-        s.billing.update_budget(&p, &id, new_budget(body)).await?
+        p.billing.update_budget(&p, &id, new_budget(body)).await?
     )))
 }
 
@@ -126,20 +120,12 @@ fn new_budget(body: BudgetBody) -> NewBudget {
     }
 }
 
-async fn get_budget(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.budget(&p, &id).await?)))
+async fn get_budget(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(p.billing.budget(&p, &id).await?)))
 }
 
-async fn delete_budget(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.billing.delete_budget(&p, &id).await?;
+async fn delete_budget(Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.billing.delete_budget(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,24 +145,22 @@ fn period_day(params: &StatusParams) -> Result<Option<cloudbill_core::NaiveDate>
 }
 
 async fn budget_status(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     Query(params): Query<StatusParams>,
 ) -> Result<Json<Value>, ApiError> {
     let day = period_day(&params)?;
-    let mut statuses = s.billing.budget_status(&p, Some(&id), day).await?;
+    let mut statuses = p.billing.budget_status(&p, Some(&id), day).await?;
     Ok(Json(json!(statuses.pop())))
 }
 
 async fn all_status(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<StatusParams>,
 ) -> Result<Json<Value>, ApiError> {
     let day = period_day(&params)?;
     Ok(Json(
-        json!({"budgets": s.billing.budget_status(&p, None, day).await?}),
+        json!({"budgets": p.billing.budget_status(&p, None, day).await?}),
     ))
 }
 
@@ -198,12 +182,11 @@ impl EventParams {
 }
 
 async fn budget_events(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let events = s
+    let events = p
         .billing
         .budget_events(&p, Some(&id), params.limit()?)
         .await?;
@@ -211,11 +194,10 @@ async fn budget_events(
 }
 
 async fn all_events(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let events = s.billing.budget_events(&p, None, params.limit()?).await?;
+    let events = p.billing.budget_events(&p, None, params.limit()?).await?;
     Ok(Json(json!({"events": events})))
 }
 
@@ -293,12 +275,8 @@ fn channel_json(c: &Channel) -> Value {
         "smtp": c.smtp, "created_at": c.created_at})
 }
 
-async fn list_channels(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let channels: Vec<Value> = s
+async fn list_channels(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    let channels: Vec<Value> = p
         .billing
         .channels(&p)
         .await?
@@ -309,50 +287,36 @@ async fn list_channels(
 }
 
 async fn create_channel(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<ChannelBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, spec) = channel_spec(body)?;
-    let c = s.billing.add_channel(&p, NewChannel { name, spec }).await?;
+    let c = p.billing.add_channel(&p, NewChannel { name, spec }).await?;
     Ok((StatusCode::CREATED, Json(channel_json(&c))))
 }
 
-async fn get_channel(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(channel_json(&s.billing.channel(&p, &id).await?)))
+async fn get_channel(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(channel_json(&p.billing.channel(&p, &id).await?)))
 }
 
-async fn delete_channel(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.billing.remove_channel(&p, &id).await?;
+async fn delete_channel(Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.billing.remove_channel(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn test_channel(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let event = s.billing.test_channel(&p, &id).await?;
+async fn test_channel(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let event = p.billing.test_channel(&p, &id).await?;
     Ok(Json(json!({"sent": true, "event": event.id})))
 }
 
 async fn delivery_log(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let log = s.billing.delivery_log(&p, params.limit()?).await?;
+    let log = p.billing.delivery_log(&p, params.limit()?).await?;
     Ok(Json(json!({"deliveries": log})))
 }
 
-async fn flush(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.flush_notifications(&p).await?)))
+async fn flush(Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(p.billing.flush_notifications(&p).await?)))
 }

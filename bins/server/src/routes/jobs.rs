@@ -1,6 +1,6 @@
 //! Sync and import jobs.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::get;
 use axum::{Json, Router};
 use cloudbill_service::JobView;
@@ -36,12 +36,8 @@ pub(crate) fn job_json(v: &JobView) -> Value {
     })
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(q): Query<JobsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let jobs = s.billing.jobs(&p, q.account.as_deref(), 10_000).await?;
+async fn list(Auth(p): Auth, Query(q): Query<JobsQuery>) -> Result<Json<Value>, ApiError> {
+    let jobs = p.billing.jobs(&p, q.account.as_deref(), 10_000).await?;
     let items: Vec<Value> = jobs.iter().map(job_json).collect();
     let page = super::Page {
         limit: q.limit,
@@ -50,10 +46,6 @@ async fn list(
     Ok(Json(super::paginate(items, &page)?))
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(job_json(&s.billing.job(&p, &id).await?)))
+async fn show(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(job_json(&p.billing.job(&p, &id).await?)))
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod billing;
 mod budgets;
+mod domains;
 mod jobs;
 mod money;
 mod monitors;
@@ -25,6 +26,7 @@ use crate::{ApiError, AppState};
 /// Every `/api/v1` route.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .merge(domains::router())
         .merge(billing::router())
         .merge(projects::router())
         .merge(accounts::router())
@@ -53,7 +55,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response();
     }
-    match state.billing.domain().await {
+    match state.tenants.default_domain().domain().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
@@ -65,7 +67,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
     // The outbox, as the store holds it (every replica reports the same numbers).
-    match state.billing.delivery_counts().await {
+    match state.tenants.default_domain().delivery_counts().await {
         Ok(c) => {
             text.push_str("# HELP cloudbill_notification_deliveries Notification deliveries in the outbox by state.\n# TYPE cloudbill_notification_deliveries gauge\n");
             for (state, n) in [

@@ -1,7 +1,7 @@
 //! Money across currencies and months: exchange rates, provider invoices and reconciliation,
 //! closed billing periods.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,14 +22,10 @@ struct ListParams {
     source: Option<String>,
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(_p): Auth,
-    Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Auth(p): Auth, Query(params): Query<ListParams>) -> Result<Json<Value>, ApiError> {
     // Rates are public knowledge within the domain: any token may read them.
     Ok(Json(
-        json!({"rates": s.billing.fx_rates(params.source.as_deref()).await?}),
+        json!({"rates": p.billing.fx_rates(params.source.as_deref()).await?}),
     ))
 }
 
@@ -45,11 +41,10 @@ struct NewRate {
 }
 
 async fn set(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<NewRate>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let rate = s
+    let rate = p
         .billing
         .set_rate(
             &p,
@@ -77,12 +72,11 @@ struct PeriodParams {
 }
 
 async fn list_invoices(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        json!({"invoices": s.billing.invoices(&p, params.period.as_deref()).await?}),
+        json!({"invoices": p.billing.invoices(&p, params.period.as_deref()).await?}),
     ))
 }
 
@@ -100,11 +94,10 @@ struct NewInvoiceBody {
 }
 
 async fn add_invoice(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(b): ApiJson<NewInvoiceBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let invoice = s
+    let invoice = p
         .billing
         .add_invoice(
             &p,
@@ -123,7 +116,6 @@ async fn add_invoice(
 }
 
 async fn reconcile(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -134,7 +126,7 @@ async fn reconcile(
             "period (YYYY-MM) is required",
         )
     })?;
-    Ok(Json(json!(s.billing.reconcile(&p, &period).await?)))
+    Ok(Json(json!(p.billing.reconcile(&p, &period).await?)))
 }
 
 /// `/periods` (closed months), `/periods/{period}` (a month: state, log, held),
@@ -147,24 +139,22 @@ pub(crate) fn period_router() -> Router<AppState> {
         .route("/periods/{period}/reopen", axum::routing::post(reopen))
 }
 
-async fn closed_periods(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"closed": s.billing.closed_periods(&p).await?})))
+async fn closed_periods(Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"closed": p.billing.closed_periods(&p).await?})))
 }
 
 async fn period(
-    State(s): State<AppState>,
     Auth(p): Auth,
     axum::extract::Path(period): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.period(&p, &period).await?)))
+    Ok(Json(json!(p.billing.period(&p, &period).await?)))
 }
 
 async fn close(
-    State(s): State<AppState>,
     Auth(p): Auth,
     axum::extract::Path(period): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.close_period(&p, &period).await?)))
+    Ok(Json(json!(p.billing.close_period(&p, &period).await?)))
 }
 
 #[derive(Deserialize)]
@@ -174,12 +164,11 @@ struct ReopenBody {
 }
 
 async fn reopen(
-    State(s): State<AppState>,
     Auth(p): Auth,
     axum::extract::Path(period): axum::extract::Path<String>,
     ApiJson(body): ApiJson<ReopenBody>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
-        s.billing.reopen_period(&p, &period, &body.reason).await?
+        p.billing.reopen_period(&p, &period, &body.reason).await?
     )))
 }

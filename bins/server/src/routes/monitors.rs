@@ -44,16 +44,11 @@ struct MonitorBody {
     channels: Vec<String>,
 }
 
-async fn list(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(paginate(s.billing.monitors(&p).await?, &page)?))
+async fn list(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(paginate(p.billing.monitors(&p).await?, &page)?))
 }
 
 async fn create(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<MonitorBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -70,24 +65,16 @@ async fn create(
         direction: body.direction,
         channels: body.channels,
     };
-    let view = s.billing.create_monitor(&p, new).await?;
+    let view = p.billing.create_monitor(&p, new).await?;
     Ok((StatusCode::CREATED, Json(json!(view))))
 }
 
-async fn one(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.monitor(&p, &id).await?)))
+async fn one(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(p.billing.monitor(&p, &id).await?)))
 }
 
-async fn delete(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.billing.delete_monitor(&p, &id).await?;
+async fn delete(Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.billing.delete_monitor(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -99,7 +86,6 @@ struct KeptParams {
 }
 
 async fn kept(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     Query(params): Query<KeptParams>,
@@ -115,36 +101,31 @@ async fn kept(
             ))
         }
     };
-    let kept = s.billing.kept_anomalies(&p, Some(&id), all).await?;
+    let kept = p.billing.kept_anomalies(&p, Some(&id), all).await?;
     Ok(Json(json!({"anomalies": kept})))
 }
 
-async fn set(
-    s: &AppState,
-    p: &cloudbill_service::Principal,
-    id: &str,
-    state: AnomalyState,
-) -> Result<Json<Value>, ApiError> {
-    s.billing.set_anomaly_state(p, id, state).await?;
+async fn set(p: &crate::auth::Who, id: &str, state: AnomalyState) -> Result<Json<Value>, ApiError> {
+    p.billing.set_anomaly_state(p, id, state).await?;
     Ok(Json(json!({"id": id, "state": state.as_str()})))
 }
 
 async fn ack(
-    State(s): State<AppState>,
+    State(_s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set(&s, &p, &id, AnomalyState::Acknowledged).await
+    set(&p, &id, AnomalyState::Acknowledged).await
 }
 
 async fn ignore(
-    State(s): State<AppState>,
+    State(_s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set(&s, &p, &id, AnomalyState::Ignored).await
+    set(&p, &id, AnomalyState::Ignored).await
 }
 
-async fn run(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.billing.run_all_monitors(&p).await?)))
+async fn run(Auth(p): Auth) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(p.billing.run_all_monitors(&p).await?)))
 }

@@ -1,6 +1,6 @@
 //! Project groups and projects.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -41,33 +41,24 @@ pub(crate) fn project_json(p: &Project) -> Value {
     json!({"id": p.id.to_string(), "name": p.name.as_str(), "group_id": p.group.map(|g| g.to_string()), "created_at": p.created_at.to_rfc3339()})
 }
 
-async fn list_groups(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let groups: Vec<Value> = s.billing.groups(&p).await?.iter().map(group_json).collect();
+async fn list_groups(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    let groups: Vec<Value> = p.billing.groups(&p).await?.iter().map(group_json).collect();
     Ok(Json(paginate(groups, &page)?))
 }
 
 async fn create_group(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let g = s
+    let g = p
         .billing
         .create_group(&p, &body.name, body.parent.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(group_json(&g))))
 }
 
-async fn list_projects(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let projects: Vec<Value> = s
+async fn list_projects(Auth(p): Auth, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    let projects: Vec<Value> = p
         .billing
         .projects(&p)
         .await?
@@ -78,30 +69,21 @@ async fn list_projects(
 }
 
 async fn create_project(
-    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<NewProject>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = s
+    let project = p
         .billing
         .create_project(&p, &body.name, body.group.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(project_json(&project))))
 }
 
-async fn get_project(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(project_json(&s.billing.project(&p, &id).await?)))
+async fn get_project(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(project_json(&p.billing.project(&p, &id).await?)))
 }
 
-async fn delete_project(
-    State(s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.billing.delete_project(&p, &id).await?;
+async fn delete_project(Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.billing.delete_project(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

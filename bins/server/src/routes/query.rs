@@ -89,30 +89,26 @@ pub(crate) fn to_query(body: &ReportRequest) -> Result<cloudbill_service::Query,
 }
 
 async fn query_post(
-    State(s): State<AppState>,
+    State(_s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<ReportRequest>,
 ) -> Result<Json<Arc<Report>>, ApiError> {
-    answer(&s, &p, &body).await
+    answer(&p, &body).await
 }
 
 /// The report `body` asks for, converted to one currency when it says so.
-async fn answer(
-    s: &AppState,
-    p: &cloudbill_service::Principal,
-    body: &ReportRequest,
-) -> Result<Json<Arc<Report>>, ApiError> {
+async fn answer(p: &crate::auth::Who, body: &ReportRequest) -> Result<Json<Arc<Report>>, ApiError> {
     let query = to_query(body)?;
     match body.conversion().map_err(invalid)? {
-        None => Ok(Json(s.billing.report_shared(p, &query).await?)),
+        None => Ok(Json(p.billing.report_shared(p, &query).await?)),
         Some((currency, policy)) => Ok(Json(Arc::new(
-            s.billing.report_in(p, &query, currency, &policy).await?,
+            p.billing.report_in(p, &query, currency, &policy).await?,
         ))),
     }
 }
 
 async fn query_get(
-    State(s): State<AppState>,
+    State(_s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<QueryParams>,
 ) -> Result<Json<Arc<Report>>, ApiError> {
@@ -130,7 +126,7 @@ async fn query_get(
         currency: params.currency,
         fx_policy: params.fx_policy,
     };
-    answer(&s, &p, &body).await
+    answer(&p, &body).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,12 +140,11 @@ struct TagsParams {
 /// `GET /billing/tags?start=&end=[&project=]`: the tag keys of the costs in the range (a
 /// member's: of its projects), each with its values and record counts.
 async fn tags(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<TagsParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let range = cloudbill_service::DateRange::parse(&params.start, &params.end).map_err(invalid)?;
-    let tags = s.billing.tags(&p, range, params.project.as_deref()).await?;
+    let tags = p.billing.tags(&p, range, params.project.as_deref()).await?;
     Ok(Json(serde_json::json!({ "tags": tags })))
 }
 
@@ -158,7 +153,6 @@ async fn tags(
 /// pass report filters. A domain admin may export the domain; a member names one of its
 /// projects.
 async fn export_focus(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -201,7 +195,7 @@ async fn export_focus(
         filters.entry(key).or_default().extend(values);
     }
     let mut body = Vec::new();
-    s.billing
+    p.billing
         .export_focus_where(&p, range, &projects, &filters, format, &mut body)
         .await?;
     let disposition = format!(
@@ -222,7 +216,6 @@ async fn export_focus(
 /// `GET /forecast?[period=monthly][&as_of=DATE][&restate_days=2][&filter.KEY=a,b]`: the
 /// period-end forecast per currency (a member's: of its projects).
 async fn forecast(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Json<cloudbill_service::ForecastReport>, ApiError> {
@@ -248,14 +241,13 @@ async fn forecast(
         ..ReportRequest::default()
     })?;
     request.filters = parsed.filters;
-    Ok(Json(s.billing.forecast(&p, &request).await?))
+    Ok(Json(p.billing.forecast(&p, &request).await?))
 }
 
 /// `GET /anomalies?start=&end=[&group_by=service][&direction=spikes|both][&min_amount=]
 /// [&min_percent=][&state=open|all][&filter.KEY=a,b]`: the anomalies of the range, explained
 /// (a member's: of its projects).
 async fn anomalies(
-    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -308,6 +300,6 @@ async fn anomalies(
     }
     request.all_states = get("state") == Some("all");
     request.strict_history = true;
-    let found = s.billing.anomalies(&p, &request).await?;
+    let found = p.billing.anomalies(&p, &request).await?;
     Ok(Json(serde_json::json!({ "anomalies": found })))
 }

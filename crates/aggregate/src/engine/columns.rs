@@ -66,6 +66,15 @@ impl Col {
         }
     }
 
+    /// Bytes the column's values hold.
+    pub(super) fn memory(&self) -> usize {
+        match self {
+            Col::U8(v) => v.capacity(),
+            Col::U16(v) => v.capacity() * 2,
+            Col::U32(v) => v.capacity() * 4,
+        }
+    }
+
     /// Rows held.
     pub(super) fn len(&self) -> usize {
         match self {
@@ -156,6 +165,16 @@ pub(super) type IdMap<K, V> = cloudbill_columnar::FxMap<K, V>;
 pub(super) enum Costs {
     Narrow(Vec<i64>),
     Wide(Vec<i128>),
+}
+
+impl Costs {
+    /// Bytes the costs hold.
+    pub(super) fn memory(&self) -> usize {
+        match self {
+            Costs::Narrow(v) => v.capacity() * 8,
+            Costs::Wide(v) => v.capacity() * 16,
+        }
+    }
 }
 
 /// An engine column, by name (the builder's and the loader's columns are indexed by it).

@@ -178,6 +178,52 @@ impl Engine {
         self.day.len()
     }
 
+    /// The memory the engine holds, in bytes (its columns, costs and dictionaries; the
+    /// catalog left out): what a server counts against its engine memory budget.
+    pub fn memory_bytes(&self) -> usize {
+        let d = &self.dicts;
+        let dicts = [
+            &d.account,
+            &d.project,
+            &d.group,
+            &d.provider,
+            &d.cloud_account,
+            &d.region,
+            &d.service,
+            &d.usage_type,
+            &d.instance_type,
+            &d.currency,
+            &d.category,
+        ]
+        .iter()
+        .map(|x| x.memory())
+        .sum::<usize>();
+        let cols = [
+            &self.account,
+            &self.project,
+            &self.provider,
+            &self.cloud_account,
+            &self.region,
+            &self.service,
+            &self.usage_type,
+            &self.instance_type,
+            &self.currency,
+            &self.category,
+        ]
+        .iter()
+        .map(|c| c.memory())
+        .sum::<usize>();
+        self.day.capacity() * 4
+            + self.months.capacity() * 16
+            + cols
+            + self.costs.memory()
+            + self.big.capacity() * std::mem::size_of::<(usize, I256)>()
+            + self.tags.memory()
+            + self.attrs.memory()
+            + dicts
+            + self.project_group.capacity() * 4
+    }
+
     /// Whether the engine holds no record.
     pub fn is_empty(&self) -> bool {
         self.day.is_empty()

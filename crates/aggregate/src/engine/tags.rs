@@ -32,6 +32,13 @@ pub(super) struct TagColumns {
 }
 
 impl TagColumns {
+    /// Bytes the columns and their dictionaries hold.
+    pub(super) fn memory(&self) -> usize {
+        self.keys.memory()
+            + self.cols.iter().map(Col::memory).sum::<usize>()
+            + self.values.iter().map(Dict::memory).sum::<usize>()
+    }
+
     /// The id of `key`, if any row has it.
     pub(super) fn key(&self, key: &str) -> Option<usize> {
         self.keys.get(key).map(|k| k as usize)

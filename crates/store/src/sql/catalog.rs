@@ -1,7 +1,7 @@
 //! Domains, providers, project groups, projects, accounts and their history.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use cloudbill_core::{
     AccountId, AccountState, Assignment, Credentials, Domain, DomainId, NaiveDate, Name, Project,
     ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState, ServiceAccount,
@@ -189,7 +189,7 @@ impl<D: Dialect> SqlStore<D> {
 #[async_trait]
 impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
     async fn ensure_domain(&self, name: &Name) -> Result<Domain, StoreError> {
-        let select = "SELECT id, name, billing_enabled, created_at FROM domains WHERE name = $1";
+        let select = "SELECT id, name, billing_enabled, created_at, disabled_at FROM domains WHERE name = $1";
         if let Some(row) = sqlx::query::<D>(select)
             .arg(name.as_str())
             .optional(&self.pool)
@@ -237,9 +237,46 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
     ) -> Result<Domain, StoreError> {
         let row = sqlx::query::<D>(
             "UPDATE domains SET billing_enabled = $1 WHERE id = $2 \
-             RETURNING id, name, billing_enabled, created_at",
+             RETURNING id, name, billing_enabled, created_at, disabled_at",
         )
         .arg(enabled)
+        .arg(domain.as_uuid())
+        .optional(&self.pool)
+        .await?
+        .ok_or_else(|| not_found("domain", domain))?;
+        domain_from(&row)
+    }
+
+    async fn domains(&self) -> Result<Vec<Domain>, StoreError> {
+        let rows = sqlx::query::<D>(
+            "SELECT id, name, billing_enabled, created_at, disabled_at FROM domains ORDER BY name",
+        )
+        .all(&self.pool)
+        .await?;
+        rows.iter().map(domain_from).collect()
+    }
+
+    async fn domain(&self, id: DomainId) -> Result<Domain, StoreError> {
+        let row = sqlx::query::<D>(
+            "SELECT id, name, billing_enabled, created_at, disabled_at FROM domains WHERE id = $1",
+        )
+        .arg(id.as_uuid())
+        .optional(&self.pool)
+        .await?
+        .ok_or_else(|| not_found("domain", id))?;
+        domain_from(&row)
+    }
+
+    async fn set_domain_disabled(
+        &self,
+        domain: DomainId,
+        at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Domain, StoreError> {
+        let row = sqlx::query::<D>(
+            "UPDATE domains SET disabled_at = $1 WHERE id = $2 \
+             RETURNING id, name, billing_enabled, created_at, disabled_at",
+        )
+        .arg(at.map(|t| t.trunc_subsecs(6)))
         .arg(domain.as_uuid())
         .optional(&self.pool)
         .await?

@@ -38,6 +38,7 @@ pub(crate) fn domain_from(row: &impl SqlRow) -> Result<Domain, StoreError> {
         name: name(row, "name", "domain name")?,
         billing_enabled: row.col("billing_enabled")?,
         created_at: row.col("created_at")?,
+        disabled_at: row.col("disabled_at")?,
     })
 }
 

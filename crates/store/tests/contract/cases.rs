@@ -28,6 +28,44 @@ pub async fn new_domain_has_billing_off_and_default_providers(h: &Harness) {
     assert!(domain(s, "acme").await.billing_enabled);
 }
 
+pub async fn domains_are_listed_and_disabled_one_at_a_time(h: &Harness) {
+    let s = &*h.store;
+    let b = domain(s, "beta").await;
+    let a = domain(s, "acme").await;
+    let names: Vec<String> = s
+        .domains()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.name.to_string())
+        .collect();
+    assert_eq!(names, ["acme", "beta"], "domains are listed by name");
+    assert_eq!(s.domain(a.id).await.unwrap().name, a.name);
+    assert!(a.disabled_at.is_none(), "a new domain is enabled");
+    let at = chrono::Utc::now();
+    let off = s.set_domain_disabled(b.id, Some(at)).await.unwrap();
+    assert!(off.disabled_at.is_some());
+    assert!(
+        domain(s, "beta").await.disabled_at.is_some(),
+        "ensure_domain shows it"
+    );
+    assert!(
+        s.domain(a.id).await.unwrap().disabled_at.is_none(),
+        "the other is untouched"
+    );
+    let on = s.set_domain_disabled(b.id, None).await.unwrap();
+    assert!(on.disabled_at.is_none());
+    let missing = cloudbill_core::DomainId::new();
+    assert!(matches!(
+        s.domain(missing).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.set_domain_disabled(missing, None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 pub async fn providers_can_be_disabled_and_enabled(h: &Harness) {
     let s = &*h.store;
     let d = domain(s, "acme").await;

@@ -1,0 +1,394 @@
+//! Every domain (tenant) over one store: what a multi-tenant server holds.
+//!
+//! [`Tenants`] opens a [`Billing`] per domain on first use (the same store, providers,
+//! settings and notifier; each its own warm engine and answer cache), authenticates a token
+//! into its domain's service — or into the system admin, who manages domains and reads no
+//! billing data — and keeps the warm engines of all domains together under one memory budget,
+//! dropping the least recently used first.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::SubsecRound;
+use cloudbill_core::{ApiToken, Domain, DomainId, Name, TokenId, TokenRole};
+use tokio::sync::watch;
+
+use crate::{Billing, Principal, SchedulerConfig, ServiceError, SyncObserver};
+
+/// The system administrator: creates, lists, disables and enables domains; reads no billing
+/// data. Made by [`Tenants::authenticate`] from a `system-admin` token, or by
+/// [`SystemAdmin::operator`] for a process with direct access to the database (the CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAdmin {
+    _private: (),
+}
+
+impl SystemAdmin {
+    /// The operator of the database (the CLI run by whoever holds the database URL and the
+    /// credentials key): as much a system admin as a token could make one.
+    pub fn operator() -> Self {
+        Self { _private: () }
+    }
+}
+
+/// Who a token stands for.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A system admin: the domains, nothing inside them.
+    System(SystemAdmin),
+    /// A domain admin or project member, with the service of the token's domain.
+    Domain {
+        /// The service of the token's domain (every call acts in it).
+        billing: Billing,
+        /// What the token may do there.
+        principal: Principal,
+    },
+}
+
+/// A domain as the system admin sees it.
+#[derive(Debug, Clone)]
+pub struct DomainView {
+    /// The domain.
+    pub domain: Domain,
+    /// Its accounts (a count; nothing of their billing).
+    pub accounts: usize,
+    /// Its warm engine's memory in this process (0 when not loaded).
+    pub engine_bytes: usize,
+}
+
+struct Open {
+    billing: Billing,
+    /// The tick of its last use (larger is more recent).
+    used: AtomicU64,
+}
+
+struct Inner {
+    /// The service of the default domain: its store, providers, settings and notifier are
+    /// every domain's.
+    default: Billing,
+    open: Mutex<HashMap<DomainId, Arc<Open>>>,
+    tick: AtomicU64,
+    engine_budget: usize,
+}
+
+/// Every domain's service over one store (cheap to clone).
+#[derive(Clone)]
+pub struct Tenants {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Tenants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenants")
+            .field("default", &self.inner.default)
+            .field("engine_budget", &self.inner.engine_budget)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default memory budget of the warm engines of all domains together (1 GiB).
+pub const DEFAULT_ENGINE_MEMORY: usize = 1 << 30;
+
+impl Tenants {
+    /// The tenants of `default`'s store; `engine_budget` bytes for the warm engines of all
+    /// domains together (at least the one in use is always kept).
+    pub fn new(default: Billing, engine_budget: usize) -> Self {
+        let mut open = HashMap::new();
+        open.insert(
+            default.domain_id(),
+            Arc::new(Open {
+                billing: default.clone(),
+                used: AtomicU64::new(0),
+            }),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                default,
+                open: Mutex::new(open),
+                tick: AtomicU64::new(1),
+                engine_budget,
+            }),
+        }
+    }
+
+    /// The service of the default domain (the server's `--domain`).
+    pub fn default_domain(&self) -> &Billing {
+        &self.inner.default
+    }
+
+    /// The service of `domain`, opened on first use.
+    fn billing_of(&self, domain: Domain) -> Billing {
+        let mut open = self
+            .inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = open.entry(domain.id).or_insert_with(|| {
+            Arc::new(Open {
+                billing: self.inner.default.sibling(domain),
+                used: AtomicU64::new(0),
+            })
+        });
+        entry.used.store(
+            self.inner.tick.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        entry.billing.clone()
+    }
+
+    /// The service of the domain called or with the id `key`, for the operator (no token).
+    pub async fn domain(&self, _: &SystemAdmin, key: &str) -> Result<Billing, ServiceError> {
+        let domain = self.find(key).await?;
+        Ok(self.billing_of(domain))
+    }
+
+    async fn find(&self, key: &str) -> Result<Domain, ServiceError> {
+        let store = self.inner.default.store();
+        let lookup = cloudbill_core::Lookup::parse(key);
+        store
+            .domains()
+            .await?
+            .into_iter()
+            .find(|d| lookup.matches(d.name.as_str(), d.id.as_uuid()))
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "domain",
+                key: key.to_owned(),
+            })
+    }
+
+    /// Whom the bearer `secret` stands for. Unknown and revoked tokens, and tokens of a
+    /// disabled domain, are refused with one message.
+    pub async fn authenticate(&self, secret: &str) -> Result<Caller, ServiceError> {
+        let refused = || ServiceError::Unauthenticated("invalid or revoked API token".into());
+        let store = self.inner.default.store();
+        let token = crate::tokens::lookup(store.as_ref(), secret)
+            .await?
+            .ok_or_else(refused)?;
+        if token.role == TokenRole::SystemAdmin {
+            return Ok(Caller::System(SystemAdmin::operator()));
+        }
+        let domain = match store.domain(token.domain).await {
+            Ok(d) => d,
+            Err(cloudbill_store::StoreError::NotFound { .. }) => return Err(refused()),
+            Err(e) => return Err(e.into()),
+        };
+        if domain.disabled_at.is_some() {
+            return Err(refused());
+        }
+        let billing = self.billing_of(domain);
+        self.enforce_engine_budget(billing.domain_id());
+        let principal = crate::tokens::principal(&token).ok_or_else(refused)?;
+        Ok(Caller::Domain { billing, principal })
+    }
+
+    /// Drops the warm engines of the least recently used domains (never `keep`'s) until all
+    /// together fit the budget.
+    fn enforce_engine_budget(&self, keep: DomainId) {
+        let mut open: Vec<(u64, Billing)> = self
+            .inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|o| (o.used.load(Ordering::Relaxed), o.billing.clone()))
+            .collect();
+        let mut total: usize = open.iter().map(|(_, b)| b.engine_bytes()).sum();
+        if total <= self.inner.engine_budget {
+            return;
+        }
+        open.sort_by_key(|(used, _)| *used);
+        for (_, billing) in open {
+            if total <= self.inner.engine_budget {
+                break;
+            }
+            if billing.domain_id() == keep || billing.engine_bytes() == 0 {
+                continue;
+            }
+            let freed = billing.evict_engine();
+            if freed > 0 {
+                tracing::info!(domain = %billing.domain_name(), bytes = freed, "warm engine evicted (engine memory budget)");
+            }
+            total = total.saturating_sub(freed);
+        }
+    }
+
+    /// Every domain with its account count and its warm engine's memory here.
+    pub async fn domains(&self, _: &SystemAdmin) -> Result<Vec<DomainView>, ServiceError> {
+        let store = self.inner.default.store();
+        let open = self.engine_sizes();
+        let mut out = Vec::new();
+        for domain in store.domains().await? {
+            let accounts = store.accounts(domain.id).await?.len();
+            let engine_bytes = open.get(&domain.id).copied().unwrap_or(0);
+            out.push(DomainView {
+                domain,
+                accounts,
+                engine_bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    fn engine_sizes(&self) -> HashMap<DomainId, usize> {
+        self.inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, o)| (*id, o.billing.engine_bytes()))
+            .collect()
+    }
+
+    /// Creates the domain `name` (billing off) with its first domain-admin token, whose secret
+    /// is returned once. A name already taken is a conflict.
+    pub async fn create_domain(
+        &self,
+        who: &SystemAdmin,
+        name: &str,
+        label: &str,
+    ) -> Result<(Domain, ApiToken, String), ServiceError> {
+        let name = Name::parse(name, "domain name")?;
+        let store = self.inner.default.store();
+        if store.domains().await?.iter().any(|d| d.name == name) {
+            return Err(ServiceError::Conflict(format!(
+                "a domain called {name} already exists"
+            )));
+        }
+        let domain = store.ensure_domain(&name).await?;
+        let billing = self.domain(who, &domain.id.to_string()).await?;
+        let label = if label.trim().is_empty() {
+            "first domain admin"
+        } else {
+            label
+        };
+        let (token, secret) = billing
+            .create_token(&Principal::Admin, TokenRole::Admin, None, label)
+            .await?;
+        Ok((domain, token, secret))
+    }
+
+    /// Disables (`true`) or enables a domain: while disabled its tokens are refused, its
+    /// scheduled syncs skipped and its warm engine dropped; its data is kept.
+    pub async fn set_disabled(
+        &self,
+        who: &SystemAdmin,
+        key: &str,
+        disabled: bool,
+    ) -> Result<Domain, ServiceError> {
+        let domain = self.find(key).await?;
+        let at = disabled.then(|| chrono::Utc::now().trunc_subsecs(0));
+        let domain = self
+            .inner
+            .default
+            .store()
+            .set_domain_disabled(domain.id, at)
+            .await?;
+        if disabled {
+            self.domain(who, &domain.id.to_string())
+                .await?
+                .evict_engine();
+        }
+        Ok(domain)
+    }
+
+    /// Creates a `system-admin` token (kept in the default domain's token table, listed and
+    /// revoked there by the operator); its secret is returned once.
+    pub async fn create_system_token(
+        &self,
+        _: &SystemAdmin,
+        label: &str,
+    ) -> Result<(ApiToken, String), ServiceError> {
+        let billing = &self.inner.default;
+        let secret = crate::tokens::new_secret();
+        let token = ApiToken {
+            id: TokenId::new(),
+            domain: billing.domain_id(),
+            role: TokenRole::SystemAdmin,
+            project: None,
+            label: label.trim().to_owned(),
+            created_at: billing.now().trunc_subsecs(0),
+            revoked_at: None,
+        };
+        billing
+            .store()
+            .create_token(&token, &crate::tokens::hash(&secret))
+            .await?;
+        Ok((token, secret))
+    }
+
+    /// The domains whose scheduled work runs now: enabled, billing on.
+    async fn active(&self) -> Result<Vec<Billing>, ServiceError> {
+        let store = self.inner.default.store();
+        Ok(store
+            .domains()
+            .await?
+            .into_iter()
+            .filter(|d| d.billing_enabled && d.disabled_at.is_none())
+            .map(|d| self.billing_of_quiet(d))
+            .collect())
+    }
+
+    /// [`Tenants::billing_of`] without counting as a use (background work does not keep a
+    /// domain's engine warm).
+    fn billing_of_quiet(&self, domain: Domain) -> Billing {
+        let mut open = self
+            .inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.entry(domain.id)
+            .or_insert_with(|| {
+                Arc::new(Open {
+                    billing: self.inner.default.sibling(domain),
+                    used: AtomicU64::new(0),
+                })
+            })
+            .billing
+            .clone()
+    }
+
+    /// Runs scheduled sync rounds over every active domain until `shutdown` turns true (see
+    /// [`Billing::run_scheduler`]; each domain's accounts are claimed across replicas the
+    /// same way).
+    pub async fn run_scheduler(
+        &self,
+        config: SchedulerConfig,
+        shutdown: watch::Receiver<bool>,
+        observer: &dyn SyncObserver,
+    ) {
+        let cadence = config.cadence;
+        crate::scheduler::run_rounds(config, shutdown, || async move {
+            for billing in self.active().await? {
+                if let Err(e) = billing.scheduled_round(cadence, observer).await {
+                    tracing::error!(domain = %billing.domain_name(), error = %e, "scheduled sync failed");
+                }
+            }
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Delivers due notifications of every active domain every `tick` until `shutdown` turns
+    /// true (see [`Billing::run_delivery`]).
+    pub async fn run_delivery(&self, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.active().await {
+                Ok(domains) => {
+                    for billing in domains {
+                        billing.deliver_logged().await;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "notification delivery failed"),
+            }
+        }
+    }
+}
