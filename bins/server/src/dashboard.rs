@@ -630,7 +630,6 @@ async fn reconcile_page(
 }
 
 async fn home(
-    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
@@ -699,7 +698,6 @@ async fn home(
 }
 
 async fn project_page(
-    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Path(id): Path<String>,
     Query(params): Query<RangeParams>,

@@ -90,6 +90,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Query(cloudbill_service::QueryError::TotalOutOfRange { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "total_out_of_range")
             }
+            ServiceError::Query(cloudbill_service::QueryError::AnswerTooLarge { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "answer_too_large")
+            }
             ServiceError::Query(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
             ServiceError::Provider(p) => match p {
                 ProviderError::Unauthorized { .. } => {

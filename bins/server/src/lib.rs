@@ -21,7 +21,7 @@ pub use error::ApiError;
 pub use guard::{DEFAULT_REQUEST_TIMEOUT, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use metrics::Metrics;
 pub use serve::{serve, ServeLimits};
-pub use state::AppState;
+pub use state::{AppState, DEFAULT_MAX_ANSWER_CELLS};
 
 /// Largest request body accepted (JSON bodies are small; bills are imported with the CLI).
 pub const BODY_LIMIT: usize = 256 * 1024;

@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cloudbill_core::TokenRole;
 use cloudbill_service::{BillingConfig, NoProgress, Principal, SchedulerConfig};
 
@@ -42,6 +45,10 @@ struct Args {
     /// Seconds shutdown waits for requests under way.
     #[arg(long, env = "CLOUDBILL_SHUTDOWN_GRACE_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace_secs: u64,
+    /// The most amounts (groups x periods x currencies) one report answer holds; a bigger one
+    /// is refused with 422 `answer_too_large`, saying how to page it.
+    #[arg(long, env = "CLOUDBILL_MAX_ANSWER_CELLS", default_value_t = cloudbill_server::DEFAULT_MAX_ANSWER_CELLS, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    max_answer_cells: u64,
     /// Hours between scheduled syncs.
     #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
     sync_every_hours: u64,
@@ -155,6 +162,7 @@ async fn run(args: Args) -> Result<(), String> {
     );
     let mut state = cloudbill_server::AppState::with_tenants(tenants.clone());
     state.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
+    state.max_answer_cells = args.max_answer_cells;
     // Not ready until the warm engine is loaded: a load balancer sends no traffic to a replica
     // that would answer its first reports slowly.
     state

@@ -18,7 +18,13 @@ pub struct AppState {
     /// Whether the warm engine is loaded: `/readyz` answers 503 until it is (the binary
     /// warms it at start; true by default for an embedder's router).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The most amounts one report answer may hold ([`DEFAULT_MAX_ANSWER_CELLS`]); a bigger
+    /// one is a 422 `answer_too_large` that says how to page it.
+    pub max_answer_cells: u64,
 }
+
+/// The default bound of one report answer: 100,000 amounts (about 7 MB of JSON).
+pub const DEFAULT_MAX_ANSWER_CELLS: u64 = 100_000;
 
 impl AppState {
     /// State serving every domain of `billing`'s store (`billing`'s the default), the warm
@@ -37,6 +43,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             request_timeout: crate::guard::DEFAULT_REQUEST_TIMEOUT,
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            max_answer_cells: DEFAULT_MAX_ANSWER_CELLS,
         }
     }
 }

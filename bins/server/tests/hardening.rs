@@ -457,3 +457,57 @@ async fn connections_are_bounded_in_number_and_time() {
         started.elapsed()
     );
 }
+
+/// #16: an answer past the server's bound is a clear 422 before it is built; a page of it is
+/// answered, and so is the same page in the GET form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_large_answer_is_refused_with_how_to_page_it() {
+    let s = Server::start().await;
+    let mut state = cloudbill_server::AppState::new(s.billing.clone());
+    state.max_answer_cells = 50;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = cloudbill_server::app(state);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let post = |body: serde_json::Value| {
+        let http = s.http.clone();
+        let token = s.admin.clone();
+        async move {
+            let resp = http
+                .post(format!("http://{addr}/api/v1/billing/query"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Daily, per account, over three months: more than 50 amounts.
+    let big = json!({"start": RANGE.0, "end": RANGE.1, "granularity": "DAILY", "group_by": ["service_account"]});
+    let (status, err) = post(big.clone()).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["code"], "answer_too_large");
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("at most 50") && msg.contains("limit and offset"),
+        "{msg}"
+    );
+    // Monthly is small enough.
+    let (status, ok) = post(json!({"start": RANGE.0, "end": RANGE.1, "granularity": "MONTHLY", "group_by": ["service_account"]})).await;
+    assert_eq!(status, 200, "{ok}");
+    // A page of the daily answer that fits: one account's days... still 92 > 50, refused;
+    // a month of one account fits.
+    let mut page = big.clone();
+    page["limit"] = json!(1);
+    assert_eq!(post(page).await.0, 422);
+    let (status, one) = post(
+        json!({"start": "2025-03-01", "end": "2025-04-01", "granularity": "DAILY",
+        "group_by": ["service_account"], "limit": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["results"].as_array().unwrap().len(), 1);
+    assert!(one["total_count"].as_u64().unwrap() >= 2);
+}

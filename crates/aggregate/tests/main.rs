@@ -618,6 +618,57 @@ fn offset_and_limit_page_through_the_sorted_answer() {
 }
 
 #[test]
+fn an_answer_over_max_cells_is_refused_and_a_page_of_it_is_not() {
+    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
+        .map(|i| {
+            (
+                i % 3,
+                10 + u16::from(i) * 20,
+                i % 2,
+                (i / 3) % 3,
+                5 + i64::from(i),
+                0,
+                false,
+            )
+        })
+        .collect();
+    let w = world(&raw);
+    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let mut q = Query::new(
+        DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
+        Granularity::Daily,
+    );
+    q.group_by = vec![GroupKey::ServiceAccount, GroupKey::Service];
+    let whole = engine.query(&q).unwrap();
+    let cells: usize = whole.results.iter().map(|r| r.billing_data.len()).sum();
+    assert!(cells > 4, "{cells}");
+    q.max_cells = Some(cells as u64);
+    assert_eq!(
+        engine.query(&q).unwrap(),
+        whole,
+        "at the bound: answered whole"
+    );
+    q.max_cells = Some(cells as u64 - 1);
+    match engine.query(&q) {
+        Err(QueryError::AnswerTooLarge { cells: c, max }) => {
+            assert_eq!((c, max), (cells as u64, cells as u64 - 1));
+        }
+        other => panic!("expected AnswerTooLarge, got {other:?}"),
+    }
+    // A page under the bound is answered: the first row alone.
+    q.limit = Some(1);
+    let first = engine.query(&q).unwrap();
+    assert_eq!(first.results, whole.results[..1]);
+    assert_eq!(first.total_count, whole.total_count);
+    // A page whose rows hold more than the bound is refused too.
+    q.max_cells = Some(whole.results[0].billing_data.len() as u64 - 1);
+    assert!(matches!(
+        engine.query(&q),
+        Err(QueryError::AnswerTooLarge { .. })
+    ));
+}
+
+#[test]
 fn an_engine_loaded_for_effective_cost_sums_it_and_falls_back_to_billed() {
     let mut w = world(&[(0, 40, 0, 0, 5, 0, false), (0, 80, 1, 0, 7, 0, false)]);
     // Every third record has an EffectiveCost (a third of its billed cost, to 10 decimals).

@@ -11,6 +11,18 @@ use cloudbill_core::CostMetric;
 
 use crate::{billing::AnswerCache, Billing, Principal, ServiceError};
 
+/// A turn on the CPU for a scan or a rendering: one per core across the process (every
+/// domain's reports share the cores).
+pub async fn cpu_permit() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
+    static CPU: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    CPU.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+    })
+    .acquire()
+    .await
+    .map_err(|e| ServiceError::Internal(format!("no CPU turn: {e}")))
+}
+
 impl Billing {
     /// Answers a report query. Project members must filter by project or project group and
     /// see only their own projects.
@@ -101,7 +113,10 @@ impl Billing {
         let engine = self.engine_for(&query, version).await?;
         Self::scope(p, &mut query, &engine, true)?;
         // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
-        // workers keep answering health checks and small requests meanwhile.
+        // workers keep answering health checks and small requests meanwhile, and at most one
+        // per core at once (the rest wait their turn here, where a caller that goes away stops
+        // waiting).
+        let _permit = cpu_permit().await?;
         tokio::task::spawn_blocking(move || engine.query(&query))
             .await
             .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?

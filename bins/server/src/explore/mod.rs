@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, Months, NaiveDate, Utc};
@@ -18,7 +18,7 @@ use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
 use crate::auth::PageAuth;
 use crate::auth::Who;
 use crate::dashboard::{esc, page, percent_encode};
-use crate::{ApiError, AppState};
+use crate::ApiError;
 
 mod chart;
 mod table;
@@ -459,7 +459,6 @@ async fn anomaly_marks_of(
 
 /// `GET /explore`.
 pub(crate) async fn explore(
-    State(_state): State<AppState>,
     PageAuth(p): PageAuth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {

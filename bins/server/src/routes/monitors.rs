@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -110,19 +110,11 @@ async fn set(p: &crate::auth::Who, id: &str, state: AnomalyState) -> Result<Json
     Ok(Json(json!({"id": id, "state": state.as_str()})))
 }
 
-async fn ack(
-    State(_s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn ack(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set(&p, &id, AnomalyState::Acknowledged).await
 }
 
-async fn ignore(
-    State(_s): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn ignore(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set(&p, &id, AnomalyState::Ignored).await
 }
 

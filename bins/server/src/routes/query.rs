@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use cloudbill_service::{Report, ReportRequest};
@@ -89,29 +90,50 @@ pub(crate) fn to_query(body: &ReportRequest) -> Result<cloudbill_service::Query,
 }
 
 async fn query_post(
-    State(_s): State<AppState>,
+    State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<ReportRequest>,
-) -> Result<Json<Arc<Report>>, ApiError> {
-    answer(&p, &body).await
+) -> Result<Response, ApiError> {
+    answer(&s, &p, &body).await
 }
 
-/// The report `body` asks for, converted to one currency when it says so.
-async fn answer(p: &crate::auth::Who, body: &ReportRequest) -> Result<Json<Arc<Report>>, ApiError> {
-    let query = to_query(body)?;
-    match body.conversion().map_err(invalid)? {
-        None => Ok(Json(p.billing.report_shared(p, &query).await?)),
-        Some((currency, policy)) => Ok(Json(Arc::new(
-            p.billing.report_in(p, &query, currency, &policy).await?,
-        ))),
-    }
+/// The report `body` asks for, converted to one currency when it says so, as JSON. An answer
+/// over `AppState::max_answer_cells` amounts is refused (422 `answer_too_large`) before it is
+/// built; the JSON is written on a blocking thread, in the same CPU turns as the scans.
+async fn answer(
+    s: &AppState,
+    p: &crate::auth::Who,
+    body: &ReportRequest,
+) -> Result<Response, ApiError> {
+    let mut query = to_query(body)?;
+    query.max_cells = Some(s.max_answer_cells);
+    let report: Arc<Report> = match body.conversion().map_err(invalid)? {
+        None => p.billing.report_shared(p, &query).await?,
+        Some((currency, policy)) => {
+            Arc::new(p.billing.report_in(p, &query, currency, &policy).await?)
+        }
+    };
+    let _turn = cloudbill_service::cpu_permit().await?;
+    let json = tokio::task::spawn_blocking(move || serde_json::to_vec(&*report))
+        .await
+        .map_err(|e| {
+            ApiError::from(cloudbill_service::ServiceError::Internal(format!(
+                "rendering stopped: {e}"
+            )))
+        })?
+        .map_err(|e| {
+            ApiError::from(cloudbill_service::ServiceError::Internal(format!(
+                "rendering failed: {e}"
+            )))
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 async fn query_get(
-    State(_s): State<AppState>,
+    State(s): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<QueryParams>,
-) -> Result<Json<Arc<Report>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filters = filter_params(&params.rest, &[])?;
     let body = ReportRequest {
         start: params.start,
@@ -126,7 +148,7 @@ async fn query_get(
         currency: params.currency,
         fx_policy: params.fx_policy,
     };
-    answer(&p, &body).await
+    answer(&s, &p, &body).await
 }
 
 #[derive(Debug, Deserialize)]

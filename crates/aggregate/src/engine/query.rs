@@ -321,9 +321,11 @@ impl Engine {
         // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
         // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
         let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
+        // Dense when the cells are few against the rows scanned (the array is zeroed and
+        // walked whole): at most 1M cells (16 MiB) and twice the rows.
         let dense = usize::try_from(cells)
             .ok()
-            .filter(|c| *c <= 1 << 22 && !has_big);
+            .filter(|c| *c <= (1 << 20).min(((hi - lo) * 2).max(1 << 12)) && !has_big);
         let dense_sums = match dense {
             Some(dense_cells) => match &self.costs {
                 Costs::Narrow(c) => {
@@ -333,30 +335,117 @@ impl Engine {
             },
             None => None,
         };
+        // Without paging the answer holds every cell: a scan past the bound stops there.
+        let cap = query
+            .max_cells
+            .filter(|_| query.limit.is_none() && query.offset == 0)
+            .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
         let sums: Vec<(u128, I256)> = match dense_sums {
             Some(sums) => sums,
             None => match &self.costs {
-                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, |i| i128::from(c[i])),
-                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, |i| c[i]),
+                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, cap, |i| i128::from(c[i])),
+                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, cap, |i| c[i]),
             },
         };
 
-        // Decode cells into rows.
-        let mut rows: BTreeMap<Vec<u32>, RowAcc> = BTreeMap::new();
-        for (mut key, sum) in sums {
-            let currency = u32::try_from(key % n_currency).unwrap_or(0);
-            key /= n_currency;
-            let bucket = u32::try_from(key % n_buckets).unwrap_or(0);
-            key /= n_buckets;
-            let mut group = vec![0u32; dims.len()];
-            for (slot, d) in group.iter_mut().zip(&dims).rev() {
-                *slot = u32::try_from(key % d.radix).unwrap_or(0);
-                key /= d.radix;
+        // Nothing past the bound is decoded: without paging, the answer holds every cell.
+        if let Some(max) = query.max_cells {
+            if query.limit.is_none() && query.offset == 0 && sums.len() as u64 > max {
+                return Err(QueryError::AnswerTooLarge {
+                    cells: sums.len() as u64,
+                    max,
+                });
             }
-            let entry = rows
-                .entry(group.clone())
-                .or_insert_with(|| (group, BTreeMap::new()));
-            *entry.1.entry((bucket, currency)).or_insert(I256::ZERO) += sum;
+        }
+        // Decode cells into compact rows (ids and sums, no text yet): sorting and paging a
+        // big answer costs no strings, and only the rows answered are rendered. A cell's key
+        // is (group, bucket, currency) in mixed radix, so sorted keys hold each group's cells
+        // together, in (bucket, currency) order.
+        let mut sums = sums;
+        sums.sort_unstable_by_key(|c| c.0);
+        let per_group = n_buckets * n_currency;
+        let mut rows: Vec<(Vec<u32>, Cells)> = Vec::new();
+        let mut current: Option<u128> = None;
+        for (key, sum) in sums {
+            let group_key = key / per_group;
+            let rest = key % per_group;
+            let cell = (
+                u32::try_from(rest / n_currency).unwrap_or(0),
+                u32::try_from(rest % n_currency).unwrap_or(0),
+            );
+            if current != Some(group_key) {
+                current = Some(group_key);
+                let mut group = vec![0u32; dims.len()];
+                let mut g = group_key;
+                for (slot, d) in group.iter_mut().zip(&dims).rev() {
+                    *slot = u32::try_from(g % d.radix).unwrap_or(0);
+                    g /= d.radix;
+                }
+                rows.push((group, Vec::new()));
+            }
+            if let Some(row) = rows.last_mut() {
+                row.1.push((cell, sum));
+            }
+        }
+
+        // Display names per group-by key, resolved once per query (not once per cell).
+        let names: Vec<Vec<String>> = query
+            .group_by
+            .iter()
+            .map(|k| match k {
+                _ if tags.contains_key(k) => tags[k].names.clone(),
+                _ => self.display_names(k),
+            })
+            .collect();
+        let name_of = |dim: usize, id: u32| -> &str {
+            names[dim].get(id as usize).map_or("", String::as_str)
+        };
+        let mut compact: Vec<Compact> = rows
+            .into_iter()
+            .map(|(ids, cells)| {
+                let mut totals: BTreeMap<u32, I256> = BTreeMap::new();
+                for ((_, currency), sum) in &cells {
+                    *totals.entry(*currency).or_insert(I256::ZERO) += *sum;
+                }
+                let top = totals.values().copied().max().unwrap_or(I256::ZERO);
+                Compact {
+                    ids,
+                    cells,
+                    totals,
+                    top,
+                }
+            })
+            .collect();
+        // `Sort::Key` compares the shown names in group-by order; ties of `Sort::Total` in
+        // the order of the keys' names (as the answer's group objects compare).
+        let by_names = |order: &[usize], a: &Compact, b: &Compact| {
+            order
+                .iter()
+                .map(|&dim| name_of(dim, a.ids[dim]).cmp(name_of(dim, b.ids[dim])))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
+        let in_query_order: Vec<usize> = (0..dims.len()).collect();
+        let mut by_key_name = in_query_order.clone();
+        by_key_name.sort_by_key(|&dim| query.group_by[dim].as_str());
+        match query.sort {
+            Sort::Total => {
+                compact
+                    .sort_by(|a, b| b.top.cmp(&a.top).then_with(|| by_names(&by_key_name, a, b)));
+            }
+            Sort::Key => compact.sort_by(|a, b| by_names(&in_query_order, a, b)),
+        }
+        let total_count = compact.len();
+        let page = compact
+            .into_iter()
+            .skip(query.offset as usize)
+            .take(query.limit.map_or(usize::MAX, |l| l as usize));
+        let page: Vec<Compact> = page.collect();
+        if let Some(max) = query.max_cells {
+            let cells: u64 = page.iter().map(|r| r.cells.len() as u64).sum();
+            if cells > max {
+                return Err(QueryError::AnswerTooLarge { cells, max });
+            }
         }
 
         let scale = self.scale;
@@ -374,23 +463,11 @@ impl Engine {
                 .copied()
                 .unwrap_or(Currency::USD)
         };
-        // Display names per group-by key, resolved once per query (not once per cell).
-        let names: Vec<Vec<String>> = query
-            .group_by
-            .iter()
-            .map(|k| match k {
-                _ if tags.contains_key(k) => tags[k].names.clone(),
-                _ => self.display_names(k),
-            })
-            .collect();
-        let mut results: Vec<(ReportRow, Vec<(Currency, I256)>)> = Vec::with_capacity(rows.len());
-        for (_, (group_ids, cells)) in rows {
+        let mut results: Vec<ReportRow> = Vec::with_capacity(page.len());
+        for row in page {
             let mut group = BTreeMap::new();
-            for ((k, id), shown) in query.group_by.iter().zip(&group_ids).zip(&names) {
-                group.insert(
-                    k.as_str().to_owned(),
-                    shown.get(*id as usize).cloned().unwrap_or_default(),
-                );
+            for (dim, (k, id)) in query.group_by.iter().zip(&row.ids).enumerate() {
+                group.insert(k.as_str().to_owned(), name_of(dim, *id).to_owned());
             }
             // A sum no Decimal holds fails this query (only), naming where it is.
             let to_decimal = |v: I256, date: &str, currency: Currency| {
@@ -408,11 +485,9 @@ impl Engine {
                     currency,
                 })
             };
-            let mut totals: BTreeMap<Currency, I256> = BTreeMap::new();
-            let mut billing_data = Vec::with_capacity(cells.len());
-            for ((bucket, currency), sum) in cells {
+            let mut billing_data = Vec::with_capacity(row.cells.len());
+            for ((bucket, currency), sum) in row.cells {
                 let c = currency_of(currency);
-                *totals.entry(c).or_insert(I256::ZERO) += sum;
                 let date = labels.get(bucket as usize).cloned().unwrap_or_default();
                 billing_data.push(Bucket {
                     cost: to_decimal(sum, &date, c)?,
@@ -420,6 +495,13 @@ impl Engine {
                     currency: c,
                 });
             }
+            // Totals in currency order (as the currencies' codes sort).
+            let mut totals: Vec<(Currency, I256)> = row
+                .totals
+                .into_iter()
+                .map(|(c, v)| (currency_of(c), v))
+                .collect();
+            totals.sort_by_key(|t| t.0);
             let total = totals
                 .iter()
                 .map(|(c, v)| {
@@ -429,43 +511,11 @@ impl Engine {
                     })
                 })
                 .collect::<Result<Vec<_>, QueryError>>()?;
-            results.push((
-                ReportRow {
-                    group,
-                    billing_data,
-                    total,
-                },
-                totals.into_iter().collect(),
-            ));
-        }
-        match query.sort {
-            Sort::Total => results.sort_by(|a, b| {
-                let ta = a.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
-                let tb = b.1.iter().map(|x| x.1).max().unwrap_or(I256::ZERO);
-                tb.cmp(&ta).then_with(|| a.0.group.cmp(&b.0.group))
-            }),
-            Sort::Key => results.sort_by(|a, b| {
-                let ka: Vec<&String> = query
-                    .group_by
-                    .iter()
-                    .filter_map(|k| a.0.group.get(k.as_str()))
-                    .collect();
-                let kb: Vec<&String> = query
-                    .group_by
-                    .iter()
-                    .filter_map(|k| b.0.group.get(k.as_str()))
-                    .collect();
-                ka.cmp(&kb)
-            }),
-        }
-        let total_count = results.len();
-        let mut results: Vec<ReportRow> = results
-            .into_iter()
-            .skip(query.offset as usize)
-            .map(|r| r.0)
-            .collect();
-        if let Some(limit) = query.limit {
-            results.truncate(limit as usize);
+            results.push(ReportRow {
+                group,
+                billing_data,
+                total,
+            });
         }
         Ok(Report {
             start: query.range.start().format("%Y-%m-%d").to_string(),
@@ -636,6 +686,7 @@ impl Engine {
         lo: usize,
         hi: usize,
         layout: &Layout<'_>,
+        cap: Option<usize>,
         cost: impl Fn(usize) -> i128,
     ) -> Vec<(u128, I256)> {
         // 256-bit sums: rows at Decimal's limit at any scale, over any number of rows, stay
@@ -654,10 +705,23 @@ impl Engine {
                 * layout.n_currency
                 + self.currency.get(i) as u128;
             *sums.entry(key).or_insert(I256::ZERO) += wide.unwrap_or_else(|| I256::from(cost(i)));
+            if cap.is_some_and(|c| sums.len() > c) {
+                break; // over the caller's bound: refused without scanning on
+            }
         }
         sums.into_iter().collect()
     }
 }
 
-/// A result row being assembled: group ids and sums per (bucket, currency).
-type RowAcc = (Vec<u32>, BTreeMap<(u32, u32), I256>);
+/// A row's sums per (bucket, currency) id, in that order.
+type Cells = Vec<((u32, u32), I256)>;
+
+/// A result row before its text: group ids, sums, totals per currency id.
+struct Compact {
+    ids: Vec<u32>,
+    cells: Cells,
+    /// Per currency id, the row's total.
+    totals: BTreeMap<u32, I256>,
+    /// The largest total (the sort key of `Sort::Total`).
+    top: I256,
+}
