@@ -23,8 +23,9 @@ pub struct AppState {
     pub max_answer_cells: u64,
 }
 
-/// The default bound of one report answer: 100,000 amounts (about 7 MB of JSON).
-pub const DEFAULT_MAX_ANSWER_CELLS: u64 = 100_000;
+/// The default bound of one report answer: 50,000 amounts — each period's and each total —
+/// about 4 MB of JSON.
+pub const DEFAULT_MAX_ANSWER_CELLS: u64 = 50_000;
 
 impl AppState {
     /// State serving every domain of `billing`'s store (`billing`'s the default), the warm

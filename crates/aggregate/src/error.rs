@@ -23,7 +23,7 @@ pub enum QueryError {
     #[error("limit must be at least 1")]
     ZeroLimit,
     /// The answer would hold more amounts than the caller's bound (`Query::max_cells`).
-    #[error("the answer would hold at least {cells} amounts (groups x periods x currencies); at most {max} are answered at once: page it with limit and offset, or ask for a coarser granularity, a shorter range or fewer group-by keys")]
+    #[error("the answer would hold at least {cells} amounts (each period's and each total of every group); at most {max} are answered at once: page it with limit and offset, or ask for a coarser granularity, a shorter range or fewer group-by keys")]
     AnswerTooLarge {
         /// Amounts the answer would hold (counted until the scan stopped: at least this many).
         cells: u64,

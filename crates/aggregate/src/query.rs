@@ -242,8 +242,8 @@ pub struct Query {
     pub offset: u32,
     /// Which cost is summed: billed (the default) or effective.
     pub metric: CostMetric,
-    /// The most amounts (one per group, period and currency, after `offset` and `limit`) an
-    /// answer may hold; a bigger one is refused with [`QueryError::AnswerTooLarge`] before
+    /// The most amounts (each period's and each total of the rows answered, after `offset`
+    /// and `limit`) an answer may hold; a bigger one is refused with [`QueryError::AnswerTooLarge`] before
     /// it is built. `None`: no bound (the CLI); the server sets one.
     pub max_cells: Option<u64>,
 }

@@ -236,6 +236,7 @@ impl Builder {
         Engine {
             day,
             months,
+            runs: Vec::new(),
             account,
             project,
             provider,

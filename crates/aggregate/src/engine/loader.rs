@@ -16,6 +16,8 @@ pub struct EngineLoader {
     pub(super) b: Builder,
     pub(super) catalog: Catalog,
     pub(super) months: Vec<(i32, usize)>,
+    /// Each account's run of rows per month (see `Engine::runs`).
+    pub(super) runs: Vec<super::Run>,
     /// Engine column slots (3–7) left out ([`EngineLoader::only`]).
     pub(super) skipped: BySlot<bool>,
     /// Whether the tag columns are left out ([`EngineLoader::only`]).
@@ -71,15 +73,7 @@ impl EngineLoader {
         let p = Partition::decode(blob).map_err(corrupt)?;
         let costs = p.costs().map_err(corrupt)?;
         let month = day_number(p.month);
-        match self.months.last() {
-            Some((last, _)) if *last > month => {
-                return Err(QueryError::Corrupt(
-                    "partitions arrived out of month order".into(),
-                ))
-            }
-            Some((last, _)) if *last == month => {}
-            _ => self.months.push((month, self.b.day.len())),
-        }
+        let new_month = self.enter_month(month)?;
         let b = &mut self.b;
         b.rescale(costs.max_scale())?;
         let account = b.account(account);
@@ -92,6 +86,15 @@ impl EngineLoader {
         }
         let days = p.days();
         let before = b.day.len();
+        Self::note_run(
+            &mut self.runs,
+            account,
+            before,
+            p.rows,
+            days,
+            &project_of_day,
+            new_month,
+        );
         b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
         b.cols[Slot::Account].extend_repeat(account, p.rows);
         b.cols[Slot::Project].extend_indexed(days, &project_of_day);
@@ -169,9 +172,61 @@ impl EngineLoader {
         Ok(())
     }
 
+    /// Starts `month` unless it is the current one (then `false`); months must not go back.
+    fn enter_month(&mut self, month: i32) -> Result<bool, QueryError> {
+        match self.months.last() {
+            Some((last, _)) if *last > month => Err(QueryError::Corrupt(
+                "partitions arrived out of month order".into(),
+            )),
+            Some((last, _)) if *last == month => Ok(false),
+            _ => {
+                self.months.push((month, self.b.day.len()));
+                Ok(true)
+            }
+        }
+    }
+
+    /// Records rows `before..before + rows` of `account` (days `days`, projects per day
+    /// `project_of_day`) in the run index: a next segment of the same month extends the run.
+    fn note_run(
+        runs: &mut Vec<super::Run>,
+        account: u32,
+        before: usize,
+        rows: usize,
+        days: &[u8],
+        project_of_day: &[u32; 32],
+        new_month: bool,
+    ) {
+        let mut projects = days.iter().map(|d| project_of_day[usize::from(*d).min(31)]);
+        let first = projects.next().unwrap_or(super::Run::MIXED);
+        let project = if projects.all(|x| x == first) {
+            first
+        } else {
+            super::Run::MIXED
+        };
+        if rows == 0 {
+            return;
+        }
+        match runs.last_mut() {
+            Some(run) if run.account == account && run.hi == before && !new_month => {
+                run.hi += rows;
+                if run.project != project {
+                    run.project = super::Run::MIXED;
+                }
+            }
+            _ => runs.push(super::Run {
+                lo: before,
+                hi: before + rows,
+                account,
+                project,
+            }),
+        }
+    }
+
     /// The engine.
     pub fn finish(self) -> Engine {
         let mut engine = self.b.finish(self.catalog, Some(self.months));
+        engine.runs = self.runs;
         engine.skipped = self.skipped;
         engine.tags_skipped = self.tags_skipped;
         engine.attrs_skipped = self.attrs_skipped;

@@ -33,6 +33,10 @@ pub struct Engine {
     day: Vec<i32>,
     /// `(first day of the month, first row)` per month, ascending: the scan's range bounds.
     months: Vec<(i32, usize)>,
+    /// Runs of one account's rows (a loaded engine keeps each account's rows of a month
+    /// together), ascending by row: a query filtered by project or account scans only the
+    /// runs that can match. Empty for a built engine (then the whole range is scanned).
+    runs: Vec<Run>,
     account: Col,
     project: Col,
     provider: Col,
@@ -63,6 +67,21 @@ pub struct Engine {
     attrs_skipped: bool,
     /// The cost its cost column holds ([`EngineLoader::metric`]).
     metric: cloudbill_core::CostMetric,
+}
+
+/// Rows `lo..hi` are one account's (id `account`), all of project `project` — or of several
+/// projects ([`Run::MIXED`]) when the account moved within them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    lo: usize,
+    hi: usize,
+    account: u32,
+    project: u32,
+}
+
+impl Run {
+    /// The project id of a run whose rows belong to more than one project.
+    const MIXED: u32 = u32::MAX;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,6 +180,7 @@ impl Engine {
             b,
             catalog,
             months: Vec::new(),
+            runs: Vec::new(),
             skipped: BySlot::default(),
             tags_skipped: false,
             attrs_skipped: false,
@@ -215,6 +235,7 @@ impl Engine {
         .sum::<usize>();
         self.day.capacity() * 4
             + self.months.capacity() * 16
+            + self.runs.capacity() * std::mem::size_of::<Run>()
             + cols
             + self.costs.memory()
             + self.big.capacity() * std::mem::size_of::<(usize, I256)>()

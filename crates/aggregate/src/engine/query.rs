@@ -11,7 +11,7 @@ use super::builder::month_of;
 use super::catalog::{Dict, NONE};
 use super::columns::{Col, Costs, Slot};
 use super::tags::TagDim;
-use super::{day_number, Engine};
+use super::{day_number, Engine, Run};
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
 /// The exact decimal of `v` at `scale`, trailing zeros dropped while it does not fit;
@@ -230,6 +230,40 @@ impl Engine {
         (at(first), at(last))
     }
 
+    /// The row ranges of `lo..hi` a scan with `filters` must read: with a project or account
+    /// filter, only the account runs that can match (a run whose account moved between
+    /// projects within it is read whole; its rows are still checked one by one).
+    fn ranges(&self, lo: usize, hi: usize, filters: &[(&Col, Vec<bool>)]) -> Vec<(usize, usize)> {
+        let allows = |col: &Col, id: u32| {
+            filters
+                .iter()
+                .filter(|(c, _)| std::ptr::eq(*c, std::ptr::from_ref(col)))
+                .all(|(_, allowed)| allowed.get(id as usize).copied().unwrap_or(false))
+        };
+        let narrows = filters.iter().any(|(c, _)| {
+            std::ptr::eq(*c, std::ptr::from_ref(&self.project))
+                || std::ptr::eq(*c, std::ptr::from_ref(&self.account))
+        });
+        if self.runs.is_empty() || !narrows {
+            return vec![(lo, hi)];
+        }
+        let first = self.runs.partition_point(|r| r.hi <= lo);
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for run in self.runs[first..].iter().take_while(|r| r.lo < hi) {
+            let keep = allows(&self.account, run.account)
+                && (run.project == Run::MIXED || allows(&self.project, run.project));
+            if !keep {
+                continue;
+            }
+            let (a, b) = (run.lo.max(lo), run.hi.min(hi));
+            match out.last_mut() {
+                Some(last) if last.1 == a => last.1 = b,
+                _ => out.push((a, b)),
+            }
+        }
+        out
+    }
+
     /// Answers `query` exactly.
     #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
     pub fn query(&self, query: &Query) -> Result<Report, QueryError> {
@@ -321,40 +355,51 @@ impl Engine {
         // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
         // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
         let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
+        let ranges = self.ranges(lo, hi, &filters);
+        let scanned: usize = ranges.iter().map(|(a, b)| b - a).sum();
         // Dense when the cells are few against the rows scanned (the array is zeroed and
         // walked whole): at most 1M cells (16 MiB) and twice the rows.
         let dense = usize::try_from(cells)
             .ok()
-            .filter(|c| *c <= (1 << 20).min(((hi - lo) * 2).max(1 << 12)) && !has_big);
-        let dense_sums = match dense {
-            Some(dense_cells) => match &self.costs {
-                Costs::Narrow(c) => {
-                    self.scan_dense(lo, hi, &layout, dense_cells, false, |i| i128::from(c[i]))
-                }
-                Costs::Wide(c) => self.scan_dense(lo, hi, &layout, dense_cells, true, |i| c[i]),
-            },
-            None => None,
-        };
+            .filter(|c| *c <= (1 << 20).min((scanned * 2).max(1 << 12)) && !has_big);
         // Without paging the answer holds every cell: a scan past the bound stops there.
         let cap = query
             .max_cells
             .filter(|_| query.limit.is_none() && query.offset == 0)
             .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+        // Cells counted past `cap` (the answer is refused without being decoded).
+        let mut over: Option<usize> = None;
+        let dense_sums = match dense {
+            Some(dense_cells) => match &self.costs {
+                Costs::Narrow(c) => self.scan_dense(
+                    &ranges,
+                    &layout,
+                    dense_cells,
+                    false,
+                    (cap, &mut over),
+                    |i| i128::from(c[i]),
+                ),
+                Costs::Wide(c) => {
+                    self.scan_dense(&ranges, &layout, dense_cells, true, (cap, &mut over), |i| {
+                        c[i]
+                    })
+                }
+            },
+            None => None,
+        };
         let sums: Vec<(u128, I256)> = match dense_sums {
             Some(sums) => sums,
             None => match &self.costs {
-                Costs::Narrow(c) => self.scan_sparse(lo, hi, &layout, cap, |i| i128::from(c[i])),
-                Costs::Wide(c) => self.scan_sparse(lo, hi, &layout, cap, |i| c[i]),
+                Costs::Narrow(c) => self.scan_sparse(&ranges, &layout, cap, |i| i128::from(c[i])),
+                Costs::Wide(c) => self.scan_sparse(&ranges, &layout, cap, |i| c[i]),
             },
         };
 
         // Nothing past the bound is decoded: without paging, the answer holds every cell.
         if let Some(max) = query.max_cells {
-            if query.limit.is_none() && query.offset == 0 && sums.len() as u64 > max {
-                return Err(QueryError::AnswerTooLarge {
-                    cells: sums.len() as u64,
-                    max,
-                });
+            let cells = over.unwrap_or(sums.len()) as u64;
+            if query.limit.is_none() && query.offset == 0 && cells > max {
+                return Err(QueryError::AnswerTooLarge { cells, max });
             }
         }
         // Decode cells into compact rows (ids and sums, no text yet): sorting and paging a
@@ -442,7 +487,11 @@ impl Engine {
             .take(query.limit.map_or(usize::MAX, |l| l as usize));
         let page: Vec<Compact> = page.collect();
         if let Some(max) = query.max_cells {
-            let cells: u64 = page.iter().map(|r| r.cells.len() as u64).sum();
+            // Each period's amount and each total count.
+            let cells: u64 = page
+                .iter()
+                .map(|r| (r.cells.len() + r.totals.len()) as u64)
+                .sum();
             if cells > max {
                 return Err(QueryError::AnswerTooLarge { cells, max });
             }
@@ -591,11 +640,11 @@ impl Engine {
 
     fn scan_dense(
         &self,
-        lo: usize,
-        hi: usize,
+        ranges: &[(usize, usize)],
         layout: &Layout<'_>,
         cells: usize,
         checked: bool,
+        (cap, over): (Option<usize>, &mut Option<usize>),
         cost: impl Fn(usize) -> i128,
     ) -> Option<Vec<(u128, I256)>> {
         // Strides: currency innermost, then bucket, then the dims in reverse order.
@@ -617,55 +666,63 @@ impl Engine {
         // Column at a time over chunks: each pass is a tight loop over one typed slice.
         let mut keys = vec![0usize; CHUNK];
         let mut keep = vec![true; CHUNK];
-        let mut chunk_start = lo;
-        while chunk_start < hi {
-            let n = CHUNK.min(hi - chunk_start);
-            let range = chunk_start..chunk_start + n;
-            let keys = &mut keys[..n];
-            let keep = &mut keep[..n];
-            for (k, d) in keep.iter_mut().zip(&self.day[range.clone()]) {
-                *k = (layout.start..layout.end).contains(d);
-            }
-            for (col, allowed) in layout.filters {
-                col.for_each(range.clone(), |j, v| {
-                    keep[j] &= allowed.get(v).copied().unwrap_or(false);
-                });
-            }
-            for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
-                let day = usize::try_from(*d - layout.start).unwrap_or(0);
-                *k = layout.bucket_of_day.get(day).copied().unwrap_or(0) as usize * bucket_stride;
-            }
-            self.currency.for_each(range.clone(), |j, v| keys[j] += v);
-            for (d, stride) in layout.dims.iter().zip(&strides) {
-                match d.map {
-                    None => d.col.for_each(range.clone(), |j, v| keys[j] += v * stride),
-                    Some(m) => d
-                        .col
-                        .for_each(range.clone(), |j, v| keys[j] += m[v] as usize * stride),
+        for &(lo, hi) in ranges {
+            let mut chunk_start = lo;
+            while chunk_start < hi {
+                let n = CHUNK.min(hi - chunk_start);
+                let range = chunk_start..chunk_start + n;
+                let keys = &mut keys[..n];
+                let keep = &mut keep[..n];
+                for (k, d) in keep.iter_mut().zip(&self.day[range.clone()]) {
+                    *k = (layout.start..layout.end).contains(d);
                 }
-            }
-            if checked {
-                for (j, k) in keys.iter().enumerate() {
-                    if keep[j] {
-                        let at = (j & (lanes - 1)) * cells + *k;
-                        let (v, o) = sums[at].overflowing_add(cost(chunk_start + j));
-                        sums[at] = v;
-                        overflow |= o;
-                        touched[*k] = true;
+                for (col, allowed) in layout.filters {
+                    col.for_each(range.clone(), |j, v| {
+                        keep[j] &= allowed.get(v).copied().unwrap_or(false);
+                    });
+                }
+                for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
+                    let day = usize::try_from(*d - layout.start).unwrap_or(0);
+                    *k = layout.bucket_of_day.get(day).copied().unwrap_or(0) as usize
+                        * bucket_stride;
+                }
+                self.currency.for_each(range.clone(), |j, v| keys[j] += v);
+                for (d, stride) in layout.dims.iter().zip(&strides) {
+                    match d.map {
+                        None => d.col.for_each(range.clone(), |j, v| keys[j] += v * stride),
+                        Some(m) => d
+                            .col
+                            .for_each(range.clone(), |j, v| keys[j] += m[v] as usize * stride),
                     }
                 }
-            } else {
-                // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
-                for (j, k) in keys.iter().enumerate() {
-                    if keep[j] {
-                        sums[(j & (lanes - 1)) * cells + *k] += cost(chunk_start + j);
-                        touched[*k] = true;
+                if checked {
+                    for (j, k) in keys.iter().enumerate() {
+                        if keep[j] {
+                            let at = (j & (lanes - 1)) * cells + *k;
+                            let (v, o) = sums[at].overflowing_add(cost(chunk_start + j));
+                            sums[at] = v;
+                            overflow |= o;
+                            touched[*k] = true;
+                        }
+                    }
+                } else {
+                    // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
+                    for (j, k) in keys.iter().enumerate() {
+                        if keep[j] {
+                            sums[(j & (lanes - 1)) * cells + *k] += cost(chunk_start + j);
+                            touched[*k] = true;
+                        }
                     }
                 }
+                chunk_start += n;
             }
-            chunk_start += n;
         }
-        let mut out = Vec::new();
+        let n = touched.iter().filter(|t| **t).count();
+        if cap.is_some_and(|c| n > c) {
+            *over = Some(n);
+            return Some(Vec::new()); // refused by the caller, nothing decoded
+        }
+        let mut out = Vec::with_capacity(n);
         for (k, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
             let mut total = 0i128;
             for lane in 0..lanes {
@@ -683,30 +740,32 @@ impl Engine {
 
     fn scan_sparse(
         &self,
-        lo: usize,
-        hi: usize,
+        ranges: &[(usize, usize)],
         layout: &Layout<'_>,
         cap: Option<usize>,
         cost: impl Fn(usize) -> i128,
     ) -> Vec<(u128, I256)> {
         // 256-bit sums: rows at Decimal's limit at any scale, over any number of rows, stay
         // exact; only a total no Decimal can hold fails, and only the queries that include it.
-        let mut sums: HashMap<u128, I256> = HashMap::new();
-        let first_big = self.big.partition_point(|(row, _)| *row < lo);
-        let mut big = self.big[first_big..].iter().peekable();
-        for i in lo..hi {
-            let wide = big.next_if(|(row, _)| *row == i).map(|(_, v)| *v);
-            if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
-                continue;
-            }
-            let day = usize::try_from(self.day[i] - layout.start).unwrap_or(0);
-            let key = (Self::group_key(layout, i) * layout.n_buckets
-                + u128::from(layout.bucket_of_day[day]))
-                * layout.n_currency
-                + self.currency.get(i) as u128;
-            *sums.entry(key).or_insert(I256::ZERO) += wide.unwrap_or_else(|| I256::from(cost(i)));
-            if cap.is_some_and(|c| sums.len() > c) {
-                break; // over the caller's bound: refused without scanning on
+        let mut sums: super::columns::IdMap<u128, I256> = super::columns::IdMap::default();
+        for &(lo, hi) in ranges {
+            let first_big = self.big.partition_point(|(row, _)| *row < lo);
+            let mut big = self.big[first_big..].iter().peekable();
+            for i in lo..hi {
+                let wide = big.next_if(|(row, _)| *row == i).map(|(_, v)| *v);
+                if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
+                    continue;
+                }
+                let day = usize::try_from(self.day[i] - layout.start).unwrap_or(0);
+                let key = (Self::group_key(layout, i) * layout.n_buckets
+                    + u128::from(layout.bucket_of_day[day]))
+                    * layout.n_currency
+                    + self.currency.get(i) as u128;
+                *sums.entry(key).or_insert(I256::ZERO) +=
+                    wide.unwrap_or_else(|| I256::from(cost(i)));
+                if cap.is_some_and(|c| sums.len() > c) {
+                    return sums.into_iter().collect(); // over the caller's bound: refused
+                }
             }
         }
         sums.into_iter().collect()
