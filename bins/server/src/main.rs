@@ -202,6 +202,16 @@ async fn run(args: Args) -> Result<(), String> {
                 .await;
         })
     };
+    // Other replicas' commits: their domains' warm engines reload as soon as announced.
+    let refresher = {
+        let tenants = tenants.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            tenants
+                .run_refresher(std::time::Duration::from_secs(1), rx)
+                .await;
+        })
+    };
     let mut stop = rx.clone();
     let app = cloudbill_server::app(state);
     let limits = cloudbill_server::ServeLimits {
@@ -218,6 +228,7 @@ async fn run(args: Args) -> Result<(), String> {
         let _ = task.await;
     }
     let _ = delivery.await;
+    let _ = refresher.await;
     drop(simulator);
     Ok(())
 }

@@ -45,6 +45,26 @@ impl Billing {
         Ok(())
     }
 
+    /// Reloads the warm engine now if the store's data version moved since it was loaded
+    /// (a replica told of another's commit); does nothing when no warm engine is loaded.
+    /// Reports asking meanwhile wait for this load instead of starting their own.
+    pub async fn refresh(&self) -> Result<bool, ServiceError> {
+        if !self.inner.config.warm_engine || self.engine_bytes() == 0 {
+            return Ok(false);
+        }
+        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let loaded = self.inner.engine.lock().await.as_ref().map(|(v, _)| *v);
+        if loaded == Some(version) || loaded.is_none() {
+            return Ok(false);
+        }
+        let query = Query::new(
+            cloudbill_core::DateRange::day(self.today()),
+            cloudbill_core::Granularity::Monthly,
+        );
+        self.engine_for(&query, Some(version)).await?;
+        Ok(true)
+    }
+
     /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
     /// data is answered from a cache without scanning again.
     pub async fn report_shared(

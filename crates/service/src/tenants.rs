@@ -370,6 +370,58 @@ impl Tenants {
         .await;
     }
 
+    /// Keeps the loaded warm engines current with other processes' commits until `shutdown`
+    /// turns true: on PostgreSQL a domain's engine starts reloading as soon as its change is
+    /// announced (`LISTEN`/`NOTIFY`; polled every 10 s besides, for notifications lost to a
+    /// reconnect), elsewhere every loaded engine's version is polled every `poll`.
+    pub async fn run_refresher(&self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+        use futures::StreamExt;
+        let mut feed = match self.inner.default.store().change_feed().await {
+            Ok(feed) => feed,
+            Err(e) => {
+                tracing::warn!(error = %e, "no change feed; polling data versions");
+                None
+            }
+        };
+        let poll = if feed.is_some() {
+            Duration::from_secs(10)
+        } else {
+            poll
+        };
+        loop {
+            let next = async {
+                match feed.as_mut() {
+                    Some(f) => f.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = next => match changed {
+                    Some(domain) => {
+                        let open = self.inner.open.lock().unwrap_or_else(PoisonError::into_inner).get(&domain).map(|o| o.billing.clone());
+                        if let Some(billing) = open {
+                            refresh_logged(&billing).await;
+                        }
+                    }
+                    None => {
+                        tracing::warn!("change feed ended; polling data versions");
+                        feed = None;
+                    }
+                },
+                () = tokio::time::sleep(poll) => {
+                    let open: Vec<Billing> = self.inner.open.lock().unwrap_or_else(PoisonError::into_inner).values().map(|o| o.billing.clone()).collect();
+                    for billing in open {
+                        refresh_logged(&billing).await;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
     /// Delivers due notifications of every active domain every `tick` until `shutdown` turns
     /// true (see [`Billing::run_delivery`]).
     pub async fn run_delivery(&self, tick: Duration, mut shutdown: watch::Receiver<bool>) {
@@ -389,6 +441,21 @@ impl Tenants {
                 }
                 Err(e) => tracing::error!(error = %e, "notification delivery failed"),
             }
+        }
+    }
+}
+
+async fn refresh_logged(billing: &Billing) {
+    let started = std::time::Instant::now();
+    match billing.refresh().await {
+        Ok(true) => tracing::info!(
+            domain = %billing.domain_name(),
+            ms = started.elapsed().as_millis(),
+            "warm engine refreshed after another process's change"
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(domain = %billing.domain_name(), error = %e, "warm engine refresh failed");
         }
     }
 }

@@ -35,9 +35,10 @@ pub use sql::{set_spill_bytes, SqlStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{
-    changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, Chunk, ChunkSource,
-    CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, InvoiceStore, JobStore,
-    NotifyStore, PartitionSink, PeriodStore, SinkRef, Store, TokenStore, Transition, WriteOutcome,
+    changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, ChangeFeed, Chunk,
+    ChunkSource, CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, InvoiceStore,
+    JobStore, NotifyStore, PartitionSink, PeriodStore, SinkRef, Store, TokenStore, Transition,
+    WriteOutcome,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

@@ -577,6 +577,10 @@ impl crate::CostStore for MemoryStore {
         Ok(())
     }
 
+    async fn change_feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+        Ok(None) // one process: its own writes are seen at once
+    }
+
     async fn data_version(&self, _domain: DomainId) -> Result<i64, StoreError> {
         Ok(self.lock().version)
     }

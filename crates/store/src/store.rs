@@ -105,6 +105,9 @@ impl<F: FnMut(AccountId, &[u8]) -> bool + Send> PartitionSink for F {
 /// A [`PartitionSink`] borrowed for `'v`.
 pub type SinkRef<'v> = dyn PartitionSink + 'v;
 
+/// A stream of domain ids whose data version moved ([`CostStore::change_feed`]).
+pub type ChangeFeed = futures::stream::BoxStream<'static, DomainId>;
+
 /// The catalog: domains and their providers, project groups, projects, billing accounts
 /// (credentials sealed) and their project history.
 ///
@@ -264,6 +267,11 @@ pub trait CostStore: Send + Sync {
     /// A number that changes whenever cost data, accounts, assignments or projects change, so
     /// a cached engine knows when to reload (across processes sharing the database).
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
+
+    /// The domains whose data version moves, as any process commits: PostgreSQL's
+    /// `LISTEN`/`NOTIFY` (delivered within milliseconds of the commit). `None` where the
+    /// backend has no such feed (SQLite, memory): poll [`CostStore::data_version`] instead.
+    async fn change_feed(&self) -> Result<Option<ChangeFeed>, StoreError>;
 
     /// Cost records of a domain in `range`, optionally of one account.
     async fn cost_records(

@@ -17,15 +17,39 @@ pub(crate) async fn bump<'e, D: Dialect>(
     on: impl Into<super::dialect::Exec<'e, D>>,
     domain: DomainId,
 ) -> Result<(), StoreError> {
+    let mut on: super::dialect::Exec<'e, D> = on.into();
     sqlx::query::<D>(
         "INSERT INTO data_versions (domain_id, version) VALUES ($1, 1) \
          ON CONFLICT (domain_id) DO UPDATE SET version = data_versions.version + 1",
     )
     .arg(domain.as_uuid())
-    .run(on)
+    .run(again(&mut on))
     .await?;
+    if D::NOTIFIES {
+        // After the bump (on the pool, two statements commit one after the other); in a
+        // transaction it is delivered when (and if) that commits. Replicas refresh at once.
+        sqlx::query::<D>("SELECT pg_notify($1, $2)")
+            .arg(CHANGES_CHANNEL)
+            .arg(domain.to_string())
+            .run(on)
+            .await?;
+    }
     Ok(())
 }
+
+/// `on` again, for one more statement (a reborrow of a transaction's connection).
+fn again<'a, D: sqlx::Database>(
+    on: &'a mut super::dialect::Exec<'_, D>,
+) -> super::dialect::Exec<'a, D> {
+    use super::dialect::Exec;
+    match on {
+        Exec::Pool(pool) => Exec::Pool(pool),
+        Exec::Conn(conn) => Exec::Conn(&mut **conn),
+    }
+}
+
+/// The PostgreSQL channel a data version's move is announced on (payload: the domain id).
+pub(crate) const CHANGES_CHANNEL: &str = "cloudbill_changes";
 
 /// The `format` of the segments this version writes (see migration 0007).
 const SEGMENT_FORMAT: i64 = 3;
@@ -388,6 +412,10 @@ impl<D: Dialect> crate::CostStore for SqlStore<D> {
             }
         }
         Ok(())
+    }
+
+    async fn change_feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+        Ok(D::change_feed(&self.pool).await?)
     }
 
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError> {

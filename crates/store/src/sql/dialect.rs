@@ -131,6 +131,15 @@ pub trait Dialect:
         on: Exec<'e, Self>,
     ) -> BoxStream<'e, Result<Self::Row, sqlx::Error>>;
 
+    /// Whether a commit that moves a data version tells other sessions (PostgreSQL's
+    /// `NOTIFY`); without it, they poll the version.
+    const NOTIFIES: bool;
+
+    /// The feed of domains whose data version moved (see [`crate::CostStore::change_feed`]).
+    fn change_feed(
+        pool: &Pool<Self>,
+    ) -> BoxFuture<'_, Result<Option<crate::ChangeFeed>, sqlx::Error>>;
+
     /// A transaction that will write. SQLite takes the write lock up front (`BEGIN
     /// IMMEDIATE`), so concurrent writers wait (busy timeout) instead of failing when a read
     /// would upgrade to a write.
@@ -141,7 +150,7 @@ pub trait Dialect:
 
 /// Forwards [`Dialect`], [`Bind`] and [`Get`] to sqlx for one database type.
 macro_rules! dialect {
-    ($db:ty, |$pool:ident| $begin:expr) => {
+    ($db:ty, $notifies:expr, $feed:path, |$pool:ident| $begin:expr) => {
         impl<'q, T> Bind<'q, T> for $db
         where
             T: 'q + sqlx::Encode<'q, $db> + sqlx::Type<$db>,
@@ -161,6 +170,14 @@ macro_rules! dialect {
         }
 
         impl Dialect for $db {
+            const NOTIFIES: bool = $notifies;
+
+            fn change_feed(
+                pool: &Pool<Self>,
+            ) -> BoxFuture<'_, Result<Option<crate::ChangeFeed>, sqlx::Error>> {
+                Box::pin($feed(pool))
+            }
+
             fn execute<'e, 'q: 'e>(
                 q: Stmt<'q, Self>,
                 on: Exec<'e, Self>,
@@ -221,9 +238,35 @@ macro_rules! dialect {
 }
 
 #[cfg(feature = "sqlite")]
-dialect!(sqlx::Sqlite, |pool| pool.begin_with("BEGIN IMMEDIATE"));
+dialect!(sqlx::Sqlite, false, no_feed, |pool| pool
+    .begin_with("BEGIN IMMEDIATE"));
 #[cfg(feature = "postgres")]
-dialect!(sqlx::Postgres, |pool| pool.begin());
+dialect!(sqlx::Postgres, true, pg_feed, |pool| pool.begin());
+
+/// SQLite has no notifications: processes poll the data version.
+async fn no_feed(_: &Pool<sqlx::Sqlite>) -> Result<Option<crate::ChangeFeed>, sqlx::Error> {
+    Ok(None)
+}
+
+/// `LISTEN cloudbill_changes` on a connection of its own; each notification's payload is
+/// the domain id whose version moved. The listener reconnects by itself after a lost
+/// connection (notifications sent meanwhile are lost: callers poll too, more slowly).
+#[cfg(feature = "postgres")]
+async fn pg_feed(pool: &Pool<sqlx::Postgres>) -> Result<Option<crate::ChangeFeed>, sqlx::Error> {
+    use futures::StreamExt;
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(super::costs::CHANGES_CHANNEL).await?;
+    let stream = listener.into_stream().filter_map(|n| async move {
+        match n {
+            Ok(n) => n.payload().parse::<cloudbill_core::DomainId>().ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed interrupted; reconnecting");
+                None
+            }
+        }
+    });
+    Ok(Some(Box::pin(stream)))
+}
 
 /// `.arg(v)`: binds `v` on any dialect (sqlx's own `.bind` needs the database's concrete type).
 pub(crate) trait Arg<'q, D: Dialect>: Sized {

@@ -1767,3 +1767,36 @@ pub async fn invoices_and_closed_periods_are_kept_exactly(h: &Harness) {
         [("close", None), ("reopen", Some("late credit"))]
     );
 }
+
+pub async fn the_change_feed_announces_every_committed_version(h: &Harness) {
+    use futures::StreamExt;
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let Some(mut feed) = s.change_feed().await.unwrap() else {
+        // SQLite and memory: no feed; the version is polled.
+        assert!(
+            !matches!(h.raw, Raw::Postgres { .. }),
+            "PostgreSQL has a feed"
+        );
+        return;
+    };
+    let before = s.data_version(d.id).await.unwrap();
+    project(s, d.id, "web").await;
+    // Other tests share the database: wait for this domain's notification.
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match feed.next().await {
+                Some(id) if id == d.id => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        }
+    })
+    .await
+    .expect("notified within 10 s");
+    assert!(got, "the feed ended");
+    assert!(
+        s.data_version(d.id).await.unwrap() > before,
+        "the version had moved when the notification arrived"
+    );
+}

@@ -50,6 +50,7 @@ contract!(
     new_domain_has_billing_off_and_default_providers,
     providers_can_be_disabled_and_enabled,
     domains_are_listed_and_disabled_one_at_a_time,
+    the_change_feed_announces_every_committed_version,
     projects_and_groups_enforce_unique_names_and_references,
     accounts_round_trip_with_credentials_and_enforce_names,
     deleting_an_account_removes_its_data,
