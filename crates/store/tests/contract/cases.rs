@@ -1787,7 +1787,7 @@ pub async fn the_change_feed_announces_every_committed_version(h: &Harness) {
         loop {
             match feed.next().await {
                 Some(id) if id == d.id => return true,
-                Some(_) => continue,
+                Some(_) => {}
                 None => return false,
             }
         }
