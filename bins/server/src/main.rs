@@ -52,6 +52,13 @@ struct Args {
     /// Hours between scheduled syncs.
     #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
     sync_every_hours: u64,
+    /// Seconds between scheduled syncs, instead of hours (small set-ups and tests).
+    #[arg(long, env = "CLOUDBILL_SYNC_EVERY_SECS", conflicts_with = "sync_every_hours", value_parser = clap::value_parser!(u64).range(1..))]
+    sync_every_secs: Option<u64>,
+    /// The first scheduled round starts after a random delay up to this many seconds, so
+    /// replicas started together do not call the provider at once.
+    #[arg(long, env = "CLOUDBILL_SYNC_JITTER_SECS", default_value_t = 300)]
+    sync_jitter_secs: u64,
     /// Start the built-in Hyperbilling simulator, set up the demo domain, sync three months,
     /// and print an admin token.
     #[arg(long)]
@@ -183,8 +190,11 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         let tenants = tenants.clone();
         let config = SchedulerConfig {
-            cadence: std::time::Duration::from_secs(args.sync_every_hours.max(1) * 3600),
-            ..SchedulerConfig::default()
+            cadence: std::time::Duration::from_secs(
+                args.sync_every_secs
+                    .unwrap_or(args.sync_every_hours.max(1) * 3600),
+            ),
+            jitter: std::time::Duration::from_secs(args.sync_jitter_secs),
         };
         let rx = rx.clone();
         let metrics = state.metrics.clone();

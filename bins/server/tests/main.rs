@@ -16,4 +16,5 @@ mod dashboard;
 mod hardening;
 mod harness;
 mod openapi;
+mod replicas;
 mod tenants;

@@ -28,6 +28,9 @@ pub const PUBLIC_URL_ENV: &str = "CLOUDBILL_PUBLIC_URL";
 pub const NOTIFY_TIMEOUT_ENV: &str = "CLOUDBILL_NOTIFY_TIMEOUT_SECS";
 /// Hours after which an undelivered notification is given up (1 to 720, default 24).
 pub const NOTIFY_GIVE_UP_ENV: &str = "CLOUDBILL_NOTIFY_GIVE_UP_HOURS";
+/// Seconds a sync lease lasts without renewal (2 to 3600, default 300): how soon another
+/// process takes over the accounts of one that died mid-sync.
+pub const SYNC_LEASE_ENV: &str = "CLOUDBILL_SYNC_LEASE_SECS";
 /// "Today" as `YYYY-MM-DD` instead of the clock's UTC date, for replays and tests: the current
 /// budget period, default sync ranges.
 pub const TODAY_ENV: &str = "CLOUDBILL_TODAY";
@@ -199,6 +202,19 @@ pub fn apply_environment(config: &mut BillingConfig) -> Result<(), ComposeError>
                 ))
             })?;
         config.delivery.give_up_after = std::time::Duration::from_secs(hours * 3600);
+    }
+    if let Some(raw) = std::env::var(SYNC_LEASE_ENV).ok().filter(|v| !v.is_empty()) {
+        let secs: u64 = raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| (2..=3600).contains(s))
+            .ok_or_else(|| {
+                ComposeError::Setting(format!(
+                    "{SYNC_LEASE_ENV}={raw:?}: expected whole seconds from 2 to 3600"
+                ))
+            })?;
+        config.lease_ttl = std::time::Duration::from_secs(secs);
     }
     Ok(())
 }
