@@ -22,6 +22,9 @@ pub enum QueryError {
     /// `limit` was 0.
     #[error("limit must be at least 1")]
     ZeroLimit,
+    /// The caller stopped the query ([`crate::Engine::query_until`]).
+    #[error("the query was cancelled")]
+    Cancelled,
     /// The answer would hold more amounts than the caller's bound (`Query::max_cells`).
     #[error("the answer would hold at least {cells} amounts (each period's and each total of every group); at most {max} are answered at once: page it with limit and offset, or ask for a coarser granularity, a shorter range or fewer group-by keys")]
     AnswerTooLarge {

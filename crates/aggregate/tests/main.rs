@@ -618,6 +618,32 @@ fn offset_and_limit_page_through_the_sorted_answer() {
 }
 
 #[test]
+fn a_cancelled_query_stops_with_cancelled() {
+    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
+        .map(|i| (i % 3, 10 + u16::from(i) * 20, i % 2, 0, 5, 0, false))
+        .collect();
+    let w = world(&raw);
+    let engine = Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap();
+    let mut q = Query::new(
+        DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
+        Granularity::Monthly,
+    );
+    let go = std::sync::atomic::AtomicBool::new(false);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    for keys in [vec![], vec![GroupKey::ServiceAccount, GroupKey::Region]] {
+        q.group_by = keys;
+        assert_eq!(
+            engine.query_until(&q, &go).unwrap(),
+            engine.query(&q).unwrap()
+        );
+        assert!(matches!(
+            engine.query_until(&q, &stop),
+            Err(QueryError::Cancelled)
+        ));
+    }
+}
+
+#[test]
 fn an_answer_over_max_cells_is_refused_and_a_page_of_it_is_not() {
     let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
         .map(|i| {

@@ -11,6 +11,16 @@ use cloudbill_core::CostMetric;
 
 use crate::{billing::AnswerCache, Billing, Principal, ServiceError};
 
+/// Sets its flag when dropped: the scan of a report whose caller is gone stops.
+#[derive(Default)]
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A turn on the CPU for a scan or a rendering: one per core across the process (every
 /// domain's reports share the cores).
 pub async fn cpu_permit() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
@@ -137,7 +147,11 @@ impl Billing {
         // per core at once (the rest wait their turn here, where a caller that goes away stops
         // waiting).
         let _permit = cpu_permit().await?;
-        tokio::task::spawn_blocking(move || engine.query(&query))
+        // A caller that goes away (its future dropped: the client closed the connection, the
+        // request timed out) stops the scan too.
+        let stop = StopOnDrop::default();
+        let flag = Arc::clone(&stop.0);
+        tokio::task::spawn_blocking(move || engine.query_until(&query, &flag))
             .await
             .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?
             .map_err(ServiceError::from)

@@ -3,6 +3,7 @@
 //! together; tags and attributes (their dimensions and `tag_summary`) are in `tags.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cloudbill_core::{Currency, Decimal, GroupId, Lookup, ProviderKind};
 use ethnum::I256;
@@ -265,8 +266,15 @@ impl Engine {
     }
 
     /// Answers `query` exactly.
-    #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
     pub fn query(&self, query: &Query) -> Result<Report, QueryError> {
+        self.query_until(query, &NEVER)
+    }
+
+    /// [`Engine::query`], stopped with [`QueryError::Cancelled`] once `cancel` is set (the
+    /// scan looks at it every few thousand rows): a server stops the work of a client that
+    /// went away.
+    #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
+    pub fn query_until(&self, query: &Query, cancel: &AtomicBool) -> Result<Report, QueryError> {
         if query.limit == Some(0) {
             return Err(QueryError::ZeroLimit);
         }
@@ -351,6 +359,7 @@ impl Engine {
             end,
             n_buckets,
             n_currency,
+            cancel,
         };
         // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
         // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
@@ -395,6 +404,9 @@ impl Engine {
             },
         };
 
+        if cancel.load(Ordering::Relaxed) {
+            return Err(QueryError::Cancelled);
+        }
         // Nothing past the bound is decoded: without paging, the answer holds every cell.
         if let Some(max) = query.max_cells {
             let cells = over.unwrap_or(sums.len()) as u64;
@@ -601,7 +613,12 @@ pub(super) struct Layout<'a> {
     end: i32,
     n_buckets: u128,
     n_currency: u128,
+    /// Set by the caller to stop the scan (its client went away).
+    cancel: &'a AtomicBool,
 }
+
+/// A flag never set: the scan of a query nobody cancels.
+static NEVER: AtomicBool = AtomicBool::new(false);
 
 impl<'a> Layout<'a> {
     /// A layout that only filters rows of days `start..end` (no groups, one bucket).
@@ -614,6 +631,7 @@ impl<'a> Layout<'a> {
             end,
             n_buckets: 1,
             n_currency: 1,
+            cancel: &NEVER,
         }
     }
 }
@@ -666,9 +684,12 @@ impl Engine {
         // Column at a time over chunks: each pass is a tight loop over one typed slice.
         let mut keys = vec![0usize; CHUNK];
         let mut keep = vec![true; CHUNK];
-        for &(lo, hi) in ranges {
+        'ranges: for &(lo, hi) in ranges {
             let mut chunk_start = lo;
             while chunk_start < hi {
+                if layout.cancel.load(Ordering::Relaxed) {
+                    break 'ranges;
+                }
                 let n = CHUNK.min(hi - chunk_start);
                 let range = chunk_start..chunk_start + n;
                 let keys = &mut keys[..n];
@@ -752,6 +773,9 @@ impl Engine {
             let first_big = self.big.partition_point(|(row, _)| *row < lo);
             let mut big = self.big[first_big..].iter().peekable();
             for i in lo..hi {
+                if i % 4096 == 0 && layout.cancel.load(Ordering::Relaxed) {
+                    return Vec::new(); // the caller answers Cancelled
+                }
                 let wide = big.next_if(|(row, _)| *row == i).map(|(_, v)| *v);
                 if !(layout.start..layout.end).contains(&self.day[i]) || !Self::passes(layout, i) {
                     continue;
