@@ -618,6 +618,52 @@ fn offset_and_limit_page_through_the_sorted_answer() {
 }
 
 #[test]
+fn many_sparse_cells_sum_exactly_on_every_scan_path() {
+    // Daily over three years × three keys: more cells than the dense scan takes for so few
+    // rows (the hashed i128 path), with and without the answer bound, built and loaded.
+    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..300u16)
+        .map(|i| {
+            let i8_ = u8::try_from(i % 251).unwrap();
+            (
+                i8_ % 3,
+                i * 3,
+                i8_ % 2,
+                i8_ % 3,
+                1 + i64::from(i) * 7919,
+                i8_ % 4,
+                i % 17 == 0,
+            )
+        })
+        .collect();
+    let w = world(&raw);
+    let mut q = Query::new(
+        DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
+        Granularity::Daily,
+    );
+    q.group_by = vec![
+        GroupKey::ServiceAccount,
+        GroupKey::Region,
+        GroupKey::Service,
+    ];
+    let expected = naive(&w, &q);
+    assert!(!expected.is_empty());
+    for engine in [
+        Engine::build(&w.records, w.catalog.clone()).unwrap(),
+        Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap(),
+    ] {
+        assert_eq!(flatten(&q, &engine.query(&q).unwrap()), expected);
+        let mut bounded = q.clone();
+        bounded.max_cells = Some(1_000_000);
+        assert_eq!(flatten(&q, &engine.query(&bounded).unwrap()), expected);
+        bounded.max_cells = Some(3);
+        assert!(matches!(
+            engine.query(&bounded),
+            Err(QueryError::AnswerTooLarge { .. })
+        ));
+    }
+}
+
+#[test]
 fn a_cancelled_query_stops_with_cancelled() {
     let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
         .map(|i| (i % 3, 10 + u16::from(i) * 20, i % 2, 0, 5, 0, false))

@@ -396,7 +396,19 @@ impl Engine {
             },
             None => None,
         };
-        let sums: Vec<(u128, I256)> = match dense_sums {
+        // Sparse: hashed i128 sums when the cell index fits a usize and no 256-bit row is in
+        // the range; the 256-bit scan otherwise (or when an i128 sum overflowed).
+        let hashed = if dense_sums.is_none() && !has_big && usize::try_from(cells).is_ok() {
+            match &self.costs {
+                Costs::Narrow(c) => {
+                    self.scan_hashed(&ranges, &layout, (cap, &mut over), |i| i128::from(c[i]))
+                }
+                Costs::Wide(c) => self.scan_hashed(&ranges, &layout, (cap, &mut over), |i| c[i]),
+            }
+        } else {
+            None
+        };
+        let sums: Vec<(u128, I256)> = match dense_sums.or(hashed) {
             Some(sums) => sums,
             None => match &self.costs {
                 Costs::Narrow(c) => self.scan_sparse(&ranges, &layout, cap, |i| i128::from(c[i])),
@@ -656,39 +668,31 @@ impl Engine {
         key
     }
 
-    fn scan_dense(
+    /// Calls `f(first_row, keys, keep)` (which answers whether to go on) for each chunk of the rows in `ranges`: each row's
+    /// cell index (currency innermost, then bucket, then the dims in reverse order; it must
+    /// fit a `usize`) and whether it passes the day range and the filters. Column at a time:
+    /// each pass is a tight loop over one typed slice. Stops early when the query is cancelled.
+    fn for_each_chunk(
         &self,
         ranges: &[(usize, usize)],
         layout: &Layout<'_>,
-        cells: usize,
-        checked: bool,
-        (cap, over): (Option<usize>, &mut Option<usize>),
-        cost: impl Fn(usize) -> i128,
-    ) -> Option<Vec<(u128, I256)>> {
-        // Strides: currency innermost, then bucket, then the dims in reverse order.
+        mut f: impl FnMut(usize, &[usize], &[bool]) -> bool,
+    ) {
         let n_currency = usize::try_from(layout.n_currency).unwrap_or(1);
         let bucket_stride = n_currency;
         let mut stride = n_currency * usize::try_from(layout.n_buckets).unwrap_or(1);
         let mut strides = vec![0usize; layout.dims.len()];
         for (s, d) in strides.iter_mut().zip(layout.dims).rev() {
             *s = stride;
-            stride *= usize::try_from(d.radix).unwrap_or(1);
+            stride = stride.saturating_mul(usize::try_from(d.radix).unwrap_or(1));
         }
-        // Few cells (a consolidated total, a handful of months): consecutive rows add to the
-        // same cell, one long chain of dependent adds through memory. Separate lanes of sums
-        // for neighbouring rows break the chain; they are added up at the end.
-        let lanes = if cells <= 256 { LANES } else { 1 };
-        let mut sums = vec![0i128; cells * lanes];
-        let mut touched = vec![false; cells];
-        let mut overflow = false;
-        // Column at a time over chunks: each pass is a tight loop over one typed slice.
         let mut keys = vec![0usize; CHUNK];
         let mut keep = vec![true; CHUNK];
-        'ranges: for &(lo, hi) in ranges {
+        for &(lo, hi) in ranges {
             let mut chunk_start = lo;
             while chunk_start < hi {
                 if layout.cancel.load(Ordering::Relaxed) {
-                    break 'ranges;
+                    return;
                 }
                 let n = CHUNK.min(hi - chunk_start);
                 let range = chunk_start..chunk_start + n;
@@ -716,28 +720,52 @@ impl Engine {
                             .for_each(range.clone(), |j, v| keys[j] += m[v] as usize * stride),
                     }
                 }
-                if checked {
-                    for (j, k) in keys.iter().enumerate() {
-                        if keep[j] {
-                            let at = (j & (lanes - 1)) * cells + *k;
-                            let (v, o) = sums[at].overflowing_add(cost(chunk_start + j));
-                            sums[at] = v;
-                            overflow |= o;
-                            touched[*k] = true;
-                        }
-                    }
-                } else {
-                    // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
-                    for (j, k) in keys.iter().enumerate() {
-                        if keep[j] {
-                            sums[(j & (lanes - 1)) * cells + *k] += cost(chunk_start + j);
-                            touched[*k] = true;
-                        }
-                    }
+                if !f(chunk_start, keys, keep) {
+                    return;
                 }
                 chunk_start += n;
             }
         }
+    }
+
+    fn scan_dense(
+        &self,
+        ranges: &[(usize, usize)],
+        layout: &Layout<'_>,
+        cells: usize,
+        checked: bool,
+        (cap, over): (Option<usize>, &mut Option<usize>),
+        cost: impl Fn(usize) -> i128,
+    ) -> Option<Vec<(u128, I256)>> {
+        // Few cells (a consolidated total, a handful of months): consecutive rows add to the
+        // same cell, one long chain of dependent adds through memory. Separate lanes of sums
+        // for neighbouring rows break the chain; they are added up at the end.
+        let lanes = if cells <= 256 { LANES } else { 1 };
+        let mut sums = vec![0i128; cells * lanes];
+        let mut touched = vec![false; cells];
+        let mut overflow = false;
+        self.for_each_chunk(ranges, layout, |chunk_start, keys, keep| {
+            if checked {
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        let at = (j & (lanes - 1)) * cells + *k;
+                        let (v, o) = sums[at].overflowing_add(cost(chunk_start + j));
+                        sums[at] = v;
+                        overflow |= o;
+                        touched[*k] = true;
+                    }
+                }
+            } else {
+                // i64 inputs: fewer than 2^64 of them cannot overflow an i128 sum.
+                for (j, k) in keys.iter().enumerate() {
+                    if keep[j] {
+                        sums[(j & (lanes - 1)) * cells + *k] += cost(chunk_start + j);
+                        touched[*k] = true;
+                    }
+                }
+            }
+            true
+        });
         let n = touched.iter().filter(|t| **t).count();
         if cap.is_some_and(|c| n > c) {
             *over = Some(n);
@@ -757,6 +785,46 @@ impl Engine {
             return None; // the caller sums again in 256 bits
         }
         Some(out)
+    }
+
+    /// The sparse answer's fast path: cells (they fit a `usize`) summed in an FxHash map of
+    /// `i128`, keys computed column at a time. `None` when a sum overflows `i128` (the caller
+    /// sums again in 256 bits); past `cap` cells it stops, sets `over` and returns nothing.
+    fn scan_hashed(
+        &self,
+        ranges: &[(usize, usize)],
+        layout: &Layout<'_>,
+        (cap, over): (Option<usize>, &mut Option<usize>),
+        cost: impl Fn(usize) -> i128,
+    ) -> Option<Vec<(u128, I256)>> {
+        let mut sums: super::columns::IdMap<usize, i128> = super::columns::IdMap::default();
+        let mut overflow = false;
+        self.for_each_chunk(ranges, layout, |chunk_start, keys, keep| {
+            for (j, k) in keys.iter().enumerate() {
+                if keep[j] {
+                    let sum = sums.entry(*k).or_insert(0);
+                    let (v, o) = sum.overflowing_add(cost(chunk_start + j));
+                    *sum = v;
+                    overflow |= o;
+                }
+            }
+            if cap.is_some_and(|c| sums.len() > c) {
+                *over = Some(sums.len());
+                return false;
+            }
+            !overflow
+        });
+        if overflow {
+            return None;
+        }
+        if over.is_some() {
+            return Some(Vec::new()); // refused by the caller, nothing decoded
+        }
+        Some(
+            sums.into_iter()
+                .map(|(k, v)| (k as u128, I256::from(v)))
+                .collect(),
+        )
     }
 
     fn scan_sparse(
