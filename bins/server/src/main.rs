@@ -45,7 +45,11 @@ struct Args {
     /// Seconds shutdown waits for requests under way.
     #[arg(long, env = "CLOUDBILL_SHUTDOWN_GRACE_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace_secs: u64,
-    /// The most amounts (groups x periods x currencies) one report answer holds; a bigger one
+    /// Memory each domain's answer cache may hold, in MiB (answers over 1 MiB are never
+    /// cached); past it the cache starts over.
+    #[arg(long, env = "CLOUDBILL_ANSWER_CACHE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    answer_cache_mb: u64,
+    /// The most amounts (each period's and each total) one report answer holds; a bigger one
     /// is refused with 422 `answer_too_large`, saying how to page it.
     #[arg(long, env = "CLOUDBILL_MAX_ANSWER_CELLS", default_value_t = cloudbill_server::DEFAULT_MAX_ANSWER_CELLS, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     max_answer_cells: u64,
@@ -116,6 +120,7 @@ async fn run(args: Args) -> Result<(), String> {
         create: true,
         config: BillingConfig {
             warm_engine: true,
+            answer_cache_bytes: usize::try_from(args.answer_cache_mb << 20).unwrap_or(usize::MAX),
             ..BillingConfig::default()
         },
     })
