@@ -45,17 +45,7 @@ fn dec(v: &serde_json::Value) -> Decimal {
 async fn anomalies_are_found_and_explained() {
     let env = Env::new().await;
     env.file_account().await;
-    let file = env.dir.path().join("bill.csv");
-    std::fs::write(&file, bill()).unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        file.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
-    .ok();
+    env.import_bill(bill()).await.ok();
     let args = ["--start", "2025-02-01", "--end", "2025-03-01"];
     let out = env
         .run(&[&["--format", "json", "anomalies"][..], &args[..]].concat())

@@ -154,7 +154,7 @@ impl Env {
             .await
     }
 
-    async fn import_bill(&self, name: &str, per_day: &str) -> crate::harness::Out {
+    async fn import_daily(&self, name: &str, per_day: &str) -> crate::harness::Out {
         let file = self.dir.path().join(name);
         std::fs::write(&file, bill(per_day)).unwrap();
         self.at(&[
@@ -237,7 +237,7 @@ async fn crossings_arrive_once_signed_retried_with_their_id_and_clear_on_restate
 
     // 19 days × 100 = 1900 of 2000: 50% and 90% crossed, 100% not; the forecast (100 a day
     // over 30 days) crosses 100%. The first attempt gets a 500 and is retried.
-    env.import_bill("june.csv", "100").await.ok();
+    env.import_daily("june.csv", "100").await.ok();
     let status = env.at(&["budget", "status", "--format", "json"]).await;
     let status = status.ok().json();
     assert_eq!(status[0]["actual"], "1900");
@@ -316,7 +316,7 @@ async fn crossings_arrive_once_signed_retried_with_their_id_and_clear_on_restate
     assert_eq!(body["amount"], "2000");
 
     // The same file again changes nothing and sends nothing.
-    env.import_bill("june-again.csv", "100").await.ok();
+    env.import_daily("june-again.csv", "100").await.ok();
     env.run(&["notify", "flush"]).await.ok();
     assert_eq!(hook.seen().len(), 4);
     let events = env
@@ -335,7 +335,7 @@ async fn crossings_arrive_once_signed_retried_with_their_id_and_clear_on_restate
 
     // A restated bill (40 a day: 760, forecast 1200) takes spend back under every fired
     // threshold: three clearings, once each.
-    env.import_bill("june-restated.csv", "40").await.ok();
+    env.import_daily("june-restated.csv", "40").await.ok();
     env.run(&["notify", "flush"]).await.ok();
     let cleared: Vec<Seen> = hook
         .delivered()
@@ -362,7 +362,7 @@ async fn crossings_arrive_once_signed_retried_with_their_id_and_clear_on_restate
         .all(|n| n["state"] == "ok"));
 
     // Back over a cleared threshold: it fires again.
-    env.import_bill("june-up.csv", "60").await.ok();
+    env.import_daily("june-up.csv", "60").await.ok();
     let again: Vec<Seen> = hook
         .delivered()
         .into_iter()

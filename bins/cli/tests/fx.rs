@@ -38,17 +38,7 @@ fn cells(report: &serde_json::Value) -> Vec<(String, String, String)> {
 async fn reports_convert_each_day_with_its_rate_and_say_which() {
     let env = Env::new().await;
     env.file_account().await;
-    let bill = env.dir.path().join("bill.csv");
-    std::fs::write(&bill, BILL).unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        bill.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
-    .ok();
+    env.import_bill(BILL).await.ok();
     let rates = env.dir.path().join("eurofxref-hist.csv");
     std::fs::write(&rates, RATES).unwrap();
     let imported = env
@@ -239,18 +229,9 @@ async fn reports_convert_each_day_with_its_rate_and_say_which() {
         "{status}"
     );
     // No rate within 7 days: an error naming the currency and the day, exit 2.
-    std::fs::write(
-        &bill,
+    env.import_bill(
         "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n2025-04-09,5,USD,AmazonS3\n",
     )
-    .unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        bill.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
     .await
     .ok();
     env.run(&[

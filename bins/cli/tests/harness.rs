@@ -146,6 +146,21 @@ impl Env {
         .ok();
     }
 
+    /// Writes `csv` to `bill.csv` in the scratch directory and imports it into the `file`
+    /// account `bill` ([`Env::file_account`]).
+    pub async fn import_bill(&self, csv: impl AsRef<[u8]>) -> Out {
+        let path = self.dir.path().join("bill.csv");
+        std::fs::write(&path, csv).unwrap();
+        self.run(&[
+            "import",
+            "focus",
+            path.to_str().unwrap(),
+            "--account",
+            "bill",
+        ])
+        .await
+    }
+
     /// Billing on, projects web and data, accounts acme-main (web), globex (data) and bad
     /// (data, wrong key).
     pub async fn setup(&self) {

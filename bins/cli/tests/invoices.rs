@@ -34,17 +34,7 @@ async fn a_month_reconciles_per_account_and_currency_exactly() {
     ])
     .await
     .ok();
-    let bill = env.dir.path().join("bill.csv");
-    std::fs::write(&bill, BILL).unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        bill.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
-    .ok();
+    env.import_bill(BILL).await.ok();
     let invoices = env.dir.path().join("invoices.csv");
     std::fs::write(&invoices, INVOICES).unwrap();
     let imported = env

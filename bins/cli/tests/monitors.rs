@@ -260,17 +260,7 @@ async fn bad_monitors_are_refused_and_nothing_is_written() {
         .await
         .fails(1, "exists");
     // On demand: a range whose first days have no history says from when it can start.
-    let file = env.dir.path().join("bill.csv");
-    std::fs::write(&file, bill("10.00")).unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        file.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
-    .ok();
+    env.import_bill(bill("10.00")).await.ok();
     env.run(&["anomalies", "--start", "2025-05-10", "--end", "2025-06-01"])
         .await
         .fails(2, "the range can start on 2025-05-29 at the earliest");

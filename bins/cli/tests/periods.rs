@@ -146,27 +146,10 @@ async fn a_closed_month_holds_restatements_until_it_is_reopened() {
 async fn an_import_holds_a_closed_months_rows_and_writes_the_rest() {
     let env = Env::new().await;
     env.file_account().await;
-    let bill = env.dir.path().join("bill.csv");
-    std::fs::write(&bill, "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n2025-05-10,100,USD,AmazonEC2\n2025-06-10,50,USD,AmazonEC2\n").unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        bill.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
+    env.import_bill("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n2025-05-10,100,USD,AmazonEC2\n2025-06-10,50,USD,AmazonEC2\n").await
     .ok();
     env.run(&["period", "close", "2025-05"]).await.ok();
-    std::fs::write(&bill, "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n2025-05-10,80,USD,AmazonEC2\n2025-06-10,60,USD,AmazonEC2\n").unwrap();
-    env.run(&[
-        "import",
-        "focus",
-        bill.to_str().unwrap(),
-        "--account",
-        "bill",
-    ])
-    .await
+    env.import_bill("ChargePeriodStart,BilledCost,BillingCurrency,ServiceName\n2025-05-10,80,USD,AmazonEC2\n2025-06-10,60,USD,AmazonEC2\n").await
     .ok();
     let month = |start: &'static str, end: &'static str| {
         let env = &env;
@@ -239,6 +222,7 @@ async fn an_import_holds_a_closed_months_rows_and_writes_the_rest() {
         ]
     );
     // A window over a closed month is refused, nothing written.
+    let bill = env.dir.path().join("bill.csv");
     env.run(&[
         "import",
         "focus",
