@@ -118,8 +118,9 @@ impl Tenants {
         &self.inner.default
     }
 
-    /// The service of `domain`, opened on first use.
-    fn billing_of(&self, domain: Domain) -> Billing {
+    /// The service of `domain`, opened on first use; a `use_` counts as its latest use (for
+    /// the engine budget), background work does not.
+    fn open_domain(&self, domain: Domain, use_: bool) -> Billing {
         let mut open = self
             .inner
             .open
@@ -131,17 +132,29 @@ impl Tenants {
                 used: AtomicU64::new(0),
             })
         });
-        entry.used.store(
-            self.inner.tick.fetch_add(1, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        if use_ {
+            entry.used.store(
+                self.inner.tick.fetch_add(1, Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
         entry.billing.clone()
+    }
+
+    /// The service of `domain` if this process has opened it.
+    fn opened(&self, domain: DomainId) -> Option<Billing> {
+        self.inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&domain)
+            .map(|o| o.billing.clone())
     }
 
     /// The service of the domain called or with the id `key`, for the operator (no token).
     pub async fn domain(&self, _: &SystemAdmin, key: &str) -> Result<Billing, ServiceError> {
         let domain = self.find(key).await?;
-        Ok(self.billing_of(domain))
+        Ok(self.open_domain(domain, true))
     }
 
     async fn find(&self, key: &str) -> Result<Domain, ServiceError> {
@@ -177,7 +190,7 @@ impl Tenants {
         if domain.disabled_at.is_some() {
             return Err(refused());
         }
-        let billing = self.billing_of(domain);
+        let billing = self.open_domain(domain, true);
         self.enforce_engine_budget(billing.domain_id());
         let principal = crate::tokens::principal(&token).ok_or_else(refused)?;
         Ok(Caller::Domain { billing, principal })
@@ -245,7 +258,7 @@ impl Tenants {
     /// is returned once. A name already taken is a conflict.
     pub async fn create_domain(
         &self,
-        who: &SystemAdmin,
+        _: &SystemAdmin,
         name: &str,
         label: &str,
     ) -> Result<(Domain, ApiToken, String), ServiceError> {
@@ -257,7 +270,7 @@ impl Tenants {
             )));
         }
         let domain = store.ensure_domain(&name).await?;
-        let billing = self.domain(who, &domain.id.to_string()).await?;
+        let billing = self.open_domain(domain.clone(), false);
         let label = if label.trim().is_empty() {
             "first domain admin"
         } else {
@@ -273,7 +286,7 @@ impl Tenants {
     /// scheduled syncs skipped and its warm engine dropped; its data is kept.
     pub async fn set_disabled(
         &self,
-        who: &SystemAdmin,
+        _: &SystemAdmin,
         key: &str,
         disabled: bool,
     ) -> Result<Domain, ServiceError> {
@@ -285,10 +298,8 @@ impl Tenants {
             .store()
             .set_domain_disabled(domain.id, at)
             .await?;
-        if disabled {
-            self.domain(who, &domain.id.to_string())
-                .await?
-                .evict_engine();
+        if let Some(billing) = self.opened(domain.id).filter(|_| disabled) {
+            billing.evict_engine();
         }
         Ok(domain)
     }
@@ -326,27 +337,8 @@ impl Tenants {
             .await?
             .into_iter()
             .filter(|d| d.billing_enabled && d.disabled_at.is_none())
-            .map(|d| self.billing_of_quiet(d))
+            .map(|d| self.open_domain(d, false))
             .collect())
-    }
-
-    /// [`Tenants::billing_of`] without counting as a use (background work does not keep a
-    /// domain's engine warm).
-    fn billing_of_quiet(&self, domain: Domain) -> Billing {
-        let mut open = self
-            .inner
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        open.entry(domain.id)
-            .or_insert_with(|| {
-                Arc::new(Open {
-                    billing: self.inner.default.sibling(domain),
-                    used: AtomicU64::new(0),
-                })
-            })
-            .billing
-            .clone()
     }
 
     /// Runs scheduled sync rounds over every active domain until `shutdown` turns true (see
@@ -398,8 +390,7 @@ impl Tenants {
             tokio::select! {
                 changed = next => match changed {
                     Some(domain) => {
-                        let open = self.inner.open.lock().unwrap_or_else(PoisonError::into_inner).get(&domain).map(|o| o.billing.clone());
-                        if let Some(billing) = open {
+                        if let Some(billing) = self.opened(domain) {
                             refresh_logged(&billing).await;
                         }
                     }
