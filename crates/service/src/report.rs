@@ -59,20 +59,13 @@ impl Billing {
     /// (a replica told of another's commit); does nothing when no warm engine is loaded.
     /// Reports asking meanwhile wait for this load instead of starting their own.
     pub async fn refresh(&self) -> Result<bool, ServiceError> {
-        if !self.inner.config.warm_engine || self.engine_bytes() == 0 {
+        if self.engine_bytes() == 0 {
             return Ok(false);
         }
-        let version = self.inner.store.data_version(self.domain_id()).await?;
-        let loaded = self.inner.engine.lock().await.as_ref().map(|(v, _)| *v);
-        if loaded == Some(version) || loaded.is_none() {
-            return Ok(false);
-        }
-        let query = Query::new(
-            cloudbill_core::DateRange::day(self.today()),
-            cloudbill_core::Granularity::Monthly,
-        );
-        self.engine_for(&query, Some(version)).await?;
-        Ok(true)
+        let loaded = || async { self.inner.engine.lock().await.as_ref().map(|(v, _)| *v) };
+        let before = loaded().await;
+        self.warm_up().await?;
+        Ok(loaded().await != before)
     }
 
     /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::SubsecRound;
-use cloudbill_core::{ApiToken, Domain, DomainId, Name, TokenId, TokenRole};
+use cloudbill_core::{ApiToken, Domain, DomainId, Name, TokenRole};
 use tokio::sync::watch;
 
 use crate::{Billing, Principal, SchedulerConfig, ServiceError, SyncObserver};
@@ -311,22 +311,10 @@ impl Tenants {
         _: &SystemAdmin,
         label: &str,
     ) -> Result<(ApiToken, String), ServiceError> {
-        let billing = &self.inner.default;
-        let secret = crate::tokens::new_secret();
-        let token = ApiToken {
-            id: TokenId::new(),
-            domain: billing.domain_id(),
-            role: TokenRole::SystemAdmin,
-            project: None,
-            label: label.trim().to_owned(),
-            created_at: billing.now().trunc_subsecs(0),
-            revoked_at: None,
-        };
-        billing
-            .store()
-            .create_token(&token, &crate::tokens::hash(&secret))
-            .await?;
-        Ok((token, secret))
+        self.inner
+            .default
+            .store_token(TokenRole::SystemAdmin, None, label)
+            .await
     }
 
     /// The domains whose scheduled work runs now: enabled, billing on.

@@ -9,12 +9,12 @@ use crate::{Billing, Hint, Principal, ServiceError};
 /// Prefix of every token secret, so leaked tokens are recognisable by scanners.
 const TOKEN_PREFIX: &str = "cbt_";
 
-pub(crate) fn hash(secret: &str) -> [u8; 32] {
+fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.trim().as_bytes()).into()
 }
 
 /// A new token secret: the prefix and 244 random bits from two UUIDv4s (the OS generator).
-pub(crate) fn new_secret() -> String {
+fn new_secret() -> String {
     format!(
         "{TOKEN_PREFIX}{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -81,6 +81,17 @@ impl Billing {
             (_, Some(key)) => Some(self.project(p, key).await?.id),
             (_, None) => None,
         };
+        self.store_token(role, project, label).await
+    }
+
+    /// Stores a new token of this domain (its access already decided by the caller) and
+    /// returns it with its secret, which only its hash is kept of.
+    pub(crate) async fn store_token(
+        &self,
+        role: TokenRole,
+        project: Option<cloudbill_core::ProjectId>,
+        label: &str,
+    ) -> Result<(ApiToken, String), ServiceError> {
         let secret = new_secret();
         let token = ApiToken {
             id: TokenId::new(),
