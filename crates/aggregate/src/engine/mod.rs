@@ -9,6 +9,7 @@ mod catalog;
 mod columns;
 mod loader;
 mod query;
+mod scan;
 mod tags;
 
 use chrono::Datelike;

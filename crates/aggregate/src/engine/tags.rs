@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::catalog::{Dict, NONE};
 use super::columns::Col;
-use super::query::Layout;
+use super::scan::Layout;
 use super::{day_number, Engine};
 use crate::{GroupKey, Query, QueryError};
 
