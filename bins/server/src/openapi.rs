@@ -1,6 +1,7 @@
 //! `/api/openapi.json`: the OpenAPI 3.1 document, built from [`ROUTES`] — the same table the
 //! server tests walk, so a route missing from the document (or documented but not served)
-//! fails the build's tests.
+//! fails the build's tests. One file on purpose: most of it is that table (data, one entry per
+//! route), and the schemas and the builder beside it are read with it when a route changes.
 
 use serde_json::{json, Map, Value};
 
