@@ -1168,6 +1168,37 @@ impl crate::AnomalyStore for MemoryStore {
     }
 }
 
+/// Adds `items` to a domain's `rows`, all or nothing: each item passes `check`, then one
+/// already stored under the same key (`same`) is kept unless `conflict` says how it differs
+/// (the whole call then fails with that, nothing added); returns how many were new.
+fn put_all<T: Clone>(
+    rows: &mut Vec<(DomainId, T)>,
+    domain: DomainId,
+    items: &[T],
+    check: impl Fn(&T) -> Result<(), StoreError>,
+    same: impl Fn(&T, &T) -> bool,
+    conflict: impl Fn(&T, &T) -> Option<String>,
+) -> Result<usize, StoreError> {
+    let mut next = rows.clone();
+    let mut new = 0;
+    for item in items {
+        check(item)?;
+        match next.iter().find(|(d, x)| *d == domain && same(x, item)) {
+            Some((_, x)) => {
+                if let Some(why) = conflict(x, item) {
+                    return Err(StoreError::Conflict(why));
+                }
+            }
+            None => {
+                next.push((domain, item.clone()));
+                new += 1;
+            }
+        }
+    }
+    *rows = next;
+    Ok(new)
+}
+
 #[async_trait]
 impl crate::FxStore for MemoryStore {
     async fn put_rates(
@@ -1176,32 +1207,23 @@ impl crate::FxStore for MemoryStore {
         rates: &[cloudbill_core::FxRate],
     ) -> Result<usize, StoreError> {
         let mut state = self.lock();
-        let mut next = state.rates.clone();
-        let mut new = 0;
-        for r in rates {
-            let same = |(d, x): &(DomainId, cloudbill_core::FxRate)| {
-                *d == domain
-                    && x.date == r.date
-                    && x.base == r.base
-                    && x.quote == r.quote
-                    && x.source == r.source
-            };
-            match next.iter().find(|x| same(x)) {
-                Some((_, x)) if x.rate != r.rate => {
-                    return Err(StoreError::Conflict(format!(
+        put_all(
+            &mut state.rates,
+            domain,
+            rates,
+            |_| Ok(()),
+            |x, r| {
+                x.date == r.date && x.base == r.base && x.quote == r.quote && x.source == r.source
+            },
+            |x, r| {
+                (x.rate != r.rate).then(|| {
+                    format!(
                         "{} {}/{} ({}) is stored as {}, not {}: nothing was written",
                         r.date, r.base, r.quote, r.source, x.rate, r.rate
-                    )))
-                }
-                Some(_) => {}
-                None => {
-                    next.push((domain, r.clone()));
-                    new += 1;
-                }
-            }
-        }
-        state.rates = next;
-        Ok(new)
+                    )
+                })
+            },
+        )
     }
 
     async fn rates(
@@ -1236,42 +1258,36 @@ impl crate::InvoiceStore for MemoryStore {
         invoices: &[cloudbill_core::Invoice],
     ) -> Result<usize, StoreError> {
         let mut state = self.lock();
-        let mut next = state.invoices.clone();
-        let mut new = 0;
-        for i in invoices {
-            if !state
-                .accounts
-                .iter()
-                .any(|a| a.domain == domain && a.id == i.account)
-            {
-                return Err(not_found("service account", i.account));
-            }
-            let same = |(d, x): &(DomainId, cloudbill_core::Invoice)| {
-                *d == domain
-                    && x.account == i.account
-                    && x.period == i.period
-                    && x.currency == i.currency
-            };
-            match next.iter().find(|x| same(x)) {
-                Some((_, x)) if x != i => {
-                    return Err(StoreError::Conflict(format!(
+        let state = &mut *state;
+        let accounts = &state.accounts;
+        put_all(
+            &mut state.invoices,
+            domain,
+            invoices,
+            |i| {
+                if accounts
+                    .iter()
+                    .any(|a| a.domain == domain && a.id == i.account)
+                {
+                    Ok(())
+                } else {
+                    Err(not_found("service account", i.account))
+                }
+            },
+            |x, i| x.account == i.account && x.period == i.period && x.currency == i.currency,
+            |x, i| {
+                (x != i).then(|| {
+                    format!(
                         "{} {} of account {} is stored as invoice {} of {}: nothing was written",
                         i.period.format("%Y-%m"),
                         i.currency,
                         i.account,
                         x.invoice_id,
                         x.total
-                    )))
-                }
-                Some(_) => {}
-                None => {
-                    next.push((domain, i.clone()));
-                    new += 1;
-                }
-            }
-        }
-        state.invoices = next;
-        Ok(new)
+                    )
+                })
+            },
+        )
     }
 
     async fn invoices(
