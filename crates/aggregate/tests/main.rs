@@ -570,8 +570,9 @@ fn the_loader_takes_partitions_in_month_order_only() {
     assert!(matches!(lean.query(&q), Err(QueryError::NotLoaded(_))));
 }
 
-#[test]
-fn offset_and_limit_page_through_the_sorted_answer() {
+/// Twelve records over three accounts, two services and three regions, spread over years
+/// of days: enough groups to page and to bound.
+fn twelve_records() -> Engine {
     let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
         .map(|i| {
             (
@@ -586,7 +587,12 @@ fn offset_and_limit_page_through_the_sorted_answer() {
         })
         .collect();
     let w = world(&raw);
-    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    Engine::build(&w.records, w.catalog.clone()).unwrap()
+}
+
+#[test]
+fn offset_and_limit_page_through_the_sorted_answer() {
+    let engine = twelve_records();
     let mut q = Query::new(
         DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
         Granularity::Yearly,
@@ -691,21 +697,7 @@ fn a_cancelled_query_stops_with_cancelled() {
 
 #[test]
 fn an_answer_over_max_cells_is_refused_and_a_page_of_it_is_not() {
-    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..12u8)
-        .map(|i| {
-            (
-                i % 3,
-                10 + u16::from(i) * 20,
-                i % 2,
-                (i / 3) % 3,
-                5 + i64::from(i),
-                0,
-                false,
-            )
-        })
-        .collect();
-    let w = world(&raw);
-    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let engine = twelve_records();
     let mut q = Query::new(
         DateRange::new(date("2024-01-01"), date("2027-01-01")).unwrap(),
         Granularity::Daily,
