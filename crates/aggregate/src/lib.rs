@@ -14,7 +14,9 @@ mod error;
 pub mod forecast;
 mod query;
 
-pub use engine::{Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader};
+pub use engine::{
+    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader, EngineUpdate,
+};
 pub use error::QueryError;
 pub use query::{
     Amount, Bucket, Conversion, GroupKey, Query, RatesUsed, Report, ReportRow, Sort, TagKey,

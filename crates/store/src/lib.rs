@@ -36,9 +36,9 @@ pub use sql::{set_spill_bytes, SqlStore};
 pub use sqlite::SqliteStore;
 pub use store::{
     changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, ChangeFeed, Chunk,
-    ChunkSource, CostStore, DeliveryOutcome, DueDelivery, FiredThreshold, FxStore, InvoiceStore,
-    JobStore, NotifyStore, PartitionSink, PeriodStore, SinkRef, Store, TokenStore, Transition,
-    WriteOutcome,
+    ChunkSource, CostStore, DataChange, DataChanges, DeliveryOutcome, DueDelivery, FiredThreshold,
+    FxStore, InvoiceStore, JobStore, NotifyStore, PartitionSink, PeriodStore, SinkRef, Store,
+    TokenStore, Transition, WriteOutcome, CHANGE_LOG_VERSIONS,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

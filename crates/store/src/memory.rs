@@ -19,8 +19,8 @@ use cloudbill_core::{
 
 use crate::store::{check_record, outside, Scope};
 use crate::{
-    changed_days, daily_totals, DeliveryOutcome, DueDelivery, FiredThreshold, StoreError,
-    Transition, WriteOutcome,
+    changed_days, daily_totals, DataChange, DataChanges, DeliveryOutcome, DueDelivery,
+    FiredThreshold, StoreError, Transition, WriteOutcome,
 };
 
 #[derive(Default, Clone)]
@@ -48,6 +48,25 @@ struct State {
     held: Vec<(DomainId, cloudbill_core::HeldDay)>,
     anomalies: Vec<cloudbill_core::StoredAnomaly>,
     version: i64,
+    /// What each version changed (see `CostStore::changes_since`), the last
+    /// `CHANGE_LOG_VERSIONS` versions; `log_from` is the oldest version still whole here.
+    log: Vec<(i64, DomainId, DataChange)>,
+    log_from: i64,
+}
+
+impl State {
+    /// Moves the data version on, logging what changed.
+    fn bump(&mut self, domain: DomainId, changes: impl IntoIterator<Item = DataChange>) {
+        self.version += 1;
+        let version = self.version;
+        self.log
+            .extend(changes.into_iter().map(|c| (version, domain, c)));
+        let from = version - crate::CHANGE_LOG_VERSIONS + 1;
+        if from > self.log_from {
+            self.log.retain(|(v, _, _)| *v >= from);
+            self.log_from = from;
+        }
+    }
 }
 
 /// A store that keeps everything in process memory; gone when dropped.
@@ -162,7 +181,13 @@ impl MemoryStore {
         stored_job
             .changed_days
             .extend(outcome.changed_days.iter().copied());
-        state.version += 1;
+        state.bump(
+            domain,
+            scope
+                .months()
+                .into_iter()
+                .map(|m| DataChange::Month(account, m)),
+        );
         *guard = state;
         Ok(outcome)
     }
@@ -279,7 +304,7 @@ impl crate::CatalogStore for MemoryStore {
             state.require_group(group.domain, parent)?;
         }
         state.groups.push(group.clone());
-        state.version += 1;
+        state.bump(group.domain, [DataChange::Catalog]);
         Ok(())
     }
 
@@ -308,7 +333,7 @@ impl crate::CatalogStore for MemoryStore {
             state.require_group(project.domain, group)?;
         }
         state.projects.push(project.clone());
-        state.version += 1;
+        state.bump(project.domain, [DataChange::Catalog]);
         Ok(())
     }
 
@@ -333,7 +358,7 @@ impl crate::CatalogStore for MemoryStore {
             return Err(StoreError::project_in_use());
         }
         state.projects.retain(|p| p.id != id);
-        state.version += 1;
+        state.bump(domain, [DataChange::Catalog]);
         Ok(())
     }
 
@@ -357,7 +382,7 @@ impl crate::CatalogStore for MemoryStore {
                 from: None,
             },
         ));
-        state.version += 1;
+        state.bump(account.domain, [DataChange::Catalog]);
         Ok(())
     }
 
@@ -398,7 +423,7 @@ impl crate::CatalogStore for MemoryStore {
         state.jobs.retain(|j| j.account != id);
         state.leases.retain(|(a, _, _)| *a != id);
         state.invoices.retain(|(_, i)| i.account != id);
-        state.version += 1;
+        state.bump(domain, [DataChange::Catalog, DataChange::Account(id)]);
         Ok(())
     }
 
@@ -434,7 +459,7 @@ impl crate::CatalogStore for MemoryStore {
         if let Some(last) = history.last() {
             state.account_mut(domain, id)?.project = last.project;
         }
-        state.version += 1;
+        state.bump(domain, [DataChange::Catalog]);
         Ok(())
     }
 
@@ -579,6 +604,44 @@ impl crate::CostStore for MemoryStore {
 
     async fn change_feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
         Ok(None) // one process: its own writes are seen at once
+    }
+
+    async fn changes_since(
+        &self,
+        domain: DomainId,
+        version: i64,
+    ) -> Result<Option<DataChanges>, StoreError> {
+        let state = self.lock();
+        if version > state.version || version + 1 < state.log_from.max(1) {
+            return Ok(None);
+        }
+        let changes = state
+            .log
+            .iter()
+            .filter(|(v, d, _)| *v > version && *d == domain)
+            .map(|(_, _, c)| *c)
+            .collect();
+        Ok(Some(DataChanges::new(state.version, changes)))
+    }
+
+    async fn for_each_slice<'v>(
+        &self,
+        domain: DomainId,
+        slices: &[DataChange],
+        visit: &'v mut crate::store::SinkRef<'v>,
+    ) -> Result<(), StoreError> {
+        for (account, blob) in self.cost_partitions(domain, None).await? {
+            let Some(month) = cloudbill_columnar::Partition::decode(&blob)
+                .ok()
+                .map(|p| p.month)
+            else {
+                continue;
+            };
+            if crate::store::in_slices(slices, account, month) && !visit.partition(account, &blob) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn data_version(&self, _domain: DomainId) -> Result<i64, StoreError> {

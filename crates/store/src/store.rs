@@ -105,6 +105,63 @@ impl<F: FnMut(AccountId, &[u8]) -> bool + Send> PartitionSink for F {
 /// A [`PartitionSink`] borrowed for `'v`.
 pub type SinkRef<'v> = dyn PartitionSink + 'v;
 
+/// What one data version changed ([`CostStore::changes_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DataChange {
+    /// The catalog: accounts, projects, groups or assignments (names, structure).
+    Catalog,
+    /// Every month of an account (deleted).
+    Account(AccountId),
+    /// One month (first day) of an account's costs, rewritten.
+    Month(AccountId, NaiveDate),
+}
+
+impl DataChange {
+    /// The account whose costs changed, if any.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            DataChange::Catalog => None,
+            DataChange::Account(a) | DataChange::Month(a, _) => Some(*a),
+        }
+    }
+}
+
+/// The changes after a data version, up to the current one ([`CostStore::changes_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataChanges {
+    /// The current data version.
+    pub version: i64,
+    /// What changed, each once, in order (the catalog first, then by account and month).
+    pub changes: Vec<DataChange>,
+}
+
+impl DataChanges {
+    /// `changes` at `version`, deduplicated and sorted.
+    pub fn new(version: i64, mut changes: Vec<DataChange>) -> Self {
+        changes.sort_unstable();
+        changes.dedup();
+        Self { version, changes }
+    }
+
+    /// Whether the catalog changed.
+    pub fn catalog(&self) -> bool {
+        self.changes.contains(&DataChange::Catalog)
+    }
+}
+
+/// How many data versions the change log keeps: an engine more versions behind than this
+/// reloads whole.
+pub const CHANGE_LOG_VERSIONS: i64 = 1024;
+
+/// Whether `(account, month)` is one of `slices`' cost changes.
+pub(crate) fn in_slices(slices: &[DataChange], account: AccountId, month: NaiveDate) -> bool {
+    slices.iter().any(|c| match c {
+        DataChange::Catalog => false,
+        DataChange::Account(a) => *a == account,
+        DataChange::Month(a, m) => *a == account && *m == month,
+    })
+}
+
 /// A stream of domain ids whose data version moved ([`CostStore::change_feed`]).
 pub type ChangeFeed = futures::stream::BoxStream<'static, DomainId>;
 
@@ -267,6 +324,26 @@ pub trait CostStore: Send + Sync {
     /// A number that changes whenever cost data, accounts, assignments or projects change, so
     /// a cached engine knows when to reload (across processes sharing the database).
     async fn data_version(&self, domain: DomainId) -> Result<i64, StoreError>;
+
+    /// What changed after data version `version`, up to the current version (read in one
+    /// snapshot): `None` when the change log no longer reaches back that far (it keeps the
+    /// last [`CHANGE_LOG_VERSIONS`] versions) or `version` is not one this store had, and the
+    /// reader must reload whole.
+    async fn changes_since(
+        &self,
+        domain: DomainId,
+        version: i64,
+    ) -> Result<Option<DataChanges>, StoreError>;
+
+    /// Calls `visit` with the columnar partitions of the cost slices among `slices` (an
+    /// account's month, or every month of an account), in month order, read in one snapshot:
+    /// what a warm engine reloads after [`CostStore::changes_since`].
+    async fn for_each_slice<'v>(
+        &self,
+        domain: DomainId,
+        slices: &[DataChange],
+        visit: &'v mut SinkRef<'v>,
+    ) -> Result<(), StoreError>;
 
     /// The domains whose data version moves, as any process commits: PostgreSQL's
     /// `LISTEN`/`NOTIFY` (delivered within milliseconds of the commit). `None` where the

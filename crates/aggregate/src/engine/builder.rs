@@ -123,6 +123,18 @@ impl Builder {
             .map_or(self.unassigned, |(_, p)| *p)
     }
 
+    /// The project of `account` on each day (1–31) of the month starting `first_day`, looked
+    /// up once per day.
+    pub(super) fn projects_of_month(&self, account: u32, first_day: NaiveDate) -> [u32; 32] {
+        let mut project_of_day = [0u32; 32];
+        for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
+            if let Some(date) = first_day.with_day(u32::try_from(d).unwrap_or(1)) {
+                *slot = self.project_on(account, date);
+            }
+        }
+        project_of_day
+    }
+
     /// The dictionary of a text column (accounts and projects have theirs from the catalog).
     pub(super) fn dict_for(&mut self, slot: Slot) -> &mut Dict {
         match slot {

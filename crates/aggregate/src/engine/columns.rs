@@ -92,6 +92,35 @@ impl Col {
         }
     }
 
+    /// An empty column of the same width, with room for `rows` values.
+    pub(super) fn empty_like(&self, rows: usize) -> Self {
+        match self {
+            Col::U8(_) => Col::U8(Vec::with_capacity(rows)),
+            Col::U16(_) => Col::U16(Vec::with_capacity(rows)),
+            Col::U32(_) => Col::U32(Vec::with_capacity(rows)),
+        }
+    }
+
+    /// Appends rows `range` of `src` (ids of the same dictionary).
+    pub(super) fn extend_from(&mut self, src: &Col, range: std::ops::Range<usize>) {
+        let widest = match src {
+            Col::U8(_) => u32::from(u8::MAX),
+            Col::U16(_) => u32::from(u16::MAX),
+            Col::U32(_) => u32::MAX,
+        };
+        self.fit(widest);
+        match (self, src) {
+            (Col::U8(d), Col::U8(s)) => d.extend_from_slice(&s[range]),
+            (Col::U16(d), Col::U16(s)) => d.extend_from_slice(&s[range]),
+            (Col::U32(d), Col::U32(s)) => d.extend_from_slice(&s[range]),
+            (Col::U16(d), Col::U8(s)) => d.extend(s[range].iter().map(|x| u16::from(*x))),
+            (Col::U32(d), Col::U8(s)) => d.extend(s[range].iter().map(|x| u32::from(*x))),
+            (Col::U32(d), Col::U16(s)) => d.extend(s[range].iter().map(|x| u32::from(*x))),
+            // `fit` made the destination at least as wide as the source.
+            _ => {}
+        }
+    }
+
     /// Appends `value` `n` times.
     pub(super) fn extend_repeat(&mut self, value: u32, n: usize) {
         self.fit(value);

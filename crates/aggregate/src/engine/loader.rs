@@ -1,6 +1,5 @@
 //! Feeding partitions into an engine one at a time, column by column.
 
-use chrono::Datelike;
 use cloudbill_columnar::{Column, Partition};
 use cloudbill_core::{AccountId, CostMetric, Decimal};
 use ethnum::I256;
@@ -77,13 +76,7 @@ impl EngineLoader {
         let b = &mut self.b;
         b.rescale(costs.max_scale())?;
         let account = b.account(account);
-        // The project of each day of the month, looked up once per day.
-        let mut project_of_day = [0u32; 32];
-        for (d, slot) in project_of_day.iter_mut().enumerate().skip(1) {
-            if let Some(date) = p.month.with_day(u32::try_from(d).unwrap_or(1)) {
-                *slot = b.project_on(account, date);
-            }
-        }
+        let project_of_day = b.projects_of_month(account, p.month);
         let days = p.days();
         let before = b.day.len();
         Self::note_run(
@@ -173,7 +166,7 @@ impl EngineLoader {
     }
 
     /// Starts `month` unless it is the current one (then `false`); months must not go back.
-    fn enter_month(&mut self, month: i32) -> Result<bool, QueryError> {
+    pub(super) fn enter_month(&mut self, month: i32) -> Result<bool, QueryError> {
         match self.months.last() {
             Some((last, _)) if *last > month => Err(QueryError::Corrupt(
                 "partitions arrived out of month order".into(),
@@ -188,7 +181,7 @@ impl EngineLoader {
 
     /// Records rows `before..before + rows` of `account` (days `days`, projects per day
     /// `project_of_day`) in the run index: a next segment of the same month extends the run.
-    fn note_run(
+    pub(super) fn note_run(
         runs: &mut Vec<super::Run>,
         account: u32,
         before: usize,

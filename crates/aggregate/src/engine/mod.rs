@@ -2,7 +2,8 @@
 //!
 //! `catalog` holds the names and structure ids resolve against, `columns` the typed column
 //! storage, `builder` accumulates columns (from records or partitions), `loader` feeds
-//! partitions one at a time, and `query` plans, scans and assembles an answer.
+//! partitions one at a time, `update` replaces changed slices of a loaded engine, and `query`
+//! plans, scans and assembles an answer.
 
 mod builder;
 mod catalog;
@@ -11,6 +12,7 @@ mod loader;
 mod query;
 mod scan;
 mod tags;
+mod update;
 
 use chrono::Datelike;
 use cloudbill_columnar::Partition;
@@ -18,6 +20,7 @@ use cloudbill_core::{AccountId, CostRecord, NaiveDate};
 
 pub use catalog::{Catalog, CatalogAccount, CatalogGroup, CatalogProject};
 pub use loader::EngineLoader;
+pub use update::EngineUpdate;
 
 use builder::{scaled, Builder};
 use catalog::Dict;

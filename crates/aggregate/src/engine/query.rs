@@ -559,9 +559,16 @@ impl Engine {
                     currency,
                 })
             };
-            let mut billing_data = Vec::with_capacity(row.cells.len());
-            for ((bucket, currency), sum) in row.cells {
-                let c = currency_of(currency);
+            // Cells in (bucket, currency code) order: the currencies' dictionary ids follow
+            // the order the data was loaded in, which no answer may depend on.
+            let mut cells: Vec<(u32, Currency, I256)> = row
+                .cells
+                .into_iter()
+                .map(|((bucket, currency), sum)| (bucket, currency_of(currency), sum))
+                .collect();
+            cells.sort_by_key(|(bucket, c, _)| (*bucket, *c));
+            let mut billing_data = Vec::with_capacity(cells.len());
+            for (bucket, c, sum) in cells {
                 let date = labels.get(bucket as usize).cloned().unwrap_or_default();
                 billing_data.push(Bucket {
                     cost: to_decimal(sum, &date, c)?,

@@ -159,6 +159,32 @@ impl TagColumns {
         }
     }
 
+    /// The same keys and values with no rows (columns of the same widths, room for `rows`):
+    /// what an engine update copies rows into, their ids unchanged.
+    pub(super) fn emptied(&self, rows: usize) -> Self {
+        Self {
+            keys: self.keys.clone(),
+            cols: self.cols.iter().map(|c| c.empty_like(rows)).collect(),
+            values: self.values.clone(),
+            row: Vec::new(),
+        }
+    }
+
+    /// Appends rows `range` of `old` (whose keys and values this started from, see
+    /// [`TagColumns::emptied`]), after `before` rows; keys `old` lacks get no value.
+    pub(super) fn extend_from(
+        &mut self,
+        old: &TagColumns,
+        range: std::ops::Range<usize>,
+        before: usize,
+    ) {
+        let rows = range.len();
+        for (col, src) in self.cols.iter_mut().zip(&old.cols) {
+            col.extend_from(src, range.clone());
+        }
+        self.pad(before + rows);
+    }
+
     /// Gives back the slack of grown columns.
     pub(super) fn shrink_to_fit(&mut self) {
         for col in &mut self.cols {

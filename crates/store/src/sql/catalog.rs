@@ -12,7 +12,7 @@ use super::dialect::{Arg, Col, Dialect, Run, SqlRow};
 use super::rows::{conflict_or, domain_from, group_from, name, not_found, project_from};
 use super::SqlStore;
 use crate::sql::{self, corrupt};
-use crate::StoreError;
+use crate::{DataChange, StoreError};
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn account_from(
@@ -161,16 +161,19 @@ impl<D: Dialect> SqlStore<D> {
             "INSERT INTO {} (id, domain_id, name, {}, created_at) VALUES ($1, $2, $3, $4, $5)",
             kind.table, kind.group_column
         );
+        let mut tx = D::write_tx(&self.pool).await?;
         sqlx::query::<D>(&sql)
             .arg(node.id)
             .arg(node.domain.as_uuid())
             .arg(node.name.as_str())
             .arg(node.group.map(|g| g.as_uuid()))
             .arg(node.created_at)
-            .run(&self.pool)
+            .run(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, StoreError::exists(kind.what, node.name)))?;
-        bump::<D>(&self.pool, node.domain).await
+        bump::<D>(&mut *tx, node.domain, &[DataChange::Catalog]).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn nodes(&self, kind: &NodeTable, domain: DomainId) -> Result<Vec<D::Row>, StoreError> {
@@ -384,7 +387,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         if deleted == 0 {
             return Err(not_found("project", id));
         }
-        bump::<D>(&mut *tx, domain).await?;
+        bump::<D>(&mut *tx, domain, &[DataChange::Catalog]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -423,7 +426,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .arg(account.project.as_uuid())
         .run(&mut *tx)
         .await?;
-        bump::<D>(&mut *tx, account.domain).await?;
+        bump::<D>(&mut *tx, account.domain, &[DataChange::Catalog]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -509,7 +512,12 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         if deleted == 0 {
             return Err(not_found("service account", id));
         }
-        bump::<D>(&mut *tx, domain).await?;
+        bump::<D>(
+            &mut *tx,
+            domain,
+            &[DataChange::Catalog, DataChange::Account(id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -564,7 +572,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
                 .run(&mut *tx)
                 .await?;
         }
-        bump::<D>(&mut *tx, domain).await?;
+        bump::<D>(&mut *tx, domain, &[DataChange::Catalog]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -9,25 +9,64 @@ use super::rows::{decode_failed, not_found};
 use super::SqlStore;
 use crate::sql::{self};
 use crate::store::check_record;
-use crate::{changed_days, daily_totals, StoreError, WriteOutcome};
+use crate::{changed_days, daily_totals, DataChange, DataChanges, StoreError, WriteOutcome};
 use cloudbill_columnar::EncodedPartition;
 
-/// Bumps the domain's data version (every change to cost data or the catalog does).
+/// Bumps the domain's data version (every change to cost data or the catalog does) and logs
+/// what changed at the new version (see [`crate::CostStore::changes_since`]). Call it inside
+/// the transaction that makes the change, so the log and the data commit together.
 pub(crate) async fn bump<'e, D: Dialect>(
     on: impl Into<super::dialect::Exec<'e, D>>,
     domain: DomainId,
+    changes: &[DataChange],
 ) -> Result<(), StoreError> {
     let mut on: super::dialect::Exec<'e, D> = on.into();
-    sqlx::query::<D>(
-        "INSERT INTO data_versions (domain_id, version) VALUES ($1, 1) \
-         ON CONFLICT (domain_id) DO UPDATE SET version = data_versions.version + 1",
+    let version: i64 = sqlx::query::<D>(
+        "INSERT INTO data_versions (domain_id, version, log_from) VALUES ($1, 1, 1) \
+         ON CONFLICT (domain_id) DO UPDATE SET version = data_versions.version + 1 \
+         RETURNING version",
     )
     .arg(domain.as_uuid())
-    .run(again(&mut on))
-    .await?;
+    .one(again(&mut on))
+    .await?
+    .col("version")?;
+    for change in changes {
+        let (account, month) = match change {
+            DataChange::Catalog => (None, None),
+            DataChange::Account(a) => (Some(a.as_uuid()), None),
+            DataChange::Month(a, m) => (Some(a.as_uuid()), Some(*m)),
+        };
+        sqlx::query::<D>(
+            "INSERT INTO data_changes (domain_id, version, account_id, month) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .arg(domain.as_uuid())
+        .arg(version)
+        .arg(account)
+        .arg(month)
+        .run(again(&mut on))
+        .await?;
+    }
+    if version % CHANGE_LOG_PRUNE_EVERY == 0 {
+        // Keep the last CHANGE_LOG_VERSIONS versions' changes; an engine older than that
+        // reloads whole.
+        let from = version - crate::CHANGE_LOG_VERSIONS + 1;
+        sqlx::query::<D>("DELETE FROM data_changes WHERE domain_id = $1 AND version < $2")
+            .arg(domain.as_uuid())
+            .arg(from)
+            .run(again(&mut on))
+            .await?;
+        sqlx::query::<D>(
+            "UPDATE data_versions SET log_from = $2 WHERE domain_id = $1 AND log_from < $2",
+        )
+        .arg(domain.as_uuid())
+        .arg(from)
+        .run(again(&mut on))
+        .await?;
+    }
     if D::NOTIFIES {
-        // After the bump (on the pool, two statements commit one after the other); in a
-        // transaction it is delivered when (and if) that commits. Replicas refresh at once.
+        // After the bump; in a transaction it is delivered when (and if) that commits.
+        // Replicas refresh at once.
         sqlx::query::<D>("SELECT pg_notify($1, $2)")
             .arg(CHANGES_CHANNEL)
             .arg(domain.to_string())
@@ -36,6 +75,9 @@ pub(crate) async fn bump<'e, D: Dialect>(
     }
     Ok(())
 }
+
+/// How often (in versions) the change log is pruned.
+const CHANGE_LOG_PRUNE_EVERY: i64 = 64;
 
 /// `on` again, for one more statement (a reborrow of a transaction's connection).
 fn again<'a, D: sqlx::Database>(
@@ -281,7 +323,12 @@ impl<D: Dialect> SqlStore<D> {
             retire_old_segments(&mut tx, (domain, account), &scope, existing, &mut encoders)
                 .await?;
         flush_segments(&mut tx, domain, account, &mut encoders, &mut seq).await?;
-        bump::<D>(&mut *tx, domain).await?;
+        let changed: Vec<DataChange> = scope
+            .months()
+            .into_iter()
+            .map(|m| DataChange::Month(account, m))
+            .collect();
+        bump::<D>(&mut *tx, domain, &changed).await?;
         let outcome = WriteOutcome {
             rows,
             changed_days: changed_days(&before, &after),
@@ -428,6 +475,89 @@ impl<D: Dialect> crate::CostStore for SqlStore<D> {
                 .transpose()?
                 .unwrap_or(0),
         )
+    }
+
+    async fn changes_since(
+        &self,
+        domain: DomainId,
+        version: i64,
+    ) -> Result<Option<DataChanges>, StoreError> {
+        // One statement (one snapshot): the version and the log rows up to it.
+        let rows = sqlx::query::<D>(
+            "SELECT v.version AS current, v.log_from AS log_from, c.version AS version, \
+                    c.account_id AS account_id, c.month AS month \
+             FROM data_versions v LEFT JOIN data_changes c \
+               ON c.domain_id = v.domain_id AND c.version > $2 AND c.version <= v.version \
+             WHERE v.domain_id = $1",
+        )
+        .arg(domain.as_uuid())
+        .arg(version)
+        .all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            // Never bumped: nothing changed since version 0.
+            return Ok((version == 0).then(|| DataChanges::new(0, Vec::new())));
+        };
+        let current: i64 = first.col("current")?;
+        let log_from: i64 = first.col("log_from")?;
+        if version > current || version + 1 < log_from {
+            return Ok(None);
+        }
+        let mut changes = Vec::new();
+        for row in &rows {
+            if row.col::<Option<i64>>("version")?.is_none() {
+                continue; // the LEFT JOIN's row when nothing changed
+            }
+            let account = row.col::<Option<uuid::Uuid>>("account_id")?;
+            let month = row.col::<Option<NaiveDate>>("month")?;
+            changes.push(match (account, month) {
+                (Some(a), Some(m)) => DataChange::Month(AccountId::from_uuid(a), m),
+                (Some(a), None) => DataChange::Account(AccountId::from_uuid(a)),
+                _ => DataChange::Catalog,
+            });
+        }
+        Ok(Some(DataChanges::new(current, changes)))
+    }
+
+    async fn for_each_slice<'v>(
+        &self,
+        domain: DomainId,
+        slices: &[DataChange],
+        visit: &'v mut crate::store::SinkRef<'v>,
+    ) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        let mut accounts: Vec<AccountId> = slices.iter().filter_map(DataChange::account).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        // One statement, so one snapshot: an account's months are all old or all new.
+        let marks = (0..accounts.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT account_id, month, payload FROM cost_segments \
+             WHERE domain_id = $1 AND account_id IN ({marks}) ORDER BY month, account_id, seq"
+        );
+        let mut q = sqlx::query::<D>(&sql).arg(domain.as_uuid());
+        for a in &accounts {
+            q = q.arg(a.as_uuid());
+        }
+        let mut rows = q.stream(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let account = AccountId::from_uuid(row.col("account_id")?);
+            let month: NaiveDate = row.col("month")?;
+            if !crate::store::in_slices(slices, account, month) {
+                continue;
+            }
+            let payload: &[u8] = row.col("payload")?;
+            if !visit.partition(account, payload) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn cost_records(

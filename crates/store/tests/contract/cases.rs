@@ -1800,3 +1800,122 @@ pub async fn the_change_feed_announces_every_committed_version(h: &Harness) {
         "the version had moved when the notification arrived"
     );
 }
+
+pub async fn the_change_log_names_what_each_version_changed(h: &Harness) {
+    use cloudbill_store::{DataChange, DataChanges};
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "a").await;
+    let b = account(s, d.id, web.id, "b").await;
+    let v0 = s.data_version(d.id).await.unwrap();
+    assert_eq!(
+        s.changes_since(d.id, v0).await.unwrap(),
+        Some(DataChanges::new(v0, Vec::new())),
+        "nothing changed since the current version"
+    );
+    // A window over two months of `a`, then one month of `b`.
+    let w = range("2025-02-20", "2025-03-05");
+    let job = start_job(s, &a, w).await;
+    let rows: Vec<_> = w
+        .iter_days()
+        .map(|day| record(&a, &day.to_string(), "1.5", "EC2"))
+        .collect();
+    s.replace_window(d.id, a.id, job, w, &rows).await.unwrap();
+    let v1 = s.data_version(d.id).await.unwrap();
+    let wb = range("2025-03-10", "2025-03-12");
+    let jb = start_job(s, &b, wb).await;
+    s.replace_window(d.id, b.id, jb, wb, &[record(&b, "2025-03-10", "2", "S3")])
+        .await
+        .unwrap();
+    // Another domain's changes are not this one's.
+    project(s, other.id, "elsewhere").await;
+    let v2 = s.data_version(d.id).await.unwrap();
+    let feb = date("2025-02-01");
+    let mar = date("2025-03-01");
+    assert_eq!(
+        s.changes_since(d.id, v0).await.unwrap(),
+        Some(DataChanges::new(
+            v2,
+            vec![
+                DataChange::Month(a.id, feb),
+                DataChange::Month(a.id, mar),
+                DataChange::Month(b.id, mar),
+            ]
+        ))
+    );
+    assert_eq!(
+        s.changes_since(d.id, v1).await.unwrap().unwrap().changes,
+        vec![DataChange::Month(b.id, mar)],
+        "only what came after v1"
+    );
+    // The slices' partitions, in month order, in one read: exactly those changed.
+    let mut seen = Vec::new();
+    s.for_each_slice(
+        d.id,
+        &[DataChange::Month(a.id, mar), DataChange::Account(b.id)],
+        &mut |account, blob: &[u8]| {
+            let p = cloudbill_columnar::Partition::decode(blob).unwrap();
+            seen.push((account, p.month, p.rows));
+            true
+        },
+    )
+    .await
+    .unwrap();
+    seen.sort();
+    let mut want = vec![(a.id, mar, 4), (b.id, mar, 1)];
+    want.sort();
+    assert_eq!(seen, want);
+    // Catalog changes: a project, a move, a deleted account (all its months).
+    let api = project(s, d.id, "api").await;
+    let history = s.assignments(d.id, b.id).await.unwrap();
+    let mut moved = history.clone();
+    moved.push(cloudbill_core::Assignment {
+        project: api.id,
+        from: Some(date("2025-03-11")),
+    });
+    s.set_assignments(d.id, b.id, &history, &moved)
+        .await
+        .unwrap();
+    s.delete_account(d.id, a.id).await.unwrap();
+    let v3 = s.data_version(d.id).await.unwrap();
+    assert_eq!(
+        s.changes_since(d.id, v2).await.unwrap(),
+        Some(DataChanges::new(
+            v3,
+            vec![DataChange::Catalog, DataChange::Account(a.id)]
+        ))
+    );
+    // A version the store never had: reload whole.
+    assert_eq!(s.changes_since(d.id, v3 + 5).await.unwrap(), None);
+    // A domain never changed: nothing since 0.
+    let fresh = domain(s, "fresh").await;
+    let version = s.data_version(fresh.id).await.unwrap();
+    assert_eq!(
+        s.changes_since(fresh.id, version).await.unwrap(),
+        Some(DataChanges::new(version, Vec::new()))
+    );
+}
+
+pub async fn the_change_log_keeps_the_last_versions_only(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let v0 = s.data_version(d.id).await.unwrap();
+    for i in 0..(cloudbill_store::CHANGE_LOG_VERSIONS + 70) {
+        project(s, d.id, &format!("p{i}")).await;
+    }
+    let now = s.data_version(d.id).await.unwrap();
+    assert_eq!(
+        s.changes_since(d.id, v0).await.unwrap(),
+        None,
+        "a version older than the log reloads whole"
+    );
+    let recent = s
+        .changes_since(d.id, now - 10)
+        .await
+        .unwrap()
+        .expect("the last versions are logged");
+    assert_eq!(recent.version, now);
+    assert!(recent.catalog());
+}

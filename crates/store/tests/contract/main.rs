@@ -51,6 +51,8 @@ contract!(
     providers_can_be_disabled_and_enabled,
     domains_are_listed_and_disabled_one_at_a_time,
     the_change_feed_announces_every_committed_version,
+    the_change_log_names_what_each_version_changed,
+    the_change_log_keeps_the_last_versions_only,
     projects_and_groups_enforce_unique_names_and_references,
     accounts_round_trip_with_credentials_and_enforce_names,
     deleting_an_account_removes_its_data,
