@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use cloudbill_aggregate::{Engine, Query, Report};
+use cloudbill_aggregate::{Query, Report};
 use cloudbill_core::{ClientSecret, Domain, Name};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_store::Store;
@@ -121,9 +121,12 @@ pub(crate) struct Inner {
     pub(crate) config: BillingConfig,
     /// This process's identity in sync leases.
     pub(crate) holder: String,
-    /// The warm engine and the data version it was built at.
-    pub(crate) engine: tokio::sync::Mutex<Option<(i64, Arc<Engine>)>>,
-    /// What the warm engine holds in memory ([`Engine::memory_bytes`]), for the server's
+    /// The warm engine and the data version it was built at (swapped whole; held only for
+    /// the swap, so reports read it while a new one loads).
+    pub(crate) engine: std::sync::Mutex<Option<crate::warm::Warm>>,
+    /// Held while the warm engine is being loaded or updated: one load at a time.
+    pub(crate) loading: tokio::sync::Mutex<()>,
+    /// What the warm engine holds in memory ([`cloudbill_aggregate::Engine::memory_bytes`]), for the server's
     /// engine memory budget across domains.
     pub(crate) engine_bytes: std::sync::atomic::AtomicUsize,
     /// Answers of the warm engine by (principal, query), valid for one data version:
@@ -208,7 +211,8 @@ impl Billing {
                 domain,
                 config,
                 holder,
-                engine: tokio::sync::Mutex::new(None),
+                engine: std::sync::Mutex::new(None),
+                loading: tokio::sync::Mutex::new(()),
                 engine_bytes: std::sync::atomic::AtomicUsize::new(0),
                 answers: std::sync::Mutex::new(AnswerCache {
                     version: -1,
@@ -246,10 +250,10 @@ impl Billing {
     /// Drops the warm engine and the cached answers (the next report loads it again);
     /// returns the bytes freed, or 0 when a load or a report holds the engine right now.
     pub(crate) fn evict_engine(&self) -> usize {
-        let Ok(mut engine) = self.inner.engine.try_lock() else {
+        let Ok(_loading) = self.inner.loading.try_lock() else {
             return 0;
         };
-        if engine.take().is_none() {
+        if self.take_warm().is_none() {
             return 0;
         }
         *self

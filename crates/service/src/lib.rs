@@ -29,6 +29,7 @@ mod scheduler;
 mod sync;
 mod tenants;
 mod tokens;
+mod warm;
 
 pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
 pub use auth::Principal;
@@ -80,3 +81,4 @@ pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
 pub use tenants::{Caller, DomainView, SystemAdmin, Tenants, DEFAULT_ENGINE_MEMORY};
+pub use warm::{Refreshed, WarmInfo, FULL_RELOAD_EVERY};

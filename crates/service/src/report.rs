@@ -46,26 +46,19 @@ impl Billing {
         if !self.inner.config.warm_engine || !self.domain().await?.billing_enabled {
             return Ok(());
         }
-        let version = self.inner.store.data_version(self.domain_id()).await?;
-        let query = Query::new(
-            cloudbill_core::DateRange::day(self.today()),
-            cloudbill_core::Granularity::Monthly,
-        );
-        self.engine_for(&query, Some(version)).await?;
+        self.refresh_engine().await?;
         Ok(())
     }
 
-    /// Reloads the warm engine now if the store's data version moved since it was loaded
-    /// (a replica told of another's commit); does nothing when no warm engine is loaded.
-    /// Reports asking meanwhile wait for this load instead of starting their own.
+    /// Brings the warm engine to the store's data version if it moved since it was loaded
+    /// (a replica told of another's commit; a write before it returns) — updating only the
+    /// slices that changed; does nothing when no warm engine is loaded. Reports asking
+    /// meanwhile are answered from the engine there before.
     pub async fn refresh(&self) -> Result<bool, ServiceError> {
-        if self.engine_bytes() == 0 {
+        if !self.inner.config.warm_engine || self.engine_bytes() == 0 {
             return Ok(false);
         }
-        let loaded = || async { self.inner.engine.lock().await.as_ref().map(|(v, _)| *v) };
-        let before = loaded().await;
-        self.warm_up().await?;
-        Ok(loaded().await != before)
+        Ok(self.refresh_engine().await? != crate::warm::Refreshed::Current)
     }
 
     /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
@@ -78,7 +71,7 @@ impl Billing {
         // Checked on every call: turning billing off must not leave cached answers reachable.
         self.require_billing().await?;
         if !self.inner.config.warm_engine {
-            return Ok(Arc::new(self.compute_report(p, query, None).await?));
+            return Ok(Arc::new(self.compute_report(p, query, None).await?.0));
         }
         let version = self.inner.store.data_version(self.domain_id()).await?;
         let key = (p.clone(), query.clone());
@@ -94,11 +87,14 @@ impl Billing {
                 }
             }
         }
-        let answer = Arc::new(self.compute_report(p, query, Some(version)).await?);
+        let (answer, used) = self.compute_report(p, query, Some(version)).await?;
+        let answer = Arc::new(answer);
         let size = approx_bytes(&answer);
         let config = &self.inner.config;
-        if size > config.answer_max_bytes {
-            return Ok(answer); // too big to keep: computed each time
+        if size > config.answer_max_bytes || used != Some(version) {
+            // Too big to keep (computed each time), or answered by an engine of another
+            // version while this one loads.
+            return Ok(answer);
         }
         let mut cache = self
             .inner
@@ -117,13 +113,14 @@ impl Billing {
     }
 
     /// `version`: the data version of the warm engine to use, or `None` to build one for the
-    /// query's months.
+    /// query's months. Returns the answer and the data version of the warm engine that gave
+    /// it (`None`: a one-off engine).
     async fn compute_report(
         &self,
         p: &Principal,
         query: &Query,
         version: Option<i64>,
-    ) -> Result<Report, ServiceError> {
+    ) -> Result<(Report, Option<i64>), ServiceError> {
         let max = self.inner.config.max_query_days;
         if query.range.days() > max {
             return Err(cloudbill_aggregate::QueryError::RangeTooLong {
@@ -133,7 +130,7 @@ impl Billing {
             .into());
         }
         let mut query = query.clone();
-        let engine = self.engine_for(&query, version).await?;
+        let (engine, used) = self.engine_for(&query, version).await?;
         Self::scope(p, &mut query, &engine, true)?;
         // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
         // workers keep answering health checks and small requests meanwhile, and at most one
@@ -144,10 +141,10 @@ impl Billing {
         // request timed out) stops the scan too.
         let stop = StopOnDrop::default();
         let flag = Arc::clone(&stop.0);
-        tokio::task::spawn_blocking(move || engine.query_until(&query, &flag))
+        let report = tokio::task::spawn_blocking(move || engine.query_until(&query, &flag))
             .await
-            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))?
-            .map_err(ServiceError::from)
+            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))??;
+        Ok((report, used))
     }
 
     /// Narrows `query` to what `p` may see: a member's query must name its own projects
@@ -229,7 +226,7 @@ impl Billing {
         // A one-off engine loads only the dimensions its query names: name the tags.
         let mut loading = query.clone();
         loading.group_by.push(GroupKey::tag("key")?);
-        let engine = self.engine_for(&loading, version).await?;
+        let (engine, _) = self.engine_for(&loading, version).await?;
         Self::scope(p, &mut query, &engine, false)?;
         tokio::task::spawn_blocking(move || engine.tag_summary(&query))
             .await
@@ -237,45 +234,35 @@ impl Billing {
             .map_err(ServiceError::from)
     }
 
-    /// The engine to answer `query`: the warm one at data version `version` (rebuilt when the
-    /// version moved), or, with `None`, one built for this query alone — the months of its
-    /// range and the dimensions it names.
+    /// The engine to answer `query`: the warm one at data version `version` (brought to it
+    /// when the version moved, see [`Billing::warm_engine`]) with the version it holds, or,
+    /// with `None`, one built for this query alone — the months of its range and the
+    /// dimensions it names.
     async fn engine_for(
         &self,
         query: &Query,
         version: Option<i64>,
-    ) -> Result<Arc<Engine>, ServiceError> {
+    ) -> Result<(Arc<Engine>, Option<i64>), ServiceError> {
         // The warm engine holds billed cost; another metric is loaded for its query.
-        let version = version.filter(|_| query.metric == CostMetric::Billed);
-        let Some(version) = version else {
-            let keys: Vec<GroupKey> = query
-                .group_by
-                .iter()
-                .chain(query.filters.keys())
-                .cloned()
-                .collect();
-            return Ok(Arc::new(
-                self.load_engine(Some(query.range), Some(&keys), query.metric)
-                    .await?,
-            ));
-        };
-        let mut cached = self.inner.engine.lock().await;
-        if let Some((v, engine)) = cached.as_ref() {
-            if *v == version {
-                return Ok(Arc::clone(engine));
-            }
+        if let Some(version) = version.filter(|_| query.metric == CostMetric::Billed) {
+            let (engine, at) = self.warm_engine(version).await?;
+            return Ok((engine, Some(at)));
         }
-        let engine = Arc::new(self.load_engine(None, None, CostMetric::Billed).await?);
-        self.inner
-            .engine_bytes
-            .store(engine.memory_bytes(), std::sync::atomic::Ordering::Relaxed);
-        *cached = Some((version, Arc::clone(&engine)));
-        Ok(engine)
+        let keys: Vec<GroupKey> = query
+            .group_by
+            .iter()
+            .chain(query.filters.keys())
+            .cloned()
+            .collect();
+        let engine = self
+            .load_engine(Some(query.range), Some(&keys), query.metric)
+            .await?;
+        Ok((Arc::new(engine), None))
     }
 
     /// Builds an engine from the store's partitions of the months overlapping `range` (all with
     /// `None`), streamed one at a time; with `keys`, only the dimensions they name.
-    async fn load_engine(
+    pub(crate) async fn load_engine(
         &self,
         range: Option<cloudbill_core::DateRange>,
         keys: Option<&[GroupKey]>,
@@ -306,7 +293,7 @@ impl Billing {
         }
     }
 
-    async fn catalog(&self) -> Result<Catalog, ServiceError> {
+    pub(crate) async fn catalog(&self) -> Result<Catalog, ServiceError> {
         let store = &self.inner.store;
         let d = self.domain_id();
         let mut histories = store.assignment_histories(d).await?;

@@ -1307,3 +1307,103 @@ async fn a_period_is_not_closed_while_a_sync_runs_but_a_dead_jobs_leftover_does_
     let closed = b.close_period(&Principal::Admin, "2025-05").await.unwrap();
     assert_eq!(closed.state, "closed");
 }
+
+/// #16: after a one-account re-sync, a project move and an account's removal the warm engine
+/// is updated in place (only the changed slices read again), and every answer equals one
+/// from an engine loaded whole from the same store.
+#[tokio::test]
+async fn the_warm_engine_is_updated_in_place_and_answers_as_a_full_load() {
+    for backend in backends("the_warm_engine_is_updated_in_place") {
+        let sim = Simulator::start(SimConfig::demo(date(TODAY)))
+            .await
+            .unwrap();
+        let config = BillingConfig {
+            today: Some(date(TODAY)),
+            default_endpoint: Some(sim.endpoint()),
+            warm_engine: true,
+            ..BillingConfig::default()
+        };
+        let store = backend.store().await;
+        let b = Billing::open(Arc::clone(&store), registry(), "default", config.clone())
+            .await
+            .unwrap();
+        setup(&b).await;
+        let year = range("2025-01-01", "2025-07-01");
+        let sync = |accounts: &[&str], r| SyncRequest {
+            accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+            range: Some(r),
+        };
+        b.sync(
+            &Principal::Admin,
+            &sync(&["acme-main", "globex"], year),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        let mut q = Query::new(year, Granularity::Monthly);
+        q.group_by = vec![GroupKey::Project, GroupKey::ServiceAccount, GroupKey::Service];
+        report(&b, &q).await; // loads the warm engine
+        let loaded = b.warm_info().expect("a warm engine");
+        assert_eq!(loaded.updates, 0);
+        // A whole engine over the same store, for comparison after each change.
+        let whole = || async {
+            let fresh = Billing::open(
+                Arc::clone(&store),
+                registry(),
+                "default",
+                BillingConfig {
+                    warm_engine: false,
+                    ..config.clone()
+                },
+            )
+            .await
+            .unwrap();
+            fresh.report(&Principal::Admin, &q).await.unwrap()
+        };
+        // One account's month re-synced with a restated day.
+        sim.restate("111111111111", date("2025-05-05"));
+        b.sync(
+            &Principal::Admin,
+            &sync(&["acme-main"], range("2025-05-01", "2025-06-01")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        let after_sync = b.warm_info().unwrap();
+        assert_eq!(
+            after_sync.updates, 1,
+            "updated in place by the sync, not reloaded"
+        );
+        assert!(after_sync.version > loaded.version);
+        assert_eq!(after_sync.records, loaded.records);
+        assert_eq!(report(&b, &q).await, whole().await);
+        assert_eq!(
+            b.refresh_engine().await.unwrap(),
+            cloudbill_service::Refreshed::Current
+        );
+        // A move (catalog only: no cost read again) and a removed account.
+        b.move_account(&Principal::Admin, "globex", "web", Some(date("2025-03-10")))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.refresh_engine().await.unwrap(),
+            cloudbill_service::Refreshed::Updated { slices: 0, rows: 0 }
+        );
+        assert_eq!(report(&b, &q).await, whole().await);
+        b.remove_account(&Principal::Admin, "acme-main")
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.refresh_engine().await.unwrap(),
+            cloudbill_service::Refreshed::Updated { slices: 1, rows: 0 }
+        ));
+        let gone = report(&b, &q).await;
+        assert_eq!(gone, whole().await);
+        assert!(gone
+            .results
+            .iter()
+            .all(|r| r.group["service_account"] != "acme-main"));
+        assert_eq!(b.warm_info().unwrap().updates, 3);
+        drop_schema(&backend).await;
+    }
+}

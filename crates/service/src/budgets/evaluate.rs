@@ -16,6 +16,11 @@ impl Billing {
         cause: &str,
         touched: Option<(&BTreeSet<AccountId>, Option<NaiveDate>)>,
     ) {
+        // The warm engine first: the writer's next report sees its change (only the slices
+        // it changed are read again), and the budgets below are evaluated on it.
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "warm engine not refreshed; the next report loads it");
+        }
         let accounts = touched.map(|t| t.0);
         let mut queued = 0;
         match self.evaluate_budgets(cause, accounts).await {
