@@ -4,7 +4,7 @@
 //! of `reference.py` measured in the same run, plus a plain single-threaded loop as the limit
 //! line. Exits non-zero if any result differs from the oracle.
 //!
-//! `store` and `import`: see their modules.
+//! `store`, `import` and `refresh`: see their modules.
 
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)] // A report printer; ratios only.
 
@@ -18,6 +18,7 @@ use cloudbill_focus::{read, BillFormat, ImportOptions};
 
 mod anomaly_bench;
 mod import_bench;
+mod refresh_bench;
 mod store_bench;
 mod tags_bench;
 
@@ -262,6 +263,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        [cmd, dir, rest @ ..] if cmd == "refresh" && rest.len() <= 1 => {
+            match refresh_bench::run(dir, rest.first().map(String::as_str)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("refresh benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         [cmd, dir] if cmd == "tags" => match tags_bench::run(dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -286,7 +296,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | tags DIR | anomalies DIR"
+                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | refresh DIR [POSTGRES_URL] | tags DIR | anomalies DIR"
             );
             ExitCode::from(2)
         }

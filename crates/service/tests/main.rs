@@ -1341,7 +1341,11 @@ async fn the_warm_engine_is_updated_in_place_and_answers_as_a_full_load() {
         .await
         .unwrap();
         let mut q = Query::new(year, Granularity::Monthly);
-        q.group_by = vec![GroupKey::Project, GroupKey::ServiceAccount, GroupKey::Service];
+        q.group_by = vec![
+            GroupKey::Project,
+            GroupKey::ServiceAccount,
+            GroupKey::Service,
+        ];
         report(&b, &q).await; // loads the warm engine
         let loaded = b.warm_info().expect("a warm engine");
         assert_eq!(loaded.updates, 0);

@@ -303,6 +303,37 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Lowers the engine's scale to `scale` when every cost held has at most that many
+    /// decimals (the caller knows it: an update that dropped the rows of the most decimals);
+    /// each cost is divided exactly. Does nothing when `scale` is not lower.
+    pub(super) fn downscale(&mut self, scale: u32) {
+        if scale >= self.scale {
+            return;
+        }
+        let Some(factor) = 10i128.checked_pow(self.scale - scale) else {
+            return;
+        };
+        match &mut self.costs {
+            Costs::Narrow(c) => {
+                let f = i64::try_from(factor).unwrap_or(i64::MAX);
+                for v in c.iter_mut() {
+                    *v /= f;
+                }
+            }
+            Costs::Wide(c) => {
+                for v in c.iter_mut() {
+                    *v /= factor;
+                }
+            }
+        }
+        for (_, v) in &mut self.big {
+            *v /= I256::from(factor);
+        }
+        self.scale = scale;
+    }
+}
+
 /// `(first day of the month, first row)` at every month change of a month-sorted day column.
 pub(super) fn month_starts(day: &[i32]) -> Vec<(i32, usize)> {
     let mut out: Vec<(i32, usize)> = Vec::new();

@@ -82,11 +82,11 @@ impl EngineLoader {
         Self::note_run(
             &mut self.runs,
             account,
-            before,
-            p.rows,
+            before..before + p.rows,
             days,
             &project_of_day,
             new_month,
+            costs.max_scale(),
         );
         b.day.extend(days.iter().map(|d| month + i32::from(*d) - 1));
         b.cols[Slot::Account].extend_repeat(account, p.rows);
@@ -179,16 +179,17 @@ impl EngineLoader {
         }
     }
 
-    /// Records rows `before..before + rows` of `account` (days `days`, projects per day
-    /// `project_of_day`) in the run index: a next segment of the same month extends the run.
+    /// Records rows `range` of `account` (days `days`, projects per day `project_of_day`, costs
+    /// of at most `scale` decimals) in the run index: a next segment of the same month extends
+    /// the run.
     pub(super) fn note_run(
         runs: &mut Vec<super::Run>,
         account: u32,
-        before: usize,
-        rows: usize,
+        range: std::ops::Range<usize>,
         days: &[u8],
         project_of_day: &[u32; 32],
         new_month: bool,
+        scale: u32,
     ) {
         let mut projects = days.iter().map(|d| project_of_day[usize::from(*d).min(31)]);
         let first = projects.next().unwrap_or(super::Run::MIXED);
@@ -197,21 +198,24 @@ impl EngineLoader {
         } else {
             super::Run::MIXED
         };
-        if rows == 0 {
+        if range.is_empty() {
             return;
         }
+        let scale = u8::try_from(scale).unwrap_or(u8::MAX);
         match runs.last_mut() {
-            Some(run) if run.account == account && run.hi == before && !new_month => {
-                run.hi += rows;
+            Some(run) if run.account == account && run.hi == range.start && !new_month => {
+                run.hi = range.end;
+                run.scale = run.scale.max(scale);
                 if run.project != project {
                     run.project = super::Run::MIXED;
                 }
             }
             _ => runs.push(super::Run {
-                lo: before,
-                hi: before + rows,
+                lo: range.start,
+                hi: range.end,
                 account,
                 project,
+                scale,
             }),
         }
     }

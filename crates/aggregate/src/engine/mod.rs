@@ -74,13 +74,15 @@ pub struct Engine {
 }
 
 /// Rows `lo..hi` are one account's (id `account`), all of project `project` — or of several
-/// projects ([`Run::MIXED`]) when the account moved within them.
+/// projects ([`Run::MIXED`]) when the account moved within them — with costs of at most
+/// `scale` decimals (an update that drops the rows of the most decimals lowers the engine's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
     lo: usize,
     hi: usize,
     account: u32,
     project: u32,
+    scale: u8,
 }
 
 impl Run {

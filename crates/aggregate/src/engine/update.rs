@@ -162,6 +162,16 @@ impl EngineUpdate<'_> {
     /// The new engine.
     pub fn finish(mut self) -> Result<Engine, QueryError> {
         self.copy_through(i32::MAX)?;
+        // The scale a whole load would have: the most decimals of the rows kept (answers
+        // print their sums at it).
+        let scale = self
+            .loader
+            .runs
+            .iter()
+            .map(|r| u32::from(r.scale))
+            .max()
+            .unwrap_or(0);
+        self.loader.b.downscale(scale);
         Ok(self.loader.finish())
     }
 
@@ -187,7 +197,7 @@ impl EngineUpdate<'_> {
             for run in old.runs[first..].iter().take_while(|r| r.lo < hi) {
                 let account = self.old_accounts[run.account as usize];
                 if !self.replaced(account, m) {
-                    self.copy_run(account, m, run.lo..run.hi)?;
+                    self.copy_run(account, m, run.lo..run.hi, run.scale)?;
                 }
             }
         }
@@ -200,6 +210,7 @@ impl EngineUpdate<'_> {
         account: AccountId,
         month: i32,
         range: std::ops::Range<usize>,
+        run_scale: u8,
     ) -> Result<(), QueryError> {
         let old = self.old;
         let new_month = self.loader.enter_month(month)?;
@@ -217,11 +228,11 @@ impl EngineUpdate<'_> {
         EngineLoader::note_run(
             &mut self.loader.runs,
             account,
-            before,
-            rows,
+            before..before + rows,
             &days,
             &project_of_day,
             new_month,
+            u32::from(run_scale),
         );
         b.day.extend_from_slice(&old.day[range.clone()]);
         b.cols[Slot::Account].extend_repeat(account, rows);
