@@ -16,6 +16,7 @@ mod query;
 
 pub use engine::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader, EngineUpdate,
+    MAX_LAYERS,
 };
 pub use error::QueryError;
 pub use query::{

@@ -939,7 +939,7 @@ fn partitions_whose_costs_share_no_scale_load_exactly() {
     let p = cloudbill_columnar::Partition::decode(&whole).unwrap();
     assert!(p.costs().unwrap().is_wide(), "the codec stores them wide");
     let parts = vec![(w.records[0].service_account, whole)];
-    let built = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let built = std::sync::Arc::new(Engine::build(&w.records, w.catalog.clone()).unwrap());
     let loaded = Engine::from_partitions(&parts, w.catalog.clone()).unwrap();
     let mut days = Vec::new();
     for (start, end) in [
@@ -1069,7 +1069,7 @@ fn store_order(mut parts: Vec<(AccountId, Vec<u8>)>) -> Vec<(AccountId, Vec<u8>)
 /// Replaces `slices` of `old` (loaded from `old_records`) with those slices of `records` under
 /// `catalog`, as a warm engine does after a sync.
 fn updated(
-    old: &Engine,
+    old: &std::sync::Arc<Engine>,
     catalog: Catalog,
     slices: &[(AccountId, Option<NaiveDate>)],
     records: &[CostRecord],
@@ -1142,8 +1142,16 @@ proptest! {
             });
             catalog.projects[2].name = "data-renamed".into();
         }
-        let old = Engine::from_partitions(&partitions(old_records), w.catalog.clone()).unwrap();
-        let fresh = updated(&old, catalog.clone(), &slices, &now);
+        let old = std::sync::Arc::new(
+            Engine::from_partitions(&partitions(old_records), w.catalog.clone()).unwrap(),
+        );
+        let mut fresh = updated(&old, catalog.clone(), &slices, &now);
+        // The same slices replaced again and again (same data): layers pile up, then are
+        // copied into one engine at MAX_LAYERS.
+        for i in 0..slices.len().min(1) * (cloudbill_aggregate::MAX_LAYERS + 2) {
+            let again = [slices[i % slices.len()]];
+            fresh = updated(&std::sync::Arc::new(fresh), catalog.clone(), &again, &now);
+        }
         let full = Engine::from_partitions(&partitions(&now), catalog.clone()).unwrap();
         prop_assert_eq!(fresh.len(), full.len());
         let (a, b) = (fresh.query(&q), full.query(&q));
@@ -1160,7 +1168,7 @@ proptest! {
             format!("{:?}", full.tag_summary(&q))
         );
         // Updated again (nothing replaced, the first catalog back): as a full load of it.
-        let again = updated(&fresh, w.catalog.clone(), &[], &[]);
+        let again = updated(&std::sync::Arc::new(fresh), w.catalog.clone(), &[], &[]);
         let full_again = Engine::from_partitions(&partitions(&now), w.catalog.clone()).unwrap();
         prop_assert_eq!(
             serde_json::to_value(again.query(&q).ok()).unwrap(),
@@ -1172,7 +1180,7 @@ proptest! {
 #[test]
 fn an_engine_that_cannot_be_updated_says_so() {
     let w = world(&[(0, 1, 0, 0, 100, 2, false), (1, 40, 1, 1, 5, 0, true)]);
-    let built = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    let built = std::sync::Arc::new(Engine::build(&w.records, w.catalog.clone()).unwrap());
     assert!(
         built.update(w.catalog.clone(), &[]).is_none(),
         "built from records: no runs"
@@ -1182,15 +1190,75 @@ fn an_engine_that_cannot_be_updated_says_so() {
         partial.add(account, &blob).unwrap();
     }
     assert!(
-        partial.finish().update(w.catalog.clone(), &[]).is_none(),
+        std::sync::Arc::new(partial.finish())
+            .update(w.catalog.clone(), &[])
+            .is_none(),
         "columns left out"
     );
     // A partition of a slice that was not replaced would count twice: refused.
-    let loaded = Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap();
+    let loaded = std::sync::Arc::new(
+        Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap(),
+    );
     let mut update = loaded.update(w.catalog.clone(), &[]).unwrap();
     let (account, blob) = &partitions(&w.records)[0];
     assert!(matches!(
         update.add(*account, blob),
         Err(QueryError::Corrupt(_))
     ));
+}
+
+/// A one-slice re-sync goes beside the old rows as a layer (nothing copied); once replaced
+/// rows weigh a quarter, the layers are copied into one engine; every step answers as a full
+/// load.
+#[test]
+fn one_slice_updates_are_layered_then_copied_into_one() {
+    use std::sync::Arc;
+    // Three accounts, 90 days, every service and region: 810 records.
+    let raw: Vec<_> = (0u8..3)
+        .flat_map(|acc| {
+            (0u16..90).flat_map(move |day| {
+                (0u8..3).map(move |svc| (acc, day, svc, svc, i64::from(day) * 7 + 3, 2, false))
+            })
+        })
+        .collect();
+    let w = world(&raw);
+    let mut q = Query::new(
+        DateRange::new(date("2025-01-01"), date("2025-04-01")).unwrap(),
+        Granularity::Monthly,
+    );
+    q.group_by = vec![GroupKey::ServiceAccount, GroupKey::tag("team").unwrap()];
+    let full = Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap();
+    let want = serde_json::to_value(full.query(&q).unwrap()).unwrap();
+    let mut accounts: Vec<AccountId> = w.records.iter().map(|r| r.service_account).collect();
+    accounts.dedup();
+    // Another (account, month) each time: each update's rows stay live beside the others.
+    let slices: Vec<(AccountId, Option<NaiveDate>)> = ["2025-01-01", "2025-02-01", "2025-03-01"]
+        .iter()
+        .flat_map(|m| accounts.iter().map(move |a| (*a, Some(date(m)))))
+        .collect();
+    let mut engine =
+        Arc::new(Engine::from_partitions(&partitions(&w.records), w.catalog.clone()).unwrap());
+    let mut seen = Vec::new();
+    for slice in slices
+        .iter()
+        .cycle()
+        .take(cloudbill_aggregate::MAX_LAYERS + 1)
+    {
+        engine = Arc::new(updated(&engine, w.catalog.clone(), &[*slice], &w.records));
+        seen.push(engine.layers());
+        assert_eq!(engine.len(), full.len());
+        assert_eq!(
+            serde_json::to_value(engine.query(&q).unwrap()).unwrap(),
+            want
+        );
+        assert_eq!(
+            format!("{:?}", engine.tag_summary(&q)),
+            format!("{:?}", full.tag_summary(&q))
+        );
+    }
+    assert_eq!(seen[..2], [1, 2], "one layer more per update: {seen:?}");
+    assert!(
+        seen.contains(&0),
+        "copied into one engine at MAX_LAYERS: {seen:?}"
+    );
 }

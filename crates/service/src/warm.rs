@@ -60,6 +60,8 @@ pub struct WarmInfo {
     pub records: usize,
     /// Memory held ([`Engine::memory_bytes`]).
     pub bytes: usize,
+    /// Earlier loads' rows it answers with besides its own ([`Engine::layers`]).
+    pub layers: usize,
 }
 
 impl Billing {
@@ -71,6 +73,7 @@ impl Billing {
             updates: w.updates,
             records: w.engine.len(),
             bytes: w.engine.memory_bytes(),
+            layers: w.engine.layers(),
         })
     }
 

@@ -99,6 +99,88 @@ impl Builder {
         }
     }
 
+    /// A builder whose ids continue `old`'s (every dictionary starts as `old`'s, new catalog
+    /// accounts, projects and groups appended), with `catalog`'s project histories and
+    /// groups, columns of `old`'s widths with room for `count` rows, at `old`'s scale: rows
+    /// built here mean the same as `old`'s rows, side by side.
+    pub(super) fn continuing(old: &Engine, catalog: &Catalog, count: usize) -> Self {
+        let mut dicts = old.dicts.clone();
+        for p in &catalog.projects {
+            dicts.project.id(&p.id.to_string());
+        }
+        let unassigned = dicts.project.id(UNASSIGNED);
+        for g in &catalog.groups {
+            dicts.group.id(&g.id.to_string());
+        }
+        let no_group = dicts.group.id(NONE);
+        let group_of: HashMap<String, Option<GroupId>> = catalog
+            .projects
+            .iter()
+            .map(|p| (p.id.to_string(), p.group))
+            .collect();
+        let project_group = dicts
+            .project
+            .values()
+            .iter()
+            .map(|pid| {
+                group_of
+                    .get(pid)
+                    .copied()
+                    .flatten()
+                    .and_then(|g| dicts.group.get(&g.to_string()))
+                    .unwrap_or(no_group)
+            })
+            .collect();
+        let mut account_index = IdMap::default();
+        for (idx, v) in dicts.account.values().iter().enumerate() {
+            if let Ok(id) = v.parse::<AccountId>() {
+                account_index.insert(id, u32::try_from(idx).unwrap_or(u32::MAX));
+            }
+        }
+        let mut account_history = vec![Vec::new(); dicts.account.len()];
+        for a in &catalog.accounts {
+            let idx = dicts.account.id(&a.id.to_string());
+            account_index.insert(a.id, idx);
+            if account_history.len() <= idx as usize {
+                account_history.resize(idx as usize + 1, Vec::new());
+            }
+            account_history[idx as usize] = a
+                .history
+                .iter()
+                .map(|h| {
+                    (
+                        h.from,
+                        dicts
+                            .project
+                            .get(&h.project.to_string())
+                            .unwrap_or(unassigned),
+                    )
+                })
+                .collect();
+        }
+        let mut cols = BySlot(std::array::from_fn(|_| Col::with_capacity(count)));
+        for slot in Slot::PER_ROW {
+            cols[slot] = old.col(slot).empty_like(count);
+        }
+        Self {
+            dicts,
+            project_group,
+            account_index,
+            account_history,
+            unassigned,
+            day: Vec::with_capacity(count),
+            cols,
+            costs: match &old.costs {
+                Costs::Narrow(_) => Costs::Narrow(Vec::with_capacity(count)),
+                Costs::Wide(_) => Costs::Wide(Vec::with_capacity(count)),
+            },
+            big: Vec::new(),
+            scale: old.scale,
+            tags: old.tags.emptied(count),
+            attrs: old.attrs.emptied(count),
+        }
+    }
+
     /// The dictionary id of an account; one the catalog does not know still counts
     /// (consolidated), as "(unassigned)".
     pub(super) fn account(&mut self, id: AccountId) -> u32 {
@@ -209,6 +291,7 @@ impl Builder {
         let Builder {
             dicts,
             project_group,
+            account_history,
             day,
             cols,
             costs,
@@ -271,6 +354,8 @@ impl Builder {
             tags_skipped: false,
             attrs_skipped: false,
             metric: cloudbill_core::CostMetric::Billed,
+            history: account_history,
+            layers: Vec::new(),
         }
     }
 

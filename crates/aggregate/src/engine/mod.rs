@@ -20,7 +20,7 @@ use cloudbill_core::{AccountId, CostRecord, NaiveDate};
 
 pub use catalog::{Catalog, CatalogAccount, CatalogGroup, CatalogProject};
 pub use loader::EngineLoader;
-pub use update::EngineUpdate;
+pub use update::{EngineUpdate, MAX_LAYERS};
 
 use builder::{scaled, Builder};
 use catalog::Dict;
@@ -71,6 +71,23 @@ pub struct Engine {
     attrs_skipped: bool,
     /// The cost its cost column holds ([`EngineLoader::metric`]).
     metric: cloudbill_core::CostMetric,
+    /// Each account's project history as dictionary ids (what the project column was
+    /// derived from): an update may add rows beside older ones only while it is unchanged.
+    history: Vec<Vec<(Option<NaiveDate>, u32)>>,
+    /// Rows of earlier loads this engine answers with besides its own (see `update`): each
+    /// an engine whose own rows (never its layers) count, through its live runs only. Their
+    /// dictionaries are prefixes of this engine's, so their ids mean the same here.
+    layers: Vec<Layer>,
+}
+
+/// An earlier engine's rows that still count: those of `runs` (its runs not replaced
+/// since).
+#[derive(Debug, Clone)]
+struct Layer {
+    rows: std::sync::Arc<Engine>,
+    runs: Vec<Run>,
+    /// Whether every run of `rows` is in `runs` (then its month index bounds a scan).
+    whole: bool,
 }
 
 /// Rows `lo..hi` are one account's (id `account`), all of project `project` — or of several
@@ -201,12 +218,37 @@ impl Engine {
 
     /// Number of records held.
     pub fn len(&self) -> usize {
-        self.day.len()
+        self.day.len() + self.layers.iter().map(Layer::len).sum::<usize>()
+    }
+
+    /// How many earlier engines' rows it answers with besides its own (see
+    /// [`Engine::update`]).
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// This engine's own rows and each layer's, with the runs that count (`None`: all).
+    fn parts(&self) -> impl Iterator<Item = (&Engine, Option<&[Run]>)> {
+        std::iter::once((self, None)).chain(
+            self.layers
+                .iter()
+                .map(|l| (&*l.rows, (!l.whole).then_some(l.runs.as_slice()))),
+        )
     }
 
     /// The memory the engine holds, in bytes (its columns, costs and dictionaries; the
     /// catalog left out): what a server counts against its engine memory budget.
     pub fn memory_bytes(&self) -> usize {
+        self.own_memory()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.rows.own_memory())
+                .sum::<usize>()
+    }
+
+    /// [`Engine::memory_bytes`] of its own rows and dictionaries, its layers left out.
+    fn own_memory(&self) -> usize {
         let d = &self.dicts;
         let dicts = [
             &d.account,
@@ -253,6 +295,13 @@ impl Engine {
 
     /// Whether the engine holds no record.
     pub fn is_empty(&self) -> bool {
-        self.day.is_empty()
+        self.len() == 0
+    }
+}
+
+impl Layer {
+    /// Rows that count.
+    fn len(&self) -> usize {
+        self.runs.iter().map(|r| r.hi - r.lo).sum()
     }
 }

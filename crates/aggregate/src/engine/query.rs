@@ -10,9 +10,8 @@ use ethnum::I256;
 
 use super::builder::month_of;
 use super::catalog::{Dict, NONE};
-use super::columns::{Col, Costs, Slot};
+use super::columns::{Col, Costs, IdMap, Slot};
 use super::scan::{Dim, Layout, NEVER};
-use super::tags::TagDim;
 use super::{day_number, Engine, Run};
 use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
 
@@ -39,7 +38,7 @@ impl Engine {
         match key {
             GroupKey::Provider => &self.provider,
             GroupKey::Project | GroupKey::ProjectGroup => &self.project,
-            // Tags and attributes are read through `tag_dim`, never as one column.
+            // Tags and attributes are read through their own columns (`part_dims`).
             GroupKey::ServiceAccount | GroupKey::Tag(_) | GroupKey::Attribute(_) => &self.account,
             GroupKey::CloudAccount => &self.cloud_account,
             GroupKey::Region => &self.region,
@@ -73,7 +72,7 @@ impl Engine {
     /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
     fn display_names(&self, key: &GroupKey) -> Vec<String> {
         if self.keyed(key).is_some() {
-            return self.tag_dim(key).names;
+            return self.tag_names(key);
         }
         let by_id: HashMap<String, &str> = match key {
             GroupKey::Project => self
@@ -235,7 +234,13 @@ impl Engine {
     /// The row ranges of `lo..hi` a scan with `filters` must read: with a project or account
     /// filter, only the account runs that can match (a run whose account moved between
     /// projects within it is read whole; its rows are still checked one by one).
-    fn ranges(&self, lo: usize, hi: usize, filters: &[(&Col, Vec<bool>)]) -> Vec<(usize, usize)> {
+    pub(super) fn ranges(
+        &self,
+        lo: usize,
+        hi: usize,
+        filters: &[(&Col, Vec<bool>)],
+        live: Option<&[Run]>,
+    ) -> Vec<(usize, usize)> {
         let allows = |col: &Col, id: u32| {
             filters
                 .iter()
@@ -246,12 +251,14 @@ impl Engine {
             std::ptr::eq(*c, std::ptr::from_ref(&self.project))
                 || std::ptr::eq(*c, std::ptr::from_ref(&self.account))
         });
-        if self.runs.is_empty() || !narrows {
+        // Runs not in `live` were replaced since: only the live ones are read.
+        let runs = live.unwrap_or(&self.runs);
+        if live.is_none() && (self.runs.is_empty() || !narrows) {
             return vec![(lo, hi)];
         }
-        let first = self.runs.partition_point(|r| r.hi <= lo);
+        let first = runs.partition_point(|r| r.hi <= lo);
         let mut out: Vec<(usize, usize)> = Vec::new();
-        for run in self.runs[first..].iter().take_while(|r| r.lo < hi) {
+        for run in runs[first..].iter().take_while(|r| r.lo < hi) {
             let keep = allows(&self.account, run.account)
                 && (run.project == Run::MIXED || allows(&self.project, run.project));
             if !keep {
@@ -264,6 +271,152 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// `filters` (this engine's, see [`Engine::filters`]) as they read `part` (this engine or
+    /// one of its layers): the same allowed ids (a layer's ids mean the same here) on the
+    /// part's columns; a tag or attribute the part has no column for reads as no value.
+    pub(super) fn part_filters<'p>(
+        &self,
+        part: &'p Engine,
+        query: &Query,
+        filters: &[(&Col, Vec<bool>)],
+    ) -> Vec<(&'p Col, Vec<bool>)> {
+        query
+            .filters
+            .keys()
+            .zip(filters)
+            .map(|(key, (_, allowed))| match key {
+                GroupKey::ProjectGroup => (&part.project, allowed.clone()),
+                GroupKey::Tag(_) | GroupKey::Attribute(_) => {
+                    match part
+                        .keyed(key)
+                        .and_then(|(c, name)| c.key(name).map(|k| (c, k)))
+                    {
+                        Some((columns, k)) if self.keyed_column(key).is_some() => {
+                            (columns.column(k), allowed.clone())
+                        }
+                        _ => {
+                            // No value on every row: allowed as `(none)` is.
+                            let none = if self.keyed_column(key).is_some() {
+                                allowed.first().copied().unwrap_or(false)
+                            } else {
+                                allowed.iter().any(|x| *x)
+                            };
+                            (&part.account, vec![none; self.dicts.account.len()])
+                        }
+                    }
+                }
+                _ => (part.column(key), allowed.clone()),
+            })
+            .collect()
+    }
+
+    /// The group-by dimensions of `query` as they read `part`, with this engine's radices.
+    fn part_dims<'p>(
+        &'p self,
+        part: &'p Engine,
+        query: &Query,
+        tags: &BTreeMap<&GroupKey, Vec<String>>,
+        radices: &[u128],
+        zero: &'p [u32],
+    ) -> Vec<Dim<'p>> {
+        query
+            .group_by
+            .iter()
+            .zip(radices)
+            .map(|(k, radix)| {
+                let radix = *radix;
+                if tags.contains_key(k) {
+                    match part
+                        .keyed(k)
+                        .and_then(|(c, name)| c.key(name).map(|i| (c, i)))
+                    {
+                        Some((columns, i)) => Dim {
+                            col: columns.column(i),
+                            map: None,
+                            radix,
+                        },
+                        None => Dim {
+                            col: &part.account,
+                            map: Some(zero),
+                            radix,
+                        },
+                    }
+                } else if *k == GroupKey::ProjectGroup {
+                    Dim {
+                        col: &part.project,
+                        map: Some(&self.project_group),
+                        radix,
+                    }
+                } else {
+                    Dim {
+                        col: part.column(k),
+                        map: None,
+                        radix,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The cell sums of this engine's own rows (of `live` runs only, when given) under
+    /// `layout`: dense, hashed or 256-bit (see `scan.rs`).
+    fn part_sums(
+        &self,
+        layout: &Layout<'_>,
+        live: Option<&[Run]>,
+        cells: u128,
+        (cap, over): (Option<usize>, &mut Option<usize>),
+    ) -> Vec<(u128, I256)> {
+        let (lo, hi) = self.rows_of(layout.start, layout.end);
+        // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
+        // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
+        let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
+        let ranges = self.ranges(lo, hi, layout.filters, live);
+        let scanned: usize = ranges.iter().map(|(a, b)| b - a).sum();
+        // Dense when the cells are few against the rows scanned (the array is zeroed and
+        // walked whole): at most 1M cells (16 MiB) and twice the rows.
+        let dense = usize::try_from(cells)
+            .ok()
+            .filter(|c| *c <= (1 << 20).min((scanned * 2).max(1 << 12)) && !has_big);
+        let dense_sums = match dense {
+            Some(dense_cells) => match &self.costs {
+                Costs::Narrow(c) => self.scan_dense(
+                    &ranges,
+                    layout,
+                    dense_cells,
+                    false,
+                    (cap, &mut *over),
+                    |i| i128::from(c[i]),
+                ),
+                Costs::Wide(c) => {
+                    self.scan_dense(&ranges, layout, dense_cells, true, (cap, &mut *over), |i| {
+                        c[i]
+                    })
+                }
+            },
+            None => None,
+        };
+        // Sparse: hashed i128 sums when the cell index fits a usize and no 256-bit row is in
+        // the range; the 256-bit scan otherwise (or when an i128 sum overflowed).
+        let hashed = if dense_sums.is_none() && !has_big && usize::try_from(cells).is_ok() {
+            match &self.costs {
+                Costs::Narrow(c) => {
+                    self.scan_hashed(&ranges, layout, (cap, &mut *over), |i| i128::from(c[i]))
+                }
+                Costs::Wide(c) => self.scan_hashed(&ranges, layout, (cap, &mut *over), |i| c[i]),
+            }
+        } else {
+            None
+        };
+        match dense_sums.or(hashed) {
+            Some(sums) => sums,
+            None => match &self.costs {
+                Costs::Narrow(c) => self.scan_sparse(&ranges, layout, cap, |i| i128::from(c[i])),
+                Costs::Wide(c) => self.scan_sparse(&ranges, layout, cap, |i| c[i]),
+            },
+        }
     }
 
     /// Answers `query` exactly.
@@ -311,67 +464,31 @@ impl Engine {
         let filters = self.filters(query)?;
 
         // Each tag's and attribute's column and values, once per query.
-        let tags: BTreeMap<&GroupKey, TagDim<'_>> = query
+        let tags: BTreeMap<&GroupKey, Vec<String>> = query
             .group_by
             .iter()
             .filter(|k| self.keyed(k).is_some())
-            .map(|k| (k, self.tag_dim(k)))
+            .map(|k| (k, self.tag_names(k)))
             .collect();
-        // Group dimensions: column, an optional id mapping (project → its group, tag set → its
-        // value of a key), radix.
-        let dims: Vec<Dim<'_>> = query
+        // Each group-by key's number of ids (this engine's dictionaries hold its layers').
+        let radices: Vec<u128> = query
             .group_by
             .iter()
             .map(|k| {
-                if let Some(dim) = tags.get(k) {
-                    Dim {
-                        col: dim.col,
-                        map: dim.map.as_deref(),
-                        radix: dim.names.len() as u128,
-                    }
-                } else if *k == GroupKey::ProjectGroup {
-                    Dim {
-                        col: self.column(k),
-                        map: Some(&self.project_group),
-                        radix: self.dicts.group.len().max(1) as u128,
-                    }
-                } else {
-                    Dim {
-                        col: self.column(k),
-                        map: None,
-                        radix: self.dict(k).len().max(1) as u128,
-                    }
-                }
+                let n = match tags.get(k) {
+                    Some(names) => names.len(),
+                    None if *k == GroupKey::ProjectGroup => self.dicts.group.len(),
+                    None => self.dict(k).len(),
+                };
+                n.max(1) as u128
             })
             .collect();
         let n_currency = self.dicts.currency.len().max(1) as u128;
         let n_buckets = labels.len().max(1) as u128;
         let mut cells: u128 = n_buckets * n_currency;
-        for d in &dims {
-            cells = cells.checked_mul(d.radix).ok_or(QueryError::Overflow)?;
+        for r in &radices {
+            cells = cells.checked_mul(*r).ok_or(QueryError::Overflow)?;
         }
-
-        let (lo, hi) = self.rows_of(start, end);
-        let layout = Layout {
-            dims: &dims,
-            filters: &filters,
-            bucket_of_day: &bucket_of_day,
-            start,
-            end,
-            n_buckets,
-            n_currency,
-            cancel,
-        };
-        // The dense scan sums in i128; rows beyond i128 in the range, or an i128 sum that
-        // overflows, send the query down the sparse scan's 256-bit sums (exact at any size).
-        let has_big = self.big.iter().any(|(row, _)| (lo..hi).contains(row));
-        let ranges = self.ranges(lo, hi, &filters);
-        let scanned: usize = ranges.iter().map(|(a, b)| b - a).sum();
-        // Dense when the cells are few against the rows scanned (the array is zeroed and
-        // walked whole): at most 1M cells (16 MiB) and twice the rows.
-        let dense = usize::try_from(cells)
-            .ok()
-            .filter(|c| *c <= (1 << 20).min((scanned * 2).max(1 << 12)) && !has_big);
         // Without paging the answer holds every cell: a scan past the bound stops there.
         let cap = query
             .max_cells
@@ -379,43 +496,43 @@ impl Engine {
             .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
         // Cells counted past `cap` (the answer is refused without being decoded).
         let mut over: Option<usize> = None;
-        let dense_sums = match dense {
-            Some(dense_cells) => match &self.costs {
-                Costs::Narrow(c) => self.scan_dense(
-                    &ranges,
-                    &layout,
-                    dense_cells,
-                    false,
-                    (cap, &mut over),
-                    |i| i128::from(c[i]),
-                ),
-                Costs::Wide(c) => {
-                    self.scan_dense(&ranges, &layout, dense_cells, true, (cap, &mut over), |i| {
-                        c[i]
-                    })
-                }
-            },
-            None => None,
-        };
-        // Sparse: hashed i128 sums when the cell index fits a usize and no 256-bit row is in
-        // the range; the 256-bit scan otherwise (or when an i128 sum overflowed).
-        let hashed = if dense_sums.is_none() && !has_big && usize::try_from(cells).is_ok() {
-            match &self.costs {
-                Costs::Narrow(c) => {
-                    self.scan_hashed(&ranges, &layout, (cap, &mut over), |i| i128::from(c[i]))
-                }
-                Costs::Wide(c) => self.scan_hashed(&ranges, &layout, (cap, &mut over), |i| c[i]),
+        let zero = vec![0u32; self.dicts.account.len()];
+        let mut sums: Vec<(u128, I256)> = Vec::new();
+        let mut merged: Option<IdMap<u128, I256>> = None;
+        for (part, live) in self.parts() {
+            let part_filters = self.part_filters(part, query, &filters);
+            let dims = self.part_dims(part, query, &tags, &radices, &zero);
+            let layout = Layout {
+                dims: &dims,
+                filters: &part_filters,
+                bucket_of_day: &bucket_of_day,
+                start,
+                end,
+                n_buckets,
+                n_currency,
+                cancel,
+            };
+            let part_sums = part.part_sums(&layout, live, cells, (cap, &mut over));
+            if over.is_some() {
+                break;
             }
-        } else {
-            None
-        };
-        let sums: Vec<(u128, I256)> = match dense_sums.or(hashed) {
-            Some(sums) => sums,
-            None => match &self.costs {
-                Costs::Narrow(c) => self.scan_sparse(&ranges, &layout, cap, |i| i128::from(c[i])),
-                Costs::Wide(c) => self.scan_sparse(&ranges, &layout, cap, |i| c[i]),
-            },
-        };
+            if self.layers.is_empty() {
+                sums = part_sums;
+                break;
+            }
+            let m = merged.get_or_insert_with(IdMap::default);
+            for (k, v) in part_sums {
+                *m.entry(k).or_insert(I256::ZERO) += v;
+            }
+            if cap.is_some_and(|c| m.len() > c) {
+                over = Some(m.len());
+                break;
+            }
+        }
+        if let Some(m) = merged {
+            sums = m.into_iter().collect();
+        }
+        let dims = radices;
 
         if cancel.load(Ordering::Relaxed) {
             return Err(QueryError::Cancelled);
@@ -431,7 +548,6 @@ impl Engine {
         // big answer costs no strings, and only the rows answered are rendered. A cell's key
         // is (group, bucket, currency) in mixed radix, so sorted keys hold each group's cells
         // together, in (bucket, currency) order.
-        let mut sums = sums;
         sums.sort_unstable_by_key(|c| c.0);
         let per_group = n_buckets * n_currency;
         let mut rows: Vec<(Vec<u32>, Cells)> = Vec::new();
@@ -447,9 +563,9 @@ impl Engine {
                 current = Some(group_key);
                 let mut group = vec![0u32; dims.len()];
                 let mut g = group_key;
-                for (slot, d) in group.iter_mut().zip(&dims).rev() {
-                    *slot = u32::try_from(g % d.radix).unwrap_or(0);
-                    g /= d.radix;
+                for (slot, radix) in group.iter_mut().zip(&dims).rev() {
+                    *slot = u32::try_from(g % radix).unwrap_or(0);
+                    g /= radix;
                 }
                 rows.push((group, Vec::new()));
             }
@@ -463,7 +579,7 @@ impl Engine {
             .group_by
             .iter()
             .map(|k| match k {
-                _ if tags.contains_key(k) => tags[k].names.clone(),
+                _ if tags.contains_key(k) => tags[k].clone(),
                 _ => self.display_names(k),
             })
             .collect();

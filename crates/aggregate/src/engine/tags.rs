@@ -1,7 +1,7 @@
 //! Keyed columns: one dictionary-encoded column per key, value id 0 for a row without a value.
 //! A key first seen mid-load gets a column backfilled with 0 for the rows before it. Tags use
 //! one set (a column per tag key), FOCUS attributes another (a column per attribute). The
-//! second half: how a query reads them (`tag_dim`, `keyed_filter`) and `tag_summary`.
+//! second half: how a query reads them (`tag_names`, `keyed_filter`) and `tag_summary`.
 //!
 //! One column per key (rather than one column of whole tag sets) keeps memory proportional to
 //! rows × keys at one or two bytes each, however many distinct combinations the tags form
@@ -194,15 +194,6 @@ impl TagColumns {
     }
 }
 
-/// How a query reads tag `key`: the key's column and its values, or, for a key no row has,
-/// the account column mapped to one value, `(none)`.
-pub(super) struct TagDim<'a> {
-    pub(super) col: &'a Col,
-    pub(super) map: Option<Vec<u32>>,
-    /// Display values by id (`(none)` for rows without the tag).
-    pub(super) names: Vec<String>,
-}
-
 impl Engine {
     /// The keyed columns of `key` (a tag or an attribute) and the name of its column there.
     pub(super) fn keyed<'k>(&self, key: &'k GroupKey) -> Option<(&TagColumns, &'k str)> {
@@ -213,24 +204,26 @@ impl Engine {
         }
     }
 
-    pub(super) fn tag_dim(&self, key: &GroupKey) -> TagDim<'_> {
-        let (columns, name) = self.keyed(key).unwrap_or((&self.tags, ""));
-        match columns.key(name) {
-            Some(k) => TagDim {
-                col: columns.column(k),
-                map: None,
-                names: columns
-                    .values(k)
-                    .iter()
-                    .enumerate()
-                    .map(|(id, v)| if id == 0 { NONE.to_owned() } else { v.clone() })
-                    .collect(),
-            },
-            None => TagDim {
-                col: &self.account,
-                map: Some(vec![0; self.dicts.account.len()]),
-                names: vec![NONE.to_owned()],
-            },
+    /// The id of `key`'s column (a tag or an attribute), if any row has it.
+    pub(super) fn keyed_column(&self, key: &GroupKey) -> Option<usize> {
+        self.keyed(key)
+            .and_then(|(columns, name)| columns.key(name))
+    }
+
+    /// The values of tag or attribute `key` as results show them, by id: `(none)` for id 0
+    /// (no value), and only that for a key no row has (a query reads it as no value).
+    pub(super) fn tag_names(&self, key: &GroupKey) -> Vec<String> {
+        match self
+            .keyed(key)
+            .and_then(|(c, name)| c.key(name).map(|k| (c, k)))
+        {
+            Some((columns, k)) => columns
+                .values(k)
+                .iter()
+                .enumerate()
+                .map(|(id, v)| if id == 0 { NONE.to_owned() } else { v.clone() })
+                .collect(),
+            None => vec![NONE.to_owned()],
         }
     }
 
@@ -267,19 +260,30 @@ impl Engine {
         let start = day_number(query.range.start());
         let end = day_number(query.range.end());
         let filters = self.filters(query)?;
-        let layout = Layout::filtering(&filters, start, end);
-        let (lo, hi) = self.rows_of(start, end);
-        let selected: Vec<usize> = (lo..hi)
-            .filter(|i| (start..end).contains(&self.day[*i]) && Self::passes(&layout, *i))
+        // Per key (this engine's ids; a layer's are a prefix of them), records per value id.
+        let mut counts: Vec<Vec<u64>> = (0..self.tags.keys().len())
+            .map(|k| vec![0u64; self.tags.values(k).len()])
             .collect();
-        let mut keys: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
-        for (k, key) in self.tags.keys().iter().enumerate() {
-            let col = self.tags.column(k);
-            let names = self.tags.values(k);
-            let mut counts = vec![0u64; names.len()];
-            for i in &selected {
-                counts[col.get(*i)] += 1;
+        for (part, live) in self.parts() {
+            let part_filters = self.part_filters(part, query, &filters);
+            let layout = Layout::filtering(&part_filters, start, end);
+            let (lo, hi) = part.rows_of(start, end);
+            let selected: Vec<usize> = part
+                .ranges(lo, hi, &part_filters, live)
+                .into_iter()
+                .flat_map(|(a, b)| a..b)
+                .filter(|i| (start..end).contains(&part.day[*i]) && Self::passes(&layout, *i))
+                .collect();
+            for (k, counts) in counts.iter_mut().enumerate().take(part.tags.keys().len()) {
+                let col = part.tags.column(k);
+                for i in &selected {
+                    counts[col.get(*i)] += 1;
+                }
             }
+        }
+        let mut keys: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+        for ((k, key), counts) in self.tags.keys().iter().enumerate().zip(counts) {
+            let names = self.tags.values(k);
             let values: Vec<(&str, u64)> = names
                 .iter()
                 .zip(counts)

@@ -1,45 +1,54 @@
-//! Updating a loaded engine in place of reloading it: the slices that changed — an account's
-//! month, or every month of an account — come from the store again, every other account run is
-//! copied from the old engine column by column, and the catalog (accounts, projects, groups,
-//! assignments) is taken new, so a project move or a new account re-derives the project of
-//! each copied row without reading a cost again.
+//! Updating a loaded engine instead of reloading it: the slices that changed — an account's
+//! month, or every month of an account — come from the store again; nothing else is read.
+//!
+//! Two ways, chosen at [`EngineUpdate::finish`]:
+//! - **Layered** (the usual one): the new rows become a small engine of their own, whose
+//!   dictionaries continue the old one's, and the old engine's rows stay where they are —
+//!   shared, not copied — as a layer that counts through its runs not replaced. A
+//!   one-account re-sync costs reading that account's months and nothing proportional to
+//!   the domain.
+//! - **Copied**: one new engine with every live run copied column by column and the new rows
+//!   added — when a project history changed (the project of copied rows is derived again, no
+//!   cost is read), when the new rows need more decimals (or fewer: the rows of the most
+//!   decimals went), when layers pile up ([`MAX_LAYERS`]) or replaced rows take more than a
+//!   quarter of the memory. It also drops the dictionary values no row uses any more.
 //!
 //! The old engine is only read: queries keep answering from it while the new one is built,
-//! and the caller swaps the new one in. The result equals a full load of the same data (the
-//! rows of a month may come in another account order, which no answer depends on); its
-//! dictionaries may keep values no row uses any more (they match nothing and cost a few
-//! bytes), so a caller reloads whole now and then.
+//! and the caller swaps the new one in. Either way the result answers every query as a full
+//! load of the same data would (proptested against one).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use cloudbill_columnar::Partition;
 use cloudbill_core::{AccountId, CostMetric, NaiveDate};
 use ethnum::I256;
 
-use super::builder::Builder;
+use super::builder::{month_of, Builder};
 use super::catalog::Catalog;
 use super::columns::{Costs, Slot};
 use super::loader::EngineLoader;
-use super::{day_number, Engine};
+use super::{day_number, Engine, Layer, Run};
 use crate::QueryError;
 
-/// Builds an engine from an old one and the changed slices' partitions
-/// ([`Engine::update`]).
-pub struct EngineUpdate<'e> {
-    old: &'e Engine,
-    loader: EngineLoader,
-    /// Months (first days) of whole accounts replaced, and single (account, month) slices.
+/// Layers an engine may answer with before an update copies them into one.
+pub const MAX_LAYERS: usize = 8;
+
+/// Builds an engine from an old one and the changed slices' partitions ([`Engine::update`]).
+pub struct EngineUpdate {
+    old: Arc<Engine>,
+    catalog: Catalog,
+    /// Whole accounts replaced, and single (account, first day of month) slices.
     whole: HashSet<AccountId>,
     slices: HashSet<(AccountId, i32)>,
-    /// The old engine's account ids as store ids.
-    old_accounts: Vec<AccountId>,
-    /// The next old month to copy (index into `old.months`).
-    next_month: usize,
-    /// Rows added from partitions (the rest were copied).
+    /// The replaced slices' partitions, in month order.
+    blobs: Vec<(AccountId, Vec<u8>)>,
+    /// Their rows, and the most decimals of their costs.
     added: usize,
+    scale: u32,
 }
 
-impl std::fmt::Debug for EngineUpdate<'_> {
+impl std::fmt::Debug for EngineUpdate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineUpdate")
             .field("whole", &self.whole.len())
@@ -56,24 +65,17 @@ impl Engine {
     /// resolving names. `None` when this engine cannot be updated: it was built from records
     /// (no account runs), loaded with columns left out, or holds effective cost.
     pub fn update(
-        &self,
+        self: &Arc<Self>,
         catalog: Catalog,
         replaced: &[(AccountId, Option<NaiveDate>)],
-    ) -> Option<EngineUpdate<'_>> {
+    ) -> Option<EngineUpdate> {
         let partial = self.skipped.0.iter().any(|s| *s) || self.tags_skipped || self.attrs_skipped;
         if partial
             || self.metric != CostMetric::Billed
-            || (self.runs.is_empty() && !self.is_empty())
+            || (self.runs.is_empty() && !self.day.is_empty())
         {
             return None;
         }
-        let old_accounts = self
-            .dicts
-            .account
-            .values()
-            .iter()
-            .map(|v| v.parse::<AccountId>().ok())
-            .collect::<Option<Vec<_>>>()?;
         let mut whole = HashSet::new();
         let mut slices = HashSet::new();
         for (account, month) in replaced {
@@ -86,43 +88,19 @@ impl Engine {
                 }
             }
         }
-        // The new columns start as the old ones' shapes, with the old dictionaries (so copied
-        // ids stay valid); accounts, projects and groups come from the new catalog.
-        let rows = self.len() + self.len() / 16;
-        let mut b = Builder::new(&catalog, rows, self.scale);
-        let d = &self.dicts;
-        b.dicts.provider = d.provider.clone();
-        b.dicts.cloud_account = d.cloud_account.clone();
-        b.dicts.region = d.region.clone();
-        b.dicts.service = d.service.clone();
-        b.dicts.usage_type = d.usage_type.clone();
-        b.dicts.instance_type = d.instance_type.clone();
-        b.dicts.currency = d.currency.clone();
-        b.dicts.category = d.category.clone();
-        for slot in Slot::PER_ROW {
-            b.cols[slot] = self.col(slot).empty_like(rows);
-        }
-        b.costs = match &self.costs {
-            Costs::Narrow(_) => Costs::Narrow(Vec::with_capacity(rows)),
-            Costs::Wide(_) => Costs::Wide(Vec::with_capacity(rows)),
-        };
-        b.tags = self.tags.emptied(rows);
-        b.attrs = self.attrs.emptied(rows);
-        let mut loader = Engine::loader(catalog);
-        loader.b = b;
         Some(EngineUpdate {
-            old: self,
-            loader,
+            old: Arc::clone(self),
+            catalog,
             whole,
             slices,
-            old_accounts,
-            next_month: 0,
+            blobs: Vec::new(),
             added: 0,
+            scale: 0,
         })
     }
 
     /// The column of `slot`.
-    fn col(&self, slot: Slot) -> &super::Col {
+    pub(super) fn col(&self, slot: Slot) -> &super::Col {
         match slot {
             Slot::Account => &self.account,
             Slot::Project => &self.project,
@@ -136,43 +114,38 @@ impl Engine {
             Slot::Category => &self.category,
         }
     }
+
+    /// Account `id`'s project history as the project column was derived from it.
+    fn history_of(&self, id: usize) -> &[(Option<NaiveDate>, u32)] {
+        self.history.get(id).map_or(&[], Vec::as_slice)
+    }
 }
 
-impl EngineUpdate<'_> {
+/// One part of the old engine with the runs of it that stay.
+struct Kept {
+    rows: Arc<Engine>,
+    runs: Vec<Run>,
+    /// Runs of `rows` dropped (replaced now or before).
+    dropped: usize,
+}
+
+impl EngineUpdate {
     /// Adds one partition of a replaced slice. Partitions must come in month order, as the
     /// store streams them; a partition of a slice not replaced is refused (it would count
     /// twice).
     pub fn add(&mut self, account: AccountId, blob: &[u8]) -> Result<(), QueryError> {
-        let month = Partition::decode(blob)
-            .map_err(|e| QueryError::Corrupt(e.to_string()))?
-            .month;
-        let month = day_number(month);
+        let corrupt = |e: cloudbill_core::ValidationError| QueryError::Corrupt(e.to_string());
+        let p = Partition::decode(blob).map_err(corrupt)?;
+        let month = day_number(p.month);
         if !self.replaced(account, month) {
             return Err(QueryError::Corrupt(format!(
                 "a partition of account {account} that was not replaced"
             )));
         }
-        self.copy_through(month)?;
-        let before = self.loader.b.day.len();
-        self.loader.add(account, blob)?;
-        self.added += self.loader.b.day.len() - before;
+        self.scale = self.scale.max(p.costs().map_err(corrupt)?.max_scale());
+        self.added += p.rows;
+        self.blobs.push((account, blob.to_vec()));
         Ok(())
-    }
-
-    /// The new engine.
-    pub fn finish(mut self) -> Result<Engine, QueryError> {
-        self.copy_through(i32::MAX)?;
-        // The scale a whole load would have: the most decimals of the rows kept (answers
-        // print their sums at it).
-        let scale = self
-            .loader
-            .runs
-            .iter()
-            .map(|r| u32::from(r.scale))
-            .max()
-            .unwrap_or(0);
-        self.loader.b.downscale(scale);
-        Ok(self.loader.finish())
     }
 
     /// Rows added from partitions so far.
@@ -184,84 +157,235 @@ impl EngineUpdate<'_> {
         self.whole.contains(&account) || self.slices.contains(&(account, month))
     }
 
-    /// Copies the old engine's kept runs of every month up to `month`, inclusive.
-    fn copy_through(&mut self, month: i32) -> Result<(), QueryError> {
-        let old = self.old;
-        while let Some(&(m, lo)) = old.months.get(self.next_month) {
-            if m > month {
-                break;
-            }
-            self.next_month += 1;
-            let hi = old.months.get(self.next_month).map_or(old.len(), |x| x.1);
-            let first = old.runs.partition_point(|r| r.hi <= lo);
-            for run in old.runs[first..].iter().take_while(|r| r.lo < hi) {
-                let account = self.old_accounts[run.account as usize];
-                if !self.replaced(account, m) {
-                    self.copy_run(account, m, run.lo..run.hi, run.scale)?;
-                }
-            }
+    /// The new engine.
+    pub fn finish(self) -> Result<Engine, QueryError> {
+        let old = &self.old;
+        // Every part's ids are the newest dictionary's.
+        let accounts = old
+            .dicts
+            .account
+            .values()
+            .iter()
+            .map(|v| v.parse::<AccountId>().ok())
+            .collect::<Vec<_>>();
+        let month_of_run = |part: &Engine, run: &Run| month_of(part.day[run.lo]);
+        let mut kept: Vec<Kept> = Vec::new();
+        // The old engine's own rows, then its layers' (their own rows only).
+        let layers: Vec<(Arc<Engine>, Option<&[Run]>)> = std::iter::once((Arc::clone(old), None))
+            .chain(
+                old.layers
+                    .iter()
+                    .map(|l| (Arc::clone(&l.rows), Some(l.runs.as_slice()))),
+            )
+            .collect();
+        for (rows, live) in layers {
+            let runs_of = live.unwrap_or(&rows.runs);
+            let runs: Vec<Run> = runs_of
+                .iter()
+                .filter(|r| {
+                    accounts
+                        .get(r.account as usize)
+                        .copied()
+                        .flatten()
+                        .is_none_or(|a| !self.replaced(a, month_of_run(&rows, r)))
+                })
+                .copied()
+                .collect();
+            let dropped = rows.runs.len() - runs.len();
+            kept.push(Kept {
+                rows,
+                runs,
+                dropped,
+            });
         }
-        Ok(())
+        let builder = Builder::continuing(old, &self.catalog, self.added);
+        if self.layered_fits(&kept, &builder) {
+            return self.layered(builder, kept);
+        }
+        self.copied(&kept)
     }
 
-    /// Appends old rows `range` (one account's run in month `month`).
-    fn copy_run(
-        &mut self,
-        account: AccountId,
-        month: i32,
-        range: std::ops::Range<usize>,
-        run_scale: u8,
-    ) -> Result<(), QueryError> {
-        let old = self.old;
-        let new_month = self.loader.enter_month(month)?;
-        let first_day = NaiveDate::from_num_days_from_ce_opt(month)
-            .ok_or_else(|| QueryError::Corrupt("a month out of range".into()))?;
-        let b = &mut self.loader.b;
-        let account = b.account(account);
-        let project_of_day = b.projects_of_month(account, first_day);
-        let days: Vec<u8> = old.day[range.clone()]
+    /// Whether the new rows can go beside the kept ones: same project histories, same
+    /// scale, few layers, little dead weight.
+    fn layered_fits(&self, kept: &[Kept], builder: &Builder) -> bool {
+        let old = &self.old;
+        let same_history = (0..old.dicts.account.len()).all(|i| {
+            old.history_of(i)
+                == builder
+                    .account_history
+                    .get(i)
+                    .map_or(&[][..], Vec::as_slice)
+        });
+        let live_scale = kept
             .iter()
-            .map(|d| u8::try_from(d - month + 1).unwrap_or(0))
-            .collect();
-        let before = b.day.len();
-        let rows = range.len();
-        EngineLoader::note_run(
-            &mut self.loader.runs,
-            account,
-            before..before + rows,
-            &days,
-            &project_of_day,
-            new_month,
-            u32::from(run_scale),
-        );
-        b.day.extend_from_slice(&old.day[range.clone()]);
-        b.cols[Slot::Account].extend_repeat(account, rows);
-        b.cols[Slot::Project].extend_indexed(&days, &project_of_day);
-        for slot in Slot::PER_ROW {
-            b.cols[slot].extend_from(old.col(slot), range.clone());
+            .flat_map(|k| k.runs.iter().map(|r| u32::from(r.scale)))
+            .chain(std::iter::once(self.scale))
+            .max()
+            .unwrap_or(0);
+        let rows: usize = kept.iter().map(|k| k.rows.day.len()).sum();
+        let dead: usize = kept
+            .iter()
+            .map(|k| k.rows.day.len() - k.runs.iter().map(|r| r.hi - r.lo).sum::<usize>())
+            .sum();
+        let layers = kept.iter().filter(|k| !k.runs.is_empty()).count();
+        same_history
+            && live_scale == old.scale
+            && layers < MAX_LAYERS
+            && dead * 4 <= rows + self.added
+    }
+
+    /// The new rows as an engine of their own, the kept rows as its layers.
+    fn layered(self, builder: Builder, kept: Vec<Kept>) -> Result<Engine, QueryError> {
+        let mut loader = Engine::loader(self.catalog);
+        loader.b = builder;
+        for (account, blob) in &self.blobs {
+            loader.add(*account, blob)?;
         }
-        b.tags.extend_from(&old.tags, range.clone(), before);
-        b.attrs.extend_from(&old.attrs, range.clone(), before);
-        copy_costs(b, old, range)
+        let mut engine = loader.finish();
+        engine.layers = kept
+            .into_iter()
+            .filter(|k| !k.runs.is_empty())
+            .map(|k| Layer {
+                whole: k.dropped == 0,
+                rows: k.rows,
+                runs: k.runs,
+            })
+            .collect();
+        Ok(engine)
+    }
+
+    /// One engine: every kept run copied, the new rows added, month by month.
+    fn copied(self, kept: &[Kept]) -> Result<Engine, QueryError> {
+        let old = &self.old;
+        // Fresh account, project and group ids from the catalog; the other dictionaries
+        // continue the old ones (copied ids stay valid).
+        let live: usize = kept
+            .iter()
+            .flat_map(|k| k.runs.iter().map(|r| r.hi - r.lo))
+            .sum();
+        let rows = live + self.added;
+        let mut b = Builder::new(&self.catalog, rows, old.scale);
+        let d = &old.dicts;
+        b.dicts.provider = d.provider.clone();
+        b.dicts.cloud_account = d.cloud_account.clone();
+        b.dicts.region = d.region.clone();
+        b.dicts.service = d.service.clone();
+        b.dicts.usage_type = d.usage_type.clone();
+        b.dicts.instance_type = d.instance_type.clone();
+        b.dicts.currency = d.currency.clone();
+        b.dicts.category = d.category.clone();
+        for slot in Slot::PER_ROW {
+            b.cols[slot] = old.col(slot).empty_like(rows);
+        }
+        b.tags = old.tags.emptied(rows);
+        b.attrs = old.attrs.emptied(rows);
+        let mut loader = Engine::loader(self.catalog.clone());
+        loader.b = b;
+        // Every kept run with its month, in month order (then part, then row).
+        let mut runs: Vec<(i32, usize, Run)> = kept
+            .iter()
+            .enumerate()
+            .flat_map(|(i, k)| {
+                k.runs
+                    .iter()
+                    .map(move |r| (month_of(k.rows.day[r.lo]), i, *r))
+            })
+            .collect();
+        runs.sort_unstable_by_key(|(m, i, r)| (*m, *i, r.lo));
+        let mut next = runs.iter().peekable();
+        let mut copy_through = |loader: &mut EngineLoader, month: i32| -> Result<(), QueryError> {
+            while let Some((m, i, run)) = next.next_if(|(m, _, _)| *m <= month) {
+                let part = &kept[*i].rows;
+                let account = part
+                    .dicts
+                    .account
+                    .values()
+                    .get(run.account as usize)
+                    .and_then(|v| v.parse::<AccountId>().ok())
+                    .ok_or_else(|| QueryError::Corrupt("an account id that is not one".into()))?;
+                copy_run(loader, part, account, *m, run)?;
+            }
+            Ok(())
+        };
+        for (account, blob) in &self.blobs {
+            let month = Partition::decode(blob)
+                .map_err(|e| QueryError::Corrupt(e.to_string()))?
+                .month;
+            copy_through(&mut loader, day_number(month))?;
+            loader.add(*account, blob)?;
+        }
+        copy_through(&mut loader, i32::MAX)?;
+        // The scale a whole load would have: the most decimals of the rows kept (answers
+        // print their sums at it).
+        let scale = loader
+            .runs
+            .iter()
+            .map(|r| u32::from(r.scale))
+            .max()
+            .unwrap_or(0);
+        loader.b.downscale(scale);
+        Ok(loader.finish())
     }
 }
 
-/// Appends the old engine's costs of `range` at the builder's scale (never below the old's).
+/// Appends `part`'s rows of `run` (account `account`, month `month`) to `loader`.
+fn copy_run(
+    loader: &mut EngineLoader,
+    part: &Engine,
+    account: AccountId,
+    month: i32,
+    run: &Run,
+) -> Result<(), QueryError> {
+    let range = run.lo..run.hi;
+    let new_month = loader.enter_month(month)?;
+    let first_day = NaiveDate::from_num_days_from_ce_opt(month)
+        .ok_or_else(|| QueryError::Corrupt("a month out of range".into()))?;
+    let b = &mut loader.b;
+    let account = b.account(account);
+    let project_of_day = b.projects_of_month(account, first_day);
+    let days: Vec<u8> = part.day[range.clone()]
+        .iter()
+        .map(|d| u8::try_from(d - month + 1).unwrap_or(0))
+        .collect();
+    let before = b.day.len();
+    let rows = range.len();
+    EngineLoader::note_run(
+        &mut loader.runs,
+        account,
+        before..before + rows,
+        &days,
+        &project_of_day,
+        new_month,
+        u32::from(run.scale),
+    );
+    let b = &mut loader.b;
+    b.day.extend_from_slice(&part.day[range.clone()]);
+    b.cols[Slot::Account].extend_repeat(account, rows);
+    b.cols[Slot::Project].extend_indexed(&days, &project_of_day);
+    for slot in Slot::PER_ROW {
+        b.cols[slot].extend_from(part.col(slot), range.clone());
+    }
+    b.tags.extend_from(&part.tags, range.clone(), before);
+    b.attrs.extend_from(&part.attrs, range.clone(), before);
+    copy_costs(b, part, range)
+}
+
+/// Appends the part's costs of `range` at the builder's scale (never below the part's).
 fn copy_costs(
     b: &mut Builder,
-    old: &Engine,
+    part: &Engine,
     range: std::ops::Range<usize>,
 ) -> Result<(), QueryError> {
     let factor = 10i128
-        .checked_pow(b.scale - old.scale)
+        .checked_pow(b.scale - part.scale)
         .ok_or(QueryError::Overflow)?;
     let (start, end) = (range.start, range.end);
-    let big_from = old.big.partition_point(|(row, _)| *row < start);
-    let mut big = old.big[big_from..]
+    let big_from = part.big.partition_point(|(row, _)| *row < start);
+    let mut big = part.big[big_from..]
         .iter()
         .take_while(|(row, _)| *row < end)
         .peekable();
-    match (&old.costs, &mut b.costs) {
+    match (&part.costs, &mut b.costs) {
         (Costs::Narrow(src), Costs::Narrow(dst)) if factor == 1 && big.peek().is_none() => {
             dst.extend_from_slice(&src[range]);
         }
@@ -273,7 +397,7 @@ fn copy_costs(
                 match big.next_if(|(r, _)| *r == row) {
                     Some((_, wide)) => b.push_wide(*wide * I256::from(factor)),
                     None => {
-                        let v = match &old.costs {
+                        let v = match &part.costs {
                             Costs::Narrow(c) => i128::from(c[row]),
                             Costs::Wide(c) => c[row],
                         };
