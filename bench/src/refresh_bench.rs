@@ -186,6 +186,32 @@ async fn run_async(dir: &str, pg: Option<&str>) -> Result<(), String> {
             ));
         }
     }
+    // The cost of answering from layers: the same varied queries (as varied_load.sh draws
+    // them) on the writer's layered engine and on one loaded whole, one at a time.
+    fresh.warm_up().await.map_err(|e| e.to_string())?;
+    let mix = varied_queries(300);
+    let layers = a.warm_info().map_or(0, |w| w.layers);
+    let mut times = [0.0f64; 2];
+    for _ in 0..2 {
+        for (i, b) in [&fresh, &a].into_iter().enumerate() {
+            let t = Instant::now();
+            for q in &mix {
+                match b.report(&admin, q).await {
+                    Ok(_) | Err(cloudbill_service::ServiceError::Query(_)) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            let s = t.elapsed().as_secs_f64();
+            times[i] = if times[i] == 0.0 { s } else { times[i].min(s) };
+        }
+    }
+    println!(
+        "{} varied queries: whole engine {:.0} ms, engine with {layers} layer(s) {:.0} ms ({:.2}×)",
+        mix.len(),
+        times[0] * 1000.0,
+        times[1] * 1000.0,
+        times[1] / times[0]
+    );
     ratios.sort_by(f64::total_cmp);
     visible.sort_by(f64::total_cmp);
     println!(
@@ -292,4 +318,59 @@ async fn fill_postgres(from: &Arc<dyn Store>, to: &Arc<dyn Store>) -> Result<(),
         t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `n` queries drawn as `bench/varied_load.sh` draws them (a fixed seed): a range in 2025,
+/// granularity, 0–3 group-by keys, a project filter half the time.
+fn varied_queries(n: usize) -> Vec<Query> {
+    let mut seed: u64 = 0x5eed;
+    let mut next = |m: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % m
+    };
+    let keys = [
+        GroupKey::Project,
+        GroupKey::ServiceAccount,
+        GroupKey::Service,
+        GroupKey::Region,
+        GroupKey::CloudAccount,
+        GroupKey::UsageType,
+    ];
+    (0..n)
+        .map(|_| {
+            let start =
+                date(2025, 1, 1) + chrono::Duration::days(i64::try_from(next(365)).unwrap_or(0));
+            let end = (start + chrono::Duration::days(i64::try_from(next(365) + 1).unwrap_or(1)))
+                .min(date(2026, 1, 1));
+            let days = (end - start).num_days();
+            let g = next(10);
+            let granularity = if days <= 92 && g < 5 {
+                Granularity::Daily
+            } else if g == 9 {
+                Granularity::Yearly
+            } else {
+                Granularity::Monthly
+            };
+            let mut q = Query::new(
+                DateRange::new(start, end).unwrap_or_else(|_| DateRange::day(start)),
+                granularity,
+            );
+            q.max_cells = Some(50_000);
+            let mut group_by = Vec::new();
+            for _ in 0..next(4) {
+                let k = keys[usize::try_from(next(6)).unwrap_or(0)].clone();
+                if !group_by.contains(&k) {
+                    group_by.push(k);
+                }
+            }
+            q.group_by = group_by;
+            if next(2) == 0 {
+                q.filters
+                    .insert(GroupKey::Project, vec![format!("project-{:04}", next(25))]);
+            }
+            q
+        })
+        .collect()
 }
