@@ -264,3 +264,132 @@ impl Billing {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use cloudbill_aggregate::Query;
+    use cloudbill_core::{
+        ChargeCategory, CostRecord, Currency, DateRange, Decimal, Granularity, JobKind, Money,
+        ProviderKind, SyncJob,
+    };
+    use cloudbill_store::{MemoryStore, Store};
+
+    use crate::{Billing, BillingConfig, NewAccount, Principal, ProviderRegistry};
+
+    fn day(d: u32) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2025, 3, d).unwrap_or_default()
+    }
+
+    /// Writes `cost` on each of March 1–3 for the account, as one window replace.
+    async fn write(
+        store: &Arc<dyn Store>,
+        b: &Billing,
+        account: cloudbill_core::AccountId,
+        cost: i64,
+    ) {
+        let domain = b.domain_id();
+        let window = DateRange::new(day(1), day(4)).unwrap();
+        let records: Vec<CostRecord> = (1..4)
+            .map(|d| CostRecord {
+                domain,
+                service_account: account,
+                provider: ProviderKind::File,
+                cloud_account: "123456789012".into(),
+                date: day(d),
+                region: "us-east-1".into(),
+                service: "AmazonEC2".into(),
+                usage_type: "u".into(),
+                instance_type: None,
+                usage_quantity: Decimal::ONE,
+                cost: Money::new(Decimal::new(cost, 2), Currency::USD),
+                effective_cost: None,
+                list_cost: None,
+                charge_category: ChargeCategory::Usage,
+                tags: cloudbill_core::Tags::new(),
+                attributes: cloudbill_core::Attributes::new(),
+                measures: std::collections::BTreeMap::new(),
+                extensions: std::collections::BTreeMap::new(),
+            })
+            .collect();
+        let job = SyncJob::running(domain, account, JobKind::Import, window, Utc::now());
+        store.save_job(&job).await.unwrap();
+        store
+            .replace_window(domain, account, job.id, window, &records)
+            .await
+            .unwrap();
+    }
+
+    /// While an update is under way, a report is answered from the engine already there —
+    /// the state before the change, never waiting and never mixed — and not cached; once
+    /// the update is in, the next report has the change.
+    #[tokio::test]
+    async fn reports_during_an_update_answer_from_the_old_state() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let config = BillingConfig {
+            warm_engine: true,
+            ..BillingConfig::default()
+        };
+        let b = Billing::open(
+            Arc::clone(&store),
+            ProviderRegistry::new(),
+            "default",
+            config,
+        )
+        .await
+        .unwrap();
+        let admin = Principal::Admin;
+        b.set_billing(&admin, true).await.unwrap();
+        b.create_project(&admin, "web", None).await.unwrap();
+        let account = b
+            .add_account(
+                &admin,
+                NewAccount {
+                    name: "bills".into(),
+                    provider: "file".into(),
+                    project: Some("web".into()),
+                    credentials: None,
+                },
+                false,
+            )
+            .await
+            .unwrap()
+            .id;
+        write(&store, &b, account, 100).await;
+        let q = Query::new(
+            DateRange::new(day(1), day(4)).unwrap(),
+            Granularity::Monthly,
+        );
+        let total = |r: &crate::Report| r.results[0].total[0].cost;
+        assert_eq!(
+            total(&b.report(&admin, &q).await.unwrap()),
+            Decimal::new(300, 2)
+        );
+        write(&store, &b, account, 250).await;
+        // An update under way (held here): the report does not wait for it.
+        let loading = b.inner.loading.lock().await;
+        let during = tokio::time::timeout(std::time::Duration::from_secs(5), b.report(&admin, &q))
+            .await
+            .expect("answered without waiting for the update")
+            .unwrap();
+        assert_eq!(
+            total(&during),
+            Decimal::new(300, 2),
+            "the state before the change"
+        );
+        drop(loading);
+        assert_eq!(
+            total(&b.report(&admin, &q).await.unwrap()),
+            Decimal::new(750, 2)
+        );
+        // Updated in place (its one slice replaced: no old rows left to keep as a layer).
+        let info = b.warm_info().unwrap();
+        assert_eq!(
+            (info.updates, info.layers, info.records),
+            (1, 0, 3),
+            "{info:?}"
+        );
+    }
+}
