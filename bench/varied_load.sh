@@ -6,7 +6,8 @@
 # almost never serves one. wrk -t2 -c16 on loopback; meanwhile a probe times GET /healthz
 # every 50 ms, and the server's RSS is sampled every second.
 # With WRITES=1, an import replaces one account's July 2025 every 5 s during the run (two
-# variants in turn, so the data version moves each time).
+# variants in turn, so the data version moves each time), and that account's July total is
+# asked every 100 ms: the distinct answers printed must be the two variants' totals only.
 # Needs wrk and the SQLite store `cloudbill-bench store` leaves in DIR.
 # usage: [WRITES=1] bash bench/varied_load.sh [DIR] [SECONDS]
 set -euo pipefail
@@ -97,10 +98,24 @@ if [ "${WRITES:-0}" = "1" ]; then
     done
     echo "$i imports" > "$work/imports.txt"
   ) &
+  # The imported account's July total, asked every 100 ms meanwhile: each answer must be one
+  # whole variant (the original rows, or all but the last), never a mix of the two.
+  (
+    end_at=$(( $(date +%s) + secs ))
+    while [ "$(date +%s)" -lt "$end_at" ]; do
+      curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+        -d "{\"start\": \"2025-07-01\", \"end\": \"2025-08-01\", \"granularity\": \"MONTHLY\", \"filters\": {\"service_account\": [\"$acct\"]}}" \
+        "http://127.0.0.1:$port/api/v1/billing/query" | jq -r '.results[0].total[0].cost' >> "$work/july.txt" || true
+      sleep 0.1
+    done
+  ) &
 fi
 wrk -t2 -c16 -d"${secs}s" --timeout 10s -s "$work/mix.lua" "http://127.0.0.1:$port" | tail -n 1
 wait $(jobs -p | grep -v "^$server\$") 2>/dev/null || true
 sort -n "$work/health.txt" | awk '{a[NR]=$1} END {printf "/healthz while loaded: %d probes, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", NR, a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000, a[NR]*1000}'
 sort -n "$work/rss.txt" | awk -v s="$rss_start" '{a[NR]=$1} END {printf "server RSS: %.0f MiB at start (warm engine), max %.0f MiB during the run\n", s/1024, a[NR]/1024}'
 [ -f "$work/imports.txt" ] && cat "$work/imports.txt"
+if [ -f "$work/july.txt" ]; then
+  echo "account $acct's July total, asked $(wc -l < "$work/july.txt") times during the imports: $(sort -u "$work/july.txt" | wc -l) distinct answers: $(sort -u "$work/july.txt" | tr '\n' ' ')(two variants imported in turn)"
+fi
 echo "server RSS after: $(( $(ps -o rss= -p $server) / 1024 )) MiB"
