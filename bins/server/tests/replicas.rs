@@ -90,6 +90,33 @@ async fn report(http: &reqwest::Client, r: &Replica, token: &str, body: &Value) 
 }
 
 /// Jobs of every account started at or after `since`, by account name.
+/// How long after `since` every replica answered `body` with `want` (each within 1 s).
+async fn all_answer(
+    http: &reqwest::Client,
+    replicas: &[Replica],
+    token: &str,
+    body: &Value,
+    want: &Value,
+    since: Instant,
+) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for r in replicas {
+        loop {
+            if report(http, r, token, body).await == *want {
+                slowest = slowest.max(since.elapsed());
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "{} still answers the old data after 1 s",
+                r.url
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    slowest
+}
+
 async fn jobs_since(
     billing: &Billing,
     since: chrono::DateTime<chrono::Utc>,
@@ -305,21 +332,7 @@ async fn replicas_on_one_postgres_claim_syncs_once_take_over_and_agree() {
         .unwrap();
     let after = serde_json::to_value(billing.report(&admin, &q).await.unwrap()).unwrap();
     assert_ne!(after, expected, "the move changes the per-project totals");
-    let mut slowest = Duration::ZERO;
-    for r in &replicas {
-        loop {
-            if report(&http, r, &token, &body).await == after {
-                slowest = slowest.max(moved_at.elapsed());
-                break;
-            }
-            assert!(
-                moved_at.elapsed() < Duration::from_secs(1),
-                "{} still answers the old totals after 1 s",
-                r.url
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let slowest = all_answer(&http, &replicas, &token, &body, &after, moved_at).await;
     eprintln!("a move was visible on all three replicas after {slowest:?}");
     // A one-account re-sync with a restated day: each replica brings its warm engine up to
     // date from the changed slices only, and answers with it within 1 s.
@@ -342,21 +355,7 @@ async fn replicas_on_one_postgres_claim_syncs_once_take_over_and_agree() {
     let synced_at = Instant::now();
     let after = serde_json::to_value(billing.report(&admin, &by_account).await.unwrap()).unwrap();
     assert_ne!(after, before, "the restatement changes acme-main's March");
-    let mut slowest = Duration::ZERO;
-    for r in &replicas {
-        loop {
-            if report(&http, r, &token, &body).await == after {
-                slowest = slowest.max(synced_at.elapsed());
-                break;
-            }
-            assert!(
-                synced_at.elapsed() < Duration::from_secs(1),
-                "{} still answers the old March after 1 s",
-                r.url
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let slowest = all_answer(&http, &replicas, &token, &body, &after, synced_at).await;
     eprintln!("a one-account re-sync was visible on all three replicas after {slowest:?}");
 
     // 4. Domains stay apart on every replica.

@@ -34,69 +34,7 @@ pub(super) struct Builder {
 
 impl Builder {
     pub(super) fn new(catalog: &Catalog, count: usize, scale: u32) -> Self {
-        let mut dicts = Dicts::default();
-        // Accounts and projects get ids in catalog order, so names resolve for filters even
-        // when they have no records.
-        for p in &catalog.projects {
-            dicts.project.id(&p.id.to_string());
-        }
-        let unassigned = dicts.project.id(UNASSIGNED);
-        for g in &catalog.groups {
-            dicts.group.id(&g.id.to_string());
-        }
-        let no_group = dicts.group.id(NONE);
-        let group_of: HashMap<String, Option<GroupId>> = catalog
-            .projects
-            .iter()
-            .map(|p| (p.id.to_string(), p.group))
-            .collect();
-        let project_group = dicts
-            .project
-            .values()
-            .iter()
-            .map(|pid| {
-                group_of
-                    .get(pid)
-                    .copied()
-                    .flatten()
-                    .and_then(|g| dicts.group.get(&g.to_string()))
-                    .unwrap_or(no_group)
-            })
-            .collect();
-        let mut account_index = IdMap::default();
-        let mut account_history = Vec::new();
-        for a in &catalog.accounts {
-            let idx = dicts.account.id(&a.id.to_string());
-            account_index.insert(a.id, idx);
-            account_history.push(
-                a.history
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.from,
-                            dicts
-                                .project
-                                .get(&h.project.to_string())
-                                .unwrap_or(unassigned),
-                        )
-                    })
-                    .collect(),
-            );
-        }
-        Self {
-            dicts,
-            project_group,
-            account_index,
-            account_history,
-            unassigned,
-            day: Vec::with_capacity(count),
-            cols: BySlot(std::array::from_fn(|_| Col::with_capacity(count))),
-            costs: Costs::Narrow(Vec::with_capacity(count)),
-            big: Vec::new(),
-            scale,
-            tags: TagColumns::default(),
-            attrs: TagColumns::default(),
-        }
+        Self::with_dicts(Dicts::default(), catalog, count, scale)
     }
 
     /// A builder whose ids continue `old`'s (every dictionary starts as `old`'s, new catalog
@@ -104,7 +42,23 @@ impl Builder {
     /// groups, columns of `old`'s widths with room for `count` rows, at `old`'s scale: rows
     /// built here mean the same as `old`'s rows, side by side.
     pub(super) fn continuing(old: &Engine, catalog: &Catalog, count: usize) -> Self {
-        let mut dicts = old.dicts.clone();
+        let mut b = Self::with_dicts(old.dicts.clone(), catalog, count, old.scale);
+        for slot in Slot::PER_ROW {
+            b.cols[slot] = old.col(slot).empty_like(count);
+        }
+        if let Costs::Wide(_) = &old.costs {
+            b.costs = Costs::Wide(Vec::with_capacity(count));
+        }
+        b.tags = old.tags.emptied(count);
+        b.attrs = old.attrs.emptied(count);
+        b
+    }
+
+    /// A builder over `dicts` with `catalog`'s projects, groups and accounts added (ids of
+    /// those already there kept; on empty dictionaries, in catalog order, so names resolve
+    /// for filters even without records), each project's group and each account's project
+    /// history as ids.
+    fn with_dicts(mut dicts: Dicts, catalog: &Catalog, count: usize, scale: u32) -> Self {
         for p in &catalog.projects {
             dicts.project.id(&p.id.to_string());
         }
@@ -139,28 +93,19 @@ impl Builder {
         }
         let mut account_history = vec![Vec::new(); dicts.account.len()];
         for a in &catalog.accounts {
-            let idx = dicts.account.id(&a.id.to_string());
-            account_index.insert(a.id, idx);
-            if account_history.len() <= idx as usize {
-                account_history.resize(idx as usize + 1, Vec::new());
+            let idx = dicts.account.id(&a.id.to_string()) as usize;
+            account_index.insert(a.id, u32::try_from(idx).unwrap_or(u32::MAX));
+            if account_history.len() <= idx {
+                account_history.resize(idx + 1, Vec::new());
             }
-            account_history[idx as usize] = a
+            account_history[idx] = a
                 .history
                 .iter()
                 .map(|h| {
-                    (
-                        h.from,
-                        dicts
-                            .project
-                            .get(&h.project.to_string())
-                            .unwrap_or(unassigned),
-                    )
+                    let project = dicts.project.get(&h.project.to_string());
+                    (h.from, project.unwrap_or(unassigned))
                 })
                 .collect();
-        }
-        let mut cols = BySlot(std::array::from_fn(|_| Col::with_capacity(count)));
-        for slot in Slot::PER_ROW {
-            cols[slot] = old.col(slot).empty_like(count);
         }
         Self {
             dicts,
@@ -169,15 +114,12 @@ impl Builder {
             account_history,
             unassigned,
             day: Vec::with_capacity(count),
-            cols,
-            costs: match &old.costs {
-                Costs::Narrow(_) => Costs::Narrow(Vec::with_capacity(count)),
-                Costs::Wide(_) => Costs::Wide(Vec::with_capacity(count)),
-            },
+            cols: BySlot(std::array::from_fn(|_| Col::with_capacity(count))),
+            costs: Costs::Narrow(Vec::with_capacity(count)),
             big: Vec::new(),
-            scale: old.scale,
-            tags: old.tags.emptied(count),
-            attrs: old.attrs.emptied(count),
+            scale,
+            tags: TagColumns::default(),
+            attrs: TagColumns::default(),
         }
     }
 
