@@ -42,7 +42,32 @@ impl Builder {
     /// groups, columns of `old`'s widths with room for `count` rows, at `old`'s scale: rows
     /// built here mean the same as `old`'s rows, side by side.
     pub(super) fn continuing(old: &Engine, catalog: &Catalog, count: usize) -> Self {
-        let mut b = Self::with_dicts(old.dicts.clone(), catalog, count, old.scale);
+        Self::shaped_like(old.dicts.clone(), old, catalog, count)
+    }
+
+    /// As [`Builder::continuing`], but with account, project and group ids fresh from
+    /// `catalog`: rows copied from `old` keep their other ids, and their account and project
+    /// are given again (an engine of its own, not a layer beside `old`).
+    pub(super) fn regrouped(old: &Engine, catalog: &Catalog, count: usize) -> Self {
+        let d = &old.dicts;
+        let dicts = Dicts {
+            provider: d.provider.clone(),
+            cloud_account: d.cloud_account.clone(),
+            region: d.region.clone(),
+            service: d.service.clone(),
+            usage_type: d.usage_type.clone(),
+            instance_type: d.instance_type.clone(),
+            currency: d.currency.clone(),
+            category: d.category.clone(),
+            ..Dicts::default()
+        };
+        Self::shaped_like(dicts, old, catalog, count)
+    }
+
+    /// A builder over `dicts` and `catalog` with `old`'s column widths, cost width and tag
+    /// and attribute keys, room for `count` rows, at `old`'s scale.
+    fn shaped_like(dicts: Dicts, old: &Engine, catalog: &Catalog, count: usize) -> Self {
+        let mut b = Self::with_dicts(dicts, catalog, count, old.scale);
         for slot in Slot::PER_ROW {
             b.cols[slot] = old.col(slot).empty_like(count);
         }

@@ -244,17 +244,27 @@ impl Slot {
         Slot::InstanceType,
     ];
 
-    /// The optional column of a group-by key, if it is one.
-    pub(super) fn optional(key: &crate::GroupKey) -> Option<Slot> {
+    /// The column a group-by key reads (tags and attributes are read through their own
+    /// columns; their rows' account column stands in).
+    pub(super) fn of(key: &crate::GroupKey) -> Slot {
         use crate::GroupKey;
         match key {
-            GroupKey::CloudAccount => Some(Slot::CloudAccount),
-            GroupKey::Region => Some(Slot::Region),
-            GroupKey::Service => Some(Slot::Service),
-            GroupKey::UsageType => Some(Slot::UsageType),
-            GroupKey::InstanceType => Some(Slot::InstanceType),
-            _ => None,
+            GroupKey::Provider => Slot::Provider,
+            GroupKey::Project | GroupKey::ProjectGroup => Slot::Project,
+            GroupKey::ServiceAccount | GroupKey::Tag(_) | GroupKey::Attribute(_) => Slot::Account,
+            GroupKey::CloudAccount => Slot::CloudAccount,
+            GroupKey::Region => Slot::Region,
+            GroupKey::Service => Slot::Service,
+            GroupKey::UsageType => Slot::UsageType,
+            GroupKey::InstanceType => Slot::InstanceType,
+            GroupKey::Currency => Slot::Currency,
+            GroupKey::ChargeCategory => Slot::Category,
         }
+    }
+
+    /// The optional column of a group-by key, if it is one.
+    pub(super) fn optional(key: &crate::GroupKey) -> Option<Slot> {
+        Some(Slot::of(key)).filter(|slot| Slot::OPTIONAL.contains(slot))
     }
 }
 

@@ -24,7 +24,7 @@ pub use update::{EngineUpdate, MAX_LAYERS};
 
 use builder::{scaled, Builder};
 use catalog::Dict;
-use columns::{BySlot, Col, Costs};
+use columns::{BySlot, Col, Costs, Slot};
 use ethnum::I256;
 use tags::TagColumns;
 
@@ -234,6 +234,22 @@ impl Engine {
                 .iter()
                 .map(|l| (&*l.rows, (!l.whole).then_some(l.runs.as_slice()))),
         )
+    }
+
+    /// The column of `slot`.
+    fn col(&self, slot: Slot) -> &Col {
+        match slot {
+            Slot::Account => &self.account,
+            Slot::Project => &self.project,
+            Slot::Provider => &self.provider,
+            Slot::CloudAccount => &self.cloud_account,
+            Slot::Region => &self.region,
+            Slot::Service => &self.service,
+            Slot::UsageType => &self.usage_type,
+            Slot::InstanceType => &self.instance_type,
+            Slot::Currency => &self.currency,
+            Slot::Category => &self.category,
+        }
     }
 
     /// The memory the engine holds, in bytes (its columns, costs and dictionaries; the

@@ -35,19 +35,7 @@ fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
 
 impl Engine {
     fn column(&self, key: &GroupKey) -> &Col {
-        match key {
-            GroupKey::Provider => &self.provider,
-            GroupKey::Project | GroupKey::ProjectGroup => &self.project,
-            // Tags and attributes are read through their own columns (`part_dims`).
-            GroupKey::ServiceAccount | GroupKey::Tag(_) | GroupKey::Attribute(_) => &self.account,
-            GroupKey::CloudAccount => &self.cloud_account,
-            GroupKey::Region => &self.region,
-            GroupKey::Service => &self.service,
-            GroupKey::UsageType => &self.usage_type,
-            GroupKey::InstanceType => &self.instance_type,
-            GroupKey::Currency => &self.currency,
-            GroupKey::ChargeCategory => &self.category,
-        }
+        self.col(Slot::of(key))
     }
 
     fn dict(&self, key: &GroupKey) -> &Dict {

@@ -99,22 +99,6 @@ impl Engine {
         })
     }
 
-    /// The column of `slot`.
-    pub(super) fn col(&self, slot: Slot) -> &super::Col {
-        match slot {
-            Slot::Account => &self.account,
-            Slot::Project => &self.project,
-            Slot::Provider => &self.provider,
-            Slot::CloudAccount => &self.cloud_account,
-            Slot::Region => &self.region,
-            Slot::Service => &self.service,
-            Slot::UsageType => &self.usage_type,
-            Slot::InstanceType => &self.instance_type,
-            Slot::Currency => &self.currency,
-            Slot::Category => &self.category,
-        }
-    }
-
     /// Account `id`'s project history as the project column was derived from it.
     fn history_of(&self, id: usize) -> &[(Option<NaiveDate>, u32)] {
         self.history.get(id).map_or(&[], Vec::as_slice)
@@ -198,24 +182,31 @@ impl EngineUpdate {
                 dropped,
             });
         }
-        let builder = Builder::continuing(old, &self.catalog, self.added);
-        if self.layered_fits(&kept, &builder) {
-            return self.layered(builder, kept);
+        if self.layered_fits(&kept) {
+            let builder = Builder::continuing(old, &self.catalog, self.added);
+            // The new rows' projects are the old rows' only when no history changed.
+            if self.same_history(&builder) {
+                return self.layered(builder, kept);
+            }
         }
-        self.copied(&kept)
+        self.copied(&kept, &accounts)
     }
 
-    /// Whether the new rows can go beside the kept ones: same project histories, same
-    /// scale, few layers, little dead weight.
-    fn layered_fits(&self, kept: &[Kept], builder: &Builder) -> bool {
+    /// Whether every old account's project history is `builder`'s.
+    fn same_history(&self, builder: &Builder) -> bool {
         let old = &self.old;
-        let same_history = (0..old.dicts.account.len()).all(|i| {
+        (0..old.dicts.account.len()).all(|i| {
             old.history_of(i)
                 == builder
                     .account_history
                     .get(i)
                     .map_or(&[][..], Vec::as_slice)
-        });
+        })
+    }
+
+    /// Whether the new rows can go beside the kept ones as to scale, layers and dead weight.
+    fn layered_fits(&self, kept: &[Kept]) -> bool {
+        let old = &self.old;
         let live_scale = kept
             .iter()
             .flat_map(|k| k.runs.iter().map(|r| u32::from(r.scale)))
@@ -228,10 +219,7 @@ impl EngineUpdate {
             .map(|k| k.rows.day.len() - k.runs.iter().map(|r| r.hi - r.lo).sum::<usize>())
             .sum();
         let layers = kept.iter().filter(|k| !k.runs.is_empty()).count();
-        same_history
-            && live_scale == old.scale
-            && layers < MAX_LAYERS
-            && dead * 4 <= rows + self.added
+        live_scale == old.scale && layers < MAX_LAYERS && dead * 4 <= rows + self.added
     }
 
     /// The new rows as an engine of their own, the kept rows as its layers.
@@ -255,7 +243,7 @@ impl EngineUpdate {
     }
 
     /// One engine: every kept run copied, the new rows added, month by month.
-    fn copied(self, kept: &[Kept]) -> Result<Engine, QueryError> {
+    fn copied(self, kept: &[Kept], accounts: &[Option<AccountId>]) -> Result<Engine, QueryError> {
         let old = &self.old;
         // Fresh account, project and group ids from the catalog; the other dictionaries
         // continue the old ones (copied ids stay valid).
@@ -264,23 +252,8 @@ impl EngineUpdate {
             .flat_map(|k| k.runs.iter().map(|r| r.hi - r.lo))
             .sum();
         let rows = live + self.added;
-        let mut b = Builder::new(&self.catalog, rows, old.scale);
-        let d = &old.dicts;
-        b.dicts.provider = d.provider.clone();
-        b.dicts.cloud_account = d.cloud_account.clone();
-        b.dicts.region = d.region.clone();
-        b.dicts.service = d.service.clone();
-        b.dicts.usage_type = d.usage_type.clone();
-        b.dicts.instance_type = d.instance_type.clone();
-        b.dicts.currency = d.currency.clone();
-        b.dicts.category = d.category.clone();
-        for slot in Slot::PER_ROW {
-            b.cols[slot] = old.col(slot).empty_like(rows);
-        }
-        b.tags = old.tags.emptied(rows);
-        b.attrs = old.attrs.emptied(rows);
         let mut loader = Engine::loader(self.catalog.clone());
-        loader.b = b;
+        loader.b = Builder::regrouped(old, &self.catalog, rows);
         // Every kept run with its month, in month order (then part, then row).
         let mut runs: Vec<(i32, usize, Run)> = kept
             .iter()
@@ -295,15 +268,12 @@ impl EngineUpdate {
         let mut next = runs.iter().peekable();
         let mut copy_through = |loader: &mut EngineLoader, month: i32| -> Result<(), QueryError> {
             while let Some((m, i, run)) = next.next_if(|(m, _, _)| *m <= month) {
-                let part = &kept[*i].rows;
-                let account = part
-                    .dicts
-                    .account
-                    .values()
+                let account = accounts
                     .get(run.account as usize)
-                    .and_then(|v| v.parse::<AccountId>().ok())
+                    .copied()
+                    .flatten()
                     .ok_or_else(|| QueryError::Corrupt("an account id that is not one".into()))?;
-                copy_run(loader, part, account, *m, run)?;
+                copy_run(loader, &kept[*i].rows, account, *m, run)?;
             }
             Ok(())
         };
