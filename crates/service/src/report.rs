@@ -335,22 +335,105 @@ impl Billing {
     }
 }
 
-/// An estimate of the memory a report holds: its strings and its amounts (a `Decimal` and a
-/// currency per cell), plus the containers' overhead.
+/// The heap a report holds, counted as it is allocated: every vector's capacity, every
+/// string rounded up to the allocator's 16-byte classes, and a B-tree leaf per row's group
+/// (std allocates a node with room for 11 entries however few it holds: 532 bytes for one
+/// group key, most of what a small row costs).
 pub(crate) fn approx_bytes(report: &Report) -> usize {
-    const CELL: usize = 64;
-    report
+    use cloudbill_aggregate::{Amount, Bucket, ReportRow};
+    use std::mem::size_of;
+    /// Entries of a std B-tree node.
+    const NODE_SLOTS: usize = 11;
+    let heap = |len: usize| len.next_multiple_of(16);
+    let node = NODE_SLOTS * size_of::<(String, String)>() + 16;
+    let rows: usize = report
         .results
         .iter()
         .map(|row| {
-            let group: usize = row
-                .group
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + CELL)
-                .sum();
-            let cells: usize = row.billing_data.iter().map(|b| b.date.len() + CELL).sum();
-            group + cells + row.total.len() * CELL + CELL
+            let group = row.group.len().div_ceil(NODE_SLOTS) * node
+                + row
+                    .group
+                    .iter()
+                    .map(|(k, v)| heap(k.len()) + heap(v.len()))
+                    .sum::<usize>();
+            let cells = row.billing_data.capacity() * size_of::<Bucket>()
+                + row
+                    .billing_data
+                    .iter()
+                    .map(|b| heap(b.date.len()))
+                    .sum::<usize>();
+            group + cells + row.total.capacity() * size_of::<Amount>()
         })
-        .sum::<usize>()
-        + CELL
+        .sum();
+    size_of::<Report>()
+        + report.results.capacity() * size_of::<ReportRow>()
+        + rows
+        + heap(report.start.len())
+        + heap(report.end.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::mem::size_of;
+
+    use cloudbill_aggregate::{Amount, Bucket, GroupKey, Report, ReportRow};
+    use cloudbill_core::{Currency, Decimal, Granularity};
+
+    use super::approx_bytes;
+
+    fn report(rows: usize, buckets: usize) -> Report {
+        let results = (0..rows)
+            .map(|i| ReportRow {
+                group: BTreeMap::from([
+                    ("service".to_owned(), format!("service-{i}")),
+                    ("region".to_owned(), "us-east-1".to_owned()),
+                ]),
+                billing_data: (0..buckets)
+                    .map(|d| Bucket {
+                        date: format!("2025-01-{:02}", d + 1),
+                        cost: Decimal::new(12_345, 2),
+                        currency: Currency::USD,
+                    })
+                    .collect(),
+                total: vec![Amount {
+                    cost: Decimal::new(12_345, 2),
+                    currency: Currency::USD,
+                }],
+            })
+            .collect();
+        Report {
+            start: "2025-01-01".into(),
+            end: "2025-02-01".into(),
+            granularity: Granularity::Daily,
+            group_by: vec![GroupKey::Service, GroupKey::Region],
+            results,
+            total_count: rows,
+            conversion: None,
+        }
+    }
+
+    /// The answer cache's bound is in bytes of memory held: a row's group map costs a whole
+    /// B-tree node, each bucket its struct and its date's allocation. (An estimate of 64
+    /// bytes per amount let a "64 MiB" cache hold ~150 MiB under the varied load.)
+    #[test]
+    fn a_reports_size_counts_what_it_allocates() {
+        for (rows, buckets) in [(1, 1), (1_000, 1), (1_000, 31), (10, 365)] {
+            let r = report(rows, buckets);
+            let at_least = rows
+                * (11 * size_of::<(String, String)>()
+                    + 4 * 16
+                    + buckets * (size_of::<Bucket>() + 16)
+                    + size_of::<Amount>()
+                    + size_of::<ReportRow>());
+            let got = approx_bytes(&r);
+            assert!(got >= at_least, "{rows}x{buckets}: {got} < {at_least}");
+            // A node's header per row and the report's own fields besides.
+            let at_most = at_least + rows * 32 + 1024;
+            assert!(got <= at_most, "{rows}x{buckets}: {got} counts more than is held");
+        }
+        // More rows, more bytes; no rows, little.
+        assert!(approx_bytes(&report(2, 3)) > approx_bytes(&report(1, 3)));
+        assert!(approx_bytes(&report(0, 0)) < 512);
+    }
 }
