@@ -19,6 +19,7 @@ use cloudbill_focus::{read, BillFormat, ImportOptions};
 mod anomaly_bench;
 mod import_bench;
 mod refresh_bench;
+mod render_bench;
 mod store_bench;
 mod tags_bench;
 
@@ -272,6 +273,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, dir] if cmd == "render" => match render_bench::run(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("render benchmark failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         [cmd, dir] if cmd == "tags" => match tags_bench::run(dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -296,7 +304,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | refresh DIR [POSTGRES_URL] | tags DIR | anomalies DIR"
+                "usage: cloudbill-bench aggregate|store DIR [REFERENCE_JSON] | import DIR [POSTGRES_URL] | refresh DIR [POSTGRES_URL] | render DIR | tags DIR | anomalies DIR"
             );
             ExitCode::from(2)
         }

@@ -17,7 +17,7 @@ use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{Billing, BillingConfig, NewAccount, Principal, Refreshed, Tenants};
 use cloudbill_store::{Chunk, Cipher, PgStore, SqliteStore, Store};
 
-const KEY_HEX: &str = "abababababababababababababababababababababababababababababababab";
+pub(crate) const KEY_HEX: &str = "abababababababababababababababababababababababababababababababab";
 
 pub(crate) fn run(dir: &str, pg: Option<&str>) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -322,7 +322,7 @@ async fn fill_postgres(from: &Arc<dyn Store>, to: &Arc<dyn Store>) -> Result<(),
 
 /// `n` queries drawn as `bench/varied_load.sh` draws them (a fixed seed): a range in 2025,
 /// granularity, 0–3 group-by keys, a project filter half the time.
-fn varied_queries(n: usize) -> Vec<Query> {
+pub(crate) fn varied_queries(n: usize) -> Vec<Query> {
     let mut seed: u64 = 0x5eed;
     let mut next = |m: u64| {
         seed = seed

@@ -9,11 +9,13 @@
 //! added together; no floating point touches an amount.
 
 pub mod anomaly;
+mod answer;
 mod engine;
 mod error;
 pub mod forecast;
 mod query;
 
+pub use answer::Answer;
 pub use engine::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader, EngineUpdate,
     MAX_LAYERS,

@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use cloudbill_aggregate::{
-    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, QueryError,
-    Report, Sort,
+    Answer, Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query,
+    QueryError, Report, Sort,
 };
 use cloudbill_core::{
     AccountId, Assignment, ChargeCategory, CostRecord, Currency, DateRange, Decimal, DomainId,
@@ -388,6 +388,27 @@ fn query_strategy() -> impl Strategy<Value = Query> {
     )
 }
 
+/// An answer's JSON as [`Answer::write_json`] writes it.
+fn json_of(answer: &Answer) -> String {
+    let mut out = Vec::new();
+    answer.write_json(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// `q`'s answer written as JSON is the report's JSON, byte for byte, or both fail alike.
+fn assert_json_is_the_reports(engine: &Engine, q: &Query) {
+    let direct = engine.answer(q).and_then(|a| {
+        let mut out = Vec::new();
+        a.write_json(&mut out)
+            .map(|()| String::from_utf8(out).unwrap())
+    });
+    match (engine.query(q), direct) {
+        (Ok(report), Ok(json)) => assert_eq!(json, serde_json::to_string(&report).unwrap()),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("the report {a:?} and its JSON {b:?} disagree"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -397,6 +418,8 @@ proptest! {
         let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
         let report = engine.query(&q).unwrap();
         let expected = naive(&w, &q);
+        // The answer written as JSON straight from its sums is the report's JSON, byte for byte.
+        prop_assert_eq!(json_of(&engine.answer(&q).unwrap()), serde_json::to_string(&report).unwrap());
         prop_assert_eq!(flatten(&q, &report), expected.clone());
         prop_assert_eq!(report.total_count, report.results.len());
         // The same answer from the store's columnar partitions.
@@ -613,6 +636,10 @@ fn offset_and_limit_page_through_the_sorted_answer() {
             r.total_count, whole.total_count,
             "the whole answer's count on every page"
         );
+        assert_json_is_the_reports(&engine, &q);
+        q.sort = Sort::Key;
+        assert_json_is_the_reports(&engine, &q);
+        q.sort = Sort::Total;
         if r.results.is_empty() {
             break;
         }
@@ -621,6 +648,56 @@ fn offset_and_limit_page_through_the_sorted_answer() {
     assert_eq!(paged, whole.results, "the pages are the answer, in order");
     q.offset = u32::MAX;
     assert!(engine.query(&q).unwrap().results.is_empty());
+}
+
+/// Names with quotes, backslashes, control characters and non-ASCII text, a key named
+/// twice, values without a key's value (`null`), negative sums: the JSON written from the
+/// sums is the report's, byte for byte.
+#[test]
+fn an_answers_json_is_its_reports_for_any_names() {
+    let raw: Vec<(u8, u16, u8, u8, i64, u8, bool)> = (0..40u8)
+        .map(|i| {
+            (
+                i % 3,
+                u16::from(i) * 3,
+                i % 2,
+                i % 3,
+                7 - i64::from(i),
+                i % 4,
+                i % 5 == 0,
+            )
+        })
+        .collect();
+    let mut w = world(&raw);
+    for (p, name) in
+        w.catalog
+            .projects
+            .iter_mut()
+            .zip(["we\"b", "a\\p\ni\u{1}", "données €", "\u{7f}\t/<tag>"])
+    {
+        p.name = name.into();
+    }
+    let engine = Engine::build(&w.records, w.catalog.clone()).unwrap();
+    for g in [
+        Granularity::Daily,
+        Granularity::Monthly,
+        Granularity::Yearly,
+    ] {
+        for group_by in [
+            vec![],
+            vec![GroupKey::Project],
+            vec![GroupKey::Service, GroupKey::Project, GroupKey::Currency],
+            vec![GroupKey::InstanceType, GroupKey::tag("team").unwrap()],
+            vec![GroupKey::Project, GroupKey::Project],
+        ] {
+            let mut q = Query::new(DateRange::parse("2025-01-01", "2025-05-01").unwrap(), g);
+            q.group_by = group_by;
+            assert_json_is_the_reports(&engine, &q);
+            q.limit = Some(3);
+            q.offset = 1;
+            assert_json_is_the_reports(&engine, &q);
+        }
+    }
 }
 
 #[test]
@@ -874,6 +951,25 @@ fn amounts_at_decimals_limit_fail_only_the_totals_that_cannot_be_written() {
         q
     };
     for engine in &engines {
+        // Every query below, written straight from its sums as from its report (both fail
+        // alike where a total cannot be written).
+        for (range, g) in [
+            (month, Granularity::Monthly),
+            (month, Granularity::Daily),
+            (
+                DateRange::parse("2025-01-01", "2025-01-03").unwrap(),
+                Granularity::Daily,
+            ),
+        ] {
+            let mut q = Query::new(range, g);
+            assert_json_is_the_reports(engine, &q);
+            q.group_by = vec![GroupKey::Project, GroupKey::Service];
+            assert_json_is_the_reports(engine, &q);
+            for name in ["data", "ops"] {
+                q.filters.insert(GroupKey::Project, vec![name.into()]);
+                assert_json_is_the_reports(engine, &q);
+            }
+        }
         // The other project is untouched by the huge amounts.
         let ops = engine.query(&project("ops", month)).unwrap();
         assert_eq!(ops.results[0].total[0].cost.to_string(), "0.0000000001");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use cloudbill_aggregate::{Query, Report};
+use cloudbill_aggregate::Query;
 use cloudbill_core::{ClientSecret, Domain, Name};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_store::Store;
@@ -136,12 +136,12 @@ pub(crate) struct Inner {
     pub(crate) notifier: std::sync::OnceLock<Arc<dyn crate::Notifier>>,
 }
 
-/// Cached answers of one data version, by who asked what, with the bytes they hold (an
-/// estimate of their size in memory).
+/// Cached answers of one data version, by who asked what, with the bytes they hold in
+/// memory.
 #[derive(Default)]
 pub(crate) struct AnswerCache {
     pub(crate) version: i64,
-    pub(crate) answers: HashMap<(Principal, Query), Arc<Report>>,
+    pub(crate) answers: HashMap<(Principal, Query), Arc<cloudbill_aggregate::Answer>>,
     pub(crate) bytes: usize,
 }
 

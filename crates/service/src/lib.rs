@@ -38,8 +38,8 @@ pub use cloudbill_aggregate::anomaly::{
     Direction as AnomalyDirection, Settings as AnomalySettings,
 };
 pub use cloudbill_aggregate::{
-    Amount, Bucket, Conversion, GroupKey, Query, QueryError, RatesUsed, Report, ReportRow, Sort,
-    TagKey, TagSummary, TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
+    Amount, Answer, Bucket, Conversion, GroupKey, Query, QueryError, RatesUsed, Report, ReportRow,
+    Sort, TagKey, TagSummary, TagValue, MAX_TAG_KEY_LEN, MAX_TAG_VALUES_LISTED, NO_VALUE,
 };
 // What an embedder handles besides the use cases: the domain values, the provider trait and
 // registry, the store trait family and the in-memory store (for its own tests).

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cloudbill_aggregate::{
-    Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
+    Answer, Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, GroupKey, Query, Report,
 };
 
 use cloudbill_core::CostMetric;
@@ -37,7 +37,8 @@ impl Billing {
     /// Answers a report query. Project members must filter by project or project group and
     /// see only their own projects.
     pub async fn report(&self, p: &Principal, query: &Query) -> Result<Report, ServiceError> {
-        Ok(Arc::unwrap_or_clone(self.report_shared(p, query).await?))
+        let answer = self.answer_shared(p, query).await?;
+        to_report(answer).await
     }
 
     /// Loads the warm engine now (the server at start, so its first reports are fast); does
@@ -61,17 +62,27 @@ impl Billing {
         Ok(self.refresh_engine().await? != crate::warm::Refreshed::Current)
     }
 
-    /// [`Billing::report`], shared: with a warm engine, a repeated question over unchanged
-    /// data is answered from a cache without scanning again.
+    /// [`Billing::report`], shared (several callers may hold one report).
     pub async fn report_shared(
         &self,
         p: &Principal,
         query: &Query,
     ) -> Result<Arc<Report>, ServiceError> {
+        self.report(p, query).await.map(Arc::new)
+    }
+
+    /// [`Billing::report`]'s answer before its text (ids and sums): a server writes its JSON
+    /// straight from it ([`Answer::write_json`]). With a warm engine, a repeated question over
+    /// unchanged data is answered from a cache without scanning again.
+    pub async fn answer_shared(
+        &self,
+        p: &Principal,
+        query: &Query,
+    ) -> Result<Arc<Answer>, ServiceError> {
         // Checked on every call: turning billing off must not leave cached answers reachable.
         self.require_billing().await?;
         if !self.inner.config.warm_engine {
-            return Ok(Arc::new(self.compute_report(p, query, None).await?.0));
+            return Ok(Arc::new(self.compute_answer(p, query, None).await?.0));
         }
         let version = self.inner.store.data_version(self.domain_id()).await?;
         let key = (p.clone(), query.clone());
@@ -87,9 +98,9 @@ impl Billing {
                 }
             }
         }
-        let (answer, used) = self.compute_report(p, query, Some(version)).await?;
+        let (answer, used) = self.compute_answer(p, query, Some(version)).await?;
         let answer = Arc::new(answer);
-        let size = approx_bytes(&answer);
+        let size = answer.memory_bytes() + key_bytes(&key);
         let config = &self.inner.config;
         if size > config.answer_max_bytes || used != Some(version) {
             // Too big to keep (computed each time), or answered by an engine of another
@@ -115,12 +126,12 @@ impl Billing {
     /// `version`: the data version of the warm engine to use, or `None` to build one for the
     /// query's months. Returns the answer and the data version of the warm engine that gave
     /// it (`None`: a one-off engine).
-    async fn compute_report(
+    async fn compute_answer(
         &self,
         p: &Principal,
         query: &Query,
         version: Option<i64>,
-    ) -> Result<(Report, Option<i64>), ServiceError> {
+    ) -> Result<(Answer, Option<i64>), ServiceError> {
         let max = self.inner.config.max_query_days;
         if query.range.days() > max {
             return Err(cloudbill_aggregate::QueryError::RangeTooLong {
@@ -141,10 +152,10 @@ impl Billing {
         // request timed out) stops the scan too.
         let stop = StopOnDrop::default();
         let flag = Arc::clone(&stop.0);
-        let report = tokio::task::spawn_blocking(move || engine.query_until(&query, &flag))
+        let answer = tokio::task::spawn_blocking(move || engine.answer_until(&query, &flag))
             .await
             .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))??;
-        Ok((report, used))
+        Ok((answer, used))
     }
 
     /// Narrows `query` to what `p` may see: a member's query must name its own projects
@@ -335,105 +346,43 @@ impl Billing {
     }
 }
 
-/// The heap a report holds, counted as it is allocated: every vector's capacity, every
-/// string rounded up to the allocator's 16-byte classes, and a B-tree leaf per row's group
-/// (std allocates a node with room for 11 entries however few it holds: 532 bytes for one
-/// group key, most of what a small row costs).
-pub(crate) fn approx_bytes(report: &Report) -> usize {
-    use cloudbill_aggregate::{Amount, Bucket, ReportRow};
+/// The heap a cache key holds besides its map slot: the query's group-by keys, its filters'
+/// B-tree node and values, a member's projects. (Small answers weigh about as much as their
+/// keys: uncounted, keys let the cache hold twice its bound.)
+fn key_bytes((p, q): &(Principal, Query)) -> usize {
     use std::mem::size_of;
     /// Entries of a std B-tree node.
     const NODE_SLOTS: usize = 11;
     let heap = |len: usize| len.next_multiple_of(16);
-    let node = NODE_SLOTS * size_of::<(String, String)>() + 16;
-    let rows: usize = report
-        .results
-        .iter()
-        .map(|row| {
-            let group = row.group.len().div_ceil(NODE_SLOTS) * node
-                + row
-                    .group
-                    .iter()
-                    .map(|(k, v)| heap(k.len()) + heap(v.len()))
-                    .sum::<usize>();
-            let cells = row.billing_data.capacity() * size_of::<Bucket>()
-                + row
-                    .billing_data
-                    .iter()
-                    .map(|b| heap(b.date.len()))
-                    .sum::<usize>();
-            group + cells + row.total.capacity() * size_of::<Amount>()
-        })
-        .sum();
-    size_of::<Report>()
-        + report.results.capacity() * size_of::<ReportRow>()
-        + rows
-        + heap(report.start.len())
-        + heap(report.end.len())
+    let filters = q.filters.len().div_ceil(NODE_SLOTS)
+        * (NODE_SLOTS * size_of::<(GroupKey, Vec<String>)>() + 16)
+        + q.filters
+            .values()
+            .map(|v| {
+                v.capacity() * size_of::<String>() + v.iter().map(|x| heap(x.len())).sum::<usize>()
+            })
+            .sum::<usize>();
+    let member = match p {
+        Principal::Admin => 0,
+        Principal::ProjectMember { projects } => {
+            projects.capacity() * size_of::<cloudbill_core::ProjectId>()
+        }
+    };
+    size_of::<(Principal, Query, Arc<Answer>)>()
+        + q.group_by.capacity() * size_of::<GroupKey>()
+        + filters
+        + member
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::mem::size_of;
-
-    use cloudbill_aggregate::{Amount, Bucket, GroupKey, Report, ReportRow};
-    use cloudbill_core::{Currency, Decimal, Granularity};
-
-    use super::approx_bytes;
-
-    fn report(rows: usize, buckets: usize) -> Report {
-        let results = (0..rows)
-            .map(|i| ReportRow {
-                group: BTreeMap::from([
-                    ("service".to_owned(), format!("service-{i}")),
-                    ("region".to_owned(), "us-east-1".to_owned()),
-                ]),
-                billing_data: (0..buckets)
-                    .map(|d| Bucket {
-                        date: format!("2025-01-{:02}", d + 1),
-                        cost: Decimal::new(12_345, 2),
-                        currency: Currency::USD,
-                    })
-                    .collect(),
-                total: vec![Amount {
-                    cost: Decimal::new(12_345, 2),
-                    currency: Currency::USD,
-                }],
-            })
-            .collect();
-        Report {
-            start: "2025-01-01".into(),
-            end: "2025-02-01".into(),
-            granularity: Granularity::Daily,
-            group_by: vec![GroupKey::Service, GroupKey::Region],
-            results,
-            total_count: rows,
-            conversion: None,
-        }
+/// `answer` as a report: built on a blocking thread when it is big (a report of many
+/// amounts takes milliseconds to build), in the caller's turn when small.
+async fn to_report(answer: Arc<Answer>) -> Result<Report, ServiceError> {
+    /// Amounts a report is built from inline.
+    const INLINE: usize = 4096;
+    if answer.amounts() <= INLINE {
+        return Ok(answer.to_report()?);
     }
-
-    /// The answer cache's bound is in bytes of memory held: a row's group map costs a whole
-    /// B-tree node, each bucket its struct and its date's allocation. (An estimate of 64
-    /// bytes per amount let a "64 MiB" cache hold ~150 MiB under the varied load.)
-    #[test]
-    fn a_reports_size_counts_what_it_allocates() {
-        for (rows, buckets) in [(1, 1), (1_000, 1), (1_000, 31), (10, 365)] {
-            let r = report(rows, buckets);
-            let at_least = rows
-                * (11 * size_of::<(String, String)>()
-                    + 4 * 16
-                    + buckets * (size_of::<Bucket>() + 16)
-                    + size_of::<Amount>()
-                    + size_of::<ReportRow>());
-            let got = approx_bytes(&r);
-            assert!(got >= at_least, "{rows}x{buckets}: {got} < {at_least}");
-            // A node's header per row and the report's own fields besides.
-            let at_most = at_least + rows * 32 + 1024;
-            assert!(got <= at_most, "{rows}x{buckets}: {got} counts more than is held");
-        }
-        // More rows, more bytes; no rows, little.
-        assert!(approx_bytes(&report(2, 3)) > approx_bytes(&report(1, 3)));
-        assert!(approx_bytes(&report(0, 0)) < 512);
-    }
+    Ok(tokio::task::spawn_blocking(move || answer.to_report())
+        .await
+        .map_err(|e| ServiceError::Internal(format!("building the report stopped: {e}")))??)
 }

@@ -919,17 +919,17 @@ async fn a_warm_engine_reloads_when_data_changes() {
             "reloaded after the sync"
         );
         // A cached answer is the same answer, and billing off still refuses it.
-        let again = b.report_shared(&Principal::Admin, &q).await.unwrap();
+        let again = b.answer_shared(&Principal::Admin, &q).await.unwrap();
         assert!(
             std::sync::Arc::ptr_eq(
                 &again,
-                &b.report_shared(&Principal::Admin, &q).await.unwrap()
+                &b.answer_shared(&Principal::Admin, &q).await.unwrap()
             ),
             "served from the cache"
         );
         b.set_billing(&Principal::Admin, false).await.unwrap();
         assert!(matches!(
-            b.report_shared(&Principal::Admin, &q).await.unwrap_err(),
+            b.answer_shared(&Principal::Admin, &q).await.unwrap_err(),
             ServiceError::BillingDisabled { .. }
         ));
         b.set_billing(&Principal::Admin, true).await.unwrap();
@@ -998,16 +998,16 @@ async fn the_answer_cache_keeps_only_answers_within_its_bounds() {
     .await
     .unwrap();
     let small = Query::new(r, Granularity::Monthly);
-    let first = b.report_shared(&Principal::Admin, &small).await.unwrap();
+    let first = b.answer_shared(&Principal::Admin, &small).await.unwrap();
     assert!(std::sync::Arc::ptr_eq(
         &first,
-        &b.report_shared(&Principal::Admin, &small).await.unwrap()
+        &b.answer_shared(&Principal::Admin, &small).await.unwrap()
     ));
     // Daily × service × usage type: far above 4 KiB.
     let mut big = Query::new(r, Granularity::Daily);
     big.group_by = vec![GroupKey::Service, GroupKey::UsageType];
-    let one = b.report_shared(&Principal::Admin, &big).await.unwrap();
-    let two = b.report_shared(&Principal::Admin, &big).await.unwrap();
+    let one = b.answer_shared(&Principal::Admin, &big).await.unwrap();
+    let two = b.answer_shared(&Principal::Admin, &big).await.unwrap();
     assert!(!std::sync::Arc::ptr_eq(&one, &two), "too big to keep");
     assert_eq!(one, two, "and the same answer each time");
 }

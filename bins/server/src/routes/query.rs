@@ -1,7 +1,6 @@
 //! `POST /billing/query` (and its GET form): the report query of DESIGN.md.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -99,7 +98,8 @@ async fn query_post(
 
 /// The report `body` asks for, converted to one currency when it says so, as JSON. An answer
 /// over `AppState::max_answer_cells` amounts is refused (422 `answer_too_large`) before it is
-/// built; the JSON is written on a blocking thread, in the same CPU turns as the scans.
+/// built; the JSON is written on a blocking thread, in the same CPU turns as the scans,
+/// straight from the answer's sums (no report of strings built first).
 async fn answer(
     s: &AppState,
     p: &crate::auth::Who,
@@ -107,25 +107,32 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let mut query = to_query(body)?;
     query.max_cells = Some(s.max_answer_cells);
-    let report: Arc<Report> = match body.conversion().map_err(invalid)? {
-        None => p.billing.report_shared(p, &query).await?,
-        Some((currency, policy)) => {
-            Arc::new(p.billing.report_in(p, &query, currency, &policy).await?)
-        }
-    };
+    let conversion = body.conversion().map_err(invalid)?;
+    let render: Box<dyn FnOnce() -> Result<Vec<u8>, cloudbill_service::ServiceError> + Send> =
+        match conversion {
+            None => {
+                let answer = p.billing.answer_shared(p, &query).await?;
+                Box::new(move || {
+                    let mut out = Vec::with_capacity(answer.amounts() * 56 + 256);
+                    answer.write_json(&mut out)?;
+                    Ok(out)
+                })
+            }
+            Some((currency, policy)) => {
+                let report: Report = p.billing.report_in(p, &query, currency, &policy).await?;
+                Box::new(move || {
+                    serde_json::to_vec(&report).map_err(|e| {
+                        cloudbill_service::ServiceError::Internal(format!("rendering failed: {e}"))
+                    })
+                })
+            }
+        };
     let _turn = cloudbill_service::cpu_permit().await?;
-    let json = tokio::task::spawn_blocking(move || serde_json::to_vec(&*report))
-        .await
-        .map_err(|e| {
-            ApiError::from(cloudbill_service::ServiceError::Internal(format!(
-                "rendering stopped: {e}"
-            )))
-        })?
-        .map_err(|e| {
-            ApiError::from(cloudbill_service::ServiceError::Internal(format!(
-                "rendering failed: {e}"
-            )))
-        })?;
+    let json = tokio::task::spawn_blocking(render).await.map_err(|e| {
+        ApiError::from(cloudbill_service::ServiceError::Internal(format!(
+            "rendering stopped: {e}"
+        )))
+    })??;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

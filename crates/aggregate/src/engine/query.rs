@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cloudbill_core::{Currency, Decimal, GroupId, Lookup, ProviderKind};
+use cloudbill_core::{Currency, GroupId, Lookup, ProviderKind};
 use ethnum::I256;
 
 use super::builder::month_of;
@@ -13,25 +13,8 @@ use super::catalog::{Dict, NONE};
 use super::columns::{Col, Costs, IdMap, Slot};
 use super::scan::{Dim, Layout, NEVER};
 use super::{day_number, Engine, Run};
-use crate::{Amount, Bucket, GroupKey, Query, QueryError, Report, ReportRow, Sort};
-
-/// The exact decimal of `v` at `scale`, trailing zeros dropped while it does not fit;
-/// `None` when no Decimal holds it exactly (more than 96 bits of significant digits).
-fn wide_to_decimal(mut v: I256, mut scale: u32) -> Option<Decimal> {
-    let ten = I256::from(10i128);
-    loop {
-        if let Ok(small) = i128::try_from(v) {
-            if let Ok(d) = Decimal::try_from_i128_with_scale(small, scale) {
-                return Some(d);
-            }
-        }
-        if scale == 0 || v % ten != I256::ZERO {
-            return None;
-        }
-        v /= ten;
-        scale -= 1;
-    }
-}
+use crate::answer::{AnswerParts, Cell};
+use crate::{Answer, GroupKey, Query, QueryError, Report, Sort};
 
 impl Engine {
     fn column(&self, key: &GroupKey) -> &Col {
@@ -415,8 +398,19 @@ impl Engine {
     /// [`Engine::query`], stopped with [`QueryError::Cancelled`] once `cancel` is set (the
     /// scan looks at it every few thousand rows): a server stops the work of a client that
     /// went away.
-    #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
     pub fn query_until(&self, query: &Query, cancel: &AtomicBool) -> Result<Report, QueryError> {
+        self.answer_until(query, cancel)?.to_report()
+    }
+
+    /// [`Engine::query`]'s answer before its text (see [`Answer`]).
+    pub fn answer(&self, query: &Query) -> Result<Answer, QueryError> {
+        self.answer_until(query, &NEVER)
+    }
+
+    /// [`Engine::query_until`]'s answer before its text: ids and sums, written as the
+    /// report's JSON by [`Answer::write_json`] without a [`Report`] built first.
+    #[allow(clippy::too_many_lines)] // Filter, scan, decode, sort: one pass kept in one place.
+    pub fn answer_until(&self, query: &Query, cancel: &AtomicBool) -> Result<Answer, QueryError> {
         if query.limit == Some(0) {
             return Err(QueryError::ZeroLimit);
         }
@@ -626,7 +620,6 @@ impl Engine {
             }
         }
 
-        let scale = self.scale;
         // Currencies per dictionary id, parsed once per query.
         let currencies: Vec<Currency> = self
             .dicts
@@ -641,76 +634,32 @@ impl Engine {
                 .copied()
                 .unwrap_or(Currency::USD)
         };
-        let mut results: Vec<ReportRow> = Vec::with_capacity(page.len());
-        for row in page {
-            let mut group = BTreeMap::new();
-            for (dim, (k, id)) in query.group_by.iter().zip(&row.ids).enumerate() {
-                group.insert(k.as_str().to_owned(), name_of(dim, *id).to_owned());
-            }
-            // A sum no Decimal holds fails this query (only), naming where it is.
-            let to_decimal = |v: I256, date: &str, currency: Currency| {
-                wide_to_decimal(v, scale).ok_or_else(|| QueryError::TotalOutOfRange {
-                    group: if group.is_empty() {
-                        "the consolidated billing".to_owned()
-                    } else {
-                        group
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    },
-                    date: date.to_owned(),
-                    currency,
-                })
-            };
-            // Cells in (bucket, currency code) order: the currencies' dictionary ids follow
-            // the order the data was loaded in, which no answer may depend on.
-            let mut cells: Vec<(u32, Currency, I256)> = row
+        let rows = page.into_iter().map(|row| {
+            let cells = row
                 .cells
                 .into_iter()
-                .map(|((bucket, currency), sum)| (bucket, currency_of(currency), sum))
+                .map(|((bucket, currency), sum)| Cell {
+                    bucket,
+                    currency: currency_of(currency),
+                    sum,
+                })
                 .collect();
-            cells.sort_by_key(|(bucket, c, _)| (*bucket, *c));
-            let mut billing_data = Vec::with_capacity(cells.len());
-            for (bucket, c, sum) in cells {
-                let date = labels.get(bucket as usize).cloned().unwrap_or_default();
-                billing_data.push(Bucket {
-                    cost: to_decimal(sum, &date, c)?,
-                    date,
-                    currency: c,
-                });
-            }
-            // Totals in currency order (as the currencies' codes sort).
-            let mut totals: Vec<(Currency, I256)> = row
+            let totals = row
                 .totals
                 .into_iter()
                 .map(|(c, v)| (currency_of(c), v))
                 .collect();
-            totals.sort_by_key(|t| t.0);
-            let total = totals
-                .iter()
-                .map(|(c, v)| {
-                    Ok(Amount {
-                        cost: to_decimal(*v, "the whole range", *c)?,
-                        currency: *c,
-                    })
-                })
-                .collect::<Result<Vec<_>, QueryError>>()?;
-            results.push(ReportRow {
-                group,
-                billing_data,
-                total,
-            });
-        }
-        Ok(Report {
-            start: query.range.start().format("%Y-%m-%d").to_string(),
-            end: query.range.end().format("%Y-%m-%d").to_string(),
+            (row.ids, cells, totals)
+        });
+        let parts = AnswerParts {
+            range: query.range,
             granularity: query.granularity,
             group_by: query.group_by.clone(),
-            results,
+            labels,
+            scale: self.scale,
             total_count,
-            conversion: None,
-        })
+        };
+        Ok(Answer::new(parts, rows, name_of))
     }
 }
 
