@@ -385,7 +385,7 @@ impl Billing {
         }
         let children_keys: &[GroupKey] = if request.explain { &CHILDREN } else { &[] };
         // Contributors: the parent split by each child dimension, once per request, the
-        // splits computed at once (each scan runs on a blocking thread).
+        // splits computed at once (each scan runs on the CPU pool).
         let splits: Vec<(GroupKey, Query)> = children_keys
             .iter()
             .filter(|c| **c != key)

@@ -76,7 +76,7 @@ pub use notify::{
     Outgoing, MIN_WEBHOOK_SECRET,
 };
 pub use periods::PeriodView;
-pub use report::cpu_permit;
+pub use report::on_cpu;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};

@@ -21,16 +21,56 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// A turn on the CPU for a scan or a rendering: one per core across the process (every
-/// domain's reports share the cores).
-pub async fn cpu_permit() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
-    static CPU: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    CPU.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
-    })
-    .acquire()
-    .await
-    .map_err(|e| ServiceError::Internal(format!("no CPU turn: {e}")))
+/// Runs CPU work — a scan, a report built, an answer rendered — on the process's CPU pool:
+/// one thread per core, shared by every domain, and at most one piece of work per core at
+/// once (the rest wait their turn here, where a caller that goes away stops waiting). The
+/// async workers meanwhile keep answering health checks and small requests. Fixed threads,
+/// not the blocking pool's: the work allocates and frees megabytes, and the memory a thread
+/// frees is reused by that thread's next piece of work rather than kept by idle threads.
+pub async fn on_cpu<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServiceError> {
+    type Job = Box<dyn FnOnce() + Send>;
+    static CPU: std::sync::OnceLock<(tokio::sync::Semaphore, std::sync::mpsc::Sender<Job>)> =
+        std::sync::OnceLock::new();
+    let (turns, jobs) = CPU.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..cores {
+            let rx = Arc::clone(&rx);
+            // A pool that cannot start runs nothing: `on_cpu` then says so.
+            let _ = std::thread::Builder::new()
+                .name(format!("cloudbill-cpu-{i}"))
+                .spawn(move || loop {
+                    let job = rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+        }
+        (tokio::sync::Semaphore::new(cores), tx)
+    });
+    let _turn = turns
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Internal(format!("no CPU turn: {e}")))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = tx.send(done);
+    });
+    jobs.send(job)
+        .map_err(|_| ServiceError::Internal("the CPU pool is gone".into()))?;
+    match rx.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(ServiceError::Internal("CPU work panicked".into())),
+        Err(_) => Err(ServiceError::Internal("the CPU pool did not answer".into())),
+    }
 }
 
 impl Billing {
@@ -143,18 +183,12 @@ impl Billing {
         let mut query = query.clone();
         let (engine, used) = self.engine_for(&query, version).await?;
         Self::scope(p, &mut query, &engine, true)?;
-        // The scan is CPU work (milliseconds to seconds): on a blocking thread, so the async
-        // workers keep answering health checks and small requests meanwhile, and at most one
-        // per core at once (the rest wait their turn here, where a caller that goes away stops
-        // waiting).
-        let _permit = cpu_permit().await?;
-        // A caller that goes away (its future dropped: the client closed the connection, the
-        // request timed out) stops the scan too.
+        // The scan is CPU work (milliseconds to seconds): on the CPU pool. A caller that goes
+        // away (its future dropped: the client closed the connection, the request timed out)
+        // stops the scan too.
         let stop = StopOnDrop::default();
         let flag = Arc::clone(&stop.0);
-        let answer = tokio::task::spawn_blocking(move || engine.answer_until(&query, &flag))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("the report's scan stopped: {e}")))??;
+        let answer = on_cpu(move || engine.answer_until(&query, &flag)).await??;
         Ok((answer, used))
     }
 
@@ -374,7 +408,7 @@ fn key_bytes((p, q): &(Principal, Query)) -> usize {
         + member
 }
 
-/// `answer` as a report: built on a blocking thread when it is big (a report of many
+/// `answer` as a report: built on the CPU pool when it is big (a report of many
 /// amounts takes milliseconds to build), in the caller's turn when small.
 async fn to_report(answer: Arc<Answer>) -> Result<Report, ServiceError> {
     /// Amounts a report is built from inline.
@@ -382,7 +416,36 @@ async fn to_report(answer: Arc<Answer>) -> Result<Report, ServiceError> {
     if answer.amounts() <= INLINE {
         return Ok(answer.to_report()?);
     }
-    Ok(tokio::task::spawn_blocking(move || answer.to_report())
-        .await
-        .map_err(|e| ServiceError::Internal(format!("building the report stopped: {e}")))??)
+    Ok(on_cpu(move || answer.to_report()).await??)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_cpu;
+    use crate::ServiceError;
+
+    /// Work on the CPU pool returns its value; work that panics is an internal error, and the
+    /// pool goes on running what comes next (every thread of it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cpu_pool_survives_a_panic() {
+        assert_eq!(on_cpu(|| 6 * 7).await.unwrap(), 42);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        for _ in 0..cores * 2 {
+            let err = on_cpu(|| -> u8 { panic!("boom") }).await.unwrap_err();
+            assert!(
+                matches!(err, ServiceError::Internal(ref m) if m.contains("panicked")),
+                "{err}"
+            );
+        }
+        let names = futures::future::join_all(
+            (0..cores * 4)
+                .map(|i| on_cpu(move || (i, std::thread::current().name().map(str::to_owned)))),
+        )
+        .await;
+        for (i, r) in names.into_iter().enumerate() {
+            let (j, name) = r.unwrap();
+            assert_eq!(i, j);
+            assert!(name.is_some_and(|n| n.starts_with("cloudbill-cpu-")));
+        }
+    }
 }

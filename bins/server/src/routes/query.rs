@@ -98,7 +98,7 @@ async fn query_post(
 
 /// The report `body` asks for, converted to one currency when it says so, as JSON. An answer
 /// over `AppState::max_answer_cells` amounts is refused (422 `answer_too_large`) before it is
-/// built; the JSON is written on a blocking thread, in the same CPU turns as the scans,
+/// built; the JSON is written on the CPU pool (`on_cpu`), as the scans run,
 /// straight from the answer's sums (no report of strings built first).
 async fn answer(
     s: &AppState,
@@ -127,12 +127,7 @@ async fn answer(
                 })
             }
         };
-    let _turn = cloudbill_service::cpu_permit().await?;
-    let json = tokio::task::spawn_blocking(render).await.map_err(|e| {
-        ApiError::from(cloudbill_service::ServiceError::Internal(format!(
-            "rendering stopped: {e}"
-        )))
-    })??;
+    let json = cloudbill_service::on_cpu(render).await??;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
