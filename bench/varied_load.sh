@@ -113,6 +113,10 @@ fi
 wrk -t2 -c16 -d"${secs}s" --timeout 10s -s "$work/mix.lua" "http://127.0.0.1:$port" | tail -n 1
 wait $(jobs -p | grep -v "^$server\$") 2>/dev/null || true
 sort -n "$work/health.txt" | awk '{a[NR]=$1} END {printf "/healthz while loaded: %d probes, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", NR, a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000, a[NR]*1000}'
+# A soak (2 minutes or more) also prints each minute's peak: flat or growing.
+if [ "$secs" -ge 120 ]; then
+  awk '{m=int((NR-1)/60); if ($1>a[m]) a[m]=$1} END {printf "server RSS, each minute'"'"'s max (MiB):"; for (i=0;i in a;i++) printf " %.0f", a[i]/1024; print ""}' "$work/rss.txt"
+fi
 sort -n "$work/rss.txt" | awk -v s="$rss_start" '{a[NR]=$1} END {printf "server RSS: %.0f MiB at start (warm engine), max %.0f MiB during the run\n", s/1024, a[NR]/1024}'
 [ -f "$work/imports.txt" ] && cat "$work/imports.txt"
 if [ -f "$work/july.txt" ]; then
