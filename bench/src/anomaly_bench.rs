@@ -145,7 +145,7 @@ async fn run_async(dir: &str) -> Result<(), String> {
         cloudbill_service::GroupKey::Service,
         cloudbill_service::GroupKey::ServiceAccount,
     ];
-    let (split_s, split) = best_of_async(3, || billing.report_shared(&admin, &q)).await;
+    let (split_s, split) = best_of_async(3, || billing.report(&admin, &q)).await;
     let split = split.map_err(|e| e.to_string())?;
     println!(
         "  of which the daily service × account report ({} groups, {} buckets): {split_s:.3} s (answer cache: the first of three computes)",

@@ -392,8 +392,7 @@ impl Billing {
             .map(|child| (child.clone(), report_by(vec![key.clone(), child.clone()])))
             .collect();
         let reports =
-            futures::future::try_join_all(splits.iter().map(|(_, q)| self.report_shared(p, q)))
-                .await?;
+            futures::future::try_join_all(splits.iter().map(|(_, q)| self.report(p, q))).await?;
         let children: Vec<(GroupKey, Dense)> = splits
             .into_iter()
             .zip(reports)

@@ -102,15 +102,6 @@ impl Billing {
         Ok(self.refresh_engine().await? != crate::warm::Refreshed::Current)
     }
 
-    /// [`Billing::report`], shared (several callers may hold one report).
-    pub async fn report_shared(
-        &self,
-        p: &Principal,
-        query: &Query,
-    ) -> Result<Arc<Report>, ServiceError> {
-        self.report(p, query).await.map(Arc::new)
-    }
-
     /// [`Billing::report`]'s answer before its text (ids and sums): a server writes its JSON
     /// straight from it ([`Answer::write_json`]). With a warm engine, a repeated question over
     /// unchanged data is answered from a cache without scanning again.
