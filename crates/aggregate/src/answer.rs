@@ -58,24 +58,30 @@ pub(crate) struct AnswerParts {
 
 impl Answer {
     /// An answer of `rows` (each: ids per key, cells in any order, totals in any order),
-    /// with `name(dim, id)` the name of id `id` of key `dim`.
-    pub(crate) fn new<'n>(
+    /// with `name(dim, id)` the name of id `id` of key `dim`. Each row's cells and totals go
+    /// straight into the flat vectors and are sorted there.
+    pub(crate) fn new<'n, C, T>(
         parts: AnswerParts,
-        rows: impl ExactSizeIterator<Item = (Vec<u32>, Vec<Cell>, Vec<(Currency, I256)>)>,
+        rows: impl ExactSizeIterator<Item = (Vec<u32>, C, T)>,
         name: impl Fn(usize, u32) -> &'n str,
-    ) -> Self {
+    ) -> Self
+    where
+        C: IntoIterator<Item = Cell>,
+        T: IntoIterator<Item = (Currency, I256)>,
+    {
         let dims = parts.group_by.len();
         let mut ids = Vec::with_capacity(rows.len() * dims);
         let mut cells = Vec::new();
         let mut totals = Vec::new();
         let mut ends = Vec::with_capacity(rows.len());
-        for (row_ids, mut row_cells, mut row_totals) in rows {
+        for (row_ids, row_cells, row_totals) in rows {
             ids.extend_from_slice(&row_ids);
+            let (cells_from, totals_from) = (cells.len(), totals.len());
+            cells.extend(row_cells);
+            totals.extend(row_totals);
             // The currencies' dictionary ids follow load order, which no answer may show.
-            row_cells.sort_unstable_by_key(|c| (c.bucket, c.currency));
-            row_totals.sort_unstable_by_key(|t| t.0);
-            cells.extend_from_slice(&row_cells);
-            totals.extend_from_slice(&row_totals);
+            cells[cells_from..].sort_unstable_by_key(|c| (c.bucket, c.currency));
+            totals[totals_from..].sort_unstable_by_key(|t| t.0);
             ends.push((
                 u32::try_from(cells.len()).unwrap_or(u32::MAX),
                 u32::try_from(totals.len()).unwrap_or(u32::MAX),

@@ -635,20 +635,12 @@ impl Engine {
                 .unwrap_or(Currency::USD)
         };
         let rows = page.into_iter().map(|row| {
-            let cells = row
-                .cells
-                .into_iter()
-                .map(|((bucket, currency), sum)| Cell {
-                    bucket,
-                    currency: currency_of(currency),
-                    sum,
-                })
-                .collect();
-            let totals = row
-                .totals
-                .into_iter()
-                .map(|(c, v)| (currency_of(c), v))
-                .collect();
+            let cells = row.cells.into_iter().map(|((bucket, currency), sum)| Cell {
+                bucket,
+                currency: currency_of(currency),
+                sum,
+            });
+            let totals = row.totals.into_iter().map(|(c, v)| (currency_of(c), v));
             (row.ids, cells, totals)
         });
         let parts = AnswerParts {
