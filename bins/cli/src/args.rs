@@ -439,6 +439,18 @@ pub enum InvoiceAction {
         #[arg(long)]
         period: Option<String>,
     },
+    /// Delete one invoice (a wrong one; add the right one after).
+    Delete {
+        /// Account name or id.
+        #[arg(long)]
+        account: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// ISO 4217 code.
+        #[arg(long)]
+        currency: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -940,8 +952,5 @@ pub struct DemoArgs {
 
 /// Strict `YYYY-MM-DD`.
 pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
-    let ok = raw.len() == 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-';
-    ok.then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| format!("{raw:?} is not a date (expected YYYY-MM-DD)"))
+    cloudbill_core::parse_date(raw).map_err(|e| e.to_string())
 }

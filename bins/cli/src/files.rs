@@ -153,14 +153,22 @@ pub(crate) async fn export(
     let ExportFormat::Focus(args) = format;
     let range = DateRange::new(args.start, args.end).map_err(|e| CliError::Usage(e.to_string()))?;
     if args.file.as_os_str() == "-" {
+        // Spooled through an unnamed temporary file, then copied to stdout: the export is
+        // written batch by batch from a worker that needs an owned writer, and memory stays
+        // bounded whatever its size.
+        let spool_failed =
+            |e: std::io::Error| CliError::Failure(format!("cannot spool the export: {e}"));
+        let mut spool = tempfile::tempfile().map_err(spool_failed)?;
         b.export_focus(
             &Principal::Admin,
             range,
             &args.project,
             FocusFormat::Csv,
-            out,
+            std::io::BufWriter::new(spool.try_clone().map_err(spool_failed)?),
         )
         .await?;
+        std::io::Seek::rewind(&mut spool).map_err(spool_failed)?;
+        std::io::copy(&mut spool, out).map_err(spool_failed)?;
         return Ok(());
     }
     let fail = |e: &dyn std::fmt::Display| {

@@ -144,7 +144,10 @@ pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&grid.headers).map_err(io)?;
             for r in &grid.rows {
-                w.write_record(r.iter().map(|c| printable(c).into_owned()))
+                w.write_record(
+                    r.iter()
+                        .map(|c| cloudbill_core::formula_safe(&printable(c)).into_owned()),
+                )
                     .map_err(io)?;
             }
             w.flush().map_err(io)
@@ -196,7 +199,10 @@ pub(crate) fn print_report(
                         .map(|k| row.group.get(k).cloned().unwrap_or_default())
                         .collect();
                     rec.extend([b.date.clone(), b.currency.to_string(), b.cost.to_string()]);
-                    w.write_record(rec.iter().map(|c| printable(c).into_owned()))
+                    w.write_record(
+                        rec.iter()
+                            .map(|c| cloudbill_core::formula_safe(&printable(c)).into_owned()),
+                    )
                         .map_err(io)?;
                 }
             }

@@ -184,16 +184,7 @@ fn chart(report: &Report) -> String {
         let slot = w / n;
         let _ = write!(out, "<figure><figcaption>Trend ({currency})</figcaption><svg role=\"img\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">", h + 30, h + 30);
         for (i, (label, cost)) in bars.iter().enumerate() {
-            let ratio = if max > Decimal::ZERO {
-                (*cost / max).max(Decimal::ZERO)
-            } else {
-                Decimal::ZERO
-            };
-            let bar_h = (ratio * Decimal::from(h))
-                .round()
-                .to_string()
-                .parse::<u32>()
-                .unwrap_or(0);
+            let bar_h = scaled(*cost, max, h);
             let x = u32::try_from(i).unwrap_or(0) * slot + 2;
             let _ = write!(
                 out,
@@ -376,20 +367,18 @@ async fn budget_bars(
         .collect();
     let mut out = String::from("<h2>Budgets</h2><table data-table=\"budgets\"><tr><th>Budget</th><th>Period</th><th class=\"r\">Actual</th><th class=\"r\">Forecast</th><th class=\"r\">Budget</th><th>Progress</th></tr>");
     for s in &statuses {
+        // The bar spans the largest of the amount, the spend, the forecast and every
+        // threshold's limit (`actual:1000%` sits at ten times the amount, not at its end).
         let top = [Some(s.amount), Some(s.actual), s.forecast]
             .into_iter()
             .flatten()
+            .chain(s.notifications.iter().map(|n| n.limit))
+            .filter(|v| *v < Decimal::MAX)
             .max()
             .unwrap_or(s.amount)
             .max(Decimal::ONE);
-        // Pixel positions only (never money): amount × W / top, rounded.
-        let x = |v: Decimal| -> u32 {
-            let v = v.max(Decimal::ZERO);
-            (v * Decimal::from(BAR_WIDTH) / top)
-                .round()
-                .try_into()
-                .unwrap_or(BAR_WIDTH)
-        };
+        // Pixel positions only (never money).
+        let x = |v: Decimal| -> u32 { scaled(v, top, BAR_WIDTH) };
         let over = s.actual > s.amount;
         let _ = write!(
             out,
@@ -405,7 +394,9 @@ async fn budget_bars(
             start = s.period.start,
             end = s.period.end.pred_opt().unwrap_or(s.period.end),
             a = esc(&format!("{} {}", s.currency.display(s.actual), s.currency)),
-            pct = s.percent_used,
+            pct = s
+                .percent_used
+                .map_or_else(|| "more than any decimal".to_owned(), |p| p.to_string()),
             f = esc(&match s.forecast {
                 Some(f) => format!("{} {}", s.currency.display(f), s.currency),
                 None => s.forecast_status.replace('_', " "),
@@ -441,6 +432,22 @@ async fn budget_bars(
     }
     out.push_str("</table>");
     Ok(out)
+}
+
+/// `width × v / top` in whole pixels, for a `v` of 0 to `top` (a negative `v` is 0, one past
+/// `top` is `width`), computed without leaving the decimal range whatever the amounts.
+pub(crate) fn scaled(v: Decimal, top: Decimal, width: u32) -> u32 {
+    if top <= Decimal::ZERO || v <= Decimal::ZERO {
+        return 0;
+    }
+    if v >= top {
+        return width;
+    }
+    // 0 < v < top: the ratio is below 1 and the product below `width`.
+    (v / top * Decimal::from(width))
+        .round()
+        .try_into()
+        .unwrap_or(width)
 }
 
 /// One anomaly row: days, group, kind, actual against expected, impact, state, and its
@@ -813,7 +820,22 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    // Login CSRF: another site's form would log the browser in as the attacker's token.
+    // Browsers name the source of a form post; a post naming another site is refused (a
+    // client that names none, such as curl, is not a browser).
+    if crate::guard::from_this_site(&headers) == Some(false) {
+        return crate::ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "a login must come from this site's login form",
+        )
+        .into_response();
+    }
     match state.tenants.authenticate(&form.token).await {
         Ok(cloudbill_service::Caller::Domain { principal: p, .. }) => {
             let target = match (&p, local_target(form.next.as_deref())) {

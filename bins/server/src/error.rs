@@ -82,6 +82,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            // Arithmetic on amounts left the decimal range: this request only (the data and
+            // the request are valid; the answer cannot be written exactly).
+            ServiceError::Validation(cloudbill_core::ValidationError::Overflow(_))
+            | ServiceError::Query(cloudbill_service::QueryError::AmountOutOfRange { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "amount_out_of_range")
+            }
             ServiceError::Invalid(_) | ServiceError::Validation(_) | ServiceError::Import(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
@@ -108,6 +114,7 @@ impl From<ServiceError> for ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
                 }
             },
+            ServiceError::DeadlinePassed(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             // `parts` took any hint off: a `Hinted` left here would be one hinted twice.
             ServiceError::Store(_)
             | ServiceError::Write(_)

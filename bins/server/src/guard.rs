@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt as _;
 
 use crate::{ApiError, AppState};
 
@@ -47,8 +48,25 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         )
         .into_response()
     } else {
-        match tokio::time::timeout(state.request_timeout, next.run(request)).await {
-            Ok(response) => as_json_error(response).await,
+        // A panic in a handler is a program error: answered as a 500 like any internal
+        // error, so the client gets a response and the connection stays usable.
+        let run = std::panic::AssertUnwindSafe(next.run(request)).catch_unwind();
+        match tokio::time::timeout(state.request_timeout, run).await {
+            Ok(Ok(response)) => as_json_error(response).await,
+            Ok(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                tracing::error!(panic = %what, "a request handler panicked");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; the server log has the details",
+                )
+                .into_response()
+            }
             Err(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
@@ -135,22 +153,10 @@ pub(crate) fn check_cookie_request(parts: &axum::http::request::Parts) -> Result
             format!("{why}; a request authenticated by the dashboard cookie must come from this site with a JSON body (or use `Authorization: Bearer`)"),
         )
     };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| forbidden("no Host header"))?;
-    let source = parts
-        .headers
-        .get(header::ORIGIN)
-        .or_else(|| parts.headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| forbidden("no Origin or Referer header"))?;
-    let source_host = source
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
-    if source_host != Some(host) {
-        return Err(forbidden("the request comes from another site"));
+    match from_this_site(&parts.headers) {
+        Some(true) => {}
+        Some(false) => return Err(forbidden("the request comes from another site")),
+        None => return Err(forbidden("no Host, or no Origin or Referer header")),
     }
     let json = parts
         .headers
@@ -161,4 +167,19 @@ pub(crate) fn check_cookie_request(parts: &axum::http::request::Parts) -> Result
         return Err(forbidden("the request has no JSON content type"));
     }
     Ok(())
+}
+
+/// Whether a request names this site as its source: its `Origin` (else `Referer`) is on the
+/// request's `Host` (`Some(false)`: another site, or `Origin: null`); `None` when it names no
+/// source or has no `Host`.
+pub(crate) fn from_this_site(headers: &axum::http::HeaderMap) -> Option<bool> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok())?;
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())?;
+    let source_host = source
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    Some(source_host == Some(host))
 }

@@ -28,10 +28,21 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// The whole application: API, dashboard, health and metrics.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .nest("/api/v1", routes::router())
-        .merge(routes::system_router())
-        .merge(dashboard::router())
+    with_middleware(
+        Router::new()
+            .nest("/api/v1", routes::router())
+            .merge(routes::system_router())
+            .merge(dashboard::router()),
+        state,
+    )
+}
+
+/// What every route of [`app`] passes, around `routes`: request metrics, the body limit, the
+/// URI and header limits, the request deadline, security headers, one JSON error shape, and a
+/// panic in a handler answered as a `500` JSON error (the connection and the server keep
+/// serving). For an embedder that serves routes of its own beside the API.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         // route_layer: the middleware sees the matched route pattern, for metric labels.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -121,6 +121,7 @@ async fn run(args: Args) -> Result<(), String> {
         config: BillingConfig {
             warm_engine: true,
             answer_cache_bytes: usize::try_from(args.answer_cache_mb << 20).unwrap_or(usize::MAX),
+            deliver_in_background: true,
             ..BillingConfig::default()
         },
     })

@@ -550,6 +550,14 @@ pub const ROUTES: &[Route] = &[
         Access::Admin,
     ),
     r(
+        "delete",
+        "/api/v1/invoices/{account}/{period}/{currency}",
+        "Delete one provider invoice (account name or id, YYYY-MM, currency); returns it",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
         "get",
         "/api/v1/reconcile",
         "A month's invoices against the stored BilledCost per account and currency (?period=YYYY-MM)",

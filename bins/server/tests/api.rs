@@ -1047,7 +1047,7 @@ async fn budgets_and_channels_over_http_follow_the_member_rules_and_hide_secrets
         (
             json!({"name": "b", "amount": "0", "currency": "USD", "notifications": ["actual:80%"], "channels": ["ops"]}),
             422,
-            "above 0",
+            "at least 0.01",
         ),
         (
             json!({"name": "b", "amount": "10", "currency": "USD", "notifications": ["80"], "channels": ["ops"]}),

@@ -186,6 +186,23 @@ async fn sync_ranges_are_bounded() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
+    // #30: days outside 1970-01-01..2099-12-31 are nobody's bill.
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the days cloudbill handles"),
+        "{body}"
+    );
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/sync",
+            Some(&s.admin),
+            Some(json!({"start": "1970-01-01", "end": "2099-12-31"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()

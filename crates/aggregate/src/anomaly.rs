@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use cloudbill_core::Decimal;
 
+use crate::QueryError;
+
 /// Which way spend must move to be an anomaly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {
@@ -113,7 +115,16 @@ pub fn median(values: &mut [Decimal]) -> Decimal {
         mid
     } else {
         let below = lower.iter().max().copied().unwrap_or(mid);
-        (below + mid) / Decimal::TWO
+        // When the sum would leave the decimal range (never for real data) the two have one
+        // sign, so their difference fits: the midpoint from the lower one.
+        below
+            .checked_add(mid)
+            .map(|sum| sum / Decimal::TWO)
+            .or_else(|| {
+                mid.checked_sub(below)
+                    .and_then(|d| below.checked_add(d / Decimal::TWO))
+            })
+            .unwrap_or(mid)
     }
 }
 
@@ -142,38 +153,77 @@ struct Baseline {
 }
 
 impl Baseline {
-    fn of(window: &[Decimal]) -> Self {
+    /// `None` when a deviation leaves the decimal range.
+    fn of(window: &[Decimal]) -> Option<Self> {
         let expected = median(&mut window.to_vec());
-        let mut deviations: Vec<Decimal> = window.iter().map(|v| (*v - expected).abs()).collect();
+        let mut deviations = window
+            .iter()
+            .map(|v| v.checked_sub(expected).map(|d| d.abs()))
+            .collect::<Option<Vec<Decimal>>>()?;
         let mad = median(&mut deviations);
         let spread = if mad.is_zero() {
             (expected.abs() / Decimal::ONE_HUNDRED).max(Decimal::new(1, 2))
         } else {
-            MAD_SCALE * mad
+            MAD_SCALE.checked_mul(mad)?
         };
-        Self { expected, spread }
+        Some(Self { expected, spread })
     }
 
     /// Whether `actual` passes the thresholds against this baseline (in the `sign` direction:
-    /// 1 for a rise, −1 for a fall); the score when it does.
-    fn judge(&self, actual: Decimal, settings: &Settings, sign: Decimal) -> Option<Decimal> {
-        let excess = (actual - self.expected) * sign;
-        let score = excess / self.spread;
-        (score >= settings.z
-            && excess >= settings.min_amount
-            && excess * Decimal::ONE_HUNDRED >= settings.min_percent * self.expected.abs())
-        .then_some(score * sign)
+    /// 1 for a rise, −1 for a fall); the score when it does. `Err` when the excess leaves
+    /// the decimal range.
+    fn judge(
+        &self,
+        actual: Decimal,
+        settings: &Settings,
+        sign: Decimal,
+    ) -> Result<Option<Decimal>, ()> {
+        let excess = actual
+            .checked_sub(self.expected)
+            .and_then(|e| e.checked_mul(sign))
+            .ok_or(())?;
+        // The spread is at least 0.01: the score is at most 100 × the excess, beyond the
+        // range only for an excess beyond 10^26 — a score that passes any z.
+        let score = excess
+            .checked_div(self.spread)
+            .unwrap_or(if excess.is_sign_negative() {
+                Decimal::MIN
+            } else {
+                Decimal::MAX
+            });
+        // excess × 100 ≥ min_percent × |expected|, compared without leaving the range.
+        let percent_ok = match (
+            excess.checked_mul(Decimal::ONE_HUNDRED),
+            settings.min_percent.checked_mul(self.expected.abs()),
+        ) {
+            (Some(a), Some(b)) => a >= b,
+            (None, _) => excess.is_sign_positive(),
+            (Some(_), None) => false,
+        };
+        Ok((score >= settings.z && excess >= settings.min_amount && percent_ok)
+            .then(|| score.checked_mul(sign).unwrap_or(score)))
+    }
+}
+
+/// The error of an anomaly series whose amounts leave the decimal range.
+fn out_of_range(day: NaiveDate) -> QueryError {
+    QueryError::AmountOutOfRange {
+        what: format!("the anomaly baseline of {day}"),
     }
 }
 
 /// The anomalies of one series over the days `[from, to)` (the series must hold the
 /// `history_days` before `from` too; absent days are zero spend).
+///
+/// # Errors
+/// [`QueryError::AmountOutOfRange`] when the series' amounts are so large that a deviation
+/// or a sum of anomalous days leaves the decimal range.
 pub fn detect(
     series: &BTreeMap<NaiveDate, Decimal>,
     from: NaiveDate,
     to: NaiveDate,
     settings: &Settings,
-) -> Vec<Anomaly> {
+) -> Result<Vec<Anomaly>, QueryError> {
     let value = |d: NaiveDate| series.get(&d).copied().unwrap_or_default();
     let mut days: Vec<(NaiveDate, Kind, Decimal, Decimal)> = Vec::new(); // day, kind, expected, score
     let mut d = from;
@@ -185,21 +235,32 @@ pub fn detect(
                 days.push((d, Kind::New, Decimal::ZERO, Decimal::ZERO));
             }
         } else {
-            let base = Baseline::of(&window);
+            let base = Baseline::of(&window).ok_or_else(|| out_of_range(d))?;
             // The same weekdays of the window (every 7th day back): a weekly pattern is no
             // anomaly.
             let same_weekday: Vec<Decimal> = window.iter().skip(6).step_by(7).copied().collect();
-            let weekday = (!same_weekday.is_empty()).then(|| Baseline::of(&same_weekday));
+            let weekday = if same_weekday.is_empty() {
+                None
+            } else {
+                Some(Baseline::of(&same_weekday).ok_or_else(|| out_of_range(d))?)
+            };
             let mut directions = vec![(Kind::Spike, Decimal::ONE)];
             if settings.direction == Direction::Both {
                 directions.push((Kind::Drop, Decimal::NEGATIVE_ONE));
             }
             for (kind, sign) in directions {
-                if let Some(score) = base.judge(actual, settings, sign) {
-                    if weekday
-                        .as_ref()
-                        .is_none_or(|w| w.judge(actual, settings, sign).is_some())
-                    {
+                let judged = base
+                    .judge(actual, settings, sign)
+                    .map_err(|()| out_of_range(d))?;
+                if let Some(score) = judged {
+                    let by_weekday = match &weekday {
+                        Some(w) => w
+                            .judge(actual, settings, sign)
+                            .map_err(|()| out_of_range(d))?
+                            .is_some(),
+                        None => true,
+                    };
+                    if by_weekday {
                         days.push((d, kind, base.expected, score));
                     }
                 }
@@ -218,9 +279,15 @@ pub fn detect(
                     && a.end.succ_opt() == Some(day) =>
             {
                 a.end = day;
-                a.expected += expected;
-                a.actual += actual;
-                a.impact = a.actual - a.expected;
+                a.expected = a
+                    .expected
+                    .checked_add(expected)
+                    .ok_or_else(|| out_of_range(day))?;
+                a.actual = a.actual.checked_add(actual).ok_or_else(|| out_of_range(day))?;
+                a.impact = a
+                    .actual
+                    .checked_sub(a.expected)
+                    .ok_or_else(|| out_of_range(day))?;
                 if score.abs() > a.score.abs() {
                     a.score = score.round_dp(2);
                 }
@@ -231,12 +298,12 @@ pub fn detect(
                 end: day,
                 expected,
                 actual,
-                impact: actual - expected,
+                impact: actual.checked_sub(expected).ok_or_else(|| out_of_range(day))?,
                 score: score.round_dp(2),
             }),
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -261,7 +328,7 @@ mod tests {
 
     /// Judges March (days 59–89).
     fn march(s: &BTreeMap<NaiveDate, Decimal>, settings: &Settings) -> Vec<Anomaly> {
-        detect(s, day("2025-03-01"), day("2025-04-01"), settings)
+        detect(s, day("2025-03-01"), day("2025-04-01"), settings).unwrap()
     }
 
     #[test]
@@ -368,5 +435,29 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(march(&s, &low).len(), 1);
+    }
+
+    #[test]
+    fn amounts_at_the_decimal_limit_fail_the_series_not_the_process() {
+        // #30: days of ±7.9e28 (each a valid stored total) make deviations and sums leave
+        // the decimal range: an error for this series, never a panic.
+        let huge = Decimal::MAX;
+        let s = series(90, |i| if i % 2 == 0 { huge } else { -huge });
+        let both = Settings {
+            direction: Direction::Both,
+            ..Settings::default()
+        };
+        assert!(matches!(
+            detect(&s, day("2025-03-01"), day("2025-04-01"), &both),
+            Err(QueryError::AmountOutOfRange { .. })
+        ));
+        // A window near the limit whose deviations still fit: judged as usual.
+        let big = Decimal::from_i128_with_scale(10_i128.pow(27), 0);
+        let s = series(90, |i| if i == 70 { huge } else { big });
+        let found = march(&s, &Settings::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].actual, huge);
+        // The median of two values whose sum leaves the range.
+        assert_eq!(median(&mut [huge, huge]), huge);
     }
 }

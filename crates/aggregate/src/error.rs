@@ -76,4 +76,14 @@ pub enum QueryError {
         /// Its currency.
         currency: cloudbill_core::Currency,
     },
+    /// Arithmetic on the data's amounts (a forecast's fit, an anomaly's deviation, a sum of
+    /// several totals) left what an exact decimal holds: only this query fails.
+    #[error(
+        "{what} does not fit an exact decimal (about ±7.9e28): the data holds amounts too \
+         large for it; narrow the query with filters or a shorter range"
+    )]
+    AmountOutOfRange {
+        /// What was being computed.
+        what: String,
+    },
 }

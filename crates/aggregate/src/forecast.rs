@@ -80,6 +80,29 @@ pub enum NoForecast {
         /// The usable days there were.
         days: usize,
     },
+    /// The series' amounts, or the forecast of them, leave what an exact decimal holds
+    /// (about ±7.9 × 10^28).
+    OutOfRange,
+}
+
+/// Days of history whose magnitude reaches this are fitted in units of a power of ten below
+/// it (exact for the data, the forecast rescaled), so that squares and products of the fit
+/// stay far inside the decimal range whatever the data holds.
+const FIT_BOUND: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+/// The power of ten that brings every value of `history` below [`FIT_BOUND`] (1 for any
+/// ordinary bill).
+fn fit_unit(history: &[(NaiveDate, Decimal)]) -> Decimal {
+    let max = history
+        .iter()
+        .map(|(_, v)| v.abs())
+        .max()
+        .unwrap_or_default();
+    let mut unit = Decimal::ONE;
+    while FIT_BOUND.checked_mul(unit).is_some_and(|b| max >= b) {
+        unit *= Decimal::TEN;
+    }
+    unit
 }
 
 /// The inputs of a forecast.
@@ -111,7 +134,8 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
     let (hist_start, hist_end) = history_window(series.as_of, series.restate_days);
     let mut by_day = std::collections::BTreeMap::<NaiveDate, Decimal>::new();
     for (d, v) in series.daily {
-        *by_day.entry(*d).or_default() += *v;
+        let slot = by_day.entry(*d).or_default();
+        *slot = slot.checked_add(*v).ok_or(NoForecast::OutOfRange)?;
     }
     // History: from the first day with spend in the window, every day (zero when absent).
     let first = by_day
@@ -124,6 +148,13 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
         while d < hist_end {
             history.push((d, by_day.get(&d).copied().unwrap_or_default()));
             d = d.succ_opt().unwrap_or(hist_end);
+        }
+    }
+    // The fit in units of `unit` (1 for any ordinary bill); the forecast is scaled back.
+    let unit = fit_unit(&history);
+    if unit != Decimal::ONE {
+        for (_, v) in &mut history {
+            *v /= unit;
         }
     }
     // Outliers by 1.5 × IQR: per weekday once weekday effects are fitted (a Monday peak is
@@ -168,7 +199,12 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
     // The period: actual for its complete days, predictions for the rest.
     let (p_start, p_end) = series.period;
     let complete_end = first_incomplete(series.as_of, series.restate_days).clamp(p_start, p_end);
-    let actual_complete: Decimal = by_day.range(p_start..complete_end).map(|(_, v)| *v).sum();
+    let mut actual_complete = Decimal::ZERO;
+    for (_, v) in by_day.range(p_start..complete_end) {
+        actual_complete = actual_complete
+            .checked_add(*v)
+            .ok_or(NoForecast::OutOfRange)?;
+    }
     let mut predicted = Decimal::ZERO;
     let mut k = 0usize;
     let mut d = complete_end;
@@ -177,13 +213,21 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
         k += 1;
         d = d.succ_opt().unwrap_or(p_end);
     }
-    let amount = actual_complete + predicted;
-    let half = Z80 * model.sigma * sqrt(Decimal::from(k as u64));
+    let in_range = |v: Option<Decimal>| v.ok_or(NoForecast::OutOfRange);
+    let predicted = in_range(predicted.checked_mul(unit))?;
+    let amount = in_range(actual_complete.checked_add(predicted))?;
+    let half = in_range(
+        (Z80 * model.sigma * sqrt(Decimal::from(k as u64))).checked_mul(unit),
+    )?;
     let round = |v: Decimal| v.round_dp(10).normalize();
     Ok(Forecast {
         amount: round(amount),
-        low: round((amount - half).max(actual_complete).max(Decimal::ZERO)),
-        high: round(amount + half),
+        low: round(
+            in_range(amount.checked_sub(half))?
+                .max(actual_complete)
+                .max(Decimal::ZERO),
+        ),
+        high: round(in_range(amount.checked_add(half))?),
         actual_complete,
         method: if model.weekday.is_some() {
             Method::LinearTrendWithWeekday
@@ -470,5 +514,27 @@ mod tests {
         assert_eq!(quantile(&v, 1, 4), dec("1.75"));
         assert_eq!(quantile(&v, 3, 4), dec("3.25"));
         assert_eq!(sqrt(dec("2")).round_dp(10), dec("1.4142135624"));
+    }
+
+    #[test]
+    fn amounts_at_the_decimal_limit_are_fitted_scaled_or_refused() {
+        // #30: days of 10^20 (squares of 10^40 leave the decimal range) are fitted in units
+        // of 10^12 and the forecast scaled back: the flat series forecasts its level.
+        let big = Decimal::from_i128_with_scale(10_i128.pow(20), 0);
+        let daily = series("2025-06-16", 60, |_, _| big);
+        let f = june(&daily, "2025-06-16").unwrap();
+        // The fit is in units of 10^12: exact to about 28 significant digits, not to the
+        // last decimal (a forecast is an estimate; ordinary bills are fitted unscaled).
+        let expected = big * Decimal::from(30);
+        assert!((f.amount - expected).abs() < Decimal::new(1, 3), "{}", f.amount);
+        assert_eq!(f.actual_complete, big * Decimal::from(13));
+        // A period whose forecast leaves the range is refused, never a panic.
+        let daily = series("2025-06-16", 60, |_, _| Decimal::MAX / Decimal::TWO);
+        assert_eq!(june(&daily, "2025-06-16"), Err(NoForecast::OutOfRange));
+        // Two rows of one day that sum beyond the range.
+        let mut daily = series("2025-06-16", 60, |_, _| dec("10"));
+        daily.push((daily[0].0, Decimal::MAX));
+        daily.push((daily[0].0, Decimal::MAX));
+        assert_eq!(june(&daily, "2025-06-16"), Err(NoForecast::OutOfRange));
     }
 }

@@ -15,6 +15,12 @@ use crate::{
 /// The most notifications one budget has.
 pub const MAX_NOTIFICATIONS: usize = 10;
 
+/// The smallest budget amount: a hundredth of the currency's unit.
+pub const MIN_BUDGET_AMOUNT: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// The most channels one notification names (each is told once, however often it is named).
+pub const MAX_NOTIFICATION_CHANNELS: usize = 10;
+
 fn setting(what: &'static str, value: &str, reason: impl Into<String>) -> ValidationError {
     ValidationError::Setting {
         what,
@@ -191,8 +197,17 @@ impl Threshold {
             if amount > Decimal::from(1000) {
                 return Err(setting("threshold", raw, "a percentage is at most 1000%"));
             }
+            if amount.normalize().scale() > 2 {
+                return Err(setting(
+                    "threshold",
+                    raw,
+                    "a percentage has at most 2 decimals (the smallest is 0.01%)",
+                ));
+            }
             ThresholdValue::Percent(amount.normalize())
         } else {
+            crate::check_entered_amount(amount, "threshold")
+                .map_err(|e| setting("threshold", raw, e.to_string()))?;
             ThresholdValue::Amount(amount)
         };
         Ok(Self { basis, value })
@@ -206,14 +221,25 @@ impl Threshold {
         }
     }
 
-    /// The amount at which the threshold is crossed, for a budget of `budget`.
+    /// The amount at which the threshold is crossed, for a budget of `budget` (`P%` of it:
+    /// `actual:1000%` is ten times the budget). A limit no decimal holds is `Decimal::MAX`
+    /// (never reached); only a budget stored before amounts were bounded can have one.
     pub fn limit(&self, budget: Decimal) -> Decimal {
         match self.value {
             ThresholdValue::Percent(p) => budget
                 .checked_mul(p)
-                .map_or(Decimal::MAX, |v| v / Decimal::ONE_HUNDRED),
+                .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+                .unwrap_or(Decimal::MAX),
             ThresholdValue::Amount(a) => a,
         }
+    }
+
+    /// Whether `value` (spend or forecast) crosses this threshold of a budget of `budget`:
+    /// at or above a limit above zero. A limit of zero or less (a budget stored before
+    /// amounts were bounded, so small that its share rounds to nothing) is never crossed.
+    pub fn crossed_by(&self, budget: Decimal, value: Decimal) -> bool {
+        let limit = self.limit(budget);
+        limit > Decimal::ZERO && value >= limit
     }
 }
 
@@ -273,16 +299,18 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Checks what a constructor cannot: the amount above 0, 1 to 10 notifications, each with
-    /// a channel, no threshold twice.
+    /// Checks what a constructor cannot: the amount from [`MIN_BUDGET_AMOUNT`] to below
+    /// 10^18 with at most 10 decimals, at most 10 notifications (none: a budget only
+    /// watched), each with a channel, no threshold twice.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.amount.amount() <= Decimal::ZERO {
+        if self.amount.amount() < MIN_BUDGET_AMOUNT {
             return Err(setting(
                 "budget amount",
                 &self.amount.amount().to_string(),
-                "it must be above 0",
+                "it must be at least 0.01",
             ));
         }
+        crate::check_entered_amount(self.amount.amount(), "budget amount")?;
         if self.notifications.len() > MAX_NOTIFICATIONS {
             return Err(setting(
                 "notifications",
@@ -422,21 +450,48 @@ pub struct Channel {
     pub created_at: DateTime<Utc>,
 }
 
-/// Checks a webhook URL: absolute http(s) with a host, no credentials in it, at most 2,048
-/// characters.
+/// Checks an http(s) URL a channel posts to (a webhook's): absolute, with a host, no
+/// credentials in it. An error shows the URL with any credentials in it replaced by `***`.
 pub fn check_http_url(what: &'static str, raw: &str) -> Result<url::Url, ValidationError> {
-    if raw.len() > 2048 {
-        return Err(setting(what, raw, "longer than 2,048 characters"));
+    check_url(what, raw, &shown_url(raw))
+}
+
+/// [`check_http_url`] for a URL that is itself a credential (a Slack incoming webhook's): an
+/// error never shows it.
+pub fn check_secret_url(what: &'static str, raw: &str) -> Result<url::Url, ValidationError> {
+    check_url(what, raw, "(not shown: the URL is a credential)")
+}
+
+/// `raw` with the user and password of a URL replaced by `***`.
+fn shown_url(raw: &str) -> String {
+    match url::Url::parse(raw.trim()) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("***");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        // Unparsed: whatever precedes an `@` may be credentials.
+        Err(_) => match raw.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => raw.to_owned(),
+        },
     }
-    let url = url::Url::parse(raw.trim()).map_err(|e| setting(what, raw, e.to_string()))?;
+}
+
+fn check_url(what: &'static str, raw: &str, shown: &str) -> Result<url::Url, ValidationError> {
+    if raw.len() > 2048 {
+        return Err(setting(what, shown, "longer than 2,048 characters"));
+    }
+    let url = url::Url::parse(raw.trim()).map_err(|e| setting(what, shown, e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(setting(what, raw, "it must be an http or https URL"));
+        return Err(setting(what, shown, "it must be an http or https URL"));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(setting(what, raw, "it has no host"));
+        return Err(setting(what, shown, "it has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(setting(what, raw, "credentials do not belong in the URL"));
+        return Err(setting(what, shown, "credentials do not belong in the URL"));
     }
     Ok(url)
 }
@@ -605,6 +660,21 @@ mod tests {
             "",
         ] {
             assert!(check_http_url("webhook URL", bad).is_err(), "{bad}");
+        }
+        // #30: no error shows a URL's credentials, and a secret URL not at all.
+        let e = check_http_url("webhook URL", "https://user:pw@example.com/")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw") && e.contains("***"), "{e}");
+        for bad in [
+            "https://u:SECRET@hooks.slack.com/services/T0/B0/X",
+            "ftp://hooks.slack.com/services/T0/B0/SECRET",
+            "not a url SECRET",
+        ] {
+            let e = check_secret_url("Slack webhook URL", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("SECRET"), "{e}");
         }
         assert!(check_email("ops@example.com").is_ok());
         for bad in ["ops", "@x", "a@", "a b@x", "a@b@c", "a@x\r\nBcc: y@z"] {

@@ -13,16 +13,46 @@ use crate::ValidationError;
 /// burn a core).
 pub const MAX_RANGE_DAYS: i64 = 3_700;
 
-/// Parses `YYYY-MM-DD` strictly.
-pub(crate) fn parse_date(raw: &str) -> Result<NaiveDate, ValidationError> {
+/// The first day cloudbill takes from a user, a file or a provider.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// The last day cloudbill takes (a range may end the day after it).
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2099, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// `day` if it lies between [`FIRST_DAY`] and [`LAST_DAY`]: a year like `+262142` or `0000`
+/// is nobody's bill.
+///
+/// # Errors
+/// [`ValidationError::DayOutOfRange`] otherwise.
+pub fn check_day(day: NaiveDate) -> Result<NaiveDate, ValidationError> {
+    if (FIRST_DAY..=LAST_DAY).contains(&day) {
+        Ok(day)
+    } else {
+        Err(ValidationError::DayOutOfRange { day })
+    }
+}
+
+/// Parses `YYYY-MM-DD` strictly (four-digit years, [`check_day`]).
+pub fn parse_date(raw: &str) -> Result<NaiveDate, ValidationError> {
+    check_day(parse_day_text(raw)?)
+}
+
+/// `YYYY-MM-DD` with a four-digit year, any such day.
+fn parse_day_text(raw: &str) -> Result<NaiveDate, ValidationError> {
     let text = raw.trim();
-    if text.len() != 10 {
+    let bytes = text.as_bytes();
+    if text.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return Err(ValidationError::Date {
-            value: raw.to_owned(),
+            value: crate::cut(raw, 40).into_owned(),
         });
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ValidationError::Date {
-        value: raw.to_owned(),
+        value: crate::cut(raw, 40).into_owned(),
     })
 }
 
@@ -57,16 +87,22 @@ impl TryFrom<RawRange> for DateRange {
 
 impl DateRange {
     /// A range; `end` must be after `start`.
+    /// A range; `end` must be after `start`, and its days between [`FIRST_DAY`] and
+    /// [`LAST_DAY`].
     pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, ValidationError> {
+        check_day(start)?;
+        if end.pred_opt().is_none_or(|last| check_day(last).is_err()) {
+            return Err(ValidationError::DayOutOfRange { day: end });
+        }
         if end <= start {
             return Err(ValidationError::EmptyRange { start, end });
         }
         Ok(Self { start, end })
     }
 
-    /// Parses two `YYYY-MM-DD` dates.
+    /// Parses two `YYYY-MM-DD` dates (the end, exclusive, may be the day after [`LAST_DAY`]).
     pub fn parse(start: &str, end: &str) -> Result<Self, ValidationError> {
-        Self::new(parse_date(start)?, parse_date(end)?)
+        Self::new(parse_day_text(start)?, parse_day_text(end)?)
     }
 
     /// A single day.

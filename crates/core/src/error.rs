@@ -57,14 +57,20 @@ pub enum ValidationError {
         /// Why it was rejected.
         reason: String,
     },
-    /// Adding amounts overflowed the decimal range.
-    #[error("amount overflow while adding {0}")]
+    /// Arithmetic on amounts left the exact decimal range (about ±7.9 × 10^28).
+    #[error("amount out of range: {0} does not fit an exact decimal (at most about ±7.9e28)")]
     Overflow(String),
     /// A date could not be parsed.
     #[error("{value:?} is not a date (expected YYYY-MM-DD)")]
     Date {
         /// The offending text.
         value: String,
+    },
+    /// A day outside the days cloudbill handles.
+    #[error("{day} is outside the days cloudbill handles (1970-01-01 to 2099-12-31)")]
+    DayOutOfRange {
+        /// The day.
+        day: chrono::NaiveDate,
     },
     /// A date range was empty or reversed.
     #[error("end {end} must be after start {start} (ranges are start-inclusive, end-exclusive)")]

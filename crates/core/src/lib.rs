@@ -10,6 +10,7 @@
 mod account;
 pub mod aws;
 mod budget;
+mod cell;
 mod cost_record;
 mod date_range;
 mod domain;
@@ -27,15 +28,18 @@ mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
 pub use budget::{
-    check_email, check_http_url, Budget, BudgetScope, Channel, ChannelKind, CostMetric, Delivery,
+    check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind, CostMetric, Delivery,
     DeliveryState, Event, Notification, Period, SmtpSettings, Threshold, ThresholdBasis,
-    ThresholdValue, MAX_NOTIFICATIONS,
+    ThresholdValue, MAX_NOTIFICATIONS, MAX_NOTIFICATION_CHANNELS, MIN_BUDGET_AMOUNT,
 };
+pub use cell::{formula_safe, formula_unsafe};
 pub use cost_record::{
     Attribute, Attributes, ChargeCategory, CostRecord, Extensions, Measure, Measures, Tags,
     EXTENSION_PREFIX,
 };
-pub use date_range::{DateRange, Granularity, MAX_RANGE_DAYS};
+pub use date_range::{
+    check_day, parse_date, DateRange, Granularity, FIRST_DAY, LAST_DAY, MAX_RANGE_DAYS,
+};
 pub use domain::Domain;
 pub use error::ValidationError;
 pub use ids::{
@@ -44,9 +48,12 @@ pub use ids::{
 };
 pub use job::{ChangedDay, HeldDay, JobKind, JobState, PeriodChange, SyncJob};
 pub use lookup::Lookup;
-pub use money::{parse_decimal, Currency, FxRate, Invoice, Money, MAX_EXPONENT};
+pub use money::{
+    check_bill_amount, check_entered_amount, exact, parse_decimal, parse_entered_amount, Currency, FxRate, Invoice,
+    Money, MAX_ENTERED_AMOUNT, MAX_ENTERED_SCALE, MAX_EXPONENT,
+};
 pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
-pub use name::{cut, Name, MAX_NAME_LEN};
+pub use name::{cut, Name, MAX_DOMAIN_NAME_LEN, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState, MAX_PROVIDER_NAME};
 pub use token::{ApiToken, TokenRole};

@@ -254,6 +254,78 @@ fn scale_by_power_of_ten(value: Decimal, exponent: i32) -> Option<Decimal> {
     Some(result)
 }
 
+/// The bound on an amount a person enters (a budget, a threshold, an invoice total or tax, a
+/// rate): its magnitude is below 10^18 — more than any bill in any currency — so that the
+/// arithmetic a page does on it (percentages, differences, scaled positions) stays far inside
+/// what an exact decimal holds (about ±7.9 × 10^28).
+pub const MAX_ENTERED_AMOUNT: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0);
+
+/// The most decimal places of an amount a person enters.
+pub const MAX_ENTERED_SCALE: u32 = 10;
+
+/// Checks an amount read from a bill or a provider (a cost, a price, a quantity): its
+/// magnitude is below 10^18 ([`MAX_ENTERED_AMOUNT`]; any number of decimals). No bill holds
+/// more, and with it a day's total of any bill stays an exact decimal: a 256 GiB bill has
+/// fewer than 3 × 10^9 rows, whose sum stays below 3 × 10^27.
+///
+/// # Errors
+/// A message saying why (for the reader's file, line and column).
+pub fn check_bill_amount(value: Decimal) -> Result<Decimal, String> {
+    if value.abs() >= MAX_ENTERED_AMOUNT {
+        Err(format!(
+            "{value} is not an amount of a bill: its magnitude must be below 10^18"
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Parses an amount a person enters (`what`: "budget amount", "invoice total", …): exact, of
+/// magnitude below [`MAX_ENTERED_AMOUNT`], with at most [`MAX_ENTERED_SCALE`] decimals.
+///
+/// ```
+/// use cloudbill_core::parse_entered_amount;
+/// assert_eq!(parse_entered_amount("5000.50", "budget amount").unwrap().to_string(), "5000.50");
+/// assert!(parse_entered_amount("4e26", "budget amount").is_err());
+/// assert!(parse_entered_amount("0.00000000001", "budget amount").is_err());
+/// ```
+pub fn parse_entered_amount(raw: &str, what: &'static str) -> Result<Decimal, ValidationError> {
+    let value = parse_decimal(raw).map_err(|e| ValidationError::Setting {
+        what,
+        value: crate::cut(raw, 64).into_owned(),
+        reason: e.to_string(),
+    })?;
+    check_entered_amount(value, what)?;
+    Ok(value)
+}
+
+/// Checks an entered amount against [`MAX_ENTERED_AMOUNT`] and [`MAX_ENTERED_SCALE`].
+pub fn check_entered_amount(value: Decimal, what: &'static str) -> Result<(), ValidationError> {
+    let refuse = |reason: String| ValidationError::Setting {
+        what,
+        value: value.to_string(),
+        reason,
+    };
+    if value.abs() >= MAX_ENTERED_AMOUNT {
+        return Err(refuse(
+            "its magnitude must be below 10^18 (1000000000000000000)".to_owned(),
+        ));
+    }
+    if value.normalize().scale() > MAX_ENTERED_SCALE {
+        return Err(refuse(format!(
+            "it has more than {MAX_ENTERED_SCALE} decimal places"
+        )));
+    }
+    Ok(())
+}
+
+/// `value` or, when an operation on amounts did not fit an exact decimal (`None`), an
+/// [`ValidationError::Overflow`] naming `what` — for arithmetic on stored or entered amounts,
+/// which must fail one request rather than panic.
+pub fn exact(value: Option<Decimal>, what: impl FnOnce() -> String) -> Result<Decimal, ValidationError> {
+    value.ok_or_else(|| ValidationError::Overflow(what()))
+}
+
 /// An exact amount of one currency.
 ///
 /// ```
@@ -307,7 +379,7 @@ impl Money {
         let amount = self
             .amount
             .checked_add(other.amount)
-            .ok_or_else(|| ValidationError::Overflow(format!("{self} + {other}")))?;
+            .ok_or_else(|| ValidationError::Overflow(format!("the sum {self} + {other}")))?;
         Ok(Money::new(amount, self.currency))
     }
 }
@@ -320,6 +392,19 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn entered_amounts_are_bounded() {
+        use super::{parse_entered_amount, MAX_ENTERED_AMOUNT};
+        assert_eq!(MAX_ENTERED_AMOUNT.to_string(), "1000000000000000000");
+        assert!(parse_entered_amount("999999999999999999.9999999999", "x").is_ok());
+        assert!(parse_entered_amount("-999999999999999999", "x").is_ok());
+        for bad in ["1e18", "-1000000000000000000", "3.96e26", "7.9e28", "1e-11", "abc"] {
+            assert!(parse_entered_amount(bad, "budget amount").is_err(), "{bad}");
+        }
+        let e = parse_entered_amount("4e26", "budget amount").unwrap_err();
+        assert!(e.to_string().contains("below 10^18"), "{e}");
+    }
+
     #[test]
     fn amounts_display_in_the_minor_unit_with_separators() {
         let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();

@@ -9,6 +9,9 @@ use crate::ValidationError;
 /// The longest name accepted, in characters.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// The longest domain name accepted ([`Name::parse_domain`]).
+pub const MAX_DOMAIN_NAME_LEN: usize = 63;
+
 /// A validated name: trimmed, non-empty, at most 128 characters, no control characters, and
 /// not of the form of an id (a UUID in any spelling), so a name can never shadow an id.
 ///
@@ -51,6 +54,44 @@ impl Name {
             });
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Validates `raw` as a domain (tenant) name: a slug of 1 to [`MAX_DOMAIN_NAME_LEN`]
+    /// ASCII lowercase letters, digits, `.`, `-` and `_`, starting with a letter or digit.
+    /// ASCII capitals are lowered (`ALPHA` is `alpha`); anything else — a Cyrillic `а` that
+    /// looks like `a`, a zero-width space, an accent — is refused, so two domains can never
+    /// look alike.
+    ///
+    /// ```
+    /// use cloudbill_core::Name;
+    /// assert_eq!(Name::parse_domain(" ACME-eu ").unwrap().as_str(), "acme-eu");
+    /// assert!(Name::parse_domain("\u{430}lpha").is_err()); // Cyrillic a
+    /// assert!(Name::parse_domain("alpha\u{200b}").is_err()); // zero-width space
+    /// ```
+    pub fn parse_domain(raw: &str) -> Result<Self, ValidationError> {
+        let what = "domain name";
+        let name = Self::parse(raw, what)?;
+        let lowered = name.0.to_ascii_lowercase();
+        let ok = lowered.len() <= MAX_DOMAIN_NAME_LEN
+            && lowered
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && lowered
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(ValidationError::Setting {
+                what,
+                value: crate::cut(raw.trim(), 80).into_owned(),
+                reason: format!(
+                    "a domain name is 1 to {MAX_DOMAIN_NAME_LEN} letters a-z, digits, '.', '-' \
+                     or '_', starting with a letter or digit (no look-alike or invisible \
+                     characters)"
+                ),
+            });
+        }
+        Ok(Self(lowered))
     }
 
     /// The name as text.

@@ -403,16 +403,11 @@ pub(crate) fn cell<'r>(column: &str, row: &ExportRow<'r>) -> Option<Cow<'r, str>
 
 /// Writes `rows` as FOCUS 1.2 CSV with a header ([`export_columns`]). Amounts are written
 /// exactly as stored; a null is an empty cell.
-pub fn write_focus<W: Write>(out: W, rows: &[ExportRow<'_>]) -> Result<(), csv::Error> {
-    let columns = export_columns(rows);
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(columns.iter().map(AsRef::as_ref))?;
-    for row in rows {
-        for column in &columns {
-            w.write_field(cell(column, row).unwrap_or_default().as_bytes())?;
-        }
-        w.write_record(std::iter::empty::<&[u8]>())?;
-    }
-    w.flush()?;
+pub fn write_focus<W: Write + Send>(out: W, rows: &[ExportRow<'_>]) -> Result<(), csv::Error> {
+    let mut plan = crate::ExportPlan::new();
+    plan.observe(rows)?;
+    let mut w = crate::FocusWriter::new(crate::ExportFormat::Csv, out, &plan)?;
+    w.write(rows)?;
+    w.finish()?;
     Ok(())
 }

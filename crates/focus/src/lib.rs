@@ -18,6 +18,7 @@ mod export;
 mod import;
 pub mod limits;
 mod parquet;
+mod stream;
 
 pub use error::{ImportError, RowError};
 pub use export::{
@@ -25,6 +26,7 @@ pub use export::{
     DEFAULT_UNIT, OWN_COLUMNS,
 };
 pub use parquet::{write_focus_parquet, ParquetError, ROW_GROUP_ROWS};
+pub use stream::{ExportPlan, FocusWriter, ROW_GROUP_BYTES};
 
 /// The file formats of a FOCUS export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,21 +48,18 @@ impl ExportFormat {
         }
     }
 
-    /// Writes `rows` in this format.
+    /// Writes `rows` in this format (all in hand; [`ExportPlan`] and [`FocusWriter`] write
+    /// an export batch by batch).
     pub fn write(
         self,
-        mut out: impl std::io::Write,
+        out: impl std::io::Write + Send,
         rows: &[ExportRow<'_>],
     ) -> Result<(), std::io::Error> {
-        match self {
-            ExportFormat::Csv => write_focus(out, rows).map_err(std::io::Error::other),
-            ExportFormat::Parquet => {
-                let mut bytes = Vec::new();
-                write_focus_parquet(&mut bytes, rows).map_err(std::io::Error::other)?;
-                out.write_all(&bytes)?;
-                out.flush()
-            }
-        }
+        let mut plan = ExportPlan::new();
+        plan.observe(rows)?;
+        let mut w = FocusWriter::new(self, out, &plan)?;
+        w.write(rows)?;
+        w.finish()
     }
 }
 pub use import::{

@@ -7,18 +7,11 @@
 //! optional (null where the CSV has an empty cell). Row groups of [`ROW_GROUP_ROWS`] rows,
 //! snappy pages.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-
 use cloudbill_core::Decimal;
-use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
-use parquet::data_type::Int64Type;
-use parquet::data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType};
-use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
+use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::schema::types::Type;
 
-use crate::export::{cell, column_kind, export_columns, ExportRow, ValueKind};
+use crate::export::{ExportRow, ValueKind};
 
 /// Rows per row group.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -36,14 +29,9 @@ impl From<parquet::errors::ParquetError> for ParquetError {
 
 /// A decimal column's layout: its scale and whether it needs 32 bytes.
 #[derive(Debug, Clone, Copy)]
-struct DecimalLayout {
-    scale: u32,
-    wide: bool,
-}
-
-fn decimal_of(text: &str) -> Result<Decimal, ParquetError> {
-    text.parse()
-        .map_err(|_| ParquetError(format!("{text:?} is not a decimal")))
+pub(crate) struct DecimalLayout {
+    pub(crate) scale: u32,
+    pub(crate) wide: bool,
 }
 
 /// The magnitude of `d` at `scale` (≥ its own), as four little-endian 64-bit limbs.
@@ -64,7 +52,7 @@ fn limbs_at(d: Decimal, scale: u32) -> [u64; 4] {
 
 /// `d` at `scale` as a big-endian two's-complement integer of `width` bytes (16 or 32).
 #[allow(clippy::cast_possible_truncation)] // Limb arithmetic keeps the low 64 bits.
-fn decimal_bytes(d: Decimal, scale: u32, width: usize) -> Vec<u8> {
+pub(crate) fn decimal_bytes(d: Decimal, scale: u32, width: usize) -> Vec<u8> {
     let mut limbs = limbs_at(d, scale);
     if d.is_sign_negative() && !d.is_zero() {
         let mut carry = 1u128;
@@ -80,6 +68,7 @@ fn decimal_bytes(d: Decimal, scale: u32, width: usize) -> Vec<u8> {
 }
 
 /// Whether a magnitude (limbs) is below 10^38.
+#[cfg(test)]
 fn fits_38_digits(limbs: [u64; 4]) -> bool {
     const LIMIT: u128 = 100_000_000_000_000_000_000_000_000_000_000_000_000;
     limbs[2] == 0 && limbs[3] == 0 && (u128::from(limbs[1]) << 64 | u128::from(limbs[0])) < LIMIT
@@ -100,7 +89,7 @@ fn decimal_layout(values: &[Option<Decimal>]) -> DecimalLayout {
     DecimalLayout { scale, wide }
 }
 
-fn field(
+pub(crate) fn field(
     name: &str,
     kind: ValueKind,
     decimal: Option<DecimalLayout>,
@@ -123,103 +112,22 @@ fn field(
     Ok(builder.with_repetition(Repetition::OPTIONAL).build()?)
 }
 
-fn micros(text: &str) -> Result<i64, ParquetError> {
+pub(crate) fn micros(text: &str) -> Result<i64, ParquetError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_micros())
         .map_err(|_| ParquetError(format!("{text:?} is not a timestamp")))
 }
 
 /// Writes `rows` as FOCUS 1.2 Parquet into `out` (the same columns and values as
-/// [`crate::write_focus`], typed). A first pass finds each decimal column's scale; then each
-/// row group's values are computed column by column (memory: one row group's column).
+/// [`crate::write_focus`], typed): an [`crate::ExportPlan`] of the rows, then a
+/// [`crate::FocusWriter`] (memory: one row group's values).
 pub fn write_focus_parquet(out: &mut Vec<u8>, rows: &[ExportRow<'_>]) -> Result<(), ParquetError> {
-    let columns = export_columns(rows);
-    let mut layouts = Vec::with_capacity(columns.len());
-    let mut fields = Vec::with_capacity(columns.len());
-    for name in &columns {
-        let kind = column_kind(name);
-        let layout = match kind {
-            ValueKind::Decimal => {
-                let mut layout = DecimalLayout {
-                    scale: 0,
-                    wide: false,
-                };
-                for r in rows {
-                    if let Some(v) = cell(name, r) {
-                        layout.scale = layout.scale.max(decimal_of(&v)?.scale());
-                    }
-                }
-                for r in rows {
-                    if let Some(v) = cell(name, r) {
-                        layout.wide |= !fits_38_digits(limbs_at(decimal_of(&v)?, layout.scale));
-                    }
-                }
-                Some(layout)
-            }
-            _ => None,
-        };
-        fields.push(Arc::new(field(name, kind, layout)?));
-        layouts.push(layout);
-    }
-    let schema = Type::group_type_builder("schema")
-        .with_fields(fields)
-        .build()?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_created_by(format!("cloudbill {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let mut writer = SerializedFileWriter::new(out, Arc::new(schema), Arc::new(props))?;
-    for chunk in rows.chunks(ROW_GROUP_ROWS) {
-        let mut group = writer.next_row_group()?;
-        for (name, layout) in columns.iter().zip(&layouts) {
-            let Some(mut column) = group.next_column()? else {
-                return Err(ParquetError(format!("no column writer for {name}")));
-            };
-            let cells: Vec<Option<Cow<'_, str>>> = chunk.iter().map(|r| cell(name, r)).collect();
-            let defs: Vec<i16> = cells.iter().map(|v| i16::from(v.is_some())).collect();
-            let present = cells.iter().flatten();
-            match (column_kind(name), layout) {
-                (ValueKind::Decimal, Some(layout)) => {
-                    let width = if layout.wide { 32 } else { 16 };
-                    let data = present
-                        .map(|t| {
-                            let d = decimal_of(t)?;
-                            Ok(FixedLenByteArray::from(decimal_bytes(
-                                d,
-                                layout.scale,
-                                width,
-                            )))
-                        })
-                        .collect::<Result<Vec<_>, ParquetError>>()?;
-                    column.typed::<FixedLenByteArrayType>().write_batch(
-                        &data,
-                        Some(&defs),
-                        None,
-                    )?;
-                }
-                (ValueKind::Timestamp, _) => {
-                    let data = present
-                        .map(|t| micros(t))
-                        .collect::<Result<Vec<i64>, _>>()?;
-                    column
-                        .typed::<Int64Type>()
-                        .write_batch(&data, Some(&defs), None)?;
-                }
-                _ => {
-                    let data: Vec<ByteArray> = present
-                        .map(|t| ByteArray::from(t.as_bytes().to_vec()))
-                        .collect();
-                    column
-                        .typed::<ByteArrayType>()
-                        .write_batch(&data, Some(&defs), None)?;
-                }
-            }
-            column.close()?;
-        }
-        group.close()?;
-    }
-    writer.close()?;
-    Ok(())
+    let err = |e: std::io::Error| ParquetError(e.to_string());
+    let mut plan = crate::ExportPlan::new();
+    plan.observe(rows).map_err(err)?;
+    let mut w = crate::FocusWriter::new(crate::ExportFormat::Parquet, out, &plan).map_err(err)?;
+    w.write(rows).map_err(err)?;
+    w.finish().map_err(err)
 }
 
 #[cfg(test)]

@@ -82,7 +82,10 @@ fn exact_number(raw: Option<&RawValue>, field: &str) -> Result<Decimal, Provider
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
-    parse_decimal(unquoted).map_err(|e| malformed(format!("{field}: {e}")))
+    parse_decimal(unquoted)
+        .map_err(|e| e.to_string())
+        .and_then(cloudbill_core::check_bill_amount)
+        .map_err(|e| malformed(format!("{field}: {e}")))
 }
 
 fn parse_date(raw: &str) -> Result<NaiveDate, ProviderError> {

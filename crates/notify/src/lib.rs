@@ -26,6 +26,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::Sha256;
 
+/// The most bytes of a receiver's answer read (for the error of a failed delivery).
+pub const MAX_RECEIVER_BODY: usize = 4096;
+
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Cloudbill-Signature";
 /// The header carrying the event id.
@@ -160,8 +163,21 @@ impl Senders {
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(200).collect();
+        // At most a small prefix of the receiver's answer is read: a body of gigabytes costs
+        // nothing (the rest is never read; the connection is dropped).
+        let mut response = response;
+        let mut prefix: Vec<u8> = Vec::new();
+        while prefix.len() < MAX_RECEIVER_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_RECEIVER_BODY - prefix.len();
+                    prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        drop(response);
+        let text: String = String::from_utf8_lossy(&prefix).chars().take(200).collect();
         Err(format!(
             "the receiver answered HTTP {}{}",
             status.as_u16(),

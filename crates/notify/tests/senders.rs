@@ -186,3 +186,55 @@ async fn link_local_receivers_are_refused() {
         assert!(err.contains("link-local"), "{url}: {err}");
     }
 }
+
+/// #30: a receiver answering 500 with an endless body (1.5 GB took the server to 3.37 GB
+/// RSS): the delivery fails with a short message after reading a small prefix, and the
+/// receiver sees the client stop reading long before its body ends.
+#[tokio::test]
+async fn a_receivers_endless_error_body_is_read_only_as_a_prefix() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut chunk = [0u8; 65536];
+        // The request: read until its headers and (small) body have arrived.
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+            let n = stream.read(&mut chunk).await.unwrap();
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 500 X\r\ncontent-length: 1500000000\r\n\r\n")
+            .await
+            .unwrap();
+        let block = vec![b'x'; 65536];
+        let mut written: u64 = 0;
+        // Until the client hangs up (or 1.5 GB, which would be the bug).
+        while written < 1_500_000_000 {
+            if stream.write_all(&block).await.is_err() {
+                break;
+            }
+            written += block.len() as u64;
+        }
+        written
+    });
+    let senders = Senders::new(SenderConfig::default()).unwrap();
+    let c = channel(ChannelKind::Webhook, &format!("http://{addr}/hook"));
+    let secret = ClientSecret::new("whsec-0123456789abcdef").unwrap();
+    let e = event();
+    let error = senders
+        .send(Outgoing {
+            channel: &c,
+            secret: Some(&secret),
+            event: &e,
+            summary: "s",
+        })
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("the receiver answered HTTP 500: xxx"), "{error}");
+    assert!(error.len() < 300, "{}", error.len());
+    let written = sent.await.unwrap();
+    // What the kernel's socket buffers hold plus the prefix: megabytes at most, not 1.5 GB.
+    assert!(written < 64 * 1024 * 1024, "{written} bytes were sent");
+    assert!(cloudbill_notify::MAX_RECEIVER_BODY <= 4096);
+}

@@ -159,6 +159,9 @@ impl Billing {
         from: Option<NaiveDate>,
     ) -> Result<(), ServiceError> {
         p.require_admin("move billing accounts")?;
+        if let Some(day) = from {
+            cloudbill_core::check_day(day)?;
+        }
         let account = self.account(p, key).await?;
         let project = self.project(p, project).await?;
         let store = &self.inner.store;

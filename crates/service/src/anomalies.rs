@@ -103,8 +103,13 @@ type Series = BTreeMap<NaiveDate, Decimal>;
 /// Series per (group values, currency).
 type SplitSeries = BTreeMap<(Vec<String>, Currency), Series>;
 
+/// The error of a sum of amounts that leaves the decimal range.
+fn out_of_range(what: impl Into<String>) -> ServiceError {
+    ServiceError::Query(cloudbill_aggregate::QueryError::AmountOutOfRange { what: what.into() })
+}
+
 /// Daily series per (group values, currency) of a daily report.
-fn series_of(report: &Report) -> SplitSeries {
+fn series_of(report: &Report) -> Result<SplitSeries, ServiceError> {
     let keys: Vec<String> = report
         .group_by
         .iter()
@@ -118,14 +123,18 @@ fn series_of(report: &Report) -> SplitSeries {
             .collect();
         for b in &row.billing_data {
             if let Ok(day) = b.date.parse::<NaiveDate>() {
-                *out.entry((values.clone(), b.currency))
+                let slot = out
+                    .entry((values.clone(), b.currency))
                     .or_default()
                     .entry(day)
-                    .or_default() += b.cost;
+                    .or_default();
+                *slot = slot
+                    .checked_add(b.cost)
+                    .ok_or_else(|| out_of_range(format!("the spend of {day}")))?;
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Daily values per (group values, currency) as (day index from `start`, value) pairs in day
@@ -187,7 +196,15 @@ impl Dense {
                 };
                 let series = &mut per_currency[at].1;
                 match series.last_mut() {
-                    Some((last, v)) if *last == i => *v += b.cost,
+                    // Saturating: one day's two cells (never for real data) only rank an
+                    // explanation; the anomaly's own sums are checked.
+                    Some((last, v)) if *last == i => {
+                        *v = v.checked_add(b.cost).unwrap_or(if b.cost.is_sign_negative() {
+                            Decimal::MIN
+                        } else {
+                            Decimal::MAX
+                        });
+                    }
                     _ => series.push((i, b.cost)),
                 }
             }
@@ -217,17 +234,18 @@ fn child_part(
     dense: &Dense,
     a: &Anomaly,
     history: i64,
-) -> (Decimal, Decimal) {
+) -> Result<(Decimal, Decimal), ServiceError> {
     let h = usize::try_from(history).unwrap_or(0);
     let (Some(first), Some(last)) = (dense.index(a.start), dense.index(a.end)) else {
-        return (Decimal::ZERO, Decimal::ZERO);
+        return Ok((Decimal::ZERO, Decimal::ZERO));
     };
     let at = |i: usize| values.partition_point(|(d, _)| (*d as usize) < i);
     // The child's days from `first − h` through `last`; none: it contributes nothing.
     let around = &values[at(first.saturating_sub(h))..at(last + 1)];
     if around.iter().all(|(_, v)| v.is_zero()) {
-        return (Decimal::ZERO, Decimal::ZERO);
+        return Ok((Decimal::ZERO, Decimal::ZERO));
     }
+    let too_large = || out_of_range(format!("an explanation of the anomaly of {}", a.start));
     let (mut expected, mut actual) = (Decimal::ZERO, Decimal::ZERO);
     let mut window: Vec<Decimal> = Vec::with_capacity(h);
     for i in first..=last {
@@ -240,13 +258,19 @@ fn child_part(
                 .map(|(_, v)| *v),
         );
         window.resize(h, Decimal::ZERO);
-        expected += anomaly::median(&mut window);
-        actual += around
-            .iter()
-            .find(|(d, _)| *d as usize == i)
-            .map_or(Decimal::ZERO, |(_, v)| *v);
+        expected = expected
+            .checked_add(anomaly::median(&mut window))
+            .ok_or_else(too_large)?;
+        actual = actual
+            .checked_add(
+                around
+                    .iter()
+                    .find(|(d, _)| *d as usize == i)
+                    .map_or(Decimal::ZERO, |(_, v)| *v),
+            )
+            .ok_or_else(too_large)?;
     }
-    (expected, actual)
+    Ok((expected, actual))
 }
 
 /// The top 5 children of `value`'s anomaly `a` (largest |impact| first) over every split.
@@ -256,7 +280,7 @@ fn contributors(
     currency: Currency,
     a: &Anomaly,
     history: i64,
-) -> Vec<Contributor> {
+) -> Result<Vec<Contributor>, ServiceError> {
     let mut out: Vec<Contributor> = Vec::new();
     for (child, split) in children {
         // The parent's children are one run of the map (keys sort by parent first).
@@ -268,7 +292,7 @@ fn contributors(
             if *c != currency {
                 continue;
             }
-            let (expected, actual) = child_part(series, split, a, history);
+            let (expected, actual) = child_part(series, split, a, history)?;
             if expected == actual {
                 continue;
             }
@@ -279,7 +303,9 @@ fn contributors(
                 )]),
                 expected,
                 actual,
-                impact: actual - expected,
+                impact: actual.checked_sub(expected).ok_or_else(|| {
+                    out_of_range(format!("an explanation of the anomaly of {}", a.start))
+                })?,
             });
         }
     }
@@ -290,7 +316,7 @@ fn contributors(
             .then_with(|| x.group.cmp(&y.group))
     });
     out.truncate(5);
-    out
+    Ok(out)
 }
 
 fn id_of(key: &str, value: &str, currency: Currency, a: &Anomaly) -> String {
@@ -350,7 +376,7 @@ impl Billing {
             q.filters.clone_from(&request.filters);
             q
         };
-        let parents = series_of(&self.report(p, &report_by(vec![key.clone()])).await?);
+        let parents = series_of(&self.report(p, &report_by(vec![key.clone()])).await?)?;
         // A day is judged against the `history_days` before it: the first days of the data
         // have none.
         let first_data = parents
@@ -376,7 +402,7 @@ impl Billing {
         let mut found = Vec::new();
         for ((values, currency), series) in &parents {
             let value = values.first().cloned().unwrap_or_default();
-            for a in anomaly::detect(series, from, to, s) {
+            for a in anomaly::detect(series, from, to, s)? {
                 found.push((value.clone(), *currency, a));
             }
         }
@@ -400,7 +426,7 @@ impl Billing {
             .collect();
         let mut out = Vec::with_capacity(found.len());
         for (value, currency, a) in found {
-            let contributors = contributors(&children, &value, currency, &a, s.history_days);
+            let contributors = contributors(&children, &value, currency, &a, s.history_days)?;
             out.push(FoundAnomaly {
                 id: id_of(key.as_str(), &value, currency, &a),
                 kind: a.kind.as_str(),

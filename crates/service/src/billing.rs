@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cloudbill_aggregate::Query;
-use cloudbill_core::{ClientSecret, Domain, Name};
+use cloudbill_core::{AccountId, ClientSecret, Domain, Name};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_store::Store;
 
@@ -48,6 +48,10 @@ pub struct BillingConfig {
     pub delivery: crate::DeliveryPolicy,
     /// The dashboard's public base URL, for links in notifications (`None`: links are paths).
     pub public_url: Option<String>,
+    /// Deliver the notifications a change queued in the background (the server: a request
+    /// that creates a budget answers without waiting for a slow receiver; its delivery worker
+    /// retries) rather than before the call returns (the CLI, whose process then exits).
+    pub deliver_in_background: bool,
 }
 
 impl Default for BillingConfig {
@@ -66,6 +70,7 @@ impl Default for BillingConfig {
             warm_engine: false,
             delivery: crate::DeliveryPolicy::default(),
             public_url: None,
+            deliver_in_background: false,
         }
     }
 }
@@ -114,6 +119,10 @@ pub struct NewAccount {
     pub credentials: Option<CredentialsInput>,
 }
 
+/// Per account, the lock its syncs and imports take in turn ([`Billing::account_turn`]).
+pub(crate) type AccountTurns =
+    Arc<std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>;
+
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) providers: ProviderRegistry,
@@ -121,6 +130,10 @@ pub(crate) struct Inner {
     pub(crate) config: BillingConfig,
     /// This process's identity in sync leases.
     pub(crate) holder: String,
+    /// One sync or import of an account at a time among the services sharing `holder` (the
+    /// lease keeps other processes out, but not this one's own concurrent requests): shared
+    /// by every domain's service of the process.
+    pub(crate) turns: AccountTurns,
     /// The warm engine and the data version it was built at (swapped whole; held only for
     /// the swap, so reports read it while a new one loads).
     pub(crate) engine: std::sync::Mutex<Option<crate::warm::Warm>>,
@@ -191,10 +204,23 @@ impl Billing {
         domain: &str,
         config: BillingConfig,
     ) -> Result<Self, ServiceError> {
-        let name = Name::parse(domain, "domain name")?;
+        // A domain of that exact name (one stored before domain names were slugs keeps
+        // working under its own name), else a new one must be a slug (`ACME` is `acme`).
+        let exact = Name::parse(domain, "domain name")?;
+        let name = if store.domains().await?.iter().any(|d| d.name == exact) {
+            exact
+        } else {
+            Name::parse_domain(domain)?
+        };
         let domain = store.ensure_domain(&name).await?;
         let holder = format!("pid{}-{}", std::process::id(), cloudbill_core::JobId::new());
-        Ok(Self::from_parts(store, providers, domain, config, holder))
+        Ok(Self::from_parts(
+            store,
+            providers,
+            domain,
+            config,
+            (holder, AccountTurns::default()),
+        ))
     }
 
     fn from_parts(
@@ -202,7 +228,7 @@ impl Billing {
         providers: ProviderRegistry,
         domain: Domain,
         config: BillingConfig,
-        holder: String,
+        (holder, turns): (String, AccountTurns),
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -211,6 +237,7 @@ impl Billing {
                 domain,
                 config,
                 holder,
+                turns,
                 engine: std::sync::Mutex::new(None),
                 loading: tokio::sync::Mutex::new(()),
                 engine_bytes: std::sync::atomic::AtomicUsize::new(0),
@@ -232,7 +259,7 @@ impl Billing {
             i.providers.clone(),
             domain,
             i.config.clone(),
-            i.holder.clone(),
+            (i.holder.clone(), Arc::clone(&i.turns)),
         );
         if let Some(n) = i.notifier.get() {
             b.set_notifier(Arc::clone(n));
@@ -316,5 +343,22 @@ impl Billing {
             self.ensure_default_monitor().await?;
         }
         Ok(domain)
+    }
+}
+
+impl Billing {
+    /// Waits for the account's turn: syncs and imports of one account run one after the
+    /// other in this process (four `POST /sync` of one account at once used to run together
+    /// and mark each other interrupted). Held until the guard drops.
+    pub(crate) async fn account_turn(&self, account: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut turns = self
+                .inner
+                .turns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(turns.entry(account).or_default())
+        };
+        lock.lock_owned().await
     }
 }

@@ -62,6 +62,9 @@ pub enum ServiceError {
     /// Output could not be written (an export's destination).
     #[error("{0}")]
     Write(String),
+    /// The work took longer than its request may and was stopped (nothing of it is kept).
+    #[error("{0}")]
+    DeadlinePassed(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

@@ -134,6 +134,8 @@ impl Billing {
             Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10))
         };
         let holder = self.inner.holder.clone();
+        // This process's other syncs and imports of the account finish first.
+        let _turn = self.account_turn(account.id).await;
         if !store
             .try_lease(account.id, &holder, Utc::now(), lease_until())
             .await?
@@ -400,14 +402,20 @@ impl Billing {
         range: DateRange,
         projects: &[String],
         format: cloudbill_focus::ExportFormat,
-        out: impl std::io::Write,
+        out: impl std::io::Write + Send,
     ) -> Result<usize, ServiceError> {
-        self.export_focus_where(p, range, projects, &ExportFilters::new(), format, out)
+        self.export_focus_where(p, range, projects, &ExportFilters::new(), format, out, None)
             .await
     }
 
     /// [`Billing::export_focus`] of the records that also pass `filters` (report keys →
-    /// accepted values, as in a report query; `project_group` is not one: name projects).
+    /// accepted values, as in a report query; `project_group` is not one: name projects),
+    /// stopped with [`ServiceError::DeadlinePassed`] once `deadline` passes.
+    ///
+    /// Memory stays bounded whatever the export's size: the stored partitions are read twice,
+    /// one at a time — first for the plan (the columns some row has a value in, each decimal
+    /// column's scale), then to write their rows (CSV as they come, Parquet in row groups).
+    #[allow(clippy::too_many_arguments)] // One export's request, as the API and CLI give it.
     pub async fn export_focus_where(
         &self,
         p: &Principal,
@@ -415,52 +423,201 @@ impl Billing {
         projects: &[String],
         filters: &ExportFilters,
         format: cloudbill_focus::ExportFormat,
-        out: impl std::io::Write,
+        out: impl std::io::Write + Send,
+        deadline: Option<std::time::Instant>,
     ) -> Result<usize, ServiceError> {
         if filters.contains_key(&GroupKey::ProjectGroup) {
             return Err(ServiceError::Invalid(
                 "an export takes projects, not project groups: name the projects".into(),
             ));
         }
-        let mut records = self.export(p, range, projects).await?;
-        records.retain(|r| {
-            filters.iter().all(|(key, values)| {
-                values.iter().any(|v| {
-                    *v == value_of(key, r)
-                        || (*key == GroupKey::ServiceAccount
-                            && *v == r.record.service_account.to_string())
-                })
-            })
-        });
-        // Closed billing months are marked, so a consumer knows which rows will not move
-        // (docs/CURRENCY.md: FOCUS has no period status column before 1.4, hence an x_ one).
-        let closed = self.closed_months().await?;
-        if !closed.is_empty() {
-            for r in &mut records {
-                let month = chrono::Datelike::with_day(&r.record.date, 1).unwrap_or(r.record.date);
-                let status = if closed.contains(&month) {
-                    "Closed"
-                } else {
-                    "Open"
-                };
-                r.record
-                    .extensions
-                    .insert(BILLING_PERIOD_STATUS.to_owned(), status.to_owned());
+        let scope = self.export_scope(p, projects).await?;
+        let mut plan = cloudbill_focus::ExportPlan::new();
+        self.each_export_batch(&scope, range, filters, deadline, |rows| plan.observe(rows))
+            .await?;
+        let write_failed = |e: std::io::Error| ServiceError::Write(e.to_string());
+        let mut writer =
+            cloudbill_focus::FocusWriter::new(format, out, &plan).map_err(write_failed)?;
+        self.each_export_batch(&scope, range, filters, deadline, |rows| writer.write(rows))
+            .await?;
+        let written = writer.written();
+        writer.finish().map_err(write_failed)?;
+        Ok(usize::try_from(written).unwrap_or(usize::MAX))
+    }
+
+    /// What an export may show: the projects asked for (checked against `p`), every account's
+    /// name and project history, the project names and the closed months.
+    async fn export_scope(
+        &self,
+        p: &Principal,
+        projects: &[String],
+    ) -> Result<ExportScope, ServiceError> {
+        self.require_billing().await?;
+        let mut wanted = Vec::new();
+        for key in projects {
+            wanted.push(self.project(p, key).await?.id);
+        }
+        if wanted.is_empty() {
+            if let Principal::ProjectMember { .. } = p {
+                return Err(ServiceError::Forbidden(
+                    "exporting the whole domain is for domain admins; name one of your projects"
+                        .into(),
+                ));
             }
         }
-        let rows: Vec<cloudbill_focus::ExportRow<'_>> = records
-            .iter()
-            .map(|r| cloudbill_focus::ExportRow {
-                record: &r.record,
-                account_name: &r.account_name,
-                project_name: &r.project_name,
-            })
-            .collect();
-        format
-            .write(out, &rows)
-            .map_err(|e| ServiceError::Write(e.to_string()))?;
-        Ok(records.len())
+        let accounts = self.inner.store.accounts(self.domain_id()).await?;
+        let histories = self
+            .inner
+            .store
+            .assignment_histories(self.domain_id())
+            .await?;
+        Ok(ExportScope {
+            wanted,
+            accounts: accounts
+                .iter()
+                .map(|a| {
+                    let history = histories.get(&a.id).cloned().unwrap_or_default();
+                    (a.id, (a.name.to_string(), history))
+                })
+                .collect(),
+            projects: self
+                .inner
+                .store
+                .projects(self.domain_id())
+                .await?
+                .into_iter()
+                .map(|x| (x.id, x.name.to_string()))
+                .collect(),
+            closed: self.closed_months().await?,
+        })
     }
+
+    /// Calls `f` with the exported rows of each stored partition of `range` in turn (one
+    /// partition's records in memory at a time).
+    async fn each_export_batch(
+        &self,
+        scope: &ExportScope,
+        range: DateRange,
+        filters: &ExportFilters,
+        deadline: Option<std::time::Instant>,
+        mut f: impl FnMut(&[cloudbill_focus::ExportRow<'_>]) -> std::io::Result<()> + Send,
+    ) -> Result<(), ServiceError> {
+        let domain = self.domain_id();
+        let mut failure: Option<ServiceError> = None;
+        let mut visit = |account: cloudbill_core::AccountId, blob: &[u8]| -> bool {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                failure = Some(ServiceError::DeadlinePassed(
+                    "the export took longer than the request may and was stopped; export a \
+                     shorter range or fewer projects, or use the CLI"
+                        .into(),
+                ));
+                return false;
+            }
+            match export_batch(scope, domain, account, blob, range, filters) {
+                Ok(records) => {
+                    let rows: Vec<cloudbill_focus::ExportRow<'_>> = records
+                        .iter()
+                        .map(|r| cloudbill_focus::ExportRow {
+                            record: &r.record,
+                            account_name: &r.account_name,
+                            project_name: &r.project_name,
+                        })
+                        .collect();
+                    if let Err(e) = f(&rows) {
+                        failure = Some(ServiceError::Write(e.to_string()));
+                        return false;
+                    }
+                    true
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        };
+        self.inner
+            .store
+            .for_each_partition(domain, Some(range), &mut visit)
+            .await?;
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// What an export may show ([`Billing::export_scope`]).
+struct ExportScope {
+    /// The projects asked for (none: every project).
+    wanted: Vec<cloudbill_core::ProjectId>,
+    /// Each account's name and project history.
+    accounts: std::collections::HashMap<
+        cloudbill_core::AccountId,
+        (String, Vec<cloudbill_core::Assignment>),
+    >,
+    /// Project names.
+    projects: std::collections::HashMap<cloudbill_core::ProjectId, String>,
+    /// Closed months (first days).
+    closed: std::collections::BTreeSet<cloudbill_core::NaiveDate>,
+}
+
+/// The exported records of one stored partition: in `range`, of the wanted projects on their
+/// day, passing `filters`, named, and marked with their month's status when months are closed.
+fn export_batch(
+    scope: &ExportScope,
+    domain: cloudbill_core::DomainId,
+    account: cloudbill_core::AccountId,
+    blob: &[u8],
+    range: DateRange,
+    filters: &ExportFilters,
+) -> Result<Vec<ExportedRecord>, ServiceError> {
+    let corrupt = |e: cloudbill_core::ValidationError| {
+        ServiceError::Internal(format!("a stored partition is unreadable: {e}"))
+    };
+    let part = cloudbill_columnar::Partition::decode(blob).map_err(corrupt)?;
+    let (account_name, history) = scope
+        .accounts
+        .get(&account)
+        .map_or((String::new(), &[][..]), |(n, h)| (n.clone(), h.as_slice()));
+    let mut out = Vec::new();
+    for mut record in part.records(domain, account).map_err(corrupt)? {
+        if !range.contains(record.date) {
+            continue;
+        }
+        let project = ServiceAccount::project_on(history, record.date);
+        if !scope.wanted.is_empty() && !project.is_some_and(|p| scope.wanted.contains(&p)) {
+            continue;
+        }
+        if !scope.closed.is_empty() {
+            // Closed billing months are marked, so a consumer knows which rows will not move
+            // (docs/CURRENCY.md: FOCUS has no period status column before 1.4, hence an x_ one).
+            let month = chrono::Datelike::with_day(&record.date, 1).unwrap_or(record.date);
+            let status = if scope.closed.contains(&month) {
+                "Closed"
+            } else {
+                "Open"
+            };
+            record
+                .extensions
+                .insert(BILLING_PERIOD_STATUS.to_owned(), status.to_owned());
+        }
+        let exported = ExportedRecord {
+            record,
+            account_name: account_name.clone(),
+            project_name: project
+                .and_then(|id| scope.projects.get(&id))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let passes = filters.iter().all(|(key, values)| {
+            values.iter().any(|v| {
+                *v == value_of(key, &exported)
+                    || (*key == GroupKey::ServiceAccount
+                        && *v == exported.record.service_account.to_string())
+            })
+        });
+        if passes {
+            out.push(exported);
+        }
+    }
+    Ok(out)
 }
 
 /// The column a FOCUS export marks each row's billing month with (`Closed` or `Open`) when the

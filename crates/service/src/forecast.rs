@@ -61,7 +61,8 @@ pub struct CurrencyForecast {
     pub currency: Currency,
     /// Spend recorded in the period so far, today's and restatable days' included.
     pub actual: Decimal,
-    /// `ok` or `insufficient_history`.
+    /// `ok`, `insufficient_history`, or `out_of_range` (the data's amounts are too large for
+    /// an exact decimal forecast).
     pub status: &'static str,
     /// The expected spend of the whole period (`null` without enough history).
     pub forecast: Option<Decimal>,
@@ -127,11 +128,17 @@ impl Billing {
         }
         let mut currencies = Vec::new();
         for (currency, days) in daily {
-            let actual: Decimal = days
+            let mut actual = Decimal::ZERO;
+            for (_, v) in days
                 .iter()
                 .filter(|(d, _)| *d >= p_start && *d < p_end && *d <= request.as_of)
-                .map(|(_, v)| *v)
-                .sum();
+            {
+                actual = actual.checked_add(*v).ok_or_else(|| {
+                    ServiceError::Query(cloudbill_aggregate::QueryError::AmountOutOfRange {
+                        what: format!("the period's spend in {currency}"),
+                    })
+                })?;
+            }
             let series = Series {
                 daily: &days,
                 period: (p_start, p_end),
@@ -150,6 +157,18 @@ impl Billing {
                     days_used: f.days_used,
                     days_left_out: f.outliers,
                     days_predicted: f.days_predicted,
+                },
+                Err(NoForecast::OutOfRange) => CurrencyForecast {
+                    currency,
+                    actual,
+                    status: "out_of_range",
+                    forecast: None,
+                    low: None,
+                    high: None,
+                    method: None,
+                    days_used: 0,
+                    days_left_out: Vec::new(),
+                    days_predicted: 0,
                 },
                 Err(NoForecast::InsufficientHistory { days }) => CurrencyForecast {
                     currency,

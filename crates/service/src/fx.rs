@@ -99,8 +99,8 @@ fn rate_value(file: &str, line: usize, raw: &str) -> Result<Decimal, ServiceErro
 }
 
 fn date_value(file: &str, line: usize, raw: &str) -> Result<NaiveDate, ServiceError> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| bad(file, line, "not a date (YYYY-MM-DD)", raw))
+    cloudbill_core::parse_date(raw)
+        .map_err(|e| bad(file, line, &format!("not a date cloudbill takes ({e})"), raw))
 }
 
 fn currency_value(file: &str, line: usize, raw: &str) -> Result<Currency, ServiceError> {

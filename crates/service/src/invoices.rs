@@ -45,11 +45,11 @@ pub struct Reconciliation {
 pub fn parse_period(raw: &str) -> Result<NaiveDate, ServiceError> {
     let raw = raw.trim();
     let ok = raw.len() == 7 && raw.as_bytes()[4] == b'-';
-    ok.then(|| NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok())
+    ok.then(|| cloudbill_core::parse_date(&format!("{raw}-01")).ok())
         .flatten()
         .ok_or_else(|| {
             ServiceError::Invalid(format!(
-                "period {:?} is not a month (expected YYYY-MM)",
+                "period {:?} is not a month (expected YYYY-MM, 1970-01 to 2099-12)",
                 cloudbill_core::cut(raw, 20)
             ))
         })
@@ -119,16 +119,21 @@ impl Billing {
                 id,
             ));
         }
-        let total = cloudbill_core::parse_decimal(new.total.trim())
-            .map_err(|_| bad(file, line, "the total is not a decimal number", &new.total))?;
+        let amount = |raw: &str, what: &'static str| {
+            cloudbill_core::parse_decimal(raw.trim())
+                .map_err(|_| bad(file, line, &format!("the {what} is not a decimal number"), raw))
+                .and_then(|v| {
+                    cloudbill_core::check_entered_amount(v, what)
+                        .map(|()| v)
+                        .map_err(|e| ServiceError::Invalid(format!("{file}:{line}: {e}; nothing was written")))
+                })
+        };
+        let total = amount(&new.total, "total")?;
         let tax = new
             .tax
             .as_deref()
             .filter(|t| !t.trim().is_empty())
-            .map(|t| {
-                cloudbill_core::parse_decimal(t.trim())
-                    .map_err(|_| bad(file, line, "the tax is not a decimal number", t))
-            })
+            .map(|t| amount(t, "tax"))
             .transpose()?;
         Ok(Invoice {
             account: account.id,
@@ -257,6 +262,29 @@ impl Billing {
         Ok(self.inner.store.invoices(self.domain_id(), period).await?)
     }
 
+    /// Deletes the invoice of `account` (name or id) for `period` (`YYYY-MM`) in `currency`
+    /// (admin only) and returns it.
+    pub async fn delete_invoice(
+        &self,
+        p: &Principal,
+        account: &str,
+        period: &str,
+        currency: &str,
+    ) -> Result<Invoice, ServiceError> {
+        p.require_admin("delete invoices")?;
+        let acct = self.account(p, account.trim()).await?;
+        let first = parse_period(period)?;
+        let currency = Currency::parse(currency)?;
+        self.inner
+            .store
+            .delete_invoice(self.domain_id(), acct.id, first, currency)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "invoice",
+                key: format!("{} {} {currency}", acct.name, &period.trim()),
+            })
+    }
+
     /// Reconciles a month (admin only): per (account, currency) with an invoice or records,
     /// the invoice total against the stored BilledCost, exactly.
     pub async fn reconcile(
@@ -300,7 +328,10 @@ impl Billing {
             .into_iter()
             .map(|((account, currency), (invoice, billed))| {
                 let difference = match (invoice, billed) {
-                    (Some(i), Some(b)) => Some(b - i.total),
+                    (Some(i), Some(b)) => Some(cloudbill_core::exact(
+                        b.checked_sub(i.total),
+                        || format!("the difference of {account}'s {currency} invoice and its records"),
+                    )?),
                     _ => None,
                 };
                 let status = match (invoice, billed, difference) {
@@ -309,7 +340,7 @@ impl Billing {
                     (None, _, _) => "no_invoice",
                     (Some(_), None, _) => "no_data",
                 };
-                Reconciled {
+                Ok(Reconciled {
                     account,
                     currency,
                     invoice_id: invoice.map(|i| i.invoice_id.clone()),
@@ -317,9 +348,9 @@ impl Billing {
                     billed,
                     difference,
                     status,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ServiceError>>()?;
         Ok(Reconciliation {
             period: format!("{:04}-{:02}", first.year(), first.month()),
             accounts,

@@ -377,9 +377,16 @@ impl Billing {
                 mine[0].anomaly.closed_reason.as_deref().unwrap_or("over")
             )));
         }
+        // Only the monitors `p` sees: the same id kept by another project's (or the
+        // domain's) monitor keeps its own state.
+        let monitors: Vec<MonitorId> = mine
+            .iter()
+            .filter(|a| a.anomaly.state != AnomalyState::Closed)
+            .map(|a| a.anomaly.monitor)
+            .collect();
         self.inner
             .store
-            .set_anomaly_state(self.domain_id(), id, state, Utc::now())
+            .set_anomaly_state(self.domain_id(), &monitors, id, state, Utc::now())
             .await?;
         Ok(())
     }
@@ -521,7 +528,9 @@ impl Billing {
                     }
                     let mut event = None;
                     let grown = old.notified_impact.is_some_and(|n| {
-                        a.impact.abs() >= n * Decimal::from(RENOTIFY_GROWTH) && n > Decimal::ZERO
+                        n > Decimal::ZERO
+                            && n.checked_mul(Decimal::from(RENOTIFY_GROWTH))
+                                .is_some_and(|grown| a.impact.abs() >= grown)
                     });
                     if recovered(a.end) {
                         a.state = AnomalyState::Closed;

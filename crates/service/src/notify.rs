@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use cloudbill_core::{
-    check_email, check_http_url, Channel, ChannelId, ChannelKind, ClientSecret, Delivery, Event,
+    check_email, check_http_url, check_secret_url, Channel, ChannelId, ChannelKind, ClientSecret, Delivery, Event,
     Name, SmtpSettings,
 };
 use cloudbill_store::{DeliveryOutcome, DueDelivery};
@@ -180,7 +180,7 @@ impl Billing {
                 (ChannelKind::Webhook, url.to_string(), None, Some(secret))
             }
             ChannelSpec::Slack { url } => {
-                let parsed = check_http_url("Slack webhook URL", url.expose())?;
+                let parsed = check_secret_url("Slack webhook URL", url.expose())?;
                 // The URL is the credential: only its origin is shown.
                 let shown = format!(
                     "{}://{}/…",

@@ -1,6 +1,7 @@
 //! Reports: the query through the engine — a warm one per data version with an answer
 //! cache (the server), or one built for the query (the CLI) — and the member rules.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cloudbill_aggregate::{
@@ -224,6 +225,63 @@ impl Billing {
                     GroupKey::Project,
                     mine.iter().map(|x| x.id.to_string()).collect(),
                 );
+            }
+            Self::hide_others(projects, query, engine)?;
+        }
+        Ok(())
+    }
+
+    /// A member's filter on an account or a project group it cannot see is answered as one
+    /// on a name that does not exist (`unknown … in filter`): the answer never tells "exists
+    /// but not yours" from "does not exist". It sees the accounts ever assigned to one of its
+    /// projects and the groups holding one of them (with their parent groups).
+    fn hide_others(
+        projects: &[cloudbill_core::ProjectId],
+        query: &Query,
+        engine: &Engine,
+    ) -> Result<(), ServiceError> {
+        let catalog = engine.catalog();
+        let unknown = |what: &'static str, value: &str| {
+            ServiceError::Query(cloudbill_aggregate::QueryError::UnknownFilterValue {
+                what,
+                value: value.to_owned(),
+            })
+        };
+        if let Some(asked) = query.filters.get(&GroupKey::ServiceAccount) {
+            for key in asked {
+                let lookup = cloudbill_core::Lookup::parse(key);
+                let visible = catalog.accounts.iter().any(|a| {
+                    lookup.matches(&a.name, a.id.as_uuid())
+                        && a.history.iter().any(|h| projects.contains(&h.project))
+                });
+                if !visible {
+                    return Err(unknown("service_account", key));
+                }
+            }
+        }
+        if let Some(asked) = query.filters.get(&GroupKey::ProjectGroup) {
+            // The groups holding a member's project, and every group above them.
+            let mut seen = BTreeSet::new();
+            for p in catalog.projects.iter().filter(|p| projects.contains(&p.id)) {
+                let mut at = p.group;
+                // Bounded: a tree of groups has no cycle, but never trust it.
+                for _ in 0..64 {
+                    let Some(g) = at else { break };
+                    if !seen.insert(g) {
+                        break;
+                    }
+                    at = catalog.groups.iter().find(|x| x.id == g).and_then(|x| x.parent);
+                }
+            }
+            for key in asked {
+                let lookup = cloudbill_core::Lookup::parse(key);
+                let visible = catalog
+                    .groups
+                    .iter()
+                    .any(|g| seen.contains(&g.id) && lookup.matches(&g.name, g.id.as_uuid()));
+                if !visible {
+                    return Err(unknown("project_group", key));
+                }
             }
         }
         Ok(())

@@ -113,10 +113,14 @@ impl Planned {
 /// A job with the name of its account.
 #[derive(Debug, Clone)]
 pub struct JobView {
-    /// The job.
+    /// The job (for a project member: its window cut to the days its project owned the
+    /// account, and only those days' changes).
     pub job: SyncJob,
     /// Its account's name.
     pub account_name: String,
+    /// Records written, as the principal may see them: `None` when the job's window was cut
+    /// for a project member (the count covers days of another project).
+    pub rows: Option<u64>,
 }
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
@@ -317,6 +321,8 @@ impl Billing {
             return planned.outcome();
         };
         let account = &planned.account;
+        // This process's other syncs and imports of the account finish first.
+        let _turn = self.account_turn(account.id).await;
         let store = &self.inner.store;
         let holder = &self.inner.holder;
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
@@ -555,6 +561,7 @@ impl Billing {
             .find(|a| a.id == job.account)
             .ok_or_else(not_found)?;
         let mut views = vec![JobView {
+            rows: Some(job.rows),
             job,
             account_name: account.name.to_string(),
         }];
@@ -563,10 +570,12 @@ impl Billing {
         views.pop().ok_or_else(not_found)
     }
 
-    /// What a project member may see of jobs: the changed days of the days its projects owned
-    /// the account (a partially moved account's earlier days belong to the old project), and
-    /// provider errors without the provider's response body. Admins see everything.
-    async fn cut_for(&self, p: &Principal, views: &mut [JobView]) -> Result<(), ServiceError> {
+    /// What a project member may see of jobs: the window cut to the days its projects owned
+    /// the account (a partially moved account's earlier days belong to the old project; a
+    /// job of only such days is not shown), the changed days of those days, no row count
+    /// when the window was cut, and provider errors without the provider's response body.
+    /// Admins see everything.
+    async fn cut_for(&self, p: &Principal, views: &mut Vec<JobView>) -> Result<(), ServiceError> {
         let Principal::ProjectMember { projects } = p else {
             return Ok(());
         };
@@ -575,18 +584,34 @@ impl Billing {
             .store
             .assignment_histories(self.domain_id())
             .await?;
-        for view in views {
+        views.retain_mut(|view| {
             let history = histories
                 .get(&view.job.account)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            view.job.changed_days.retain(|c| {
-                ServiceAccount::project_on(history, c.date).is_some_and(|x| projects.contains(&x))
-            });
+            let owned = |day: NaiveDate| {
+                ServiceAccount::project_on(history, day).is_some_and(|x| projects.contains(&x))
+            };
+            let window = view.job.window;
+            let mut days = window.iter_days().filter(|d| owned(*d));
+            let Some(first) = days.next() else {
+                return false;
+            };
+            let last = days.last().unwrap_or(first);
+            let end = last.succ_opt().unwrap_or(window.end());
+            if (first, end) != (window.start(), window.end()) {
+                if let Ok(cut) = DateRange::new(first, end) {
+                    view.job.window = cut;
+                }
+                view.rows = None;
+                view.job.rows = 0;
+            }
+            view.job.changed_days.retain(|c| owned(c.date));
             if let Some(error) = &mut view.job.error {
                 *error = redact_provider_body(error);
             }
-        }
+            true
+        });
         Ok(())
     }
 
@@ -607,6 +632,7 @@ impl Billing {
             let mut views: Vec<JobView> = newest
                 .into_iter()
                 .map(|job| JobView {
+                    rows: Some(job.rows),
                     job,
                     account_name: account.name.to_string(),
                 })
@@ -644,6 +670,7 @@ impl Billing {
                     .name
                     .to_string();
                 Some(JobView {
+                    rows: Some(job.rows),
                     job,
                     account_name: name,
                 })

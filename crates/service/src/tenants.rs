@@ -160,11 +160,16 @@ impl Tenants {
     async fn find(&self, key: &str) -> Result<Domain, ServiceError> {
         let store = self.inner.default.store();
         let lookup = cloudbill_core::Lookup::parse(key);
+        // By the name as given, or as a domain name is spelled (`ACME` is `acme`).
+        let normalised = Name::parse_domain(key).ok();
         store
             .domains()
             .await?
             .into_iter()
-            .find(|d| lookup.matches(d.name.as_str(), d.id.as_uuid()))
+            .find(|d| {
+                lookup.matches(d.name.as_str(), d.id.as_uuid())
+                    || normalised.as_ref() == Some(&d.name)
+            })
             .ok_or_else(|| ServiceError::NotFound {
                 what: "domain",
                 key: key.to_owned(),
@@ -262,7 +267,7 @@ impl Tenants {
         name: &str,
         label: &str,
     ) -> Result<(Domain, ApiToken, String), ServiceError> {
-        let name = Name::parse(name, "domain name")?;
+        let name = Name::parse_domain(name)?;
         let store = self.inner.default.store();
         if store.domains().await?.iter().any(|d| d.name == name) {
             return Err(ServiceError::Conflict(format!(
@@ -318,6 +323,20 @@ impl Tenants {
     }
 
     /// The domains whose scheduled work runs now: enabled, billing on.
+    /// The notification outbox of every domain, by state (what `/metrics` reports; no
+    /// domain is named).
+    pub async fn delivery_counts(&self) -> Result<crate::DeliveryCounts, ServiceError> {
+        let store = self.inner.default.store();
+        let mut total = crate::DeliveryCounts::default();
+        for d in store.domains().await? {
+            let [pending, sent, failed] = store.delivery_counts(d.id).await?;
+            total.pending += pending;
+            total.sent += sent;
+            total.failed += failed;
+        }
+        Ok(total)
+    }
+
     async fn active(&self) -> Result<Vec<Billing>, ServiceError> {
         let store = self.inner.default.store();
         Ok(store

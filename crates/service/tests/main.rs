@@ -1144,7 +1144,7 @@ async fn budgets_fire_once_per_period_on_every_backend_and_members_see_their_own
 
         let status = b.budget_status(&admin, Some("web"), None).await.unwrap();
         assert_eq!(status[0].actual, web_june);
-        assert_eq!(status[0].percent_used, Decimal::from(100));
+        assert_eq!(status[0].percent_used, Some(Decimal::from(100)));
         let states: Vec<&str> = status[0].notifications.iter().map(|n| n.state).collect();
         assert_eq!(states, ["fired", "ok"]);
         // May: a past period, its forecast is its actual.

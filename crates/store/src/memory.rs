@@ -1211,6 +1211,7 @@ impl crate::AnomalyStore for MemoryStore {
     async fn set_anomaly_state(
         &self,
         domain: DomainId,
+        monitors: &[cloudbill_core::MonitorId],
         id: &str,
         to: cloudbill_core::AnomalyState,
         at: DateTime<Utc>,
@@ -1220,7 +1221,7 @@ impl crate::AnomalyStore for MemoryStore {
         for a in state
             .anomalies
             .iter_mut()
-            .filter(|a| a.domain == domain && a.id == id)
+            .filter(|a| a.domain == domain && a.id == id && monitors.contains(&a.monitor))
         {
             a.state = to;
             a.updated_at = at;
@@ -1373,6 +1374,20 @@ impl crate::InvoiceStore for MemoryStore {
             ))
         });
         Ok(out)
+    }
+
+    async fn delete_invoice(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        period: NaiveDate,
+        currency: cloudbill_core::Currency,
+    ) -> Result<Option<cloudbill_core::Invoice>, StoreError> {
+        let mut state = self.lock();
+        let at = state.invoices.iter().position(|(d, i)| {
+            *d == domain && i.account == account && i.period == period && i.currency == currency
+        });
+        Ok(at.map(|at| state.invoices.remove(at).1))
     }
 }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+/// Rows a SQLite query reads ahead of its consumer.
+const SQLITE_ROWS_AHEAD: usize = 4;
+
 use crate::sql::SqlStore;
 use crate::Cipher;
 
@@ -42,7 +45,10 @@ impl SqlStore<sqlx::Sqlite> {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            .page_size(65536);
+            .page_size(65536)
+            // Rows a query's worker reads ahead of its reader (sqlx's default: 50). Segments
+            // are blobs of up to tens of megabytes; 50 of them read ahead held a gigabyte.
+            .row_buffer_size(SQLITE_ROWS_AHEAD);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -602,11 +602,12 @@ pub trait AnomalyStore: Send + Sync {
         changes: &[AnomalyChange],
     ) -> Result<Vec<EventId>, StoreError>;
 
-    /// Sets the state of the anomalies with id `id` (of every monitor of the domain); returns
-    /// how many there were.
+    /// Sets the state of the anomalies with id `id` kept by one of `monitors` (an id repeats
+    /// across monitors: each keeps its own state); returns how many there were.
     async fn set_anomaly_state(
         &self,
         domain: DomainId,
+        monitors: &[MonitorId],
         id: &str,
         state: AnomalyState,
         at: DateTime<Utc>,
@@ -651,6 +652,16 @@ pub trait InvoiceStore: Send + Sync {
         domain: DomainId,
         period: Option<NaiveDate>,
     ) -> Result<Vec<Invoice>, StoreError>;
+
+    /// Deletes the invoice of `account` for the month starting `period` in `currency`;
+    /// returns it (`None`: there was none, nothing changed).
+    async fn delete_invoice(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        period: NaiveDate,
+        currency: Currency,
+    ) -> Result<Option<Invoice>, StoreError>;
 }
 
 /// Closed billing months, their audit log, and the restatements held off them.

@@ -225,11 +225,7 @@ fn status_grid(statuses: &[BudgetStatus]) -> Grid {
     );
     for s in statuses {
         let forecast = match s.forecast {
-            Some(f) => format!(
-                "{} ({}%)",
-                money(f, s.currency),
-                s.forecast_percent.unwrap_or_default()
-            ),
+            Some(f) => format!("{} ({})", money(f, s.currency), percent(s.forecast_percent)),
             None => s.forecast_status.replace('_', " "),
         };
         let mut notes: Vec<String> = s
@@ -249,12 +245,17 @@ fn status_grid(statuses: &[BudgetStatus]) -> Grid {
             ),
             money(s.amount, s.currency),
             money(s.actual, s.currency),
-            format!("{}%", s.percent_used),
+            percent(s.percent_used),
             forecast,
             notes.join("; "),
         ]);
     }
     g
+}
+
+/// A percentage as shown: `80.5%`, or `—` when it does not fit a decimal.
+fn percent(p: Option<cloudbill_core::Decimal>) -> String {
+    p.map_or_else(|| "—".to_owned(), |p| format!("{p}%"))
 }
 
 /// `--period YYYY-MM` as the first day of that month.

@@ -169,6 +169,16 @@ pub(super) async fn invoice_cmd(
             let invoices = b.invoices(&ADMIN, period.as_deref()).await?;
             render::print(out, format, &grid(&invoices, &accounts))
         }
+        InvoiceAction::Delete {
+            account,
+            period,
+            currency,
+        } => {
+            let i = b
+                .delete_invoice(&ADMIN, &account, &period, &currency)
+                .await?;
+            render::print(out, format, &grid(std::slice::from_ref(&i), &accounts))
+        }
     }
 }
 

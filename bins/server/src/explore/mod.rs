@@ -186,12 +186,7 @@ impl Explore {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-        invalid(format!(
-            "{:?} is not a date (YYYY-MM-DD)",
-            cloudbill_core::cut(s, 20)
-        ))
-    })
+    cloudbill_core::parse_date(s).map_err(invalid)
 }
 
 /// A preset's range as of `today`: `[start, end)`.
@@ -240,8 +235,21 @@ impl Line {
     }
 }
 
+/// The most a view's amounts of one currency may add up to, as magnitudes (every bucket, total
+/// and previous total of every group): 10^26. Below it, every sum, difference, stack and axis
+/// the page computes fits an exact decimal; past it the page is refused (422) and the API's
+/// report, which has no such sums, answers exactly.
+pub(crate) const MAX_CHARTED: Decimal = Decimal::from_parts(0xE400_0000, 0xDCC8_0CD2, 0x0052_B7D2, false, 0);
+
 /// Per currency, every group's line (the group's name is its value of the key, or `total`).
-fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Currency, Vec<Line>> {
+///
+/// # Errors
+/// 422 when a currency's amounts add up, as magnitudes, to [`MAX_CHARTED`] or more.
+fn lines(
+    report: &Report,
+    previous: &Report,
+    key: Option<&str>,
+) -> Result<BTreeMap<Currency, Vec<Line>>, ApiError> {
     let name_of = |group: &BTreeMap<String, String>| {
         key.map_or_else(
             || "total".to_owned(),
@@ -257,8 +265,12 @@ fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Curr
                 .or_default()
                 .entry(name.clone())
                 .or_insert_with(|| Line::new(name.clone()));
-            *line.buckets.entry(b.date.clone()).or_default() += b.cost;
-            line.total += b.cost;
+            let bucket = line.buckets.entry(b.date.clone()).or_default();
+            *bucket = bucket.checked_add(b.cost).ok_or_else(|| too_large(b.currency))?;
+            line.total = line
+                .total
+                .checked_add(b.cost)
+                .ok_or_else(|| too_large(b.currency))?;
         }
     }
     for row in &previous.results {
@@ -269,16 +281,46 @@ fn lines(report: &Report, previous: &Report, key: Option<&str>) -> BTreeMap<Curr
                 .or_default()
                 .entry(name.clone())
                 .or_insert_with(|| Line::new(name.clone()));
-            line.previous += t.cost;
+            line.previous = line
+                .previous
+                .checked_add(t.cost)
+                .ok_or_else(|| too_large(t.currency))?;
         }
     }
-    out.into_iter()
+    for (currency, lines) in &out {
+        let mut magnitude = Decimal::ZERO;
+        for line in lines.values() {
+            for v in line
+                .buckets
+                .values()
+                .chain([&line.total, &line.previous])
+            {
+                magnitude = magnitude
+                    .checked_add(v.abs())
+                    .filter(|m| *m < MAX_CHARTED)
+                    .ok_or_else(|| too_large(*currency))?;
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
         .map(|(c, m)| {
             let mut v: Vec<Line> = m.into_values().collect();
             v.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
             (c, v)
         })
-        .collect()
+        .collect())
+}
+
+fn too_large(currency: Currency) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "amount_out_of_range",
+        format!(
+            "this view's amounts in {currency} add up to 10^26 or more, too large to chart; \
+             POST /api/v1/billing/query answers them exactly"
+        ),
+    )
 }
 
 /// The buckets of the range, in order.
@@ -392,11 +434,14 @@ fn csv(key: &str, data: &BTreeMap<Currency, Vec<Line>>, labels: &[String]) -> St
     out.push_str(",total,previous,change\n");
     for (currency, lines) in data {
         for line in lines {
+            // Quoted as CSV needs, and neutralised for spreadsheets (a group named
+            // `=cmd|…` is text, not a formula: `cloudbill_core::formula_safe`).
             let cell = |s: &str| {
-                if s.contains([',', '"', '\n']) {
+                let s = cloudbill_core::formula_safe(s);
+                if s.contains([',', '"', '\n', '\r']) {
                     format!("\"{}\"", s.replace('"', "\"\""))
                 } else {
-                    s.to_owned()
+                    s.into_owned()
                 }
             };
             let _ = write!(out, "{},{currency}", cell(&line.name));
@@ -475,7 +520,7 @@ pub(crate) async fn explore(
     let report = p.billing.report(&p, &v.query(v.range)).await?;
     let before = p.billing.report(&p, &v.query(previous)).await?;
     let key = v.group_by.as_ref().map(ToString::to_string);
-    let data = lines(&report, &before, key.as_deref());
+    let data = lines(&report, &before, key.as_deref())?;
     let labels = bucket_labels(v.range, v.granularity);
     let key_name = key.as_deref().unwrap_or("total");
     if v.csv {
@@ -541,12 +586,13 @@ pub(crate) async fn explore(
             body,
             "<section class=\"currency\" data-currency=\"{currency}\"><h2>{currency}</h2>"
         );
+        // A forecast past the chart's bound is not drawn (the table holds the view's data).
         let mark = forecasts.get(currency).and_then(|f| {
             Some(ForecastMark {
                 bucket: this_month.as_deref()?,
                 amount: f.forecast?,
                 low: f.low?,
-                high: f.high?,
+                high: f.high.filter(|h| *h < MAX_CHARTED)?,
             })
         });
         let marks = anomalies.get(currency).map_or(&[][..], Vec::as_slice);

@@ -9,10 +9,19 @@ use super::chart::colours;
 use super::{Explore, Line, MAX_TABLE_ROWS};
 use crate::dashboard::esc;
 
+/// A line's change against the previous range, and as a percentage of it (`None`: nothing
+/// before, or a percentage no decimal holds — a tiny previous total). The difference fits:
+/// a view's amounts are bounded ([`super::MAX_CHARTED`]).
 pub(super) fn change(line: &Line) -> (Decimal, Option<Decimal>) {
     let delta = line.total - line.previous;
     let pct = (!line.previous.is_zero())
-        .then(|| (delta / line.previous.abs() * Decimal::ONE_HUNDRED).round_dp(1));
+        .then(|| {
+            delta
+                .checked_div(line.previous.abs())
+                .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+        })
+        .flatten()
+        .map(|p| p.round_dp(1));
     (delta, pct)
 }
 
@@ -133,7 +142,11 @@ pub(super) fn table(
         let _ = write!(
             out,
             "<td class=\"r\">{}</td></tr>",
-            pct.map_or_else(|| "new".to_owned(), |p| format!("{p}%"))
+            match pct {
+                Some(p) => format!("{p}%"),
+                None if line.previous.is_zero() => "new".to_owned(),
+                None => "—".to_owned(),
+            }
         );
     }
     out.push_str("<tr class=\"total\"><th scope=\"row\">Total</th>");

@@ -29,7 +29,7 @@ pub(crate) fn job_json(v: &JobView) -> Value {
     json!({
         "id": j.id.to_string(), "account": v.account_name, "account_id": j.account.to_string(),
         "kind": j.kind.as_str(), "state": j.state.as_str(),
-        "start": j.window.start().to_string(), "end": j.window.end().to_string(), "rows": j.rows,
+        "start": j.window.start().to_string(), "end": j.window.end().to_string(), "rows": v.rows,
         "changed_days": j.changed_days.iter().map(|c| json!({"date": c.date.to_string(), "currency": c.currency.as_str(),
             "old_total": c.old_total.to_string(), "new_total": c.new_total.to_string()})).collect::<Vec<_>>(),
         "error": j.error, "started_at": j.started_at.to_rfc3339(), "finished_at": j.finished_at.map(|t| t.to_rfc3339()),

@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod budgets;
 mod domains;
+mod export;
 mod jobs;
 mod money;
 mod monitors;
@@ -66,8 +67,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
-    // The outbox, as the store holds it (every replica reports the same numbers).
-    match state.tenants.default_domain().delivery_counts().await {
+    // The outbox of every domain, as the store holds it (every replica reports the same
+    // numbers).
+    match state.tenants.delivery_counts().await {
         Ok(c) => {
             text.push_str("# HELP cloudbill_notification_deliveries Notification deliveries in the outbox by state.\n# TYPE cloudbill_notification_deliveries gauge\n");
             for (state, n) in [

@@ -62,6 +62,10 @@ async fn set(
 pub(crate) fn invoice_router() -> Router<AppState> {
     Router::new()
         .route("/invoices", get(list_invoices).post(add_invoice))
+        .route(
+            "/invoices/{account}/{period}/{currency}",
+            axum::routing::delete(delete_invoice),
+        )
         .route("/reconcile", get(reconcile))
 }
 
@@ -113,6 +117,18 @@ async fn add_invoice(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(json!(invoice))))
+}
+
+/// `DELETE /invoices/{account}/{period}/{currency}`: the deleted invoice.
+async fn delete_invoice(
+    Auth(p): Auth,
+    axum::extract::Path((account, period, currency)): axum::extract::Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        p.billing
+            .delete_invoice(&p, &account, &period, &currency)
+            .await?
+    )))
 }
 
 async fn reconcile(

@@ -177,6 +177,7 @@ async fn tags(
 /// pass report filters. A domain admin may export the domain; a member names one of its
 /// projects.
 async fn export_focus(
+    State(state): State<AppState>,
     Auth(p): Auth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -218,10 +219,23 @@ async fn export_focus(
         let key: cloudbill_service::GroupKey = key.parse().map_err(invalid)?;
         filters.entry(key).or_default().extend(values);
     }
-    let mut body = Vec::new();
-    p.billing
-        .export_focus_where(&p, range, &projects, &filters, format, &mut body)
-        .await?;
+    let deadline = std::time::Instant::now() + state.request_timeout;
+    let body = super::export::stream(p.billing.clone(), p.principal.clone(), deadline, {
+        move |billing, principal, out| async move {
+            billing
+                .export_focus_where(
+                    &principal,
+                    range,
+                    &projects,
+                    &filters,
+                    format,
+                    out,
+                    Some(deadline),
+                )
+                .await
+        }
+    })
+    .await?;
     let disposition = format!(
         "attachment; filename=\"focus-{}-{}.{extension}\"",
         range.start(),
@@ -244,8 +258,7 @@ async fn forecast(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Json<cloudbill_service::ForecastReport>, ApiError> {
     let as_of = match params.get("as_of") {
-        Some(d) => cloudbill_service::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| invalid(format!("as_of {d:?} is not a date (YYYY-MM-DD)")))?,
+        Some(d) => cloudbill_core::parse_date(d).map_err(|e| invalid(format!("as_of: {e}")))?,
         None => chrono::Utc::now().date_naive(),
     };
     let mut request = cloudbill_service::ForecastRequest::new(as_of);

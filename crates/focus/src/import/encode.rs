@@ -14,8 +14,15 @@ use super::rows::Rows;
 use super::{BillFormat, ImportOptions, ImportedBill};
 use crate::{ImportError, RowError};
 
-/// Rows per batch handed from the CSV reader thread to a mapper.
+/// Rows per batch handed from the CSV reader thread to a mapper, at most.
 pub(super) const BATCH: usize = 1024;
+/// Bytes of CSV per batch, at most (one record more): wide rows (sixty `x_` columns of 4,096
+/// characters are 240 KB a row) make small batches, so the batches in flight — two queued per
+/// mapper, one being mapped, one being read — hold megabytes, not gigabytes.
+pub(super) const BATCH_BYTES: usize = 4 << 20;
+/// A record buffer that held more than this is not kept for the next batch (a buffer keeps the
+/// capacity of the longest record it ever held).
+const KEEP_RECORD_BYTES: usize = 16 << 10;
 
 /// What one mapper thread of [`encode_bill`] saw.
 #[derive(Default)]
@@ -79,6 +86,13 @@ pub(super) fn mapper(
                 }
             }
         }
+        let mut batch = batch;
+        for record in &mut batch {
+            if record.as_byte_record().as_slice().len() > KEEP_RECORD_BYTES {
+                *record = csv::StringRecord::new();
+            }
+        }
+        // The reader may be gone (it stopped); the batch is then dropped here.
         let _ = recycle.send(batch);
         if !seen.stopped
             && encoders
@@ -149,10 +163,18 @@ pub fn encode_bill<R: Read + Send>(
                 let mut batch = recycle_rx.try_recv().unwrap_or_default();
                 batch.resize_with(BATCH, csv::StringRecord::new);
                 let mut filled = 0;
-                while filled < BATCH {
+                let mut bytes = 0;
+                let mut more = true;
+                while filled < BATCH && bytes < BATCH_BYTES {
                     match reader.read_record(&mut batch[filled]) {
-                        Ok(true) => filled += 1,
-                        Ok(false) => break,
+                        Ok(true) => {
+                            bytes += batch[filled].as_byte_record().as_slice().len();
+                            filled += 1;
+                        }
+                        Ok(false) => {
+                            more = false;
+                            break;
+                        }
                         Err(e) => {
                             stop.store(true, Ordering::Relaxed);
                             return Err(csv_error(file, &e));
@@ -160,7 +182,7 @@ pub fn encode_bill<R: Read + Send>(
                     }
                 }
                 rows += filled as u64;
-                let done = filled < BATCH;
+                let done = !more;
                 batch.truncate(filled);
                 if (!batch.is_empty() && to_workers[turn % workers].send(batch).is_err()) || done {
                     break;

@@ -269,7 +269,12 @@ pub(super) fn map_fields<'r: 'b, 'b>(
     let required = |name: &'static str, index: Option<usize>| {
         cell(record, index).ok_or_else(|| err(name, "empty (a value is required)".into()))
     };
-    let amount = |name: &str, text: &str| parse_decimal(text).map_err(|e| err(name, e.to_string()));
+    let amount = |name: &str, text: &str| {
+        parse_decimal(text)
+            .map_err(|e| e.to_string())
+            .and_then(cloudbill_core::check_bill_amount)
+            .map_err(|e| err(name, e))
+    };
     let start_text = required(layout.start, at.start)?;
     let start = parse_timestamp(start_text).ok_or_else(|| {
         err(

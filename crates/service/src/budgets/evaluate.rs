@@ -45,7 +45,14 @@ impl Billing {
             return;
         }
         if self.inner.notifier.get().is_some() {
-            if let Err(e) = self.deliver_due().await {
+            if self.inner.config.deliver_in_background {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.deliver_due().await {
+                        tracing::warn!(error = %e, "notifications not delivered; they stay queued");
+                    }
+                });
+            } else if let Err(e) = self.deliver_due().await {
                 tracing::warn!(error = %e, "notifications not delivered; they stay queued");
             }
         }

@@ -14,7 +14,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cloudbill_aggregate::{GroupKey, Query};
 use cloudbill_core::{
     AccountId, Budget, BudgetId, BudgetScope, ChannelId, CostMetric, Currency, Decimal, EventId,
-    Granularity, Money, Name, Notification, Period, Threshold, ThresholdBasis, MAX_NOTIFICATIONS,
+    Granularity, Money, Name, Notification, Period, Threshold, ThresholdBasis,
+    MAX_NOTIFICATIONS, MAX_NOTIFICATION_CHANNELS,
 };
 use cloudbill_store::{FiredThreshold, Transition};
 use serde::Serialize;
@@ -124,9 +125,10 @@ pub struct BudgetStatus {
     pub forecast: Option<Decimal>,
     /// `ok`, `insufficient_history`, `period_over` (forecast = actual) or `not_started`.
     pub forecast_status: &'static str,
-    /// `actual` as a percentage of `amount`, to two decimals.
-    pub percent_used: Decimal,
-    /// `forecast` as a percentage of `amount`.
+    /// `actual` as a percentage of `amount`, to two decimals (`null` only when it does not
+    /// fit a decimal: spend beyond 10^26 times the budget).
+    pub percent_used: Option<Decimal>,
+    /// `forecast` as a percentage of `amount` (`null` without a forecast, or as above).
     pub forecast_percent: Option<Decimal>,
     /// Spend in other currencies in the scope, not counted (no conversion yet).
     pub not_counted: Vec<cloudbill_aggregate::Amount>,
@@ -191,10 +193,14 @@ fn round2(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
 }
 
-fn percent(v: Decimal, of: Decimal) -> Decimal {
-    v.checked_mul(Decimal::ONE_HUNDRED)
-        .and_then(|x| x.checked_div(of))
-        .map_or(Decimal::MAX, round2)
+/// `v` as a percentage of `of`, to two decimals; `None` when it does not fit a decimal.
+fn percent(v: Decimal, of: Decimal) -> Option<Decimal> {
+    if of <= Decimal::ZERO {
+        return None;
+    }
+    v.checked_div(of)
+        .and_then(|x| x.checked_mul(Decimal::ONE_HUNDRED))
+        .map(round2)
 }
 
 impl Billing {
@@ -423,6 +429,7 @@ impl Billing {
                 cloudbill_core::cut(&new.amount, 40)
             ))
         })?;
+        cloudbill_core::check_entered_amount(amount, "budget amount")?;
         let amount = Money::new(amount, Currency::parse(&new.currency)?);
         let period: Period = new.period.as_deref().unwrap_or("monthly").parse()?;
         let metric: CostMetric = new.metric.as_deref().unwrap_or("billed").parse()?;
@@ -460,6 +467,16 @@ impl Billing {
             if channels.is_empty() {
                 return Err(ServiceError::Invalid(format!(
                     "notification {threshold} has no channel (give --channel NAME)"
+                )));
+            }
+            // Each channel is told once, however often it is named (or by name and id).
+            let mut channels = channels;
+            let mut seen = BTreeSet::new();
+            channels.retain(|c| seen.insert(*c));
+            if channels.len() > MAX_NOTIFICATION_CHANNELS {
+                return Err(ServiceError::Invalid(format!(
+                    "notification {threshold} names {} channels (at most {MAX_NOTIFICATION_CHANNELS})",
+                    channels.len()
                 )));
             }
             notifications.push(Notification {
@@ -679,7 +696,9 @@ impl Billing {
         for row in &report.results {
             for t in &row.total {
                 let slot = out.entry(t.currency).or_insert((Decimal::ZERO, None));
-                slot.0 += t.cost;
+                slot.0 = cloudbill_core::exact(slot.0.checked_add(t.cost), || {
+                    format!("budget {}'s spend in {}", b.name, t.currency)
+                })?;
                 slot.1 = Some(slot.0);
             }
         }
@@ -769,7 +788,7 @@ impl Billing {
             forecast,
             forecast_status,
             percent_used: percent(actual, b.amount.amount()),
-            forecast_percent: forecast.map(|f| percent(f, b.amount.amount())),
+            forecast_percent: forecast.and_then(|f| percent(f, b.amount.amount())),
             not_counted,
             note,
             notifications,
@@ -799,11 +818,12 @@ impl Billing {
         let report = self
             .report_in(&Principal::Admin, &query, currency, &crate::FxPolicy::Daily)
             .await?;
-        let actual: Decimal = report
-            .results
-            .iter()
-            .flat_map(|row| row.total.iter().map(|t| t.cost))
-            .sum();
+        let mut actual = Decimal::ZERO;
+        for t in report.results.iter().flat_map(|row| row.total.iter()) {
+            actual = cloudbill_core::exact(actual.checked_add(t.cost), || {
+                format!("budget {}'s converted spend", b.name)
+            })?;
+        }
         let rate_day = last.pred_opt().unwrap_or(last);
         let mut forecast = Some(actual);
         for (c, (a, f)) in spend {
@@ -811,14 +831,18 @@ impl Billing {
                 forecast = None;
                 break;
             };
-            let remaining = *f - *a;
+            let out_of_range = || format!("budget {}'s forecast in {c}", b.name);
+            let remaining = cloudbill_core::exact(f.checked_sub(*a), out_of_range)?;
             let converted = if *c == currency {
                 remaining
             } else {
                 self.convert_amount(remaining, *c, currency, rate_day)
                     .await?
             };
-            forecast = forecast.map(|x| x + converted);
+            forecast = match forecast {
+                Some(x) => Some(cloudbill_core::exact(x.checked_add(converted), out_of_range)?),
+                None => None,
+            };
         }
         Ok((actual, forecast))
     }
@@ -836,5 +860,5 @@ fn crossed(
         ThresholdBasis::Actual => Some(actual),
         ThresholdBasis::Forecast => forecast,
     }?;
-    Some(value >= n.threshold.limit(amount))
+    Some(n.threshold.crossed_by(amount, value))
 }

@@ -155,6 +155,7 @@ impl<D: Dialect> crate::AnomalyStore for SqlStore<D> {
     async fn set_anomaly_state(
         &self,
         domain: DomainId,
+        monitors: &[MonitorId],
         id: &str,
         state: AnomalyState,
         at: DateTime<Utc>,
@@ -167,8 +168,13 @@ impl<D: Dialect> crate::AnomalyStore for SqlStore<D> {
         .arg(id)
         .all(&mut *tx)
         .await?;
+        let mut n = 0;
         for row in &rows {
             let mut a = anomaly_from(row)?;
+            if !monitors.contains(&a.monitor) {
+                continue;
+            }
+            n += 1;
             a.state = state;
             a.updated_at = at;
             a.version += 1;
@@ -186,6 +192,6 @@ impl<D: Dialect> crate::AnomalyStore for SqlStore<D> {
             .await?;
         }
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 }

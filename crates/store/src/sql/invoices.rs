@@ -104,4 +104,39 @@ impl<D: Dialect> crate::InvoiceStore for SqlStore<D> {
         .await?;
         rows.iter().map(invoice_from).collect()
     }
+
+    async fn delete_invoice(
+        &self,
+        domain: DomainId,
+        account: AccountId,
+        period: NaiveDate,
+        currency: Currency,
+    ) -> Result<Option<Invoice>, StoreError> {
+        let mut tx = D::write_tx(&self.pool).await?;
+        let row = sqlx::query::<D>(
+            "SELECT account_id, period, currency, invoice_id, total, issuer, tax FROM invoices \
+             WHERE domain_id = $1 AND account_id = $2 AND period = $3 AND currency = $4",
+        )
+        .arg(domain.as_uuid())
+        .arg(account.as_uuid())
+        .arg(period)
+        .arg(currency.as_str())
+        .optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let invoice = invoice_from(&row)?;
+        sqlx::query::<D>(
+            "DELETE FROM invoices WHERE domain_id = $1 AND account_id = $2 AND period = $3 AND currency = $4",
+        )
+        .arg(domain.as_uuid())
+        .arg(account.as_uuid())
+        .arg(period)
+        .arg(currency.as_str())
+        .run(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(invoice))
+    }
 }

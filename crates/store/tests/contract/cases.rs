@@ -1594,25 +1594,47 @@ pub async fn monitors_keep_anomalies_with_compare_and_set(h: &Harness) {
         s.stored_anomalies(d.id, Some(monitor.id)).await.unwrap(),
         std::slice::from_ref(&grown)
     );
-    // States by id.
+    // States by id, per monitor (#30: the same id kept by a second monitor keeps its own).
+    let second = Monitor {
+        id: MonitorId::new(),
+        name: Name::parse("second", "monitor name").unwrap(),
+        ..monitor.clone()
+    };
+    s.create_monitor(&second).await.unwrap();
+    s.apply_anomalies(
+        d.id,
+        &[AnomalyChange {
+            anomaly: StoredAnomaly {
+                monitor: second.id,
+                ..anomaly.clone()
+            },
+            expected_version: None,
+            event: None,
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        s.set_anomaly_state(d.id, "an_0001", AnomalyState::Acknowledged, at)
+        s.set_anomaly_state(d.id, &[monitor.id], "an_0001", AnomalyState::Acknowledged, at)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        s.set_anomaly_state(other.id, "an_0001", AnomalyState::Ignored, at)
+        s.set_anomaly_state(other.id, &[monitor.id], "an_0001", AnomalyState::Ignored, at)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        s.set_anomaly_state(d.id, "an_nope", AnomalyState::Ignored, at)
+        s.set_anomaly_state(d.id, &[monitor.id], "an_nope", AnomalyState::Ignored, at)
             .await
             .unwrap(),
         0
     );
+    let kept = s.stored_anomalies(d.id, Some(second.id)).await.unwrap();
+    assert_eq!((kept[0].state, kept[0].version), (AnomalyState::Open, 1));
+    s.delete_monitor(d.id, second.id).await.unwrap();
     let now = s.stored_anomalies(d.id, None).await.unwrap();
     assert_eq!(
         (now[0].state, now[0].version),
@@ -1724,6 +1746,24 @@ pub async fn invoices_and_closed_periods_are_kept_exactly(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
+    // Deleted (#30: there was no way to remove a wrong invoice): only in its own domain, once.
+    let usd = Currency::parse("USD").unwrap();
+    assert_eq!(
+        s.delete_invoice(other.id, acct.id, march, usd).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.delete_invoice(d.id, acct.id, march, usd).await.unwrap(),
+        Some(invoice.clone())
+    );
+    assert!(s.invoices(d.id, None).await.unwrap().is_empty());
+    assert_eq!(
+        s.delete_invoice(d.id, acct.id, march, usd).await.unwrap(),
+        None
+    );
+    s.put_invoices(d.id, std::slice::from_ref(&invoice))
+        .await
+        .unwrap();
 
     let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
     s.close_period(d.id, march, at).await.unwrap();
