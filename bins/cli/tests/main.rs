@@ -21,6 +21,7 @@ mod flow;
 mod forecast;
 mod fx;
 mod hardening;
+mod hardening30;
 mod invoices;
 mod monitors;
 mod periods;

@@ -25,6 +25,9 @@ pub struct Server {
     pub schema: Option<String>,
     /// The app's readiness switch (`/readyz`).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The store under `billing` (for data no request may write, such as values stored
+    /// before a bound existed).
+    pub store: Arc<dyn cloudbill_store::Store>,
 }
 
 pub const RANGE: (&str, &str) = ("2025-03-01", "2025-06-01");
@@ -146,7 +149,7 @@ impl Server {
             warm_engine: true,
             ..BillingConfig::default()
         };
-        let billing = Billing::open(store, providers, "default", config)
+        let billing = Billing::open(Arc::clone(&store), providers, "default", config)
             .await
             .unwrap();
         let admin = Principal::Admin;
@@ -234,6 +237,7 @@ impl Server {
             dir,
             schema: None,
             ready,
+            store,
         }
     }
 

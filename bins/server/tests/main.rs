@@ -14,6 +14,7 @@ mod api;
 mod binary;
 mod dashboard;
 mod hardening;
+mod hardening30;
 mod harness;
 mod openapi;
 mod replicas;

@@ -229,6 +229,9 @@ impl Threshold {
             ThresholdValue::Percent(p) => budget
                 .checked_mul(p)
                 .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+                // Past the range multiplied first: divided first (exact for any budget
+                // above 10^26, whose cents no threshold tells apart).
+                .or_else(|| (budget / Decimal::ONE_HUNDRED).checked_mul(p))
                 .unwrap_or(Decimal::MAX),
             ThresholdValue::Amount(a) => a,
         }

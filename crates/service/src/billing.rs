@@ -119,9 +119,42 @@ pub struct NewAccount {
     pub credentials: Option<CredentialsInput>,
 }
 
-/// Per account, the lock its syncs and imports take in turn ([`Billing::account_turn`]).
-pub(crate) type AccountTurns =
-    Arc<std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>;
+/// What the services of one process share about the work under way: per account, the lock
+/// its syncs and imports take in turn ([`Billing::account_turn`]), and the jobs this process
+/// has created and not yet finished (a job waiting for its turn is not an interrupted one).
+#[derive(Default)]
+pub(crate) struct Turns {
+    locks: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    live: std::sync::Mutex<std::collections::HashSet<cloudbill_core::JobId>>,
+}
+
+pub(crate) type AccountTurns = Arc<Turns>;
+
+impl Turns {
+    /// Notes `job` as under way in this process (until [`Turns::finished`]).
+    pub(crate) fn started(&self, job: cloudbill_core::JobId) {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job);
+    }
+
+    /// `job` is over.
+    pub(crate) fn finished(&self, job: cloudbill_core::JobId) {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&job);
+    }
+
+    /// Whether this process still works on (or waits to start) `job`.
+    pub(crate) fn is_live(&self, job: cloudbill_core::JobId) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&job)
+    }
+}
 
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
@@ -352,12 +385,13 @@ impl Billing {
     /// and mark each other interrupted). Held until the guard drops.
     pub(crate) async fn account_turn(&self, account: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
-            let mut turns = self
+            let mut locks = self
                 .inner
                 .turns
+                .locks
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(turns.entry(account).or_default())
+            Arc::clone(locks.entry(account).or_default())
         };
         lock.lock_owned().await
     }

@@ -95,6 +95,9 @@ fn rate_value(file: &str, line: usize, raw: &str) -> Result<Decimal, ServiceErro
     if rate <= Decimal::ZERO {
         return Err(bad(file, line, "a rate is above 0", raw));
     }
+    if rate >= cloudbill_core::MAX_ENTERED_AMOUNT {
+        return Err(bad(file, line, "a rate is below 10^18", raw));
+    }
     Ok(rate)
 }
 
@@ -540,8 +543,13 @@ impl Billing {
         let mut results: Vec<ReportRow> = rows
             .into_iter()
             .map(|(group, buckets)| {
-                let total: Decimal = buckets.values().copied().sum();
-                ReportRow {
+                let mut total = Decimal::ZERO;
+                for v in buckets.values() {
+                    total = cloudbill_core::exact(total.checked_add(*v), || {
+                        format!("the converted {currency} total of a group")
+                    })?;
+                }
+                Ok(ReportRow {
                     group,
                     billing_data: buckets
                         .into_iter()
@@ -555,9 +563,9 @@ impl Billing {
                         cost: total,
                         currency,
                     }],
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ServiceError>>()?;
         match query.sort {
             Sort::Total => results.sort_by(|a, b| {
                 b.total[0]

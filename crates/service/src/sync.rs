@@ -278,6 +278,7 @@ impl Billing {
                 self.now(),
             );
             self.inner.store.save_job(&job).await?;
+            self.inner.turns.started(job.id);
             plan.push(Planned {
                 account,
                 job: Some(job),
@@ -317,12 +318,24 @@ impl Billing {
     }
 
     async fn execute(&self, planned: Planned, observer: &dyn SyncObserver) -> AccountOutcome {
-        let Some(mut job) = planned.job.clone() else {
+        let Some(job) = planned.job.clone() else {
             return planned.outcome();
         };
-        let account = &planned.account;
+        let id = job.id;
         // This process's other syncs and imports of the account finish first.
-        let _turn = self.account_turn(account.id).await;
+        let _turn = self.account_turn(planned.account.id).await;
+        let outcome = self.execute_in_turn(planned, job, observer).await;
+        self.inner.turns.finished(id);
+        outcome
+    }
+
+    async fn execute_in_turn(
+        &self,
+        planned: Planned,
+        mut job: SyncJob,
+        observer: &dyn SyncObserver,
+    ) -> AccountOutcome {
+        let account = &planned.account;
         let store = &self.inner.store;
         let holder = &self.inner.holder;
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
@@ -389,10 +402,10 @@ impl Billing {
         let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
             return;
         };
-        for job in jobs
-            .into_iter()
-            .filter(|j| j.state == JobState::Running && j.id != current)
-        {
+        // Not the jobs this process still works on or waits to start (their turn comes).
+        for job in jobs.into_iter().filter(|j| {
+            j.state == JobState::Running && j.id != current && !self.inner.turns.is_live(j.id)
+        }) {
             self.close_interrupted(job).await;
         }
     }
@@ -711,3 +724,4 @@ mod tests {
         assert_eq!(redact_provider_body("timed out"), "timed out");
     }
 }
+

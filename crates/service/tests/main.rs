@@ -29,6 +29,8 @@ use cloudbill_service::{
 };
 use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
 
+mod hardening30;
+
 const TODAY: &str = "2025-06-15";
 
 fn date(s: &str) -> NaiveDate {
