@@ -148,7 +148,7 @@ pub(crate) fn print(out: &mut dyn Write, format: Format, grid: &Grid) -> Result<
                     r.iter()
                         .map(|c| cloudbill_core::formula_safe(&printable(c)).into_owned()),
                 )
-                    .map_err(io)?;
+                .map_err(io)?;
             }
             w.flush().map_err(io)
         }
@@ -203,7 +203,7 @@ pub(crate) fn print_report(
                         rec.iter()
                             .map(|c| cloudbill_core::formula_safe(&printable(c)).into_owned()),
                     )
-                        .map_err(io)?;
+                    .map_err(io)?;
                 }
             }
             w.flush().map_err(io)

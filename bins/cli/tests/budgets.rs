@@ -622,8 +622,14 @@ async fn bad_budgets_and_channels_are_refused_and_nothing_is_written() {
         many.extend(["--notify", t.as_str()]);
     }
     for (args, needle) in [
-        (vec!["--amount", "0", "--notify", "actual:80%"], "at least 0.01"),
-        (vec!["--amount=-5", "--notify", "actual:80%"], "at least 0.01"),
+        (
+            vec!["--amount", "0", "--notify", "actual:80%"],
+            "at least 0.01",
+        ),
+        (
+            vec!["--amount=-5", "--notify", "actual:80%"],
+            "at least 0.01",
+        ),
         (
             vec!["--amount", "abc", "--notify", "actual:80%"],
             "not a decimal",

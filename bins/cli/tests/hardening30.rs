@@ -63,10 +63,10 @@ async fn wide_x_columns_import_and_export_in_bounded_memory() {
     {
         let file = std::fs::File::create(&path).unwrap();
         let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        let mut header = HEADER.to_owned();
-        for i in 0..60 {
-            header.push_str(&format!(",x_col{i}"));
-        }
+        let header: String = std::iter::once(HEADER.to_owned())
+            .chain((0..60).map(|i| format!("x_col{i}")))
+            .collect::<Vec<_>>()
+            .join(",");
         writeln!(gz, "{header}").unwrap();
         let pad = "a".repeat(4000);
         for r in 0..4000u32 {
@@ -244,7 +244,11 @@ async fn an_amount_no_bill_holds_is_refused_with_its_line() {
         ])
         .await;
     report.ok();
-    assert_eq!(report.json()["results"], serde_json::json!([]), "nothing was written");
+    assert_eq!(
+        report.json()["results"],
+        serde_json::json!([]),
+        "nothing was written"
+    );
 }
 
 /// #30 high: an invoice total of ±7.9e28 made `reconcile` panic, and there was no way to
@@ -293,9 +297,7 @@ async fn invoices_are_bounded_and_deleted() {
         .await;
     deleted.ok();
     assert!(deleted.stdout.contains("INV-1"), "{}", deleted.stdout);
-    let list = env
-        .run(&["invoice", "list", "--format", "json"])
-        .await;
+    let list = env.run(&["invoice", "list", "--format", "json"]).await;
     list.ok();
     assert_eq!(list.json(), serde_json::json!([]));
     env.run(&[

@@ -58,7 +58,10 @@ async fn a_budget_at_the_decimal_limit_is_refused_and_a_stored_one_renders() {
     let domain = s.billing.domain().await.unwrap().id;
     let web = project_id(&s, "web").await;
     for (name, amount) in [
-        ("near-limit", Decimal::from_i128_with_scale(4 * 10_i128.pow(26), 0)),
+        (
+            "near-limit",
+            Decimal::from_i128_with_scale(4 * 10_i128.pow(26), 0),
+        ),
         ("at-limit", Decimal::MAX),
         ("tiny", Decimal::new(1, 28)),
     ] {
@@ -131,8 +134,10 @@ async fn a_threshold_above_the_amount_is_drawn_past_it() {
             "POST",
             "/api/v1/budgets",
             Some(&s.admin),
-            Some(json!({"name": "watch", "amount": "1000000", "currency": "USD",
-                "project": "web", "notifications": []})),
+            Some(
+                json!({"name": "watch", "amount": "1000000", "currency": "USD",
+                "project": "web", "notifications": []}),
+            ),
         )
         .await;
     // A budget only watched: no notification, no channel (docs/BUDGETS.md: 0 to 10).
@@ -179,8 +184,10 @@ async fn an_invoice_at_the_decimal_limit_is_refused_and_a_stored_one_deleted() {
             "POST",
             "/api/v1/invoices",
             Some(&s.admin),
-            Some(json!({"account": "acme-main", "period": "2025-03", "currency": "USD",
-                "invoice_id": "INV-1", "total": "-79228162514264337593543950335"})),
+            Some(
+                json!({"account": "acme-main", "period": "2025-03", "currency": "USD",
+                "invoice_id": "INV-1", "total": "-79228162514264337593543950335"}),
+            ),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -206,7 +213,12 @@ async fn an_invoice_at_the_decimal_limit_is_refused_and_a_stored_one_deleted() {
         .await
         .unwrap();
     let (status, body) = s
-        .call("GET", "/api/v1/reconcile?period=2025-03", Some(&s.admin), None)
+        .call(
+            "GET",
+            "/api/v1/reconcile?period=2025-03",
+            Some(&s.admin),
+            None,
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "amount_out_of_range", "{body}");
@@ -220,7 +232,12 @@ async fn an_invoice_at_the_decimal_limit_is_refused_and_a_stored_one_deleted() {
     assert!(page.status().is_client_error(), "{}", page.status());
     // Other pages and months are not affected.
     let (status, _) = s
-        .call("GET", "/api/v1/reconcile?period=2025-04", Some(&s.admin), None)
+        .call(
+            "GET",
+            "/api/v1/reconcile?period=2025-04",
+            Some(&s.admin),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, deleted) = s
@@ -234,7 +251,12 @@ async fn an_invoice_at_the_decimal_limit_is_refused_and_a_stored_one_deleted() {
     assert_eq!(status, 200, "{deleted}");
     assert_eq!(deleted["invoice_id"], "INV-HUGE");
     let (status, body) = s
-        .call("GET", "/api/v1/reconcile?period=2025-03", Some(&s.admin), None)
+        .call(
+            "GET",
+            "/api/v1/reconcile?period=2025-03",
+            Some(&s.admin),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = s
@@ -334,10 +356,7 @@ async fn a_members_ignore_changes_only_the_monitors_it_sees() {
                 domain,
                 monitor: m.id,
                 kind: "spike".into(),
-                group: std::collections::BTreeMap::from([(
-                    "service".into(),
-                    "AmazonEC2".into(),
-                )]),
+                group: std::collections::BTreeMap::from([("service".into(), "AmazonEC2".into())]),
                 currency: Currency::USD,
                 start: date("2025-05-10"),
                 end: date("2025-05-10"),
@@ -466,8 +485,10 @@ async fn a_channel_named_many_times_is_told_once() {
                 "POST",
                 "/api/v1/channels",
                 Some(&s.admin),
-                Some(json!({"name": format!("hook{i}"), "webhook": format!("http://127.0.0.1:9/{i}"),
-                    "secret": "whsec-0123456789abcdef"})),
+                Some(
+                    json!({"name": format!("hook{i}"), "webhook": format!("http://127.0.0.1:9/{i}"),
+                    "secret": "whsec-0123456789abcdef"}),
+                ),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -492,8 +513,10 @@ async fn a_channel_named_many_times_is_told_once() {
             "POST",
             "/api/v1/budgets",
             Some(&s.admin),
-            Some(json!({"name": "too-many", "amount": "100", "currency": "USD",
-                "notifications": [{"threshold": "actual:80%", "channels": eleven}]})),
+            Some(
+                json!({"name": "too-many", "amount": "100", "currency": "USD",
+                "notifications": [{"threshold": "actual:80%", "channels": eleven}]}),
+            ),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -520,7 +543,12 @@ async fn after_a_partial_move_a_member_sees_no_earlier_window_or_rows() {
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, jobs) = s
-        .call("GET", "/api/v1/jobs?account=globex", Some(&s.web_member), None)
+        .call(
+            "GET",
+            "/api/v1/jobs?account=globex",
+            Some(&s.web_member),
+            None,
+        )
         .await;
     let items = jobs["items"].as_array().unwrap();
     assert!(!items.is_empty());
@@ -542,8 +570,9 @@ async fn concurrent_syncs_of_one_account_take_turns() {
     let s = Arc::new(Server::start().await);
     // Slow provider answers, so the four would overlap.
     for _ in 0..8 {
-        s.sim
-            .inject(cloudbill_hyperbilling::sim::Fault::Slow(std::time::Duration::from_millis(300)));
+        s.sim.inject(cloudbill_hyperbilling::sim::Fault::Slow(
+            std::time::Duration::from_millis(300),
+        ));
     }
     let calls = (0..4).map(|_| {
         let s = Arc::clone(&s);
@@ -552,7 +581,9 @@ async fn concurrent_syncs_of_one_account_take_turns() {
                 "POST",
                 "/api/v1/sync",
                 Some(&s.admin),
-                Some(json!({"accounts": ["acme-main"], "start": "2025-05-01", "end": "2025-06-01"})),
+                Some(
+                    json!({"accounts": ["acme-main"], "start": "2025-05-01", "end": "2025-06-01"}),
+                ),
             )
             .await
         })
@@ -566,7 +597,12 @@ async fn concurrent_syncs_of_one_account_take_turns() {
     let mut jobs = serde_json::Value::Null;
     for _ in 0..400 {
         (_, jobs) = s
-            .call("GET", "/api/v1/jobs?account=acme-main", Some(&s.admin), None)
+            .call(
+                "GET",
+                "/api/v1/jobs?account=acme-main",
+                Some(&s.admin),
+                None,
+            )
             .await;
         assert!(!jobs.to_string().contains("interrupted"), "{jobs}");
         if jobs["items"]

@@ -200,8 +200,10 @@ impl Baseline {
             (None, _) => excess.is_sign_positive(),
             (Some(_), None) => false,
         };
-        Ok((score >= settings.z && excess >= settings.min_amount && percent_ok)
-            .then(|| score.checked_mul(sign).unwrap_or(score)))
+        Ok(
+            (score >= settings.z && excess >= settings.min_amount && percent_ok)
+                .then(|| score.checked_mul(sign).unwrap_or(score)),
+        )
     }
 }
 
@@ -283,7 +285,10 @@ pub fn detect(
                     .expected
                     .checked_add(expected)
                     .ok_or_else(|| out_of_range(day))?;
-                a.actual = a.actual.checked_add(actual).ok_or_else(|| out_of_range(day))?;
+                a.actual = a
+                    .actual
+                    .checked_add(actual)
+                    .ok_or_else(|| out_of_range(day))?;
                 a.impact = a
                     .actual
                     .checked_sub(a.expected)
@@ -298,7 +303,9 @@ pub fn detect(
                 end: day,
                 expected,
                 actual,
-                impact: actual.checked_sub(expected).ok_or_else(|| out_of_range(day))?,
+                impact: actual
+                    .checked_sub(expected)
+                    .ok_or_else(|| out_of_range(day))?,
                 score: score.round_dp(2),
             }),
         }

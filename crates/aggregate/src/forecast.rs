@@ -157,6 +157,59 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
             *v /= unit;
         }
     }
+    let outliers = drop_outliers(&mut history);
+    if history.len() < MIN_HISTORY_DAYS {
+        return Err(NoForecast::InsufficientHistory {
+            days: history.len(),
+        });
+    }
+    let model = Model::fit(&history, history.len() >= WEEKLY_HISTORY_DAYS);
+
+    // The period: actual for its complete days, predictions for the rest.
+    let (p_start, p_end) = series.period;
+    let complete_end = first_incomplete(series.as_of, series.restate_days).clamp(p_start, p_end);
+    let mut actual_complete = Decimal::ZERO;
+    for (_, v) in by_day.range(p_start..complete_end) {
+        actual_complete = actual_complete
+            .checked_add(*v)
+            .ok_or(NoForecast::OutOfRange)?;
+    }
+    let mut predicted = Decimal::ZERO;
+    let mut k = 0usize;
+    let mut d = complete_end;
+    while d < p_end {
+        predicted += model.predict(d).max(Decimal::ZERO);
+        k += 1;
+        d = d.succ_opt().unwrap_or(p_end);
+    }
+    let in_range = |v: Option<Decimal>| v.ok_or(NoForecast::OutOfRange);
+    let predicted = in_range(predicted.checked_mul(unit))?;
+    let amount = in_range(actual_complete.checked_add(predicted))?;
+    let half = in_range((Z80 * model.sigma * sqrt(Decimal::from(k as u64))).checked_mul(unit))?;
+    let round = |v: Decimal| v.round_dp(10).normalize();
+    Ok(Forecast {
+        amount: round(amount),
+        low: round(
+            in_range(amount.checked_sub(half))?
+                .max(actual_complete)
+                .max(Decimal::ZERO),
+        ),
+        high: round(in_range(amount.checked_add(half))?),
+        actual_complete,
+        method: if model.weekday.is_some() {
+            Method::LinearTrendWithWeekday
+        } else {
+            Method::LinearTrend
+        },
+        days_used: history.len(),
+        outliers,
+        days_predicted: k,
+    })
+}
+
+/// Leaves out the days outside `[Q1 − 1.5·IQR, Q3 + 1.5·IQR]` (per weekday once weekday
+/// effects are fitted); returns them.
+fn drop_outliers(history: &mut Vec<(NaiveDate, Decimal)>) -> Vec<NaiveDate> {
     // Outliers by 1.5 × IQR: per weekday once weekday effects are fitted (a Monday peak is
     // a pattern, not an outlier), else over all days.
     let weekly = history.len() >= WEEKLY_HISTORY_DAYS;
@@ -189,55 +242,7 @@ pub fn forecast(series: &Series<'_>) -> Result<Forecast, NoForecast> {
         }
         keep
     });
-    if history.len() < MIN_HISTORY_DAYS {
-        return Err(NoForecast::InsufficientHistory {
-            days: history.len(),
-        });
-    }
-    let model = Model::fit(&history, history.len() >= WEEKLY_HISTORY_DAYS);
-
-    // The period: actual for its complete days, predictions for the rest.
-    let (p_start, p_end) = series.period;
-    let complete_end = first_incomplete(series.as_of, series.restate_days).clamp(p_start, p_end);
-    let mut actual_complete = Decimal::ZERO;
-    for (_, v) in by_day.range(p_start..complete_end) {
-        actual_complete = actual_complete
-            .checked_add(*v)
-            .ok_or(NoForecast::OutOfRange)?;
-    }
-    let mut predicted = Decimal::ZERO;
-    let mut k = 0usize;
-    let mut d = complete_end;
-    while d < p_end {
-        predicted += model.predict(d).max(Decimal::ZERO);
-        k += 1;
-        d = d.succ_opt().unwrap_or(p_end);
-    }
-    let in_range = |v: Option<Decimal>| v.ok_or(NoForecast::OutOfRange);
-    let predicted = in_range(predicted.checked_mul(unit))?;
-    let amount = in_range(actual_complete.checked_add(predicted))?;
-    let half = in_range(
-        (Z80 * model.sigma * sqrt(Decimal::from(k as u64))).checked_mul(unit),
-    )?;
-    let round = |v: Decimal| v.round_dp(10).normalize();
-    Ok(Forecast {
-        amount: round(amount),
-        low: round(
-            in_range(amount.checked_sub(half))?
-                .max(actual_complete)
-                .max(Decimal::ZERO),
-        ),
-        high: round(in_range(amount.checked_add(half))?),
-        actual_complete,
-        method: if model.weekday.is_some() {
-            Method::LinearTrendWithWeekday
-        } else {
-            Method::LinearTrend
-        },
-        days_used: history.len(),
-        outliers,
-        days_predicted: k,
-    })
+    outliers
 }
 
 /// The `num/den` quantile of sorted values, interpolating between closest ranks (R's type 7).
@@ -526,7 +531,11 @@ mod tests {
         // The fit is in units of 10^12: exact to about 28 significant digits, not to the
         // last decimal (a forecast is an estimate; ordinary bills are fitted unscaled).
         let expected = big * Decimal::from(30);
-        assert!((f.amount - expected).abs() < Decimal::new(1, 3), "{}", f.amount);
+        assert!(
+            (f.amount - expected).abs() < Decimal::new(1, 3),
+            "{}",
+            f.amount
+        );
         assert_eq!(f.actual_complete, big * Decimal::from(13));
         // A period whose forecast leaves the range is refused, never a panic.
         let daily = series("2025-06-16", 60, |_, _| Decimal::MAX / Decimal::TWO);

@@ -70,7 +70,16 @@ mod tests {
             assert!(safe.starts_with('\''), "{v:?}");
             assert_eq!(formula_unsafe(&safe), v);
         }
-        for v in ["-12.5", "+3", "0", "AmazonEC2", "'quoted", "", "a=b", "1e-5"] {
+        for v in [
+            "-12.5",
+            "+3",
+            "0",
+            "AmazonEC2",
+            "'quoted",
+            "",
+            "a=b",
+            "1e-5",
+        ] {
             assert_eq!(formula_safe(v), v, "{v:?}");
             assert_eq!(formula_unsafe(v), v, "{v:?}");
         }

@@ -28,9 +28,10 @@ mod token;
 
 pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
 pub use budget::{
-    check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind, CostMetric, Delivery,
-    DeliveryState, Event, Notification, Period, SmtpSettings, Threshold, ThresholdBasis,
-    ThresholdValue, MAX_NOTIFICATIONS, MAX_NOTIFICATION_CHANNELS, MIN_BUDGET_AMOUNT,
+    check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind,
+    CostMetric, Delivery, DeliveryState, Event, Notification, Period, SmtpSettings, Threshold,
+    ThresholdBasis, ThresholdValue, MAX_NOTIFICATIONS, MAX_NOTIFICATION_CHANNELS,
+    MIN_BUDGET_AMOUNT,
 };
 pub use cell::{formula_safe, formula_unsafe};
 pub use cost_record::{
@@ -49,8 +50,8 @@ pub use ids::{
 pub use job::{ChangedDay, HeldDay, JobKind, JobState, PeriodChange, SyncJob};
 pub use lookup::Lookup;
 pub use money::{
-    check_bill_amount, check_entered_amount, exact, parse_decimal, parse_entered_amount, Currency, FxRate, Invoice,
-    Money, MAX_ENTERED_AMOUNT, MAX_ENTERED_SCALE, MAX_EXPONENT,
+    check_bill_amount, check_entered_amount, exact, parse_decimal, parse_entered_amount, Currency,
+    FxRate, Invoice, Money, MAX_ENTERED_AMOUNT, MAX_ENTERED_SCALE, MAX_EXPONENT,
 };
 pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
 pub use name::{cut, Name, MAX_DOMAIN_NAME_LEN, MAX_NAME_LEN};

@@ -322,7 +322,10 @@ pub fn check_entered_amount(value: Decimal, what: &'static str) -> Result<(), Va
 /// `value` or, when an operation on amounts did not fit an exact decimal (`None`), an
 /// [`ValidationError::Overflow`] naming `what` — for arithmetic on stored or entered amounts,
 /// which must fail one request rather than panic.
-pub fn exact(value: Option<Decimal>, what: impl FnOnce() -> String) -> Result<Decimal, ValidationError> {
+pub fn exact(
+    value: Option<Decimal>,
+    what: impl FnOnce() -> String,
+) -> Result<Decimal, ValidationError> {
     value.ok_or_else(|| ValidationError::Overflow(what()))
 }
 
@@ -398,7 +401,14 @@ mod tests {
         assert_eq!(MAX_ENTERED_AMOUNT.to_string(), "1000000000000000000");
         assert!(parse_entered_amount("999999999999999999.9999999999", "x").is_ok());
         assert!(parse_entered_amount("-999999999999999999", "x").is_ok());
-        for bad in ["1e18", "-1000000000000000000", "3.96e26", "7.9e28", "1e-11", "abc"] {
+        for bad in [
+            "1e18",
+            "-1000000000000000000",
+            "3.96e26",
+            "7.9e28",
+            "1e-11",
+            "abc",
+        ] {
             assert!(parse_entered_amount(bad, "budget amount").is_err(), "{bad}");
         }
         let e = parse_entered_amount("4e26", "budget amount").unwrap_err();

@@ -39,7 +39,11 @@ fn decimal_of(text: &str) -> io::Result<Decimal> {
 
 /// Digits of the integer part of `d` (0 below 1).
 fn int_digits(d: Decimal) -> u32 {
-    let digits = d.mantissa().unsigned_abs().checked_ilog10().map_or(0, |l| l + 1);
+    let digits = d
+        .mantissa()
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(0, |l| l + 1);
     digits.saturating_sub(d.scale())
 }
 
@@ -193,7 +197,9 @@ impl<W: Write + Send> FocusWriter<W> {
                 for name in &columns {
                     let kind = column_kind(name);
                     let layout = (kind == ValueKind::Decimal).then(|| plan.layout(name));
-                    fields.push(Arc::new(field(name, kind, layout).map_err(io::Error::other)?));
+                    fields.push(Arc::new(
+                        field(name, kind, layout).map_err(io::Error::other)?,
+                    ));
                     buffers.push(ParquetColumn {
                         name: name.clone(),
                         layout,
@@ -336,7 +342,11 @@ fn push_cell(c: &mut ParquetColumn, row: &ExportRow<'_>) -> io::Result<usize> {
                 )));
             }
             let width = if layout.wide { 32 } else { 16 };
-            out.push(FixedLenByteArray::from(decimal_bytes(d, layout.scale, width)));
+            out.push(FixedLenByteArray::from(decimal_bytes(
+                d,
+                layout.scale,
+                width,
+            )));
             width
         }
         Buffered::Timestamp(out) => {

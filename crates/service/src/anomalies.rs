@@ -199,11 +199,13 @@ impl Dense {
                     // Saturating: one day's two cells (never for real data) only rank an
                     // explanation; the anomaly's own sums are checked.
                     Some((last, v)) if *last == i => {
-                        *v = v.checked_add(b.cost).unwrap_or(if b.cost.is_sign_negative() {
-                            Decimal::MIN
-                        } else {
-                            Decimal::MAX
-                        });
+                        *v = v
+                            .checked_add(b.cost)
+                            .unwrap_or(if b.cost.is_sign_negative() {
+                                Decimal::MIN
+                            } else {
+                                Decimal::MAX
+                            });
                     }
                     _ => series.push((i, b.cost)),
                 }

@@ -383,7 +383,10 @@ impl Billing {
     /// Waits for the account's turn: syncs and imports of one account run one after the
     /// other in this process (four `POST /sync` of one account at once used to run together
     /// and mark each other interrupted). Held until the guard drops.
-    pub(crate) async fn account_turn(&self, account: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn account_turn(
+        &self,
+        account: AccountId,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
                 .inner

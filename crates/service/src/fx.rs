@@ -102,8 +102,14 @@ fn rate_value(file: &str, line: usize, raw: &str) -> Result<Decimal, ServiceErro
 }
 
 fn date_value(file: &str, line: usize, raw: &str) -> Result<NaiveDate, ServiceError> {
-    cloudbill_core::parse_date(raw)
-        .map_err(|e| bad(file, line, &format!("not a date cloudbill takes ({e})"), raw))
+    cloudbill_core::parse_date(raw).map_err(|e| {
+        bad(
+            file,
+            line,
+            &format!("not a date cloudbill takes ({e})"),
+            raw,
+        )
+    })
 }
 
 fn currency_value(file: &str, line: usize, raw: &str) -> Result<Currency, ServiceError> {

@@ -121,11 +121,22 @@ impl Billing {
         }
         let amount = |raw: &str, what: &'static str| {
             cloudbill_core::parse_decimal(raw.trim())
-                .map_err(|_| bad(file, line, &format!("the {what} is not a decimal number"), raw))
+                .map_err(|_| {
+                    bad(
+                        file,
+                        line,
+                        &format!("the {what} is not a decimal number"),
+                        raw,
+                    )
+                })
                 .and_then(|v| {
                     cloudbill_core::check_entered_amount(v, what)
                         .map(|()| v)
-                        .map_err(|e| ServiceError::Invalid(format!("{file}:{line}: {e}; nothing was written")))
+                        .map_err(|e| {
+                            ServiceError::Invalid(format!(
+                                "{file}:{line}: {e}; nothing was written"
+                            ))
+                        })
                 })
         };
         let total = amount(&new.total, "total")?;
@@ -328,10 +339,13 @@ impl Billing {
             .into_iter()
             .map(|((account, currency), (invoice, billed))| {
                 let difference = match (invoice, billed) {
-                    (Some(i), Some(b)) => Some(cloudbill_core::exact(
-                        b.checked_sub(i.total),
-                        || format!("the difference of {account}'s {currency} invoice and its records"),
-                    )?),
+                    (Some(i), Some(b)) => {
+                        Some(cloudbill_core::exact(b.checked_sub(i.total), || {
+                            format!(
+                                "the difference of {account}'s {currency} invoice and its records"
+                            )
+                        })?)
+                    }
                     _ => None,
                 };
                 let status = match (invoice, billed, difference) {

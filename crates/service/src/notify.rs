@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use cloudbill_core::{
-    check_email, check_http_url, check_secret_url, Channel, ChannelId, ChannelKind, ClientSecret, Delivery, Event,
-    Name, SmtpSettings,
+    check_email, check_http_url, check_secret_url, Channel, ChannelId, ChannelKind, ClientSecret,
+    Delivery, Event, Name, SmtpSettings,
 };
 use cloudbill_store::{DeliveryOutcome, DueDelivery};
 use futures::StreamExt;

@@ -270,7 +270,11 @@ impl Billing {
                     if !seen.insert(g) {
                         break;
                     }
-                    at = catalog.groups.iter().find(|x| x.id == g).and_then(|x| x.parent);
+                    at = catalog
+                        .groups
+                        .iter()
+                        .find(|x| x.id == g)
+                        .and_then(|x| x.parent);
                 }
             }
             for key in asked {

@@ -724,4 +724,3 @@ mod tests {
         assert_eq!(redact_provider_body("timed out"), "timed out");
     }
 }
-

@@ -29,6 +29,8 @@ use cloudbill_service::{
 };
 use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
 
+// In a folder of its own: a file beside main.rs would be built as a test binary too.
+#[path = "cases/hardening30.rs"]
 mod hardening30;
 
 const TODAY: &str = "2025-06-15";

@@ -239,7 +239,8 @@ impl Line {
 /// and previous total of every group): 10^26. Below it, every sum, difference, stack and axis
 /// the page computes fits an exact decimal; past it the page is refused (422) and the API's
 /// report, which has no such sums, answers exactly.
-pub(crate) const MAX_CHARTED: Decimal = Decimal::from_parts(0xE400_0000, 0xDCC8_0CD2, 0x0052_B7D2, false, 0);
+pub(crate) const MAX_CHARTED: Decimal =
+    Decimal::from_parts(0xE400_0000, 0xDCC8_0CD2, 0x0052_B7D2, false, 0);
 
 /// Per currency, every group's line (the group's name is its value of the key, or `total`).
 ///
@@ -266,7 +267,9 @@ fn lines(
                 .entry(name.clone())
                 .or_insert_with(|| Line::new(name.clone()));
             let bucket = line.buckets.entry(b.date.clone()).or_default();
-            *bucket = bucket.checked_add(b.cost).ok_or_else(|| too_large(b.currency))?;
+            *bucket = bucket
+                .checked_add(b.cost)
+                .ok_or_else(|| too_large(b.currency))?;
             line.total = line
                 .total
                 .checked_add(b.cost)
@@ -290,11 +293,7 @@ fn lines(
     for (currency, lines) in &out {
         let mut magnitude = Decimal::ZERO;
         for line in lines.values() {
-            for v in line
-                .buckets
-                .values()
-                .chain([&line.total, &line.previous])
-            {
+            for v in line.buckets.values().chain([&line.total, &line.previous]) {
                 magnitude = magnitude
                     .checked_add(v.abs())
                     .filter(|m| *m < MAX_CHARTED)

@@ -101,6 +101,7 @@ where
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // A `map_err` target.
 fn as_io(e: ServiceError) -> std::io::Error {
     tracing::warn!(error = %e, "an export stopped after its first bytes");
     std::io::Error::other(e.to_string())

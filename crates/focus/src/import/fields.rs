@@ -252,6 +252,13 @@ pub(super) fn charge_span(
 
 /// Maps one row to borrowed record fields; `tags` is the caller's map, cleared and refilled
 /// (no allocation for rows without tags).
+/// An amount of a bill: exact, and below 10^18 in magnitude.
+fn bill_amount(text: &str) -> Result<Decimal, String> {
+    parse_decimal(text)
+        .map_err(|e| e.to_string())
+        .and_then(cloudbill_core::check_bill_amount)
+}
+
 pub(super) fn map_fields<'r: 'b, 'b>(
     ctx: &'r RowContext<'_>,
     record: &'r csv::StringRecord,
@@ -269,12 +276,7 @@ pub(super) fn map_fields<'r: 'b, 'b>(
     let required = |name: &'static str, index: Option<usize>| {
         cell(record, index).ok_or_else(|| err(name, "empty (a value is required)".into()))
     };
-    let amount = |name: &str, text: &str| {
-        parse_decimal(text)
-            .map_err(|e| e.to_string())
-            .and_then(cloudbill_core::check_bill_amount)
-            .map_err(|e| err(name, e))
-    };
+    let amount = |name: &str, text: &str| bill_amount(text).map_err(|e| err(name, e));
     let start_text = required(layout.start, at.start)?;
     let start = parse_timestamp(start_text).ok_or_else(|| {
         err(

@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cloudbill_aggregate::{GroupKey, Query};
 use cloudbill_core::{
     AccountId, Budget, BudgetId, BudgetScope, ChannelId, CostMetric, Currency, Decimal, EventId,
-    Granularity, Money, Name, Notification, Period, Threshold, ThresholdBasis,
-    MAX_NOTIFICATIONS, MAX_NOTIFICATION_CHANNELS,
+    Granularity, Money, Name, Notification, Period, Threshold, ThresholdBasis, MAX_NOTIFICATIONS,
+    MAX_NOTIFICATION_CHANNELS,
 };
 use cloudbill_store::{FiredThreshold, Transition};
 use serde::Serialize;
@@ -840,7 +840,10 @@ impl Billing {
                     .await?
             };
             forecast = match forecast {
-                Some(x) => Some(cloudbill_core::exact(x.checked_add(converted), out_of_range)?),
+                Some(x) => Some(cloudbill_core::exact(
+                    x.checked_add(converted),
+                    out_of_range,
+                )?),
                 None => None,
             };
         }

@@ -1615,15 +1615,27 @@ pub async fn monitors_keep_anomalies_with_compare_and_set(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.set_anomaly_state(d.id, &[monitor.id], "an_0001", AnomalyState::Acknowledged, at)
-            .await
-            .unwrap(),
+        s.set_anomaly_state(
+            d.id,
+            &[monitor.id],
+            "an_0001",
+            AnomalyState::Acknowledged,
+            at
+        )
+        .await
+        .unwrap(),
         1
     );
     assert_eq!(
-        s.set_anomaly_state(other.id, &[monitor.id], "an_0001", AnomalyState::Ignored, at)
-            .await
-            .unwrap(),
+        s.set_anomaly_state(
+            other.id,
+            &[monitor.id],
+            "an_0001",
+            AnomalyState::Ignored,
+            at
+        )
+        .await
+        .unwrap(),
         0
     );
     assert_eq!(
@@ -1691,6 +1703,7 @@ pub async fn rates_are_kept_once_and_conflicts_write_nothing(h: &Harness) {
     assert!(s.rates(other.id, None).await.unwrap().is_empty());
 }
 
+#[allow(clippy::too_many_lines)] // Invoices (kept, refused, deleted) then closed periods, in order.
 pub async fn invoices_and_closed_periods_are_kept_exactly(h: &Harness) {
     use cloudbill_core::{ChangedDay, HeldDay, Invoice, JobId};
     let s = &*h.store;
@@ -1749,7 +1762,9 @@ pub async fn invoices_and_closed_periods_are_kept_exactly(h: &Harness) {
     // Deleted (#30: there was no way to remove a wrong invoice): only in its own domain, once.
     let usd = Currency::parse("USD").unwrap();
     assert_eq!(
-        s.delete_invoice(other.id, acct.id, march, usd).await.unwrap(),
+        s.delete_invoice(other.id, acct.id, march, usd)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(

@@ -63,7 +63,10 @@ async fn an_export_past_its_deadline_stops_and_writes_nothing() {
         .collect();
     let mut whole = Vec::new();
     cloudbill_focus::write_focus(&mut whole, &rows).unwrap();
-    assert_eq!(out, whole, "the streamed export is the one-shot one, byte for byte");
+    assert_eq!(
+        out, whole,
+        "the streamed export is the one-shot one, byte for byte"
+    );
 }
 
 /// A receiver that answers after `delay`.
@@ -182,7 +185,11 @@ async fn of_one_days_rates_from_several_sources_the_last_by_name_is_used() {
         )
         .await
         .unwrap();
-    assert_eq!(eur.results[0].total[0].cost, usd * Decimal::from(2), "zulu's");
+    assert_eq!(
+        eur.results[0].total[0].cost,
+        usd * Decimal::from(2),
+        "zulu's"
+    );
     let fixed = b
         .report_in(
             &admin,
