@@ -99,6 +99,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Query(cloudbill_service::QueryError::AnswerTooLarge { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "answer_too_large")
             }
+            // A filter naming a project, group or account that does not exist (or that a
+            // member does not see: the same answer) names nothing, as a path would.
+            ServiceError::Query(cloudbill_service::QueryError::UnknownFilterValue { .. }) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
             ServiceError::Query(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
             ServiceError::Provider(p) => match p {
                 ProviderError::Unauthorized { .. } => {
@@ -115,6 +120,7 @@ impl From<ServiceError> for ApiError {
                 }
             },
             ServiceError::DeadlinePassed(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ServiceError::Receiver(_) => (StatusCode::BAD_GATEWAY, "receiver_failed"),
             // `parts` took any hint off: a `Hinted` left here would be one hinted twice.
             ServiceError::Store(_)
             | ServiceError::Write(_)

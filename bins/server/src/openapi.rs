@@ -249,7 +249,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/api/v1/service-accounts/{id}/sync",
         "Start syncing one account; returns its job id at once",
-        Some("SyncRequest"),
+        Some("SyncRange"),
         202,
         Access::Admin,
     ),
@@ -599,147 +599,340 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+/// The value formats the server accepts, said once for the schemas and the parameters: a
+/// value that fits these is taken (or answered 404 when it names nothing, 409 when it
+/// conflicts); the rules JSON Schema cannot say (a range's end after its start, base and
+/// quote two currencies) are listed in `.ci/api-fuzz`.
+mod formats {
+    use serde_json::{json, Value};
+
+    /// A day cloudbill takes: `YYYY-MM-DD`, 1970 to 2099.
+    pub(super) fn day() -> Value {
+        json!({"type": "string", "format": "date",
+            "pattern": "^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"})
+    }
+
+    /// A month: `YYYY-MM`, 1970-01 to 2099-12.
+    pub(super) fn month() -> Value {
+        json!({"type": "string", "pattern": "^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])$"})
+    }
+
+    /// A name: 1 to 128 characters once trimmed, no control characters.
+    pub(super) fn name() -> Value {
+        text(128)
+    }
+
+    /// Text of 1 to `max` characters once trimmed (surrounding space is dropped), no control
+    /// characters.
+    pub(super) fn text(max: u32) -> Value {
+        let edge = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]";
+        let inner = "[^\\u0000-\\u001f\\u007f-\\u009f]";
+        json!({"type": "string", "description": format!("1 to {max} characters (surrounding space dropped), no control characters"),
+            "pattern": format!("^\\s*{edge}({inner}{{0,{}}}{edge})?\\s*$", max.saturating_sub(2))})
+    }
+
+    /// An ISO 4217 currency code.
+    pub(super) fn currency() -> Value {
+        json!({"type": "string", "enum": cloudbill_core::Currency::codes().collect::<Vec<_>>()})
+    }
+
+    /// An exact amount a person enters: below 10^18 in magnitude, at most 10 decimals.
+    pub(super) fn amount() -> Value {
+        json!({"type": "string", "pattern": "^-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,10})?$",
+            "description": "exact decimal amount"})
+    }
+
+    /// An amount of at least 0.01 (a budget's).
+    pub(super) fn budget_amount() -> Value {
+        json!({"type": "string", "description": "exact decimal, 0.01 to below 10^18, at most 10 decimals",
+            "pattern": "^([1-9][0-9]{0,17}(\\.[0-9]{1,10})?|0\\.(0[1-9][0-9]{0,8}|[1-9][0-9]{0,9}))$"})
+    }
+
+    /// An amount of 0 or more.
+    pub(super) fn non_negative() -> Value {
+        json!({"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})(\\.[0-9]{1,10})?$"})
+    }
+
+    /// A rate: above 0, below 10^18.
+    pub(super) fn rate() -> Value {
+        json!({"type": "string", "description": "units of quote per base, above 0",
+            "pattern": "^(?!0+(\\.0*)?$)(0|[1-9][0-9]{0,17})(\\.[0-9]{1,20})?$"})
+    }
+
+    /// A budget threshold: `actual:P%` / `forecast:P%` (0.01 to 1000, two decimals) or an
+    /// amount above 0.
+    pub(super) fn threshold() -> Value {
+        json!({"type": "string", "description": "actual:P%, forecast:P%, actual:AMOUNT or forecast:AMOUNT",
+            "pattern": "^(actual|forecast):(([1-9][0-9]{0,2}(\\.[0-9]{1,2})?|1000|0\\.(0[1-9]|[1-9][0-9]?))%|[1-9][0-9]{0,17}(\\.[0-9]{1,10})?|0\\.(?!0+$)[0-9]{1,10})$"})
+    }
+
+    /// A report key: a dimension or `tag:KEY`.
+    pub(super) fn group_key() -> Value {
+        let keys: Vec<&str> = cloudbill_service::GroupKey::ALL
+            .iter()
+            .map(cloudbill_service::GroupKey::as_str)
+            .collect();
+        json!({"anyOf": [{"type": "string", "enum": keys},
+            {"type": "string", "pattern": "^tag:[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$"}]})
+    }
+
+    /// Report filters: a key to the values (names or ids) it keeps.
+    pub(super) fn filters() -> Value {
+        json!({"type": "object", "maxProperties": 16, "propertyNames": {"anyOf": [
+                {"enum": cloudbill_service::GroupKey::ALL.iter().map(cloudbill_service::GroupKey::as_str).collect::<Vec<_>>()},
+                {"pattern": "^tag:[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$"}]},
+            "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 100, "items": text(256)}})
+    }
+
+    /// An http(s) URL.
+    pub(super) fn url() -> Value {
+        // No `format: uri`: the pattern is the rule (a `%` not followed by two hex digits is
+        // taken as the text it is, as the server's URL parser does).
+        json!({"type": "string", "maxLength": 2048,
+            "description": "an http(s) URL: a host name (letters, digits, '.', '-'), a port, a path; no user, query or fragment",
+            "pattern": cloudbill_core::net::URL_PATTERN})
+    }
+
+    /// An e-mail address as the server checks it: one `@` between non-empty parts, no
+    /// spaces, controls or `<>,;"`.
+    pub(super) fn email() -> Value {
+        json!({"type": "string", "maxLength": 254,
+            "pattern": "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f<>,;\"]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f<>,;\"]+$"})
+    }
+}
+
 fn schemas() -> Value {
+    use formats::{
+        amount, budget_amount, currency, day, email, filters, group_key, month, name, non_negative,
+        rate, text, threshold, url,
+    };
+    // A secret is any text with something besides spaces (it is trimmed); a signing secret
+    // has at least 16 characters once trimmed.
+    let secret = |min: u32| {
+        let pattern = if min <= 1 {
+            "^\\s*\\S".to_owned()
+        } else {
+            format!("^\\s*\\S[\\s\\S]{{{}}}\\S", min - 2)
+        };
+        json!({"type": "string", "writeOnly": true, "pattern": pattern})
+    };
     let string = json!({"type": "string"});
-    let date = json!({"type": "string", "format": "date"});
-    let amount = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal amount"});
-    let mut all = json!({
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
-            "required": ["code", "message"], "properties": {"code": string, "message": string, "details": {}}}}},
-        "NewGroup": {"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": string, "parent": string}},
-        "NewProject": {"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": string, "group": string}},
-        "NewServiceAccount": {"type": "object", "required": ["name", "project"], "additionalProperties": false,
-            "properties": {"name": string, "provider": {"type": "string", "enum": ["hyperbilling-aws", "file"]},
-                "project": string, "verify": {"type": "boolean"},
+    let shown_amount = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal amount"});
+    let at_most_one_scope = json!({"anyOf": [
+        {"required": ["project", "project_group"]}, {"required": ["project", "account"]},
+        {"required": ["project_group", "account"]}]});
+    let mut all = serde_json::Map::new();
+    all.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+            "required": ["code", "message"], "properties": {"code": string, "message": string, "details": {}}}}}));
+    all.insert("NewGroup".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": name(), "parent": name()}}));
+    all.insert("NewProject".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": name(), "group": name()}}));
+    all.insert("NewServiceAccount".into(), json!({"type": "object", "required": ["name", "project"], "additionalProperties": false,
+            "properties": {"name": name(), "provider": {"type": "string", "enum": ["hyperbilling-aws", "file"]},
+                "project": name(), "verify": {"type": "boolean", "description": "true calls the provider (502 when it fails)"},
                 "credentials": {"type": "object", "required": ["email", "key"], "additionalProperties": false,
-                    "properties": {"account": string, "email": string, "key": {"type": "string", "writeOnly": true}, "endpoint": string}}}},
-        "MoveAccount": {"type": "object", "required": ["project"], "additionalProperties": false,
-            "properties": {"project": string, "from": date}},
-        "SyncRequest": {"type": "object", "additionalProperties": false,
-            "properties": {"accounts": {"type": "array", "items": string}, "start": date, "end": date}},
-        "BillingQuery": {"type": "object", "required": ["start", "end"], "additionalProperties": false,
-            "properties": {"start": date, "end": {"type": "string", "format": "date", "description": "exclusive"},
+                    "properties": {"account": {"type": "string", "pattern": "^\\s*[0-9]{0,32}\\s*$"},
+                        "email": {"type": "string", "pattern": "^\\s*\\S*@\\S*\\s*$"},
+                        "key": secret(1), "endpoint": url()}}},
+            "description": "provider hyperbilling-aws (the default) needs credentials; file takes none",
+            "if": {"properties": {"provider": {"const": "file"}}, "required": ["provider"]},
+            "then": {"not": {"required": ["credentials"]}},
+            "else": {"required": ["credentials"]}}));
+    all.insert("MoveAccount".into(), json!({"type": "object", "required": ["project"], "additionalProperties": false,
+            "properties": {"project": name(), "from": day()}}));
+    all.insert("SyncRequest".into(), json!({"type": "object", "additionalProperties": false,
+            "properties": {"accounts": {"type": "array", "maxItems": 100, "items": name()}, "start": day(), "end": day()},
+            "dependentRequired": {"start": ["end"], "end": ["start"]}}));
+    all.insert("BillingQuery".into(), json!({"type": "object", "required": ["start", "end"], "additionalProperties": false,
+            "properties": {"start": day(), "end": {"allOf": [day()], "description": "exclusive"},
                 "granularity": {"type": "string", "enum": ["DAILY", "MONTHLY", "YEARLY", "daily", "monthly", "yearly"]},
-                "group_by": {"type": "array", "items": string},
-                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
-                "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1},
-                "offset": {"type": "integer", "minimum": 0},
+                "group_by": {"type": "array", "maxItems": 8, "items": group_key()},
+                "filters": filters(),
+                "sort": {"type": "string", "enum": ["total", "key"]}, "limit": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
                 "metric": {"type": "string", "enum": ["billed", "effective"]},
-                "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "convert every amount to this currency (stated rates)"},
-                "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:.+)$"}}},
-        "NewInvoice": {"type": "object", "required": ["account", "period", "currency", "invoice_id", "total"], "additionalProperties": false,
-            "properties": {"account": string, "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "currency": string,
-                "invoice_id": string, "total": amount, "issuer": string, "tax": amount}},
-        "Reopen": {"type": "object", "required": ["reason"], "additionalProperties": false,
-            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}},
-        "NewRate": {"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
-            "properties": {"date": date, "base": string, "quote": string, "rate": amount, "source": string}},
-        "NewBudget": {"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,
-            "properties": {"name": string, "amount": amount, "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+                "currency": {"allOf": [currency()], "description": "convert every amount to this currency (stated rates)"},
+                "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:[^,\\u0000-\\u001f]{1,64})$"}}}));
+    all.insert("NewInvoice".into(), json!({"type": "object", "required": ["account", "period", "currency", "invoice_id", "total"], "additionalProperties": false,
+            "properties": {"account": name(), "period": month(), "currency": currency(),
+                "invoice_id": text(128), "total": amount(),
+                "issuer": {"type": "string", "description": "empty: none"}, "tax": amount()}}));
+    all.insert("Reopen".into(), json!({"type": "object", "required": ["reason"], "additionalProperties": false,
+            "properties": {"reason": text(500)}}));
+    all.insert("NewRate".into(), json!({"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
+            "properties": {"date": day(), "base": currency(), "quote": currency(), "rate": rate(),
+                "source": {"type": "string", "pattern": "^[^,\\u0000-\\u001f\\u007f-\\u009f]{1,64}$"}}}));
+    all.insert("NewBudget".into(), json!({"type": "object", "required": ["name", "amount", "currency", "notifications"], "additionalProperties": false,
+            "properties": {"name": name(), "amount": budget_amount(), "currency": currency(),
                 "period": {"type": "string", "enum": ["monthly", "quarterly", "yearly"]},
-                "project": string, "project_group": string, "account": string,
-                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
+                "project": name(), "project_group": name(), "account": name(),
+                "filters": filters(),
                 "metric": {"type": "string", "enum": ["billed", "effective"]},
-                "notifications": {"type": "array", "maxItems": 10, "items": {"oneOf": [
-                    {"type": "string", "description": "actual:P%, forecast:P%, actual:AMOUNT or forecast:AMOUNT"},
-                    {"type": "object", "required": ["threshold"], "additionalProperties": false,
-                        "properties": {"threshold": string, "channels": {"type": "array", "items": string}}}]}},
-                "channels": {"type": "array", "items": string, "description": "channels of the notifications that name none"}}},
-        "NewMonitor": {"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": string, "project": string, "project_group": string, "account": string,
-                "filters": {"type": "object", "additionalProperties": {"type": "array", "items": string}},
-                "dimension": string, "z": amount, "min_amount": amount, "min_percent": amount,
+                "notifications": {"type": "array", "maxItems": 10, "uniqueItems": true, "items": {"oneOf": [
+                    threshold(),
+                    {"type": "object", "required": ["threshold", "channels"], "additionalProperties": false,
+                        "properties": {"threshold": threshold(), "channels": {"type": "array", "minItems": 1, "maxItems": 10, "items": name()}}}]},
+                    "description": "0 to 10 (none: a budget only watched)"},
+                "channels": {"type": "array", "maxItems": 10, "items": name(), "description": "channels of the notifications that name none"}},
+            "not": at_most_one_scope,
+            "if": {"required": ["notifications"], "properties": {"notifications": {"contains": {"type": "string"}}}},
+            "then": {"required": ["channels"], "properties": {"channels": {"type": "array", "minItems": 1}}}}));
+    all.insert("NewMonitor".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": name(), "project": name(), "project_group": name(), "account": name(),
+                "filters": filters(),
+                "dimension": group_key(),
+                "z": {"type": "string", "description": "above 0, at most 100",
+                    "pattern": "^(?!0+(\\.0*)?$)(100(\\.0{1,10})?|[1-9]?[0-9](\\.[0-9]{1,10})?)$"},
+                "min_amount": non_negative(),
+                "min_percent": {"type": "string", "description": "0 to 10000",
+                    "pattern": "^(10000(\\.0{1,10})?|([1-9][0-9]{0,3}|0)(\\.[0-9]{1,10})?)$"},
                 "direction": {"type": "string", "enum": ["spikes", "both"]},
-                "channels": {"type": "array", "items": string}}},
-        "NewChannel": {"type": "object", "required": ["name"], "additionalProperties": false,
-            "description": "exactly one of webhook, slack, email",
-            "properties": {"name": string, "webhook": {"type": "string", "format": "uri"},
-                "secret": {"type": "string", "writeOnly": true, "minLength": 16},
-                "slack": {"type": "string", "format": "uri", "writeOnly": true},
-                "email": {"type": "string", "format": "email"}, "smtp": {"type": "string", "description": "HOST:PORT"},
-                "smtp_security": {"type": "string", "enum": ["starttls", "none"]},
-                "smtp_user": string, "smtp_password": {"type": "string", "writeOnly": true}}},
-        "Report": {"type": "object", "required": ["start", "end", "granularity", "group_by", "results", "total_count"],
-            "properties": {"start": date, "end": date, "granularity": string, "group_by": {"type": "array", "items": string},
+                "channels": {"type": "array", "maxItems": 10, "items": name()}},
+            "not": at_most_one_scope}));
+    all.insert("NewChannel".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "description": "exactly one of webhook (with its secret), slack, email (with smtp)",
+            "properties": {"name": name(), "webhook": url(),
+                "secret": secret(16),
+                "slack": {"allOf": [url()], "writeOnly": true},
+                "email": email(),
+                "smtp": {"type": "string", "description": "HOST:PORT", "pattern": "^[A-Za-z0-9.-]{1,253}:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"},
+                "smtp_security": {"type": "string", "const": "starttls",
+                    "description": "starttls (the default); `none` is taken for a loopback server only"},
+                "smtp_user": text(256), "smtp_password": secret(1)},
+            "oneOf": [
+                {"required": ["webhook", "secret"], "properties": {"webhook": {"type": "string"}, "secret": {"type": "string"},
+                    "slack": {"type": "null"}, "email": {"type": "null"}, "smtp": {"type": "null"}, "smtp_security": {"type": "null"},
+                    "smtp_user": {"type": "null"}, "smtp_password": {"type": "null"}}},
+                {"required": ["slack"], "properties": {"slack": {"type": "string"}, "webhook": {"type": "null"}, "secret": {"type": "null"},
+                    "email": {"type": "null"}, "smtp": {"type": "null"}, "smtp_security": {"type": "null"},
+                    "smtp_user": {"type": "null"}, "smtp_password": {"type": "null"}}},
+                {"required": ["email", "smtp"], "properties": {"email": {"type": "string"}, "smtp": {"type": "string"},
+                    "webhook": {"type": "null"}, "slack": {"type": "null"}, "secret": {"type": "null"}},
+                    "description": "an SMTP user and password go together",
+                    "anyOf": [
+                        {"required": ["smtp_user", "smtp_password"], "properties": {"smtp_user": {"type": "string"}, "smtp_password": {"type": "string"}}},
+                        {"properties": {"smtp_user": {"type": "null"}, "smtp_password": {"type": "null"}}}]}]}));
+    all.insert("Report".into(), json!({"type": "object", "required": ["start", "end", "granularity", "group_by", "results", "total_count"],
+            "properties": {"start": string, "end": string, "granularity": string, "group_by": {"type": "array", "items": string},
                 "total_count": {"type": "integer"},
                 "results": {"type": "array", "items": {"type": "object", "properties": {
                     "group": {"type": "object", "additionalProperties": string},
-                    "billing_data": {"type": "array", "items": {"type": "object", "properties": {"date": string, "cost": amount, "currency": string}}},
-                    "total": {"type": "array", "items": {"type": "object", "properties": {"cost": amount, "currency": string}}}}}}}},
-    });
-    all["NewDomain"] = json!({"type": "object", "required": ["name"], "additionalProperties": false,
-        "properties": {"name": string, "label": string}});
-    all
+                    "billing_data": {"type": "array", "items": {"type": "object", "properties": {"date": string, "cost": shown_amount, "currency": string}}},
+                    "total": {"type": "array", "items": {"type": "object", "properties": {"cost": shown_amount, "currency": string}}}}}}}}));
+    all.insert("SyncRange".into(), json!({"type": "object", "additionalProperties": false,
+        "properties": {"start": day(), "end": day()},
+        "dependentRequired": {"start": ["end"], "end": ["start"]}}));
+    all.insert("NewDomain".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+        "properties": {"name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$",
+            "description": "a slug: letters a-z, digits, '.', '-', '_'"}, "label": text(128)}}));
+    for (name, schema) in &mut all {
+        if name.starts_with("New") || ["MoveAccount", "SyncRequest", "SyncRange", "BillingQuery", "Reopen"].contains(&name.as_str()) {
+            nullable_optionals(schema);
+        }
+    }
+    Value::Object(all)
+}
+
+/// A request body's optional fields take `null` as well (absent): every one is an `Option`
+/// in the server's body types; lists and objects, which default to empty, do not.
+fn nullable_optionals(schema: &mut Value) {
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if property.get("properties").is_some() {
+            nullable_optionals(property);
+        }
+        let container = matches!(property["type"].as_str(), Some("array" | "object"));
+        if !required.contains(name) && !container {
+            *property = json!({"anyOf": [property.take(), {"type": "null"}]});
+        }
+    }
 }
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-/// The query parameters of a GET route that takes them.
-fn query_params(path: &str) -> Vec<Value> {
+/// The query parameters of a route that takes them.
+fn query_params(method: &str, path: &str) -> Vec<Value> {
+    use formats::{day, group_key, month, name, non_negative};
+    let q = |name: &str, required: bool, schema: Value| {
+        json!({"name": name, "in": "query", "required": required, "schema": schema})
+    };
     let mut params = Vec::new();
-    if path == "/api/v1/billing/tags" || path == "/api/v1/export/focus" {
-        let date = json!({"type": "string", "format": "date"});
-        params.extend([
-            json!({"name": "start", "in": "query", "required": true, "schema": date}),
-            json!({"name": "end", "in": "query", "required": true, "schema": date}),
-            json!({"name": "project", "in": "query", "required": false, "schema": {"type": "string"}}),
-        ]);
+    if method != "get" {
+        return params;
     }
-    if path == "/api/v1/anomalies" {
-        let date = json!({"type": "string", "format": "date"});
-        params.extend([
-            json!({"name": "start", "in": "query", "required": true, "schema": date}),
-            json!({"name": "end", "in": "query", "required": true, "schema": date}),
-            json!({"name": "group_by", "in": "query", "required": false, "schema": {"type": "string"}}),
-            json!({"name": "direction", "in": "query", "required": false,
-                "schema": {"type": "string", "enum": ["spikes", "both"]}}),
-            json!({"name": "state", "in": "query", "required": false,
-                "schema": {"type": "string", "enum": ["open", "all"]}}),
-        ]);
-    }
-    if path == "/api/v1/forecast" {
-        params.extend([
-            json!({"name": "period", "in": "query", "required": false,
-                "schema": {"type": "string", "enum": ["monthly", "quarterly", "yearly"]}}),
-            json!({"name": "as_of", "in": "query", "required": false,
-                "schema": {"type": "string", "format": "date"}}),
-            json!({"name": "restate_days", "in": "query", "required": false,
-                "schema": {"type": "integer", "minimum": 0, "maximum": 31}}),
-        ]);
-    }
-    if path.starts_with("/api/v1/budgets") && path.ends_with("/status") {
-        params.push(json!({"name": "period", "in": "query", "required": false,
-            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}));
-    }
-    if path.ends_with("/events")
-        || path == "/api/v1/budget-events"
-        || path == "/api/v1/notifications"
-    {
-        params.push(json!({"name": "limit", "in": "query", "required": false,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}));
-    }
-    if path == "/api/v1/anomaly-monitors/{id}/anomalies" {
-        params.push(json!({"name": "state", "in": "query", "required": false,
-            "schema": {"type": "string", "enum": ["open", "all"]}}));
-    }
-    if path == "/api/v1/invoices" || path == "/api/v1/reconcile" {
-        params.push(
-            json!({"name": "period", "in": "query", "required": path == "/api/v1/reconcile",
-            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
-        );
-    }
-    if path == "/api/v1/fx/rates" {
-        params.push(json!({"name": "source", "in": "query", "required": false, "schema": {"type": "string"}}));
-    }
-    if path == "/api/v1/export/focus" {
-        params.push(json!({"name": "format", "in": "query", "required": false,
-            "schema": {"type": "string", "enum": ["csv", "parquet"]}}));
+    let range = [q("start", true, day()), q("end", true, day())];
+    match path {
+        "/api/v1/billing/tags" => {
+            params.extend(range);
+            params.push(q("project", false, name()));
+        }
+        "/api/v1/export/focus" => {
+            params.extend(range);
+            params.push(q("project", false, name()));
+            params.push(q("format", false, json!({"type": "string", "enum": ["csv", "parquet"]})));
+        }
+        "/api/v1/billing/query" => {
+            params.extend(range);
+            params.extend([
+                q("granularity", false, json!({"type": "string", "enum": ["DAILY", "MONTHLY", "YEARLY", "daily", "monthly", "yearly"]})),
+                q("group_by", false, json!({"type": "string", "description": "comma-separated report keys",
+                    "pattern": "^[a-z_]{1,32}(,[a-z_]{1,32}){0,7}$"})),
+                q("sort", false, json!({"type": "string", "enum": ["total", "key"]})),
+                q("limit", false, json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
+                q("offset", false, json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000})),
+            ]);
+        }
+        "/api/v1/anomalies" => {
+            params.extend(range);
+            params.extend([
+                q("group_by", false, group_key()),
+                q("direction", false, json!({"type": "string", "enum": ["spikes", "both"]})),
+                q("state", false, json!({"type": "string", "enum": ["open", "all"]})),
+                q("min_amount", false, non_negative()),
+            ]);
+        }
+        "/api/v1/forecast" => params.extend([
+            q("period", false, json!({"type": "string", "enum": ["monthly", "quarterly", "yearly"]})),
+            q("as_of", false, day()),
+            q("restate_days", false, json!({"type": "integer", "minimum": 0, "maximum": 31})),
+        ]),
+        "/api/v1/budgets/status" | "/api/v1/budgets/{id}/status" => {
+            params.push(q("period", false, month()));
+        }
+        "/api/v1/budgets/{id}/events" | "/api/v1/budget-events" | "/api/v1/notifications" => {
+            params.push(q("limit", false, json!({"type": "integer", "minimum": 1, "maximum": 10000})));
+        }
+        "/api/v1/anomaly-monitors/{id}/anomalies" => {
+            params.push(q("state", false, json!({"type": "string", "enum": ["open", "all"]})));
+        }
+        "/api/v1/invoices" => params.push(q("period", false, month())),
+        "/api/v1/reconcile" => params.push(q("period", true, month())),
+        "/api/v1/fx/rates" => params.push(q("source", false, json!({"type": "string",
+            "description": "only this source's rates (one that has none lists none)"}))),
+        _ => {}
     }
     params
+}
+
+/// The schema of a path parameter, by its name.
+fn path_param(name: &str) -> Value {
+    match name {
+        "period" => formats::month(),
+        "currency" => formats::currency(),
+        // Provider names: a provider that does not exist is 404.
+        "name" => json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
+        _ => json!({"type": "string", "minLength": 1, "maxLength": 128,
+            "pattern": "^[^\\s/\\u0000-\\u001f\\u007f-\\u009f]([^/\\u0000-\\u001f\\u007f-\\u009f]{0,126}[^\\s/\\u0000-\\u001f\\u007f-\\u009f])?$"}),
+    }
 }
 
 /// The OpenAPI document.
@@ -760,10 +953,10 @@ pub fn document() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_param(name)}))
             .collect();
         let mut params = params;
-        params.extend(query_params(route.path));
+        params.extend(query_params(route.method, route.path));
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
@@ -789,7 +982,7 @@ pub fn document() -> Value {
             ("404", "unknown id"),
             ("409", "conflict (duplicate name, billing disabled)"),
             ("422", "semantically invalid"),
-            ("502", "the provider failed"),
+            ("502", "the provider (or, testing a channel, its receiver) failed"),
         ] {
             responses.insert(code.into(), error_response(what));
         }

@@ -335,8 +335,8 @@ async fn errors_have_one_shape_and_the_right_status() {
     );
     check(
         query(json!({"start": RANGE.0, "end": RANGE.1, "filters": {"project": ["nope"]}})).await,
-        422,
-        "invalid_query",
+        404,
+        "not_found",
         "unknown project \"nope\"",
     );
     check(

@@ -436,7 +436,7 @@ async fn a_member_cannot_tell_others_accounts_and_groups_from_missing_ones() {
                 Some(query(key, value)),
             )
             .await;
-        assert_eq!(status, 422, "{key}={value}: {body}");
+        assert_eq!(status, 404, "{key}={value}: {body}");
         let message = body["error"]["message"].as_str().unwrap().to_owned();
         answers.push((body["error"]["code"].clone(), message.replace(value, "X")));
         for path in [
@@ -446,7 +446,7 @@ async fn a_member_cannot_tell_others_accounts_and_groups_from_missing_ones() {
             ),
         ] {
             let (status, body) = s.call("GET", &path, Some(&s.web_member), None).await;
-            assert_eq!(status, 422, "{path}: {body}");
+            assert_eq!(status, 404, "{path}: {body}");
         }
         let explore = s
             .http

@@ -167,6 +167,14 @@ fn parse_endpoint(raw: &str) -> Result<Url, ValidationError> {
     if text.is_empty() {
         return Err(err("missing (expected an http:// or https:// URL)"));
     }
+    if text.len() > 2048 {
+        return Err(err("longer than 2,048 characters"));
+    }
+    if !crate::net::plain_url(text) {
+        return Err(err(
+            "expected http(s)://HOST[:PORT][/PATH]: a host name of letters, digits, '.' and '-', no user, query or fragment",
+        ));
+    }
     let url = Url::parse(text).map_err(|e| err(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(err("only http:// and https:// URLs are supported"));

@@ -486,6 +486,13 @@ fn check_url(what: &'static str, raw: &str, shown: &str) -> Result<url::Url, Val
     if raw.len() > 2048 {
         return Err(setting(what, shown, "longer than 2,048 characters"));
     }
+    if !crate::net::plain_url(raw.trim()) {
+        return Err(setting(
+            what,
+            shown,
+            "expected http(s)://HOST[:PORT][/PATH]: a host name of letters, digits, '.' and '-', no user, query or fragment",
+        ));
+    }
     let url = url::Url::parse(raw.trim()).map_err(|e| setting(what, shown, e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(setting(what, shown, "it must be an http or https URL"));

@@ -109,6 +109,13 @@ impl Currency {
         out
     }
 
+    /// Every code [`Currency::parse`] takes, in order.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        let mut codes: Vec<&'static str> = ISO_4217.split(' ').collect();
+        codes.sort_unstable();
+        codes.into_iter()
+    }
+
     /// Validates an ISO 4217 code (case-insensitive, surrounding spaces ignored).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim().as_bytes();

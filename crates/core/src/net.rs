@@ -15,3 +15,70 @@ pub fn is_link_local(ip: std::net::IpAddr) -> bool {
         }
     }
 }
+
+/// The shape of every URL cloudbill calls (a provider's endpoint, a channel's receiver), as
+/// the API document's pattern says it: `http` or `https`, a host name of letters, digits, `.`
+/// and `-` (or an IPv4 address), an optional port 1 to 65535, an optional path of URL
+/// characters — no user, no IPv6 literal, nothing a parser might read two ways.
+pub const URL_PATTERN: &str = "^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$";
+
+/// Whether `raw` has the shape of [`URL_PATTERN`] (checked without a regex engine).
+pub fn plain_url(raw: &str) -> bool {
+    let Some(rest) = raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_ok = (1..=253).contains(&host.len())
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && host.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && !p.starts_with('0')
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
+    });
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._~%!$&'()*+,;=:@/-".contains(&b));
+    host_ok && port_ok && path_ok
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_urls_are_what_the_document_says() {
+        for ok in [
+            "http://127.0.0.1:9/hook",
+            "https://hooks.slack.com/services/T0/B0/X",
+            "https://example.com",
+            "http://a:65535/",
+        ] {
+            assert!(super::plain_url(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://a/",
+            "http://",
+            "http://-a/",
+            "http://a:0/",
+            "http://a:65536/",
+            "http://a:080/",
+            "http://u:p@a/",
+            "http://[::1]/",
+            "http://a/b c",
+            "http://a/?q=1",
+            "http://a/#f",
+            "HTTP://a/",
+        ] {
+            assert!(!super::plain_url(bad), "{bad}");
+        }
+    }
+}

@@ -21,7 +21,13 @@ impl Billing {
         state: ProviderState,
     ) -> Result<ProviderEntry, ServiceError> {
         p.require_admin("enable or disable providers")?;
-        let kind = self.offered_provider(name)?;
+        // A provider this build does not have is not found, as an object in a path.
+        let kind = self
+            .offered_provider(name)
+            .map_err(|_| ServiceError::NotFound {
+                what: "provider",
+                key: cloudbill_core::cut(name, 64).into_owned(),
+            })?;
         Ok(self
             .inner
             .store

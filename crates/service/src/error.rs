@@ -62,6 +62,10 @@ pub enum ServiceError {
     /// Output could not be written (an export's destination).
     #[error("{0}")]
     Write(String),
+    /// A notification receiver refused or did not answer a message sent at once (a channel's
+    /// test).
+    #[error("{0}")]
+    Receiver(String),
     /// The work took longer than its request may and was stopped (nothing of it is kept).
     #[error("{0}")]
     DeadlinePassed(String),

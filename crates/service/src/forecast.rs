@@ -110,7 +110,8 @@ impl Billing {
         let (h_start, _) = forecast::history_window(request.as_of, request.restate_days);
         // The history and the period so far (today included: its actual is reported).
         let range = DateRange::new(
-            h_start.min(p_start),
+            // The history before the first day cloudbill takes is empty anyway.
+            h_start.min(p_start).max(cloudbill_core::FIRST_DAY),
             request.as_of.succ_opt().unwrap_or(request.as_of),
         )?;
         let mut query = Query::new(range, Granularity::Daily);

@@ -169,6 +169,8 @@ impl Billing {
         new: &NewInvoice,
     ) -> Result<Invoice, ServiceError> {
         p.require_admin("add invoices")?;
+        // An account that does not exist is not found (in a file it is a bad line).
+        self.account(p, new.account.trim()).await?;
         let invoice = self.invoice_of(p, new, "invoice", 1).await?;
         self.inner
             .store

@@ -330,11 +330,11 @@ impl Billing {
         });
         match tokio::time::timeout(self.inner.config.delivery.attempt_timeout, attempt).await {
             Ok(Ok(())) => Ok(event),
-            Ok(Err(e)) => Err(ServiceError::Invalid(format!(
+            Ok(Err(e)) => Err(ServiceError::Receiver(format!(
                 "channel {} did not accept the test message: {e}",
                 channel.name
             ))),
-            Err(_) => Err(ServiceError::Invalid(format!(
+            Err(_) => Err(ServiceError::Receiver(format!(
                 "channel {} did not answer within {} s",
                 channel.name,
                 self.inner.config.delivery.attempt_timeout.as_secs()

@@ -39,8 +39,10 @@ pub struct ReportRequest {
     /// `total` (default) or `key`.
     pub sort: Option<String>,
     /// At most this many result rows (at least 1).
+    #[serde(default, deserialize_with = "integral")]
     pub limit: Option<u32>,
     /// Result rows skipped first (paging with `limit`; `total_count` is the whole answer's).
+    #[serde(default, deserialize_with = "integral")]
     pub offset: Option<u32>,
     /// `billed` (default) or `effective` (FOCUS EffectiveCost; billed where a record has none).
     pub metric: Option<String>,
@@ -99,4 +101,25 @@ impl ReportRequest {
         }
         Ok(q)
     }
+}
+
+/// A count as JSON numbers spell it: `25`, or `25.0` (JSON, and JSON Schema's `integer`, do
+/// not tell them apart); a fraction, a negative or one past `u32` is refused.
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error as _;
+    let Some(v) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = v.as_u64() {
+        return u32::try_from(n)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{n} is too large")));
+    }
+    // `25.0`: exact as a decimal, then whole (never through a float).
+    cloudbill_core::parse_decimal(&v.to_string())
+        .ok()
+        .filter(|d| d.fract().is_zero() && !d.is_sign_negative())
+        .and_then(|d| u32::try_from(d.trunc().mantissa() / 10_i128.pow(d.scale())).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{v} is not a count (a whole number, 0 or more)")))
 }

@@ -34,8 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewCredentials {
-    #[serde(default)]
-    account: String,
+    account: Option<String>,
     email: String,
     key: String,
     endpoint: Option<String>,
@@ -45,16 +44,11 @@ struct NewCredentials {
 #[serde(deny_unknown_fields)]
 struct NewAccountBody {
     name: String,
-    #[serde(default = "default_provider")]
-    provider: String,
+    /// `hyperbilling-aws` when absent (or null: every optional field takes null).
+    provider: Option<String>,
     project: Option<String>,
     credentials: Option<NewCredentials>,
-    #[serde(default)]
-    verify: bool,
-}
-
-fn default_provider() -> String {
-    "hyperbilling-aws".into()
+    verify: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +102,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let credentials = match body.credentials {
         Some(c) => Some(CredentialsInput {
-            account: c.account,
+            account: c.account.unwrap_or_default(),
             email: c.email,
             key: ClientSecret::new(&c.key).map_err(cloudbill_service::ServiceError::from)?,
             endpoint: c.endpoint,
@@ -117,11 +111,16 @@ async fn create(
     };
     let new = NewAccount {
         name: body.name,
-        provider: body.provider,
+        provider: body
+            .provider
+            .unwrap_or_else(|| "hyperbilling-aws".to_owned()),
         project: body.project,
         credentials,
     };
-    let a = p.billing.add_account(&p, new, body.verify).await?;
+    let a = p
+        .billing
+        .add_account(&p, new, body.verify.unwrap_or(false))
+        .await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))))
 }
 

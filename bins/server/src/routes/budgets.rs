@@ -237,6 +237,18 @@ fn channel_spec(body: ChannelBody) -> Result<(String, ChannelSpec), ApiError> {
     if kinds != 1 {
         return Err(invalid("give exactly one of webhook, slack or email"));
     }
+    // Settings of another kind are refused, never silently ignored.
+    if body.webhook.is_none() && body.secret.is_some() {
+        return Err(invalid("secret is a webhook's signing secret"));
+    }
+    if body.email.is_none()
+        && (body.smtp.is_some()
+            || body.smtp_security.is_some()
+            || body.smtp_user.is_some()
+            || body.smtp_password.is_some())
+    {
+        return Err(invalid("smtp settings are an e-mail channel's"));
+    }
     let spec = if let Some(url) = body.webhook {
         ChannelSpec::Webhook {
             url,

@@ -646,7 +646,13 @@ impl Billing {
             }
         }
         for (k, v) in extra {
-            filters.entry(k.parse()?).or_default().push(v.clone());
+            let key: GroupKey = k.parse()?;
+            if v.trim().is_empty() {
+                return Err(ServiceError::Invalid(format!(
+                    "filter {key} has an empty value"
+                )));
+            }
+            filters.entry(key).or_default().push(v.clone());
         }
         Ok(filters)
     }
