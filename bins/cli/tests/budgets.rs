@@ -545,7 +545,7 @@ async fn bad_budgets_and_channels_are_refused_and_nothing_is_written() {
     for (args, needle) in [
         (
             vec!["--webhook", "ftp://example.com/x", "--secret-stdin"],
-            "http or https",
+            "expected http(s)://",
         ),
         (
             vec!["--webhook", "not a url", "--secret-stdin"],

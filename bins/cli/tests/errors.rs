@@ -170,9 +170,10 @@ async fn bad_input_is_refused_specifically() {
     env.run(&["sync", "--account", "ghost"])
         .await
         .fails(1, "service account \"ghost\" not found");
+    // An unknown provider is not found, like an unknown account (#30: the API's 404).
     env.run(&["provider", "disable", "azure"])
         .await
-        .fails(2, "\"azure\" is not a valid provider");
+        .fails(1, "provider \"azure\" not found");
     let after = env
         .run(&["account", "list", "--format", "json"])
         .await

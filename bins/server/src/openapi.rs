@@ -724,10 +724,16 @@ fn schemas() -> Value {
     let mut all = serde_json::Map::new();
     all.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
             "required": ["code", "message"], "properties": {"code": string, "message": string, "details": {}}}}}));
-    all.insert("NewGroup".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": name(), "parent": name()}}));
-    all.insert("NewProject".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": name(), "group": name()}}));
+    all.insert(
+        "NewGroup".into(),
+        json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": name(), "parent": name()}}),
+    );
+    all.insert(
+        "NewProject".into(),
+        json!({"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": name(), "group": name()}}),
+    );
     all.insert("NewServiceAccount".into(), json!({"type": "object", "required": ["name", "project"], "additionalProperties": false,
             "properties": {"name": name(), "provider": {"type": "string", "enum": ["hyperbilling-aws", "file"]},
                 "project": name(), "verify": {"type": "boolean", "description": "true calls the provider (502 when it fails)"},
@@ -739,8 +745,11 @@ fn schemas() -> Value {
             "if": {"properties": {"provider": {"const": "file"}}, "required": ["provider"]},
             "then": {"not": {"required": ["credentials"]}},
             "else": {"required": ["credentials"]}}));
-    all.insert("MoveAccount".into(), json!({"type": "object", "required": ["project"], "additionalProperties": false,
-            "properties": {"project": name(), "from": day()}}));
+    all.insert(
+        "MoveAccount".into(),
+        json!({"type": "object", "required": ["project"], "additionalProperties": false,
+            "properties": {"project": name(), "from": day()}}),
+    );
     all.insert("SyncRequest".into(), json!({"type": "object", "additionalProperties": false,
             "properties": {"accounts": {"type": "array", "maxItems": 100, "items": name()}, "start": day(), "end": day()},
             "dependentRequired": {"start": ["end"], "end": ["start"]}}));
@@ -758,8 +767,11 @@ fn schemas() -> Value {
             "properties": {"account": name(), "period": month(), "currency": currency(),
                 "invoice_id": text(128), "total": amount(),
                 "issuer": {"type": "string", "description": "empty: none"}, "tax": amount()}}));
-    all.insert("Reopen".into(), json!({"type": "object", "required": ["reason"], "additionalProperties": false,
-            "properties": {"reason": text(500)}}));
+    all.insert(
+        "Reopen".into(),
+        json!({"type": "object", "required": ["reason"], "additionalProperties": false,
+            "properties": {"reason": text(500)}}),
+    );
     all.insert("NewRate".into(), json!({"type": "object", "required": ["date", "base", "quote", "rate"], "additionalProperties": false,
             "properties": {"date": day(), "base": currency(), "quote": currency(), "rate": rate(),
                 "source": {"type": "string", "pattern": "^[^,\\u0000-\\u001f\\u007f-\\u009f]{1,64}$"}}}));
@@ -799,7 +811,8 @@ fn schemas() -> Value {
                 "smtp": {"type": "string", "description": "HOST:PORT", "pattern": "^[A-Za-z0-9.-]{1,253}:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"},
                 "smtp_security": {"type": "string", "const": "starttls",
                     "description": "starttls (the default); `none` is taken for a loopback server only"},
-                "smtp_user": text(256), "smtp_password": secret(1)},
+                "smtp_user": {"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$"},
+                "smtp_password": secret(1)},
             "oneOf": [
                 {"required": ["webhook", "secret"], "properties": {"webhook": {"type": "string"}, "secret": {"type": "string"},
                     "slack": {"type": "null"}, "email": {"type": "null"}, "smtp": {"type": "null"}, "smtp_security": {"type": "null"},
@@ -820,14 +833,29 @@ fn schemas() -> Value {
                     "group": {"type": "object", "additionalProperties": string},
                     "billing_data": {"type": "array", "items": {"type": "object", "properties": {"date": string, "cost": shown_amount, "currency": string}}},
                     "total": {"type": "array", "items": {"type": "object", "properties": {"cost": shown_amount, "currency": string}}}}}}}}));
-    all.insert("SyncRange".into(), json!({"type": "object", "additionalProperties": false,
+    all.insert(
+        "SyncRange".into(),
+        json!({"type": "object", "additionalProperties": false,
         "properties": {"start": day(), "end": day()},
-        "dependentRequired": {"start": ["end"], "end": ["start"]}}));
-    all.insert("NewDomain".into(), json!({"type": "object", "required": ["name"], "additionalProperties": false,
+        "dependentRequired": {"start": ["end"], "end": ["start"]}}),
+    );
+    all.insert(
+        "NewDomain".into(),
+        json!({"type": "object", "required": ["name"], "additionalProperties": false,
         "properties": {"name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$",
-            "description": "a slug: letters a-z, digits, '.', '-', '_'"}, "label": text(128)}}));
+            "description": "a slug: letters a-z, digits, '.', '-', '_'"}, "label": text(128)}}),
+    );
     for (name, schema) in &mut all {
-        if name.starts_with("New") || ["MoveAccount", "SyncRequest", "SyncRange", "BillingQuery", "Reopen"].contains(&name.as_str()) {
+        if name.starts_with("New")
+            || [
+                "MoveAccount",
+                "SyncRequest",
+                "SyncRange",
+                "BillingQuery",
+                "Reopen",
+            ]
+            .contains(&name.as_str())
+        {
             nullable_optionals(schema);
         }
     }
@@ -839,7 +867,11 @@ fn schemas() -> Value {
 fn nullable_optionals(schema: &mut Value) {
     let required: Vec<String> = schema["required"]
         .as_array()
-        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
         return;
@@ -862,9 +894,7 @@ fn error_response(description: &str) -> Value {
 /// The query parameters of a route that takes them.
 fn query_params(method: &str, path: &str) -> Vec<Value> {
     use formats::{day, group_key, month, name, non_negative};
-    let q = |name: &str, required: bool, schema: Value| {
-        json!({"name": name, "in": "query", "required": required, "schema": schema})
-    };
+    let q = |name: &str, required: bool, schema: Value| json!({"name": name, "in": "query", "required": required, "schema": schema});
     let mut params = Vec::new();
     if method != "get" {
         return params;
@@ -878,7 +908,11 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
         "/api/v1/export/focus" => {
             params.extend(range);
             params.push(q("project", false, name()));
-            params.push(q("format", false, json!({"type": "string", "enum": ["csv", "parquet"]})));
+            params.push(q(
+                "format",
+                false,
+                json!({"type": "string", "enum": ["csv", "parquet"]}),
+            ));
         }
         "/api/v1/billing/query" => {
             params.extend(range);
@@ -895,29 +929,57 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
             params.extend(range);
             params.extend([
                 q("group_by", false, group_key()),
-                q("direction", false, json!({"type": "string", "enum": ["spikes", "both"]})),
-                q("state", false, json!({"type": "string", "enum": ["open", "all"]})),
+                q(
+                    "direction",
+                    false,
+                    json!({"type": "string", "enum": ["spikes", "both"]}),
+                ),
+                q(
+                    "state",
+                    false,
+                    json!({"type": "string", "enum": ["open", "all"]}),
+                ),
                 q("min_amount", false, non_negative()),
             ]);
         }
         "/api/v1/forecast" => params.extend([
-            q("period", false, json!({"type": "string", "enum": ["monthly", "quarterly", "yearly"]})),
+            q(
+                "period",
+                false,
+                json!({"type": "string", "enum": ["monthly", "quarterly", "yearly"]}),
+            ),
             q("as_of", false, day()),
-            q("restate_days", false, json!({"type": "integer", "minimum": 0, "maximum": 31})),
+            q(
+                "restate_days",
+                false,
+                json!({"type": "integer", "minimum": 0, "maximum": 31}),
+            ),
         ]),
         "/api/v1/budgets/status" | "/api/v1/budgets/{id}/status" => {
             params.push(q("period", false, month()));
         }
         "/api/v1/budgets/{id}/events" | "/api/v1/budget-events" | "/api/v1/notifications" => {
-            params.push(q("limit", false, json!({"type": "integer", "minimum": 1, "maximum": 10000})));
+            params.push(q(
+                "limit",
+                false,
+                json!({"type": "integer", "minimum": 1, "maximum": 10000}),
+            ));
         }
         "/api/v1/anomaly-monitors/{id}/anomalies" => {
-            params.push(q("state", false, json!({"type": "string", "enum": ["open", "all"]})));
+            params.push(q(
+                "state",
+                false,
+                json!({"type": "string", "enum": ["open", "all"]}),
+            ));
         }
         "/api/v1/invoices" => params.push(q("period", false, month())),
         "/api/v1/reconcile" => params.push(q("period", true, month())),
-        "/api/v1/fx/rates" => params.push(q("source", false, json!({"type": "string",
-            "description": "only this source's rates (one that has none lists none)"}))),
+        "/api/v1/fx/rates" => params.push(q(
+            "source",
+            false,
+            json!({"type": "string",
+            "description": "only this source's rates (one that has none lists none)"}),
+        )),
         _ => {}
     }
     params

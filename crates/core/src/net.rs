@@ -19,7 +19,9 @@ pub fn is_link_local(ip: std::net::IpAddr) -> bool {
 /// The shape of every URL cloudbill calls (a provider's endpoint, a channel's receiver), as
 /// the API document's pattern says it: `http` or `https`, a host name of letters, digits, `.`
 /// and `-` (or an IPv4 address), an optional port 1 to 65535, an optional path of URL
-/// characters — no user, no IPv6 literal, nothing a parser might read two ways.
+/// characters — no user, query or fragment, nothing a parser might read two ways. The
+/// server also takes an IPv6 literal in brackets (`http://[::1]:8080/`), which the pattern
+/// leaves out.
 pub const URL_PATTERN: &str = "^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$";
 
 /// Whether `raw` has the shape of [`URL_PATTERN`] (checked without a regex engine).
@@ -31,14 +33,35 @@ pub fn plain_url(raw: &str) -> bool {
         return false;
     };
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (authority, None),
+    // An IPv6 literal in brackets (the server takes one; the document's pattern leaves it out).
+    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+        Some((v6, after)) => {
+            if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                return false;
+            }
+            match after.strip_prefix(':') {
+                Some(p) => ("v6", Some(p)),
+                None if after.is_empty() => ("v6", None),
+                None => return false,
+            }
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
     };
     let host_ok = (1..=253).contains(&host.len())
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && host.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && host.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && host
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     let port_ok = port.is_none_or(|p| {
         !p.is_empty()
             && p.len() <= 5
@@ -61,6 +84,8 @@ mod tests {
             "https://hooks.slack.com/services/T0/B0/X",
             "https://example.com",
             "http://a:65535/",
+            "http://[::1]:8080/x",
+            "http://[fd00:ec2::254]",
         ] {
             assert!(super::plain_url(ok), "{ok}");
         }
@@ -72,7 +97,8 @@ mod tests {
             "http://a:65536/",
             "http://a:080/",
             "http://u:p@a/",
-            "http://[::1]/",
+            "http://[::::1]/",
+            "http://[::1]x/",
             "http://a/b c",
             "http://a/?q=1",
             "http://a/#f",

@@ -371,7 +371,8 @@ impl Billing {
         }
         let (from, to) = (request.range.start(), request.range.end());
         // The history before the first day cloudbill takes is empty anyway.
-        let history_start = (from - chrono::Duration::days(s.history_days)).max(cloudbill_core::FIRST_DAY);
+        let history_start =
+            (from - chrono::Duration::days(s.history_days)).max(cloudbill_core::FIRST_DAY);
         let with_history = DateRange::new(history_start, to)?;
         let key = request.group_by.clone();
         let report_by = |keys: Vec<GroupKey>| {
