@@ -277,7 +277,7 @@ async fn fill_postgres(from: &Arc<dyn Store>, to: &Arc<dyn Store>) -> Result<(),
                     name: account.name.to_string(),
                     provider: "file".into(),
                     project,
-                    credentials: None,
+                    settings: cloudbill_core::Settings::default(),
                 },
                 false,
             )

@@ -84,7 +84,7 @@ async fn run_async(dir: &str, reference: Option<&str>) -> Result<(), String> {
                     name: acc.to_owned(),
                     provider: "file".into(),
                     project: Some(proj.to_owned()),
-                    credentials: None,
+                    settings: cloudbill_core::Settings::default(),
                 },
                 false,
             )

@@ -51,7 +51,7 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 10] = [
+    let allowed: [(&str, &[&str]); 11] = [
         (
             "cloudbill",
             &[
@@ -59,6 +59,7 @@ fn the_arrows_point_down() {
                 "cloudbill-columnar",
                 "cloudbill-provider",
                 "cloudbill-hyperbilling",
+                "cloudbill-outbound",
                 "cloudbill-store",
                 "cloudbill-aggregate",
                 "cloudbill-focus",
@@ -66,10 +67,11 @@ fn the_arrows_point_down() {
             ],
         ),
         ("cloudbill-columnar", &["cloudbill-core"]),
+        ("cloudbill-outbound", &["cloudbill-core"]),
         ("cloudbill-provider", &["cloudbill-core"]),
         (
             "cloudbill-hyperbilling",
-            &["cloudbill-core", "cloudbill-provider"],
+            &["cloudbill-core", "cloudbill-provider", "cloudbill-outbound"],
         ),
         (
             "cloudbill-aggregate",
@@ -89,12 +91,14 @@ fn the_arrows_point_down() {
                 "cloudbill-focus",
                 "cloudbill-service",
                 "cloudbill-notify",
+                "cloudbill-outbound",
             ],
         ),
         (
             "cloudbill-notify",
             &[
                 "cloudbill-core",
+                "cloudbill-outbound",
                 "cloudbill-columnar",
                 "cloudbill-provider",
                 "cloudbill-store",

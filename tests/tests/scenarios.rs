@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use cloudbill_core::{ClientSecret, DateRange, Decimal, NaiveDate, TokenRole};
+use cloudbill_core::{DateRange, Decimal, NaiveDate, TokenRole};
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, NoProgress, Principal, Query,
-    SyncRequest,
+    Billing, BillingConfig, GroupKey, NewAccount, NoProgress, Principal, Query, SyncRequest,
 };
 
 const RANGE: (&str, &str) = ("2025-04-01", "2025-06-01");
@@ -177,12 +176,12 @@ async fn embed_and_sync(store: Arc<dyn cloudbill_store::Store>, sim: &Simulator)
                 name: "acme".into(),
                 provider: "hyperbilling-aws".into(),
                 project: Some("web".into()),
-                credentials: Some(CredentialsInput {
-                    account: "111111111111".into(),
-                    email: "ops@acme.example".into(),
-                    key: ClientSecret::new("demo-key-acme").unwrap(),
-                    endpoint: Some(sim.endpoint()),
-                }),
+                settings: cloudbill_hyperbilling::settings(
+                    "111111111111",
+                    "ops@acme.example",
+                    "demo-key-acme",
+                    Some(&sim.endpoint()),
+                ),
             },
             false,
         )

@@ -523,16 +523,21 @@ pub enum BillingAction {
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderAction {
-    /// List providers and their state.
+    /// List providers: state, title and the settings an account gives each.
     List,
+    /// One provider and its settings.
+    Show {
+        /// The provider's kind (hyperbilling-aws, file, …).
+        name: String,
+    },
     /// Enable a provider.
     Enable {
-        /// hyperbilling-aws or file.
+        /// The provider's kind.
         name: String,
     },
     /// Disable a provider: its accounts stop syncing.
     Disable {
-        /// hyperbilling-aws or file.
+        /// The provider's kind.
         name: String,
     },
 }
@@ -597,6 +602,16 @@ pub enum AccountAction {
         #[arg(long, value_parser = parse_date, value_name = "DATE")]
         from: Option<NaiveDate>,
     },
+    /// Change an account's settings (each one given replaces the account's).
+    Update {
+        /// Name or id.
+        name: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+        /// Check the new settings with the provider first.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Enable an account.
     Enable {
         /// Name or id.
@@ -619,35 +634,43 @@ pub struct AddAccount {
     /// Name, unique in the domain.
     #[arg(long)]
     pub name: String,
-    /// Provider: hyperbilling-aws or file.
+    /// Provider (`cloudbill provider list` shows each with its settings).
     #[arg(long, default_value = "hyperbilling-aws")]
     pub provider: String,
     /// Project the account belongs to (mandatory).
     #[arg(long)]
     pub project: Option<String>,
-    /// Linked cloud account id ("Account"); empty reads every linked account.
-    #[arg(long = "account", value_name = "ID")]
-    pub cloud_account: Option<String>,
-    /// Client id ("Email").
-    #[arg(long)]
-    pub email: Option<String>,
-    /// Client secret ("Key"). Prefer --key-stdin: command lines end up in shell history.
-    #[arg(
-        long,
-        conflicts_with = "key_stdin",
-        env = "CLOUDBILL_ACCOUNT_KEY",
-        hide_env_values = true
-    )]
-    pub key: Option<String>,
-    /// Read the client secret from the first line of stdin.
-    #[arg(long)]
-    pub key_stdin: bool,
-    /// API endpoint (http(s) URL) [default: $CLOUDBILL_HYPERBILLING_ENDPOINT]
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// Check the credentials with the provider first; refuse the account if they fail.
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Check the settings with the provider first; refuse the account if they fail.
     #[arg(long)]
     pub verify: bool,
+}
+
+/// A provider's settings as flags: `--setting KEY=VALUE` for any provider, secrets on stdin,
+/// and Hyperbilling's own spelling of its four.
+#[derive(Debug, Args)]
+pub struct SettingArgs {
+    /// A setting, KEY=VALUE (repeatable; `cloudbill provider show KIND` lists them).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Read the secret from stdin (a provider with several: a JSON object of them).
+    #[arg(long, visible_alias = "key-stdin", conflicts_with = "key")]
+    pub secret_stdin: bool,
+    /// Hyperbilling: the linked cloud account id ("Account"; the `account` setting).
+    #[arg(long = "account", value_name = "ID")]
+    pub cloud_account: Option<String>,
+    /// Hyperbilling: the client id ("Email"; the `email` setting).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Hyperbilling: the client secret ("Key"). Prefer --key-stdin: command lines end up in
+    /// shell history.
+    #[arg(long, env = "CLOUDBILL_ACCOUNT_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Hyperbilling: the API's URL (the `endpoint` setting) [default:
+    /// $CLOUDBILL_HYPERBILLING_ENDPOINT].
+    #[arg(long)]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]

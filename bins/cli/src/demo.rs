@@ -34,10 +34,7 @@ pub(crate) async fn run(
             format!("sqlite://{}", path.display())
         }
     };
-    let config = BillingConfig {
-        default_endpoint: Some(sim.endpoint()),
-        ..BillingConfig::default()
-    };
+    let config = BillingConfig::default();
     let billing = crate::open(&url, &global.domain, config, true).await?;
     let range = cloudbill_demo::demo_range();
     let bars = crate::progress::Bars::new();

@@ -52,7 +52,9 @@ fn command_for(hint: &Hint) -> String {
         Hint::EnableProvider(p) => format!("enable it with `cloudbill provider enable {p}`"),
         Hint::EnableAccount(a) => format!("enable it with `cloudbill account enable {a}`"),
         Hint::NameProject => "give --project NAME".into(),
-        Hint::GiveCredentials => "give --account, --email and --key (or --key-stdin)".into(),
+        Hint::GiveSettings(kind) => format!(
+            "`cloudbill provider show {kind}` lists its settings (give them with --setting KEY=VALUE, secrets with --secret-stdin)"
+        ),
         Hint::UseFileAccount => "bills are imported into an account of provider file \
              (cloudbill account add --provider file --name NAME --project PROJECT)"
             .into(),
@@ -85,6 +87,7 @@ pub async fn open(
         domain: domain.to_owned(),
         create,
         config,
+        providers: Vec::new(),
     };
     cloudbill_compose::open(settings)
         .await

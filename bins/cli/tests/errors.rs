@@ -160,7 +160,10 @@ async fn bad_input_is_refused_specifically() {
         "ftp://x",
     ])
     .await
-    .fails(2, "endpoint \"ftp://x\" is not valid");
+    .fails(
+        2,
+        "setting \"endpoint\" is not valid: \"ftp://x\" is not an http(s) URL",
+    );
     env.run(&["project", "create", "web"])
         .await
         .fails(1, "project \"web\" already exists");

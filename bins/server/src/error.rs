@@ -53,9 +53,9 @@ fn request_for(hint: &Hint) -> (String, Option<String>) {
             Some(format!("POST /api/v1/service-accounts/{a}/enable")),
         ),
         Hint::NameProject => ("give \"project\"".to_owned(), None),
-        Hint::GiveCredentials => (
-            "give \"credentials\": {\"account\", \"email\", \"key\"}".to_owned(),
-            None,
+        Hint::GiveSettings(kind) => (
+            format!("give \"settings\" and \"secrets\" (GET /api/v1/providers/{kind} lists them)"),
+            Some(format!("GET /api/v1/providers/{kind}")),
         ),
         Hint::DropProject => ("leave \"project\" out".to_owned(), None),
         other => (other.describe(), None),

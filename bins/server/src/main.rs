@@ -124,6 +124,7 @@ async fn run(args: Args) -> Result<(), String> {
             deliver_in_background: true,
             ..BillingConfig::default()
         },
+        providers: Vec::new(),
     })
     .await
     .map_err(|e| e.to_string())?;

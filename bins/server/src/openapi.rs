@@ -3,6 +3,7 @@
 //! fails the build's tests. One file on purpose: most of it is that table (data, one entry per
 //! route), and the schemas and the builder beside it are read with it when a route changes.
 
+use cloudbill_core::ProviderSpec;
 use serde_json::{json, Map, Value};
 
 /// Who may call a route.
@@ -118,6 +119,14 @@ pub const ROUTES: &[Route] = &[
         Access::Admin,
     ),
     r(
+        "get",
+        "/api/v1/providers/{name}",
+        "One provider: its title, state and the settings an account gives it",
+        None,
+        200,
+        Access::Admin,
+    ),
+    r(
         "post",
         "/api/v1/providers/{name}/enable",
         "Enable a provider",
@@ -204,6 +213,14 @@ pub const ROUTES: &[Route] = &[
         None,
         200,
         Access::Any,
+    ),
+    r(
+        "patch",
+        "/api/v1/service-accounts/{id}",
+        "Change an account's settings and secrets (each one given replaces the account's)",
+        Some("UpdateServiceAccount"),
+        200,
+        Access::Admin,
     ),
     r(
         "delete",
@@ -617,6 +634,42 @@ mod formats {
         json!({"type": "string", "pattern": "^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])$"})
     }
 
+    /// A secret: any text with something besides spaces (it is trimmed), at least `min`
+    /// characters once trimmed (a webhook's signing secret: 16).
+    pub(super) fn secret(min: u32) -> Value {
+        let pattern = if min <= 1 {
+            "^\\s*\\S".to_owned()
+        } else {
+            format!("^\\s*\\S[\\s\\S]{{{}}}\\S", min - 2)
+        };
+        json!({"type": "string", "writeOnly": true, "pattern": pattern})
+    }
+
+    /// The format of a provider's setting, as [`cloudbill_core::SettingSpec::check`] takes it.
+    pub(super) fn setting(spec: &cloudbill_core::SettingSpec) -> Value {
+        use cloudbill_core::SettingKind;
+        let url = cloudbill_core::net::URL_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$');
+        let mut schema = match spec.kind {
+            SettingKind::Text => text(1024),
+            SettingKind::Url => json!({"type": "string", "maxLength": 2048,
+                "pattern": format!("^\\s*{url}\\s*$")}),
+            SettingKind::Digits => json!({"type": "string", "pattern": "^\\s*[0-9]{1,32}\\s*$"}),
+            SettingKind::Email => json!({"type": "string", "maxLength": 254,
+                "pattern": "^\\s*[^\\s@]*@[^\\s@]*\\s*$"}),
+            SettingKind::Json => {
+                json!({"type": "string", "maxLength": 65536, "description": "a JSON object"})
+            }
+            SettingKind::OneOf(words) => json!({"type": "string", "enum": words}),
+        };
+        if spec.secret {
+            schema["writeOnly"] = json!(true);
+        }
+        schema["description"] = json!(spec.description);
+        schema
+    }
+
     /// A name: 1 to 128 characters once trimmed, no control characters.
     pub(super) fn name() -> Value {
         text(128)
@@ -702,20 +755,11 @@ mod formats {
 }
 
 #[allow(clippy::too_many_lines)] // Data: one entry per request schema, read with the route table.
-fn schemas() -> Value {
+fn schemas(providers: &[&ProviderSpec]) -> Value {
+    use formats::secret;
     use formats::{
         amount, budget_amount, currency, day, email, filters, group_key, month, name, non_negative,
         rate, text, threshold, url,
-    };
-    // A secret is any text with something besides spaces (it is trimmed); a signing secret
-    // has at least 16 characters once trimmed.
-    let secret = |min: u32| {
-        let pattern = if min <= 1 {
-            "^\\s*\\S".to_owned()
-        } else {
-            format!("^\\s*\\S[\\s\\S]{{{}}}\\S", min - 2)
-        };
-        json!({"type": "string", "writeOnly": true, "pattern": pattern})
     };
     let string = json!({"type": "string"});
     let shown_amount = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal amount"});
@@ -735,17 +779,16 @@ fn schemas() -> Value {
         json!({"type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {"name": name(), "group": name()}}),
     );
-    all.insert("NewServiceAccount".into(), json!({"type": "object", "required": ["name", "project"], "additionalProperties": false,
-            "properties": {"name": name(), "provider": {"type": "string", "enum": ["hyperbilling-aws", "file"]},
-                "project": name(), "verify": {"type": "boolean", "description": "true calls the provider (502 when it fails)"},
-                "credentials": {"type": "object", "required": ["email", "key"], "additionalProperties": false,
-                    "properties": {"account": {"type": "string", "pattern": "^\\s*[0-9]{0,32}\\s*$"},
-                        "email": {"type": "string", "pattern": "^\\s*\\S*@\\S*\\s*$"},
-                        "key": secret(1), "endpoint": url()}}},
-            "description": "provider hyperbilling-aws (the default) needs credentials; file takes none",
-            "if": {"properties": {"provider": {"const": "file"}}, "required": ["provider"]},
-            "then": {"not": {"required": ["credentials"]}},
-            "else": {"required": ["credentials"]}}));
+    all.insert("NewServiceAccount".into(), account_schema(providers));
+    all.insert(
+        "UpdateServiceAccount".into(),
+        json!({"type": "object", "additionalProperties": false,
+            "description": "each setting or secret given replaces the account's; the result is checked as the provider declares",
+            "properties": {
+                "settings": {"type": "object", "additionalProperties": text(1024)},
+                "secrets": {"type": "object", "additionalProperties": secret(1), "writeOnly": true},
+                "verify": {"type": "boolean"}}}),
+    );
     all.insert(
         "MoveAccount".into(),
         json!({"type": "object", "required": ["project"], "additionalProperties": false,
@@ -849,6 +892,7 @@ fn schemas() -> Value {
     for (name, schema) in &mut all {
         if name.starts_with("New")
             || [
+                "UpdateServiceAccount",
                 "MoveAccount",
                 "SyncRequest",
                 "SyncRange",
@@ -861,6 +905,71 @@ fn schemas() -> Value {
         }
     }
     Value::Object(all)
+}
+
+/// A new account: its provider (one this build has), its project, and the settings and
+/// secrets the provider declares — one branch per provider, so the document says each
+/// provider's settings (`GET /api/v1/providers/{kind}` lists them too).
+fn account_schema(providers: &[&ProviderSpec]) -> Value {
+    use formats::{name, setting};
+    let kinds: Vec<&str> = providers.iter().map(|p| p.kind.as_str()).collect();
+    let branches: Vec<Value> = providers
+        .iter()
+        .map(|spec| {
+            let part = |secret: bool| {
+                let properties: Map<String, Value> = spec
+                    .settings
+                    .iter()
+                    .filter(|s| s.secret == secret)
+                    .map(|s| (s.name.to_owned(), setting(s)))
+                    .collect();
+                let required: Vec<&str> = spec
+                    .settings
+                    .iter()
+                    .filter(|s| s.secret == secret && s.required)
+                    .map(|s| s.name)
+                    .collect();
+                (
+                    json!({"type": "object", "additionalProperties": false, "properties": properties}),
+                    required,
+                )
+            };
+            let ((values, required_values), (secrets, required_secrets)) = (part(false), part(true));
+            let mut given = json!({"properties": {"settings": values, "secrets": secrets}});
+            if !required_values.is_empty() || !required_secrets.is_empty() {
+                given["required"] = json!(["settings", "secrets"]);
+                given["properties"]["settings"]["required"] = json!(required_values);
+                given["properties"]["secrets"]["required"] = json!(required_secrets);
+            }
+            let is_this = if spec.kind.as_str() == "hyperbilling-aws" {
+                // The default provider: also when the field is absent or null.
+                json!({"anyOf": [{"not": {"required": ["provider"]}},
+                    {"properties": {"provider": {"anyOf": [{"const": spec.kind.as_str()}, {"type": "null"}]}}}]})
+            } else {
+                json!({"required": ["provider"], "properties": {"provider": {"const": spec.kind.as_str()}}})
+            };
+            let then = if spec.kind.as_str() == "hyperbilling-aws" {
+                // Its settings, or its `credentials` (the same settings, spelled the old way).
+                json!({"anyOf": [given, {"required": ["credentials"],
+                    "properties": {"credentials": {"type": "object"}, "settings": {"type": "object", "maxProperties": 0},
+                        "secrets": {"type": "object", "maxProperties": 0}}}]})
+            } else {
+                json!({"allOf": [given, {"properties": {"credentials": {"type": "null"}}}]})
+            };
+            json!({"if": is_this, "then": then})
+        })
+        .collect();
+    json!({"type": "object", "required": ["name", "project"], "additionalProperties": false,
+        "description": "the settings and secrets of the provider (hyperbilling-aws when none is named); Hyperbilling's `credentials` {account, email, key, endpoint} are its settings spelled the old way",
+        "properties": {"name": name(), "provider": {"type": "string", "enum": kinds},
+            "project": name(), "verify": {"type": "boolean", "description": "true calls the provider (502 when it fails)"},
+            "settings": {"type": "object"},
+            "secrets": {"type": "object", "writeOnly": true},
+            "credentials": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["email", "key"], "additionalProperties": false,
+                "properties": {"account": {"type": "string", "pattern": "^\\s*[0-9]{0,32}\\s*$"},
+                    "email": {"type": "string", "pattern": "^\\s*[^\\s@]*@[^\\s@]*\\s*$"},
+                    "key": formats::secret(1), "endpoint": formats::url()}}]}},
+        "allOf": branches})
 }
 
 /// A request body's optional fields take `null` as well (absent): every one is an `Option`
@@ -999,7 +1108,7 @@ fn path_param(name: &str) -> Value {
 }
 
 /// The OpenAPI document.
-pub fn document() -> Value {
+pub fn document(providers: &[&ProviderSpec]) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for route in ROUTES {
         let mut op = Map::new();
@@ -1065,7 +1174,7 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(providers),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token from `cloudbill token create` (its domain and role decide what it reaches)"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "cloudbill_token"}

@@ -593,10 +593,7 @@ async fn errors_tell_an_http_client_what_to_send() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        body["error"]["details"]["hint"], "give_credentials",
-        "{body}"
-    );
+    assert_eq!(body["error"]["details"]["hint"], "give_settings", "{body}");
     let (status, body) = s
         .call(
             "POST",

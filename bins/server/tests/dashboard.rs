@@ -228,25 +228,67 @@ async fn login_sets_a_safe_cookie_and_pages_show_the_apis_numbers() {
     );
 }
 
-/// Serves, from another loopback port (same site as the server), a page whose form logs in
-/// with `token` as soon as it loads — so Chromium itself logs in and follows the redirect.
+/// A site in front of the server (as a reverse proxy is): `/__login` is a page on that site
+/// whose form posts the token to the site's own `/login` at once (headless Chromium cannot
+/// type), and every other request is passed to the server with the site's `Host`. The login
+/// form's post is then same-site, as a user's is; a form on another site is refused (the
+/// server's login-CSRF check, tested in the API tests).
 async fn login_page(
     server: std::net::SocketAddr,
     token: String,
     next: String,
 ) -> std::net::SocketAddr {
     let html = format!(
-        "<!doctype html><html><body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"http://{server}/login\">\
+        "<!doctype html><html><body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"next\" value=\"{next}\"></form></body></html>"
     );
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || async move { axum::response::Html(html) }),
-    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/__login",
+            axum::routing::get(move || async move { axum::response::Html(html) }),
+        )
+        .fallback(move |req: axum::extract::Request| {
+            let client = client.clone();
+            async move { pass_on(&client, server, req).await }
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
+}
+
+/// One request passed to the server as it came (method, path, headers, body), and its answer
+/// passed back as it came.
+async fn pass_on(
+    client: &reqwest::Client,
+    server: std::net::SocketAddr,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut out = client.request(parts.method, format!("http://{server}{path}"));
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_LENGTH {
+            out = out.header(name, value);
+        }
+    }
+    let answer = out.body(body).send().await.unwrap();
+    let mut response = axum::response::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != axum::http::header::TRANSFER_ENCODING
+            && name != axum::http::header::CONTENT_LENGTH
+        {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+        .unwrap()
 }
 
 async fn chromium_run(
@@ -363,7 +405,7 @@ async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
         &chromium,
         &profile,
         &["--dump-dom".into()],
-        &format!("http://{admin_login}/"),
+        &format!("http://{admin_login}/__login"),
     )
     .await;
     assert!(
@@ -452,7 +494,7 @@ async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
             format!("--screenshot={}", artifacts.join("dashboard.png").display()),
             "--window-size=1200,1400".into(),
         ],
-        &format!("http://{admin_login}/"),
+        &format!("http://{admin_login}/__login"),
     )
     .await;
 
@@ -469,7 +511,7 @@ async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
         &chromium,
         &profile,
         &["--dump-dom".into()],
-        &format!("http://{member_login}/"),
+        &format!("http://{member_login}/__login"),
     )
     .await;
     assert!(
@@ -493,7 +535,7 @@ async fn headless_chromium_logs_in_and_shows_the_apis_numbers() {
             format!("--screenshot={}", artifacts.join("project.png").display()),
             "--window-size=1200,1400".into(),
         ],
-        &format!("http://{member_login}/"),
+        &format!("http://{member_login}/__login"),
     )
     .await;
     for shot in ["dashboard.png", "project.png"] {
@@ -690,7 +732,7 @@ async fn headless_chromium_explores() {
         &chromium,
         &profile,
         &["--dump-dom".into()],
-        &format!("http://{login}/"),
+        &format!("http://{login}/__login"),
     )
     .await;
     assert!(
@@ -767,7 +809,13 @@ async fn headless_chromium_explores() {
             "--window-size=1200,1400".into(),
         ];
         args.extend(extra.map(str::to_owned));
-        chromium_run(&chromium, &profile, &args, &format!("http://{login}/")).await;
+        chromium_run(
+            &chromium,
+            &profile,
+            &args,
+            &format!("http://{login}/__login"),
+        )
+        .await;
         assert!(
             std::fs::metadata(artifacts.join(shot)).unwrap().len() > 10_000,
             "{shot} was written"

@@ -3,13 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cloudbill_core::{ClientSecret, DateRange, NaiveDate, TokenRole};
+use cloudbill_core::{DateRange, NaiveDate, TokenRole};
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_service::ProviderRegistry;
-use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, NewAccount, NoProgress, Principal, SyncRequest,
-};
+use cloudbill_service::{Billing, BillingConfig, NewAccount, NoProgress, Principal, SyncRequest};
 use cloudbill_store::{Cipher, SqliteStore};
 
 pub struct Server {
@@ -51,7 +49,7 @@ impl Server {
                     name: "bill".into(),
                     provider: "file".into(),
                     project: Some("data".into()),
-                    credentials: None,
+                    settings: cloudbill_core::Settings::default(),
                 },
                 false,
             )
@@ -140,12 +138,12 @@ impl Server {
         let providers = ProviderRegistry::new().with(Arc::new(
             Hyperbilling::new(ClientConfig {
                 max_attempts: 2,
+                default_endpoint: Some(sim.endpoint()),
                 ..ClientConfig::default()
             })
             .unwrap(),
         ));
         let config = BillingConfig {
-            default_endpoint: Some(sim.endpoint()),
             warm_engine: true,
             ..BillingConfig::default()
         };
@@ -183,12 +181,7 @@ impl Server {
                 name: name.into(),
                 provider: "hyperbilling-aws".into(),
                 project: Some(project.into()),
-                credentials: Some(CredentialsInput {
-                    account: account.into(),
-                    email: email.into(),
-                    key: ClientSecret::new(key).unwrap(),
-                    endpoint: None,
-                }),
+                settings: cloudbill_hyperbilling::settings(account, email, key, None),
             };
             billing.add_account(&admin, new, false).await.unwrap();
         }

@@ -6,12 +6,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudbill_core::{ClientSecret, DateRange, Granularity, JobState, TokenRole};
+use cloudbill_core::{DateRange, Granularity, JobState, TokenRole};
 use cloudbill_hyperbilling::sim::{Fault, SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, NewAccount, NoProgress, Principal, ProviderRegistry,
-    Query, SyncRequest, SystemAdmin, Tenants,
+    Billing, BillingConfig, NewAccount, NoProgress, Principal, ProviderRegistry, Query,
+    SyncRequest, SystemAdmin, Tenants,
 };
 use cloudbill_store::{Cipher, PgStore};
 use serde_json::{json, Value};
@@ -209,12 +209,12 @@ async fn replicas_on_one_postgres_claim_syncs_once_take_over_and_agree() {
                     name: name.into(),
                     provider: "hyperbilling-aws".into(),
                     project: Some(project.into()),
-                    credentials: Some(CredentialsInput {
-                        account: account.into(),
-                        email: email.into(),
-                        key: ClientSecret::new(key).unwrap(),
-                        endpoint: Some(sim.endpoint()),
-                    }),
+                    settings: cloudbill_hyperbilling::settings(
+                        account,
+                        email,
+                        key,
+                        Some(&sim.endpoint()),
+                    ),
                 },
                 false,
             )

@@ -77,7 +77,7 @@ async fn set_up_beta(s: &Server, system: &str) -> Beta {
             name: format!("{MARK}-bill"),
             provider: "file".into(),
             project: Some(format!("{MARK}-secret-project")),
-            credentials: None,
+            settings: cloudbill_core::Settings::default(),
         },
         false,
     )

@@ -11,7 +11,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use cloudbill::hyperbilling::sim::{SimConfig, Simulator};
-//! use cloudbill::{CredentialsInput, DateRange, GroupKey, NewAccount, Principal, Query};
+//! use cloudbill::{DateRange, GroupKey, NewAccount, Principal, Query};
 //!
 //! let sim = Simulator::start(SimConfig::demo("2025-06-30".parse()?)).await?; // a test provider
 //! let billing = cloudbill::open("memory:", "acme").await?;
@@ -22,8 +22,9 @@
 //!     name: "aws-prod".into(),
 //!     provider: "hyperbilling-aws".into(),
 //!     project: Some("web-shop".into()),
-//!     credentials: Some(CredentialsInput::new("111111111111", "ops@acme.example",
-//!         "demo-key-acme", Some(&sim.endpoint()))?),
+//!     // Hyperbilling's Account / Email / Key and endpoint, as its settings.
+//!     settings: cloudbill::hyperbilling::settings("111111111111", "ops@acme.example",
+//!         "demo-key-acme", Some(&sim.endpoint())),
 //! }, true).await?;
 //! let range = DateRange::parse("2025-04-01", "2025-06-01")?;
 //! billing.sync(&admin, &cloudbill::SyncRequest::range(range), &cloudbill::NoProgress).await?;
@@ -48,7 +49,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # use cloudbill::hyperbilling::sim::{SimConfig, Simulator};
-//! # use cloudbill::{CredentialsInput, NewAccount, Principal};
+//! # use cloudbill::{NewAccount, Principal};
 //! # let sim = Simulator::start(SimConfig::demo("2025-06-30".parse()?)).await?;
 //! # let billing = cloudbill::open("memory:", "acme").await?;
 //! # let admin = Principal::Admin;
@@ -57,7 +58,7 @@
 //! #     billing.create_project(&admin, project, None).await?;
 //! #     let email = if project == "web" { "ops@acme.example" } else { "finops@globex.example" };
 //! #     billing.add_account(&admin, NewAccount { name: format!("aws-{project}"), provider: "hyperbilling-aws".into(),
-//! #         project: Some(project.into()), credentials: Some(CredentialsInput::new(account, email, key, Some(&sim.endpoint()))?) }, false).await?;
+//! #         project: Some(project.into()), settings: cloudbill::hyperbilling::settings(account, email, key, Some(&sim.endpoint())) }, false).await?;
 //! # }
 //! use cloudbill::{DateRange, Decimal, Granularity, GroupKey, Query};
 //!
@@ -78,10 +79,12 @@
 //!
 //! ## Your own provider
 //!
-//! A provider is a [`BillingProvider`]: verify credentials, fetch a window of daily cost
-//! records. Register one in a [`ProviderRegistry`] under a kind of its own — any well-formed
-//! name; nothing in cloudbill changes for it — here a fixed price list, as an embedder's test
-//! might have.
+//! A provider is a [`BillingProvider`]: it declares itself once (a [`ProviderSpec`]: its
+//! kind, title and the settings an account gives it, secrets marked), verifies an account's
+//! settings and fetches a window of daily cost records. Register one in a
+//! [`ProviderRegistry`] — nothing else in cloudbill changes for it: the CLI, the API and its
+//! document list it with its settings — here a fixed price list, as an embedder's test might
+//! have.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -94,22 +97,29 @@
 //!
 //! /// One dollar a day, per account.
 //! struct DollarADay;
-//! const DOLLAR_A_DAY: ProviderKind = ProviderKind::named("dollar-a-day");
+//! static SPEC: ProviderSpec = ProviderSpec {
+//!     kind: ProviderKind::named("dollar-a-day"),
+//!     title: "A dollar a day",
+//!     settings: &[
+//!         SettingSpec::new("account", "the account billed").required().kind(SettingKind::Digits),
+//!         SettingSpec::new("token", "the price list's token").required().secret(),
+//!     ],
+//! };
 //!
 //! #[async_trait::async_trait]
 //! impl BillingProvider for DollarADay {
-//!     fn kind(&self) -> ProviderKind { DOLLAR_A_DAY }
+//!     fn spec(&self) -> &'static ProviderSpec { &SPEC }
 //!     fn max_window_days(&self) -> u32 { 31 }
-//!     async fn verify(&self, c: &Credentials) -> Result<Vec<String>, ProviderError> {
-//!         Ok(vec![c.account().to_owned()])
+//!     async fn verify(&self, s: &Settings) -> Result<Vec<String>, ProviderError> {
+//!         Ok(s.value("account").into_iter().map(str::to_owned).collect())
 //!     }
-//!     async fn fetch(&self, c: &Credentials, scope: FetchScope, window: DateRange)
+//!     async fn fetch(&self, s: &Settings, scope: FetchScope, window: DateRange)
 //!         -> Result<Vec<CostRecord>, ProviderError> {
 //!         Ok(window.iter_days().map(|date| CostRecord {
 //!             domain: scope.domain,
 //!             service_account: scope.service_account,
-//!             provider: DOLLAR_A_DAY,
-//!             cloud_account: c.account().to_owned(),
+//!             provider: SPEC.kind,
+//!             cloud_account: s.value("account").unwrap_or_default().to_owned(),
 //!             date,
 //!             region: "us-east-1".into(),
 //!             service: "AmazonEC2".into(),
@@ -138,8 +148,9 @@
 //!     name: "prod".into(),
 //!     provider: "dollar-a-day".into(),
 //!     project: Some("web".into()),
-//!     credentials: Some(CredentialsInput::new("111111111111", "ops@acme.example", "k",
-//!         Some("https://billing.example.com"))?),
+//!     settings: Settings::default()
+//!         .with_value("account", "111111111111")
+//!         .with_secret("token", ClientSecret::new("k")?),
 //! }, true).await?;
 //! let march = DateRange::parse("2025-03-01", "2025-04-01")?;
 //! let sync = billing.sync(&admin, &SyncRequest::range(march), &NoProgress).await?;
@@ -177,11 +188,12 @@
 
 pub use cloudbill_service::{
     AccountOutcome, Amount, BillFormat, BillSource, Billing, BillingConfig, BillingProvider,
-    Bucket, ClientSecret, Credentials, CredentialsInput, Currency, DateRange, Decimal,
-    ExportedRecord, FetchScope, Granularity, GroupKey, Hint, ImportOptions, ImportReport, JobView,
-    Money, NaiveDate, NewAccount, NoProgress, Principal, ProviderError, ProviderRegistry, Query,
-    QueryError, Report, ReportRequest, ReportRow, RowError, SchedulerConfig, ServiceError, Sort,
-    SyncObserver, SyncReport, SyncRequest, TagKey, TagSummary, TagValue,
+    Bucket, ClientSecret, Currency, DateRange, Decimal, ExportedRecord, FetchScope, Granularity,
+    GroupKey, Hint, ImportOptions, ImportReport, JobView, Money, NaiveDate, NewAccount, NoProgress,
+    Principal, ProviderError, ProviderRegistry, ProviderSpec, ProviderView, Query, QueryError,
+    Report, ReportRequest, ReportRow, RowError, SchedulerConfig, ServiceError, SettingKind,
+    SettingSpec, Settings, Sort, SyncObserver, SyncReport, SyncRequest, TagKey, TagSummary,
+    TagValue,
 };
 
 /// Domain values: ids, names, accounts, projects, cost records.
@@ -229,7 +241,7 @@ pub mod store {
 /// The Hyperbilling-for-AWS provider (feature `hyperbilling`).
 #[cfg(feature = "hyperbilling")]
 pub mod hyperbilling {
-    pub use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
+    pub use cloudbill_hyperbilling::{settings, ClientConfig, Hyperbilling, SPEC};
     /// The in-process simulator of the Hyperbilling API (feature `sim`), for tests.
     #[cfg(feature = "sim")]
     pub mod sim {
@@ -253,7 +265,7 @@ pub mod hyperbilling {
 /// billing.set_billing(&admin, true).await?;
 /// billing.create_project(&admin, "web", None).await?;
 /// billing.add_account(&admin, NewAccount { name: "bill".into(), provider: "file".into(),
-///     project: Some("web".into()), credentials: None }, false).await?;
+///     project: Some("web".into()), settings: Default::default() }, false).await?;
 /// let csv = "BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,\
 /// BilledCost,BillingCurrency,ServiceName,Tags
 /// 2025-03-01T00:00:00Z,2025-04-01T00:00:00Z,2025-03-02T00:00:00Z,2025-03-03T00:00:00Z,\

@@ -60,7 +60,7 @@ pub enum ComposeError {
 }
 
 /// What to open.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// `sqlite://PATH` or `postgres://…`.
     pub database_url: String,
@@ -68,8 +68,42 @@ pub struct Settings {
     pub domain: String,
     /// Create the database if missing (off for commands that only read).
     pub create: bool,
-    /// The service's tunables (`default_endpoint` is filled from the environment when unset).
+    /// The service's tunables.
     pub config: BillingConfig,
+    /// Providers besides the ones this build ships ([`providers`]): an embedder's own.
+    pub providers: Vec<Arc<dyn cloudbill_provider::BillingProvider>>,
+}
+
+impl Settings {
+    /// Settings for `database_url` and `domain`, creating the database if missing, with the
+    /// default tunables and the providers this build ships.
+    pub fn new(database_url: &str, domain: &str) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            domain: domain.to_owned(),
+            create: true,
+            config: BillingConfig::default(),
+            providers: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &cloudbill_store::redacted_url(&self.database_url),
+            )
+            .field("domain", &self.domain)
+            .field("create", &self.create)
+            .field("config", &self.config)
+            .field(
+                "providers",
+                &self.providers.iter().map(|p| p.kind()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The database URL: `flag` (a flag or `CLOUDBILL_DATABASE_URL`, as the binary's parser read
@@ -105,11 +139,22 @@ pub fn default_endpoint() -> Option<String> {
     std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty())
 }
 
-/// The providers this build ships, configured from the environment.
+/// The providers this build ships, configured from the environment: **one line each** —
+/// adding a provider is its crate and its line here.
 pub fn providers() -> Result<ProviderRegistry, ComposeError> {
-    let hyperbilling = Hyperbilling::new(ClientConfig::from_env())
-        .map_err(|e| ComposeError::Provider(e.to_string()))?;
-    Ok(ProviderRegistry::new().with(Arc::new(hyperbilling)))
+    let failed = |e: cloudbill_provider::ProviderError| ComposeError::Provider(e.to_string());
+    Ok(ProviderRegistry::new().with(Arc::new(
+        Hyperbilling::new(hyperbilling_config()).map_err(failed)?,
+    )))
+}
+
+/// Hyperbilling's client settings from the environment (`CLOUDBILL_HYPERBILLING_ENDPOINT`,
+/// `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS`).
+pub fn hyperbilling_config() -> ClientConfig {
+    ClientConfig {
+        default_endpoint: default_endpoint(),
+        ..ClientConfig::from_env()
+    }
 }
 
 /// The store error of opening `url`, the URL's password left out.
@@ -135,15 +180,16 @@ pub async fn open(settings: Settings) -> Result<Billing, ComposeError> {
         .await
         .map_err(|e| store_error(url, e))?;
     let mut config = settings.config;
-    if config.default_endpoint.is_none() {
-        config.default_endpoint = default_endpoint();
-    }
     if config.public_url.is_none() {
         config.public_url = std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty());
     }
     apply_environment(&mut config)?;
     let senders = notifier(&config)?;
-    let billing = Billing::open(store, providers()?, &settings.domain, config).await?;
+    let mut registry = providers()?;
+    for extra in settings.providers {
+        registry = registry.with(extra);
+    }
+    let billing = Billing::open(store, registry, &settings.domain, config).await?;
     billing.set_notifier(Arc::new(senders));
     Ok(billing)
 }

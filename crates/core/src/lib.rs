@@ -24,9 +24,10 @@ mod name;
 pub mod net;
 mod project;
 mod provider;
+mod settings;
 mod token;
 
-pub use account::{AccountState, Assignment, ClientSecret, Credentials, ServiceAccount};
+pub use account::{AccountState, Assignment, ClientSecret, ServiceAccount};
 pub use budget::{
     check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind,
     CostMetric, Delivery, DeliveryState, Event, Notification, Period, SmtpSettings, Threshold,
@@ -56,7 +57,8 @@ pub use money::{
 pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
 pub use name::{cut, Name, MAX_DOMAIN_NAME_LEN, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
-pub use provider::{ProviderEntry, ProviderKind, ProviderState, MAX_PROVIDER_NAME};
+pub use provider::{ProviderEntry, ProviderKind, ProviderState, FILE_SPEC, MAX_PROVIDER_NAME};
+pub use settings::{ProviderSpec, SettingKind, SettingSpec, Settings};
 pub use token::{ApiToken, TokenRole};
 
 /// Re-exported so that users of the domain model name the same decimal and date types.

@@ -62,13 +62,14 @@ impl ProviderKind {
             other => other,
         }
     }
-
-    /// Whether accounts of this provider carry credentials: every provider but file imports
-    /// reads a remote API.
-    pub fn needs_credentials(self) -> bool {
-        self != ProviderKind::File
-    }
 }
+
+/// The `file` provider: bills imported from FOCUS or AWS CUR files, no settings.
+pub const FILE_SPEC: crate::ProviderSpec = crate::ProviderSpec {
+    kind: ProviderKind::File,
+    title: "File import (FOCUS, AWS CUR)",
+    settings: &[],
+};
 
 /// Interned provider names: each valid name once, for the process's life (names are short
 /// and a deployment knows few).
@@ -180,7 +181,6 @@ mod tests {
             "azure-ea".parse::<ProviderKind>().unwrap().as_str()
         ));
         assert_eq!(azure.display_name(), "azure-ea");
-        assert!(azure.needs_credentials() && !ProviderKind::File.needs_credentials());
         for bad in ["", "9lives", "a b", "ünï", &"x".repeat(41)] {
             let err = bad.parse::<ProviderKind>().unwrap_err().to_string();
             assert!(err.contains("is not a valid provider"), "{bad}: {err}");

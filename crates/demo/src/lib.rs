@@ -6,11 +6,10 @@
 //! its own beyond what the service does.
 
 use chrono::{Datelike, Months, Utc};
-use cloudbill_core::{ClientSecret, DateRange};
+use cloudbill_core::DateRange;
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_service::{
-    Billing, CredentialsInput, NewAccount, Principal, ServiceError, SyncObserver, SyncReport,
-    SyncRequest,
+    Billing, NewAccount, Principal, ServiceError, SyncObserver, SyncReport, SyncRequest,
 };
 
 /// The account whose key is wrong on purpose.
@@ -77,9 +76,9 @@ pub async fn populate(
     for (name, project, account, email, key) in ACCOUNTS {
         if let Ok(old) = billing.account(&admin, name).await {
             let ours = old
-                .credentials
-                .as_ref()
-                .is_some_and(|c| c.endpoint().starts_with("http://127.0.0.1:"));
+                .settings
+                .value("endpoint")
+                .is_some_and(|e| e.starts_with("http://127.0.0.1:"));
             if !ours {
                 return Err(ServiceError::Conflict(format!(
                     "account {name:?} already exists and is not a demo account; run the demo on another database"
@@ -91,12 +90,7 @@ pub async fn populate(
             name: name.into(),
             provider: "hyperbilling-aws".into(),
             project: Some(project.into()),
-            credentials: Some(CredentialsInput {
-                account: account.into(),
-                email: email.into(),
-                key: ClientSecret::new(key)?,
-                endpoint: Some(endpoint.to_owned()),
-            }),
+            settings: cloudbill_hyperbilling::settings(account, email, key, Some(endpoint)),
         };
         billing.add_account(&admin, new, false).await?;
     }

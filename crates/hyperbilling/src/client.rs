@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cloudbill_core::net::is_link_local;
-use cloudbill_core::{CostRecord, Credentials, DateRange, ProviderKind};
+use cloudbill_core::{CostRecord, DateRange, ProviderSpec, Settings, ValidationError};
 use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
+use crate::settings::{prepared, Credentials, SPEC};
 use crate::wire::{BillingRequest, Filter, LinkedAccounts, TimePeriod, GROUP_BY, RESULT};
 use crate::{convert, MAX_WINDOW_DAYS, PROVIDER_NAME};
 
@@ -37,59 +37,30 @@ pub struct ClientConfig {
     /// instance's metadata service (SSRF). `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1` turns it on
     /// in [`ClientConfig::from_env`].
     pub allow_link_local: bool,
+    /// The endpoint of accounts registered without one (`CLOUDBILL_HYPERBILLING_ENDPOINT`).
+    pub default_endpoint: Option<String>,
 }
 
 impl ClientConfig {
     /// The defaults, with `allow_link_local` from `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS`
     /// (`1` or `true`).
     pub fn from_env() -> Self {
-        let allow = std::env::var("CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS")
-            .is_ok_and(|v| matches!(v.trim(), "1" | "true"));
         Self {
-            allow_link_local: allow,
+            allow_link_local: cloudbill_outbound::allow_link_local_from_env(),
             ..Self::default()
         }
     }
-}
 
-/// The most redirects followed for one request (same origin only).
-const MAX_REDIRECTS: usize = 5;
-
-/// Resolves host names like the system does, leaving out link-local addresses (a name that
-/// resolves only to them fails), so a registered endpoint cannot reach a metadata service.
-struct GuardedResolver;
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<std::net::SocketAddr> = found
-                .into_iter()
-                .filter(|a| !is_link_local(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to link-local addresses, which endpoints may not use \
-                     (set CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1 to allow them)"
-                )
-                .into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
+    /// The outbound policy of this provider's calls: same-origin redirects (credentials ride
+    /// in headers), the timeouts, the link-local rule.
+    fn policy(&self) -> cloudbill_outbound::Policy {
+        cloudbill_outbound::Policy {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            allow_link_local: self.allow_link_local,
+            same_origin_redirects: true,
+        }
     }
-}
-
-/// scheme://host:port of a URL.
-fn origin(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
 }
 
 impl Default for ClientConfig {
@@ -104,6 +75,7 @@ impl Default for ClientConfig {
             max_pages: 100_000,
             max_response_bytes: 64 << 20,
             allow_link_local: false,
+            default_endpoint: None,
         }
     }
 }
@@ -131,47 +103,22 @@ impl Hyperbilling {
     pub fn new(config: ClientConfig) -> Result<Self, ProviderError> {
         // Credentials ride in headers, so a redirect to another origin is refused outright
         // (never followed without them either: the provider has no business sending us
-        // elsewhere), and no Referer is sent.
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let to = origin(attempt.url());
-            let from = attempt.previous().first().map(origin).unwrap_or_default();
-            if to != from {
-                attempt.error(format!(
-                    "redirected to another origin ({to}); credentials are never sent there"
-                ))
-            } else if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(redirects)
-            .referer(false)
-            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")));
-        if !config.allow_link_local {
-            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ProviderError::InvalidRequest(format!("HTTP client: {e}")))?;
+        // elsewhere), and no Referer is sent: the shared outbound policy.
+        let http = config
+            .policy()
+            .client()
+            .map_err(ProviderError::InvalidRequest)?;
         Ok(Self { http, config })
     }
 
     /// The linked AWS accounts the credentials may read.
-    pub async fn linked_accounts(
+    async fn linked_accounts(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
     ) -> Result<Vec<String>, ProviderError> {
-        let url = format!("{}/v1/search/linkedaccount", credentials.endpoint());
+        let url = format!("{}/v1/search/linkedaccount", credentials.endpoint);
         let body = serde_json::json!({});
-        let who = if credentials.account().is_empty() {
-            credentials.email()
-        } else {
-            credentials.account()
-        };
+        let who = credentials.who();
         let bytes = self
             .send(Method::GET, &url, credentials, &body, who)
             .await?;
@@ -201,12 +148,12 @@ impl Hyperbilling {
     #[tracing::instrument(level = "debug", skip(self, credentials, scope), fields(%window))]
     async fn fetch_account(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         scope: FetchScope,
         account: &str,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        let url = format!("{}/v1/search/billing", credentials.endpoint());
+        let url = format!("{}/v1/search/billing", credentials.endpoint);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for page in 0.. {
@@ -249,7 +196,7 @@ impl Hyperbilling {
         &self,
         method: Method,
         url: &str,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         body: &T,
         account: &str,
     ) -> Result<Option<Bytes>, ProviderError> {
@@ -401,55 +348,23 @@ impl Hyperbilling {
     }
 
     /// Refuses an endpoint whose host is a link-local IP literal (names are checked when
-    /// they resolve, by [`GuardedResolver`]).
+    /// they resolve: the shared outbound policy).
     fn check_endpoint(&self, url: &str) -> Result<(), ProviderError> {
-        if self.config.allow_link_local {
-            return Ok(());
-        }
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ProviderError::InvalidRequest(format!("endpoint: {e}")))?;
-        let ip = match parsed.host() {
-            Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
-            _ => None,
-        };
-        if ip.is_some_and(is_link_local) {
-            return Err(ProviderError::InvalidRequest(format!(
-                "endpoint {} is a link-local address (a cloud metadata service?); endpoints \
-                 may not use one unless CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1",
-                origin(&parsed)
-            )));
-        }
-        Ok(())
+        self.config
+            .policy()
+            .check_url(url)
+            .map_err(|e| ProviderError::InvalidRequest(format!("endpoint {url}: {e}")))
     }
 
     /// Reads a body of at most `max_response_bytes`.
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, Attempt> {
-        let max = self.config.max_response_bytes;
-        let too_big = || Attempt::TooLarge(max);
-        if response
-            .content_length()
-            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
-        {
-            return Err(too_big());
-        }
-        let mut body = bytes::BytesMut::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > max {
-                        return Err(too_big());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(body.freeze()),
-                Err(e) => {
-                    return Err(Attempt::Retry {
-                        reason: format!("reading the response: {}", describe_transport(&e)),
-                        wait: None,
-                    })
-                }
-            }
+    async fn read_body(&self, response: reqwest::Response) -> Result<Bytes, Attempt> {
+        match cloudbill_outbound::read_limited(response, self.config.max_response_bytes).await {
+            Ok(body) => Ok(body),
+            Err(cloudbill_outbound::BodyError::TooLarge(max)) => Err(Attempt::TooLarge(max)),
+            Err(cloudbill_outbound::BodyError::Transport(e)) => Err(Attempt::Retry {
+                reason: format!("reading the response: {}", describe_transport(&e)),
+                wait: None,
+            }),
         }
     }
 
@@ -464,12 +379,12 @@ impl Hyperbilling {
     }
 }
 
-fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, ProviderError> {
+fn auth_headers(credentials: &Credentials<'_>) -> Result<HeaderMap, ProviderError> {
     let mut headers = HeaderMap::new();
-    let id = HeaderValue::from_str(credentials.email()).map_err(|_| {
+    let id = HeaderValue::from_str(credentials.email).map_err(|_| {
         ProviderError::InvalidRequest("the client email is not a valid header".into())
     })?;
-    let mut secret = HeaderValue::from_str(credentials.key().expose()).map_err(|_| {
+    let mut secret = HeaderValue::from_str(credentials.key.expose()).map_err(|_| {
         ProviderError::InvalidRequest("the client key is not a valid header".into())
     })?;
     secret.set_sensitive(true);
@@ -508,18 +423,23 @@ fn describe_transport(e: &reqwest::Error) -> String {
 
 #[async_trait]
 impl BillingProvider for Hyperbilling {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::HyperbillingAws
+    fn spec(&self) -> &'static ProviderSpec {
+        &SPEC
     }
 
     fn max_window_days(&self) -> u32 {
         MAX_WINDOW_DAYS
     }
 
-    #[tracing::instrument(skip_all, fields(account = %credentials.account()))]
-    async fn verify(&self, credentials: &Credentials) -> Result<Vec<String>, ProviderError> {
-        let linked = self.linked_accounts(credentials).await?;
-        let account = credentials.account();
+    fn prepare(&self, settings: Settings) -> Result<Settings, ValidationError> {
+        prepared(settings, self.config.default_endpoint.as_deref())
+    }
+
+    #[tracing::instrument(skip_all, fields(account = settings.value("account").unwrap_or("")))]
+    async fn verify(&self, settings: &Settings) -> Result<Vec<String>, ProviderError> {
+        let credentials = Credentials::of(settings)?;
+        let linked = self.linked_accounts(&credentials).await?;
+        let account = credentials.account;
         if !account.is_empty() && !linked.iter().any(|a| a == account) {
             return Err(ProviderError::Unauthorized {
                 provider: PROVIDER_NAME,
@@ -529,10 +449,10 @@ impl BillingProvider for Hyperbilling {
         Ok(linked)
     }
 
-    #[tracing::instrument(skip_all, fields(account = %credentials.account(), %window))]
+    #[tracing::instrument(skip_all, fields(account = settings.value("account").unwrap_or(""), %window))]
     async fn fetch(
         &self,
-        credentials: &Credentials,
+        settings: &Settings,
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
@@ -541,17 +461,18 @@ impl BillingProvider for Hyperbilling {
                 "window {window} is longer than {MAX_WINDOW_DAYS} days"
             )));
         }
-        if credentials.account().is_empty() {
+        let credentials = Credentials::of(settings)?;
+        if credentials.account.is_empty() {
             let mut all = Vec::new();
-            for account in self.linked_accounts(credentials).await? {
+            for account in self.linked_accounts(&credentials).await? {
                 all.extend(
-                    self.fetch_account(credentials, scope, &account, window)
+                    self.fetch_account(&credentials, scope, &account, window)
                         .await?,
                 );
             }
             Ok(all)
         } else {
-            self.fetch_account(credentials, scope, credentials.account(), window)
+            self.fetch_account(&credentials, scope, credentials.account, window)
                 .await
         }
     }
@@ -559,7 +480,7 @@ impl BillingProvider for Hyperbilling {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use cloudbill_core::net::is_link_local;
 
     #[test]
     fn link_local_and_metadata_addresses_are_recognised() {

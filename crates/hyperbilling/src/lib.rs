@@ -11,6 +11,7 @@
 
 mod client;
 mod convert;
+mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod wire;
@@ -18,6 +19,7 @@ mod wire;
 pub use client::{ClientConfig, Hyperbilling};
 pub use cloudbill_core::aws::service_category;
 pub use convert::{region_for_code, DEFAULT_REGION, PUBLISHER};
+pub use settings::{settings, SPEC};
 
 /// The longest window one billing request may cover, in days.
 pub const MAX_WINDOW_DAYS: u32 = 31;

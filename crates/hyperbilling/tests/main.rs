@@ -17,9 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloudbill_core::{
-    AccountId, ClientSecret, Credentials, DateRange, Decimal, DomainId, NaiveDate,
-};
+use cloudbill_core::{AccountId, DateRange, Decimal, DomainId, NaiveDate, Settings};
 use cloudbill_hyperbilling::sim::{Fault, SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
@@ -61,14 +59,8 @@ async fn sim(page_size: usize) -> Simulator {
     Simulator::start(config).await.unwrap()
 }
 
-fn creds(sim: &Simulator, account: &str, key: &str) -> Credentials {
-    Credentials::new(
-        account,
-        "ops@acme.example",
-        ClientSecret::new(key).unwrap(),
-        &sim.endpoint(),
-    )
-    .unwrap()
+fn creds(sim: &Simulator, account: &str, key: &str) -> Settings {
+    cloudbill_hyperbilling::settings(account, "ops@acme.example", key, Some(&sim.endpoint()))
 }
 
 fn client() -> Hyperbilling {
@@ -541,14 +533,8 @@ async fn raw_server(
     (addr, seen)
 }
 
-fn creds_at(endpoint: &str) -> Credentials {
-    Credentials::new(
-        ACCOUNT,
-        "ops@acme.example",
-        ClientSecret::new(KEY).unwrap(),
-        endpoint,
-    )
-    .unwrap()
+fn creds_at(endpoint: &str) -> Settings {
+    cloudbill_hyperbilling::settings(ACCOUNT, "ops@acme.example", KEY, Some(endpoint))
 }
 
 /// #13 critical 2: the client followed a redirect to another origin with `X-Client-Secret`

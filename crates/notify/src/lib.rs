@@ -17,7 +17,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cloudbill_core::net::is_link_local;
 use cloudbill_core::ChannelKind;
 use cloudbill_service::{Notifier, Outgoing};
 use hmac::{Hmac, Mac};
@@ -63,6 +62,17 @@ pub struct SenderConfig {
     pub allow_link_local: bool,
 }
 
+impl SenderConfig {
+    fn policy(&self) -> cloudbill_outbound::Policy {
+        cloudbill_outbound::Policy {
+            connect_timeout: self.timeout,
+            request_timeout: self.timeout,
+            allow_link_local: self.allow_link_local,
+            same_origin_redirects: false,
+        }
+    }
+}
+
 impl Default for SenderConfig {
     fn default() -> Self {
         Self {
@@ -70,32 +80,6 @@ impl Default for SenderConfig {
             mail_from: "cloudbill <cloudbill@localhost>".into(),
             allow_link_local: false,
         }
-    }
-}
-
-const LINK_LOCAL: &str = "link-local addresses (a metadata service) are not notified \
-     (set CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS=1 to allow them)";
-
-/// Resolves names as the system does, leaving out link-local addresses: a receiver's name
-/// that resolves only to them fails.
-struct GuardedResolver;
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<std::net::SocketAddr> = found
-                .into_iter()
-                .filter(|a| !is_link_local(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                return Err(format!("{host} resolves only to {LINK_LOCAL}").into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
     }
 }
 
@@ -109,17 +93,8 @@ pub struct Senders {
 impl Senders {
     /// Senders with `config`.
     pub fn new(config: SenderConfig) -> Result<Self, String> {
-        let mut builder = reqwest::Client::builder();
-        if !config.allow_link_local {
-            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
-        }
-        let http = builder
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {}", e.without_url()))?;
+        // The shared outbound policy: no redirect followed, no link-local address.
+        let http = config.policy().client()?;
         Ok(Self { http, config })
     }
 
@@ -129,17 +104,7 @@ impl Senders {
         body: String,
         headers: &[(&str, String)],
     ) -> Result<(), String> {
-        if !self.config.allow_link_local {
-            let host = reqwest::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
-            if host
-                .and_then(|h| h.parse::<std::net::IpAddr>().ok())
-                .is_some_and(is_link_local)
-            {
-                return Err(LINK_LOCAL.to_owned());
-            }
-        }
+        self.config.policy().check_url(url)?;
         let mut request = self
             .http
             .post(url)
@@ -165,18 +130,7 @@ impl Senders {
         }
         // At most a small prefix of the receiver's answer is read: a body of gigabytes costs
         // nothing (the rest is never read; the connection is dropped).
-        let mut response = response;
-        let mut prefix: Vec<u8> = Vec::new();
-        while prefix.len() < MAX_RECEIVER_BODY {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = MAX_RECEIVER_BODY - prefix.len();
-                    prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        drop(response);
+        let prefix = cloudbill_outbound::read_prefix(response, MAX_RECEIVER_BODY).await;
         let text: String = String::from_utf8_lossy(&prefix).chars().take(200).collect();
         Err(format!(
             "the receiver answered HTTP {}{}",

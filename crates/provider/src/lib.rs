@@ -1,10 +1,13 @@
 //! The billing-provider abstraction: what every source of cost data implements.
 //!
-//! A provider verifies credentials, lists the cloud accounts they can read, and fetches the
-//! cost records of one account for one window of at most [`BillingProvider::max_window_days`]
-//! days. Callers (the sync service) split a long range into such windows and write each one
-//! atomically, so a year of rows never sits in memory at once. Pagination, retries and rate
-//! limits stay inside the implementation.
+//! A provider declares itself once — its kind, a title, and the settings an account gives it
+//! ([`ProviderSpec`]: each setting's name, description, whether it is required or a secret,
+//! how it is checked) — verifies an account's settings, and fetches the cost records of one
+//! account for one window of at most [`BillingProvider::max_window_days`] days. Callers (the
+//! sync service) split a long range into such windows and write each one atomically, so a
+//! year of rows never sits in memory at once. Pagination, retries and rate limits stay inside
+//! the implementation. The CLI, the API and its document are generic over the spec: adding a
+//! provider is its crate and one registration line in the composition root.
 //!
 //! **Architecture invariant:** this crate knows no wire format and no HTTP client; it depends
 //! only on `cloudbill-core`.
@@ -13,7 +16,10 @@ mod error;
 mod registry;
 
 use async_trait::async_trait;
-use cloudbill_core::{AccountId, CostRecord, Credentials, DateRange, DomainId, ProviderKind};
+use cloudbill_core::{
+    AccountId, CostRecord, DateRange, DomainId, ProviderKind, ProviderSpec, Settings,
+    ValidationError,
+};
 
 pub use error::ProviderError;
 pub use registry::ProviderRegistry;
@@ -31,21 +37,36 @@ pub struct FetchScope {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait BillingProvider: Send + Sync {
-    /// Which provider this is.
-    fn kind(&self) -> ProviderKind;
+    /// What this provider is and what an account gives it.
+    fn spec(&self) -> &'static ProviderSpec;
+
+    /// Which provider this is (its spec's kind).
+    fn kind(&self) -> ProviderKind {
+        self.spec().kind
+    }
 
     /// The longest window [`BillingProvider::fetch`] accepts, in days.
     fn max_window_days(&self) -> u32;
 
-    /// Checks the credentials against the provider and returns the cloud accounts they can
-    /// read. Bad credentials are [`ProviderError::Unauthorized`].
-    async fn verify(&self, credentials: &Credentials) -> Result<Vec<String>, ProviderError>;
+    /// An account's settings as this provider keeps them, after the spec's checks passed:
+    /// defaults filled in (a deployment's endpoint), rules between settings checked. The
+    /// default keeps them as they are.
+    ///
+    /// # Errors
+    /// Settings that do not go together, or a default that is missing.
+    fn prepare(&self, settings: Settings) -> Result<Settings, ValidationError> {
+        Ok(settings)
+    }
 
-    /// Every cost record of `window` (at most `max_window_days` days) for the account in
-    /// `credentials` (every linked account when it is empty), converted and exact.
+    /// Checks the account's settings against the provider and returns the cloud accounts
+    /// they can read. Bad credentials are [`ProviderError::Unauthorized`].
+    async fn verify(&self, settings: &Settings) -> Result<Vec<String>, ProviderError>;
+
+    /// Every cost record of `window` (at most `max_window_days` days) for the account the
+    /// settings name, converted and exact.
     async fn fetch(
         &self,
-        credentials: &Credentials,
+        settings: &Settings,
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError>;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cloudbill_core::ProviderKind;
+use cloudbill_core::{ProviderKind, ProviderSpec};
 
 use crate::{BillingProvider, ProviderError};
 
@@ -22,6 +22,26 @@ impl ProviderRegistry {
     /// The kinds registered, in name order.
     pub fn kinds(&self) -> impl Iterator<Item = ProviderKind> + '_ {
         self.providers.keys().copied()
+    }
+
+    /// What every provider of this build declares, `file` (built in, no settings) included,
+    /// in name order.
+    pub fn specs(&self) -> Vec<&'static ProviderSpec> {
+        let mut out: Vec<&'static ProviderSpec> =
+            self.providers.values().map(|p| p.spec()).collect();
+        if !self.providers.contains_key(&ProviderKind::File) {
+            out.push(&cloudbill_core::FILE_SPEC);
+        }
+        out.sort_by_key(|s| s.kind);
+        out
+    }
+
+    /// What `kind` declares (`file` included).
+    pub fn spec(&self, kind: ProviderKind) -> Result<&'static ProviderSpec, ProviderError> {
+        if kind == ProviderKind::File && !self.providers.contains_key(&kind) {
+            return Ok(&cloudbill_core::FILE_SPEC);
+        }
+        self.get(kind).map(|p| p.spec())
     }
 
     /// Adds (or replaces) the implementation of `provider.kind()`.
@@ -53,11 +73,19 @@ mod tests {
 
     #[test]
     fn registry_finds_what_was_registered() {
+        static SPEC: ProviderSpec = ProviderSpec {
+            kind: ProviderKind::HyperbillingAws,
+            title: "Hyperbilling for AWS",
+            settings: &[],
+        };
         let mut mock = MockBillingProvider::new();
         mock.expect_kind()
             .return_const(ProviderKind::HyperbillingAws);
+        mock.expect_spec().return_const(&SPEC);
         let registry = ProviderRegistry::new().with(Arc::new(mock));
         assert!(registry.get(ProviderKind::HyperbillingAws).is_ok());
+        let kinds: Vec<&str> = registry.specs().iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(kinds, ["file", "hyperbilling-aws"]);
         let err = registry.get(ProviderKind::File).err().unwrap();
         assert_eq!(
             err.to_string(),

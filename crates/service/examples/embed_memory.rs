@@ -9,8 +9,8 @@ use chrono::Datelike;
 use cloudbill_hyperbilling::sim::{SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_service::{
-    Billing, BillingConfig, ClientSecret, CredentialsInput, DateRange, Granularity, GroupKey,
-    MemoryStore, NewAccount, NoProgress, Principal, ProviderRegistry, Query, SyncRequest,
+    Billing, BillingConfig, DateRange, Granularity, GroupKey, MemoryStore, NewAccount, NoProgress,
+    Principal, ProviderRegistry, Query, SyncRequest,
 };
 
 #[tokio::main]
@@ -48,12 +48,12 @@ pub async fn run(billing: &Billing, endpoint: &str) -> Result<(), Box<dyn std::e
                     name: name.into(),
                     provider: "hyperbilling-aws".into(),
                     project: Some(project.into()),
-                    credentials: Some(CredentialsInput {
-                        account: account.into(),
-                        email: "ops@acme.example".into(),
-                        key: ClientSecret::new("demo-key-acme")?,
-                        endpoint: Some(endpoint.into()),
-                    }),
+                    settings: cloudbill_hyperbilling::settings(
+                        account,
+                        "ops@acme.example",
+                        "demo-key-acme",
+                        Some(endpoint),
+                    ),
                 },
                 true,
             )

@@ -3,8 +3,8 @@
 
 use chrono::NaiveDate;
 use cloudbill_core::{
-    AccountId, AccountState, Assignment, Credentials, Name, ProviderKind, ProviderState,
-    ServiceAccount,
+    AccountId, AccountState, Assignment, Name, ProviderKind, ProviderSpec, ProviderState,
+    ServiceAccount, Settings,
 };
 
 use crate::{billing::matches, Billing, Hint, NewAccount, Principal, ServiceError};
@@ -43,38 +43,22 @@ impl Billing {
                     .with_hint(Hint::EnableProvider(provider.to_string())),
             );
         }
-        let credentials = match (provider.needs_credentials(), new.credentials) {
-            (true, None) => {
-                return Err(
-                    ServiceError::Invalid(format!("provider {provider} needs credentials"))
-                        .with_hint(Hint::GiveCredentials),
-                )
-            }
-            (false, Some(_)) => {
-                return Err(ServiceError::Invalid(format!(
-                    "provider {provider} takes no credentials"
-                )))
-            }
-            (false, None) => None,
-            (true, Some(c)) => {
-                let endpoint = c
-                    .endpoint
-                    .or_else(|| self.inner.config.default_endpoint.clone())
-                    .unwrap_or_default();
-                Some(Credentials::new(&c.account, &c.email, c.key, &endpoint)?)
-            }
-        };
-        if verify {
-            if let Some(c) = &credentials {
-                self.inner.providers.get(provider)?.verify(c).await?;
-            }
+        let settings = self
+            .checked_settings(provider, &new.settings)
+            .map_err(|e| e.with_hint(Hint::GiveSettings(provider.to_string())))?;
+        if verify && provider != ProviderKind::File {
+            self.inner
+                .providers
+                .get(provider)?
+                .verify(&settings)
+                .await?;
         }
         let account = ServiceAccount {
             id: AccountId::new(),
             domain: self.domain_id(),
             name,
             provider,
-            credentials,
+            settings,
             state: AccountState::Enabled,
             project: project.id,
             created_at: self.now(),
@@ -126,7 +110,7 @@ impl Billing {
             .await?)
     }
 
-    /// Calls the provider with the account's credentials; returns the cloud accounts readable.
+    /// Calls the provider with the account's settings; returns the cloud accounts readable.
     pub async fn verify_account(
         &self,
         p: &Principal,
@@ -134,19 +118,106 @@ impl Billing {
     ) -> Result<Vec<String>, ServiceError> {
         p.require_admin("verify billing accounts")?;
         let account = self.account(p, key).await?;
-        let Some(c) = &account.credentials else {
+        if account.provider == ProviderKind::File {
             return Err(ServiceError::Invalid(format!(
-                "account {:?} uses provider {} and has no credentials to verify",
+                "account {:?} uses provider file: it has nothing to verify",
                 account.name.as_str(),
-                account.provider
             )));
-        };
+        }
         Ok(self
             .inner
             .providers
             .get(account.provider)?
-            .verify(c)
+            .verify(&account.settings)
             .await?)
+    }
+
+    /// Changes an account's settings (admin only): each value or secret in `update`
+    /// replaces the account's; the result is checked as a new account's would be (and, with
+    /// `verify`, by the provider) before it is stored.
+    pub async fn update_account(
+        &self,
+        p: &Principal,
+        key: &str,
+        update: &Settings,
+        verify: bool,
+    ) -> Result<ServiceAccount, ServiceError> {
+        p.require_admin("change billing accounts")?;
+        let mut account = self.account(p, key).await?;
+        let settings = self.checked_settings(account.provider, &account.settings.merged(update))?;
+        if verify && account.provider != ProviderKind::File {
+            self.inner
+                .providers
+                .get(account.provider)?
+                .verify(&settings)
+                .await?;
+        }
+        self.inner
+            .store
+            .set_account_settings(self.domain_id(), account.id, &settings)
+            .await?;
+        account.settings = settings;
+        Ok(account)
+    }
+
+    /// `given` as settings of `provider`: every name one it declares, every value checked,
+    /// every required one there (after the provider fills its defaults).
+    fn checked_settings(
+        &self,
+        provider: ProviderKind,
+        given: &Settings,
+    ) -> Result<Settings, ServiceError> {
+        let spec = self.inner.providers.spec(provider)?;
+        let checked = spec.checked(given.values(), given.secrets())?;
+        // The provider's defaults first (a deployment's endpoint), then every required one.
+        let prepared = if provider == ProviderKind::File {
+            checked
+        } else {
+            self.inner.providers.get(provider)?.prepare(checked)?
+        };
+        spec.complete(&prepared)?;
+        Ok(prepared)
+    }
+
+    /// What every provider of this build declares, with its state in the domain (admin only).
+    pub async fn provider_views(&self, p: &Principal) -> Result<Vec<ProviderView>, ServiceError> {
+        p.require_admin("list providers")?;
+        let states = self.inner.store.providers(self.domain_id()).await?;
+        Ok(self
+            .inner
+            .providers
+            .specs()
+            .into_iter()
+            .map(|spec| ProviderView {
+                spec,
+                enabled: states
+                    .iter()
+                    .find(|e| e.kind == spec.kind)
+                    .is_none_or(|e| e.state == ProviderState::Enabled),
+            })
+            .collect())
+    }
+
+    /// What every provider of this build declares (`file` included), for documents.
+    pub fn provider_specs(&self) -> Vec<&'static ProviderSpec> {
+        self.inner.providers.specs()
+    }
+
+    /// One provider (admin only): `NotFound` for a kind this build does not have.
+    pub async fn provider_view(
+        &self,
+        p: &Principal,
+        kind: &str,
+    ) -> Result<ProviderView, ServiceError> {
+        let kind = kind.trim().to_ascii_lowercase();
+        self.provider_views(p)
+            .await?
+            .into_iter()
+            .find(|v| v.spec.kind.as_str() == kind)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "provider",
+                key: cloudbill_core::cut(&kind, 64).into_owned(),
+            })
     }
 
     /// Moves an account to another project: for its whole history (`from = None`, a
@@ -198,9 +269,7 @@ impl Billing {
             .delete_account(self.domain_id(), account.id)
             .await?)
     }
-}
 
-impl Billing {
     /// The provider kind `name` names, if this deployment offers it (its registry's kinds and
     /// file imports): a kind is any well-formed name, an account or a switch needs one offered.
     pub(crate) fn offered_provider(&self, name: &str) -> Result<ProviderKind, ServiceError> {
@@ -220,4 +289,13 @@ impl Billing {
             offered.join(", ")
         )))
     }
+}
+
+/// A provider as a domain sees it: what it declares and whether it is enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderView {
+    /// Kind, title and settings.
+    pub spec: &'static ProviderSpec,
+    /// Whether accounts of it sync and new ones can be added.
+    pub enabled: bool,
 }

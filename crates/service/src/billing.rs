@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cloudbill_aggregate::Query;
-use cloudbill_core::{AccountId, ClientSecret, Domain, Name};
+use cloudbill_core::{AccountId, Domain, Name, Settings};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_store::Store;
 
@@ -36,8 +36,6 @@ pub struct BillingConfig {
     pub answer_cache_bytes: usize,
     /// The largest answer kept in the cache; bigger ones are computed each time. Default 1 MiB.
     pub answer_max_bytes: usize,
-    /// The endpoint used for Hyperbilling accounts registered without one.
-    pub default_endpoint: Option<String>,
     /// "Today" for default sync ranges; `None` means the current UTC date.
     pub today: Option<NaiveDate>,
     /// Keep the whole domain's engine in memory between reports, reloading it only when the
@@ -65,44 +63,12 @@ impl Default for BillingConfig {
             max_query_days: cloudbill_core::MAX_RANGE_DAYS,
             answer_cache_bytes: 64 << 20,
             answer_max_bytes: 1 << 20,
-            default_endpoint: None,
             today: None,
             warm_engine: false,
             delivery: crate::DeliveryPolicy::default(),
             public_url: None,
             deliver_in_background: false,
         }
-    }
-}
-
-/// Credentials as typed by a user, before validation.
-#[derive(Debug, Clone)]
-pub struct CredentialsInput {
-    /// Linked account (`""` for every account the key can read).
-    pub account: String,
-    /// Client id (email).
-    pub email: String,
-    /// Client secret.
-    pub key: ClientSecret,
-    /// API base URL; `None` uses the configured default.
-    pub endpoint: Option<String>,
-}
-
-impl CredentialsInput {
-    /// Credentials for `account` (`""`: every account the key can read), with client id
-    /// `email` and secret `key`, at `endpoint` (`None`: the configured default).
-    pub fn new(
-        account: &str,
-        email: &str,
-        key: &str,
-        endpoint: Option<&str>,
-    ) -> Result<Self, ServiceError> {
-        Ok(Self {
-            account: account.to_owned(),
-            email: email.to_owned(),
-            key: ClientSecret::new(key)?,
-            endpoint: endpoint.map(str::to_owned),
-        })
     }
 }
 
@@ -115,8 +81,9 @@ pub struct NewAccount {
     pub provider: String,
     /// Project name or id; mandatory, `None` is refused.
     pub project: Option<String>,
-    /// Credentials (required for `hyperbilling-aws`, refused for `file`).
-    pub credentials: Option<CredentialsInput>,
+    /// The provider's settings and secrets, as given (checked against what the provider
+    /// declares: `file` takes none).
+    pub settings: Settings,
 }
 
 /// What the services of one process share about the work under way: per account, the lock

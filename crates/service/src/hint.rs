@@ -12,8 +12,9 @@ pub enum Hint {
     EnableAccount(String),
     /// The call needs a project (every billing account belongs to one; member tokens too).
     NameProject,
-    /// The provider needs credentials: account, email and key.
-    GiveCredentials,
+    /// The provider needs settings an account did not give: the provider's kind (its
+    /// settings are listed by `provider show KIND`, `GET /api/v1/providers/{kind}`).
+    GiveSettings(String),
     /// Bills are imported into an account of provider `file`.
     UseFileAccount,
     /// A `file` account is filled by importing a bill, not by a sync.
@@ -30,7 +31,7 @@ impl Hint {
             Hint::EnableProvider(p) => format!("a domain admin can enable provider {p}"),
             Hint::EnableAccount(a) => format!("a domain admin can enable account {a}"),
             Hint::NameProject => "name a project".into(),
-            Hint::GiveCredentials => "give the account, email and key".into(),
+            Hint::GiveSettings(kind) => format!("give the settings provider {kind} requires"),
             Hint::UseFileAccount => "import into an account of provider file".into(),
             Hint::ImportBill => "import a bill into it instead".into(),
             Hint::DropProject => "leave the project out".into(),
@@ -44,7 +45,7 @@ impl Hint {
             Hint::EnableProvider(_) => "enable_provider",
             Hint::EnableAccount(_) => "enable_account",
             Hint::NameProject => "name_project",
-            Hint::GiveCredentials => "give_credentials",
+            Hint::GiveSettings(_) => "give_settings",
             Hint::UseFileAccount => "use_file_account",
             Hint::ImportBill => "import_bill",
             Hint::DropProject => "drop_project",

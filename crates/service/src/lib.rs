@@ -31,9 +31,10 @@ mod tenants;
 mod tokens;
 mod warm;
 
+pub use accounts::ProviderView;
 pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
 pub use auth::Principal;
-pub use billing::{Billing, BillingConfig, CredentialsInput, NewAccount};
+pub use billing::{Billing, BillingConfig, NewAccount};
 pub use cloudbill_aggregate::anomaly::{
     Direction as AnomalyDirection, Settings as AnomalySettings,
 };
@@ -48,7 +49,8 @@ pub use budgets::{
     NotificationStatus, NotificationView, ScopeView,
 };
 pub use cloudbill_core::{
-    ClientSecret, Credentials, Currency, DateRange, Decimal, Granularity, Money, NaiveDate,
+    ClientSecret, Currency, DateRange, Decimal, Granularity, Money, NaiveDate, ProviderSpec,
+    SettingKind, SettingSpec, Settings,
 };
 pub use cloudbill_focus::{BillFormat, ExportFormat as FocusFormat, ImportOptions, RowError};
 pub use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, ProviderRegistry};

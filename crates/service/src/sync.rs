@@ -464,12 +464,7 @@ impl Billing {
             .providers
             .get(account.provider)
             .map_err(|e| (e.into(), 0))?;
-        let credentials = account.credentials.as_ref().ok_or_else(|| {
-            (
-                ServiceError::Invalid(format!("account {} has no credentials", account.name)),
-                0,
-            )
-        })?;
+        let settings = &account.settings;
         let windows = range.windows(provider.max_window_days());
         observer.started(account.name.as_str(), windows.len());
         let scope = FetchScope {
@@ -482,7 +477,7 @@ impl Billing {
         let mut held = Vec::new();
         for (done, window) in windows.into_iter().enumerate() {
             let records = provider
-                .fetch(credentials, scope, window)
+                .fetch(settings, scope, window)
                 .await
                 .map_err(|e| (e.into(), done))?;
             // Days of closed months are kept as stored; what the provider restated there is

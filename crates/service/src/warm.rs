@@ -350,7 +350,7 @@ mod tests {
                     name: "bills".into(),
                     provider: "file".into(),
                     project: Some("web".into()),
-                    credentials: None,
+                    settings: cloudbill_core::Settings::default(),
                 },
                 false,
             )

@@ -24,8 +24,8 @@ use cloudbill_hyperbilling::sim::{Fault, SimConfig, Simulator};
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{
-    Billing, BillingConfig, CredentialsInput, GroupKey, NewAccount, NoProgress, Principal, Query,
-    ServiceError, SyncRequest,
+    Billing, BillingConfig, GroupKey, NewAccount, NoProgress, Principal, Query, ServiceError,
+    SyncRequest,
 };
 use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
 
@@ -109,11 +109,12 @@ async fn drop_schema(b: &Backend) {
     }
 }
 
-fn registry() -> ProviderRegistry {
+fn registry(sim: &Simulator) -> ProviderRegistry {
     let config = ClientConfig {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
+        default_endpoint: Some(sim.endpoint()),
         ..ClientConfig::default()
     };
     ProviderRegistry::new().with(Arc::new(Hyperbilling::new(config).unwrap()))
@@ -122,10 +123,9 @@ fn registry() -> ProviderRegistry {
 async fn billing(store: Arc<dyn Store>, sim: &Simulator) -> Billing {
     let config = BillingConfig {
         today: Some(date(TODAY)),
-        default_endpoint: Some(sim.endpoint()),
         ..BillingConfig::default()
     };
-    Billing::open(store, registry(), "default", config)
+    Billing::open(store, registry(sim), "default", config)
         .await
         .unwrap()
 }
@@ -135,12 +135,7 @@ fn hb(name: &str, project: &str, account: &str, email: &str, key: &str) -> NewAc
         name: name.into(),
         provider: "hyperbilling-aws".into(),
         project: Some(project.into()),
-        credentials: Some(CredentialsInput {
-            account: account.into(),
-            email: email.into(),
-            key: ClientSecret::new(key).unwrap(),
-            endpoint: None,
-        }),
+        settings: cloudbill_hyperbilling::settings(account, email, key, None),
     }
 }
 
@@ -664,7 +659,7 @@ async fn registration_rules() {
         name: "f".into(),
         provider: "file".into(),
         project: Some("web".into()),
-        credentials: None,
+        settings: cloudbill_core::Settings::default(),
     };
     b.add_account(&admin, file, false).await.unwrap();
 }
@@ -896,11 +891,10 @@ async fn a_warm_engine_reloads_when_data_changes() {
             .unwrap();
         let config = BillingConfig {
             today: Some(date(TODAY)),
-            default_endpoint: Some(sim.endpoint()),
             warm_engine: true,
             ..BillingConfig::default()
         };
-        let b = Billing::open(backend.store().await, registry(), "default", config)
+        let b = Billing::open(backend.store().await, registry(&sim), "default", config)
             .await
             .unwrap();
         setup(&b).await;
@@ -976,14 +970,13 @@ async fn the_answer_cache_keeps_only_answers_within_its_bounds() {
         .unwrap();
     let config = BillingConfig {
         today: Some(date(TODAY)),
-        default_endpoint: Some(sim.endpoint()),
         warm_engine: true,
         answer_max_bytes: 4 << 10,
         ..BillingConfig::default()
     };
     let b = Billing::open(
         Arc::new(cloudbill_store::MemoryStore::new()),
-        registry(),
+        registry(&sim),
         "default",
         config,
     )
@@ -1323,14 +1316,18 @@ async fn the_warm_engine_is_updated_in_place_and_answers_as_a_full_load() {
             .unwrap();
         let config = BillingConfig {
             today: Some(date(TODAY)),
-            default_endpoint: Some(sim.endpoint()),
             warm_engine: true,
             ..BillingConfig::default()
         };
         let store = backend.store().await;
-        let b = Billing::open(Arc::clone(&store), registry(), "default", config.clone())
-            .await
-            .unwrap();
+        let b = Billing::open(
+            Arc::clone(&store),
+            registry(&sim),
+            "default",
+            config.clone(),
+        )
+        .await
+        .unwrap();
         setup(&b).await;
         let year = range("2025-01-01", "2025-07-01");
         let sync = |accounts: &[&str], r| SyncRequest {
@@ -1357,7 +1354,7 @@ async fn the_warm_engine_is_updated_in_place_and_answers_as_a_full_load() {
         let whole = || async {
             let fresh = Billing::open(
                 Arc::clone(&store),
-                registry(),
+                registry(&sim),
                 "default",
                 BillingConfig {
                     warm_engine: false,

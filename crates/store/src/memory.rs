@@ -414,6 +414,17 @@ impl crate::CatalogStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_account_settings(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        settings: &cloudbill_core::Settings,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.account_mut(domain, id)?.settings = settings.clone();
+        Ok(())
+    }
+
     async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.account_mut(domain, id)?;

@@ -240,6 +240,14 @@ pub trait CatalogStore: Send + Sync {
         state: AccountState,
     ) -> Result<(), StoreError>;
 
+    /// Replaces an account's settings (sealed before they are written, bound to its row).
+    async fn set_account_settings(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        settings: &cloudbill_core::Settings,
+    ) -> Result<(), StoreError>;
+
     /// Deletes an account with its assignments, cost records and jobs.
     async fn delete_account(&self, domain: DomainId, id: AccountId) -> Result<(), StoreError>;
 

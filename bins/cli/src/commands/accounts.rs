@@ -1,26 +1,24 @@
 //! `account`: billing accounts (add, list, show, move, enable/disable, delete) and sync output.
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 
-use cloudbill_core::{AccountState, ClientSecret, ServiceAccount};
-use cloudbill_service::{Billing, CredentialsInput, NewAccount, SyncReport};
+use cloudbill_core::{AccountState, ClientSecret, ServiceAccount, Settings};
+use cloudbill_service::{Billing, NewAccount, SyncReport};
 use serde_json::json;
 
-use crate::args::{AccountAction, AddAccount, Format};
+use crate::args::{AccountAction, AddAccount, Format, SettingArgs};
 use crate::render::{self, Grid};
 use crate::CliError;
 
 use super::ADMIN;
 
 pub(super) fn account_json(a: &ServiceAccount, project: &str) -> serde_json::Value {
-    // Credentials are write-only: the key is never printed; account, email and endpoint are.
-    let creds = a
-        .credentials
-        .as_ref()
-        .map(|c| json!({"account": c.account(), "email": c.email(), "endpoint": c.endpoint()}));
+    // Secrets are write-only: their names are shown, never their values.
     json!({
         "id": a.id.to_string(), "name": a.name.as_str(), "provider": a.provider.as_str(),
-        "project": project, "state": a.state.as_str(), "credentials": creds,
+        "project": project, "state": a.state.as_str(),
+        "settings": a.settings.values(),
+        "secrets": a.settings.secret_names().collect::<Vec<_>>(),
     })
 }
 
@@ -56,18 +54,11 @@ pub(super) async fn account_cmd(
             g.row(vec!["provider".into(), a.provider.to_string()]);
             g.row(vec!["project".into(), project_name(a.project)]);
             g.row(vec!["state".into(), a.state.as_str().into()]);
-            if let Some(c) = &a.credentials {
-                g.row(vec![
-                    "cloud account".into(),
-                    if c.account().is_empty() {
-                        "(all linked)".into()
-                    } else {
-                        c.account().into()
-                    },
-                ]);
-                g.row(vec!["email".into(), c.email().into()]);
-                g.row(vec!["key".into(), "*** (write-only)".into()]);
-                g.row(vec!["endpoint".into(), c.endpoint().into()]);
+            for (k, v) in a.settings.values() {
+                g.row(vec![k.clone(), v.clone()]);
+            }
+            for k in a.settings.secret_names() {
+                g.row(vec![k.to_owned(), "*** (write-only)".into()]);
             }
             for h in &history {
                 let from = h
@@ -98,6 +89,15 @@ pub(super) async fn account_cmd(
             b.move_account(&ADMIN, &name, &project, from).await?;
             vec![b.account(&ADMIN, &name).await?]
         }
+        AccountAction::Update {
+            name,
+            settings,
+            verify,
+        } => {
+            let account = b.account(&ADMIN, &name).await?;
+            let update = settings_of(b, account.provider.as_str(), settings).await?;
+            vec![b.update_account(&ADMIN, &name, &update, verify).await?]
+        }
         AccountAction::Enable { name } => vec![
             b.set_account_state(&ADMIN, &name, AccountState::Enabled)
                 .await?,
@@ -119,81 +119,101 @@ pub(super) async fn account_cmd(
         .map(|a| account_json(a, &project_name(a.project)))
         .collect();
     let mut g = Grid::new(
-        &[
-            "name",
-            "provider",
-            "project",
-            "state",
-            "cloud account",
-            "email",
-        ],
+        &["name", "provider", "project", "state", "settings"],
         &[],
         serde_json::Value::Array(json),
     );
     for a in &accounts {
-        let (acc, email) = a
-            .credentials
-            .as_ref()
-            .map_or((String::new(), String::new()), |c| {
-                (
-                    if c.account().is_empty() {
-                        "(all linked)".into()
-                    } else {
-                        c.account().to_owned()
-                    },
-                    c.email().to_owned(),
-                )
-            });
+        let settings: Vec<String> = a
+            .settings
+            .values()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(a.settings.secret_names().map(|k| format!("{k}=***")))
+            .collect();
         g.row(vec![
             a.name.to_string(),
             a.provider.to_string(),
             project_name(a.project),
             a.state.as_str().into(),
-            acc,
-            email,
+            settings.join(" "),
         ]);
     }
     render::print(out, format, &g)
 }
 
 pub(super) async fn add_account(b: &Billing, args: AddAccount) -> Result<ServiceAccount, CliError> {
-    let key = if args.key_stdin {
-        let mut line = zeroize::Zeroizing::new(String::new());
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CliError::Failure(format!("cannot read the key from stdin: {e}")))?;
-        Some(ClientSecret::new(&line)?)
-    } else {
-        args.key.as_deref().map(ClientSecret::new).transpose()?
-    };
-    let has_creds = key.is_some()
-        || args.email.is_some()
-        || args.cloud_account.is_some()
-        || args.endpoint.is_some();
-    let credentials = if has_creds {
-        let key = key.ok_or_else(|| {
-            CliError::Usage("a key is required: give --key-stdin (or --key)".into())
-        })?;
-        let email = args
-            .email
-            .ok_or_else(|| CliError::Usage("an email is required: give --email".into()))?;
-        Some(CredentialsInput {
-            account: args.cloud_account.unwrap_or_default(),
-            email,
-            key,
-            endpoint: args.endpoint,
-        })
-    } else {
-        None
-    };
+    let settings = settings_of(b, &args.provider, args.settings).await?;
     let new = NewAccount {
         name: args.name,
         provider: args.provider,
         project: args.project,
-        credentials,
+        settings,
     };
     Ok(b.add_account(&ADMIN, new, args.verify).await?)
+}
+
+/// The most bytes of secrets read from stdin (a key file's JSON fits many times over).
+const MAX_SECRET_INPUT: u64 = 256 * 1024;
+
+/// The settings the flags give for `provider`: `--setting KEY=VALUE`, Hyperbilling's own
+/// flags (its spelling of `account`, `email`, `key`, `endpoint`), and the secrets on stdin —
+/// the provider's one secret as the input's text, several as a JSON object of them.
+async fn settings_of(b: &Billing, provider: &str, args: SettingArgs) -> Result<Settings, CliError> {
+    let mut settings = Settings::default();
+    for pair in &args.settings {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!(
+                "--setting {:?}: expected KEY=VALUE",
+                cloudbill_core::cut(pair, 40)
+            ))
+        })?;
+        settings = settings.with_value(k.trim(), v);
+    }
+    for (name, value) in [
+        ("account", args.cloud_account),
+        ("email", args.email),
+        ("endpoint", args.endpoint),
+    ] {
+        if let Some(v) = value {
+            settings = settings.with_value(name, &v);
+        }
+    }
+    if let Some(key) = args.key {
+        settings = settings.with_secret("key", ClientSecret::new(&key)?);
+    }
+    if args.secret_stdin {
+        let view = b.provider_view(&ADMIN, provider).await?;
+        let secrets: Vec<&str> = view.spec.secrets().map(|s| s.name).collect();
+        let mut text = zeroize::Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .take(MAX_SECRET_INPUT)
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Failure(format!("cannot read the secret from stdin: {e}")))?;
+        match secrets.as_slice() {
+            [] => {
+                return Err(CliError::Usage(format!(
+                    "provider {provider} has no secret setting: drop --secret-stdin"
+                )))
+            }
+            [one] => settings = settings.with_secret(one, ClientSecret::new(&text)?),
+            several => {
+                let object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|_| {
+                        CliError::Usage(format!(
+                            "provider {provider} has several secrets ({}): give them on stdin as a JSON object",
+                            several.join(", ")
+                        ))
+                    })?;
+                for (k, v) in object {
+                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    settings = settings.with_secret(&k, ClientSecret::new(&v)?);
+                }
+            }
+        }
+    }
+    Ok(settings)
 }
 
 impl From<cloudbill_core::ValidationError> for CliError {

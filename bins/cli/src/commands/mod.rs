@@ -39,10 +39,7 @@ use crate::CliError;
 const ADMIN: Principal = Principal::Admin;
 
 fn config() -> BillingConfig {
-    BillingConfig {
-        default_endpoint: cloudbill_compose::default_endpoint(),
-        ..BillingConfig::default()
-    }
+    BillingConfig::default()
 }
 
 pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -162,7 +159,7 @@ fn creates_database(command: &Command) -> bool {
                 action: BillingAction::Status
             }
             | Command::Provider {
-                action: ProviderAction::List
+                action: ProviderAction::List | ProviderAction::Show { .. }
             }
             | Command::Project {
                 action: ProjectAction::List | ProjectAction::Show { .. }
@@ -241,34 +238,63 @@ async fn provider_cmd(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let entries = match action {
-        ProviderAction::List => b.providers(&ADMIN).await?,
-        ProviderAction::Enable { name } => vec![
-            b.set_provider_state(&ADMIN, &name, ProviderState::Enabled)
-                .await?,
-        ],
-        ProviderAction::Disable { name } => vec![
-            b.set_provider_state(&ADMIN, &name, ProviderState::Disabled)
-                .await?,
-        ],
+    let views = match action {
+        ProviderAction::List => b.provider_views(&ADMIN).await?,
+        ProviderAction::Show { name } => vec![b.provider_view(&ADMIN, &name).await?],
+        ProviderAction::Enable { name } => {
+            let e = b
+                .set_provider_state(&ADMIN, &name, ProviderState::Enabled)
+                .await?;
+            vec![b.provider_view(&ADMIN, e.kind.as_str()).await?]
+        }
+        ProviderAction::Disable { name } => {
+            let e = b
+                .set_provider_state(&ADMIN, &name, ProviderState::Disabled)
+                .await?;
+            vec![b.provider_view(&ADMIN, e.kind.as_str()).await?]
+        }
     };
-    let json = entries
-        .iter()
-        .map(|e| json!({"name": e.kind.as_str(), "display_name": e.kind.display_name(), "state": e.state.as_str()}))
-        .collect();
-    let mut g = Grid::new(
-        &["name", "display name", "state"],
-        &[],
-        serde_json::Value::Array(json),
-    );
-    for e in &entries {
+    let json = json!({"providers": views.iter().map(provider_json).collect::<Vec<_>>()});
+    let mut g = Grid::new(&["kind", "title", "state", "settings"], &[], json);
+    for v in &views {
+        let settings: Vec<String> = v
+            .spec
+            .settings
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}{}{}",
+                    s.name,
+                    if s.required { "*" } else { "" },
+                    if s.secret { " (secret)" } else { "" }
+                )
+            })
+            .collect();
         g.row(vec![
-            e.kind.as_str().into(),
-            e.kind.display_name().into(),
-            e.state.as_str().into(),
+            v.spec.kind.as_str().into(),
+            v.spec.title.into(),
+            if v.enabled { "ENABLED" } else { "DISABLED" }.into(),
+            if settings.is_empty() {
+                "none".into()
+            } else {
+                settings.join(", ")
+            },
         ]);
     }
     render::print(out, format, &g)
+}
+
+/// A provider as `provider list --format json` shows it (the API's shape).
+pub(crate) fn provider_json(v: &cloudbill_service::ProviderView) -> serde_json::Value {
+    json!({
+        "kind": v.spec.kind.as_str(),
+        "title": v.spec.title,
+        "enabled": v.enabled,
+        "settings": v.spec.settings.iter().map(|s| json!({
+            "name": s.name, "description": s.description, "required": s.required,
+            "secret": s.secret, "format": s.kind.describe(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// `forecast` and `anomalies`: analyses over the report engine.

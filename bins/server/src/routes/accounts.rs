@@ -1,11 +1,13 @@
-//! Billing (service) accounts: credentials are write-only.
+//! Billing (service) accounts: a provider's settings, its secrets write-only.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cloudbill_core::{AccountState, ClientSecret, NaiveDate, ServiceAccount};
-use cloudbill_service::{AccountOutcome, CredentialsInput, NewAccount, SyncRequest};
+use cloudbill_core::{AccountState, ClientSecret, NaiveDate, ServiceAccount, Settings};
+use cloudbill_service::{AccountOutcome, NewAccount, SyncRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,7 +18,10 @@ use crate::{ApiError, AppState};
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/service-accounts", get(list).post(create))
-        .route("/service-accounts/{id}", get(show).delete(remove))
+        .route(
+            "/service-accounts/{id}",
+            get(show).delete(remove).patch(update),
+        )
         .route("/service-accounts/{id}/move", post(move_account))
         .route(
             "/service-accounts/{id}/enable",
@@ -31,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sync", post(sync_all))
 }
 
+/// Hyperbilling's spelling of its settings (the API before providers declared theirs).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewCredentials {
@@ -47,8 +53,41 @@ struct NewAccountBody {
     /// `hyperbilling-aws` when absent (or null: every optional field takes null).
     provider: Option<String>,
     project: Option<String>,
+    /// The provider's plain settings (`GET /providers/{kind}` lists them).
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+    /// Its secret settings: write-only, never returned.
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    /// Hyperbilling's `{account, email, key, endpoint}`, the same as its settings.
     credentials: Option<NewCredentials>,
     verify: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAccountBody {
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    verify: Option<bool>,
+}
+
+/// Settings from a body's maps.
+fn settings_of(
+    values: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+) -> Result<Settings, ApiError> {
+    let mut s = Settings::default();
+    for (k, v) in values {
+        s = s.with_value(&k, &v);
+    }
+    for (k, v) in secrets {
+        let secret = ClientSecret::new(&v).map_err(cloudbill_service::ServiceError::from)?;
+        s = s.with_secret(&k, secret);
+    }
+    Ok(s)
 }
 
 #[derive(Deserialize)]
@@ -68,11 +107,13 @@ pub(crate) struct SyncBody {
 }
 
 /// An account as the API shows it: never the key.
+/// An account as the API shows it: its plain settings, and its secrets by name only.
 pub(crate) fn account_json(a: &ServiceAccount) -> Value {
     json!({
         "id": a.id.to_string(), "name": a.name.as_str(), "provider": a.provider.as_str(),
         "project_id": a.project.to_string(), "state": a.state.as_str(),
-        "credentials": a.credentials.as_ref().map(|c| json!({"account": c.account(), "email": c.email(), "endpoint": c.endpoint()})),
+        "settings": a.settings.values(),
+        "secrets": a.settings.secret_names().collect::<Vec<_>>(),
         "created_at": a.created_at.to_rfc3339(),
     })
 }
@@ -100,28 +141,53 @@ async fn create(
     Auth(p): Auth,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let credentials = match body.credentials {
-        Some(c) => Some(CredentialsInput {
-            account: c.account.unwrap_or_default(),
-            email: c.email,
-            key: ClientSecret::new(&c.key).map_err(cloudbill_service::ServiceError::from)?,
-            endpoint: c.endpoint,
-        }),
-        None => None,
-    };
+    let mut settings = settings_of(body.settings, body.secrets)?;
+    if let Some(c) = body.credentials {
+        let legacy = legacy_credentials(c);
+        settings = legacy.merged(&settings);
+    }
     let new = NewAccount {
         name: body.name,
         provider: body
             .provider
             .unwrap_or_else(|| "hyperbilling-aws".to_owned()),
         project: body.project,
-        credentials,
+        settings,
     };
     let a = p
         .billing
         .add_account(&p, new, body.verify.unwrap_or(false))
         .await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))))
+}
+
+/// Hyperbilling's `credentials` object as its settings (`key` the one secret).
+fn legacy_credentials(c: NewCredentials) -> Settings {
+    let mut s = Settings::default().with_value("email", &c.email);
+    if let Some(a) = c.account.filter(|a| !a.trim().is_empty()) {
+        s = s.with_value("account", &a);
+    }
+    if let Some(e) = c.endpoint {
+        s = s.with_value("endpoint", &e);
+    }
+    match ClientSecret::new(&c.key) {
+        Ok(key) => s.with_secret("key", key),
+        Err(_) => s,
+    }
+}
+
+/// `PATCH /service-accounts/{id}`: each setting or secret given replaces the account's.
+async fn update(
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateAccountBody>,
+) -> Result<Json<Value>, ApiError> {
+    let update = settings_of(body.settings, body.secrets)?;
+    let a = p
+        .billing
+        .update_account(&p, &id, &update, body.verify.unwrap_or(false))
+        .await?;
+    Ok(Json(account_json(&a)))
 }
 
 async fn show(Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -15,6 +15,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/billing/enable", post(enable))
         .route("/billing/disable", post(disable))
         .route("/providers", get(providers))
+        .route("/providers/{name}", get(provider))
         .route(
             "/providers/{name}/enable",
             post(|a, name| set_provider(a, name, ProviderState::Enabled)),
@@ -41,15 +42,31 @@ async fn disable(Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     Ok(Json(domain_json(&p.billing.set_billing(&p, false).await?)))
 }
 
-fn provider_json(e: cloudbill_core::ProviderEntry) -> Value {
-    json!({"name": e.kind.as_str(), "display_name": e.kind.display_name(), "state": e.state.as_str()})
+/// A provider as the API shows it: kind, title, state, and the settings an account gives it
+/// (the same shape as `cloudbill provider list --format json`).
+pub(crate) fn provider_json(v: &cloudbill_service::ProviderView) -> Value {
+    json!({
+        "kind": v.spec.kind.as_str(),
+        "title": v.spec.title,
+        "enabled": v.enabled,
+        "settings": v.spec.settings.iter().map(|s| json!({
+            "name": s.name, "description": s.description, "required": s.required,
+            "secret": s.secret, "format": s.kind.describe(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 async fn providers(Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    let list = p.billing.providers(&p).await?;
+    let list = p.billing.provider_views(&p).await?;
     Ok(Json(
-        json!({"items": list.into_iter().map(provider_json).collect::<Vec<_>>()}),
+        json!({"providers": list.iter().map(provider_json).collect::<Vec<_>>()}),
     ))
+}
+
+async fn provider(Auth(p): Auth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(provider_json(
+        &p.billing.provider_view(&p, &name).await?,
+    )))
 }
 
 /// `POST /providers/{name}/enable` and `…/disable`: one handler, the state from the route.
@@ -58,7 +75,8 @@ async fn set_provider(
     Path(name): Path<String>,
     state: ProviderState,
 ) -> Result<Json<Value>, ApiError> {
+    let entry = p.billing.set_provider_state(&p, &name, state).await?;
     Ok(Json(provider_json(
-        p.billing.set_provider_state(&p, &name, state).await?,
+        &p.billing.provider_view(&p, entry.kind.as_str()).await?,
     )))
 }

@@ -48,7 +48,10 @@ pub(crate) fn system_router() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route(
             "/api/openapi.json",
-            get(|| async { axum::Json(crate::openapi::document()) }),
+            get(|State(state): State<AppState>| async move {
+                let providers = state.tenants.default_domain().provider_specs();
+                axum::Json(crate::openapi::document(&providers))
+            }),
         )
 }
 

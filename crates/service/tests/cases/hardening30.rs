@@ -91,13 +91,17 @@ async fn a_budget_that_fires_is_created_without_waiting_for_its_receiver() {
     for background in [true, false] {
         let config = BillingConfig {
             today: Some(date(TODAY)),
-            default_endpoint: Some(sim.endpoint()),
             deliver_in_background: background,
             ..BillingConfig::default()
         };
-        let b = Billing::open(Arc::new(MemoryStore::new()), registry(), "default", config)
-            .await
-            .unwrap();
+        let b = Billing::open(
+            Arc::new(MemoryStore::new()),
+            registry(&sim),
+            "default",
+            config,
+        )
+        .await
+        .unwrap();
         let slow = Arc::new(Slow(Duration::from_secs(2), std::sync::Mutex::new(0)));
         b.set_notifier(slow.clone());
         setup(&b).await;
@@ -214,10 +218,9 @@ async fn the_outbox_counts_cover_every_domain() {
     for domain in ["default", "second"] {
         let config = BillingConfig {
             today: Some(date(TODAY)),
-            default_endpoint: Some(sim.endpoint()),
             ..BillingConfig::default()
         };
-        let b = Billing::open(Arc::clone(&store), registry(), domain, config)
+        let b = Billing::open(Arc::clone(&store), registry(&sim), domain, config)
             .await
             .unwrap();
         setup(&b).await;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use cloudbill_core::{
-    AccountId, AccountState, Assignment, Credentials, Domain, DomainId, NaiveDate, Name, Project,
-    ProjectGroup, ProjectId, ProviderEntry, ProviderKind, ProviderState, ServiceAccount,
+    AccountId, AccountState, Assignment, Domain, DomainId, NaiveDate, Name, Project, ProjectGroup,
+    ProjectId, ProviderEntry, ProviderKind, ProviderState, ServiceAccount, Settings,
 };
 
 use super::costs::bump;
@@ -15,6 +15,21 @@ use crate::sql::{self, corrupt};
 use crate::{DataChange, StoreError};
 
 impl<D: Dialect> SqlStore<D> {
+    /// An account's settings sealed for its row (`None`: none, a `file` account).
+    fn seal_settings(
+        &self,
+        id: AccountId,
+        settings: &Settings,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if settings.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.cipher.seal(
+            settings.to_secret_json().as_bytes(),
+            id.as_uuid().as_bytes(),
+        )?))
+    }
+
     pub(crate) fn account_from(
         &self,
         row: &impl SqlRow,
@@ -23,13 +38,14 @@ impl<D: Dialect> SqlStore<D> {
         let id = AccountId::from_uuid(row.col("id")?);
         let provider: String = row.col("provider")?;
         let state: String = row.col("state")?;
+        // The column keeps its old name: it holds the provider's settings, sealed.
         let sealed: Option<Vec<u8>> = row.col("credentials")?;
-        let credentials = match sealed {
-            None => None,
+        let settings = match sealed {
+            None => Settings::default(),
             Some(blob) => {
                 let plain = self.cipher.open(&blob, id.as_uuid().as_bytes())?;
-                let text = std::str::from_utf8(&plain).map_err(|e| corrupt("credentials", e))?;
-                Some(Credentials::from_secret_json(text)?)
+                let text = std::str::from_utf8(&plain).map_err(|e| corrupt("settings", e))?;
+                Settings::from_secret_json(text)?
             }
         };
         let project = history
@@ -41,7 +57,7 @@ impl<D: Dialect> SqlStore<D> {
             domain: DomainId::from_uuid(row.col("domain_id")?),
             name: name(row, "name", "account name")?,
             provider: provider.parse().map_err(|e| corrupt("provider", e))?,
-            credentials,
+            settings,
             state: match state.as_str() {
                 "ENABLED" => AccountState::Enabled,
                 "DISABLED" => AccountState::Disabled,
@@ -396,13 +412,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         if !self.project_exists(account.domain, account.project).await? {
             return Err(not_found("project", account.project));
         }
-        let sealed = match &account.credentials {
-            Some(c) => Some(self.cipher.seal(
-                c.to_secret_json().as_bytes(),
-                account.id.as_uuid().as_bytes(),
-            )?),
-            None => None,
-        };
+        let sealed = self.seal_settings(account.id, &account.settings)?;
         let mut tx = D::write_tx(&self.pool).await?;
         sqlx::query::<D>(
             "INSERT INTO service_accounts (id, domain_id, name, provider, credentials, state, created_at) \
@@ -474,6 +484,28 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
             "UPDATE service_accounts SET state = $1 WHERE id = $2 AND domain_id = $3",
         )
         .arg(state.as_str())
+        .arg(id.as_uuid())
+        .arg(domain.as_uuid())
+        .run(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(not_found("service account", id));
+        }
+        Ok(())
+    }
+
+    async fn set_account_settings(
+        &self,
+        domain: DomainId,
+        id: AccountId,
+        settings: &Settings,
+    ) -> Result<(), StoreError> {
+        let sealed = self.seal_settings(id, settings)?;
+        let updated = sqlx::query::<D>(
+            "UPDATE service_accounts SET credentials = $1 WHERE id = $2 AND domain_id = $3",
+        )
+        .arg(sealed)
         .arg(id.as_uuid())
         .arg(domain.as_uuid())
         .run(&self.pool)

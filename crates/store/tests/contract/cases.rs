@@ -2,7 +2,7 @@
 
 use cloudbill_core::{
     parse_decimal, AccountState, ChargeCategory, Currency, GroupId, JobState, Money, ProjectGroup,
-    ProjectId, ProviderKind, ProviderState, ServiceAccount,
+    ProjectId, ProviderKind, ProviderState, ServiceAccount, Settings,
 };
 use cloudbill_store::StoreError;
 
@@ -177,10 +177,11 @@ pub async fn accounts_round_trip_with_credentials_and_enforce_names(h: &Harness)
     assert_eq!(back.name, a.name);
     assert_eq!(back.project, web.id);
     assert_eq!(
-        back.credentials, a.credentials,
-        "credentials must round-trip"
+        back.settings, a.settings,
+        "settings (and their secrets) must round-trip"
     );
-    assert_eq!(back.credentials.as_ref().unwrap().key().expose(), SECRET);
+    assert_eq!(back.settings.secret("key").unwrap().expose(), SECRET);
+    assert_eq!(back.settings.value("email"), Some("ops@example.com"));
     assert!(
         !format!("{back:?}").contains(SECRET),
         "Debug must not show the key"
@@ -203,7 +204,7 @@ pub async fn accounts_round_trip_with_credentials_and_enforce_names(h: &Harness)
 
     let file = ServiceAccount {
         provider: ProviderKind::File,
-        credentials: None,
+        settings: Settings::default(),
         ..account_value(d.id, web.id, "focus-import")
     };
     s.create_account(&file).await.unwrap();
@@ -212,7 +213,7 @@ pub async fn accounts_round_trip_with_credentials_and_enforce_names(h: &Harness)
         all.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
         ["aws-main", "focus-import"]
     );
-    assert!(all[1].credentials.is_none());
+    assert!(all[1].settings.is_empty());
 
     s.set_account_state(d.id, a.id, AccountState::Disabled)
         .await

@@ -72,7 +72,7 @@ async fn sqlite_file_never_holds_the_key_in_clear_and_reopens_intact() {
     assert_eq!(d.id, domain_id);
     assert!(d.billing_enabled);
     let a = store.account(domain_id, account_id).await.unwrap();
-    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    assert_eq!(a.settings.secret("key").unwrap().expose(), SECRET);
     let recs = store
         .cost_records(domain_id, range("2025-01-01", "2025-02-01"), None)
         .await
@@ -140,7 +140,7 @@ async fn a_missing_key_is_never_replaced_and_rotation_keeps_every_credential() {
     assert_ne!(new_key, original);
     let store = open(&options).await.unwrap();
     let a = store.account(domain_id, account_id).await.unwrap();
-    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    assert_eq!(a.settings.secret("key").unwrap().expose(), SECRET);
     drop(store);
     std::fs::write(&key_path, &original).unwrap();
     let err = open(&options).await.err().unwrap().to_string();
@@ -160,7 +160,8 @@ async fn a_missing_key_is_never_replaced_and_rotation_keeps_every_credential() {
         .account(domain_id, account_id)
         .await
         .unwrap()
-        .credentials
+        .settings
+        .secret("key")
         .is_some());
     assert_eq!(std::fs::read(&key_path).unwrap(), new_key);
     assert!(!dir.path().join("billing.db.key.new").exists());
@@ -196,7 +197,8 @@ async fn a_missing_key_is_never_replaced_and_rotation_keeps_every_credential() {
         .account(domain_id, account_id)
         .await
         .unwrap()
-        .credentials
+        .settings
+        .secret("key")
         .is_some());
 }
 
@@ -291,7 +293,7 @@ async fn postgres_reopen_keeps_everything() {
     .await
     .unwrap();
     let a = again.account(domain_id, account_id).await.unwrap();
-    assert_eq!(a.credentials.unwrap().key().expose(), SECRET);
+    assert_eq!(a.settings.secret("key").unwrap().expose(), SECRET);
     again.close().await;
     h.cleanup().await;
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use cloudbill_core::{
-    AccountId, AccountState, ChargeCategory, ClientSecret, CostRecord, Credentials, Currency,
-    DateRange, Domain, DomainId, JobId, JobKind, JobState, Money, NaiveDate, Name, Project,
-    ProjectId, ProviderKind, ServiceAccount, SyncJob,
+    AccountId, AccountState, ChargeCategory, ClientSecret, CostRecord, Currency, DateRange, Domain,
+    DomainId, JobId, JobKind, JobState, Money, NaiveDate, Name, Project, ProjectId, ProviderKind,
+    ServiceAccount, Settings, SyncJob,
 };
 use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
 
@@ -127,14 +127,12 @@ pub async fn project(store: &dyn Store, domain: DomainId, n: &str) -> Project {
     p
 }
 
-pub fn credentials() -> Credentials {
-    Credentials::new(
-        "111111111111",
-        "ops@example.com",
-        ClientSecret::new(SECRET).unwrap(),
-        "http://127.0.0.1:9/",
-    )
-    .unwrap()
+pub fn settings() -> Settings {
+    Settings::default()
+        .with_value("account", "111111111111")
+        .with_value("email", "ops@example.com")
+        .with_value("endpoint", "http://127.0.0.1:9/")
+        .with_secret("key", ClientSecret::new(SECRET).unwrap())
 }
 
 pub fn account_value(domain: DomainId, project: ProjectId, n: &str) -> ServiceAccount {
@@ -143,7 +141,7 @@ pub fn account_value(domain: DomainId, project: ProjectId, n: &str) -> ServiceAc
         domain,
         name: name(n),
         provider: ProviderKind::HyperbillingAws,
-        credentials: Some(credentials()),
+        settings: settings(),
         state: AccountState::Enabled,
         project,
         created_at: chrono::Utc::now(),
