@@ -5,8 +5,14 @@ use std::collections::BTreeSet;
 
 /// The packages `package` depends on (normal edges, transitively), by name.
 fn normal_dependencies(package: &str) -> BTreeSet<String> {
+    dependencies_with(package, &[])
+}
+
+/// [`normal_dependencies`] with extra `cargo tree` arguments (features).
+fn dependencies_with(package: &str, extra: &[&str]) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
+        .args(extra)
         .args([
             "tree",
             "--offline",
@@ -51,7 +57,7 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 11] = [
+    let allowed: [(&str, &[&str]); 12] = [
         (
             "cloudbill",
             &[
@@ -60,6 +66,20 @@ fn the_arrows_point_down() {
                 "cloudbill-provider",
                 "cloudbill-hyperbilling",
                 "cloudbill-outbound",
+                "cloudbill-store",
+                "cloudbill-aggregate",
+                "cloudbill-focus",
+                "cloudbill-service",
+                "cloudbill-compose",
+                "cloudbill-notify",
+            ],
+        ),
+        (
+            "cloudbill-web",
+            &[
+                "cloudbill-core",
+                "cloudbill-columnar",
+                "cloudbill-provider",
                 "cloudbill-store",
                 "cloudbill-aggregate",
                 "cloudbill-focus",
@@ -128,6 +148,88 @@ fn the_arrows_point_down() {
             "{package} depends on {extra:?}, which ARCHITECTURE.md forbids"
         );
     }
+}
+
+/// The facade is a library of libraries: with every feature on, no binary's package is in
+/// its tree (the server's HTTP surface is the `cloudbill-web` library).
+#[test]
+fn the_facade_depends_on_no_binary_package() {
+    let deps = dependencies_with("cloudbill", &[]);
+    let all = {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "tree",
+                "--offline",
+                "-p",
+                "cloudbill",
+                "--all-features",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        all.contains("cloudbill-web"),
+        "the server feature brings the web crate: {all}"
+    );
+    for binary in ["cloudbill-cli", "cloudbill-server", "cloudbill-demo"] {
+        assert!(
+            !deps.contains(binary)
+                && !all
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(binary)),
+            "the facade depends on {binary}"
+        );
+    }
+}
+
+/// Lines of the `.rs` files under `dir`, each file with its count.
+fn rust_lines(dir: &std::path::Path) -> Vec<(std::path::PathBuf, usize)> {
+    let mut out = Vec::new();
+    visit(dir, &mut |path, text| {
+        out.push((path.to_owned(), text.lines().count()))
+    });
+    out
+}
+
+/// `bins/server` keeps flags, composition and serving; the product is in libraries.
+#[test]
+fn the_server_binary_stays_thin() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let files = rust_lines(&root.join("bins/server/src"));
+    assert!(!files.is_empty());
+    let total: usize = files.iter().map(|(_, n)| n).sum();
+    assert!(total < 1000, "bins/server/src has {total} lines: {files:?}");
+}
+
+/// No library source file over 800 lines (nor the CLI's): a file that grows past it splits
+/// by concern.
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut long = Vec::new();
+    for dir in ["crates", "bins"] {
+        for (path, lines) in rust_lines(&root.join(dir)) {
+            let in_src = path.components().any(|c| c.as_os_str() == "src");
+            if in_src && lines > 800 {
+                long.push(format!("{}: {lines}", path.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{long:#?}");
 }
 
 #[test]

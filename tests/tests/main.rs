@@ -9,4 +9,5 @@
 )]
 
 mod crate_map;
+mod plugin;
 mod scenarios;

@@ -130,7 +130,7 @@ async fn the_cli_and_the_server_answer_alike_on_one_database() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = cloudbill_server::app(cloudbill_server::AppState::new(billing));
+    let app = cloudbill_web::app(cloudbill_web::AppState::new(billing));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let from_server: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/api/v1/billing/query"))

@@ -51,7 +51,7 @@ struct Args {
     answer_cache_mb: u64,
     /// The most amounts (each period's and each total) one report answer holds; a bigger one
     /// is refused with 422 `answer_too_large`, saying how to page it.
-    #[arg(long, env = "CLOUDBILL_MAX_ANSWER_CELLS", default_value_t = cloudbill_server::DEFAULT_MAX_ANSWER_CELLS, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, env = "CLOUDBILL_MAX_ANSWER_CELLS", default_value_t = cloudbill_web::DEFAULT_MAX_ANSWER_CELLS, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     max_answer_cells: u64,
     /// Hours between scheduled syncs.
     #[arg(long, env = "CLOUDBILL_SYNC_EVERY_HOURS", default_value_t = 6)]
@@ -174,7 +174,7 @@ async fn run(args: Args) -> Result<(), String> {
         billing.clone(),
         usize::try_from(args.engine_memory_mb << 20).unwrap_or(usize::MAX),
     );
-    let mut state = cloudbill_server::AppState::with_tenants(tenants.clone());
+    let mut state = cloudbill_web::AppState::with_tenants(tenants.clone());
     state.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
     state.max_answer_cells = args.max_answer_cells;
     // Not ready until the warm engine is loaded: a load balancer sends no traffic to a replica
@@ -230,14 +230,14 @@ async fn run(args: Args) -> Result<(), String> {
         })
     };
     let mut stop = rx.clone();
-    let app = cloudbill_server::app(state);
-    let limits = cloudbill_server::ServeLimits {
+    let app = cloudbill_web::app(state);
+    let limits = cloudbill_web::ServeLimits {
         max_connections: usize::from(args.max_connections),
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
     };
     tokio::spawn(shutdown_signal(tx));
-    cloudbill_server::serve(listener, app, limits, async move {
+    cloudbill_web::serve(listener, app, limits, async move {
         let _ = stop.wait_for(|v| *v).await;
     })
     .await;

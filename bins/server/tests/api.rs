@@ -418,7 +418,7 @@ async fn errors_have_one_shape_and_the_right_status() {
         "invalid",
         "limit",
     );
-    let big = "x".repeat(cloudbill_server::BODY_LIMIT + 10);
+    let big = "x".repeat(cloudbill_web::BODY_LIMIT + 10);
     let resp = s
         .http
         .post(s.url("/api/v1/projects"))

@@ -219,9 +219,9 @@ async fn sync_ranges_are_bounded() {
 async fn requests_have_a_deadline() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = Server::start().await;
-    let mut state = cloudbill_server::AppState::new(s.billing.clone());
+    let mut state = cloudbill_web::AppState::new(s.billing.clone());
     state.request_timeout = std::time::Duration::from_millis(300);
-    let app = cloudbill_server::app(state);
+    let app = cloudbill_web::app(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -378,7 +378,7 @@ async fn cookie_requests_from_another_site_are_refused() {
 /// Serves `s`'s application with `limits` on a fresh port; the sender stops it.
 async fn serve_with(
     s: &Server,
-    limits: cloudbill_server::ServeLimits,
+    limits: cloudbill_web::ServeLimits,
 ) -> (
     std::net::SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -386,9 +386,9 @@ async fn serve_with(
 ) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = cloudbill_server::app(cloudbill_server::AppState::new(s.billing.clone()));
+    let app = cloudbill_web::app(cloudbill_web::AppState::new(s.billing.clone()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(cloudbill_server::serve(listener, app, limits, async move {
+    let task = tokio::spawn(cloudbill_web::serve(listener, app, limits, async move {
         let _ = stopped.await;
     }));
     (addr, stop, task)
@@ -417,7 +417,7 @@ async fn read_until_closed(sock: &mut tokio::net::TcpStream) -> (String, std::ti
 async fn connections_are_bounded_in_number_and_time() {
     use tokio::io::AsyncWriteExt;
     let s = Server::start().await;
-    let limits = cloudbill_server::ServeLimits {
+    let limits = cloudbill_web::ServeLimits {
         max_connections: 2,
         header_read_timeout: std::time::Duration::from_millis(300),
         shutdown_grace: std::time::Duration::from_millis(500),
@@ -480,11 +480,11 @@ async fn connections_are_bounded_in_number_and_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_too_large_answer_is_refused_with_how_to_page_it() {
     let s = Server::start().await;
-    let mut state = cloudbill_server::AppState::new(s.billing.clone());
+    let mut state = cloudbill_web::AppState::new(s.billing.clone());
     state.max_answer_cells = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = cloudbill_server::app(state);
+    let app = cloudbill_web::app(state);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let post = |body: serde_json::Value| {
         let http = s.http.clone();

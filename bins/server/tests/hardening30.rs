@@ -294,16 +294,14 @@ async fn a_handler_that_panics_gets_a_500_and_the_server_keeps_serving() {
             }),
         )
         .route("/fine", axum::routing::get(|| async { "fine" }));
-    let app = cloudbill_server::with_middleware(
-        routes,
-        cloudbill_server::AppState::new(s.billing.clone()),
-    );
+    let app =
+        cloudbill_web::with_middleware(routes, cloudbill_web::AppState::new(s.billing.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(cloudbill_server::serve(
+    tokio::spawn(cloudbill_web::serve(
         listener,
         app,
-        cloudbill_server::ServeLimits::default(),
+        cloudbill_web::ServeLimits::default(),
         std::future::pending(),
     ));
     // One connection for every request (the pool keeps it alive).

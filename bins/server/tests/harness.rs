@@ -211,9 +211,9 @@ impl Server {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = cloudbill_server::AppState::new(billing.clone());
+        let state = cloudbill_web::AppState::new(billing.clone());
         let ready = state.ready.clone();
-        let app = cloudbill_server::app(state);
+        let app = cloudbill_web::app(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -1,6 +1,6 @@
 //! `/api/openapi.json`: valid OpenAPI 3.1, and every documented route is really served.
 
-use cloudbill_server::openapi::ROUTES;
+use cloudbill_web::openapi::ROUTES;
 
 use crate::harness::Server;
 

@@ -2,10 +2,10 @@
 //! data on any route; system-admin tokens manage domains and read no billing data; a disabled
 //! domain's tokens are refused.
 
-use cloudbill_server::openapi::{Access, ROUTES};
 use cloudbill_service::{
     BillFormat, BillSource, ImportOptions, NewAccount, Principal, SystemAdmin, Tenants,
 };
+use cloudbill_web::openapi::{Access, ROUTES};
 use serde_json::{json, Value};
 
 use crate::harness::Server;

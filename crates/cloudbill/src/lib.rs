@@ -310,61 +310,34 @@ pub mod focus {
 /// ```
 #[cfg(feature = "server")]
 pub mod server {
-    pub use cloudbill_server::AppState;
+    pub use cloudbill_web::AppState;
 
     /// The API (`/api/v1/…`, `/api/openapi.json`) and the dashboard over `state`.
     pub fn router(state: AppState) -> axum::Router {
-        cloudbill_server::app(state)
+        cloudbill_web::app(state)
     }
 }
 
-/// What can go wrong opening billing with [`open`].
-#[derive(Debug)]
-pub enum OpenError {
-    /// The database could not be opened (bad URL, wrong key, unreachable server, …).
-    Store(store::StoreError),
-    /// A provider could not be set up.
-    Provider(String),
-    /// The service refused (say, a bad domain name).
-    Service(ServiceError),
-}
+/// What can go wrong opening billing with [`open`]: the store would not open (its URL shown
+/// without a password), a provider could not be set up, the service refused (a bad domain
+/// name), or an environment variable holds a value cloudbill does not accept.
+pub use cloudbill_compose::ComposeError as OpenError;
 
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Store(e) => write!(f, "cannot open the store: {e}"),
-            OpenError::Provider(e) => write!(f, "cannot set up a provider: {e}"),
-            OpenError::Service(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Store(e) => Some(e),
-            OpenError::Service(e) => Some(e),
-            OpenError::Provider(_) => None,
-        }
-    }
-}
-
-/// Every provider this build has (Hyperbilling with feature `hyperbilling`, configured from
-/// the environment as the CLI is); bill files need none.
+/// Every provider this build has (Hyperbilling with feature `hyperbilling`), configured from
+/// the environment as the binaries are (`CLOUDBILL_HYPERBILLING_ENDPOINT`,
+/// `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS`); bill files need none.
+///
+/// # Errors
+/// A provider that cannot be set up.
 pub fn providers() -> Result<ProviderRegistry, OpenError> {
-    #[cfg(feature = "hyperbilling")]
-    {
-        let hyperbilling = hyperbilling::Hyperbilling::new(hyperbilling::ClientConfig::default())
-            .map_err(|e| OpenError::Provider(e.to_string()))?;
-        Ok(ProviderRegistry::new().with(std::sync::Arc::new(hyperbilling)))
-    }
-    #[cfg(not(feature = "hyperbilling"))]
-    Ok(ProviderRegistry::new())
+    cloudbill_compose::providers()
 }
 
 /// Billing for `domain` on the database at `url` — `memory:`, `sqlite://PATH` (created on
 /// first use, with a key file `PATH.key` for the credentials unless `CLOUDBILL_SECRET_KEY` is
-/// set) or `postgres://…` — with every provider this build has.
+/// set) or `postgres://…` — with every provider this build has, opened by the same
+/// composition root as the `cloudbill` and `cloudbill-server` binaries (the same environment
+/// variables, the same provider settings, notifications sent with feature `notify`).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -380,18 +353,21 @@ pub fn providers() -> Result<ProviderRegistry, OpenError> {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+/// [`OpenError`].
 pub async fn open(url: &str, domain: &str) -> Result<Billing, OpenError> {
-    let options = store::OpenOptions {
-        url: url.to_owned(),
-        secret_key: std::env::var(cloudbill_store::SECRET_KEY_ENV)
-            .ok()
-            .filter(|k| !k.is_empty())
-            .map(Into::into),
-        key_dir: None,
-        create: true,
-    };
-    let store = store::open(&options).await.map_err(OpenError::Store)?;
-    Billing::open(store, providers()?, domain, BillingConfig::default())
-        .await
-        .map_err(OpenError::Service)
+    cloudbill_compose::open(cloudbill_compose::Settings::new(url, domain)).await
 }
+
+/// [`open`] with settings of one's own: service tunables, one's own providers beside the
+/// build's, `create: false` to refuse a missing database.
+///
+/// # Errors
+/// [`OpenError`].
+pub async fn open_with(settings: OpenSettings) -> Result<Billing, OpenError> {
+    cloudbill_compose::open(settings).await
+}
+
+/// What [`open_with`] opens.
+pub use cloudbill_compose::Settings as OpenSettings;

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "hyperbilling")]
 use cloudbill_hyperbilling::{ClientConfig, Hyperbilling};
 use cloudbill_provider::ProviderRegistry;
 use cloudbill_service::{Billing, BillingConfig, ServiceError};
@@ -142,12 +143,19 @@ pub fn default_endpoint() -> Option<String> {
 /// The providers this build ships, configured from the environment: **one line each** —
 /// adding a provider is its crate and its line here.
 pub fn providers() -> Result<ProviderRegistry, ComposeError> {
-    let failed = |e: cloudbill_provider::ProviderError| ComposeError::Provider(e.to_string());
-    Ok(ProviderRegistry::new().with(Arc::new(
-        Hyperbilling::new(hyperbilling_config()).map_err(failed)?,
-    )))
+    #[cfg_attr(not(feature = "hyperbilling"), allow(unused_mut))]
+    let mut registry = ProviderRegistry::new();
+    #[cfg(feature = "hyperbilling")]
+    {
+        let failed = |e: cloudbill_provider::ProviderError| ComposeError::Provider(e.to_string());
+        registry = registry.with(Arc::new(
+            Hyperbilling::new(hyperbilling_config()).map_err(failed)?,
+        ));
+    }
+    Ok(registry)
 }
 
+#[cfg(feature = "hyperbilling")]
 /// Hyperbilling's client settings from the environment (`CLOUDBILL_HYPERBILLING_ENDPOINT`,
 /// `CLOUDBILL_ALLOW_LINK_LOCAL_ENDPOINTS`).
 pub fn hyperbilling_config() -> ClientConfig {
@@ -184,18 +192,21 @@ pub async fn open(settings: Settings) -> Result<Billing, ComposeError> {
         config.public_url = std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty());
     }
     apply_environment(&mut config)?;
+    #[cfg(feature = "notify")]
     let senders = notifier(&config)?;
     let mut registry = providers()?;
     for extra in settings.providers {
         registry = registry.with(extra);
     }
     let billing = Billing::open(store, registry, &settings.domain, config).await?;
+    #[cfg(feature = "notify")]
     billing.set_notifier(Arc::new(senders));
     Ok(billing)
 }
 
 /// The notification senders (webhook, Slack, e-mail), configured from `config` and the
 /// environment.
+#[cfg(feature = "notify")]
 pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, ComposeError> {
     let mut senders = cloudbill_notify::SenderConfig {
         timeout: config.delivery.attempt_timeout,
@@ -204,8 +215,8 @@ pub fn notifier(config: &BillingConfig) -> Result<cloudbill_notify::Senders, Com
     if let Some(from) = std::env::var(MAIL_FROM_ENV).ok().filter(|f| !f.is_empty()) {
         senders.mail_from = from;
     }
-    // The provider client's switch: one policy for every outbound call.
-    senders.allow_link_local = ClientConfig::from_env().allow_link_local;
+    // One policy for every outbound call (providers and receivers).
+    senders.allow_link_local = cloudbill_outbound::allow_link_local_from_env();
     cloudbill_notify::Senders::new(senders).map_err(ComposeError::Provider)
 }
 

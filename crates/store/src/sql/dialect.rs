@@ -244,6 +244,7 @@ dialect!(sqlx::Sqlite, false, no_feed, |pool| pool
 dialect!(sqlx::Postgres, true, pg_feed, |pool| pool.begin());
 
 /// SQLite has no notifications: processes poll the data version.
+#[cfg(feature = "sqlite")]
 async fn no_feed(_: &Pool<sqlx::Sqlite>) -> Result<Option<crate::ChangeFeed>, sqlx::Error> {
     Ok(None)
 }

@@ -1,7 +1,12 @@
-//! `cloudbill-server`: the REST API under `/api/v1`, the billing dashboard, health and metrics.
-//! Thin: routing, authentication, (de)serialization and HTML; behaviour is `cloudbill-service`.
+//! cloudbill's HTTP surface as a library: the REST API under `/api/v1`, API-token auth, the
+//! billing dashboard and explorer, health and metrics, the OpenAPI document, and the
+//! connection loop (`serve`). The `cloudbill-server` binary composes it with flags and the
+//! store; an embedder mounts [`app`] in its own axum application (the facade's `server`
+//! feature). Thin: routing, authentication, (de)serialization and HTML; behaviour is
+//! `cloudbill-service`.
 //!
-//! **Architecture invariant:** only this crate knows HTTP status codes (`error.rs`).
+//! **Architecture invariant:** only this crate knows HTTP status codes (`error.rs`); it opens
+//! no store and reads no flag (that is the binary's).
 
 mod auth;
 mod dashboard;
