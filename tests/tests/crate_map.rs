@@ -200,7 +200,7 @@ fn the_facade_depends_on_no_binary_package() {
 fn rust_lines(dir: &std::path::Path) -> Vec<(std::path::PathBuf, usize)> {
     let mut out = Vec::new();
     visit(dir, &mut |path, text| {
-        out.push((path.to_owned(), text.lines().count()))
+        out.push((path.to_owned(), text.lines().count()));
     });
     out
 }

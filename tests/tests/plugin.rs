@@ -46,7 +46,11 @@ impl BillingProvider for AcmeCloud {
     }
 
     async fn verify(&self, settings: &Settings) -> Result<Vec<String>, ProviderError> {
-        if settings.secret("token").map(|t| t.expose()) != Some(TOKEN) {
+        if settings
+            .secret("token")
+            .map(cloudbill_core::ClientSecret::expose)
+            != Some(TOKEN)
+        {
             return Err(ProviderError::Unauthorized {
                 provider: "Acme Cloud",
                 account: settings.value("tenant").unwrap_or_default().to_owned(),
@@ -85,10 +89,10 @@ impl BillingProvider for AcmeCloud {
             effective_cost: None,
             list_cost: None,
             charge_category: ChargeCategory::Usage,
-            tags: Default::default(),
-            attributes: Default::default(),
-            measures: Default::default(),
-            extensions: Default::default(),
+            tags: std::collections::BTreeMap::default(),
+            attributes: std::collections::BTreeMap::default(),
+            measures: std::collections::BTreeMap::default(),
+            extensions: std::collections::BTreeMap::default(),
         };
         Ok(window
             .iter_days()
@@ -131,6 +135,7 @@ impl Api {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // One story: listed, refused, added, synced, reported.
 async fn a_provider_defined_in_a_test_is_listed_added_synced_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("billing.db").display());

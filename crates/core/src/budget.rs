@@ -469,8 +469,10 @@ pub fn check_secret_url(what: &'static str, raw: &str) -> Result<url::Url, Valid
 fn shown_url(raw: &str) -> String {
     match url::Url::parse(raw.trim()) {
         Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("***");
-            let _ = u.set_password(None);
+            // A URL that cannot hold a user refuses the change: then nothing of it is shown.
+            if u.set_username("***").is_err() || u.set_password(None).is_err() {
+                return "***".into();
+            }
             u.to_string()
         }
         Ok(_) => raw.to_owned(),

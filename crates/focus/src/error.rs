@@ -89,4 +89,13 @@ pub enum ImportError {
         /// File name.
         file: String,
     },
+    /// A thread reading or encoding the file failed (a bug): the import stops rather than
+    /// report a bill with rows missing.
+    #[error("{file}: the import stopped: {message} (nothing was written)")]
+    Worker {
+        /// File name.
+        file: String,
+        /// Which thread, and its panic message.
+        message: String,
+    },
 }

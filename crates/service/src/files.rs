@@ -145,19 +145,41 @@ impl Billing {
                 account.name
             )));
         }
+        // Renewed every third of its life; when another process holds it now (or no renewal
+        // got through for a whole life), the import stops before it commits.
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renewal = {
             let (store, holder, id) = (Arc::clone(store), holder.clone(), account.id);
+            let lost = Arc::clone(&lost);
+            let name = account.name.to_string();
             tokio::spawn(async move {
+                let mut renewed = std::time::Instant::now();
                 loop {
                     tokio::time::sleep(ttl / 3).await;
-                    let _ = store
+                    match store
                         .try_lease(id, &holder, Utc::now(), lease_until())
-                        .await;
+                        .await
+                    {
+                        Ok(true) => renewed = std::time::Instant::now(),
+                        Ok(false) => {
+                            tracing::error!(account = %name, "another process took the import's lease");
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
+                        Err(e) if renewed.elapsed() >= ttl => {
+                            tracing::error!(account = %name, error = %e, "the import's lease lapsed: no renewal got through");
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(account = %name, error = %e, "could not renew the import's lease; trying again");
+                        }
+                    }
                 }
             })
         };
         let result = self
-            .import_leased(&account, format, open, file_name, options)
+            .import_leased(&account, format, open, file_name, options, &lost)
             .await;
         renewal.abort();
         if let Err(e) = store.release_lease(account.id, &holder).await {
@@ -173,6 +195,7 @@ impl Billing {
         open: BillSource,
         file_name: &str,
         options: ImportOptions,
+        lost: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<ImportReport, ServiceError> {
         let store = &self.inner.store;
         self.close_interrupted_jobs(account, JobId::new()).await;
@@ -187,7 +210,7 @@ impl Billing {
         store.save_job(&job).await?;
         let mut finished = job.clone();
         let result = self
-            .stream_into_store(account.id, job.id, format, &open, file_name, options)
+            .stream_into_store(account, job.id, format, &open, file_name, options, lost)
             .await;
         finished.finished_at = Some(self.now());
         let (outcome, summary, held) = match result {
@@ -238,14 +261,16 @@ impl Billing {
 
     /// Streams the file's partitions into one transaction. The producer ends the stream with
     /// `Chunk::End` only when the whole file was read and valid; anything else rolls back.
+    #[allow(clippy::too_many_arguments)] // One import's wiring, passed once.
     async fn stream_into_store(
         &self,
-        account: cloudbill_core::AccountId,
+        account: &ServiceAccount,
         job: JobId,
         format: BillFormat,
         open: &BillSource,
         file_name: &str,
         options: ImportOptions,
+        lost: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<
         (
             cloudbill_store::WriteOutcome,
@@ -272,6 +297,8 @@ impl Billing {
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
         let (name, open) = (file_name.to_owned(), Arc::clone(open));
+        let (lease, account_name) = (Arc::clone(lost), account.name.to_string());
+        let lease_lost = move || lease.load(std::sync::atomic::Ordering::SeqCst);
         let producer = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let source =
                 open().map_err(|e| ServiceError::Invalid(format!("cannot read {name}: {e}")))?;
@@ -287,6 +314,9 @@ impl Billing {
                 options,
                 IMPORT_SPILL_BYTES,
                 |partition| {
+                    if lease_lost() {
+                        return false;
+                    }
                     if closed.contains(&partition.month()) {
                         match cloudbill_columnar::Partition::decode(partition.as_bytes())
                             .and_then(|p| p.daily_totals())
@@ -309,7 +339,15 @@ impl Billing {
                     "a closed month's partition: {e}"
                 )));
             }
+            // Checked last, before the commit: a lost lease means another process may be
+            // writing this account, so nothing of this import is kept.
+            if lease_lost() {
+                return Err(ServiceError::Conflict(format!(
+                    "the import of account {account_name} lost its lease to another process; nothing was written (import it again)"
+                )));
+            }
             if !receiver_gone {
+                // A receiver gone has failed already; the store's error says why.
                 let _ = tx.blocking_send(Chunk::End);
             }
             Ok((summary, held))
@@ -317,7 +355,7 @@ impl Billing {
         let written = self
             .inner
             .store
-            .replace_window_streamed(domain, account, job, options.window, &mut rx)
+            .replace_window_streamed(domain, account.id, job, options.window, &mut rx)
             .await;
         drop(rx);
         let read = producer

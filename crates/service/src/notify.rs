@@ -156,9 +156,11 @@ pub struct DeliveryCounts {
 
 impl Billing {
     /// Sets how notifications are sent (the binaries' HTTP/SMTP notifier). Without one,
-    /// events stay in the outbox until a process that has one delivers them.
-    pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) {
-        let _ = self.inner.notifier.set(notifier);
+    /// events stay in the outbox until a process that has one delivers them. Set once: a
+    /// second call is refused (`false`) and the first notifier stays, so deliveries under way
+    /// never change senders halfway.
+    pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) -> bool {
+        self.inner.notifier.set(notifier).is_ok()
     }
 
     /// Adds a notification channel (admin only). Nothing is sent; `test_channel` tries it.

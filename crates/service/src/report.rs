@@ -63,6 +63,7 @@ pub async fn on_cpu<T: Send + 'static>(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        // The caller stopped waiting (its request ended): nobody needs the answer.
         let _ = tx.send(done);
     });
     jobs.send(job)

@@ -480,6 +480,22 @@ impl Billing {
                 .fetch(settings, scope, window)
                 .await
                 .map_err(|e| (e.into(), done))?;
+            // The lease is renewed before each write (a fetch may take long): when another
+            // process holds it now, the sync stops before writing (the windows written stay:
+            // each is whole).
+            let renewed = store
+                .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
+                .await
+                .map_err(|e| (e.into(), done))?;
+            if !renewed {
+                return Err((
+                    ServiceError::Conflict(format!(
+                        "the sync of account {} lost its lease to another process after {done} window(s); the windows written are kept, sync again for the rest",
+                        account.name
+                    )),
+                    done,
+                ));
+            }
             // Days of closed months are kept as stored; what the provider restated there is
             // held, recorded on the job.
             let parts = crate::periods::split(window, &closed);
@@ -514,10 +530,6 @@ impl Billing {
                 );
             }
             observer.window_done(account.name.as_str(), rows);
-            // Keep the lease alive on long syncs.
-            let _ = store
-                .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
-                .await;
         }
         self.record_held(job, &held).await.map_err(|e| (e, 0))?;
         Ok(())

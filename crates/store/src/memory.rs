@@ -642,12 +642,10 @@ impl crate::CostStore for MemoryStore {
         visit: &'v mut crate::store::SinkRef<'v>,
     ) -> Result<(), StoreError> {
         for (account, blob) in self.cost_partitions(domain, None).await? {
-            let Some(month) = cloudbill_columnar::Partition::decode(&blob)
-                .ok()
-                .map(|p| p.month)
-            else {
-                continue;
-            };
+            // A partition that does not decode is a broken store, never a slice to skip.
+            let month = cloudbill_columnar::Partition::decode(&blob)
+                .map_err(|e| StoreError::Corrupt(format!("a cost partition: {e}")))?
+                .month;
             if crate::store::in_slices(slices, account, month) && !visit.partition(account, &blob) {
                 break;
             }

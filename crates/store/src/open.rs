@@ -39,7 +39,10 @@ pub fn default_data_dir() -> PathBuf {
 pub fn redacted_url(url: &str) -> String {
     match url::Url::parse(url.trim()) {
         Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+            // A URL that cannot hold a password refuses the change: then none of it is shown.
+            if parsed.set_password(Some("***")).is_err() {
+                return "***".into();
+            }
             parsed.to_string()
         }
         Ok(_) => url.trim().to_owned(),

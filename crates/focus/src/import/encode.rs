@@ -146,11 +146,11 @@ pub fn encode_bill<R: Read + Send>(
             let (tx, rx) = mpsc::sync_channel::<Vec<csv::StringRecord>>(2);
             to_workers.push(tx);
             let (ctx, out, recycle, stop) = (&ctx, out_tx.clone(), recycle_tx.clone(), &stop);
-            handles.push(
-                scope.spawn(move || {
-                    mapper(ctx, width, options, spill_bytes, rx, &out, &recycle, stop)
-                }),
-            );
+            handles.push(scope.spawn(move || {
+                #[cfg(test)]
+                tests::fail_on_purpose(file);
+                mapper(ctx, width, options, spill_bytes, rx, &out, &recycle, stop)
+            }));
         }
         drop((out_tx, recycle_tx));
         let stop = &stop;
@@ -160,6 +160,7 @@ pub fn encode_bill<R: Read + Send>(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
+                // No batch back yet (or none will come): a new one.
                 let mut batch = recycle_rx.try_recv().unwrap_or_default();
                 batch.resize_with(BATCH, csv::StringRecord::new);
                 let mut filled = 0;
@@ -195,14 +196,37 @@ pub fn encode_bill<R: Read + Send>(
                 stop.store(true, Ordering::Relaxed);
             }
         }
-        let outcomes: Vec<MapperOutcome> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
-        let read = reader_thread.join().unwrap_or(Ok(0));
+        // A thread that panicked fails the whole import: its rows are not in the stream, so
+        // a success would be a bill with rows missing.
+        let failed = |what: &str, panic: Box<dyn std::any::Any + Send>| ImportError::Worker {
+            file: file.to_owned(),
+            message: format!("{what} failed: {}", panic_message(panic.as_ref())),
+        };
+        let mut outcomes = Vec::with_capacity(handles.len());
+        let mut worker_failure = None;
+        for h in handles {
+            match h.join() {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(panic) => worker_failure = Some(failed("an encoder thread", panic)),
+            }
+        }
+        let read = match (reader_thread.join(), worker_failure) {
+            (_, Some(failure)) => Err(failure),
+            (Ok(read), None) => read,
+            (Err(panic), None) => Err(failed("the reader thread", panic)),
+        };
         (read, outcomes)
     });
     merge(file, options, read, outcomes)
+}
+
+/// The text of a panic's payload (`panic!` with a message or a format string).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
 }
 
 /// The summary of [`encode_bill`] from what the reader and the mappers saw: the first bad
@@ -242,4 +266,59 @@ pub(super) fn merge(
         return Ok(rows.bill);
     }
     rows.finish(file)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// A file of this name makes each encoder thread panic as it starts.
+    const PANICKING_FILE: &str = "panic-in-a-worker.csv";
+
+    pub(in crate::import) fn fail_on_purpose(file: &str) {
+        assert!(file != PANICKING_FILE, "a mapper failed (injected)");
+    }
+
+    /// A panicked encoder fails the import (it used to join as an empty result, and the
+    /// import reported success with that thread's rows missing).
+    #[test]
+    fn a_panicking_worker_fails_the_import() {
+        let mut csv = String::from(
+            "BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ServiceName,RegionId,SubAccountId\n",
+        );
+        for day in 1..=27 {
+            writeln!(
+                csv,
+                "1.5,USD,2025-02-{day:02}T00:00:00Z,2025-02-{:02}T00:00:00Z,Usage,AmazonEC2,us-east-1,111111111111",
+                day + 1
+            )
+            .unwrap();
+        }
+        let mut emitted = 0;
+        let run = |file: &str, emitted: &mut usize| {
+            encode_bill(
+                csv.as_bytes(),
+                file,
+                BillFormat::Focus,
+                ImportOptions::default(),
+                1 << 20,
+                |_| {
+                    *emitted += 1;
+                    true
+                },
+            )
+        };
+        let ok = run("bill.csv", &mut emitted).expect("the same file imports");
+        assert_eq!(ok.rows, 27);
+        let err = run(PANICKING_FILE, &mut emitted).unwrap_err();
+        assert!(matches!(err, ImportError::Worker { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("an encoder thread failed: a mapper failed (injected)")
+                && text.contains("nothing was written"),
+            "{text}"
+        );
+    }
 }

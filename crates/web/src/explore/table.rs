@@ -118,6 +118,7 @@ pub(super) fn table(
         let grouped = rest.as_ref().is_some_and(|r| std::ptr::eq(r, line));
         let filter = (key != "total" && !grouped).then_some((key, line.name.as_str()));
         let api = v.api(v.range, filter);
+        // Writing to a String cannot fail.
         let _ = if grouped {
             write!(
                 out,
