@@ -15,6 +15,7 @@ mod crypto;
 mod error;
 mod memory;
 mod open;
+mod rules;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 mod store;
