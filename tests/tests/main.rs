@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod clock;
 mod crate_map;
 mod plugin;
 mod scenarios;

@@ -180,8 +180,9 @@ pub(crate) fn matches(name: &Name, id: uuid::Uuid, key: &str) -> bool {
 impl Billing {
     /// The service's clock: "today" (`BillingConfig::today` when set, for tests and replays)
     /// for every date a use case defaults, and the instants it records. Leases keep the real
-    /// time: they are measured against other processes.
-    pub(crate) fn today(&self) -> NaiveDate {
+    /// time: they are measured against other processes. Every surface (CLI, API, dashboard)
+    /// asks this clock for the day, so `CLOUDBILL_TODAY` moves them all.
+    pub fn today(&self) -> NaiveDate {
         self.inner
             .config
             .today

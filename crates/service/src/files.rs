@@ -378,28 +378,7 @@ impl Billing {
         range: DateRange,
         projects: &[String],
     ) -> Result<Vec<ExportedRecord>, ServiceError> {
-        self.require_billing().await?;
-        let mut wanted = Vec::new();
-        for key in projects {
-            wanted.push(self.project(p, key).await?.id);
-        }
-        if wanted.is_empty() {
-            if let Principal::ProjectMember { .. } = p {
-                return Err(ServiceError::Forbidden(
-                    "exporting the whole domain is for domain admins; name one of your projects"
-                        .into(),
-                ));
-            }
-        }
-        let accounts = self.inner.store.accounts(self.domain_id()).await?;
-        let all_projects = self.inner.store.projects(self.domain_id()).await?;
-        let mut histories = std::collections::HashMap::new();
-        for a in &accounts {
-            histories.insert(
-                a.id,
-                self.inner.store.assignments(self.domain_id(), a.id).await?,
-            );
-        }
+        let scope = self.export_scope(p, projects).await?;
         let records = self
             .inner
             .store
@@ -407,20 +386,17 @@ impl Billing {
             .await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            let project = histories
+            let (account_name, history) = scope
+                .accounts
                 .get(&record.service_account)
-                .and_then(|h| ServiceAccount::project_on(h, record.date));
-            if !wanted.is_empty() && !project.is_some_and(|p| wanted.contains(&p)) {
+                .map_or((String::new(), &[][..]), |(n, h)| (n.clone(), h.as_slice()));
+            let project = ServiceAccount::project_on(history, record.date);
+            if !scope.wanted.is_empty() && !project.is_some_and(|p| scope.wanted.contains(&p)) {
                 continue;
             }
-            let account_name = accounts
-                .iter()
-                .find(|a| a.id == record.service_account)
-                .map(|a| a.name.to_string())
-                .unwrap_or_default();
             let project_name = project
-                .and_then(|id| all_projects.iter().find(|x| x.id == id))
-                .map(|x| x.name.to_string())
+                .and_then(|id| scope.projects.get(&id))
+                .cloned()
                 .unwrap_or_default();
             out.push(ExportedRecord {
                 record,

@@ -23,6 +23,7 @@ mod invoices;
 mod monitors;
 mod notify;
 mod periods;
+pub mod ranges;
 mod report;
 mod request;
 mod scheduler;

@@ -134,10 +134,10 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
 /// The forecast flags as the service's request (filters parsed as the report's).
 pub(crate) fn forecast_request(
     args: &crate::args::ForecastArgs,
+    today: chrono::NaiveDate,
 ) -> Result<cloudbill_service::ForecastRequest, CliError> {
-    let as_of = args
-        .as_of
-        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    // The service's clock (CLOUDBILL_TODAY when set), as every default day.
+    let as_of = args.as_of.unwrap_or(today);
     let mut filters = filter_flags("--filter", &args.filter, str::to_owned)?;
     named_filters(
         &mut filters,

@@ -311,7 +311,7 @@ async fn analysis(
             render::print_anomalies(out, format, &found)
         }
         Command::Forecast(args) => {
-            let request = jobs::forecast_request(&args)?;
+            let request = jobs::forecast_request(&args, billing.today())?;
             let forecast = billing.forecast(&ADMIN, &request).await?;
             render::print_forecast(out, format, &forecast)
         }

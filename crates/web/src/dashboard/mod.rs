@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::NaiveDate;
 use cloudbill_core::{DateRange, Decimal, Granularity, JobState};
 use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
 use serde::Deserialize;
@@ -45,20 +45,18 @@ struct View {
     granularity: Granularity,
 }
 
-fn view(params: &RangeParams) -> Result<View, ApiError> {
-    let today = Utc::now().date_naive();
-    let default_start = today
-        .checked_sub_months(Months::new(2))
-        .and_then(|d| d.with_day(1))
-        .unwrap_or(today);
+/// The range and granularity a page shows: the parameters given, else the default report
+/// range as of the service's clock (`today`).
+fn view(params: &RangeParams, today: NaiveDate) -> Result<View, ApiError> {
+    let default = cloudbill_service::ranges::default_range(today);
     let start = params
         .start
         .clone()
-        .unwrap_or_else(|| default_start.to_string());
+        .unwrap_or_else(|| default.start().to_string());
     let end = params
         .end
         .clone()
-        .unwrap_or_else(|| today.succ_opt().unwrap_or(today).to_string());
+        .unwrap_or_else(|| default.end().to_string());
     let invalid = |e: cloudbill_core::ValidationError| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -236,15 +234,7 @@ fn table(
     out
 }
 
-fn month_bounds(today: NaiveDate) -> (DateRange, Option<DateRange>) {
-    let this = today.with_day(1).unwrap_or(today);
-    let tomorrow = today.succ_opt().unwrap_or(today);
-    let current = DateRange::new(this, tomorrow).unwrap_or_else(|_| DateRange::day(today));
-    let last = this
-        .checked_sub_months(Months::new(1))
-        .and_then(|s| DateRange::new(s, this).ok());
-    (current, last)
-}
+use cloudbill_service::ranges::month_bounds;
 
 mod login;
 mod pages;

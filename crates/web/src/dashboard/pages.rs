@@ -14,7 +14,7 @@ pub(super) async fn reconcile_page(
     PageAuth(p): PageAuth,
     Query(params): Query<ReconcileParams>,
 ) -> Result<Response, ApiError> {
-    let last_month = month_bounds(Utc::now().date_naive())
+    let last_month = month_bounds(p.billing.today())
         .1
         .map(|r| r.start().format("%Y-%m").to_string())
         .unwrap_or_default();
@@ -66,7 +66,7 @@ pub(super) async fn home(
             .into_response(),
         });
     }
-    let v = view(&params)?;
+    let v = view(&params, p.billing.today())?;
     let mut q = ReportQuery::new(v.range, v.granularity);
     let consolidated = p.billing.report(&p, &q).await?;
     q.group_by = vec![GroupKey::Project];
@@ -126,7 +126,7 @@ pub(super) async fn project_page(
     Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     let project = p.billing.project(&p, &id).await?;
-    let v = view(&params)?;
+    let v = view(&params, p.billing.today())?;
     let pid = project.id.to_string();
     let filters = [("project", pid.clone())];
     let mut q = ReportQuery::new(v.range, v.granularity);

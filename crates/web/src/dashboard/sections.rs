@@ -5,7 +5,7 @@
 use super::*;
 
 pub(super) async fn cards(p: &Who, filter: Option<&str>) -> Result<String, ApiError> {
-    let (current, last) = month_bounds(Utc::now().date_naive());
+    let (current, last) = month_bounds(p.billing.today());
     let mut out = String::from("<div class=\"cards\">");
     for (title, range) in [("This month so far", Some(current)), ("Last month", last)] {
         let Some(range) = range else { continue };
@@ -313,7 +313,7 @@ pub(super) async fn kept_anomalies(p: &Who) -> Result<String, ApiError> {
 
 /// A project's anomalies of the last complete days, split by service, explained (on demand).
 pub(super) async fn project_anomalies(p: &Who, project: &str) -> Result<String, ApiError> {
-    let today = Utc::now().date_naive();
+    let today = p.billing.today();
     let Ok(range) = DateRange::new(
         today - chrono::Duration::days(cloudbill_service::MONITOR_WINDOW_DAYS),
         today,

@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::NaiveDate;
 use cloudbill_core::{Currency, DateRange, Decimal, Granularity};
+use cloudbill_service::ranges;
 use cloudbill_service::{GroupKey, Principal, Query as ReportQuery, Report};
 
 use crate::auth::PageAuth;
@@ -46,28 +47,40 @@ struct Explore {
     granularity: Granularity,
     group_by: Option<GroupKey>,
     filters: Vec<(String, String)>,
+    /// The report query of `range` the parameters make ([`cloudbill_service::ReportRequest`]).
+    base: ReportQuery,
     top: usize,
     sort: String,
     csv: bool,
 }
 
 impl Explore {
-    fn parse(params: &[(String, String)]) -> Result<Self, ApiError> {
-        let today = Utc::now().date_naive();
+    fn parse(params: &[(String, String)], today: NaiveDate) -> Result<Self, ApiError> {
         // A repeated parameter: the last one counts (filters may repeat: each is a value).
         let get = |k: &str| crate::routes::last_param(params, k);
-        let (default_start, default_end) = preset("last_3_months", today);
+        let (default_start, default_end) = preset(ranges::DEFAULT_PRESET, today);
         let start = get("start").map_or(Ok(default_start), parse_day)?;
         let end = get("end").map_or(Ok(default_end), parse_day)?;
-        let range = DateRange::new(start, end).map_err(invalid)?;
-        let granularity = match get("granularity").unwrap_or("monthly") {
-            g if g.eq_ignore_ascii_case("monthly") => Granularity::Monthly,
-            g if g.eq_ignore_ascii_case("daily") => Granularity::Daily,
-            other => return Err(invalid(format!("granularity {other:?}: daily or monthly"))),
-        };
-        let group_by = match get("group_by").filter(|g| !g.is_empty()) {
-            None => None,
-            Some(g) => Some(g.parse::<GroupKey>().map_err(invalid)?),
+        // The explorer's own limit: a daily or monthly chart.
+        let granularity = get("granularity").unwrap_or("monthly");
+        if !["daily", "monthly"]
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(granularity))
+        {
+            return Err(invalid(format!(
+                "granularity {granularity:?}: daily or monthly"
+            )));
+        }
+        // The rest is a report request, parsed by the one parser the API's is.
+        let mut request = cloudbill_service::ReportRequest {
+            start: start.to_string(),
+            end: end.to_string(),
+            granularity: Some(granularity.to_owned()),
+            group_by: get("group_by")
+                .filter(|g| !g.is_empty())
+                .map(|g| vec![g.to_owned()])
+                .unwrap_or_default(),
+            ..cloudbill_service::ReportRequest::default()
         };
         let mut filters = Vec::new();
         for (k, v) in params {
@@ -75,7 +88,11 @@ impl Explore {
                 "start" | "end" | "granularity" | "group_by" | "top" | "sort" | "format" => {}
                 _ => match k.strip_prefix("filter.") {
                     Some(key) if !v.is_empty() => {
-                        key.parse::<GroupKey>().map_err(invalid)?;
+                        request
+                            .filters
+                            .entry(key.to_owned())
+                            .or_default()
+                            .push(v.clone());
                         filters.push((key.to_owned(), v.clone()));
                     }
                     Some(_) => {}
@@ -88,6 +105,7 @@ impl Explore {
                 },
             }
         }
+        let base = request.to_query().map_err(invalid)?;
         let top = match get("top") {
             None => DEFAULT_TOP,
             Some(t) => t
@@ -101,10 +119,11 @@ impl Explore {
             return Err(invalid("sort: total, change or name"));
         }
         Ok(Self {
-            range,
-            granularity,
-            group_by,
+            range: base.range,
+            granularity: base.granularity,
+            group_by: base.group_by.first().cloned(),
             filters,
+            base,
             top,
             sort,
             csv: get("format") == Some("csv"),
@@ -113,13 +132,8 @@ impl Explore {
 
     /// The report query of `range`.
     fn query(&self, range: DateRange) -> ReportQuery {
-        let mut q = ReportQuery::new(range, self.granularity);
-        q.group_by = self.group_by.iter().cloned().collect();
-        for (k, v) in &self.filters {
-            if let Ok(key) = k.parse::<GroupKey>() {
-                q.filters.entry(key).or_default().push(v.clone());
-            }
-        }
+        let mut q = self.base.clone();
+        q.range = range;
         q
     }
 
@@ -189,32 +203,11 @@ fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
     cloudbill_core::parse_date(s).map_err(invalid)
 }
 
-/// A preset's range as of `today`: `[start, end)`.
+/// A preset's range as of `today` (`[start, end)`); the default range for an unknown one.
 fn preset(name: &str, today: NaiveDate) -> (NaiveDate, NaiveDate) {
-    let month = today.with_day(1).unwrap_or(today);
-    let tomorrow = today.succ_opt().unwrap_or(today);
-    let back = |m: u32| month.checked_sub_months(Months::new(m)).unwrap_or(month);
-    match name {
-        "this_month" => (month, tomorrow),
-        "last_month" => (back(1), month),
-        "last_6_months" => (back(5), tomorrow),
-        "last_12_months" => (back(11), tomorrow),
-        "year_to_date" => (
-            NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(month),
-            tomorrow,
-        ),
-        _ => (back(2), tomorrow),
-    }
+    let r = ranges::preset(name, today).unwrap_or_else(|| ranges::default_range(today));
+    (r.start(), r.end())
 }
-
-const PRESETS: [(&str, &str); 6] = [
-    ("this_month", "This month"),
-    ("last_month", "Last month"),
-    ("last_3_months", "Last 3 months"),
-    ("last_6_months", "Last 6 months"),
-    ("last_12_months", "Last 12 months"),
-    ("year_to_date", "Year to date"),
-];
 
 /// One group's spend in one currency: per bucket, total, previous range's total.
 struct Line {
@@ -334,11 +327,10 @@ fn bucket_labels(range: DateRange, granularity: Granularity) -> Vec<String> {
     out
 }
 
-fn controls(v: &Explore) -> String {
+fn controls(v: &Explore, today: NaiveDate) -> String {
     let mut out = String::from("<nav class=\"presets\" aria-label=\"Date range presets\">");
-    let today = Utc::now().date_naive();
-    for (name, text) in PRESETS {
-        let (s, e) = preset(name, today);
+    for ranges::Preset { key, label: text } in ranges::PRESETS {
+        let (s, e) = preset(key, today);
         let _ = write!(
             out,
             "<a href=\"{}\">{text}</a> ",
@@ -403,6 +395,7 @@ fn controls(v: &Explore) -> String {
             granularity: v.granularity,
             group_by: v.group_by.clone(),
             filters: rest,
+            base: v.base.clone(),
             top: v.top,
             sort: v.sort.clone(),
             csv: false,
@@ -417,12 +410,6 @@ fn controls(v: &Explore) -> String {
     }
     out.push_str("</p>");
     out
-}
-
-/// The previous range of the same length, ending where `range` starts.
-fn previous_range(range: DateRange) -> DateRange {
-    let days = range.end().signed_duration_since(range.start());
-    DateRange::new(range.start() - days, range.start()).unwrap_or(range)
 }
 
 fn csv(key: &str, data: &BTreeMap<Currency, Vec<Line>>, labels: &[String]) -> String {
@@ -506,16 +493,21 @@ pub(crate) async fn explore(
     PageAuth(p): PageAuth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let mut v = Explore::parse(&params)?;
+    let mut v = Explore::parse(&params, p.billing.today())?;
     // A member explores its project: the filter is added when the URL names none.
     if let Principal::ProjectMember { projects } = &p.principal {
         if !v.filters.iter().any(|(k, _)| k == "project") {
             if let Some(id) = projects.first() {
                 v.filters.push(("project".into(), id.to_string()));
+                v.base
+                    .filters
+                    .entry(GroupKey::Project)
+                    .or_default()
+                    .push(id.to_string());
             }
         }
     }
-    let previous = previous_range(v.range);
+    let previous = ranges::previous_range(v.range);
     let report = p.billing.report(&p, &v.query(v.range)).await?;
     let before = p.billing.report(&p, &v.query(previous)).await?;
     let key = v.group_by.as_ref().map(ToString::to_string);
@@ -540,7 +532,7 @@ pub(crate) async fn explore(
             .into_response());
     }
     // The current month's forecast, drawn on a monthly chart that shows this month.
-    let today = Utc::now().date_naive();
+    let today = p.billing.today();
     let this_month = (v.granularity == Granularity::Monthly && v.range.contains(today))
         .then(|| Granularity::Monthly.label(today));
     let mut forecasts = BTreeMap::new();
@@ -552,7 +544,7 @@ pub(crate) async fn explore(
         }
     }
     let anomalies = anomaly_marks_of(&p, &v, &data).await?;
-    let mut body = controls(&v);
+    let mut body = controls(&v, today);
     // The FOCUS export of the view: its range, projects and filters (an export takes
     // projects, not project groups: no link then).
     let focus = (!v.filters.iter().any(|(k, _)| k == "project_group")).then(|| {

@@ -46,6 +46,7 @@ pub(super) fn group_header(v: &Explore, key: &str, line: &Line, colour: &str) ->
             filters,
             sort: v.sort.clone(),
             group_by: v.group_by.clone(),
+            base: v.base.clone(),
             ..*v
         };
         format!(

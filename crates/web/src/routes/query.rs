@@ -259,7 +259,7 @@ async fn forecast(
 ) -> Result<Json<cloudbill_service::ForecastReport>, ApiError> {
     let as_of = match params.get("as_of") {
         Some(d) => cloudbill_core::parse_date(d).map_err(|e| invalid(format!("as_of: {e}")))?,
-        None => chrono::Utc::now().date_naive(),
+        None => p.billing.today(),
     };
     let mut request = cloudbill_service::ForecastRequest::new(as_of);
     if let Some(v) = params.get("period") {
