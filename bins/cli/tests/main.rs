@@ -26,4 +26,5 @@ mod invoices;
 mod monitors;
 mod periods;
 mod processes;
+mod providers31;
 mod tags;

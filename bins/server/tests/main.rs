@@ -11,6 +11,7 @@
 #![allow(clippy::items_after_statements, clippy::type_complexity)]
 
 mod api;
+mod architecture31;
 mod binary;
 mod dashboard;
 mod hardening;

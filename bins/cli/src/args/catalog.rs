@@ -150,7 +150,7 @@ pub struct SettingArgs {
     #[arg(long, visible_alias = "key-stdin", conflicts_with = "key")]
     pub secret_stdin: bool,
     /// Hyperbilling: the linked cloud account id ("Account"; the `account` setting).
-    #[arg(long = "account", value_name = "ID")]
+    #[arg(long = "cloud-account", visible_alias = "account", value_name = "ID")]
     pub cloud_account: Option<String>,
     /// Hyperbilling: the client id ("Email"; the `email` setting).
     #[arg(long)]

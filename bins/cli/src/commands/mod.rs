@@ -240,7 +240,35 @@ async fn provider_cmd(
 ) -> Result<(), CliError> {
     let views = match action {
         ProviderAction::List => b.provider_views(&ADMIN).await?,
-        ProviderAction::Show { name } => vec![b.provider_view(&ADMIN, &name).await?],
+        ProviderAction::Show { name } => {
+            // One provider: its settings, one row each (JSON: the provider's object).
+            let v = b.provider_view(&ADMIN, &name).await?;
+            let mut g = Grid::new(
+                &["setting", "required", "secret", "format", "description"],
+                &[],
+                provider_json(&v),
+            );
+            for s in v.spec.settings {
+                g.row(vec![
+                    s.name.into(),
+                    if s.required { "yes" } else { "no" }.into(),
+                    if s.secret { "yes" } else { "no" }.into(),
+                    s.kind.describe(),
+                    s.description.into(),
+                ]);
+            }
+            if format == Format::Table {
+                writeln!(
+                    out,
+                    "{} ({}), {}",
+                    v.spec.title,
+                    v.spec.kind,
+                    if v.enabled { "enabled" } else { "disabled" }
+                )
+                .map_err(|e| CliError::Failure(format!("cannot write the output: {e}")))?;
+            }
+            return render::print(out, format, &g);
+        }
         ProviderAction::Enable { name } => {
             let e = b
                 .set_provider_state(&ADMIN, &name, ProviderState::Enabled)
