@@ -489,6 +489,7 @@ async fn anomaly_marks_of(
 }
 
 /// `GET /explore`.
+#[allow(clippy::too_many_lines)] // One page, top to bottom: parse, two reports, forecast, render.
 pub(crate) async fn explore(
     PageAuth(p): PageAuth,
     Query(params): Query<Vec<(String, String)>>,
