@@ -385,25 +385,7 @@ impl Billing {
             .cost_records(self.domain_id(), range, None)
             .await?;
         let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let (account_name, history) = scope
-                .accounts
-                .get(&record.service_account)
-                .map_or((String::new(), &[][..]), |(n, h)| (n.clone(), h.as_slice()));
-            let project = ServiceAccount::project_on(history, record.date);
-            if !scope.wanted.is_empty() && !project.is_some_and(|p| scope.wanted.contains(&p)) {
-                continue;
-            }
-            let project_name = project
-                .and_then(|id| scope.projects.get(&id))
-                .cloned()
-                .unwrap_or_default();
-            out.push(ExportedRecord {
-                record,
-                account_name,
-                project_name,
-            });
-        }
+        out.extend(records.into_iter().filter_map(|r| scope.named(r)));
         Ok(out)
     }
 
@@ -572,6 +554,30 @@ struct ExportScope {
     closed: std::collections::BTreeSet<cloudbill_core::NaiveDate>,
 }
 
+impl ExportScope {
+    /// `record` with its account's and project's names, or `None` when its project on its
+    /// day is not one of those asked for.
+    fn named(&self, record: cloudbill_core::CostRecord) -> Option<ExportedRecord> {
+        let (account_name, history) = self
+            .accounts
+            .get(&record.service_account)
+            .map_or((String::new(), &[][..]), |(n, h)| (n.clone(), h.as_slice()));
+        let project = ServiceAccount::project_on(history, record.date);
+        if !self.wanted.is_empty() && !project.is_some_and(|p| self.wanted.contains(&p)) {
+            return None;
+        }
+        let project_name = project
+            .and_then(|id| self.projects.get(&id))
+            .cloned()
+            .unwrap_or_default();
+        Some(ExportedRecord {
+            record,
+            account_name,
+            project_name,
+        })
+    }
+}
+
 /// The exported records of one stored partition: in `range`, of the wanted projects on their
 /// day, passing `filters`, named, and marked with their month's status when months are closed.
 fn export_batch(
@@ -586,17 +592,9 @@ fn export_batch(
         ServiceError::Internal(format!("a stored partition is unreadable: {e}"))
     };
     let part = cloudbill_columnar::Partition::decode(blob).map_err(corrupt)?;
-    let (account_name, history) = scope
-        .accounts
-        .get(&account)
-        .map_or((String::new(), &[][..]), |(n, h)| (n.clone(), h.as_slice()));
     let mut out = Vec::new();
     for mut record in part.records(domain, account).map_err(corrupt)? {
         if !range.contains(record.date) {
-            continue;
-        }
-        let project = ServiceAccount::project_on(history, record.date);
-        if !scope.wanted.is_empty() && !project.is_some_and(|p| scope.wanted.contains(&p)) {
             continue;
         }
         if !scope.closed.is_empty() {
@@ -612,13 +610,8 @@ fn export_batch(
                 .extensions
                 .insert(BILLING_PERIOD_STATUS.to_owned(), status.to_owned());
         }
-        let exported = ExportedRecord {
-            record,
-            account_name: account_name.clone(),
-            project_name: project
-                .and_then(|id| scope.projects.get(&id))
-                .cloned()
-                .unwrap_or_default(),
+        let Some(exported) = scope.named(record) else {
+            continue;
         };
         let passes = filters.iter().all(|(key, values)| {
             values.iter().any(|v| {
