@@ -57,7 +57,7 @@ fn core_depends_on_no_workspace_crate() {
 
 #[test]
 fn the_arrows_point_down() {
-    let allowed: [(&str, &[&str]); 12] = [
+    let allowed: [(&str, &[&str]); 14] = [
         (
             "cloudbill",
             &[
@@ -72,6 +72,8 @@ fn the_arrows_point_down() {
                 "cloudbill-service",
                 "cloudbill-compose",
                 "cloudbill-notify",
+                "cloudbill-aws",
+                "cloudbill-exports",
             ],
         ),
         (
@@ -98,6 +100,28 @@ fn the_arrows_point_down() {
             &["cloudbill-core", "cloudbill-columnar"],
         ),
         ("cloudbill-focus", &["cloudbill-core", "cloudbill-columnar"]),
+        // The cloud connectors: object stores and bill files, never the service or a store.
+        (
+            "cloudbill-exports",
+            &[
+                "cloudbill-core",
+                "cloudbill-columnar",
+                "cloudbill-provider",
+                "cloudbill-focus",
+                "cloudbill-outbound",
+            ],
+        ),
+        (
+            "cloudbill-aws",
+            &[
+                "cloudbill-core",
+                "cloudbill-columnar",
+                "cloudbill-provider",
+                "cloudbill-focus",
+                "cloudbill-outbound",
+                "cloudbill-exports",
+            ],
+        ),
         ("cloudbill-store", &["cloudbill-core", "cloudbill-columnar"]),
         (
             "cloudbill-compose",
@@ -112,6 +136,8 @@ fn the_arrows_point_down() {
                 "cloudbill-service",
                 "cloudbill-notify",
                 "cloudbill-outbound",
+                "cloudbill-aws",
+                "cloudbill-exports",
             ],
         ),
         (

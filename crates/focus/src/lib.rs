@@ -11,7 +11,8 @@
 //! amounts with more decimals than the bill has.
 //!
 //! **Architecture invariant:** pure mapping over `Read`/`Write`: no file system, no database,
-//! depends only on `cloudbill-core`.
+//! no network; depends only on `cloudbill-core` and `cloudbill-columnar` (and the csv,
+//! gzip and Parquet codecs).
 
 mod error;
 mod export;
@@ -63,8 +64,8 @@ impl ExportFormat {
     }
 }
 pub use import::{
-    encode_bill, for_each_record, read, BillFormat, ImportOptions, ImportedBill,
-    BILLING_PERIOD_SLACK_DAYS, SPAN_TAG,
+    encode_bill, for_each_record, open_bill, parquet_to_csv, read, BillFormat, ImportOptions,
+    ImportedBill, OpenedBill, BILLING_PERIOD_SLACK_DAYS, MAX_HEADER_BYTES, SPAN_TAG,
 };
 
 #[doc(no_inline)]

@@ -168,7 +168,8 @@ pub(super) const CUR: Layout = Layout {
         "lineItem/UsageType",
     ],
     instance_type: Some("product/instanceType"),
-    tags_json: None,
+    // CUR 2.0's `resource_tags` map, as JSON text (read under its legacy name, see `source`).
+    tags_json: Some("resourceTags"),
     tag_prefix: Some("resourceTags/"),
     billing_period: ["bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate"],
     attributes: &CUR_ATTRIBUTES,

@@ -7,12 +7,14 @@ mod encode;
 mod fields;
 mod layout;
 mod rows;
+mod source;
 
 use std::io::Read;
 
 use cloudbill_core::{AccountId, CostRecord, DateRange, DomainId};
 
 pub use encode::encode_bill;
+pub use source::{open_bill, parquet_to_csv, OpenedBill, MAX_HEADER_BYTES};
 
 use fields::{context, map_row};
 use layout::{check_width, csv_error, open_csv};

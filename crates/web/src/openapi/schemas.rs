@@ -170,15 +170,7 @@ pub(in crate::openapi) fn schemas(providers: &[&ProviderSpec]) -> Value {
             "properties": {"name": name(), "group": name()}}),
     );
     all.insert("NewServiceAccount".into(), account_schema(providers));
-    all.insert(
-        "UpdateServiceAccount".into(),
-        json!({"type": "object", "additionalProperties": false,
-            "description": "each setting or secret given replaces the account's; the result is checked as the provider declares",
-            "properties": {
-                "settings": {"type": "object", "additionalProperties": text(1024)},
-                "secrets": {"type": "object", "additionalProperties": secret(1), "writeOnly": true},
-                "verify": {"type": "boolean"}}}),
-    );
+    all.insert("UpdateServiceAccount".into(), update_schema(providers));
     all.insert(
         "MoveAccount".into(),
         json!({"type": "object", "required": ["project"], "additionalProperties": false,
@@ -297,6 +289,29 @@ pub(in crate::openapi) fn schemas(providers: &[&ProviderSpec]) -> Value {
     Value::Object(all)
 }
 
+/// A change of an account's settings: the names any provider declares (the account's own
+/// provider, named by the path, decides which of them it has: another's answers 422).
+fn update_schema(providers: &[&ProviderSpec]) -> Value {
+    use formats::{secret, text};
+    let names = |want_secret: bool| {
+        let mut names: Vec<&str> = providers
+            .iter()
+            .flat_map(|p| p.settings.iter())
+            .filter(|s| s.secret == want_secret)
+            .map(|s| s.name)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    json!({"type": "object", "additionalProperties": false,
+        "description": "each setting or secret given replaces the account's; the result is checked as the account's provider declares (a setting it does not have answers 422)",
+        "properties": {
+            "settings": {"type": "object", "propertyNames": {"enum": names(false)}, "additionalProperties": text(1024)},
+            "secrets": {"type": "object", "propertyNames": {"enum": names(true)}, "additionalProperties": secret(1), "writeOnly": true},
+            "verify": {"type": "boolean"}}})
+}
+
 /// A new account: its provider (one this build has), its project, and the settings and
 /// secrets the provider declares — one branch per provider, so the document says each
 /// provider's settings (`GET /api/v1/providers/{kind}` lists them too).
@@ -356,8 +371,8 @@ fn account_schema(providers: &[&ProviderSpec]) -> Value {
             "settings": {"type": "object"},
             "secrets": {"type": "object", "writeOnly": true},
             "credentials": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["email", "key"], "additionalProperties": false,
-                "properties": {"account": {"type": "string", "pattern": "^\\s*[0-9]{0,32}\\s*$"},
+                "properties": {"account": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": "^\\s*[0-9]{0,32}\\s*$"}]},
                     "email": {"type": "string", "pattern": "^\\s*[^\\s@]*@[^\\s@]*\\s*$"},
-                    "key": formats::secret(1), "endpoint": formats::url()}}]}},
+                    "key": formats::secret(1), "endpoint": {"anyOf": [{"type": "null"}, formats::url()]}}}]}},
         "allOf": branches})
 }
