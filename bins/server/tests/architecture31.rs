@@ -17,7 +17,11 @@ async fn providers_describe_their_settings_and_accounts_are_patched() {
         .iter()
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["file", "hyperbilling-aws"], "{list}");
+    assert_eq!(
+        kinds,
+        ["aws-data-exports", "file", "hyperbilling-aws"],
+        "{list}"
+    );
     let (status, hb) = s
         .call("GET", "/api/v1/providers/hyperbilling-aws", admin, None)
         .await;

@@ -131,7 +131,8 @@ impl DataExports {
                     .ok_or_else(|| missing("secret_access_key"))?
                     .expose(),
             )
-            .with_http_connector(self.connector);
+            .with_http_connector(self.connector)
+            .with_retry(GuardedConnector::retry());
         if let Some(token) = settings.secret("session_token") {
             builder = builder.with_token(token.expose());
         }

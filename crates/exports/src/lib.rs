@@ -283,6 +283,16 @@ impl GuardedConnector {
         }
     }
 
+    /// How a store client retries: a few times within a minute (a sync retries the account
+    /// on its next run; a verify answers while the user waits).
+    pub fn retry() -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+
     /// Refuses an endpoint the policy refuses (a link-local IP).
     ///
     /// # Errors
