@@ -19,7 +19,12 @@ async fn providers_describe_their_settings_and_accounts_are_patched() {
         .collect();
     assert_eq!(
         kinds,
-        ["aws-data-exports", "file", "hyperbilling-aws"],
+        [
+            "aws-data-exports",
+            "azure-cost-exports",
+            "file",
+            "hyperbilling-aws"
+        ],
         "{list}"
     );
     let (status, hb) = s

@@ -1,8 +1,8 @@
 //! Where AWS puts an export's files, and its manifests.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Months, NaiveDate};
 use cloudbill_core::DateRange;
-use cloudbill_exports::key_in_bucket;
+use cloudbill_exports::{key_in_bucket, months};
 use cloudbill_provider::ProviderError;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
@@ -37,21 +37,6 @@ pub fn manifest_period(key: &str) -> Option<String> {
         let first = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").ok()?;
         Some(first.format("%Y-%m").to_string())
     })
-}
-
-/// The first day of each billing period `window` touches.
-fn months(window: DateRange) -> Vec<NaiveDate> {
-    let mut out = Vec::new();
-    let start = window.start();
-    let mut month = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).unwrap_or(start);
-    while month <= window.last_day() {
-        out.push(month);
-        match month.checked_add_months(Months::new(1)) {
-            Some(next) => month = next,
-            None => break,
-        }
-    }
-    out
 }
 
 /// The legacy CUR folder of the period starting `month`: `yyyymmdd-yyyymmdd`.

@@ -227,12 +227,7 @@ impl BillingProvider for DataExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        if window.days() > i64::from(MAX_WINDOW_DAYS) {
-            return Err(ProviderError::InvalidRequest(format!(
-                "a window of {} days (at most {MAX_WINDOW_DAYS})",
-                window.days()
-            )));
-        }
+        cloudbill_exports::check_window(window, MAX_WINDOW_DAYS)?;
         let (store, export) = self.open(settings)?;
         let files = layout::files_for(store.as_ref(), &export, window).await?;
         export.reading.records(store, &files, scope, window).await

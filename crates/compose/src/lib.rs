@@ -143,7 +143,10 @@ pub fn default_endpoint() -> Option<String> {
 /// The providers this build ships, configured from the environment: **one line each** —
 /// adding a provider is its crate and its line here.
 pub fn providers() -> Result<ProviderRegistry, ComposeError> {
-    #[cfg_attr(not(any(feature = "hyperbilling", feature = "aws")), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(feature = "hyperbilling", feature = "aws", feature = "azure")),
+        allow(unused_mut)
+    )]
     let mut registry = ProviderRegistry::new();
     #[cfg(feature = "hyperbilling")]
     {
@@ -155,6 +158,10 @@ pub fn providers() -> Result<ProviderRegistry, ComposeError> {
     #[cfg(feature = "aws")]
     {
         registry = registry.with(Arc::new(cloudbill_aws::DataExports::from_env()));
+    }
+    #[cfg(feature = "azure")]
+    {
+        registry = registry.with(Arc::new(cloudbill_azure::CostExports::from_env()));
     }
     Ok(registry)
 }

@@ -227,6 +227,33 @@ impl Reading {
     }
 }
 
+/// The first day of each billing period (calendar month) `window` touches.
+pub fn months(window: DateRange) -> Vec<chrono::NaiveDate> {
+    use chrono::{Datelike, Months, NaiveDate};
+    let mut out = Vec::new();
+    let start = window.start();
+    let mut month = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).unwrap_or(start);
+    while month <= window.last_day() {
+        out.push(month);
+        match month.checked_add_months(Months::new(1)) {
+            Some(next) => month = next,
+            None => break,
+        }
+    }
+    out
+}
+
+/// Refuses a window longer than `max` days (a fetch reads whole periods for it).
+pub fn check_window(window: DateRange, max: u32) -> Result<(), ProviderError> {
+    if window.days() > i64::from(max) {
+        return Err(ProviderError::InvalidRequest(format!(
+            "a window of {} days (at most {max})",
+            window.days()
+        )));
+    }
+    Ok(())
+}
+
 fn truncated(text: &str) -> String {
     const MAX: usize = 600;
     if text.len() <= MAX {

@@ -119,6 +119,16 @@ pub fn open_bill<'a, R: Read + Send + 'a>(
         (BillFormat::Cur, header)
     } else if has("line_item_unblended_cost") {
         (BillFormat::Cur, cur2_header(&names, file)?)
+    } else if names
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case("CostInBillingCurrency"))
+    {
+        return Err(header_error(
+            file,
+            "an Azure ActualCost/AmortizedCost export: cloudbill reads Azure's FOCUS export \
+             (dataset FocusCost); export that dataset instead"
+                .into(),
+        ));
     } else {
         let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
         return Err(header_error(
@@ -349,6 +359,9 @@ mod tests {
         assert!(text.starts_with("lineItem/UnblendedCost,resourceTags,other\n2,"));
         let err = open_bill(Cursor::new(b"a,b\n1,2\n".to_vec()), "x.csv").unwrap_err();
         assert!(err.to_string().contains("not a FOCUS or CUR bill"), "{err}");
+        let azure = b"Date,CostInBillingCurrency,BillingCurrencyCode\n".to_vec();
+        let err = open_bill(Cursor::new(azure), "x.csv").unwrap_err();
+        assert!(err.to_string().contains("FocusCost"), "{err}");
         let err = open_bill(Cursor::new(Vec::new()), "x.csv").unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
         let err = open_bill(Cursor::new(vec![0x1f, 0x8b, 1, 2, 3]), "x.csv").unwrap_err();
