@@ -73,6 +73,7 @@ const ARROWS: &[(&str, &[&str])] = &[
             "cloudbill-notify",
             "cloudbill-aws",
             "cloudbill-azure",
+            "cloudbill-gcp",
             "cloudbill-exports",
         ],
     ),
@@ -103,6 +104,16 @@ const ARROWS: &[(&str, &[&str])] = &[
     // The cloud connectors: object stores and bill files, never the service or a store.
     (
         "cloudbill-exports",
+        &[
+            "cloudbill-core",
+            "cloudbill-columnar",
+            "cloudbill-provider",
+            "cloudbill-focus",
+            "cloudbill-outbound",
+        ],
+    ),
+    (
+        "cloudbill-gcp",
         &[
             "cloudbill-core",
             "cloudbill-columnar",
@@ -149,6 +160,7 @@ const ARROWS: &[(&str, &[&str])] = &[
             "cloudbill-outbound",
             "cloudbill-aws",
             "cloudbill-azure",
+            "cloudbill-gcp",
             "cloudbill-exports",
         ],
     ),

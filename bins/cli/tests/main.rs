@@ -14,6 +14,7 @@ mod harness;
 
 mod anomalies;
 mod budgets;
+mod clouds32;
 mod domains;
 mod errors;
 mod files;

@@ -23,6 +23,7 @@ async fn providers_describe_their_settings_and_accounts_are_patched() {
             "aws-data-exports",
             "azure-cost-exports",
             "file",
+            "gcp-billing-export",
             "hyperbilling-aws"
         ],
         "{list}"

@@ -144,7 +144,12 @@ pub fn default_endpoint() -> Option<String> {
 /// adding a provider is its crate and its line here.
 pub fn providers() -> Result<ProviderRegistry, ComposeError> {
     #[cfg_attr(
-        not(any(feature = "hyperbilling", feature = "aws", feature = "azure")),
+        not(any(
+            feature = "hyperbilling",
+            feature = "aws",
+            feature = "azure",
+            feature = "gcp"
+        )),
         allow(unused_mut)
     )]
     let mut registry = ProviderRegistry::new();
@@ -162,6 +167,13 @@ pub fn providers() -> Result<ProviderRegistry, ComposeError> {
     #[cfg(feature = "azure")]
     {
         registry = registry.with(Arc::new(cloudbill_azure::CostExports::from_env()));
+    }
+    #[cfg(feature = "gcp")]
+    {
+        let failed = |e: cloudbill_provider::ProviderError| ComposeError::Provider(e.to_string());
+        registry = registry.with(Arc::new(
+            cloudbill_gcp::BillingExport::from_env().map_err(failed)?,
+        ));
     }
     Ok(registry)
 }

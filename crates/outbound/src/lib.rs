@@ -165,6 +165,20 @@ pub enum BodyError {
     Transport(reqwest::Error),
 }
 
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge(max) => write!(f, "the body is larger than {max} bytes"),
+            // The URL is left out: it may carry a token.
+            BodyError::Transport(e) => write!(
+                f,
+                "the connection failed mid-body{}",
+                if e.is_timeout() { " (timeout)" } else { "" }
+            ),
+        }
+    }
+}
+
 /// The whole body, or [`BodyError::TooLarge`] as soon as it passes `max` bytes (what was read
 /// is dropped: memory stays bounded whatever the server sends).
 ///

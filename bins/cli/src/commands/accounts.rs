@@ -199,16 +199,29 @@ async fn settings_of(b: &Billing, provider: &str, args: SettingArgs) -> Result<S
             }
             [one] => settings = settings.with_secret(one, ClientSecret::new(&text)?),
             several => {
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&text).map_err(|_| {
-                        CliError::Usage(format!(
+                let required: Vec<&str> = view
+                    .spec
+                    .secrets()
+                    .filter(|s| s.required)
+                    .map(|s| s.name)
+                    .collect();
+                match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+                    Ok(object) => {
+                        for (k, v) in object {
+                            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                            settings = settings.with_secret(&k, ClientSecret::new(&v)?);
+                        }
+                    }
+                    // Not a JSON object, and one secret is required: the text is that one.
+                    Err(_) if required.len() == 1 && !text.trim_start().starts_with('{') => {
+                        settings = settings.with_secret(required[0], ClientSecret::new(&text)?);
+                    }
+                    Err(_) => {
+                        return Err(CliError::Usage(format!(
                             "provider {provider} has several secrets ({}): give them on stdin as a JSON object",
                             several.join(", ")
-                        ))
-                    })?;
-                for (k, v) in object {
-                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    settings = settings.with_secret(&k, ClientSecret::new(&v)?);
+                        )))
+                    }
                 }
             }
         }

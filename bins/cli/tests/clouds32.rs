@@ -1,0 +1,218 @@
+//! Issue #32 from the command line, against moto (S3): an AWS Data Exports account is added
+//! with its settings and a secret on stdin, synced, reported exactly; a restated period
+//! replaces what was stored; an account whose export lacks a file fails alone. Skips loudly
+//! without `CLOUDBILL_TEST_S3_ENDPOINT` (a failure when `CLOUDBILL_REQUIRE_CLOUD_SERVERS=1`).
+
+use std::io::Write;
+
+use crate::harness::Env;
+
+fn s3() -> Option<String> {
+    match std::env::var("CLOUDBILL_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            assert!(
+                std::env::var("CLOUDBILL_REQUIRE_CLOUD_SERVERS").as_deref() != Ok("1"),
+                "CLOUDBILL_TEST_S3_ENDPOINT is not set and CLOUDBILL_REQUIRE_CLOUD_SERVERS=1"
+            );
+            eprintln!(
+                "SKIPPED: the AWS connector's CLI test needs moto (CLOUDBILL_TEST_S3_ENDPOINT)"
+            );
+            None
+        }
+    }
+}
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes an object (moto takes unsigned requests).
+async fn put(endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) {
+    let r = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}/{key}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{key}: {}", r.status());
+}
+
+const HEADER: &str = "BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,BilledCost,BillingCurrency,ServiceName,SubAccountId\n";
+
+fn march(day: u32, cost: &str) -> String {
+    format!(
+        "2025-03-01T00:00:00Z,2025-04-01T00:00:00Z,2025-03-{day:02}T00:00:00Z,2025-03-{:02}T00:00:00Z,{cost},USD,Amazon S3,444455556666\n",
+        day + 1
+    )
+}
+
+async fn deliver(endpoint: &str, bucket: &str, export: &str, files: &[(&str, Option<String>)]) {
+    let mut uris = Vec::new();
+    for (name, content) in files {
+        let key = format!("exports/{export}/data/BILLING_PERIOD=2025-03/{name}");
+        if let Some(text) = content {
+            put(endpoint, bucket, &key, gz(text)).await;
+        }
+        uris.push(format!("s3://{bucket}/{key}"));
+    }
+    let manifest = serde_json::json!({"exportName": export, "dataFiles": uris});
+    put(
+        endpoint,
+        bucket,
+        &format!("exports/{export}/metadata/BILLING_PERIOD=2025-03/{export}-Manifest.json"),
+        manifest.to_string().into_bytes(),
+    )
+    .await;
+}
+
+fn dec(v: &serde_json::Value) -> cloudbill_core::Decimal {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
+    let Some(endpoint) = s3() else { return };
+    let bucket = format!("cli-{}", std::process::id());
+    reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    deliver(
+        &endpoint,
+        &bucket,
+        "cur",
+        &[(
+            "cur-00001.csv.gz",
+            Some(format!(
+                "{HEADER}{}{}",
+                march(3, "0.0000000007"),
+                march(4, "1000.25")
+            )),
+        )],
+    )
+    .await;
+    deliver(
+        &endpoint,
+        &bucket,
+        "broken",
+        &[("missing-00001.csv.gz", None)],
+    )
+    .await;
+
+    let env = Env::new().await;
+    env.run(&["billing", "enable"]).await.ok();
+    env.run(&["project", "create", "data"]).await.ok();
+    let listed = env
+        .run(&["provider", "show", "aws-data-exports", "--format", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(listed["title"], "AWS Data Exports (S3)");
+    for (name, export) in [("aws-main", "cur"), ("aws-broken", "broken")] {
+        let bucket_setting = format!("bucket={bucket}");
+        let export_setting = format!("export={export}");
+        let endpoint_setting = format!("endpoint={endpoint}");
+        let added = env
+            .run_with_stdin(
+                &[
+                    "account",
+                    "add",
+                    "--provider",
+                    "aws-data-exports",
+                    "--name",
+                    name,
+                    "--project",
+                    "data",
+                    "--setting",
+                    &bucket_setting,
+                    "--setting",
+                    "prefix=exports",
+                    "--setting",
+                    &export_setting,
+                    "--setting",
+                    &endpoint_setting,
+                    "--setting",
+                    "access_key_id=AKIATESTING",
+                    "--secret-stdin",
+                ],
+                // The one required secret, bare (the optional session token is not given).
+                Some("wJalrXUtnFEMI-not-a-real-key\n"),
+            )
+            .await;
+        added.ok();
+        assert!(!added.stdout.contains("wJalr") && !added.stderr.contains("wJalr"));
+    }
+    let shown = env
+        .run(&["account", "show", "aws-main", "--format", "json"])
+        .await
+        .ok()
+        .json();
+    assert!(!shown.to_string().contains("wJalr"), "{shown}");
+
+    // One sync: the good account succeeds, the broken one fails alone and says why.
+    let sync = env
+        .run(&["sync", "--start", "2025-03-01", "--end", "2025-04-01"])
+        .await;
+    assert_eq!(sync.code, 1, "{}\n{}", sync.stdout, sync.stderr);
+    assert!(
+        sync.stdout
+            .lines()
+            .any(|l| l.contains("aws-main") && l.contains("succeeded")),
+        "{}",
+        sync.stdout
+    );
+    assert!(
+        sync.stdout
+            .lines()
+            .any(|l| l.contains("aws-broken") && l.contains("missing-00001.csv.gz")),
+        "{}",
+        sync.stdout
+    );
+    let total = |json: &serde_json::Value| dec(&json["results"][0]["total"][0]["cost"]);
+    let report = || {
+        env.run(&[
+            "report",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-04-01",
+            "--format",
+            "json",
+        ])
+    };
+    assert_eq!(
+        total(&report().await.ok().json()),
+        "1000.2500000007".parse().unwrap()
+    );
+
+    // AWS restates March: the manifest lists a new file. A sync replaces, never adds.
+    deliver(
+        &endpoint,
+        &bucket,
+        "cur",
+        &[(
+            "cur-00002.csv.gz",
+            Some(format!("{HEADER}{}", march(4, "999.75"))),
+        )],
+    )
+    .await;
+    env.run(&[
+        "sync",
+        "--account",
+        "aws-main",
+        "--start",
+        "2025-03-01",
+        "--end",
+        "2025-04-01",
+    ])
+    .await
+    .ok();
+    assert_eq!(
+        total(&report().await.ok().json()),
+        "999.75".parse().unwrap()
+    );
+}

@@ -1,0 +1,198 @@
+//! The GCP billing export provider against its simulator: the JWT token flow, paging, jobs
+//! that are not complete at once, exact cost + credits, labels as tags, restatements and
+//! refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::NaiveDate;
+use cloudbill_core::{AccountId, ClientSecret, DateRange, Decimal, DomainId, Settings};
+use cloudbill_gcp::sim::{SimRow, Simulator};
+use cloudbill_gcp::BillingExport;
+use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+
+const TABLE: &str = "sim-project.billing.gcp_billing_export_v1_01A2B3";
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn row(d: &str, account: &str, cost: &str, credits: &[&str], labels: &[(&str, &str)]) -> SimRow {
+    SimRow {
+        day: day(d),
+        invoice_month: d[..7].replace('-', ""),
+        billing_account: account.into(),
+        project: "shop-prod".into(),
+        service: "Compute Engine".into(),
+        sku: "N2 Instance Core running in Belgium".into(),
+        region: "europe-west1".into(),
+        currency: "EUR".into(),
+        cost: cost.into(),
+        credits: credits.iter().map(|c| (*c).to_owned()).collect(),
+        quantity: "24".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+fn settings(sim: &Simulator, table: &str, key: &str) -> Settings {
+    Settings::default()
+        .with_value("project", "sim-project")
+        .with_value("table", table)
+        .with_value("endpoint", &sim.endpoint())
+        .with_secret("service_account_key", ClientSecret::new(key).unwrap())
+}
+
+fn scope() -> FetchScope {
+    FetchScope {
+        domain: DomainId::new(),
+        service_account: AccountId::new(),
+    }
+}
+
+fn window(a: &str, b: &str) -> DateRange {
+    DateRange::new(day(a), day(b)).unwrap()
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_export_is_read_exactly_page_by_page() {
+    let rows = vec![
+        row(
+            "2025-05-01",
+            "01A2B3-C4D5E6-F7A8B9",
+            "10.123456789",
+            &["-1.1", "-0.023456789"],
+            &[("team", "web"), ("env", "prod")],
+        ),
+        row(
+            "2025-05-02",
+            "01A2B3-C4D5E6-F7A8B9",
+            "0.000000001",
+            &[],
+            &[],
+        ),
+        row("2025-05-02", "01A2B3-C4D5E6-F7A8B9", "3", &["-3"], &[]),
+        row("2025-05-20", "99ZZZZ-000000-000000", "7.5", &[], &[]),
+        row("2025-06-01", "01A2B3-C4D5E6-F7A8B9", "100", &[], &[]),
+    ];
+    // Two rows a page, and every job answers "not complete" twice first.
+    let sim = Simulator::start(TABLE, rows, 2, 2).await.unwrap();
+    let provider = BillingExport::from_env().unwrap();
+    let s = settings(&sim, TABLE, &sim.key_json());
+    let got = provider
+        .fetch(&s, scope(), window("2025-05-01", "2025-06-01"))
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, Decimal)> = got
+        .iter()
+        .map(|r| (r.date.to_string(), r.cost.amount()))
+        .collect();
+    seen.sort();
+    // BilledCost = cost + Σ credits, exactly; June is outside the window.
+    assert_eq!(
+        seen,
+        vec![
+            ("2025-05-01".into(), dec("9.0")),
+            ("2025-05-02".into(), dec("0")),
+            ("2025-05-02".into(), dec("0.000000001")),
+            ("2025-05-20".into(), dec("7.5")),
+        ]
+    );
+    let first = got.iter().find(|r| r.date == day("2025-05-01")).unwrap();
+    assert_eq!(first.cost.currency_str(), "EUR");
+    assert_eq!(first.cloud_account, "shop-prod");
+    assert_eq!(first.service, "Compute Engine");
+    assert_eq!(first.tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(first.provider, cloudbill_gcp::KIND);
+
+    // One billing account only.
+    let one = s
+        .clone()
+        .with_value("billing_account", "99ZZZZ-000000-000000");
+    let got = provider
+        .fetch(&one, scope(), window("2025-05-01", "2025-06-01"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].cost.amount(), dec("7.5"));
+
+    // Restated: the export now says something else for May 2; the next fetch returns it.
+    sim.set_rows(vec![row(
+        "2025-05-02",
+        "01A2B3-C4D5E6-F7A8B9",
+        "4.25",
+        &["-0.25"],
+        &[],
+    )]);
+    let got = provider
+        .fetch(&s, scope(), window("2025-05-01", "2025-06-01"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].cost.amount(), dec("4.00"));
+    assert!(sim.queries() >= 3);
+}
+
+#[tokio::test]
+async fn bad_keys_and_tables_are_refused() {
+    let sim = Simulator::start(TABLE, Vec::new(), 100, 0).await.unwrap();
+    let provider = BillingExport::from_env().unwrap();
+    // A key of another service account: its token is refused.
+    let other = sim.key_json().replace("cloudbill-reader@", "someone-else@");
+    let err = provider
+        .verify(&settings(&sim, TABLE, &other))
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+    // A table the project does not have.
+    let err = provider
+        .fetch(
+            &settings(&sim, "sim-project.billing.nope", &sim.key_json()),
+            scope(),
+            window("2025-05-01", "2025-05-02"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Rejected { status: 404, body, .. } if body.contains("Not found: Table")),
+        "{err}"
+    );
+    // Checked before any call: a table name that would change the SQL, a key that is not one.
+    for (table, key, needle) in [
+        (
+            "p.d.t`; DROP TABLE x; --",
+            sim.key_json(),
+            "project.dataset.table",
+        ),
+        (
+            TABLE,
+            "{\"type\": \"authorized_user\"}".to_owned(),
+            "service_account",
+        ),
+        (
+            TABLE,
+            "not json".to_owned(),
+            "not a service account key file",
+        ),
+    ] {
+        let s = settings(&sim, table, &key);
+        let err = provider
+            .fetch(&s, scope(), window("2025-05-01", "2025-05-02"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
+    }
+    // The verify of a good key lists the billing accounts it reads (none yet).
+    assert_eq!(
+        provider
+            .verify(&settings(&sim, TABLE, &sim.key_json()))
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+}
