@@ -29,15 +29,25 @@ fn gz(text: &str) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// Writes an object (moto takes unsigned requests).
+/// Writes an object. moto checks no signature, but refuses an anonymous overwrite: any
+/// `Authorization` makes the request an authenticated one.
 async fn put(endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) {
     let r = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}/{key}"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
         .body(body)
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{key}: {}", r.status());
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "{key}: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 const HEADER: &str = "BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,BilledCost,BillingCurrency,ServiceName,SubAccountId\n";
@@ -76,11 +86,12 @@ fn dec(v: &serde_json::Value) -> cloudbill_core::Decimal {
 async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
     let Some(endpoint) = s3() else { return };
     let bucket = format!("cli-{}", std::process::id());
-    reqwest::Client::new()
+    let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
         .send()
         .await
         .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
     deliver(
         &endpoint,
         &bucket,

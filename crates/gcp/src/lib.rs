@@ -71,7 +71,8 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "the service account's key file (JSON), with BigQuery Job User and Data Viewer",
         )
         .required()
-        .secret(),
+        .secret()
+        .kind(SettingKind::Json),
     ],
 };
 
