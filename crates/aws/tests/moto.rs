@@ -290,6 +290,24 @@ async fn data_exports_are_read_as_their_manifests_say() {
         .unwrap_err();
     assert!(err.to_string().contains("not readable"), "{err}");
 
+    // A manifest past the documented bound is refused, not read.
+    let mut huge = b"{\"dataFiles\": [], \"pad\": \"".to_vec();
+    huge.resize(
+        usize::try_from(cloudbill_exports::MAX_MANIFEST_BYTES).unwrap() + 1,
+        b'x',
+    );
+    put(
+        &store,
+        "billing/exp/metadata/BILLING_PERIOD=2025-01/exp-Manifest.json",
+        huge,
+    )
+    .await;
+    let err = provider
+        .fetch(&s, scope(), window("2025-01-01", "2025-02-01"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("a manifest is at most"), "{err}");
+
     // Nothing at the prefix: verify says so.
     let empty = settings(&endpoint, &bucket, "elsewhere", "exp");
     let err = provider.verify(&empty).await.unwrap_err();

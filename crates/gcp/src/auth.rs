@@ -17,6 +17,9 @@ pub struct ServiceAccountKey {
     /// `service_account`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The project the key belongs to (where query jobs run unless the account says).
+    #[serde(default)]
+    pub project_id: Option<String>,
     /// The account's e-mail: the JWT's issuer.
     pub client_email: String,
     /// Its PKCS#8 private key, PEM.

@@ -50,10 +50,18 @@ pub enum Column {
     Unit,
     /// `labels` (a repeated record of key, value).
     Labels,
+    /// `cost_type` (`regular`, `tax`, `adjustment`, `rounding error`).
+    CostType,
+    /// `cost_at_list`, as NUMERIC.
+    ListCost,
+    /// `project.labels` (key, value).
+    ProjectLabels,
+    /// `system_labels` (key, value).
+    SystemLabels,
 }
 
 /// Each column with its SQL.
-pub const COLUMNS: [(Column, &str); 13] = [
+pub const COLUMNS: [(Column, &str); 17] = [
     (
         Column::Day,
         "FORMAT_TIMESTAMP('%F', usage_start_time, 'UTC') AS usage_day",
@@ -78,6 +86,16 @@ pub const COLUMNS: [(Column, &str); 13] = [
     (
         Column::Labels,
         "ARRAY(SELECT AS STRUCT l.key, l.value FROM UNNEST(labels) AS l) AS labels",
+    ),
+    (Column::CostType, "cost_type"),
+    (Column::ListCost, "CAST(cost_at_list AS NUMERIC) AS list_cost"),
+    (
+        Column::ProjectLabels,
+        "ARRAY(SELECT AS STRUCT l.key, l.value FROM UNNEST(project.labels) AS l) AS project_labels",
+    ),
+    (
+        Column::SystemLabels,
+        "ARRAY(SELECT AS STRUCT l.key, l.value FROM UNNEST(system_labels) AS l) AS system_labels",
     ),
 ];
 
@@ -300,7 +318,7 @@ pub(crate) struct FocusRows {
     csv: csv::Writer<Vec<u8>>,
 }
 
-const HEADER: [&str; 13] = [
+const HEADER: [&str; 15] = [
     "ChargePeriodStart",
     "ChargePeriodEnd",
     "BillingPeriodStart",
@@ -314,6 +332,8 @@ const HEADER: [&str; 13] = [
     "x_UsageType",
     "ConsumedQuantity",
     "Tags",
+    "ListCost",
+    "ChargeCategory",
 ];
 
 impl FocusRows {
@@ -350,17 +370,30 @@ impl FocusRows {
         let period_end = period
             .checked_add_months(chrono::Months::new(1))
             .unwrap_or(period);
-        let labels: serde_json::Map<String, Value> = row
-            .records(Column::Labels)
-            .into_iter()
-            .filter_map(|kv| {
-                let key = kv.first().copied().flatten()?;
-                Some((
-                    key.to_owned(),
-                    Value::String(kv.get(1).copied().flatten().unwrap_or("").to_owned()),
-                ))
-            })
-            .collect();
+        // Labels as they are; project labels as `project:KEY`; system labels as they are
+        // (their keys are already qualified, `goog-…` or `compute.googleapis.com/…`).
+        let mut labels = serde_json::Map::new();
+        for (column, prefix) in [
+            (Column::SystemLabels, ""),
+            (Column::ProjectLabels, "project:"),
+            (Column::Labels, ""),
+        ] {
+            for kv in row.records(column) {
+                if let Some(key) = kv.first().copied().flatten() {
+                    let value = kv.get(1).copied().flatten().unwrap_or("");
+                    labels.insert(format!("{prefix}{key}"), Value::String(value.to_owned()));
+                }
+            }
+        }
+        let category = match row.get(Column::CostType).unwrap_or("regular") {
+            "tax" => "Tax",
+            "adjustment" | "rounding error" => "Adjustment",
+            _ => "Usage",
+        };
+        let list = match row.get(Column::ListCost) {
+            Some(text) => amount(Some(text))?.normalize().to_string(),
+            None => String::new(),
+        };
         let stamp = |d: chrono::NaiveDate| format!("{d}T00:00:00Z");
         let next = day.succ_opt().unwrap_or(day);
         let cells = [
@@ -381,6 +414,8 @@ impl FocusRows {
             } else {
                 Value::Object(labels).to_string()
             },
+            list,
+            category.to_owned(),
         ];
         self.csv
             .write_record(&cells)

@@ -47,9 +47,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
     kind: KIND,
     title: "Google Cloud billing export (BigQuery)",
     settings: &[
-        SettingSpec::new("project", "the GCP project that runs the query jobs")
-            .required()
-            .kind(SettingKind::Text),
+        SettingSpec::new(
+            "project",
+            "the GCP project that runs the query jobs (none: the key's project, else the table's)",
+        )
+        .kind(SettingKind::Text),
         SettingSpec::new(
             "table",
             "the export table, project.dataset.table (standard or detailed export)",
@@ -67,7 +69,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         )
         .kind(SettingKind::Url),
         SettingSpec::new(
-            "service_account_key",
+            "service_account_json",
             "the service account's key file (JSON), with BigQuery Job User and Data Viewer",
         )
         .required()
@@ -129,10 +131,10 @@ impl Account {
             ProviderError::InvalidRequest(format!("the account's {what} setting is missing"))
         };
         let key = settings
-            .secret("service_account_key")
-            .ok_or_else(|| missing("service_account_key"))?;
+            .secret("service_account_json")
+            .ok_or_else(|| missing("service_account_json"))?;
         let key = ServiceAccountKey::parse(key.expose())
-            .map_err(|e| ProviderError::InvalidRequest(format!("service_account_key: {e}")))?;
+            .map_err(|e| ProviderError::InvalidRequest(format!("service_account_json: {e}")))?;
         let endpoint = value("endpoint")
             .unwrap_or(DEFAULT_ENDPOINT)
             .trim_end_matches('/')
@@ -142,12 +144,15 @@ impl Account {
                 .check_url(url)
                 .map_err(ProviderError::InvalidRequest)?;
         }
+        let table = bigquery::checked_table(value("table").ok_or_else(|| missing("table"))?)
+            .map_err(ProviderError::InvalidRequest)?;
+        let project = value("project")
+            .map(str::to_owned)
+            .or_else(|| key.project_id.clone())
+            .unwrap_or_else(|| table.split('.').next().unwrap_or_default().to_owned());
         Ok(Self {
-            project: value("project")
-                .ok_or_else(|| missing("project"))?
-                .to_owned(),
-            table: bigquery::checked_table(value("table").ok_or_else(|| missing("table"))?)
-                .map_err(ProviderError::InvalidRequest)?,
+            project,
+            table,
             billing_filter: value("billing_account").map(str::to_owned),
             endpoint,
             key,
@@ -166,10 +171,10 @@ impl BillingProvider for BillingExport {
     }
 
     fn prepare(&self, settings: Settings) -> Result<Settings, ValidationError> {
-        if let Some(key) = settings.secret("service_account_key") {
+        if let Some(key) = settings.secret("service_account_json") {
             ServiceAccountKey::parse(key.expose()).map_err(|reason| {
                 ValidationError::Credential {
-                    field: "service_account_key",
+                    field: "service_account_json",
                     reason,
                 }
             })?;

@@ -56,6 +56,14 @@ pub struct SimRow {
     pub quantity: String,
     /// `labels`.
     pub labels: Vec<(String, String)>,
+    /// `cost_type`.
+    pub cost_type: String,
+    /// `cost_at_list` as NUMERIC text.
+    pub list_cost: String,
+    /// `project.labels`.
+    pub project_labels: Vec<(String, String)>,
+    /// `system_labels`.
+    pub system_labels: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -65,6 +73,8 @@ struct Inner {
     jobs: HashMap<String, (Vec<Value>, u32)>,
     next: u64,
     queries: u32,
+    /// Answer the next this-many BigQuery calls with this status (429, 503…).
+    failures: (u32, u16),
 }
 
 #[derive(Clone)]
@@ -147,6 +157,11 @@ impl Simulator {
         self.sim.lock().rows = rows;
     }
 
+    /// Answers the next `count` BigQuery calls with HTTP `status` (a 429 or a 503).
+    pub fn fail_next(&self, count: u32, status: u16) {
+        self.sim.lock().failures = (count, status);
+    }
+
     /// Queries run so far.
     pub fn queries(&self) -> u32 {
         self.sim.lock().queries
@@ -156,6 +171,18 @@ impl Simulator {
 impl Sim {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An injected failure, if one is due.
+    fn failure(&self) -> Option<Response> {
+        let mut inner = self.lock();
+        let (count, status) = inner.failures;
+        if count == 0 {
+            return None;
+        }
+        inner.failures.0 -= 1;
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        Some(error(status, "injected by the simulator"))
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -268,6 +295,9 @@ fn encode(row: &SimRow) -> Value {
         records(row.credits.iter().map(|c| vec![c.as_str()]).collect()),
         v(&row.quantity), v("hour"),
         records(row.labels.iter().map(|(k, val)| vec![k.as_str(), val.as_str()]).collect()),
+        v(&row.cost_type), v(&row.list_cost),
+        records(row.project_labels.iter().map(|(k, val)| vec![k.as_str(), val.as_str()]).collect()),
+        records(row.system_labels.iter().map(|(k, val)| vec![k.as_str(), val.as_str()]).collect()),
     ]})
 }
 
@@ -282,6 +312,9 @@ async fn start_query(
             StatusCode::UNAUTHORIZED,
             "Request is missing valid authentication credential.",
         );
+    }
+    if let Some(failed) = sim.failure() {
+        return failed;
     }
     let query = body["query"].as_str().unwrap_or("");
     if !query.contains(&format!("FROM `{}`", sim.table)) {
@@ -341,6 +374,9 @@ async fn results(
             StatusCode::UNAUTHORIZED,
             "Request is missing valid authentication credential.",
         );
+    }
+    if let Some(failed) = sim.failure() {
+        return failed;
     }
     let offset = match q.page_token.as_deref().map(str::parse::<usize>) {
         None => 0,

@@ -32,6 +32,13 @@ fn row(d: &str, account: &str, cost: &str, credits: &[&str], labels: &[(&str, &s
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        cost_type: "regular".into(),
+        list_cost: cost.into(),
+        project_labels: vec![("cost-center".into(), "cc-42".into())],
+        system_labels: vec![(
+            "goog-resource-type".into(),
+            "compute.googleapis.com/Instance".into(),
+        )],
     }
 }
 
@@ -40,7 +47,7 @@ fn settings(sim: &Simulator, table: &str, key: &str) -> Settings {
         .with_value("project", "sim-project")
         .with_value("table", table)
         .with_value("endpoint", &sim.endpoint())
-        .with_secret("service_account_key", ClientSecret::new(key).unwrap())
+        .with_secret("service_account_json", ClientSecret::new(key).unwrap())
 }
 
 fn scope() -> FetchScope {
@@ -107,6 +114,15 @@ async fn the_export_is_read_exactly_page_by_page() {
     assert_eq!(first.cloud_account, "shop-prod");
     assert_eq!(first.service, "Compute Engine");
     assert_eq!(first.tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(
+        first.tags.get("project:cost-center").map(String::as_str),
+        Some("cc-42")
+    );
+    assert_eq!(
+        first.tags.get("goog-resource-type").map(String::as_str),
+        Some("compute.googleapis.com/Instance")
+    );
+    assert_eq!(first.list_cost, Some(dec("10.123456789")));
     assert_eq!(first.provider, cloudbill_gcp::KIND);
 
     // One billing account only.
@@ -120,20 +136,38 @@ async fn the_export_is_read_exactly_page_by_page() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].cost.amount(), dec("7.5"));
 
-    // Restated: the export now says something else for May 2; the next fetch returns it.
-    sim.set_rows(vec![row(
-        "2025-05-02",
-        "01A2B3-C4D5E6-F7A8B9",
-        "4.25",
-        &["-0.25"],
-        &[],
-    )]);
+    // Restated: the export now says something else for May 2 (and a tax row); the next fetch
+    // returns it, through a throttled and an unavailable answer (each retried).
+    let mut tax = row("2025-05-02", "01A2B3-C4D5E6-F7A8B9", "0.84", &[], &[]);
+    tax.cost_type = "tax".into();
+    sim.set_rows(vec![
+        row(
+            "2025-05-02",
+            "01A2B3-C4D5E6-F7A8B9",
+            "4.25",
+            &["-0.25"],
+            &[],
+        ),
+        tax,
+    ]);
+    sim.fail_next(1, 429);
     let got = provider
         .fetch(&s, scope(), window("2025-05-01", "2025-06-01"))
         .await
         .unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].cost.amount(), dec("4.00"));
+    assert_eq!(got.len(), 2);
+    let total: Decimal = got.iter().map(|r| r.cost.amount()).sum();
+    assert_eq!(total, dec("4.84"));
+    assert!(got
+        .iter()
+        .any(|r| r.charge_category == cloudbill_core::ChargeCategory::Tax));
+    // Still failing after the retries: the fetch fails, saying so.
+    sim.fail_next(5, 503);
+    let err = provider
+        .fetch(&s, scope(), window("2025-05-01", "2025-06-01"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Unavailable { .. }), "{err}");
     assert!(sim.queries() >= 3);
 }
 
