@@ -38,7 +38,13 @@ pub(crate) async fn run(
     let billing = crate::open(&url, &global.domain, config, true).await?;
     let range = cloudbill_demo::demo_range();
     let bars = crate::progress::Bars::new();
-    let sync = cloudbill_demo::populate(&billing, &sim.endpoint(), range, &bars).await?;
+    let mut sync = cloudbill_demo::populate(&billing, &sim.endpoint(), range, &bars).await?;
+    // Kept running until the reports are printed (it stops when dropped).
+    let _gcp = if args.cloud {
+        Some(gcp_account(&billing, range, &bars, &mut sync).await?)
+    } else {
+        None
+    };
 
     let consolidated = billing
         .report(&Principal::Admin, &Query::new(range, Granularity::Monthly))
@@ -80,9 +86,10 @@ pub(crate) async fn run(
         .map_err(io)?;
         writeln!(
             out,
-            "Sync of {} .. {} (3 accounts; {BROKEN_ACCOUNT} has a revoked key on purpose):",
+            "Sync of {} .. {} ({} accounts; {BROKEN_ACCOUNT} has a revoked key on purpose):",
             range.start(),
-            range.end()
+            range.end(),
+            sync.outcomes.len()
         )
         .map_err(io)?;
         crate::commands::print_sync(out, Format::Table, &sync)?;
@@ -112,4 +119,20 @@ pub(crate) async fn run(
                 .join(", ")
         )))
     }
+}
+
+/// `--cloud`: the demo's GCP account, synced from the BigQuery simulator (returned: it must
+/// outlive the reports).
+async fn gcp_account(
+    billing: &cloudbill_service::Billing,
+    range: cloudbill_core::DateRange,
+    bars: &crate::progress::Bars,
+    sync: &mut cloudbill_service::SyncReport,
+) -> Result<cloudbill_demo::GcpSimulator, CliError> {
+    let gcp = cloudbill_demo::start_gcp_simulator(range)
+        .await
+        .map_err(|e| CliError::Failure(format!("cannot start the BigQuery simulator: {e}")))?;
+    let report = cloudbill_demo::populate_gcp(billing, &gcp, range, bars).await?;
+    sync.outcomes.extend(report.outcomes);
+    Ok(gcp)
 }

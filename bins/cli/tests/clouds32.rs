@@ -227,3 +227,42 @@ async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
         "999.75".parse().unwrap()
     );
 }
+
+/// `cloudbill demo --cloud`: a Google Cloud account beside the Hyperbilling ones, synced from
+/// the built-in BigQuery simulator, its total the generated rows' cost + credits to the digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_syncs_a_gcp_export_too() {
+    let env = Env::new().await;
+    let range = cloudbill_demo::demo_range();
+    let json = env
+        .run(&[
+            "demo",
+            "--cloud",
+            "--demo-db",
+            "demo.db",
+            "--format",
+            "json",
+        ])
+        .await
+        .ok()
+        .json();
+    let expected: cloudbill_core::Decimal = cloudbill_demo::gcp_rows(range)
+        .iter()
+        .map(|r| {
+            let credits: cloudbill_core::Decimal = r
+                .credits
+                .iter()
+                .map(|c| c.parse::<cloudbill_core::Decimal>().unwrap())
+                .sum();
+            r.cost.parse::<cloudbill_core::Decimal>().unwrap() + credits
+        })
+        .sum();
+    let gcp = json["per_account"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"]["service_account"] == cloudbill_demo::GCP_ACCOUNT)
+        .unwrap_or_else(|| panic!("no GCP account in {json}"));
+    assert_eq!(gcp["total"][0]["currency"], "EUR");
+    assert_eq!(dec(&gcp["total"][0]["cost"]), expected);
+}

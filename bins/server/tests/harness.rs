@@ -135,14 +135,20 @@ impl Server {
         let sim = Simulator::start(SimConfig::demo(date("2025-06-30")))
             .await
             .unwrap();
-        let providers = ProviderRegistry::new().with(Arc::new(
-            Hyperbilling::new(ClientConfig {
-                max_attempts: 2,
-                default_endpoint: Some(sim.endpoint()),
-                ..ClientConfig::default()
-            })
-            .unwrap(),
-        ));
+        // The providers the server ships (compose registers the same), Hyperbilling's on
+        // the simulator.
+        let providers = ProviderRegistry::new()
+            .with(Arc::new(
+                Hyperbilling::new(ClientConfig {
+                    max_attempts: 2,
+                    default_endpoint: Some(sim.endpoint()),
+                    ..ClientConfig::default()
+                })
+                .unwrap(),
+            ))
+            .with(Arc::new(cloudbill_aws::DataExports::from_env()))
+            .with(Arc::new(cloudbill_azure::CostExports::from_env()))
+            .with(Arc::new(cloudbill_gcp::BillingExport::from_env().unwrap()));
         let config = BillingConfig {
             warm_engine: true,
             ..BillingConfig::default()

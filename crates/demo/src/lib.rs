@@ -100,3 +100,106 @@ pub async fn populate(
     };
     billing.sync(&admin, &request, observer).await
 }
+
+/// The demo's Google Cloud account (`cloudbill demo --cloud`), synced from the built-in
+/// BigQuery simulator.
+pub const GCP_ACCOUNT: &str = "gcp-analytics";
+
+pub use cloudbill_gcp::sim::Simulator as GcpSimulator;
+
+/// The table the demo's BigQuery simulator serves.
+pub const GCP_TABLE: &str = "demo-finops.billing.gcp_billing_export_v1_0DEMO0_000000_000000";
+
+/// Generated billing export rows for every day of `range`: Compute Engine with a sustained
+/// use discount credit, Cloud Storage and BigQuery, in EUR, labelled by team; amounts with up
+/// to 9 decimals, as BigQuery's NUMERIC gives them.
+pub fn gcp_rows(range: DateRange) -> Vec<cloudbill_gcp::sim::SimRow> {
+    let mut rows = Vec::new();
+    for (i, day) in range.iter_days().enumerate() {
+        let n = u64::try_from(i).unwrap_or(0);
+        let month = day.format("%Y%m").to_string();
+        let row = |service: &str, sku: &str, cost: String, credits: Vec<String>, team: &str| {
+            cloudbill_gcp::sim::SimRow {
+                day,
+                invoice_month: month.clone(),
+                billing_account: "0DEMO0-000000-000000".into(),
+                project: "analytics-prod".into(),
+                service: service.into(),
+                sku: sku.into(),
+                region: "europe-west1".into(),
+                currency: "EUR".into(),
+                list_cost: cost.clone(),
+                cost,
+                credits,
+                quantity: "24".into(),
+                labels: vec![("team".into(), team.into())],
+                cost_type: "regular".into(),
+                project_labels: vec![("env".into(), "prod".into())],
+                system_labels: Vec::new(),
+            }
+        };
+        let compute = 41 + n % 7;
+        rows.push(row(
+            "Compute Engine",
+            "N2 Instance Core running in Belgium",
+            format!("{compute}.{:09}", (n * 7_919_191) % 1_000_000_000),
+            vec![format!(
+                "-{}.{:09}",
+                compute / 5,
+                (n * 31_337) % 1_000_000_000
+            )],
+            "data",
+        ));
+        rows.push(row(
+            "Cloud Storage",
+            "Standard Storage Belgium",
+            format!("3.{:09}", (n * 123_457) % 1_000_000_000),
+            Vec::new(),
+            "data",
+        ));
+        rows.push(row(
+            "BigQuery",
+            "Analysis",
+            format!("{}.{:06}", 12 + n % 5, (n * 4_649) % 1_000_000),
+            Vec::new(),
+            "web",
+        ));
+    }
+    rows
+}
+
+/// Starts the BigQuery simulator with the demo's export rows for `range`.
+pub async fn start_gcp_simulator(
+    range: DateRange,
+) -> std::io::Result<cloudbill_gcp::sim::Simulator> {
+    cloudbill_gcp::sim::Simulator::start(GCP_TABLE, gcp_rows(range), 500, 1).await
+}
+
+/// Adds the demo's GCP account (project data-platform) against `sim` and syncs `range`.
+pub async fn populate_gcp(
+    billing: &Billing,
+    sim: &cloudbill_gcp::sim::Simulator,
+    range: DateRange,
+    observer: &dyn SyncObserver,
+) -> Result<SyncReport, ServiceError> {
+    let admin = Principal::Admin;
+    if billing.account(&admin, GCP_ACCOUNT).await.is_ok() {
+        billing.remove_account(&admin, GCP_ACCOUNT).await?;
+    }
+    let key = cloudbill_core::ClientSecret::new(&sim.key_json())?;
+    let new = NewAccount {
+        name: GCP_ACCOUNT.into(),
+        provider: cloudbill_gcp::KIND.as_str().into(),
+        project: Some("data-platform".into()),
+        settings: cloudbill_core::Settings::default()
+            .with_value("table", GCP_TABLE)
+            .with_value("endpoint", &sim.endpoint())
+            .with_secret("service_account_json", key),
+    };
+    billing.add_account(&admin, new, false).await?;
+    let request = SyncRequest {
+        accounts: vec![GCP_ACCOUNT.to_owned()],
+        range: Some(range),
+    };
+    billing.sync(&admin, &request, observer).await
+}

@@ -71,4 +71,8 @@ pub struct DemoArgs {
     /// over --database-url / CLOUDBILL_DATABASE_URL.
     #[arg(long, value_name = "PATH")]
     pub demo_db: Option<PathBuf>,
+    /// Also a Google Cloud account (gcp-billing-export), synced from the built-in BigQuery
+    /// simulator: two providers in one consolidated bill.
+    #[arg(long)]
+    pub cloud: bool,
 }
