@@ -266,3 +266,146 @@ async fn the_demo_syncs_a_gcp_export_too() {
     assert_eq!(gcp["total"][0]["currency"], "EUR");
     assert_eq!(dec(&gcp["total"][0]["cost"]), expected);
 }
+
+/// Azurite's well-known development account key (public).
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// An Azure FocusCost export from Azurite through the CLI: the account key from stdin as the
+/// provider's one named secret (JSON), the newest run read, its total exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_export_is_synced_from_its_newest_run() {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let endpoint = match std::env::var("CLOUDBILL_TEST_AZURITE_ENDPOINT") {
+        Ok(e) if !e.is_empty() => e.trim_end_matches('/').to_owned(),
+        _ => {
+            assert!(
+                std::env::var("CLOUDBILL_REQUIRE_CLOUD_SERVERS").as_deref() != Ok("1"),
+                "CLOUDBILL_TEST_AZURITE_ENDPOINT is not set and CLOUDBILL_REQUIRE_CLOUD_SERVERS=1"
+            );
+            eprintln!("SKIPPED: the Azure connector's CLI test needs Azurite");
+            return;
+        }
+    };
+    let container = format!("cli{}", std::process::id());
+    create_container(&endpoint, &container, AZURITE_KEY).await;
+    let store = object_store::azure::MicrosoftAzureBuilder::new()
+        .with_account("devstoreaccount1")
+        .with_access_key(AZURITE_KEY)
+        .with_container_name(&container)
+        .with_endpoint(endpoint.clone())
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    let header =
+        "BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ServiceName,SubAccountId\n";
+    for (run, submitted, cost) in [
+        ("r1", "2025-03-05T00:00:00Z", "5"),
+        ("r2", "2025-03-06T00:00:00Z", "1.000000001"),
+    ] {
+        let folder = format!("cost/focus/20250301-20250331/{run}");
+        let blob = format!("{folder}/part_0_0001.csv.gz");
+        let csv = format!("{header}{cost},EUR,2025-03-04T00:00:00Z,2025-03-05T00:00:00Z,Storage,/subscriptions/s1\n");
+        store
+            .put(
+                &object_store::path::Path::from(blob.as_str()),
+                PutPayload::from(gz(&csv)),
+            )
+            .await
+            .unwrap();
+        let manifest = serde_json::json!({"runInfo": {"runId": run, "submittedTime": submitted}, "blobs": [{"blobName": blob}]});
+        store
+            .put(
+                &object_store::path::Path::from(format!("{folder}/manifest.json")),
+                PutPayload::from(manifest.to_string().into_bytes()),
+            )
+            .await
+            .unwrap();
+    }
+    let env = Env::new().await;
+    env.run(&["billing", "enable"]).await.ok();
+    env.run(&["project", "create", "data"]).await.ok();
+    let container_setting = format!("container={container}");
+    let endpoint_setting = format!("endpoint={endpoint}");
+    env.run_with_stdin(
+        &[
+            "account",
+            "add",
+            "--provider",
+            "azure-cost-exports",
+            "--name",
+            "azure-ea",
+            "--project",
+            "data",
+            "--setting",
+            "storage_account=devstoreaccount1",
+            "--setting",
+            &container_setting,
+            "--setting",
+            "path=cost",
+            "--setting",
+            "export=focus",
+            "--setting",
+            &endpoint_setting,
+            "--secret-stdin",
+            "--verify",
+        ],
+        Some(&format!("{{\"account_key\": \"{AZURITE_KEY}\"}}")),
+    )
+    .await
+    .ok();
+    env.run(&["sync", "--start", "2025-03-01", "--end", "2025-04-01"])
+        .await
+        .ok();
+    let json = env
+        .run(&[
+            "report",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-04-01",
+            "--format",
+            "json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["results"][0]["total"][0]["currency"], "EUR");
+    assert_eq!(
+        dec(&json["results"][0]["total"][0]["cost"]),
+        "1.000000001".parse().unwrap()
+    );
+}
+
+/// Creates a container on Azurite with a SharedKey-signed request.
+async fn create_container(endpoint: &str, name: &str, key: &str) {
+    use base64::Engine as _;
+    use hmac::Mac;
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let url = format!("{endpoint}/{name}?restype=container");
+    let path = reqwest::Url::parse(&url).unwrap().path().to_owned();
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2021-08-06\n/devstoreaccount1{path}\nrestype:container"
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let r = reqwest::Client::new()
+        .put(&url)
+        .header("x-ms-date", date)
+        .header("x-ms-version", "2021-08-06")
+        .header("content-length", "0")
+        .header(
+            "authorization",
+            format!("SharedKey devstoreaccount1:{signature}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
