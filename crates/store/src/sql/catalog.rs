@@ -450,16 +450,27 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .arg(domain.as_uuid())
         .all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id = AccountId::from_uuid(row.col("id")?);
-                let history = histories.get(&id).map(Vec::as_slice).unwrap_or_default();
-                self.account_from(row, history)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = AccountId::from_uuid(row.col("id")?);
+            match histories.get(&id) {
+                Some(history) => out.push(self.account_from(row, history)?),
+                // Added after the histories were read (the two reads are not one snapshot):
+                // its own history now.
+                None => {
+                    let own = self.histories(domain, Some(id)).await?;
+                    let history = own.get(&id).map(Vec::as_slice).unwrap_or_default();
+                    out.push(self.account_from(row, history)?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn account(&self, domain: DomainId, id: AccountId) -> Result<ServiceAccount, StoreError> {
+        // The history first: an account removed between the two reads is then not found
+        // (read the other way round, its row without its history looked corrupt).
+        let histories = self.histories(domain, Some(id)).await?;
         let row = sqlx::query::<D>(
             "SELECT id, domain_id, name, provider, credentials, state, created_at \
              FROM service_accounts WHERE domain_id = $1 AND id = $2",
@@ -469,7 +480,6 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
         .optional(&self.pool)
         .await?
         .ok_or_else(|| not_found("service account", id))?;
-        let histories = self.histories(domain, Some(id)).await?;
         let history = histories.get(&id).map(Vec::as_slice).unwrap_or_default();
         self.account_from(&row, history)
     }

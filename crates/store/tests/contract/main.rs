@@ -74,4 +74,5 @@ contract!(
     monitors_keep_anomalies_with_compare_and_set,
     rates_are_kept_once_and_conflicts_write_nothing,
     invoices_and_closed_periods_are_kept_exactly,
+    accounts_read_while_removed_are_whole_or_absent,
 );
