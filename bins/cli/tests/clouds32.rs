@@ -200,6 +200,26 @@ async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
         "1000.2500000007".parse().unwrap()
     );
 
+    // Nothing delivered since: the period's manifest has not moved, so it is not read again.
+    let again = env
+        .run(&[
+            "sync",
+            "--account",
+            "aws-main",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-04-01",
+            "--format",
+            "json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again[0]["state"], "succeeded", "{again}");
+    assert_eq!(again[0]["unchanged_windows"], 1, "{again}");
+    assert_eq!(again[0]["rows"], 0, "{again}");
+
     // AWS restates March: the manifest lists a new file. A sync replaces, never adds.
     deliver(
         &endpoint,
@@ -211,17 +231,23 @@ async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
         )],
     )
     .await;
-    env.run(&[
-        "sync",
-        "--account",
-        "aws-main",
-        "--start",
-        "2025-03-01",
-        "--end",
-        "2025-04-01",
-    ])
-    .await
-    .ok();
+    let restated = env
+        .run(&[
+            "sync",
+            "--account",
+            "aws-main",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-04-01",
+            "--format",
+            "json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(restated[0]["unchanged_windows"], 0, "{restated}");
+    assert_eq!(restated[0]["changed_days"], 2, "{restated}");
     assert_eq!(
         total(&report().await.ok().json()),
         "999.75".parse().unwrap()
@@ -357,6 +383,21 @@ async fn an_azure_export_is_synced_from_its_newest_run() {
     env.run(&["sync", "--start", "2025-03-01", "--end", "2025-04-01"])
         .await
         .ok();
+    // The run's manifest has not moved: the month is not read again.
+    let again = env
+        .run(&[
+            "sync",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-04-01",
+            "--format",
+            "json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again[0]["unchanged_windows"], 1, "{again}");
     let json = env
         .run(&[
             "report",

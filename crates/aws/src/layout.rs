@@ -2,7 +2,7 @@
 
 use chrono::{Months, NaiveDate};
 use cloudbill_core::DateRange;
-use cloudbill_exports::{key_in_bucket, months};
+use cloudbill_exports::{key_in_bucket, months, Revision};
 use cloudbill_provider::ProviderError;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
@@ -109,22 +109,33 @@ pub(crate) async fn periods(
     Ok(out)
 }
 
+/// What a window reads: the data files its periods' manifests list, and the token of those
+/// manifests.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) files: Vec<Path>,
+    pub(crate) revision: String,
+}
+
 /// The data files of every billing period `window` touches, as the periods' manifests list
 /// them.
 pub(crate) async fn files_for(
     store: &dyn ObjectStore,
     export: &Export,
     window: DateRange,
-) -> Result<Vec<Path>, ProviderError> {
+) -> Result<Plan, ProviderError> {
     let manifests = data_exports_manifests(store, export).await?;
     let mut files = Vec::new();
+    let mut revision = Revision::new(&export.reading.export);
     for month in months(window) {
         let period = month.format("%Y-%m").to_string();
+        revision.add(period.as_bytes());
         let keys = match manifests.iter().find(|(p, _)| *p == period) {
             Some((_, path)) => {
-                let manifest: DataExportsManifest = read_manifest(store, export, path)
-                    .await?
-                    .ok_or_else(|| gone(export, path))?;
+                let manifest: DataExportsManifest =
+                    read_manifest(store, export, path, &mut revision)
+                        .await?
+                        .ok_or_else(|| gone(export, path))?;
                 manifest.data_files
             }
             None => {
@@ -134,7 +145,7 @@ pub(crate) async fn files_for(
                     legacy_folder(month),
                     export.name
                 ));
-                match read_manifest::<LegacyManifest>(store, export, &path).await? {
+                match read_manifest::<LegacyManifest>(store, export, &path, &mut revision).await? {
                     Some(manifest) => manifest.report_keys,
                     // The period was not delivered (yet): it has no rows.
                     None => Vec::new(),
@@ -151,7 +162,10 @@ pub(crate) async fn files_for(
             files.push(Path::from(key));
         }
     }
-    Ok(files)
+    Ok(Plan {
+        files,
+        revision: revision.finish(),
+    })
 }
 
 fn gone(export: &Export, path: &Path) -> ProviderError {
@@ -160,14 +174,19 @@ fn gone(export: &Export, path: &Path) -> ProviderError {
         .invalid(format!("the manifest {path} disappeared while it was read"))
 }
 
+/// A manifest read and parsed (`None`: not there), its path and bytes added to `revision`.
 async fn read_manifest<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     export: &Export,
     path: &Path,
+    revision: &mut Revision,
 ) -> Result<Option<T>, ProviderError> {
+    revision.add(path.as_ref().as_bytes());
     let Some(bytes) = export.reading.small_object(store, path).await? else {
+        revision.add(b"none");
         return Ok(None);
     };
+    revision.add(&bytes);
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         export
             .reading

@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use cloudbill_core::DateRange;
-use cloudbill_exports::months;
+use cloudbill_exports::{months, Revision};
 use cloudbill_provider::ProviderError;
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -73,19 +73,17 @@ pub(crate) async fn month_folders(
     Ok(out)
 }
 
+/// A run's manifest: where, what it says, its bytes.
+type Run = (Path, Manifest, Vec<u8>);
+
 /// The newest run's manifest in a month folder, read.
 async fn newest_run(
     store: &dyn ObjectStore,
     export: &Export,
     folder: &Path,
-) -> Result<Option<(Path, Manifest)>, ProviderError> {
+) -> Result<Option<Run>, ProviderError> {
     let listed = export.reading.list(store, folder).await?;
-    let mut best: Option<(
-        Option<String>,
-        chrono::DateTime<chrono::Utc>,
-        Path,
-        Manifest,
-    )> = None;
+    let mut best: Option<(Option<String>, chrono::DateTime<chrono::Utc>, Run)> = None;
     for meta in listed {
         let name = meta.location.filename().unwrap_or("");
         if name != "manifest.json" && name != "_manifest.json" {
@@ -107,12 +105,20 @@ async fn newest_run(
         let key = (submitted, meta.last_modified, meta.location.clone());
         let newer = best
             .as_ref()
-            .is_none_or(|(s, t, p, _)| (&key.0, key.1, &key.2) > (s, *t, p));
+            .is_none_or(|(s, t, (p, _, _))| (&key.0, key.1, &key.2) > (s, *t, p));
         if newer {
-            best = Some((key.0, key.1, key.2, manifest));
+            best = Some((key.0, key.1, (key.2, manifest, bytes)));
         }
     }
-    Ok(best.map(|(_, _, path, manifest)| (path, manifest)))
+    Ok(best.map(|(_, _, run)| run))
+}
+
+/// What a window reads: the blobs of its months' newest runs, and the token of those runs'
+/// manifests.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) files: Vec<Path>,
+    pub(crate) revision: String,
 }
 
 /// The blobs of the newest run of every month `window` touches.
@@ -120,24 +126,29 @@ pub(crate) async fn files_for(
     store: &dyn ObjectStore,
     export: &Export,
     window: DateRange,
-) -> Result<Vec<Path>, ProviderError> {
+) -> Result<Plan, ProviderError> {
     let folders = month_folders(store, export).await?;
     let mut files = Vec::new();
+    let mut revision = Revision::new(&export.reading.export);
     for month in months(window) {
+        revision.add(month.to_string().as_bytes());
         // Several folders may name one month (a custom range); each holds its own runs,
         // and the newest run over all of them is the month's.
-        let mut newest: Option<(Path, Manifest)> = None;
+        let mut newest: Option<Run> = None;
         for (_, folder) in folders.iter().filter(|(m, _)| *m == month) {
             if let Some(found) = newest_run(store, export, folder).await? {
-                if newest.as_ref().is_none_or(|(p, _)| found.0 > *p) {
+                if newest.as_ref().is_none_or(|(p, _, _)| found.0 > *p) {
                     newest = Some(found);
                 }
             }
         }
         // A month without a run has no rows.
-        let Some((_, manifest)) = newest else {
+        let Some((path, manifest, bytes)) = newest else {
+            revision.add(b"none");
             continue;
         };
+        revision.add(path.as_ref().as_bytes());
+        revision.add(&bytes);
         files.extend(
             manifest
                 .blobs
@@ -145,7 +156,10 @@ pub(crate) async fn files_for(
                 .map(|b| Path::from(b.blob_name.trim_start_matches('/'))),
         );
     }
-    Ok(files)
+    Ok(Plan {
+        files,
+        revision: revision.finish(),
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use cloudbill_core::{
     ValidationError,
 };
 use cloudbill_exports::{GuardedConnector, Reading};
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::ObjectStore;
 
@@ -207,15 +207,45 @@ impl BillingProvider for CostExports {
         Ok(months)
     }
 
+    /// Exports run per month: one window each.
+    fn windows(&self, range: DateRange) -> Vec<DateRange> {
+        range.months()
+    }
+
     async fn fetch(
         &self,
         settings: &Settings,
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        cloudbill_exports::check_window(window, MAX_WINDOW_DAYS)?;
+        Ok(self
+            .fetch_changed(settings, scope, window, None)
+            .await?
+            .records())
+    }
+
+    /// The window's token is its months' newest runs' manifests (path and bytes: a new run
+    /// has a new `runId` and folder).
+    async fn fetch_changed(
+        &self,
+        settings: &Settings,
+        scope: FetchScope,
+        window: DateRange,
+        known: Option<String>,
+    ) -> Result<Fetched, ProviderError> {
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
         let (store, export) = self.open(settings)?;
-        let files = layout::files_for(store.as_ref(), &export, window).await?;
-        export.reading.records(store, &files, scope, window).await
+        let plan = layout::files_for(store.as_ref(), &export, window).await?;
+        if known.as_deref() == Some(plan.revision.as_str()) {
+            return Ok(Fetched::Unchanged);
+        }
+        let records = export
+            .reading
+            .records(store, &plan.files, scope, window)
+            .await?;
+        Ok(Fetched::Records {
+            records,
+            revision: Some(plan.revision),
+        })
     }
 }

@@ -162,6 +162,26 @@ impl DateRange {
         out
     }
 
+    /// Splits the range at calendar-month boundaries: one window per month it touches, each
+    /// the part of that month inside the range, together covering it exactly once. (Billing
+    /// periods are months: a provider that reads whole periods reads each one once.)
+    pub fn months(&self) -> Vec<DateRange> {
+        let mut out = Vec::new();
+        let mut cursor = self.start;
+        while cursor < self.end {
+            let first = cursor.with_day(1).unwrap_or(cursor);
+            let next = first
+                .checked_add_months(chrono::Months::new(1))
+                .map_or(self.end, |d| d.min(self.end));
+            out.push(DateRange {
+                start: cursor,
+                end: next,
+            });
+            cursor = next;
+        }
+        out
+    }
+
     /// Every day of the range, in order.
     pub fn iter_days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         self.start.iter_days().take_while(move |d| *d < self.end)
@@ -286,6 +306,24 @@ mod tests {
         assert_eq!(Granularity::Monthly.label(d), "2025-03");
         assert_eq!(Granularity::Yearly.label(d), "2025");
         assert_eq!(Granularity::Yearly.bucket_start(d), date("2025-01-01"));
+    }
+
+    proptest! {
+        #[test]
+        fn months_cover_the_range_once_each_inside_one_month(start in 0i64..5000, len in 1i64..800) {
+            let s = date("2015-01-01") + chrono::Duration::days(start);
+            let r = DateRange::new(s, s + chrono::Duration::days(len)).unwrap();
+            let months = r.months();
+            prop_assert_eq!(months.first().unwrap().start(), r.start());
+            prop_assert_eq!(months.last().unwrap().end(), r.end());
+            for pair in months.windows(2) {
+                prop_assert_eq!(pair[0].end(), pair[1].start());
+                prop_assert_eq!(pair[1].start().day(), 1);
+            }
+            for m in &months {
+                prop_assert_eq!((m.start().year(), m.start().month()), (m.last_day().year(), m.last_day().month()));
+            }
+        }
     }
 
     proptest! {

@@ -227,6 +227,41 @@ impl Reading {
     }
 }
 
+/// What a fetch read to find its files (the export's location, each period's manifest: its
+/// path and bytes), as a token: equal tokens, same files with the same contents, so a window
+/// whose token has not moved since it was written is not read again.
+///
+/// The token starts with [`MAPPING_VERSION`]: a cloudbill that maps bill columns differently
+/// bumps it, and every window is read again once.
+#[derive(Debug, Clone)]
+pub struct Revision(sha2::Sha256);
+
+/// The version of how the export providers map bill files to records (see [`Revision`]).
+pub const MAPPING_VERSION: &str = "exports-v1";
+
+impl Revision {
+    /// A token of `location` (the export as the account names it).
+    pub fn new(location: &str) -> Self {
+        let mut revision = Self(sha2::Sha256::default());
+        revision.add(MAPPING_VERSION.as_bytes());
+        revision.add(location.as_bytes());
+        revision
+    }
+
+    /// Adds one part (length-prefixed, so parts cannot run into each other).
+    pub fn add(&mut self, part: &[u8]) {
+        use sha2::Digest;
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part);
+    }
+
+    /// The token.
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        format!("{MAPPING_VERSION}:{}", hex::encode(self.0.finalize()))
+    }
+}
+
 /// The first day of each billing period (calendar month) `window` touches.
 pub fn months(window: DateRange) -> Vec<chrono::NaiveDate> {
     use chrono::{Datelike, Months, NaiveDate};
@@ -241,17 +276,6 @@ pub fn months(window: DateRange) -> Vec<chrono::NaiveDate> {
         }
     }
     out
-}
-
-/// Refuses a window longer than `max` days (a fetch reads whole periods for it).
-pub fn check_window(window: DateRange, max: u32) -> Result<(), ProviderError> {
-    if window.days() > i64::from(max) {
-        return Err(ProviderError::InvalidRequest(format!(
-            "a window of {} days (at most {max})",
-            window.days()
-        )));
-    }
-    Ok(())
 }
 
 fn truncated(text: &str) -> String {

@@ -130,6 +130,46 @@ pub fn query_for(table: &str, one_billing_account: bool) -> String {
     sql
 }
 
+/// The revision query of one window (same filter as [`query_for`]): the time of the last export
+/// that wrote its rows and how many rows it has. The export only appends (a correction is a
+/// new row), so while both stay the same, the window's rows do.
+pub(crate) fn revision_query_for(table: &str, one_billing_account: bool) -> String {
+    let mut sql = format!(
+        "SELECT MAX(export_time) AS last_export, COUNT(*) AS row_count FROM `{table}` WHERE usage_start_time >= TIMESTAMP(@start) AND usage_start_time < TIMESTAMP(@end)"
+    );
+    if one_billing_account {
+        sql.push_str(" AND billing_account_id = @billing_account");
+    }
+    sql
+}
+
+/// The window's revision: the revision query's answer as text (never parsed: only compared).
+pub(crate) async fn revision(
+    client: &reqwest::Client,
+    account: &Account,
+    window: DateRange,
+) -> Result<String, ProviderError> {
+    let sql = revision_query_for(&account.table, account.billing_filter.is_some());
+    let mut answer = None;
+    run(client, account, window, &sql, |row| {
+        let cell = |i: usize| {
+            row.0
+                .get(i)
+                .and_then(|c| c.get("v"))
+                .and_then(Value::as_str)
+                .unwrap_or("null")
+                .to_owned()
+        };
+        answer = Some(format!("{}/{}", cell(0), cell(1)));
+        Ok(())
+    })
+    .await?;
+    answer.ok_or_else(|| ProviderError::InvalidResponse {
+        provider: PROVIDER_NAME,
+        detail: "the revision query answered no row".into(),
+    })
+}
+
 /// One row: its cells in [`COLUMNS`] order.
 #[derive(Debug)]
 pub(crate) struct Row(Vec<Value>);
@@ -196,6 +236,19 @@ pub(crate) async fn query(
     client: &reqwest::Client,
     account: &Account,
     window: DateRange,
+    each: impl FnMut(Row) -> Result<(), ProviderError>,
+) -> Result<(), ProviderError> {
+    let sql = query_for(&account.table, account.billing_filter.is_some());
+    run(client, account, window, &sql, each).await
+}
+
+/// Runs `sql` over the window (parameters `@start`, `@end`, `@billing_account`) and hands
+/// every row to `each`, page by page.
+async fn run(
+    client: &reqwest::Client,
+    account: &Account,
+    window: DateRange,
+    sql: &str,
     mut each: impl FnMut(Row) -> Result<(), ProviderError>,
 ) -> Result<(), ProviderError> {
     let who = &account.table;
@@ -207,7 +260,7 @@ pub(crate) async fn query(
         parameters.push(json!({"name": "billing_account", "parameterType": {"type": "STRING"}, "parameterValue": {"value": b}}));
     }
     let body = json!({
-        "query": query_for(&account.table, account.billing_filter.is_some()),
+        "query": sql,
         "useLegacySql": false, "parameterMode": "NAMED", "queryParameters": parameters,
         "maxResults": PAGE_ROWS, "timeoutMs": 60_000,
     });

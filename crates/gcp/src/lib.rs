@@ -25,7 +25,7 @@ use cloudbill_core::{
     CostRecord, DateRange, ProviderKind, ProviderSpec, SettingKind, SettingSpec, Settings,
     ValidationError,
 };
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
 
 pub use auth::{ServiceAccountKey, SCOPE};
 pub use bigquery::{query_for, Column, COLUMNS};
@@ -41,6 +41,10 @@ pub const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 
 /// The longest window one query covers, in days.
 pub const MAX_WINDOW_DAYS: u32 = 31;
+
+/// The version of how rows are mapped to records, first in every revision token: a cloudbill
+/// that maps differently bumps it and every window is read again once.
+pub const REVISION_VERSION: &str = "gcp-v1";
 
 /// The provider's declaration.
 pub static SPEC: ProviderSpec = ProviderSpec {
@@ -207,21 +211,47 @@ impl BillingProvider for BillingExport {
         Ok(seen.into_iter().collect())
     }
 
+    /// Invoices are monthly: one window per month.
+    fn windows(&self, range: DateRange) -> Vec<DateRange> {
+        range.months()
+    }
+
     async fn fetch(
         &self,
         settings: &Settings,
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        if window.days() > i64::from(MAX_WINDOW_DAYS) {
-            return Err(ProviderError::InvalidRequest(format!(
-                "a window of {} days (at most {MAX_WINDOW_DAYS})",
-                window.days()
-            )));
-        }
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
         let account = Account::of(settings, &self.policy)?;
         let mut csv = bigquery::FocusRows::new();
         bigquery::query(&self.client, &account, window, |row| csv.push(&row)).await?;
         csv.records(scope, window)
+    }
+
+    /// The window's token is its rows' last `export_time` and their count (a cheap query of
+    /// two columns), read before the rows.
+    async fn fetch_changed(
+        &self,
+        settings: &Settings,
+        scope: FetchScope,
+        window: DateRange,
+        known: Option<String>,
+    ) -> Result<Fetched, ProviderError> {
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
+        let account = Account::of(settings, &self.policy)?;
+        let revision = format!(
+            "{REVISION_VERSION}:{}:{}:{}",
+            account.table,
+            account.billing_filter.as_deref().unwrap_or("*"),
+            bigquery::revision(&self.client, &account, window).await?
+        );
+        if known.as_deref() == Some(revision.as_str()) {
+            return Ok(Fetched::Unchanged);
+        }
+        Ok(Fetched::Records {
+            records: self.fetch(settings, scope, window).await?,
+            revision: Some(revision),
+        })
     }
 }

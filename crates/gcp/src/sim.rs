@@ -30,7 +30,7 @@ pub const EMAIL: &str = "cloudbill-reader@sim-project.iam.gserviceaccount.com";
 const KEY_PEM: &str = include_str!("sim_key.pem");
 
 /// One row of the export table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimRow {
     /// The UTC day of usage_start_time.
     pub day: NaiveDate,
@@ -68,11 +68,15 @@ pub struct SimRow {
 
 #[derive(Default)]
 struct Inner {
-    rows: Vec<SimRow>,
+    /// Each row with its `export_time` (seconds): the export appends, so a row already in the
+    /// table keeps its time and a new one gets the next.
+    rows: Vec<(SimRow, i64)>,
+    clock: i64,
     tokens: Vec<String>,
     jobs: HashMap<String, (Vec<Value>, u32)>,
     next: u64,
     queries: u32,
+    revision_queries: u32,
     /// Answer the next this-many BigQuery calls with this status (429, 503…).
     failures: (u32, u16),
 }
@@ -118,10 +122,7 @@ impl Simulator {
             page_size: page_size.max(1),
             pending_polls,
             endpoint: format!("http://{addr}"),
-            inner: Arc::new(Mutex::new(Inner {
-                rows,
-                ..Inner::default()
-            })),
+            inner: Arc::new(Mutex::new(Inner::default())),
         };
         let app = Router::new()
             .route("/token", post(token))
@@ -134,7 +135,9 @@ impl Simulator {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, sim, task })
+        let simulator = Self { addr, sim, task };
+        simulator.set_rows(rows);
+        Ok(simulator)
     }
 
     /// The BigQuery API root (`endpoint` setting).
@@ -152,9 +155,25 @@ impl Simulator {
         .to_string()
     }
 
-    /// Replaces the table's rows (a restatement).
+    /// Replaces the table's rows (a restatement): rows already there keep their
+    /// `export_time`, new ones are exported now (a later time than any before).
     pub fn set_rows(&self, rows: Vec<SimRow>) {
-        self.sim.lock().rows = rows;
+        let mut inner = self.sim.lock();
+        inner.clock += 3600;
+        let now = 1_700_000_000 + inner.clock;
+        let mut old = std::mem::take(&mut inner.rows);
+        inner.rows = rows
+            .into_iter()
+            .map(|row| match old.iter().position(|(r, _)| *r == row) {
+                Some(i) => old.swap_remove(i),
+                None => (row, now),
+            })
+            .collect();
+    }
+
+    /// Revision queries (`MAX(export_time)`) run so far.
+    pub fn revision_queries(&self) -> u32 {
+        self.sim.lock().revision_queries
     }
 
     /// Answers the next `count` BigQuery calls with HTTP `status` (a 429 or a 503).
@@ -323,7 +342,8 @@ async fn start_query(
             "Not found: Table (the simulator serves one table)",
         );
     }
-    if body["useLegacySql"] != false || !query.contains("CAST(cost AS NUMERIC)") {
+    let revision = query.contains("MAX(export_time)") && query.contains("COUNT(*)");
+    if body["useLegacySql"] != false || !(revision || query.contains("CAST(cost AS NUMERIC)")) {
         return error(
             StatusCode::BAD_REQUEST,
             "the simulator answers standard SQL with NUMERIC costs only",
@@ -339,14 +359,30 @@ async fn start_query(
     };
     let account = param(&body, "billing_account").map(str::to_owned);
     let mut inner = sim.lock();
-    inner.queries += 1;
-    let rows: Vec<Value> = inner
+    let matching = inner
         .rows
         .iter()
-        .filter(|r| r.day >= start && r.day < end)
-        .filter(|r| account.as_ref().is_none_or(|a| *a == r.billing_account))
-        .map(encode)
-        .collect();
+        .filter(|(r, _)| r.day >= start && r.day < end)
+        .filter(|(r, _)| account.as_ref().is_none_or(|a| *a == r.billing_account));
+    let rows: Vec<Value> = if revision {
+        // One row: MAX(export_time) as BigQuery sends a TIMESTAMP (float seconds in
+        // E notation; null over no rows), COUNT(*) as an INT64 string.
+        let (mut last, mut count) = (None::<i64>, 0u64);
+        for (_, at) in matching {
+            last = last.max(Some(*at));
+            count += 1;
+        }
+        #[allow(clippy::cast_precision_loss)] // Seconds near 1.7e9: exact in an f64.
+        let last = last.map_or(Value::Null, |t| json!(format!("{:E}", t as f64)));
+        vec![json!({"f": [{"v": last}, {"v": count.to_string()}]})]
+    } else {
+        matching.map(|(r, _)| encode(r)).collect()
+    };
+    if revision {
+        inner.revision_queries += 1;
+    } else {
+        inner.queries += 1;
+    }
     inner.next += 1;
     let job = format!("job_sim_{}", inner.next);
     inner.jobs.insert(job.clone(), (rows, sim.pending_polls));

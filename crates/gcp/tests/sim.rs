@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use cloudbill_core::{AccountId, ClientSecret, DateRange, Decimal, DomainId, Settings};
 use cloudbill_gcp::sim::{SimRow, Simulator};
 use cloudbill_gcp::BillingExport;
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
 
 const TABLE: &str = "sim-project.billing.gcp_billing_export_v1_01A2B3";
 
@@ -229,4 +229,70 @@ async fn bad_keys_and_tables_are_refused() {
             .unwrap(),
         Vec::<String>::new()
     );
+}
+
+/// A window whose rows' last `export_time` and count have not moved is not read again (only
+/// the two-column revision query runs); a late row moves it and the window is read.
+#[tokio::test]
+async fn an_unchanged_window_is_not_read_again() {
+    let acct = "01A2B3-C4D5E6-F7A8B9";
+    let may = vec![
+        row("2025-05-01", acct, "1.5", &[], &[]),
+        row("2025-05-02", acct, "2.25", &["-0.25"], &[]),
+    ];
+    let sim = Simulator::start(TABLE, may.clone(), 100, 0).await.unwrap();
+    let provider = BillingExport::from_env().unwrap();
+    let settings = settings(&sim, TABLE, &sim.key_json());
+    let w = window("2025-05-01", "2025-06-01");
+    assert_eq!(
+        provider.windows(window("2025-04-20", "2025-06-03")).len(),
+        3
+    );
+
+    let first = provider
+        .fetch_changed(&settings, scope(), w, None)
+        .await
+        .unwrap();
+    let Fetched::Records { records, revision } = first else {
+        panic!("the first fetch reads");
+    };
+    assert_eq!(records.len(), 2);
+    let revision = revision.expect("a revision");
+    assert_eq!(sim.queries(), 1);
+
+    let again = provider
+        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
+        .await
+        .unwrap();
+    assert_eq!(again, Fetched::Unchanged);
+    assert_eq!(sim.queries(), 1, "an unchanged window is not queried");
+    assert_eq!(sim.revision_queries(), 2);
+
+    // Another month's rows do not move May's revision.
+    let mut june = may.clone();
+    june.push(row("2025-06-01", acct, "9", &[], &[]));
+    sim.set_rows(june.clone());
+    let still = provider
+        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
+        .await
+        .unwrap();
+    assert_eq!(still, Fetched::Unchanged);
+
+    // A late row of May (a correction) moves it.
+    june.push(row("2025-05-02", acct, "-0.5", &[], &[]));
+    sim.set_rows(june);
+    let moved = provider
+        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
+        .await
+        .unwrap();
+    let Fetched::Records {
+        records,
+        revision: next,
+    } = moved
+    else {
+        panic!("a moved window is read");
+    };
+    assert_eq!(records.len(), 3);
+    assert_ne!(next.as_deref(), Some(revision.as_str()));
+    assert_eq!(sim.queries(), 2);
 }

@@ -48,6 +48,14 @@ pub trait BillingProvider: Send + Sync {
     /// The longest window [`BillingProvider::fetch`] accepts, in days.
     fn max_window_days(&self) -> u32;
 
+    /// How a sync cuts `range` into the windows it fetches and writes one at a time. The
+    /// default: consecutive windows of [`BillingProvider::max_window_days`]. A provider that
+    /// reads whole billing periods cuts at month boundaries ([`DateRange::months`]), so each
+    /// period is read once and the same windows recur from one sync to the next.
+    fn windows(&self, range: DateRange) -> Vec<DateRange> {
+        range.windows(self.max_window_days())
+    }
+
     /// An account's settings as this provider keeps them, after the spec's checks passed:
     /// defaults filled in (a deployment's endpoint), rules between settings checked. The
     /// default keeps them as they are.
@@ -70,4 +78,63 @@ pub trait BillingProvider: Send + Sync {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError>;
+
+    /// Like [`BillingProvider::fetch`], but a source that can tell what it holds for `window`
+    /// by a short token (an export's manifests, a table's last export time) compares it with
+    /// `known`, the token of the last successful write of this window, and answers
+    /// [`Fetched::Unchanged`] without reading the data when they are equal. The token of what
+    /// was read comes back with the records, for the caller to keep once they are written.
+    /// The default reads the window every time and has no token.
+    async fn fetch_changed(
+        &self,
+        settings: &Settings,
+        scope: FetchScope,
+        window: DateRange,
+        known: Option<String>,
+    ) -> Result<Fetched, ProviderError> {
+        let _ = known;
+        Ok(Fetched::Records {
+            records: self.fetch(settings, scope, window).await?,
+            revision: None,
+        })
+    }
+}
+
+impl Fetched {
+    /// The records (none when unchanged).
+    pub fn records(self) -> Vec<CostRecord> {
+        match self {
+            Fetched::Unchanged => Vec::new(),
+            Fetched::Records { records, .. } => records,
+        }
+    }
+}
+
+/// Refuses a window longer than `max` days (a provider's [`BillingProvider::max_window_days`]).
+///
+/// # Errors
+/// [`ProviderError::InvalidRequest`] naming both lengths.
+pub fn check_window(window: DateRange, max: u32) -> Result<(), ProviderError> {
+    if window.days() > i64::from(max) {
+        return Err(ProviderError::InvalidRequest(format!(
+            "a window of {} days (at most {max})",
+            window.days()
+        )));
+    }
+    Ok(())
+}
+
+/// What [`BillingProvider::fetch_changed`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// The source holds what it held when the window was last written (same token).
+    Unchanged,
+    /// The window's records, and the token of the source they were read from (taken before
+    /// they were read: a change during the read shows as a new token next time).
+    Records {
+        /// The records.
+        records: Vec<CostRecord>,
+        /// The source's token, when it has one.
+        revision: Option<String>,
+    },
 }

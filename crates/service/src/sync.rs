@@ -5,7 +5,7 @@ use cloudbill_core::{
     AccountState, DateRange, JobId, JobKind, JobState, ProviderKind, ProviderState, ServiceAccount,
     SyncJob,
 };
-use cloudbill_provider::FetchScope;
+use cloudbill_provider::{FetchScope, Fetched};
 use futures::StreamExt;
 
 use crate::{Billing, Hint, Principal, ServiceError};
@@ -48,6 +48,9 @@ pub struct AccountOutcome {
     pub first_changed: Option<NaiveDate>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Windows not read because their source was unchanged since they were last written (a
+    /// connector whose export's manifests, or table's export time, did not move).
+    pub unchanged_windows: usize,
 }
 
 /// The outcome of a sync: one entry per account, in account-name order.
@@ -87,6 +90,8 @@ struct Planned {
     /// The job recorded for it (absent when refused before starting).
     job: Option<SyncJob>,
     refused: Option<String>,
+    /// Windows skipped as unchanged.
+    unchanged: usize,
 }
 
 impl Planned {
@@ -106,6 +111,7 @@ impl Planned {
                 .refused
                 .clone()
                 .or_else(|| self.job.as_ref().and_then(|j| j.error.clone())),
+            unchanged_windows: self.unchanged,
         }
     }
 }
@@ -263,6 +269,7 @@ impl Billing {
                     account,
                     job: None,
                     refused: Some(reason),
+                    unchanged: 0,
                 });
                 continue;
             }
@@ -283,6 +290,7 @@ impl Billing {
                 account,
                 job: Some(job),
                 refused: None,
+                unchanged: 0,
             });
         }
         Ok(plan)
@@ -365,8 +373,9 @@ impl Billing {
             .outcome();
         }
         self.close_interrupted_jobs(account, job.id).await;
+        let mut unchanged = 0;
         let result = self
-            .fetch_and_write(account, job.window, &mut job, observer)
+            .fetch_and_write(account, job.window, &mut job, &mut unchanged, observer)
             .await;
         job.finished_at = Some(self.now());
         match result {
@@ -389,6 +398,7 @@ impl Billing {
         }
         Planned {
             job: Some(job),
+            unchanged,
             ..planned
         }
         .outcome()
@@ -456,6 +466,7 @@ impl Billing {
         account: &ServiceAccount,
         range: DateRange,
         job: &mut SyncJob,
+        unchanged: &mut usize,
         observer: &dyn SyncObserver,
     ) -> Result<(), (ServiceError, usize)> {
         let store = &self.inner.store;
@@ -465,7 +476,7 @@ impl Billing {
             .get(account.provider)
             .map_err(|e| (e.into(), 0))?;
         let settings = &account.settings;
-        let windows = range.windows(provider.max_window_days());
+        let windows = provider.windows(range);
         observer.started(account.name.as_str(), windows.len());
         let scope = FetchScope {
             domain: self.domain_id(),
@@ -476,10 +487,29 @@ impl Billing {
         let closed = self.closed_months().await.map_err(|e| (e, 0))?;
         let mut held = Vec::new();
         for (done, window) in windows.into_iter().enumerate() {
-            let records = provider
-                .fetch(settings, scope, window)
+            let parts = crate::periods::split(window, &closed);
+            // A window with closed days is always read: what it holds there is held, not
+            // written, and must be read again when the period reopens.
+            let known = if parts.closed.is_empty() {
+                store
+                    .source_revision(account.id, window)
+                    .await
+                    .map_err(|e| (e.into(), done))?
+            } else {
+                None
+            };
+            let (records, revision) = match provider
+                .fetch_changed(settings, scope, window, known)
                 .await
-                .map_err(|e| (e.into(), done))?;
+                .map_err(|e| (e.into(), done))?
+            {
+                Fetched::Unchanged => {
+                    *unchanged += 1;
+                    observer.window_done(account.name.as_str(), 0);
+                    continue;
+                }
+                Fetched::Records { records, revision } => (records, revision),
+            };
             // The lease is renewed before each write (a fetch may take long): when another
             // process holds it now, the sync stops before writing (the windows written stay:
             // each is whole).
@@ -498,7 +528,6 @@ impl Billing {
             }
             // Days of closed months are kept as stored; what the provider restated there is
             // held, recorded on the job.
-            let parts = crate::periods::split(window, &closed);
             let mut rows = 0;
             for run in &parts.open {
                 let in_run: Vec<cloudbill_core::CostRecord> = if parts.closed.is_empty() {
@@ -528,6 +557,12 @@ impl Billing {
                         .await
                         .map_err(|e| (e, done))?,
                 );
+            }
+            // The source's revision, kept once its window is written (not when closed days
+            // were held); failing to keep it only means reading the window again next time.
+            let keep = revision.filter(|_| parts.closed.is_empty());
+            if let Err(e) = store.set_source_revision(account.id, window, keep).await {
+                tracing::warn!(account = %account.name, error = %e, "could not keep the source revision");
             }
             observer.window_done(account.name.as_str(), rows);
         }

@@ -402,6 +402,23 @@ pub trait JobStore: Send + Sync {
 
     /// Releases the lease of `account` if `holder` holds it.
     async fn release_lease(&self, account: AccountId, holder: &str) -> Result<(), StoreError>;
+
+    /// The source revision kept for `account`'s `window` (exactly that window) by its last
+    /// successful write, if any.
+    async fn source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Keeps `revision` for `account`'s `window`, replacing any; `None` forgets it (the
+    /// window is read again next time).
+    async fn set_source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+        revision: Option<String>,
+    ) -> Result<(), StoreError>;
 }
 
 /// API tokens, stored under the SHA-256 of their secret.

@@ -246,12 +246,21 @@ pub(crate) fn print_sync(
         .map(|o| json!({
             "account": o.account, "state": o.state.as_str(), "job": o.job.map(|j| j.to_string()),
             "start": o.range.map(|r| r.start().to_string()), "end": o.range.map(|r| r.end().to_string()),
-            "rows": o.rows, "changed_days": o.changed_days, "error": o.error,
+            "rows": o.rows, "changed_days": o.changed_days,
+            "unchanged_windows": o.unchanged_windows, "error": o.error,
         }))
         .collect();
     let mut g = Grid::new(
-        &["account", "state", "range", "rows", "changed days", "error"],
-        &["rows", "changed days"],
+        &[
+            "account",
+            "state",
+            "range",
+            "rows",
+            "changed days",
+            "unchanged",
+            "error",
+        ],
+        &["rows", "changed days", "unchanged"],
         serde_json::Value::Array(json),
     );
     for o in &report.outcomes {
@@ -263,6 +272,7 @@ pub(crate) fn print_sync(
                 .unwrap_or_default(),
             o.rows.to_string(),
             o.changed_days.to_string(),
+            o.unchanged_windows.to_string(),
             o.error.clone().unwrap_or_default(),
         ]);
     }

@@ -243,6 +243,7 @@ impl crate::CatalogStore for MemoryStore {
         state.records.retain(|r| r.service_account != id);
         state.jobs.retain(|j| j.account != id);
         state.leases.retain(|(a, _, _)| *a != id);
+        state.revisions.retain(|(a, _, _)| *a != id);
         state.invoices.retain(|(_, i)| i.account != id);
         state.bump(domain, [DataChange::Catalog, DataChange::Account(id)]);
         Ok(())

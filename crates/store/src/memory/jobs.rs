@@ -69,6 +69,38 @@ impl crate::JobStore for MemoryStore {
             .retain(|(a, h, _)| *a != account || h != holder);
         Ok(())
     }
+
+    async fn source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .revisions
+            .iter()
+            .find(|(a, w, _)| *a == account && *w == window)
+            .map(|(_, _, r)| r.clone()))
+    }
+
+    async fn set_source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+        revision: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.accounts.iter().any(|a| a.id == account) {
+            return Ok(());
+        }
+        state
+            .revisions
+            .retain(|(a, w, _)| *a != account || *w != window);
+        if let Some(revision) = revision {
+            state.revisions.push((account, window, revision));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

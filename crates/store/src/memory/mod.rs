@@ -34,6 +34,7 @@ struct State {
     records: Vec<CostRecord>,
     jobs: Vec<SyncJob>,
     leases: Vec<(AccountId, String, DateTime<Utc>)>,
+    revisions: Vec<(AccountId, DateRange, String)>,
     tokens: Vec<(ApiToken, [u8; 32])>,
     channels: Vec<(Channel, Option<ClientSecret>)>,
     budgets: Vec<Budget>,

@@ -533,6 +533,7 @@ impl<D: Dialect> crate::CatalogStore for SqlStore<D> {
             "cost_segments",
             "sync_jobs",
             "sync_leases",
+            "source_revisions",
             "account_assignments",
         ] {
             sqlx::query::<D>(&format!(

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use cloudbill_core::{AccountId, DomainId, JobId, SyncJob};
+use cloudbill_core::{AccountId, DateRange, DomainId, JobId, SyncJob};
 
-use super::dialect::{Arg, Dialect, Run};
+use super::dialect::{Arg, Col, Dialect, Run};
 use super::rows::{job_from, not_found};
 use super::SqlStore;
 use crate::sql::{self};
@@ -103,6 +103,64 @@ impl<D: Dialect> crate::JobStore for SqlStore<D> {
             .arg(holder)
             .run(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query::<D>(
+            "SELECT revision FROM source_revisions \
+             WHERE account_id = $1 AND window_start = $2 AND window_end = $3",
+        )
+        .arg(account.as_uuid())
+        .arg(window.start())
+        .arg(window.end())
+        .optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.col::<String>("revision")?),
+            None => None,
+        })
+    }
+
+    async fn set_source_revision(
+        &self,
+        account: AccountId,
+        window: DateRange,
+        revision: Option<String>,
+    ) -> Result<(), StoreError> {
+        match revision {
+            Some(revision) => {
+                // Only for an account that exists (a sync racing the account's removal
+                // keeps nothing).
+                sqlx::query::<D>(
+                    "INSERT INTO source_revisions (account_id, window_start, window_end, revision) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM service_accounts WHERE id = $1) \
+                     ON CONFLICT (account_id, window_start, window_end) \
+                     DO UPDATE SET revision = excluded.revision",
+                )
+                .arg(account.as_uuid())
+                .arg(window.start())
+                .arg(window.end())
+                .arg(revision)
+                .run(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query::<D>(
+                    "DELETE FROM source_revisions \
+                     WHERE account_id = $1 AND window_start = $2 AND window_end = $3",
+                )
+                .arg(account.as_uuid())
+                .arg(window.start())
+                .arg(window.end())
+                .run(&self.pool)
+                .await?;
+            }
+        }
         Ok(())
     }
 }

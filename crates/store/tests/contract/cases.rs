@@ -2013,3 +2013,48 @@ pub async fn accounts_read_while_removed_are_whole_or_absent(h: &Harness) {
         assert!(listed.iter().all(|x| x.project == web.id));
     }
 }
+
+/// A window's source revision is kept exactly per (account, window), replaced, forgotten, and
+/// gone with its account; a revision for an account that does not exist is not kept.
+pub async fn source_revisions_are_kept_per_account_window(h: &Harness) {
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let web = project(s, d.id, "web").await;
+    let a = account(s, d.id, web.id, "aws").await;
+    let b = account(s, d.id, web.id, "azure").await;
+    let march = range("2025-03-01", "2025-04-01");
+    let part = range("2025-03-01", "2025-03-15");
+    assert_eq!(s.source_revision(a.id, march).await.unwrap(), None);
+    s.set_source_revision(a.id, march, Some("r1".into()))
+        .await
+        .unwrap();
+    s.set_source_revision(b.id, march, Some("other".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.source_revision(a.id, march).await.unwrap().as_deref(),
+        Some("r1")
+    );
+    // Another window of the same account is its own key, even when it overlaps.
+    assert_eq!(s.source_revision(a.id, part).await.unwrap(), None);
+    s.set_source_revision(a.id, march, Some("r2".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.source_revision(a.id, march).await.unwrap().as_deref(),
+        Some("r2")
+    );
+    s.set_source_revision(a.id, march, None).await.unwrap();
+    assert_eq!(s.source_revision(a.id, march).await.unwrap(), None);
+    assert_eq!(
+        s.source_revision(b.id, march).await.unwrap().as_deref(),
+        Some("other")
+    );
+    s.delete_account(d.id, b.id).await.unwrap();
+    assert_eq!(s.source_revision(b.id, march).await.unwrap(), None);
+    let gone = cloudbill_core::AccountId::new();
+    s.set_source_revision(gone, march, Some("x".into()))
+        .await
+        .unwrap();
+    assert_eq!(s.source_revision(gone, march).await.unwrap(), None);
+}

@@ -75,4 +75,5 @@ contract!(
     rates_are_kept_once_and_conflicts_write_nothing,
     invoices_and_closed_periods_are_kept_exactly,
     accounts_read_while_removed_are_whole_or_absent,
+    source_revisions_are_kept_per_account_window,
 );
