@@ -18,30 +18,17 @@ pub(crate) async fn run(
     let sim = cloudbill_demo::start_simulator()
         .await
         .map_err(|e| CliError::Failure(format!("cannot start the Hyperbilling simulator: {e}")))?;
-    // --demo-db (said on this command line) wins over the database of the environment.
-    let url = match (&args.demo_db, &global.database_url) {
-        (None, Some(url)) => url.clone(),
-        (demo_db, _) => {
-            let path = demo_db
-                .clone()
-                .unwrap_or_else(|| cloudbill_store::default_data_dir().join("demo.db"));
-            // The demo database is ours: start it afresh every run.
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-            format!("sqlite://{}", path.display())
-        }
-    };
+    let url = demo_url(global, args);
     let config = BillingConfig::default();
     let billing = crate::open(&url, &global.domain, config, true).await?;
     let range = cloudbill_demo::demo_range();
     let bars = crate::progress::Bars::new();
     let mut sync = cloudbill_demo::populate(&billing, &sim.endpoint(), range, &bars).await?;
-    // Kept running until the reports are printed (it stops when dropped).
-    let _gcp = if args.cloud {
-        Some(gcp_account(&billing, range, &bars, &mut sync).await?)
+    // Kept running until the reports are printed (they stop when dropped).
+    let _clouds = if args.cloud {
+        let (clouds, report) = cloudbill_demo::populate_clouds(&billing, range, &bars).await?;
+        sync.outcomes.extend(report.outcomes);
+        Some(clouds)
     } else {
         None
     };
@@ -121,18 +108,21 @@ pub(crate) async fn run(
     }
 }
 
-/// `--cloud`: the demo's GCP account, synced from the BigQuery simulator (returned: it must
-/// outlive the reports).
-async fn gcp_account(
-    billing: &cloudbill_service::Billing,
-    range: cloudbill_core::DateRange,
-    bars: &crate::progress::Bars,
-    sync: &mut cloudbill_service::SyncReport,
-) -> Result<cloudbill_demo::GcpSimulator, CliError> {
-    let gcp = cloudbill_demo::start_gcp_simulator(range)
-        .await
-        .map_err(|e| CliError::Failure(format!("cannot start the BigQuery simulator: {e}")))?;
-    let report = cloudbill_demo::populate_gcp(billing, &gcp, range, bars).await?;
-    sync.outcomes.extend(report.outcomes);
-    Ok(gcp)
+/// The demo's database: `--demo-db` (said on this command line) wins over the database of the
+/// environment; a demo database file is ours and starts afresh every run.
+fn demo_url(global: &Global, args: &DemoArgs) -> String {
+    match (&args.demo_db, &global.database_url) {
+        (None, Some(url)) => url.clone(),
+        (demo_db, _) => {
+            let path = demo_db
+                .clone()
+                .unwrap_or_else(|| cloudbill_store::default_data_dir().join("demo.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+            format!("sqlite://{}", path.display())
+        }
+    }
 }

@@ -254,10 +254,11 @@ async fn an_aws_export_is_synced_exactly_and_restated_in_place() {
     );
 }
 
-/// `cloudbill demo --cloud`: a Google Cloud account beside the Hyperbilling ones, synced from
-/// the built-in BigQuery simulator, its total the generated rows' cost + credits to the digit.
+/// `cloudbill demo --cloud`: an AWS, an Azure and a Google Cloud account beside the
+/// Hyperbilling ones, synced from generated exports (S3 and Blob Storage served on loopback,
+/// the BigQuery simulator), each total its generated rows' sum to the digit, in its currency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_syncs_a_gcp_export_too() {
+async fn the_demo_syncs_all_four_providers() {
     let env = Env::new().await;
     let range = cloudbill_demo::demo_range();
     let json = env
@@ -291,6 +292,32 @@ async fn the_demo_syncs_a_gcp_export_too() {
         .unwrap_or_else(|| panic!("no GCP account in {json}"));
     assert_eq!(gcp["total"][0]["currency"], "EUR");
     assert_eq!(dec(&gcp["total"][0]["cost"]), expected);
+    for (name, rows, currency) in [
+        (
+            cloudbill_demo::AWS_ACCOUNT,
+            cloudbill_demo::aws_rows(range),
+            "USD",
+        ),
+        (
+            cloudbill_demo::AZURE_ACCOUNT,
+            cloudbill_demo::azure_rows(range),
+            "EUR",
+        ),
+    ] {
+        let found = json["per_account"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"]["service_account"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {json}"));
+        let expected: cloudbill_core::Decimal = rows
+            .iter()
+            .map(cloudbill_demo::exports::ExportRow::billed)
+            .sum();
+        assert_eq!(found["total"][0]["currency"], currency, "{found}");
+        assert_eq!(dec(&found["total"][0]["cost"]), expected, "{name}");
+        assert_eq!(found["total"].as_array().unwrap().len(), 1, "{found}");
+    }
 }
 
 /// Azurite's well-known development account key (public).

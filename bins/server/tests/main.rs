@@ -13,6 +13,7 @@
 mod api;
 mod architecture31;
 mod binary;
+mod clouds32;
 mod dashboard;
 mod hardening;
 mod hardening30;

@@ -1,9 +1,12 @@
 //! The demo domain shared by `cloudbill demo` and `cloudbill-server --demo`: two projects,
 //! three Hyperbilling accounts (one with a revoked key, so the failure path shows), synced from
-//! the built-in simulator.
+//! the built-in simulator; with `--cloud`, an AWS, an Azure and a Google Cloud account too,
+//! synced from generated exports ([`exports`]) served on 127.0.0.1.
 //!
-//! **Architecture invariant:** only composes `cloudbill-service` with the simulator; no IO of
-//! its own beyond what the service does.
+//! **Architecture invariant:** only composes `cloudbill-service` with the simulators and
+//! generated exports it serves on loopback; no other IO of its own.
+
+pub mod exports;
 
 use chrono::{Datelike, Months, Utc};
 use cloudbill_core::DateRange;
@@ -202,4 +205,140 @@ pub async fn populate_gcp(
         range: Some(range),
     };
     billing.sync(&admin, &request, observer).await
+}
+
+/// The demo's AWS account (`--cloud`): an AWS Data Exports FOCUS export in S3.
+pub const AWS_ACCOUNT: &str = "aws-payer";
+
+/// The demo's Azure account (`--cloud`): a FocusCost export in Blob Storage.
+pub const AZURE_ACCOUNT: &str = "azure-subscriptions";
+
+/// What the AWS account reads: bucket, prefix, export.
+pub const AWS_EXPORT: (&str, &str, &str) = ("demo-billing", "exports", "focus-daily");
+
+/// What the Azure account reads: storage account, container, path, export.
+pub const AZURE_EXPORT: (&str, &str, &str, &str) = (
+    "devstoreaccount1",
+    "cost-exports",
+    "finops",
+    "focus-monthly",
+);
+
+/// The demo's generated AWS rows of `range` (USD).
+pub fn aws_rows(range: DateRange) -> Vec<exports::ExportRow> {
+    exports::export_rows(
+        range,
+        "USD",
+        "444444444444",
+        [
+            "Amazon Elastic Compute Cloud",
+            "Amazon Simple Storage Service",
+            "AWS Lambda",
+        ],
+        0,
+    )
+}
+
+/// The demo's generated Azure rows of `range` (EUR).
+pub fn azure_rows(range: DateRange) -> Vec<exports::ExportRow> {
+    exports::export_rows(
+        range,
+        "EUR",
+        "/subscriptions/5a5a5a5a-0000-4000-8000-000000000001",
+        ["Virtual Machines", "Storage", "Azure Cosmos DB"],
+        1,
+    )
+}
+
+/// The servers behind the `--cloud` accounts (they stop when this is dropped).
+pub struct CloudDemo {
+    /// The BigQuery simulator (GCP).
+    pub gcp: cloudbill_gcp::sim::Simulator,
+    /// The S3 server (AWS).
+    pub s3: exports::ObjectServer,
+    /// The Blob Storage server (Azure).
+    pub blob: exports::ObjectServer,
+}
+
+/// `--cloud`: serves generated exports of `range` for AWS (S3), Azure (Blob Storage) and
+/// Google Cloud (BigQuery), adds one account for each (AWS to web-shop, Azure and GCP to
+/// data-platform; demo accounts of an earlier run are replaced) and syncs them.
+pub async fn populate_clouds(
+    billing: &Billing,
+    range: DateRange,
+    observer: &dyn SyncObserver,
+) -> Result<(CloudDemo, SyncReport), ServiceError> {
+    let io = |what: &str, e: std::io::Error| {
+        ServiceError::Internal(format!("cannot start the demo's {what}: {e}"))
+    };
+    let gcp = start_gcp_simulator(range)
+        .await
+        .map_err(|e| io("BigQuery simulator", e))?;
+    let s3 = exports::ObjectServer::start(exports::Flavor::S3)
+        .await
+        .map_err(|e| io("S3 server", e))?;
+    let blob = exports::ObjectServer::start(exports::Flavor::Blob)
+        .await
+        .map_err(|e| io("Blob Storage server", e))?;
+    let (bucket, prefix, export) = AWS_EXPORT;
+    s3.put(
+        bucket,
+        exports::aws_objects(bucket, prefix, export, &aws_rows(range), "demo-execution-1"),
+    );
+    let (storage, container, path, azure_export) = AZURE_EXPORT;
+    blob.put(
+        &format!("{storage}/{container}"),
+        exports::azure_objects(
+            path,
+            azure_export,
+            &azure_rows(range),
+            "demo-run-1",
+            Utc::now(),
+        ),
+    );
+    let admin = Principal::Admin;
+    let secret = |s: &str| cloudbill_core::ClientSecret::new(s);
+    let accounts = [
+        NewAccount {
+            name: AWS_ACCOUNT.into(),
+            provider: "aws-data-exports".into(),
+            project: Some("web-shop".into()),
+            settings: cloudbill_core::Settings::default()
+                .with_value("bucket", bucket)
+                .with_value("prefix", prefix)
+                .with_value("export", export)
+                .with_value("endpoint", &s3.endpoint())
+                .with_value("access_key_id", "AKIADEMOCLOUDBILL")
+                .with_secret("secret_access_key", secret("demo-secret-not-a-key")?),
+        },
+        NewAccount {
+            name: AZURE_ACCOUNT.into(),
+            provider: "azure-cost-exports".into(),
+            project: Some("data-platform".into()),
+            settings: cloudbill_core::Settings::default()
+                .with_value("storage_account", storage)
+                .with_value("container", container)
+                .with_value("path", path)
+                .with_value("export", azure_export)
+                .with_value("endpoint", &format!("{}/{storage}", blob.endpoint()))
+                // Base64, as account keys are ("cloudbill-demo-key"); the server checks none.
+                .with_secret("account_key", secret("Y2xvdWRiaWxsLWRlbW8ta2V5")?),
+        },
+    ];
+    for new in accounts {
+        if billing.account(&admin, &new.name).await.is_ok() {
+            billing.remove_account(&admin, &new.name).await?;
+        }
+        billing.add_account(&admin, new, false).await?;
+    }
+    let request = SyncRequest {
+        accounts: vec![AWS_ACCOUNT.to_owned(), AZURE_ACCOUNT.to_owned()],
+        range: Some(range),
+    };
+    let mut report = billing.sync(&admin, &request, observer).await?;
+    report
+        .outcomes
+        .extend(populate_gcp(billing, &gcp, range, observer).await?.outcomes);
+    report.outcomes.sort_by(|a, b| a.account.cmp(&b.account));
+    Ok((CloudDemo { gcp, s3, blob }, report))
 }

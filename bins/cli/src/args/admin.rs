@@ -71,8 +71,8 @@ pub struct DemoArgs {
     /// over --database-url / CLOUDBILL_DATABASE_URL.
     #[arg(long, value_name = "PATH")]
     pub demo_db: Option<PathBuf>,
-    /// Also a Google Cloud account (gcp-billing-export), synced from the built-in BigQuery
-    /// simulator: two providers in one consolidated bill.
+    /// Also an AWS, an Azure and a Google Cloud account, synced from generated exports served
+    /// on 127.0.0.1 (S3, Blob Storage, BigQuery): four providers in one consolidated bill.
     #[arg(long)]
     pub cloud: bool,
 }
