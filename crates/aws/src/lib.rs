@@ -27,7 +27,7 @@ use cloudbill_core::{
     ValidationError,
 };
 use cloudbill_exports::{GuardedConnector, Reading};
-use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, RecordSink};
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 
@@ -232,34 +232,42 @@ impl BillingProvider for DataExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        Ok(self
-            .fetch_changed(settings, scope, window, None)
-            .await?
-            .records())
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
+        let (store, export) = self.open(settings)?;
+        let plan = layout::files_for(store.as_ref(), &export, window).await?;
+        export
+            .reading
+            .records(store, &plan.files, scope, window)
+            .await
     }
 
-    /// The window's token is its periods' manifests (paths and bytes: a refresh writes a new
-    /// manifest, with a new `executionId`, or a new create-new folder).
-    async fn fetch_changed(
+    /// The window's revision is its periods' manifests (paths and bytes: a refresh writes a
+    /// new manifest, with a new `executionId`, or a new create-new folder).
+    async fn revision(
+        &self,
+        settings: &Settings,
+        window: DateRange,
+    ) -> Result<Option<String>, ProviderError> {
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
+        let (store, export) = self.open(settings)?;
+        let plan = layout::files_for(store.as_ref(), &export, window).await?;
+        Ok(Some(plan.revision))
+    }
+
+    /// The files stream through a temporary file each, in chunks.
+    async fn fetch_into(
         &self,
         settings: &Settings,
         scope: FetchScope,
         window: DateRange,
-        known: Option<String>,
-    ) -> Result<Fetched, ProviderError> {
+        sink: RecordSink,
+    ) -> Result<(), ProviderError> {
         cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
         let (store, export) = self.open(settings)?;
         let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        if known.as_deref() == Some(plan.revision.as_str()) {
-            return Ok(Fetched::Unchanged);
-        }
-        let records = export
+        export
             .reading
-            .records(store, &plan.files, scope, window)
-            .await?;
-        Ok(Fetched::Records {
-            records,
-            revision: Some(plan.revision),
-        })
+            .records_into(store, &plan.files, scope, window, sink)
+            .await
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use cloudbill_core::{CostRecord, DateRange, ProviderKind};
 use cloudbill_focus::{for_each_record, open_bill, parquet_to_csv, ImportOptions};
-use cloudbill_provider::{FetchScope, ProviderError};
+use cloudbill_provider::{FetchScope, ProviderError, RecordSink, CHUNK_RECORDS};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -127,7 +127,7 @@ impl Reading {
     }
 
     /// The records of `window` in the data files `files` (read one after the other, each
-    /// through a temporary file).
+    /// through a temporary file), whole.
     pub async fn records(
         &self,
         store: Arc<dyn ObjectStore>,
@@ -135,19 +135,60 @@ impl Reading {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        let mut out = Vec::new();
+        let (sink, mut rx) = tokio::sync::mpsc::channel(4);
+        let read = self.records_into(store, files, scope, window, sink);
+        let collect = async {
+            let mut out = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                out.extend(chunk);
+            }
+            out
+        };
+        let (read, out) = tokio::join!(read, collect);
+        read.map(|()| out)
+    }
+
+    /// The records of `window` in the data files `files`, sent to `sink` in chunks of
+    /// [`CHUNK_RECORDS`] as each file is read (each through a temporary file): memory holds a
+    /// few chunks, whatever the files' size. A closed sink stops the read.
+    pub async fn records_into(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        files: &[Path],
+        scope: FetchScope,
+        window: DateRange,
+        sink: RecordSink,
+    ) -> Result<(), ProviderError> {
         for path in files {
+            if sink.is_closed() {
+                return Ok(());
+            }
             let file = self.download(store.as_ref(), path).await?;
             let reading = self.clone();
             let name = path.to_string();
-            let records = tokio::task::spawn_blocking(move || {
-                reading.records_in_file(file, &name, scope, window)
+            let sink = sink.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+                let mut open = true;
+                reading.records_in_file(file, &name, scope, window, &mut |r| {
+                    if !open {
+                        return;
+                    }
+                    chunk.push(r);
+                    if chunk.len() == CHUNK_RECORDS {
+                        open = sink.blocking_send(std::mem::take(&mut chunk)).is_ok();
+                    }
+                })?;
+                if open && !chunk.is_empty() {
+                    // A closed sink: the writer stopped and reports why.
+                    let _ = sink.blocking_send(chunk);
+                }
+                Ok::<(), ProviderError>(())
             })
             .await
             .map_err(|e| self.invalid(format!("reading {path} stopped: {e}")))??;
-            out.extend(records);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `path` streamed into a temporary file (deleted when dropped), rewound.
@@ -185,14 +226,15 @@ impl Reading {
         Ok(file)
     }
 
-    /// The records of `window` in one downloaded data file (blocking).
+    /// Hands each record of `window` in one downloaded data file to `each` (blocking).
     fn records_in_file(
         &self,
         mut file: std::fs::File,
         name: &str,
         scope: FetchScope,
         window: DateRange,
-    ) -> Result<Vec<CostRecord>, ProviderError> {
+        each: &mut dyn FnMut(CostRecord),
+    ) -> Result<(), ProviderError> {
         let local = |e: std::io::Error| self.invalid(format!("{name}: {e}"));
         let mut magic = [0u8; 4];
         let n = file.read(&mut magic).map_err(local)?;
@@ -207,7 +249,6 @@ impl Reading {
             file
         };
         let opened = open_bill(csv, name).map_err(|e| self.invalid(e.to_string()))?;
-        let mut out = Vec::new();
         for_each_record(
             opened.csv,
             name,
@@ -218,12 +259,12 @@ impl Reading {
             |mut r| {
                 if window.contains(r.date) {
                     r.provider = self.kind;
-                    out.push(r);
+                    each(r);
                 }
             },
         )
         .map_err(|e| self.invalid(e.to_string()))?;
-        Ok(out)
+        Ok(())
     }
 }
 

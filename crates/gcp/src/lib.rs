@@ -25,7 +25,7 @@ use cloudbill_core::{
     CostRecord, DateRange, ProviderKind, ProviderSpec, SettingKind, SettingSpec, Settings,
     ValidationError,
 };
-use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
 
 pub use auth::{ServiceAccountKey, SCOPE};
 pub use bigquery::{query_for, Column, COLUMNS};
@@ -229,29 +229,20 @@ impl BillingProvider for BillingExport {
         csv.records(scope, window)
     }
 
-    /// The window's token is its rows' last `export_time` and their count (a cheap query of
-    /// two columns), read before the rows.
-    async fn fetch_changed(
+    /// The window's revision is its rows' last `export_time` and their count (a cheap
+    /// query of two columns).
+    async fn revision(
         &self,
         settings: &Settings,
-        scope: FetchScope,
         window: DateRange,
-        known: Option<String>,
-    ) -> Result<Fetched, ProviderError> {
+    ) -> Result<Option<String>, ProviderError> {
         cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
         let account = Account::of(settings, &self.policy)?;
-        let revision = format!(
+        Ok(Some(format!(
             "{REVISION_VERSION}:{}:{}:{}",
             account.table,
             account.billing_filter.as_deref().unwrap_or("*"),
             bigquery::revision(&self.client, &account, window).await?
-        );
-        if known.as_deref() == Some(revision.as_str()) {
-            return Ok(Fetched::Unchanged);
-        }
-        Ok(Fetched::Records {
-            records: self.fetch(settings, scope, window).await?,
-            revision: Some(revision),
-        })
+        )))
     }
 }

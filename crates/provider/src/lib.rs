@@ -10,7 +10,7 @@
 //! provider is its crate and one registration line in the composition root.
 //!
 //! **Architecture invariant:** this crate knows no wire format and no HTTP client; it depends
-//! only on `cloudbill-core`.
+//! only on `cloudbill-core` (and tokio's channel, the streaming sink).
 
 mod error;
 mod registry;
@@ -79,12 +79,38 @@ pub trait BillingProvider: Send + Sync {
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError>;
 
-    /// Like [`BillingProvider::fetch`], but a source that can tell what it holds for `window`
-    /// by a short token (an export's manifests, a table's last export time) compares it with
-    /// `known`, the token of the last successful write of this window, and answers
-    /// [`Fetched::Unchanged`] without reading the data when they are equal. The token of what
-    /// was read comes back with the records, for the caller to keep once they are written.
-    /// The default reads the window every time and has no token.
+    /// What the source holds for `window` now, as a short token that changes whenever its
+    /// records would (an export's manifests, a table's last export time), read cheaply and
+    /// before the records: a caller that wrote the window from the same token need not read
+    /// it again. `None` (the default): the source cannot tell, the window is always read.
+    async fn revision(
+        &self,
+        settings: &Settings,
+        window: DateRange,
+    ) -> Result<Option<String>, ProviderError> {
+        let _ = (settings, window);
+        Ok(None)
+    }
+
+    /// [`BillingProvider::fetch`] in chunks: the window's records are handed to `sink` as
+    /// they are read, so a window of any size passes through bounded memory. A closed sink
+    /// means the writer stopped (its own error says why): stop reading. The default fetches
+    /// the window whole and sends it as one chunk.
+    async fn fetch_into(
+        &self,
+        settings: &Settings,
+        scope: FetchScope,
+        window: DateRange,
+        sink: RecordSink,
+    ) -> Result<(), ProviderError> {
+        let records = self.fetch(settings, scope, window).await?;
+        // A closed sink: the writer stopped and reports why.
+        let _ = sink.send(records).await;
+        Ok(())
+    }
+
+    /// The window's records unless its [`BillingProvider::revision`] equals `known` (the
+    /// token of its last write): [`Fetched::Unchanged`] then, without reading them.
     async fn fetch_changed(
         &self,
         settings: &Settings,
@@ -92,21 +118,14 @@ pub trait BillingProvider: Send + Sync {
         window: DateRange,
         known: Option<String>,
     ) -> Result<Fetched, ProviderError> {
-        let _ = known;
+        let revision = self.revision(settings, window).await?;
+        if revision.is_some() && revision == known {
+            return Ok(Fetched::Unchanged);
+        }
         Ok(Fetched::Records {
             records: self.fetch(settings, scope, window).await?,
-            revision: None,
+            revision,
         })
-    }
-}
-
-impl Fetched {
-    /// The records (none when unchanged).
-    pub fn records(self) -> Vec<CostRecord> {
-        match self {
-            Fetched::Unchanged => Vec::new(),
-            Fetched::Records { records, .. } => records,
-        }
     }
 }
 
@@ -124,13 +143,20 @@ pub fn check_window(window: DateRange, max: u32) -> Result<(), ProviderError> {
     Ok(())
 }
 
+/// Where [`BillingProvider::fetch_into`] sends a window's records, chunk by chunk (a bounded
+/// channel: a slow writer slows the reader).
+pub type RecordSink = tokio::sync::mpsc::Sender<Vec<CostRecord>>;
+
+/// How many records a streaming provider puts in one chunk.
+pub const CHUNK_RECORDS: usize = 8192;
+
 /// What [`BillingProvider::fetch_changed`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetched {
-    /// The source holds what it held when the window was last written (same token).
+    /// The source holds what it held when the window was last written (same revision).
     Unchanged,
-    /// The window's records, and the token of the source they were read from (taken before
-    /// they were read: a change during the read shows as a new token next time).
+    /// The window's records, and the revision of the source they were read from (taken
+    /// before they were read: a change during the read shows as a new revision next time).
     Records {
         /// The records.
         records: Vec<CostRecord>,

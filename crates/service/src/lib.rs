@@ -82,6 +82,9 @@ pub use periods::PeriodView;
 pub use report::on_cpu;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
-pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
+pub use sync::{
+    AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest,
+    STREAM_ABOVE_RECORDS,
+};
 pub use tenants::{Caller, DomainView, SystemAdmin, Tenants, DEFAULT_ENGINE_MEMORY};
 pub use warm::{Refreshed, WarmInfo, FULL_RELOAD_EVERY};

@@ -5,7 +5,7 @@ use cloudbill_core::{
     AccountState, DateRange, JobId, JobKind, JobState, ProviderKind, ProviderState, ServiceAccount,
     SyncJob,
 };
-use cloudbill_provider::{FetchScope, Fetched};
+use cloudbill_provider::FetchScope;
 use futures::StreamExt;
 
 use crate::{Billing, Hint, Principal, ServiceError};
@@ -25,6 +25,35 @@ impl SyncRequest {
         Self {
             accounts: Vec::new(),
             range: Some(range),
+        }
+    }
+}
+
+/// The most records of one window a sync gathers before writing them at once; a larger window
+/// streams into the store as it is read (one transaction, bounded memory).
+pub const STREAM_ABOVE_RECORDS: usize = 100_000;
+
+/// A window's records as the store takes them: what was gathered first, then the rest as it
+/// arrives, then the end once the provider's read succeeded (`None` when it failed: the
+/// store rolls back).
+struct Fed {
+    first: Option<Vec<cloudbill_core::CostRecord>>,
+    rx: tokio::sync::mpsc::Receiver<Vec<cloudbill_core::CostRecord>>,
+    done: Option<tokio::sync::oneshot::Receiver<bool>>,
+}
+
+#[async_trait::async_trait]
+impl cloudbill_store::ChunkSource for Fed {
+    async fn next_chunk(&mut self) -> Option<cloudbill_store::Chunk> {
+        if let Some(first) = self.first.take() {
+            return Some(cloudbill_store::Chunk::Records(first));
+        }
+        if let Some(chunk) = self.rx.recv().await {
+            return Some(cloudbill_store::Chunk::Records(chunk));
+        }
+        match self.done.take()?.await {
+            Ok(true) => Some(cloudbill_store::Chunk::End),
+            _ => None,
         }
     }
 }
@@ -498,56 +527,47 @@ impl Billing {
             } else {
                 None
             };
-            let (records, revision) = match provider
-                .fetch_changed(settings, scope, window, known)
-                .await
-                .map_err(|e| (e.into(), done))?
-            {
-                Fetched::Unchanged => {
-                    *unchanged += 1;
-                    observer.window_done(account.name.as_str(), 0);
-                    continue;
-                }
-                Fetched::Records { records, revision } => (records, revision),
-            };
-            // The lease is renewed before each write (a fetch may take long): when another
-            // process holds it now, the sync stops before writing (the windows written stay:
-            // each is whole).
-            let renewed = store
-                .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
+            let revision = provider
+                .revision(settings, window)
                 .await
                 .map_err(|e| (e.into(), done))?;
-            if !renewed {
-                return Err((
-                    ServiceError::Conflict(format!(
-                        "the sync of account {} lost its lease to another process after {done} window(s); the windows written are kept, sync again for the rest",
-                        account.name
-                    )),
-                    done,
-                ));
+            if revision.is_some() && revision == known {
+                *unchanged += 1;
+                observer.window_done(account.name.as_str(), 0);
+                continue;
             }
-            // Days of closed months are kept as stored; what the provider restated there is
-            // held, recorded on the job.
+            self.renew_lease(account, ttl, done).await?;
             let mut rows = 0;
-            for run in &parts.open {
-                let in_run: Vec<cloudbill_core::CostRecord> = if parts.closed.is_empty() {
-                    records.clone()
-                } else {
-                    records
-                        .iter()
-                        .filter(|r| run.contains(r.date))
-                        .cloned()
-                        .collect()
-                };
-                let written = store
-                    .replace_window(self.domain_id(), account.id, job.id, *run, &in_run)
+            if parts.closed.is_empty() {
+                let written = self
+                    .write_fetched(provider.as_ref(), account, scope, window, job.id, ttl)
                     .await
-                    .map_err(|e| (e.into(), done))?;
+                    .map_err(|e| (e, done))?;
                 rows += written.rows;
                 job.rows += written.rows;
                 job.changed_days.extend(written.changed_days);
-            }
-            if !parts.closed.is_empty() {
+            } else {
+                // Days of closed months are kept as stored; what the provider restated there
+                // is held, recorded on the job.
+                let records = provider
+                    .fetch(settings, scope, window)
+                    .await
+                    .map_err(|e| (e.into(), done))?;
+                self.renew_lease(account, ttl, done).await?;
+                for run in &parts.open {
+                    let in_run: Vec<cloudbill_core::CostRecord> = records
+                        .iter()
+                        .filter(|r| run.contains(r.date))
+                        .cloned()
+                        .collect();
+                    let written = store
+                        .replace_window(self.domain_id(), account.id, job.id, *run, &in_run)
+                        .await
+                        .map_err(|e| (e.into(), done))?;
+                    rows += written.rows;
+                    job.rows += written.rows;
+                    job.changed_days.extend(written.changed_days);
+                }
                 let incoming = cloudbill_store::daily_totals(
                     records.iter().filter(|r| parts.closed.contains(&r.date)),
                 )
@@ -568,6 +588,102 @@ impl Billing {
         }
         self.record_held(job, &held).await.map_err(|e| (e, 0))?;
         Ok(())
+    }
+
+    /// Renews the account's sync lease before a write (a fetch may take long): when another
+    /// process holds it now, the sync stops before writing (the windows written stay: each
+    /// is whole).
+    async fn renew_lease(
+        &self,
+        account: &ServiceAccount,
+        ttl: chrono::Duration,
+        done: usize,
+    ) -> Result<(), (ServiceError, usize)> {
+        let renewed = self
+            .inner
+            .store
+            .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
+            .await
+            .map_err(|e| (e.into(), done))?;
+        if renewed {
+            Ok(())
+        } else {
+            Err((
+                ServiceError::Conflict(format!(
+                    "the sync of account {} lost its lease to another process after {done} window(s); the windows written are kept, sync again for the rest",
+                    account.name
+                )),
+                done,
+            ))
+        }
+    }
+
+    /// Fetches `window` from the provider in chunks and writes it in one transaction. Up to
+    /// [`STREAM_ABOVE_RECORDS`] records are gathered first and written at once (a short
+    /// transaction); a larger window streams into the store as it is read, so its memory stays
+    /// bounded (the store spills encoded segments as they fill). A provider error, or a bad
+    /// record, writes nothing.
+    async fn write_fetched(
+        &self,
+        provider: &dyn cloudbill_provider::BillingProvider,
+        account: &ServiceAccount,
+        scope: FetchScope,
+        window: DateRange,
+        job: JobId,
+        ttl: chrono::Duration,
+    ) -> Result<cloudbill_store::WriteOutcome, ServiceError> {
+        let store = &self.inner.store;
+        let domain = self.domain_id();
+        let (sink, mut rx) = tokio::sync::mpsc::channel(4);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let fetch = async move {
+            let read = provider
+                .fetch_into(&account.settings, scope, window, sink)
+                .await;
+            // Nobody waits when the writer stopped first (its error is reported).
+            let _ = done_tx.send(read.is_ok());
+            read
+        };
+        let write = async move {
+            let mut first = Vec::new();
+            while first.len() < STREAM_ABOVE_RECORDS {
+                if let Some(chunk) = rx.recv().await {
+                    first.extend(chunk);
+                    continue;
+                }
+                // The whole window is here (or the read failed: nothing is written).
+                if done_rx.await != Ok(true) {
+                    return None;
+                }
+                if let Err((e, _)) = self.renew_lease(account, ttl, 0).await {
+                    return Some(Err(e));
+                }
+                return Some(
+                    store
+                        .replace_window(domain, account.id, job, window, &first)
+                        .await
+                        .map_err(ServiceError::from),
+                );
+            }
+            let mut fed = Fed {
+                first: Some(first),
+                rx,
+                done: Some(done_rx),
+            };
+            Some(
+                store
+                    .replace_window_streamed(domain, account.id, job, Some(window), &mut fed)
+                    .await
+                    .map_err(ServiceError::from),
+            )
+        };
+        let (read, written) = tokio::join!(fetch, write);
+        read?;
+        written.unwrap_or_else(|| {
+            Err(ServiceError::Internal(
+                "the provider's read stopped without an error".into(),
+            ))
+        })
     }
 
     /// Keeps `held` and says so on the job (it succeeded; closed days were not written).

@@ -32,6 +32,8 @@ use cloudbill_store::{Cipher, MemoryStore, PgStore, SqliteStore, Store};
 // In a folder of its own: a file beside main.rs would be built as a test binary too.
 #[path = "cases/architecture31.rs"]
 mod architecture31;
+#[path = "cases/connectors32.rs"]
+mod connectors32;
 #[path = "cases/hardening30.rs"]
 mod hardening30;
 
