@@ -27,7 +27,7 @@ use cloudbill_core::{
     ValidationError,
 };
 use cloudbill_exports::{GuardedConnector, Reading};
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, RecordSink};
+use cloudbill_provider::{BillingProvider, FetchScope, Given, ProviderError, RecordSink};
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 
@@ -109,34 +109,21 @@ impl DataExports {
 
     /// The bucket and where the export lives in it.
     fn open(&self, settings: &Settings) -> Result<(Arc<dyn ObjectStore>, Export), ProviderError> {
-        let value = |name: &str| {
-            settings
-                .value(name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let missing = |what: &str| {
-            ProviderError::InvalidRequest(format!("the account's {what} setting is missing"))
-        };
-        let bucket = value("bucket").ok_or_else(|| missing("bucket"))?;
-        let export = value("export").ok_or_else(|| missing("export"))?;
-        let prefix = value("prefix").unwrap_or("").trim_matches('/');
+        let given = Given::new(settings);
+        let bucket = given.required("bucket")?;
+        let export = given.required("export")?;
+        let prefix = given.value("prefix").unwrap_or("").trim_matches('/');
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
-            .with_region(value("region").unwrap_or(DEFAULT_REGION))
-            .with_access_key_id(value("access_key_id").ok_or_else(|| missing("access_key_id"))?)
-            .with_secret_access_key(
-                settings
-                    .secret("secret_access_key")
-                    .ok_or_else(|| missing("secret_access_key"))?
-                    .expose(),
-            )
+            .with_region(given.value("region").unwrap_or(DEFAULT_REGION))
+            .with_access_key_id(given.required("access_key_id")?)
+            .with_secret_access_key(given.secret("secret_access_key")?.expose())
             .with_http_connector(self.connector)
             .with_retry(GuardedConnector::retry());
-        if let Some(token) = settings.secret("session_token") {
+        if let Some(token) = given.optional_secret("session_token") {
             builder = builder.with_token(token.expose());
         }
-        if let Some(endpoint) = value("endpoint") {
+        if let Some(endpoint) = given.value("endpoint") {
             self.connector
                 .check_url(endpoint)
                 .map_err(ProviderError::InvalidRequest)?;
@@ -196,14 +183,7 @@ impl BillingProvider for DataExports {
     }
 
     fn prepare(&self, settings: Settings) -> Result<Settings, ValidationError> {
-        if let Some(endpoint) = settings.value("endpoint") {
-            self.connector
-                .check_url(endpoint)
-                .map_err(|reason| ValidationError::Endpoint {
-                    value: endpoint.to_owned(),
-                    reason,
-                })?;
-        }
+        self.connector.check_endpoint_setting(&settings)?;
         Ok(settings)
     }
 

@@ -22,7 +22,7 @@ use cloudbill_core::{
     ValidationError,
 };
 use cloudbill_exports::{GuardedConnector, Reading};
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError, RecordSink};
+use cloudbill_provider::{BillingProvider, FetchScope, Given, ProviderError, RecordSink};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::ObjectStore;
 
@@ -106,34 +106,29 @@ impl CostExports {
     }
 
     fn open(&self, settings: &Settings) -> Result<(Arc<dyn ObjectStore>, Export), ProviderError> {
-        let value = |name: &str| {
-            settings
-                .value(name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let missing = |what: &str| {
-            ProviderError::InvalidRequest(format!("the account's {what} setting is missing"))
-        };
-        let account = value("storage_account").ok_or_else(|| missing("storage_account"))?;
-        let container = value("container").ok_or_else(|| missing("container"))?;
-        let export = value("export").ok_or_else(|| missing("export"))?;
-        let path = value("path").unwrap_or("").trim_matches('/');
+        let given = Given::new(settings);
+        let account = given.required("storage_account")?;
+        let container = given.required("container")?;
+        let export = given.required("export")?;
+        let path = given.value("path").unwrap_or("").trim_matches('/');
         let mut builder = MicrosoftAzureBuilder::new()
             .with_account(account)
             .with_container_name(container)
             .with_http_connector(self.connector)
             .with_retry(GuardedConnector::retry());
         // A key or a SAS token, never the ambient identity (the metadata service).
-        builder = match (settings.secret("account_key"), settings.secret("sas_token")) {
+        builder = match (
+            given.optional_secret("account_key"),
+            given.optional_secret("sas_token"),
+        ) {
             (Some(key), _) => builder.with_access_key(key.expose()),
             (None, Some(sas)) => builder.with_config(
                 object_store::azure::AzureConfigKey::SasKey,
                 sas.expose().trim_start_matches('?'),
             ),
-            (None, None) => return Err(missing("account_key or sas_token")),
+            (None, None) => return Err(cloudbill_provider::missing("account_key or sas_token")),
         };
-        if let Some(endpoint) = value("endpoint") {
+        if let Some(endpoint) = given.value("endpoint") {
             self.connector
                 .check_url(endpoint)
                 .map_err(ProviderError::InvalidRequest)?;
@@ -178,14 +173,7 @@ impl BillingProvider for CostExports {
                 reason: "missing: give the account_key or a sas_token".into(),
             });
         }
-        if let Some(endpoint) = settings.value("endpoint") {
-            self.connector
-                .check_url(endpoint)
-                .map_err(|reason| ValidationError::Endpoint {
-                    value: endpoint.to_owned(),
-                    reason,
-                })?;
-        }
+        self.connector.check_endpoint_setting(&settings)?;
         Ok(settings)
     }
 

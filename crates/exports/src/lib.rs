@@ -392,6 +392,25 @@ impl GuardedConnector {
     pub fn check_url(&self, url: &str) -> Result<(), String> {
         self.policy.check_url(url)
     }
+
+    /// Refuses an account whose `endpoint` setting the policy refuses (for `prepare`).
+    ///
+    /// # Errors
+    /// [`ValidationError::Endpoint`] with the policy's reason.
+    pub fn check_endpoint_setting(
+        &self,
+        settings: &cloudbill_core::Settings,
+    ) -> Result<(), cloudbill_core::ValidationError> {
+        match settings.value("endpoint") {
+            Some(endpoint) => self.check_url(endpoint).map_err(|reason| {
+                cloudbill_core::ValidationError::Endpoint {
+                    value: endpoint.to_owned(),
+                    reason,
+                }
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl object_store::client::HttpConnector for GuardedConnector {

@@ -25,7 +25,7 @@ use cloudbill_core::{
     CostRecord, DateRange, ProviderKind, ProviderSpec, SettingKind, SettingSpec, Settings,
     ValidationError,
 };
-use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, Given, ProviderError};
 
 pub use auth::{ServiceAccountKey, SCOPE};
 pub use bigquery::{query_for, Column, COLUMNS};
@@ -125,21 +125,12 @@ pub(crate) struct Account {
 
 impl Account {
     fn of(settings: &Settings, policy: &cloudbill_outbound::Policy) -> Result<Self, ProviderError> {
-        let value = |name: &str| {
-            settings
-                .value(name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let missing = |what: &str| {
-            ProviderError::InvalidRequest(format!("the account's {what} setting is missing"))
-        };
-        let key = settings
-            .secret("service_account_json")
-            .ok_or_else(|| missing("service_account_json"))?;
+        let given = Given::new(settings);
+        let key = given.secret("service_account_json")?;
         let key = ServiceAccountKey::parse(key.expose())
             .map_err(|e| ProviderError::InvalidRequest(format!("service_account_json: {e}")))?;
-        let endpoint = value("endpoint")
+        let endpoint = given
+            .value("endpoint")
             .unwrap_or(DEFAULT_ENDPOINT)
             .trim_end_matches('/')
             .to_owned();
@@ -148,16 +139,17 @@ impl Account {
                 .check_url(url)
                 .map_err(ProviderError::InvalidRequest)?;
         }
-        let table = bigquery::checked_table(value("table").ok_or_else(|| missing("table"))?)
+        let table = bigquery::checked_table(given.required("table")?)
             .map_err(ProviderError::InvalidRequest)?;
-        let project = value("project")
+        let project = given
+            .value("project")
             .map(str::to_owned)
             .or_else(|| key.project_id.clone())
             .unwrap_or_else(|| table.split('.').next().unwrap_or_default().to_owned());
         Ok(Self {
             project,
             table,
-            billing_filter: value("billing_account").map(str::to_owned),
+            billing_filter: given.value("billing_account").map(str::to_owned),
             endpoint,
             key,
         })

@@ -59,17 +59,12 @@ pub(crate) struct Credentials<'a> {
 impl<'a> Credentials<'a> {
     /// The credentials in `settings` (prepared: the endpoint is there).
     pub(crate) fn of(settings: &'a Settings) -> Result<Self, ProviderError> {
-        let missing = |what: &str| {
-            ProviderError::InvalidRequest(format!("the account's {what} setting is missing"))
-        };
+        let given = cloudbill_provider::Given::new(settings);
         Ok(Self {
-            account: settings.value("account").unwrap_or(""),
-            email: settings.value("email").ok_or_else(|| missing("email"))?,
-            key: settings.secret("key").ok_or_else(|| missing("key"))?,
-            endpoint: settings
-                .value("endpoint")
-                .ok_or_else(|| missing("endpoint"))?
-                .trim_end_matches('/'),
+            account: given.value("account").unwrap_or(""),
+            email: given.required("email")?,
+            key: given.secret("key")?,
+            endpoint: given.required("endpoint")?.trim_end_matches('/'),
         })
     }
 

@@ -13,6 +13,7 @@
 //! only on `cloudbill-core` (and tokio's channel, the streaming sink).
 
 mod error;
+mod given;
 mod registry;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use cloudbill_core::{
 };
 
 pub use error::ProviderError;
+pub use given::{missing, Given};
 pub use registry::ProviderRegistry;
 
 /// Whose records a fetch produces: stamped on every returned [`CostRecord`].
