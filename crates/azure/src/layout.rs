@@ -20,6 +20,18 @@ pub struct Manifest {
     pub run_info: Option<RunInfo>,
     /// The run's data blobs.
     pub blobs: Vec<Blob>,
+    /// What the export writes (newer manifests).
+    #[serde(default)]
+    pub export_config: Option<ExportConfig>,
+}
+
+/// An export's configuration, as its manifest repeats it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportConfig {
+    /// The dataset: `FocusCost`, `ActualCost`, `AmortizedCost`, …
+    #[serde(default, rename = "type")]
+    pub dataset: Option<String>,
 }
 
 /// A run's identity.
@@ -147,6 +159,16 @@ pub(crate) async fn files_for(
             revision.add(b"none");
             continue;
         };
+        let dataset = manifest
+            .export_config
+            .as_ref()
+            .and_then(|c| c.dataset.as_deref())
+            .unwrap_or("");
+        if dataset.eq_ignore_ascii_case("AmortizedCost") {
+            return Err(export.reading.invalid(format!(
+                "{path}: an AmortizedCost export has amortized costs and no billed cost; export the FocusCost dataset (both) or ActualCost"
+            )));
+        }
         revision.add(path.as_ref().as_bytes());
         revision.add(&bytes);
         files.extend(

@@ -1,7 +1,8 @@
 //! Azure Cost Management exports on Blob Storage: a [`BillingProvider`] that reads what an
 //! export delivers to a container.
 //!
-//! An export (dataset `FocusCost`, versions 1.0, 1.0r2, 1.2-preview, 1.2) writes each run of a
+//! An export (dataset `FocusCost`, versions 1.0, 1.0r2, 1.2-preview, 1.2, or `ActualCost`;
+//! `AmortizedCost` is refused: it has no billed cost) writes each run of a
 //! month under `<path>/<export>/<yyyymmdd-yyyymmdd>/<runId>/` with a `manifest.json`
 //! (`runInfo`, `blobs[].blobName`; older exports: `_manifest.json`). A fetch of a window finds
 //! each month's newest run (its manifest's `runInfo.submittedTime`, then the blob's time) and

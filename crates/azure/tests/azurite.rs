@@ -328,3 +328,55 @@ async fn an_account_needs_a_key_or_a_sas_token() {
         "{err}"
     );
 }
+
+/// An ActualCost export (EA cost details: US dates, `BillingCurrency`, tags without braces)
+/// is read exactly; an AmortizedCost export is refused, naming its manifest.
+#[tokio::test]
+async fn actual_cost_exports_are_read_and_amortized_ones_refused() {
+    let Some(endpoint) = endpoint() else { return };
+    let (name, store) = container(&endpoint).await;
+    let provider = CostExports::from_env();
+    let details = "Date,CostInBillingCurrency,BillingCurrency,SubscriptionGuid,MeterCategory,ChargeType,Tags\n\
+07/01/2024,3.0000000001,EUR,sub-1,Virtual Machines,Usage,\"\"\"team\"\": \"\"web\"\"\"\n\
+07/02/2024,-0.5,EUR,sub-1,Virtual Machines,Refund,\n";
+    for (export, dataset) in [("actual", "ActualCost"), ("amortized", "AmortizedCost")] {
+        let folder = format!("cost/{export}/20240701-20240731/run-1");
+        let blob = format!("{folder}/part_0_0001.csv.gz");
+        put(&store, &blob, gz(details)).await;
+        let manifest = serde_json::json!({
+            "exportConfig": {"exportName": export, "type": dataset},
+            "runInfo": {"runId": "run-1", "submittedTime": "2024-07-03T00:00:00Z"},
+            "blobs": [{"blobName": blob}],
+        });
+        put(
+            &store,
+            &format!("{folder}/manifest.json"),
+            manifest.to_string().into_bytes(),
+        )
+        .await;
+    }
+    let july = window("2024-07-01", "2024-08-01");
+    let records = provider
+        .fetch(&settings(&endpoint, &name, "cost", "actual"), scope(), july)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(&records),
+        [
+            ("2024-07-01".into(), "3.0000000001".into(), "EUR".into()),
+            ("2024-07-02".into(), "-0.5".into(), "EUR".into()),
+        ]
+    );
+    assert_eq!(records[0].tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(records[0].cloud_account, "sub-1");
+    let err = provider
+        .fetch(
+            &settings(&endpoint, &name, "cost", "amortized"),
+            scope(),
+            july,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AmortizedCost"), "{err}");
+}

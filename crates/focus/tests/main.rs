@@ -749,3 +749,70 @@ fn parquet_export_holds_the_csv_values_typed() {
     }
     assert_eq!(compared, bill.records.len() * header.len());
 }
+
+/// Azure cost details (the ActualCost dataset) as EA writes them: lowercase-first names, the
+/// older `BillingCurrency`, US dates, tags without braces; and as MCA does (ISO dates, braced
+/// tags). Each row maps to exact money in its currency, its ChargeType to a FOCUS category.
+#[test]
+fn azure_cost_details_are_read_exactly() {
+    let ea = "\u{feff}date,costInBillingCurrency,billingCurrency,subscriptionGuid,subscriptionName,meterCategory,meterName,resourceLocation,chargeType,pricingModel,quantity,unitOfMeasure,tags,instanceId,BillingPeriodStartDate,BillingPeriodEndDate\n\
+03/04/2025,12.3456789012,EUR,5a5a5a5a-0000-4000-8000-000000000001,Prod,Virtual Machines,D2s v3,westeurope,Usage,OnDemand,24,1 Hour,\"\"\"team\"\": \"\"web\"\",\"\"env\"\": \"\"prod\"\"\",/subscriptions/5a5a/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1,03/01/2025,03/31/2025\n\
+03/04/2025,-1.5,EUR,5a5a5a5a-0000-4000-8000-000000000001,Prod,Virtual Machines,D2s v3,westeurope,Refund,OnDemand,0,1 Hour,,,03/01/2025,03/31/2025\n\
+03/05/2025,0.0000000001,EUR,5a5a5a5a-0000-4000-8000-000000000001,Prod,Storage,LRS Data Stored,westeurope,RoundingAdjustment,OnDemand,1,1 GB/Month,,,03/01/2025,03/31/2025\n";
+    let bill = import(ea, BillFormat::AzureCost).unwrap();
+    assert_encoding_agrees(ea, BillFormat::AzureCost, ImportOptions::default());
+    let r = &bill.records;
+    assert_eq!(r.len(), 3);
+    let total: Decimal = r.iter().map(|x| x.cost.amount()).sum();
+    assert_eq!(total, "10.8456789013".parse::<Decimal>().unwrap());
+    assert!(r.iter().all(|x| x.cost.currency().as_str() == "EUR"));
+    assert_eq!(r[0].date.to_string(), "2025-03-04");
+    assert_eq!(r[0].service, "Virtual Machines");
+    assert_eq!(r[0].region, "westeurope");
+    assert_eq!(r[0].cloud_account, "5a5a5a5a-0000-4000-8000-000000000001");
+    assert_eq!(r[0].tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(r[0].tags.get("env").map(String::as_str), Some("prod"));
+    assert_eq!(
+        r[0].attributes
+            .get(&cloudbill_core::Attribute::ResourceId)
+            .map(String::as_str),
+        Some(
+            "/subscriptions/5a5a/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+        )
+    );
+    assert_eq!(
+        r[0].attributes
+            .get(&cloudbill_core::Attribute::ProviderName)
+            .map(String::as_str),
+        Some("Microsoft")
+    );
+    assert_eq!(
+        r.iter().map(|x| x.charge_category).collect::<Vec<_>>(),
+        [
+            cloudbill_core::ChargeCategory::Usage,
+            cloudbill_core::ChargeCategory::Credit,
+            cloudbill_core::ChargeCategory::Adjustment
+        ]
+    );
+
+    let mca = "Date,CostInBillingCurrency,BillingCurrencyCode,SubscriptionId,MeterCategory,ChargeType,Quantity,Tags\n\
+2025-03-04,7.25,USD,sub-1,Azure Cosmos DB,Purchase,1,\"{\"\"team\"\":\"\"data\"\"}\"\n";
+    let bill = import(mca, BillFormat::AzureCost).unwrap();
+    assert_eq!(
+        bill.records[0].cost.amount(),
+        "7.25".parse::<Decimal>().unwrap()
+    );
+    assert_eq!(
+        bill.records[0].charge_category,
+        cloudbill_core::ChargeCategory::Purchase
+    );
+    assert_eq!(
+        bill.records[0].tags.get("team").map(String::as_str),
+        Some("data")
+    );
+
+    // A row without its cost or with a day that is not one names its line and column.
+    let bad = "Date,CostInBillingCurrency,BillingCurrencyCode,SubscriptionId,MeterCategory\n13/45/2025,1,USD,s,VM\n";
+    let err = import(bad, BillFormat::AzureCost).unwrap_err().to_string();
+    assert!(err.contains("Date") && err.contains("13/45/2025"), "{err}");
+}

@@ -64,7 +64,9 @@ pub(super) fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
+    // A day, ISO or as Azure's cost details write it (MM/DD/YYYY).
     NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(&text, "%m/%d/%Y"))
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
@@ -87,6 +89,18 @@ pub(super) fn cur_category(raw: &str) -> ChargeCategory {
     }
 }
 
+/// An Azure cost details row's `ChargeType` as a FOCUS charge category (as Microsoft's FOCUS
+/// conversion maps it: unused reservations and savings plans are usage of the commitment).
+pub(super) fn azure_category(raw: &str) -> ChargeCategory {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "purchase" => ChargeCategory::Purchase,
+        "refund" | "credit" => ChargeCategory::Credit,
+        "roundingadjustment" | "adjustment" => ChargeCategory::Adjustment,
+        "tax" => ChargeCategory::Tax,
+        _ => ChargeCategory::Usage,
+    }
+}
+
 /// A row's charge category: FOCUS spells it, a CUR's line item type maps to it; none is usage.
 fn category(
     format: BillFormat,
@@ -96,6 +110,7 @@ fn category(
         (_, None) => Ok(ChargeCategory::Usage),
         (BillFormat::Focus, Some(t)) => t.parse(),
         (BillFormat::Cur, Some(t)) => Ok(cur_category(t)),
+        (BillFormat::AzureCost, Some(t)) => Ok(azure_category(t)),
     }
 }
 
@@ -198,6 +213,14 @@ pub(super) fn read_tags(
     tags.clear();
     if let Some(name) = ctx.layout.tags_json {
         if let Some(text) = cell(record, ctx.at.tags_json) {
+            // EA cost details write the object's members without its braces.
+            let braced;
+            let text = if ctx.format == BillFormat::AzureCost && !text.starts_with('{') {
+                braced = format!("{{{text}}}");
+                braced.as_str()
+            } else {
+                text
+            };
             let Members(members) = serde_json::from_str(text)
                 .map_err(|e| err(name, format!("not a JSON object: {e}")))?;
             for (k, v) in members {

@@ -126,6 +126,73 @@ const CUR_ATTRIBUTES: [(Attribute, &str); 13] = [
     (Attribute::RegionName, "product/location"),
 ];
 
+/// The Azure cost details columns that carry a FOCUS attribute (as Microsoft's FOCUS
+/// conversion maps them).
+const AZURE_ATTRIBUTES: [(Attribute, &str); 15] = [
+    (Attribute::BillingAccountId, "BillingAccountId"),
+    (Attribute::BillingAccountName, "BillingAccountName"),
+    (Attribute::SubAccountName, "SubscriptionName"),
+    (Attribute::AvailabilityZone, "AvailabilityZone"),
+    (Attribute::SkuId, "ProductId"),
+    (Attribute::SkuMeter, "MeterName"),
+    (Attribute::ResourceId, "ResourceId"),
+    (Attribute::ResourceName, "ResourceName"),
+    (Attribute::ChargeDescription, "ProductName"),
+    (Attribute::PricingUnit, "UnitOfMeasure"),
+    (Attribute::CommitmentDiscountId, "BenefitId"),
+    (Attribute::CommitmentDiscountName, "BenefitName"),
+    (Attribute::PublisherName, "PublisherName"),
+    (Attribute::RegionName, "ResourceLocation"),
+    (Attribute::InvoiceId, "InvoiceId"),
+];
+
+/// The Azure cost details columns that carry a FOCUS measure.
+const AZURE_MEASURES: [(Measure, &str); 3] = [
+    (Measure::ListUnitPrice, "PayGPrice"),
+    (Measure::ContractedUnitPrice, "UnitPrice"),
+    (Measure::PricingQuantity, "Quantity"),
+];
+
+/// Azure cost details columns kept as `x_` columns.
+const AZURE_EXTENSIONS: [(&str, &str); 6] = [
+    ("ChargeType", "x_ChargeType"),
+    ("PricingModel", "x_PricingModel"),
+    ("MeterCategory", "x_MeterCategory"),
+    ("MeterSubCategory", "x_MeterSubCategory"),
+    ("ResourceGroup", "x_ResourceGroupName"),
+    ("ConsumedService", "x_ConsumedService"),
+];
+
+/// Azure Cost Management cost details (ActualCost), EA and MCA, under the names
+/// [`super::source`] gives them (its header is normalized: case, older names).
+pub(super) const AZURE: Layout = Layout {
+    start: "Date",
+    // One row is one day: no end column.
+    end: "ChargePeriodEnd",
+    cost: "CostInBillingCurrency",
+    currency: "BillingCurrencyCode",
+    effective: None,
+    list: Some("PaygCostInBillingCurrency"),
+    service: ["MeterCategory", "ConsumedService"],
+    region: ["ResourceLocation", "MeterRegion"],
+    account: ["SubscriptionId", "BillingAccountId"],
+    category: "ChargeType",
+    quantity: "Quantity",
+    usage_type: ["MeterName", "MeterSubCategory", "ProductName"],
+    instance_type: None,
+    tags_json: Some("Tags"),
+    tag_prefix: None,
+    billing_period: ["BillingPeriodStartDate", "BillingPeriodEndDate"],
+    attributes: &AZURE_ATTRIBUTES,
+    constants: &[
+        (Attribute::ProviderName, "Microsoft"),
+        (Attribute::InvoiceIssuerName, "Microsoft"),
+    ],
+    aws_service_code: None,
+    measures: &AZURE_MEASURES,
+    extensions: &AZURE_EXTENSIONS,
+};
+
 pub(super) const FOCUS: Layout = Layout {
     start: "ChargePeriodStart",
     end: "ChargePeriodEnd",
@@ -290,7 +357,15 @@ pub(super) fn open_csv<R: Read>(
         .has_headers(true)
         .flexible(true)
         .from_reader(Bounded::new(source));
-    let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
+    let mut headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
+    if format == BillFormat::AzureCost {
+        // Azure's exports differ in case and in older names: read them under one set.
+        let names: Vec<String> = headers
+            .iter()
+            .map(|n| n.trim_start_matches('\u{feff}').trim().to_owned())
+            .collect();
+        headers = csv::StringRecord::from(super::source::azure_names(&names));
+    }
     let header_error = |message: String| ImportError::Header {
         file: file.to_owned(),
         message,
@@ -315,7 +390,7 @@ pub(super) fn open_csv<R: Read>(
             BillFormat::Focus => (name.starts_with(EXTENSION_PREFIX)
                 && !FOCUS_FIELD_EXTENSIONS.contains(&name))
             .then_some(name),
-            BillFormat::Cur => layout
+            BillFormat::Cur | BillFormat::AzureCost => layout
                 .extensions
                 .iter()
                 .find(|(source, _)| *source == name)
@@ -384,6 +459,7 @@ pub(super) fn layout(format: BillFormat) -> &'static Layout {
     match format {
         BillFormat::Focus => &FOCUS,
         BillFormat::Cur => &CUR,
+        BillFormat::AzureCost => &AZURE,
     }
 }
 

@@ -35,6 +35,9 @@ pub enum BillFormat {
     Focus,
     /// AWS Cost and Usage Report (legacy CUR, `lineItem/…` columns).
     Cur,
+    /// Azure Cost Management cost details (the ActualCost dataset of EA and MCA exports:
+    /// `Date`, `CostInBillingCurrency`, `BillingCurrencyCode`, …).
+    AzureCost,
 }
 
 /// Import behaviour.

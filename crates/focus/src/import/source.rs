@@ -82,9 +82,10 @@ impl std::fmt::Debug for OpenedBill<'_> {
     }
 }
 
-/// Opens a CSV bill, gzip'd or not (found by its first bytes), and tells FOCUS from CUR by
-/// its header: `BilledCost` is FOCUS, `lineItem/UnblendedCost` a legacy CUR,
-/// `line_item_unblended_cost` a CUR 2.0 (its header is renamed to the legacy names). `file`
+/// Opens a CSV bill, gzip'd or not (found by its first bytes), and tells its format by its
+/// header: `BilledCost` is FOCUS, `lineItem/UnblendedCost` a legacy CUR,
+/// `line_item_unblended_cost` a CUR 2.0 (its header is renamed to the legacy names),
+/// `CostInBillingCurrency` (any case) Azure cost details. `file`
 /// names the source in errors. Parquet is not read here: see [`parquet_to_csv`].
 pub fn open_bill<'a, R: Read + Send + 'a>(
     source: R,
@@ -123,18 +124,13 @@ pub fn open_bill<'a, R: Read + Send + 'a>(
         .iter()
         .any(|n| n.eq_ignore_ascii_case("CostInBillingCurrency"))
     {
-        return Err(header_error(
-            file,
-            "an Azure ActualCost/AmortizedCost export: cloudbill reads Azure's FOCUS export \
-             (dataset FocusCost); export that dataset instead"
-                .into(),
-        ));
+        (BillFormat::AzureCost, header)
     } else {
         let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
         return Err(header_error(
             file,
             format!(
-                "not a FOCUS or CUR bill: no BilledCost, lineItem/UnblendedCost or line_item_unblended_cost column (it has: {}{})",
+                "not a FOCUS, CUR or Azure cost details bill: no BilledCost, lineItem/UnblendedCost, line_item_unblended_cost or CostInBillingCurrency column (it has: {}{})",
                 shown.join(", "),
                 if names.len() > 8 { ", …" } else { "" }
             ),
@@ -160,6 +156,76 @@ fn header_names(line: &[u8], file: &str) -> Result<Vec<String>, ImportError> {
         Ok(false) => Err(header_error(file, "the file is empty".into())),
         Err(e) => Err(header_error(file, format!("unreadable header: {e}"))),
     }
+}
+
+/// The Azure cost details columns cloudbill reads, as it names them: a header's names are
+/// matched without case (exports differ: `costInBillingCurrency`, `benefitId`).
+const AZURE_NAMES: [&str; 34] = [
+    "Date",
+    "CostInBillingCurrency",
+    "BillingCurrencyCode",
+    "PaygCostInBillingCurrency",
+    "SubscriptionId",
+    "SubscriptionName",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingPeriodStartDate",
+    "BillingPeriodEndDate",
+    "ResourceGroup",
+    "ResourceLocation",
+    "ResourceId",
+    "ResourceName",
+    "MeterCategory",
+    "MeterSubCategory",
+    "MeterName",
+    "MeterRegion",
+    "ProductId",
+    "ProductName",
+    "ConsumedService",
+    "ChargeType",
+    "PricingModel",
+    "Quantity",
+    "UnitOfMeasure",
+    "UnitPrice",
+    "PayGPrice",
+    "Tags",
+    "BenefitId",
+    "BenefitName",
+    "PublisherName",
+    "AvailabilityZone",
+    "InvoiceId",
+    "ChargePeriodEnd",
+];
+
+/// Older names of Azure cost details columns (EA), read as the newer one when the file lacks it.
+const AZURE_ALIASES: [(&str, &str); 4] = [
+    ("BillingCurrency", "BillingCurrencyCode"),
+    ("SubscriptionGuid", "SubscriptionId"),
+    ("InstanceId", "ResourceId"),
+    ("ReservationId", "BenefitId"),
+];
+
+/// An Azure cost details header's names as cloudbill names its columns (others unchanged).
+pub(super) fn azure_names(names: &[String]) -> Vec<String> {
+    let canonical = |n: &str| {
+        AZURE_NAMES
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(n))
+            .map(|c| (*c).to_owned())
+    };
+    let mut renamed: Vec<String> = names
+        .iter()
+        .map(|n| canonical(n).unwrap_or_else(|| n.clone()))
+        .collect();
+    for (old, new) in AZURE_ALIASES {
+        if renamed.iter().any(|n| n == new) {
+            continue;
+        }
+        if let Some(n) = renamed.iter_mut().find(|n| n.eq_ignore_ascii_case(old)) {
+            new.clone_into(n);
+        }
+    }
+    renamed
 }
 
 /// A CUR 2.0 header under the legacy names.
@@ -358,10 +424,20 @@ mod tests {
         assert_eq!(format, BillFormat::Cur);
         assert!(text.starts_with("lineItem/UnblendedCost,resourceTags,other\n2,"));
         let err = open_bill(Cursor::new(b"a,b\n1,2\n".to_vec()), "x.csv").unwrap_err();
-        assert!(err.to_string().contains("not a FOCUS or CUR bill"), "{err}");
-        let azure = b"Date,CostInBillingCurrency,BillingCurrencyCode\n".to_vec();
-        let err = open_bill(Cursor::new(azure), "x.csv").unwrap_err();
-        assert!(err.to_string().contains("FocusCost"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not a FOCUS, CUR or Azure cost details bill"),
+            "{err}"
+        );
+        let azure = "date,costInBillingCurrency,billingCurrency\n";
+        assert_eq!(
+            opened(azure.into()),
+            (BillFormat::AzureCost, azure.to_owned())
+        );
+        assert_eq!(
+            azure_names(&["date".into(), "billingCurrency".into(), "x".into()]),
+            ["Date", "BillingCurrencyCode", "x"]
+        );
         let err = open_bill(Cursor::new(Vec::new()), "x.csv").unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
         let err = open_bill(Cursor::new(vec![0x1f, 0x8b, 1, 2, 3]), "x.csv").unwrap_err();
