@@ -31,8 +31,7 @@ impl Billing {
         };
         let project = self.project(p, project_key).await?;
         let entry = self
-            .inner
-            .store
+            .catalog_store()
             .providers(self.domain_id())
             .await?
             .into_iter()
@@ -63,21 +62,20 @@ impl Billing {
             project: project.id,
             created_at: self.now(),
         };
-        self.inner.store.create_account(&account).await?;
+        self.catalog_store().create_account(&account).await?;
         Ok(account)
     }
 
     /// The accounts the principal may see.
     pub async fn accounts(&self, p: &Principal) -> Result<Vec<ServiceAccount>, ServiceError> {
-        let all = self.inner.store.accounts(self.domain_id()).await?;
+        let all = self.catalog_store().accounts(self.domain_id()).await?;
         Ok(all.into_iter().filter(|a| p.may_read(a.project)).collect())
     }
 
     /// One account, by name or id.
     pub async fn account(&self, p: &Principal, key: &str) -> Result<ServiceAccount, ServiceError> {
         let account = self
-            .inner
-            .store
+            .catalog_store()
             .accounts(self.domain_id())
             .await?
             .into_iter()
@@ -104,8 +102,7 @@ impl Billing {
     ) -> Result<Vec<Assignment>, ServiceError> {
         let account = self.account(p, key).await?;
         Ok(self
-            .inner
-            .store
+            .catalog_store()
             .assignments(self.domain_id(), account.id)
             .await?)
     }
@@ -152,8 +149,7 @@ impl Billing {
                 .verify(&settings)
                 .await?;
         }
-        self.inner
-            .store
+        self.catalog_store()
             .set_account_settings(self.domain_id(), account.id, &settings)
             .await?;
         account.settings = settings;
@@ -182,7 +178,7 @@ impl Billing {
     /// What every provider of this build declares, with its state in the domain (admin only).
     pub async fn provider_views(&self, p: &Principal) -> Result<Vec<ProviderView>, ServiceError> {
         p.require_admin("list providers")?;
-        let states = self.inner.store.providers(self.domain_id()).await?;
+        let states = self.catalog_store().providers(self.domain_id()).await?;
         Ok(self
             .inner
             .providers
@@ -235,7 +231,7 @@ impl Billing {
         }
         let account = self.account(p, key).await?;
         let project = self.project(p, project).await?;
-        let store = &self.inner.store;
+        let store = self.catalog_store();
         let history = store.assignments(self.domain_id(), account.id).await?;
         let moved = ServiceAccount::moved(&history, project.id, from);
         Ok(store
@@ -252,8 +248,7 @@ impl Billing {
     ) -> Result<ServiceAccount, ServiceError> {
         p.require_admin("enable or disable billing accounts")?;
         let account = self.account(p, key).await?;
-        self.inner
-            .store
+        self.catalog_store()
             .set_account_state(self.domain_id(), account.id, state)
             .await?;
         Ok(ServiceAccount { state, ..account })
@@ -264,8 +259,7 @@ impl Billing {
         p.require_admin("remove billing accounts")?;
         let account = self.account(p, key).await?;
         Ok(self
-            .inner
-            .store
+            .catalog_store()
             .delete_account(self.domain_id(), account.id)
             .await?)
     }

@@ -297,6 +297,54 @@ impl Billing {
             .swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
+    // The store, one narrow view per concern: a use case calls the views of the concerns it
+    // touches, so a reader sees what each one reads and writes.
+
+    /// Domains, projects, groups, accounts and their assignments.
+    pub(crate) fn catalog_store(&self) -> &dyn cloudbill_store::CatalogStore {
+        &*self.inner.store
+    }
+
+    /// Cost records and the data version.
+    pub(crate) fn cost_store(&self) -> &dyn cloudbill_store::CostStore {
+        &*self.inner.store
+    }
+
+    /// Sync and import jobs, leases and source revisions.
+    pub(crate) fn job_store(&self) -> &dyn cloudbill_store::JobStore {
+        &*self.inner.store
+    }
+
+    /// API tokens.
+    pub(crate) fn token_store(&self) -> &dyn cloudbill_store::TokenStore {
+        &*self.inner.store
+    }
+
+    /// Channels, budgets, events and deliveries.
+    pub(crate) fn notify_store(&self) -> &dyn cloudbill_store::NotifyStore {
+        &*self.inner.store
+    }
+
+    /// Anomaly monitors and kept anomalies.
+    pub(crate) fn anomaly_store(&self) -> &dyn cloudbill_store::AnomalyStore {
+        &*self.inner.store
+    }
+
+    /// Exchange rates.
+    pub(crate) fn fx_store(&self) -> &dyn cloudbill_store::FxStore {
+        &*self.inner.store
+    }
+
+    /// Provider invoices.
+    pub(crate) fn invoice_store(&self) -> &dyn cloudbill_store::InvoiceStore {
+        &*self.inner.store
+    }
+
+    /// Closed periods and held restatements.
+    pub(crate) fn period_store(&self) -> &dyn cloudbill_store::PeriodStore {
+        &*self.inner.store
+    }
+
     /// The store (for binaries that need direct access, e.g. to close it).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
@@ -305,8 +353,7 @@ impl Billing {
     /// The domain as it is now.
     pub async fn domain(&self) -> Result<Domain, ServiceError> {
         Ok(self
-            .inner
-            .store
+            .catalog_store()
             .ensure_domain(&self.inner.domain.name)
             .await?)
     }
@@ -335,8 +382,7 @@ impl Billing {
     pub async fn set_billing(&self, p: &Principal, enabled: bool) -> Result<Domain, ServiceError> {
         p.require_admin("turn billing on or off")?;
         let domain = self
-            .inner
-            .store
+            .catalog_store()
             .set_billing_enabled(self.domain_id(), enabled)
             .await?;
         if enabled {

@@ -10,7 +10,7 @@ impl Billing {
     /// The provider registry of the domain.
     pub async fn providers(&self, p: &Principal) -> Result<Vec<ProviderEntry>, ServiceError> {
         p.require_admin("list providers")?;
-        Ok(self.inner.store.providers(self.domain_id()).await?)
+        Ok(self.catalog_store().providers(self.domain_id()).await?)
     }
 
     /// Enables or disables a provider by name (admin only).
@@ -29,8 +29,7 @@ impl Billing {
                 key: cloudbill_core::cut(name, 64).into_owned(),
             })?;
         Ok(self
-            .inner
-            .store
+            .catalog_store()
             .set_provider_state(self.domain_id(), kind, state)
             .await?)
     }
@@ -55,19 +54,18 @@ impl Billing {
             parent,
             created_at: self.now(),
         };
-        self.inner.store.create_group(&group).await?;
+        self.catalog_store().create_group(&group).await?;
         Ok(group)
     }
 
     /// Every project group.
     pub async fn groups(&self, p: &Principal) -> Result<Vec<ProjectGroup>, ServiceError> {
         p.require_admin("list project groups")?;
-        Ok(self.inner.store.groups(self.domain_id()).await?)
+        Ok(self.catalog_store().groups(self.domain_id()).await?)
     }
 
     async fn group(&self, key: &str) -> Result<ProjectGroup, ServiceError> {
-        self.inner
-            .store
+        self.catalog_store()
             .groups(self.domain_id())
             .await?
             .into_iter()
@@ -98,21 +96,20 @@ impl Billing {
             group,
             created_at: self.now(),
         };
-        self.inner.store.create_project(&project).await?;
+        self.catalog_store().create_project(&project).await?;
         Ok(project)
     }
 
     /// The projects the principal may see.
     pub async fn projects(&self, p: &Principal) -> Result<Vec<Project>, ServiceError> {
-        let all = self.inner.store.projects(self.domain_id()).await?;
+        let all = self.catalog_store().projects(self.domain_id()).await?;
         Ok(all.into_iter().filter(|x| p.may_read(x.id)).collect())
     }
 
     /// One project, by name or id.
     pub async fn project(&self, p: &Principal, key: &str) -> Result<Project, ServiceError> {
         let project = self
-            .inner
-            .store
+            .catalog_store()
             .projects(self.domain_id())
             .await?
             .into_iter()
@@ -137,8 +134,7 @@ impl Billing {
         p.require_admin("delete projects")?;
         let project = self.project(p, key).await?;
         Ok(self
-            .inner
-            .store
+            .catalog_store()
             .delete_project(self.domain_id(), project.id)
             .await?)
     }

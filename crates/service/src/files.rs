@@ -90,7 +90,7 @@ impl Billing {
             ))
             .with_hint(Hint::EnableAccount(account.name.to_string())));
         }
-        let providers = self.inner.store.providers(self.domain_id()).await?;
+        let providers = self.catalog_store().providers(self.domain_id()).await?;
         if providers
             .iter()
             .any(|e| e.kind == ProviderKind::File && e.state == ProviderState::Disabled)
@@ -125,7 +125,7 @@ impl Billing {
         p.require_admin("import bills")?;
         self.require_billing().await?;
         let account = self.file_account(p, account).await?;
-        let store = &self.inner.store;
+        let store = self.job_store();
         // The account's lease, taken before the job exists and renewed while the import
         // runs: a job whose lease lapsed was left by a process that stopped (see
         // `close_lapsed_imports`).
@@ -149,7 +149,9 @@ impl Billing {
         // got through for a whole life), the import stops before it commits.
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renewal = {
-            let (store, holder, id) = (Arc::clone(store), holder.clone(), account.id);
+            // The job view, owned by the renewing task.
+            let store: Arc<dyn cloudbill_store::JobStore> = self.inner.store.clone();
+            let (holder, id) = (holder.clone(), account.id);
             let lost = Arc::clone(&lost);
             let name = account.name.to_string();
             tokio::spawn(async move {
@@ -197,7 +199,7 @@ impl Billing {
         options: ImportOptions,
         lost: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<ImportReport, ServiceError> {
-        let store = &self.inner.store;
+        let store = self.job_store();
         self.close_interrupted_jobs(account, JobId::new()).await;
         // The job's window is the day of the import until the file's range is known.
         let job = SyncJob::running(
@@ -353,8 +355,7 @@ impl Billing {
             Ok((summary, held))
         });
         let written = self
-            .inner
-            .store
+            .cost_store()
             .replace_window_streamed(domain, account.id, job, options.window, &mut rx)
             .await;
         drop(rx);
@@ -380,8 +381,7 @@ impl Billing {
     ) -> Result<Vec<ExportedRecord>, ServiceError> {
         let scope = self.export_scope(p, projects).await?;
         let records = self
-            .inner
-            .store
+            .cost_store()
             .cost_records(self.domain_id(), range, None)
             .await?;
         let mut out = Vec::with_capacity(records.len());
@@ -461,10 +461,9 @@ impl Billing {
                 ));
             }
         }
-        let accounts = self.inner.store.accounts(self.domain_id()).await?;
+        let accounts = self.catalog_store().accounts(self.domain_id()).await?;
         let histories = self
-            .inner
-            .store
+            .catalog_store()
             .assignment_histories(self.domain_id())
             .await?;
         Ok(ExportScope {
@@ -477,8 +476,7 @@ impl Billing {
                 })
                 .collect(),
             projects: self
-                .inner
-                .store
+                .catalog_store()
                 .projects(self.domain_id())
                 .await?
                 .into_iter()
@@ -531,8 +529,7 @@ impl Billing {
                 }
             }
         };
-        self.inner
-            .store
+        self.cost_store()
             .for_each_partition(domain, Some(range), &mut visit)
             .await?;
         failure.map_or(Ok(()), Err)

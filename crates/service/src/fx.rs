@@ -380,7 +380,7 @@ impl Billing {
         let source = source.map_or(default_source, str::to_owned);
         check_source(&source)?;
         let (rates, layout) = parse_rates(file, text, &source)?;
-        let new = self.inner.store.put_rates(self.domain_id(), &rates).await?;
+        let new = self.fx_store().put_rates(self.domain_id(), &rates).await?;
         Ok(RateImport {
             file: file.to_owned(),
             layout,
@@ -416,8 +416,7 @@ impl Billing {
                 "base and quote are the same currency".into(),
             ));
         }
-        self.inner
-            .store
+        self.fx_store()
             .put_rates(self.domain_id(), std::slice::from_ref(&rate))
             .await?;
         Ok(rate)
@@ -432,7 +431,7 @@ impl Billing {
         to: Currency,
         day: NaiveDate,
     ) -> Result<Decimal, ServiceError> {
-        let book = RateBook::new(self.inner.store.rates(self.domain_id(), None).await?);
+        let book = RateBook::new(self.fx_store().rates(self.domain_id(), None).await?);
         let f = book
             .factor(from, to, day, Some(MAX_RATE_LOOKBACK_DAYS))
             .ok_or_else(|| {
@@ -454,7 +453,7 @@ impl Billing {
 
     /// The stored rates (of one source).
     pub async fn fx_rates(&self, source: Option<&str>) -> Result<Vec<FxRate>, ServiceError> {
-        Ok(self.inner.store.rates(self.domain_id(), source).await?)
+        Ok(self.fx_store().rates(self.domain_id(), source).await?)
     }
 
     /// `query` answered in `currency`: each (day, source currency) cell converted by
@@ -478,8 +477,8 @@ impl Billing {
         }
         let cells = self.report(p, &daily).await?;
         let book = RateBook::new(match policy {
-            FxPolicy::Fixed(name) => self.inner.store.rates(self.domain_id(), Some(name)).await?,
-            _ => self.inner.store.rates(self.domain_id(), None).await?,
+            FxPolicy::Fixed(name) => self.fx_store().rates(self.domain_id(), Some(name)).await?,
+            _ => self.fx_store().rates(self.domain_id(), None).await?,
         });
         let lookback = match policy {
             FxPolicy::Fixed(_) => None,

@@ -172,8 +172,7 @@ impl Billing {
         // An account that does not exist is not found (in a file it is a bad line).
         self.account(p, new.account.trim()).await?;
         let invoice = self.invoice_of(p, new, "invoice", 1).await?;
-        self.inner
-            .store
+        self.invoice_store()
             .put_invoices(self.domain_id(), std::slice::from_ref(&invoice))
             .await?;
         Ok(invoice)
@@ -257,8 +256,7 @@ impl Billing {
             invoices.push(invoice);
         }
         let new = self
-            .inner
-            .store
+            .invoice_store()
             .put_invoices(self.domain_id(), &invoices)
             .await?;
         Ok((invoices.len(), new))
@@ -272,7 +270,10 @@ impl Billing {
     ) -> Result<Vec<Invoice>, ServiceError> {
         p.require_admin("read invoices")?;
         let period = period.map(parse_period).transpose()?;
-        Ok(self.inner.store.invoices(self.domain_id(), period).await?)
+        Ok(self
+            .invoice_store()
+            .invoices(self.domain_id(), period)
+            .await?)
     }
 
     /// Deletes the invoice of `account` (name or id) for `period` (`YYYY-MM`) in `currency`
@@ -288,8 +289,7 @@ impl Billing {
         let acct = self.account(p, account.trim()).await?;
         let first = parse_period(period)?;
         let currency = Currency::parse(currency)?;
-        self.inner
-            .store
+        self.invoice_store()
             .delete_invoice(self.domain_id(), acct.id, first, currency)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
@@ -311,7 +311,7 @@ impl Billing {
         let mut query = Query::new(range, Granularity::Monthly);
         query.group_by = vec![GroupKey::ServiceAccount, GroupKey::Currency];
         let report = self.report(p, &query).await?;
-        let accounts = self.inner.store.accounts(self.domain_id()).await?;
+        let accounts = self.catalog_store().accounts(self.domain_id()).await?;
         let name_of = |id: AccountId| {
             accounts
                 .iter()
@@ -330,8 +330,7 @@ impl Billing {
             }
         }
         let invoices = self
-            .inner
-            .store
+            .invoice_store()
             .invoices(self.domain_id(), Some(first))
             .await?;
         for i in &invoices {

@@ -230,7 +230,7 @@ impl Billing {
             channels,
             created_at: self.now(),
         };
-        self.inner.store.create_monitor(&monitor).await?;
+        self.anomaly_store().create_monitor(&monitor).await?;
         if self.domain().await?.billing_enabled {
             self.after_change("monitor_created", None).await;
         }
@@ -240,7 +240,7 @@ impl Billing {
     /// The monitor billing starts with (domain × service, default thresholds), if the domain
     /// has no monitor of that name.
     pub(crate) async fn ensure_default_monitor(&self) -> Result<(), ServiceError> {
-        let monitors = self.inner.store.monitors(self.domain_id()).await?;
+        let monitors = self.anomaly_store().monitors(self.domain_id()).await?;
         if monitors.iter().any(|m| m.name.as_str() == DEFAULT_MONITOR) {
             return Ok(());
         }
@@ -259,7 +259,7 @@ impl Billing {
             channels: Vec::new(),
             created_at: self.now(),
         };
-        match self.inner.store.create_monitor(&monitor).await {
+        match self.anomaly_store().create_monitor(&monitor).await {
             Ok(()) | Err(cloudbill_store::StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -269,8 +269,7 @@ impl Billing {
     pub async fn monitors(&self, p: &Principal) -> Result<Vec<MonitorView>, ServiceError> {
         let names = self.names().await?;
         Ok(self
-            .inner
-            .store
+            .anomaly_store()
             .monitors(self.domain_id())
             .await?
             .iter()
@@ -280,8 +279,7 @@ impl Billing {
     }
 
     async fn find_monitor(&self, p: &Principal, key: &str) -> Result<Monitor, ServiceError> {
-        self.inner
-            .store
+        self.anomaly_store()
             .monitors(self.domain_id())
             .await?
             .into_iter()
@@ -301,8 +299,7 @@ impl Billing {
     /// Deletes a monitor and its anomalies (their events are kept).
     pub async fn delete_monitor(&self, p: &Principal, key: &str) -> Result<(), ServiceError> {
         let m = self.find_monitor(p, key).await?;
-        self.inner
-            .store
+        self.anomaly_store()
             .delete_monitor(self.domain_id(), m.id)
             .await?;
         Ok(())
@@ -319,8 +316,7 @@ impl Billing {
         let monitors: Vec<Monitor> = match monitor {
             Some(key) => vec![self.find_monitor(p, key).await?],
             None => self
-                .inner
-                .store
+                .anomaly_store()
                 .monitors(self.domain_id())
                 .await?
                 .into_iter()
@@ -329,8 +325,7 @@ impl Billing {
         };
         let mut out = Vec::new();
         for a in self
-            .inner
-            .store
+            .anomaly_store()
             .stored_anomalies(
                 self.domain_id(),
                 monitor.and(monitors.first().map(|m| m.id)),
@@ -384,8 +379,7 @@ impl Billing {
             .filter(|a| a.anomaly.state != AnomalyState::Closed)
             .map(|a| a.anomaly.monitor)
             .collect();
-        self.inner
-            .store
+        self.anomaly_store()
             .set_anomaly_state(self.domain_id(), &monitors, id, state, Utc::now())
             .await?;
         Ok(())
@@ -412,7 +406,7 @@ impl Billing {
         if !self.domain().await?.billing_enabled {
             return Ok(Detection::default());
         }
-        let monitors = self.inner.store.monitors(self.domain_id()).await?;
+        let monitors = self.anomaly_store().monitors(self.domain_id()).await?;
         if monitors.is_empty() {
             return Ok(Detection::default());
         }
@@ -445,8 +439,7 @@ impl Billing {
                     d.opened += opened;
                     d.closed += closed;
                     d.events.extend(
-                        self.inner
-                            .store
+                        self.anomaly_store()
                             .apply_anomalies(self.domain_id(), &changes)
                             .await?,
                     );
@@ -466,8 +459,7 @@ impl Billing {
         to: NaiveDate,
     ) -> Result<(Vec<AnomalyChange>, usize, usize), ServiceError> {
         let stored = self
-            .inner
-            .store
+            .anomaly_store()
             .stored_anomalies(self.domain_id(), Some(m.id))
             .await?;
         // An anomaly still running into the window is judged whole: start where it starts.
@@ -652,7 +644,7 @@ impl Billing {
         request: &AnomalyRequest,
         found: &mut [FoundAnomaly],
     ) -> Result<(), ServiceError> {
-        let monitors = self.inner.store.monitors(self.domain_id()).await?;
+        let monitors = self.anomaly_store().monitors(self.domain_id()).await?;
         let same: Vec<MonitorId> = monitors
             .iter()
             .filter(|m| {
@@ -666,8 +658,7 @@ impl Billing {
             return Ok(());
         }
         let kept = self
-            .inner
-            .store
+            .anomaly_store()
             .stored_anomalies(self.domain_id(), None)
             .await?;
         for f in found.iter_mut() {

@@ -228,8 +228,7 @@ impl Billing {
             smtp,
             created_at: self.now(),
         };
-        self.inner
-            .store
+        self.notify_store()
             .create_channel(&channel, secret.as_ref())
             .await?;
         Ok(channel)
@@ -238,7 +237,7 @@ impl Billing {
     /// The channels of the domain. Members see names and kinds only (to pick one for their
     /// budgets), not where they deliver.
     pub async fn channels(&self, p: &Principal) -> Result<Vec<Channel>, ServiceError> {
-        let mut all = self.inner.store.channels(self.domain_id()).await?;
+        let mut all = self.notify_store().channels(self.domain_id()).await?;
         if let Principal::ProjectMember { .. } = p {
             for c in &mut all {
                 c.target.clear();
@@ -265,8 +264,7 @@ impl Billing {
         p.require_admin("remove notification channels")?;
         let channel = self.channel(p, key).await?;
         let users: Vec<String> = self
-            .inner
-            .store
+            .notify_store()
             .budgets(self.domain_id())
             .await?
             .into_iter()
@@ -284,8 +282,7 @@ impl Billing {
                 users.join(", ")
             )));
         }
-        self.inner
-            .store
+        self.notify_store()
             .delete_channel(self.domain_id(), channel.id)
             .await?;
         Ok(())
@@ -298,8 +295,7 @@ impl Billing {
         let channel = self.channel(p, key).await?;
         let notifier = self.notifier()?;
         let secret = self
-            .inner
-            .store
+            .notify_store()
             .channel_secret(self.domain_id(), channel.id)
             .await?;
         let now = Utc::now();
@@ -362,7 +358,7 @@ impl Billing {
     pub(crate) async fn deliver_due(&self) -> Result<FlushReport, ServiceError> {
         let notifier = self.notifier()?;
         let policy = self.inner.config.delivery.clone();
-        let store = &self.inner.store;
+        let store = self.notify_store();
         let domain = self.domain_id();
         let mut report = FlushReport::default();
         // Rounds until nothing is due (a retry is due later, so this ends).
@@ -408,8 +404,7 @@ impl Billing {
             None => Err("the channel was removed".to_owned()),
             Some(channel) => {
                 let secret = self
-                    .inner
-                    .store
+                    .notify_store()
                     .channel_secret(self.domain_id(), channel.id)
                     .await?;
                 let summary = summary(&due.event);
@@ -446,8 +441,7 @@ impl Billing {
                 }
             }
         };
-        self.inner
-            .store
+        self.notify_store()
             .finish_delivery(self.domain_id(), d.id, attempts, &outcome, now)
             .await?;
         Ok(outcome)
@@ -460,10 +454,9 @@ impl Billing {
         limit: u32,
     ) -> Result<Vec<DeliveryView>, ServiceError> {
         p.require_admin("read the notification log")?;
-        let channels = self.inner.store.channels(self.domain_id()).await?;
+        let channels = self.notify_store().channels(self.domain_id()).await?;
         Ok(self
-            .inner
-            .store
+            .notify_store()
             .deliveries(self.domain_id(), limit)
             .await?
             .into_iter()
@@ -480,7 +473,10 @@ impl Billing {
 
     /// How many deliveries are pending, sent and failed (for metrics).
     pub async fn delivery_counts(&self) -> Result<DeliveryCounts, ServiceError> {
-        let [pending, sent, failed] = self.inner.store.delivery_counts(self.domain_id()).await?;
+        let [pending, sent, failed] = self
+            .notify_store()
+            .delivery_counts(self.domain_id())
+            .await?;
         Ok(DeliveryCounts {
             pending,
             sent,

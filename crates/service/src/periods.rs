@@ -62,8 +62,7 @@ impl Billing {
     /// The closed months (first days).
     pub(crate) async fn closed_months(&self) -> Result<BTreeSet<NaiveDate>, ServiceError> {
         Ok(self
-            .inner
-            .store
+            .period_store()
             .closed_periods(self.domain_id())
             .await?
             .into_iter()
@@ -84,8 +83,7 @@ impl Billing {
         };
         let range = DateRange::new(*first, last.succ_opt().unwrap_or(*last))?;
         let stored = self
-            .inner
-            .store
+            .cost_store()
             .cost_records(self.domain_id(), range, Some(account))
             .await?;
         let before =
@@ -117,7 +115,7 @@ impl Billing {
         let month = parse_period(period)?;
         // A job still marked running is running only if its account's lease is held: a job a
         // dead process left behind does not block the close.
-        let store = &self.inner.store;
+        let store = self.job_store();
         let now = Utc::now();
         let mut running = Vec::new();
         for j in store
@@ -141,8 +139,7 @@ impl Billing {
                 running.join(", ")
             )));
         }
-        self.inner
-            .store
+        self.period_store()
             .close_period(self.domain_id(), month, Utc::now())
             .await?;
         self.period(p, period).await
@@ -164,8 +161,7 @@ impl Billing {
                 "a reopen needs a reason (1 to 500 printable characters)".into(),
             ));
         }
-        self.inner
-            .store
+        self.period_store()
             .reopen_period(self.domain_id(), month, reason, Utc::now())
             .await?;
         self.period(p, period).await
@@ -193,10 +189,12 @@ impl Billing {
         Ok(PeriodView {
             period: month.format("%Y-%m").to_string(),
             state: if closed { "closed" } else { "open" },
-            log: self.inner.store.period_log(self.domain_id(), month).await?,
+            log: self
+                .period_store()
+                .period_log(self.domain_id(), month)
+                .await?,
             held: self
-                .inner
-                .store
+                .period_store()
                 .held(self.domain_id(), DateRange::new(month, next)?)
                 .await?,
         })

@@ -117,7 +117,7 @@ impl Billing {
         if !self.inner.config.warm_engine {
             return Ok(Arc::new(self.compute_answer(p, query, None).await?.0));
         }
-        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let version = self.cost_store().data_version(self.domain_id()).await?;
         let key = (p.clone(), query.clone());
         {
             let cache = self
@@ -318,7 +318,7 @@ impl Billing {
                 .insert(GroupKey::Project, vec![project.to_owned()]);
         }
         let version = if self.inner.config.warm_engine {
-            Some(self.inner.store.data_version(self.domain_id()).await?)
+            Some(self.cost_store().data_version(self.domain_id()).await?)
         } else {
             None
         };
@@ -372,8 +372,7 @@ impl Billing {
             loader = loader.only(keys);
         }
         let mut failed = None;
-        self.inner
-            .store
+        self.cost_store()
             .for_each_partition(
                 self.domain_id(),
                 range,
@@ -393,7 +392,7 @@ impl Billing {
     }
 
     pub(crate) async fn catalog(&self) -> Result<Catalog, ServiceError> {
-        let store = &self.inner.store;
+        let store = self.catalog_store();
         let d = self.domain_id();
         let mut histories = store.assignment_histories(d).await?;
         let accounts = store

@@ -36,9 +36,9 @@ impl Billing {
         observer: &dyn SyncObserver,
     ) -> Result<crate::SyncReport, ServiceError> {
         self.require_billing().await?;
-        let store = &self.inner.store;
+        let (catalog, jobs) = (self.catalog_store(), self.job_store());
         let domain = self.domain_id();
-        let providers = store.providers(domain).await?;
+        let providers = catalog.providers(domain).await?;
         let now = chrono::Utc::now();
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -48,7 +48,7 @@ impl Billing {
             - chrono::Duration::from_std(every.mul_f64(0.9))
                 .unwrap_or_else(|_| chrono::Duration::hours(1));
         let mut due = Vec::new();
-        for account in store.accounts(domain).await? {
+        for account in catalog.accounts(domain).await? {
             let syncable = account.state == cloudbill_core::AccountState::Enabled
                 && account.provider != cloudbill_core::ProviderKind::File
                 && !providers.iter().any(|e| {
@@ -57,13 +57,13 @@ impl Billing {
             if !syncable {
                 continue;
             }
-            if !store
+            if !jobs
                 .try_lease(account.id, &self.inner.holder, now, now + ttl)
                 .await?
             {
                 continue; // another process is syncing it
             }
-            let last = store.jobs(domain, Some(account.id), 1).await?;
+            let last = jobs.jobs(domain, Some(account.id), 1).await?;
             if last.first().is_some_and(|j| {
                 // A job left running by a dead process does not count: its account is
                 // taken over once the lease expires.
@@ -71,7 +71,7 @@ impl Billing {
                     && j.state != cloudbill_core::JobState::Running
                     && j.started_at > recent
             }) {
-                store.release_lease(account.id, &self.inner.holder).await?;
+                jobs.release_lease(account.id, &self.inner.holder).await?;
                 continue; // synced this interval, here or elsewhere
             }
             due.push(account.id.to_string());

@@ -170,8 +170,7 @@ impl Billing {
         let today = self.today();
         let end = today.succ_opt().unwrap_or(today);
         let jobs = self
-            .inner
-            .store
+            .job_store()
             .jobs(self.domain_id(), Some(account.id), 200)
             .await?;
         let last_good = jobs
@@ -245,8 +244,8 @@ impl Billing {
                 )));
             }
         }
-        let all = self.inner.store.accounts(self.domain_id()).await?;
-        let providers = self.inner.store.providers(self.domain_id()).await?;
+        let all = self.catalog_store().accounts(self.domain_id()).await?;
+        let providers = self.catalog_store().providers(self.domain_id()).await?;
         let selected: Vec<ServiceAccount> = if request.accounts.is_empty() {
             all.into_iter()
                 .filter(|a| a.state == AccountState::Enabled && a.provider != ProviderKind::File)
@@ -313,7 +312,7 @@ impl Billing {
                 range,
                 self.now(),
             );
-            self.inner.store.save_job(&job).await?;
+            self.job_store().save_job(&job).await?;
             self.inner.turns.started(job.id);
             plan.push(Planned {
                 account,
@@ -373,7 +372,7 @@ impl Billing {
         observer: &dyn SyncObserver,
     ) -> AccountOutcome {
         let account = &planned.account;
-        let store = &self.inner.store;
+        let store = self.job_store();
         let holder = &self.inner.holder;
         let ttl = chrono::Duration::from_std(self.inner.config.lease_ttl)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -437,7 +436,7 @@ impl Billing {
     /// that stopped mid-sync or mid-import: record them as interrupted (a sync's written
     /// windows stay valid; an import wrote nothing).
     pub(crate) async fn close_interrupted_jobs(&self, account: &ServiceAccount, current: JobId) {
-        let store = &self.inner.store;
+        let store = self.job_store();
         let Ok(jobs) = store.jobs(self.domain_id(), Some(account.id), 50).await else {
             return;
         };
@@ -460,7 +459,7 @@ impl Billing {
             job.kind.as_str()
         ));
         job.finished_at = Some(self.now());
-        if let Err(e) = self.inner.store.save_job(&job).await {
+        if let Err(e) = self.job_store().save_job(&job).await {
             tracing::warn!(error = %e, "could not close an interrupted job");
         }
     }
@@ -477,13 +476,12 @@ impl Billing {
         {
             // A lease that expires at once: taken only if free or lapsed, and then gone.
             if let Ok(true) = self
-                .inner
-                .store
+                .job_store()
                 .try_lease(view.job.account, &probe, now, now)
                 .await
             {
                 self.close_interrupted(view.job.clone()).await;
-                if let Ok(closed) = self.inner.store.job(self.domain_id(), view.job.id).await {
+                if let Ok(closed) = self.job_store().job(self.domain_id(), view.job.id).await {
                     view.job = closed;
                 }
             }
@@ -498,7 +496,7 @@ impl Billing {
         unchanged: &mut usize,
         observer: &dyn SyncObserver,
     ) -> Result<(), (ServiceError, usize)> {
-        let store = &self.inner.store;
+        let (jobs, costs) = (self.job_store(), self.cost_store());
         let provider = self
             .inner
             .providers
@@ -520,8 +518,7 @@ impl Billing {
             // A window with closed days is always read: what it holds there is held, not
             // written, and must be read again when the period reopens.
             let known = if parts.closed.is_empty() {
-                store
-                    .source_revision(account.id, window)
+                jobs.source_revision(account.id, window)
                     .await
                     .map_err(|e| (e.into(), done))?
             } else {
@@ -540,7 +537,13 @@ impl Billing {
             let mut rows = 0;
             if parts.closed.is_empty() {
                 let written = self
-                    .write_fetched(provider.as_ref(), account, scope, window, job.id, ttl)
+                    .write_fetched(
+                        provider.as_ref(),
+                        account,
+                        (scope, window),
+                        job.id,
+                        (ttl, done),
+                    )
                     .await
                     .map_err(|e| (e, done))?;
                 rows += written.rows;
@@ -560,7 +563,7 @@ impl Billing {
                         .filter(|r| run.contains(r.date))
                         .cloned()
                         .collect();
-                    let written = store
+                    let written = costs
                         .replace_window(self.domain_id(), account.id, job.id, *run, &in_run)
                         .await
                         .map_err(|e| (e.into(), done))?;
@@ -581,7 +584,7 @@ impl Billing {
             // The source's revision, kept once its window is written (not when closed days
             // were held); failing to keep it only means reading the window again next time.
             let keep = revision.filter(|_| parts.closed.is_empty());
-            if let Err(e) = store.set_source_revision(account.id, window, keep).await {
+            if let Err(e) = jobs.set_source_revision(account.id, window, keep).await {
                 tracing::warn!(account = %account.name, error = %e, "could not keep the source revision");
             }
             observer.window_done(account.name.as_str(), rows);
@@ -600,8 +603,7 @@ impl Billing {
         done: usize,
     ) -> Result<(), (ServiceError, usize)> {
         let renewed = self
-            .inner
-            .store
+            .job_store()
             .try_lease(account.id, &self.inner.holder, Utc::now(), Utc::now() + ttl)
             .await
             .map_err(|e| (e.into(), done))?;
@@ -627,12 +629,12 @@ impl Billing {
         &self,
         provider: &dyn cloudbill_provider::BillingProvider,
         account: &ServiceAccount,
-        scope: FetchScope,
-        window: DateRange,
+        (scope, window): (FetchScope, DateRange),
         job: JobId,
-        ttl: chrono::Duration,
+        // The lease's life, and the windows written before this one (for its message).
+        (ttl, done): (chrono::Duration, usize),
     ) -> Result<cloudbill_store::WriteOutcome, ServiceError> {
-        let store = &self.inner.store;
+        let store = self.cost_store();
         let domain = self.domain_id();
         let (sink, mut rx) = tokio::sync::mpsc::channel(4);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -655,7 +657,7 @@ impl Billing {
                 if done_rx.await != Ok(true) {
                     return None;
                 }
-                if let Err((e, _)) = self.renew_lease(account, ttl, 0).await {
+                if let Err((e, _)) = self.renew_lease(account, ttl, done).await {
                     return Some(Err(e));
                 }
                 return Some(
@@ -695,7 +697,7 @@ impl Billing {
         if held.is_empty() {
             return Ok(());
         }
-        self.inner.store.put_held(self.domain_id(), held).await?;
+        self.period_store().put_held(self.domain_id(), held).await?;
         let months: std::collections::BTreeSet<String> = held
             .iter()
             .map(|h| h.day.date.format("%Y-%m").to_string())
@@ -720,7 +722,7 @@ impl Billing {
             key: id.to_owned(),
         };
         let job_id: cloudbill_core::JobId = id.parse().map_err(|_| not_found())?;
-        let job = match self.inner.store.job(self.domain_id(), job_id).await {
+        let job = match self.job_store().job(self.domain_id(), job_id).await {
             Ok(job) => job,
             Err(cloudbill_store::StoreError::NotFound { .. }) => return Err(not_found()),
             Err(e) => return Err(e.into()),
@@ -751,8 +753,7 @@ impl Billing {
             return Ok(());
         };
         let histories = self
-            .inner
-            .store
+            .catalog_store()
             .assignment_histories(self.domain_id())
             .await?;
         views.retain_mut(|view| {
@@ -796,8 +797,7 @@ impl Billing {
         let mut out = Vec::new();
         for account in self.accounts(p).await? {
             let newest = self
-                .inner
-                .store
+                .job_store()
                 .jobs(self.domain_id(), Some(account.id), 1)
                 .await?;
             let mut views: Vec<JobView> = newest
@@ -828,8 +828,7 @@ impl Billing {
             None => None,
         };
         let jobs = self
-            .inner
-            .store
+            .job_store()
             .jobs(self.domain_id(), filter, limit)
             .await?;
         let mut views: Vec<JobView> = jobs

@@ -24,7 +24,7 @@ fn new_secret() -> String {
 
 /// The live (not revoked) token `secret` is, in any domain.
 pub(crate) async fn lookup(
-    store: &dyn cloudbill_store::Store,
+    store: &dyn cloudbill_store::TokenStore,
     secret: &str,
 ) -> Result<Option<ApiToken>, ServiceError> {
     if !secret.trim().starts_with(TOKEN_PREFIX) {
@@ -102,8 +102,7 @@ impl Billing {
             created_at: self.now().trunc_subsecs(0),
             revoked_at: None,
         };
-        self.inner
-            .store
+        self.token_store()
             .create_token(&token, &hash(&secret))
             .await?;
         Ok((token, secret))
@@ -112,14 +111,17 @@ impl Billing {
     /// Every token of the domain (never their secrets; admin only).
     pub async fn tokens(&self, p: &Principal) -> Result<Vec<ApiToken>, ServiceError> {
         p.require_admin("list API tokens")?;
-        Ok(self.inner.store.tokens(self.domain_id()).await?)
+        Ok(self.token_store().tokens(self.domain_id()).await?)
     }
 
     /// Revokes a token by id (admin only).
     pub async fn revoke_token(&self, p: &Principal, id: &str) -> Result<(), ServiceError> {
         p.require_admin("revoke API tokens")?;
         let id: TokenId = id.parse()?;
-        Ok(self.inner.store.revoke_token(self.domain_id(), id).await?)
+        Ok(self
+            .token_store()
+            .revoke_token(self.domain_id(), id)
+            .await?)
     }
 
     /// The principal a bearer secret stands for in this domain; unknown, revoked,
@@ -127,7 +129,7 @@ impl Billing {
     /// refused with the same message.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, ServiceError> {
         let refused = || ServiceError::Unauthenticated("invalid or revoked API token".into());
-        let token = lookup(self.inner.store.as_ref(), secret)
+        let token = lookup(self.token_store(), secret)
             .await?
             .filter(|t| t.domain == self.domain_id())
             .ok_or_else(refused)?;

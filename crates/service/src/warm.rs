@@ -142,7 +142,7 @@ impl Billing {
     /// and what a write does before it returns, so its writer's next report sees it.
     pub async fn refresh_engine(&self) -> Result<Refreshed, ServiceError> {
         let _loading = self.inner.loading.lock().await;
-        let version = self.inner.store.data_version(self.domain_id()).await?;
+        let version = self.cost_store().data_version(self.domain_id()).await?;
         self.bring_up_to(version).await
     }
 
@@ -164,8 +164,7 @@ impl Billing {
         // Whole: the version read before the load (a commit during it is loaded again next
         // time, never lost).
         let version = self
-            .inner
-            .store
+            .cost_store()
             .data_version(self.domain_id())
             .await?
             .max(version);
@@ -182,7 +181,7 @@ impl Billing {
     /// updated (the log does not reach back, the engine is not a loaded one, commits kept
     /// changing the slices read).
     async fn update_warm(&self, w: &Warm) -> Result<Option<(Warm, Refreshed)>, ServiceError> {
-        let store = &self.inner.store;
+        let store = self.cost_store();
         let domain = self.domain_id();
         let Some(mut changes) = store.changes_since(domain, w.version).await? else {
             return Ok(None);

@@ -81,7 +81,7 @@ impl Billing {
         if !domain.billing_enabled {
             return Ok(Evaluation::default());
         }
-        let store = &self.inner.store;
+        let store = self.notify_store();
         let budgets = store.budgets(self.domain_id()).await?;
         if budgets.is_empty() {
             return Ok(Evaluation::default());
@@ -128,8 +128,7 @@ impl Billing {
             return Ok(scopes.iter().map(|b| b.0).collect());
         };
         let histories = self
-            .inner
-            .store
+            .catalog_store()
             .assignment_histories(self.domain_id())
             .await?;
         // Every project a touched account was ever in.
@@ -139,8 +138,8 @@ impl Billing {
             .flatten()
             .map(|x| x.project)
             .collect();
-        let all_projects = self.inner.store.projects(self.domain_id()).await?;
-        let groups = self.inner.store.groups(self.domain_id()).await?;
+        let all_projects = self.catalog_store().projects(self.domain_id()).await?;
+        let groups = self.catalog_store().groups(self.domain_id()).await?;
         let in_group = |g: cloudbill_core::GroupId, project: cloudbill_core::ProjectId| {
             let mut at = all_projects
                 .iter()

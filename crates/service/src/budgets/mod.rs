@@ -33,23 +33,23 @@ use crate::{Billing, ForecastRequest, PeriodBounds, Principal, ServiceError};
 
 impl Billing {
     pub(crate) async fn names(&self) -> Result<Names, ServiceError> {
-        let store = &self.inner.store;
+        let (catalog, notify) = (self.catalog_store(), self.notify_store());
         let d = self.domain_id();
         Ok(Names {
-            projects: store
+            projects: catalog
                 .projects(d)
                 .await?
                 .into_iter()
                 .map(|p| (p.id, p.name))
                 .collect(),
-            groups: store.groups(d).await?.into_iter().map(|g| (g,)).collect(),
-            accounts: store
+            groups: catalog.groups(d).await?.into_iter().map(|g| (g,)).collect(),
+            accounts: catalog
                 .accounts(d)
                 .await?
                 .into_iter()
                 .map(|a| (a.id, a.name, a.project))
                 .collect(),
-            channels: store
+            channels: notify
                 .channels(d)
                 .await?
                 .into_iter()
@@ -217,7 +217,7 @@ impl Billing {
     ) -> Result<BudgetView, ServiceError> {
         let names = self.names().await?;
         let budget = self.budget_from(p, new, &names).await?;
-        self.inner.store.create_budget(&budget).await?;
+        self.notify_store().create_budget(&budget).await?;
         let view = Self::view(&budget, &names);
         self.after_change("budget_created", None).await;
         Ok(view)
@@ -236,7 +236,7 @@ impl Billing {
         let mut budget = self.budget_from(p, new, &names).await?;
         budget.id = old.id;
         budget.created_at = old.created_at;
-        self.inner.store.update_budget(&budget).await?;
+        self.notify_store().update_budget(&budget).await?;
         let view = Self::view(&budget, &names);
         self.after_change("budget_updated", None).await;
         Ok(view)
@@ -341,8 +341,7 @@ impl Billing {
     pub async fn budgets(&self, p: &Principal) -> Result<Vec<BudgetView>, ServiceError> {
         let names = self.names().await?;
         Ok(self
-            .inner
-            .store
+            .notify_store()
             .budgets(self.domain_id())
             .await?
             .iter()
@@ -352,8 +351,7 @@ impl Billing {
     }
 
     async fn find_budget(&self, p: &Principal, key: &str) -> Result<Budget, ServiceError> {
-        self.inner
-            .store
+        self.notify_store()
             .budgets(self.domain_id())
             .await?
             .into_iter()
@@ -373,8 +371,7 @@ impl Billing {
     /// Deletes a budget (its events are kept).
     pub async fn delete_budget(&self, p: &Principal, key: &str) -> Result<(), ServiceError> {
         let b = self.find_budget(p, key).await?;
-        self.inner
-            .store
+        self.notify_store()
             .delete_budget(self.domain_id(), b.id)
             .await?;
         Ok(())
@@ -392,15 +389,17 @@ impl Billing {
         let budgets = match key {
             Some(k) => vec![self.find_budget(p, k).await?],
             None => self
-                .inner
-                .store
+                .notify_store()
                 .budgets(self.domain_id())
                 .await?
                 .into_iter()
                 .filter(|b| Self::visible(p, b))
                 .collect(),
         };
-        let fired = self.inner.store.fired_thresholds(self.domain_id()).await?;
+        let fired = self
+            .notify_store()
+            .fired_thresholds(self.domain_id())
+            .await?;
         let day = day.unwrap_or_else(|| self.today());
         let mut out = Vec::with_capacity(budgets.len());
         for b in &budgets {
@@ -421,8 +420,7 @@ impl Billing {
             None => None,
         };
         let visible: BTreeSet<uuid::Uuid> = self
-            .inner
-            .store
+            .notify_store()
             .budgets(self.domain_id())
             .await?
             .iter()
@@ -430,8 +428,7 @@ impl Billing {
             .map(|b| b.id.as_uuid())
             .collect();
         let events = self
-            .inner
-            .store
+            .notify_store()
             .events(self.domain_id(), subject, limit.clamp(1, 10_000))
             .await?;
         Ok(events
