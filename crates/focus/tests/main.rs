@@ -816,3 +816,36 @@ fn azure_cost_details_are_read_exactly() {
     let err = import(bad, BillFormat::AzureCost).unwrap_err().to_string();
     assert!(err.contains("Date") && err.contains("13/45/2025"), "{err}");
 }
+
+/// CUR 2.0 keeps the product's name and instance type in its `product` map: they are read
+/// as the legacy columns are (ServiceName is the product's name, as AWS's FOCUS view reads
+/// it, not its code), and a row whose map lacks them falls back as before.
+#[test]
+fn cur2_product_map_gives_service_names_and_instance_types() {
+    let text = "line_item_usage_start_date,line_item_unblended_cost,line_item_currency_code,line_item_product_code,line_item_usage_account_id,line_item_line_item_type,product,resource_tags\n\
+2025-03-04T00:00:00Z,1.0000000001,USD,AmazonEC2,111111111111,Usage,\"{\"\"product_name\"\":\"\"Amazon Elastic Compute Cloud\"\",\"\"instance_type\"\":\"\"t3.micro\"\",\"\"region\"\":\"\"us-east-1\"\"}\",\"{\"\"user_team\"\":\"\"web\"\"}\"\n\
+2025-03-04T00:00:00Z,2,USD,AmazonS3,111111111111,Usage,,\n\
+2025-03-05T00:00:00Z,3,USD,AWSLambda,111111111111,Usage,not json,\n";
+    let opened =
+        cloudbill_focus::open_bill(std::io::Cursor::new(text.as_bytes().to_vec()), "cur2.csv")
+            .unwrap();
+    assert_eq!(opened.format, BillFormat::Cur);
+    let bill = read(
+        opened.csv,
+        "cur2.csv",
+        opened.format,
+        DomainId::new(),
+        AccountId::new(),
+        ImportOptions::default(),
+    )
+    .unwrap();
+    let r = &bill.records;
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0].service, "Amazon Elastic Compute Cloud");
+    assert_eq!(r[0].instance_type.as_deref(), Some("t3.micro"));
+    assert_eq!(r[0].tags.get("user_team").map(String::as_str), Some("web"));
+    assert_eq!(r[1].service, "AmazonS3");
+    assert_eq!(r[2].service, "AWSLambda");
+    let total: Decimal = r.iter().map(|x| x.cost.amount()).sum();
+    assert_eq!(total, "6.0000000001".parse::<Decimal>().unwrap());
+}

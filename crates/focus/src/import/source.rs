@@ -119,7 +119,27 @@ pub fn open_bill<'a, R: Read + Send + 'a>(
     } else if has("lineItem/UnblendedCost") {
         (BillFormat::Cur, header)
     } else if has("line_item_unblended_cost") {
-        (BillFormat::Cur, cur2_header(&names, file)?)
+        let product = names.iter().position(|n| n == "product");
+        let (header, members) = cur2_header(&names, product.is_some(), file)?;
+        if let (Some(product), false) = (product, members.is_empty()) {
+            // Every row gains the product map's name and instance type as columns.
+            let rows = Cur2Product {
+                reader: csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(crate::limits::Bounded::new(plain)),
+                product,
+                members,
+                record: csv::ByteRecord::new(),
+                out: Vec::new(),
+                at: 0,
+            };
+            return Ok(OpenedBill {
+                format: BillFormat::Cur,
+                csv: Box::new(Cursor::new(header).chain(rows)),
+            });
+        }
+        (BillFormat::Cur, header)
     } else if names
         .iter()
         .any(|n| n.eq_ignore_ascii_case("CostInBillingCurrency"))
@@ -228,19 +248,105 @@ pub(super) fn azure_names(names: &[String]) -> Vec<String> {
     renamed
 }
 
-/// A CUR 2.0 header under the legacy names.
-fn cur2_header(names: &[String], file: &str) -> Result<Vec<u8>, ImportError> {
-    let renamed = names.iter().map(|n| {
-        CUR2_NAMES
-            .iter()
-            .find(|(new, _)| new == n)
-            .map_or(n.as_str(), |(_, old)| old)
-    });
+/// The members of CUR 2.0's `product` map read into columns, under their legacy names (the
+/// AWS FOCUS view reads ServiceName from `product['product_name']`).
+const CUR2_PRODUCT_MEMBERS: [(&str, &str); 2] = [
+    ("product_name", "product/ProductName"),
+    ("instance_type", "product/instanceType"),
+];
+
+/// A CUR 2.0 header under the legacy names (and, with a `product` map, the columns of its
+/// members the file lacks, after its own), and those members' keys.
+fn cur2_header(
+    names: &[String],
+    product: bool,
+    file: &str,
+) -> Result<(Vec<u8>, Vec<&'static str>), ImportError> {
+    let mut renamed: Vec<&str> = names
+        .iter()
+        .map(|n| {
+            CUR2_NAMES
+                .iter()
+                .find(|(new, _)| new == n)
+                .map_or(n.as_str(), |(_, old)| old)
+        })
+        .collect();
+    let mut members = Vec::new();
+    if product {
+        for (member, column) in CUR2_PRODUCT_MEMBERS {
+            if !renamed.contains(&column) {
+                renamed.push(column);
+                members.push(member);
+            }
+        }
+    }
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(renamed)
         .map_err(|e| header_error(file, e.to_string()))?;
-    out.into_inner()
-        .map_err(|e| header_error(file, e.to_string()))
+    let header = out
+        .into_inner()
+        .map_err(|e| header_error(file, e.to_string()))?;
+    Ok((header, members))
+}
+
+/// A CUR 2.0 file's rows, each with the members of its `product` map (JSON text) appended as
+/// cells in [`CUR2_PRODUCT_MEMBERS`] order (empty when the map lacks one or is not JSON: the
+/// map itself is not a field cloudbill checks).
+struct Cur2Product<R> {
+    reader: csv::Reader<R>,
+    product: usize,
+    /// The map's members appended, in order.
+    members: Vec<&'static str>,
+    record: csv::ByteRecord,
+    out: Vec<u8>,
+    at: usize,
+}
+
+impl<R: Read> Cur2Product<R> {
+    /// The next row, rewritten, into `out`; false at the end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        if !self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(std::io::Error::other)?
+        {
+            return Ok(false);
+        }
+        let members: Option<serde_json::Map<String, serde_json::Value>> = self
+            .record
+            .get(self.product)
+            .filter(|cell| !cell.is_empty())
+            .and_then(|cell| serde_json::from_slice(cell).ok());
+        let mut row = self.record.clone();
+        for member in &self.members {
+            let value = members
+                .as_ref()
+                .and_then(|m| m.get(*member))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            row.push_field(value.as_bytes());
+        }
+        self.out.clear();
+        self.at = 0;
+        let mut writer = csv::Writer::from_writer(&mut self.out);
+        writer
+            .write_byte_record(&row)
+            .map_err(std::io::Error::other)?;
+        writer.flush()?;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for Cur2Product<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.out.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 fn io_error(file: &str, e: &std::io::Error) -> ImportError {
