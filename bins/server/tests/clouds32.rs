@@ -168,6 +168,28 @@ async fn an_aws_export_syncs_through_the_api_restated_and_late() {
     let first = sync(&s, &id, "2025-02-01", "2025-04-01").await;
     assert_eq!(first["state"], "succeeded", "{first}");
     assert_eq!(reported(&s, &id).await, sums(&feb_mar));
+    // Per tag, to the last digit.
+    let body = json!({"start": "2025-02-01", "end": "2025-04-01", "granularity": "monthly",
+        "group_by": ["tag:team"], "filters": {"service_account": [id]}});
+    let (status, by_team) = s
+        .call("POST", "/api/v1/billing/query", admin, Some(body))
+        .await;
+    assert_eq!(status, 200, "{by_team}");
+    for team in ["web", "data"] {
+        let expected: Decimal = feb_mar
+            .iter()
+            .filter(|r| r.team == team)
+            .map(cloudbill_demo::exports::ExportRow::billed)
+            .sum();
+        let row = by_team["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"]["tag:team"] == team)
+            .unwrap_or_else(|| panic!("no team {team} in {by_team}"));
+        let got: Decimal = row["total"][0]["cost"].as_str().unwrap().parse().unwrap();
+        assert_eq!(got, expected, "team {team}");
+    }
 
     // Nothing delivered since: no window is read, nothing written.
     let again = sync(&s, &id, "2025-02-01", "2025-04-01").await;
