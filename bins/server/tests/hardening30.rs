@@ -362,7 +362,7 @@ async fn a_members_ignore_changes_only_the_monitors_it_sees() {
                 actual: Decimal::from(50),
                 impact: Decimal::from(40),
                 score: Decimal::from(9),
-                contributors: json!([]),
+                contributors: Vec::new(),
                 state: cloudbill_core::AnomalyState::Open,
                 closed_reason: None,
                 detected_at: at,

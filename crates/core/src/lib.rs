@@ -15,6 +15,7 @@ mod cost_record;
 mod date_range;
 mod domain;
 mod error;
+mod events;
 mod ids;
 mod job;
 mod lookup;
@@ -44,6 +45,10 @@ pub use date_range::{
 };
 pub use domain::Domain;
 pub use error::ValidationError;
+pub use events::{
+    AnomalyEvent, AnomalySaid, BudgetEvent, ChannelTestEvent, EventPayload, PeriodSaid,
+    ThresholdSaid,
+};
 pub use ids::{
     AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, MonitorId,
     ProjectId, TokenId,
@@ -54,7 +59,7 @@ pub use money::{
     check_bill_amount, check_entered_amount, exact, parse_decimal, parse_entered_amount, Currency,
     FxRate, Invoice, Money, MAX_ENTERED_AMOUNT, MAX_ENTERED_SCALE, MAX_EXPONENT,
 };
-pub use monitor::{AnomalyState, Monitor, StoredAnomaly};
+pub use monitor::{AnomalyState, Contributor, Monitor, StoredAnomaly};
 pub use name::{cut, Name, MAX_DOMAIN_NAME_LEN, MAX_NAME_LEN};
 pub use project::{Project, ProjectGroup};
 pub use provider::{ProviderEntry, ProviderKind, ProviderState, FILE_SPEC, MAX_PROVIDER_NAME};

@@ -76,6 +76,31 @@ impl AnomalyState {
     }
 }
 
+/// A child value's part in an anomaly (its explanation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contributor {
+    // Fields in name order: the order its JSON (in signed event payloads) has always had.
+    /// Its actual spend over the anomaly's days.
+    pub actual: Decimal,
+    /// Its expected spend over them.
+    pub expected: Decimal,
+    /// The child's dimension and value (`{"region": "us-east-1"}`).
+    pub group: BTreeMap<String, String>,
+    /// `actual − expected`.
+    pub impact: Decimal,
+}
+
+impl Contributor {
+    /// `dimension=value,…`, for one line.
+    pub fn label(&self, separator: &str) -> String {
+        self.group
+            .iter()
+            .map(|(k, v)| format!("{k}{separator}{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// An anomaly a monitor keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredAnomaly {
@@ -104,7 +129,8 @@ pub struct StoredAnomaly {
     /// The largest robust z-score of its days.
     pub score: Decimal,
     /// The child values that moved most, as shown.
-    pub contributors: serde_json::Value,
+    #[serde(default)]
+    pub contributors: Vec<Contributor>,
     /// Where it stands.
     pub state: AnomalyState,
     /// Why it closed: `recovered` or `restated`.

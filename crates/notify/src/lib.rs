@@ -163,10 +163,10 @@ impl Senders {
 
     async fn slack(&self, m: Outgoing<'_>) -> Result<(), String> {
         let url = m.secret.ok_or("the Slack channel has no webhook URL")?;
-        let payload: serde_json::Value = serde_json::from_str(&m.event.payload).unwrap_or_default();
-        let link = payload
-            .get("link")
-            .and_then(serde_json::Value::as_str)
+        let said = m.event.said().ok();
+        let link = said
+            .as_ref()
+            .and_then(cloudbill_core::EventPayload::link)
             .filter(|l| l.starts_with("http"));
         let mut text = format!("*{}*", escape_slack(m.summary));
         if let Some(link) = link {

@@ -48,18 +48,7 @@ impl AnomalyRequest {
     }
 }
 
-/// A child value's part in an anomaly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Contributor {
-    /// The child's dimension and value (`{"region": "us-east-1"}`).
-    pub group: BTreeMap<String, String>,
-    /// Its expected spend over the anomaly's days.
-    pub expected: Decimal,
-    /// Its actual spend over them.
-    pub actual: Decimal,
-    /// `actual − expected`.
-    pub impact: Decimal,
-}
+pub use cloudbill_core::Contributor;
 
 /// One anomaly, explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

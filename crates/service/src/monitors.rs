@@ -483,7 +483,7 @@ impl Billing {
         let (mut changes, mut opened, mut closed) = (Vec::new(), 0, 0);
         let found_ids: BTreeSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
         for f in &found {
-            let contributors = serde_json::to_value(&f.contributors).unwrap_or_default();
+            let contributors = f.contributors.clone();
             match stored.iter().find(|a| a.id == f.id) {
                 None => {
                     let mut a = self.kept_from(m, f, contributors, now);
@@ -557,7 +557,7 @@ impl Billing {
         &self,
         m: &Monitor,
         f: &FoundAnomaly,
-        contributors: serde_json::Value,
+        contributors: Vec<cloudbill_core::Contributor>,
         now: chrono::DateTime<Utc>,
     ) -> StoredAnomaly {
         StoredAnomaly {
@@ -609,23 +609,31 @@ impl Billing {
             a.start - chrono::Duration::days(28),
             a.end.succ_opt().unwrap_or(a.end),
         );
-        let payload = serde_json::json!({
-            "id": id,
-            "type": "anomaly.detected",
-            "occurred_at": now,
-            "domain": self.inner.domain.name.as_str(),
-            "monitor": m.name.as_str(),
-            "severity_grew": grown,
-            "anomaly": {
-                "id": a.id, "kind": a.kind, "group": a.group, "start": a.start, "end": a.end,
-                "expected": a.expected.to_string(), "actual": a.actual.to_string(),
-                "impact": a.impact.to_string(), "score": a.score.to_string(),
-                "currency": a.currency.as_str(), "contributors": a.contributors,
-            },
-            "dimension": key,
-            "value": value,
-            "link": link,
-        });
+        let payload =
+            cloudbill_core::EventPayload::Anomaly(Box::new(cloudbill_core::AnomalyEvent {
+                id,
+                kind: "anomaly.detected".into(),
+                occurred_at: now,
+                domain: self.inner.domain.name.to_string(),
+                monitor: m.name.to_string(),
+                severity_grew: grown,
+                anomaly: cloudbill_core::AnomalySaid {
+                    id: a.id.clone(),
+                    kind: a.kind.clone(),
+                    group: a.group.clone(),
+                    start: a.start,
+                    end: a.end,
+                    expected: a.expected,
+                    actual: a.actual,
+                    impact: a.impact,
+                    score: a.score,
+                    currency: a.currency.as_str().to_owned(),
+                    contributors: a.contributors.clone(),
+                },
+                dimension: key,
+                value,
+                link,
+            }));
         cloudbill_core::Event {
             id,
             domain: self.domain_id(),
@@ -634,7 +642,7 @@ impl Billing {
             subject_name: m.name.to_string(),
             occurred_at: now,
             cause: cause.to_owned(),
-            payload: payload.to_string(),
+            payload: payload.to_json(),
         }
     }
 

@@ -301,14 +301,14 @@ impl Billing {
         let now = Utc::now();
         let id = cloudbill_core::EventId::new();
         let domain = self.inner.domain.name.to_string();
-        let payload = serde_json::json!({
-            "id": id,
-            "type": "channel.test",
-            "occurred_at": now,
-            "domain": domain,
-            "channel": channel.name.as_str(),
+        let payload = cloudbill_core::EventPayload::ChannelTest(cloudbill_core::ChannelTestEvent {
+            id,
+            kind: "channel.test".into(),
+            occurred_at: now,
+            domain,
+            channel: channel.name.to_string(),
         })
-        .to_string();
+        .to_json();
         let event = Event {
             id,
             domain: self.domain_id(),
@@ -523,59 +523,51 @@ impl Billing {
 
 /// An event in one line, for people.
 pub(crate) fn summary(event: &Event) -> String {
-    let v: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
-    let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
-    match event.kind.as_str() {
-        "budget.threshold_crossed" | "budget.threshold_cleared" => {
-            let threshold = v.get("threshold").cloned().unwrap_or_default();
-            let basis = threshold.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-            let level = threshold
-                .get("value")
-                .and_then(|k| k.as_str())
-                .unwrap_or("");
-            let verb = if event.kind.ends_with("crossed") {
+    match event.said() {
+        Ok(cloudbill_core::EventPayload::Budget(b)) => {
+            let verb = if b.kind.ends_with("crossed") {
                 "crossed"
             } else {
                 "back under"
             };
-            let value = if basis == "forecast" {
-                text("forecast")
+            let value = if b.threshold.kind == "forecast" {
+                b.forecast.map(|f| f.to_string()).unwrap_or_default()
             } else {
-                text("actual")
+                b.actual.to_string()
             };
             format!(
                 "Budget {}: {basis} spend {value} {cur} {verb} {level} of {amount} {cur} ({start} to {end})",
-                text("budget"),
-                cur = text("currency"),
-                amount = text("amount"),
-                start = v.pointer("/period/start").and_then(|x| x.as_str()).unwrap_or(""),
-                end = v.pointer("/period/end").and_then(|x| x.as_str()).unwrap_or(""),
+                b.budget,
+                basis = b.threshold.kind,
+                level = b.threshold.value,
+                cur = b.currency,
+                amount = b.amount,
+                start = b.period.start,
+                end = b.period.end,
             )
         }
-        "anomaly.detected" => {
-            let a = |k: &str| {
-                v.pointer(&format!("/anomaly/{k}"))
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            let days = if a("start") == a("end") {
-                a("start")
+        Ok(cloudbill_core::EventPayload::Anomaly(e)) => {
+            let a = &e.anomaly;
+            let days = if a.start == a.end {
+                a.start.to_string()
             } else {
-                format!("{} to {}", a("start"), a("end"))
+                format!("{} to {}", a.start, a.end)
             };
             format!(
                 "Anomaly ({}) in {} {}: {} {cur} against {} expected, impact {} {cur}, {days} (monitor {})",
-                a("kind"),
-                text("dimension"),
-                text("value"),
-                a("actual"),
-                a("expected"),
-                a("impact"),
-                text("monitor"),
-                cur = a("currency"),
+                a.kind,
+                e.dimension,
+                e.value,
+                a.actual,
+                a.expected,
+                a.impact,
+                e.monitor,
+                cur = a.currency,
             )
         }
-        other => format!("cloudbill {other}: {}", event.subject_name),
+        // A test message, or a payload this version cannot read: its kind and subject.
+        Ok(cloudbill_core::EventPayload::ChannelTest(_)) | Err(_) => {
+            format!("cloudbill {}: {}", event.kind, event.subject_name)
+        }
     }
 }

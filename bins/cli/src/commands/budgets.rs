@@ -344,34 +344,32 @@ pub(super) async fn budget_cmd(
                 serde_json::to_value(&events).unwrap_or_default(),
             );
             for event in &events {
-                let payload = &event.payload;
-                let text = |ptr: &str| {
-                    payload
-                        .pointer(ptr)
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
+                let (threshold, period, actual, forecast) = match &event.payload {
+                    Some(said) => {
+                        let currency = Currency::parse(&said.currency).ok();
+                        // Amounts shown like the status table's (JSON keeps every digit).
+                        let shown = |value: cloudbill_core::Decimal| match currency {
+                            Some(cur) => money(value, cur),
+                            None => value.to_string(),
+                        };
+                        let last_day = said.period.end.pred_opt().unwrap_or(said.period.end);
+                        (
+                            format!("{}:{}", said.threshold.kind, said.threshold.value),
+                            format!("{} to {last_day}", said.period.start),
+                            shown(said.actual),
+                            said.forecast.map(shown).unwrap_or_default(),
+                        )
+                    }
+                    None => Default::default(),
                 };
-                let currency = Currency::parse(&text("/currency")).ok();
-                // Amounts shown like the status table's (JSON keeps every digit).
-                let shown =
-                    |ptr: &str| match (text(ptr).parse::<cloudbill_core::Decimal>(), currency) {
-                        (Ok(value), Some(cur)) => money(value, cur),
-                        _ => text(ptr),
-                    };
-                let last_day = text("/period/end")
-                    .parse::<cloudbill_core::NaiveDate>()
-                    .ok()
-                    .and_then(|day| day.pred_opt())
-                    .map_or_else(|| text("/period/end"), |day| day.to_string());
                 g.row(vec![
                     event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                     event.budget.clone(),
                     event.kind.trim_start_matches("budget.").to_owned(),
-                    format!("{}:{}", text("/threshold/kind"), text("/threshold/value")),
-                    format!("{} to {last_day}", text("/period/start")),
-                    shown("/actual"),
-                    shown("/forecast"),
+                    threshold,
+                    period,
+                    actual,
+                    forecast,
                     event.cause.clone(),
                     event.id.to_string(),
                 ]);

@@ -79,21 +79,10 @@ fn anomalies_grid(anomalies: &[AnomalyView]) -> Grid {
         let group: Vec<String> = a.group.iter().map(|(k, x)| format!("{k}={x}")).collect();
         let top = a
             .contributors
-            .get(0)
+            .first()
             .map(|c| {
-                let group: Vec<String> = c["group"]
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                format!(
-                    "{} ({})",
-                    group.join(","),
-                    c["impact"].as_str().unwrap_or_default()
-                )
+                let group: Vec<String> = c.group.iter().map(|(k, x)| format!("{k}={x}")).collect();
+                format!("{} ({})", group.join(","), c.impact)
             })
             .unwrap_or_default();
         let state = match &a.closed_reason {

@@ -220,26 +220,29 @@ impl Billing {
                 .unwrap_or("")
                 .trim_end_matches('/')
         );
-        let payload = serde_json::json!({
-            "id": id,
-            "type": kind,
-            "occurred_at": now,
-            "domain": self.inner.domain.name.as_str(),
-            "budget": b.name.as_str(),
-            "budget_id": b.id,
-            "threshold": {
-                "kind": n.threshold.basis.as_str(),
-                "value": n.threshold.level(),
+        let payload = cloudbill_core::EventPayload::Budget(Box::new(cloudbill_core::BudgetEvent {
+            id,
+            kind: kind.to_owned(),
+            occurred_at: now,
+            domain: self.inner.domain.name.to_string(),
+            budget: b.name.to_string(),
+            budget_id: b.id,
+            threshold: cloudbill_core::ThresholdSaid {
+                kind: n.threshold.basis.as_str().to_owned(),
+                value: n.threshold.level(),
             },
-            "limit": n.threshold.limit(b.amount.amount()).to_string(),
-            "period": {"start": status.period.start, "end": status.period.end},
-            "amount": b.amount.amount().to_string(),
-            "actual": status.actual.to_string(),
-            "forecast": status.forecast.map(|f| f.to_string()),
-            "currency": b.amount.currency().as_str(),
-            "metric": b.metric.as_str(),
-            "link": link,
-        });
+            limit: n.threshold.limit(b.amount.amount()),
+            period: cloudbill_core::PeriodSaid {
+                start: status.period.start,
+                end: status.period.end,
+            },
+            amount: b.amount.amount(),
+            actual: status.actual,
+            forecast: status.forecast,
+            currency: b.amount.currency().as_str().to_owned(),
+            metric: b.metric.as_str().to_owned(),
+            link,
+        }));
         cloudbill_core::Event {
             id,
             domain: self.domain_id(),
@@ -248,7 +251,7 @@ impl Billing {
             subject_name: b.name.to_string(),
             occurred_at: now,
             cause: cause.to_owned(),
-            payload: payload.to_string(),
+            payload: payload.to_json(),
         }
     }
 }

@@ -439,7 +439,10 @@ impl Billing {
             .filter(|e| matches!(p, Principal::Admin) || visible.contains(&e.subject))
             .map(|e| EventView {
                 id: e.id,
-                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+                payload: match e.said() {
+                    Ok(cloudbill_core::EventPayload::Budget(b)) => Some(*b),
+                    _ => None,
+                },
                 kind: e.kind,
                 occurred_at: e.occurred_at,
                 budget: e.subject_name,

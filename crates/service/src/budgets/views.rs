@@ -153,8 +153,8 @@ pub struct EventView {
     pub budget: String,
     /// What caused it: `sync`, `import`, `scheduler`, `budget_created`.
     pub cause: String,
-    /// The event as sent.
-    pub payload: serde_json::Value,
+    /// The event as sent (`null` when this version cannot read it).
+    pub payload: Option<cloudbill_core::BudgetEvent>,
 }
 
 /// What an evaluation did.

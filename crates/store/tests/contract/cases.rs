@@ -1516,7 +1516,12 @@ pub async fn monitors_keep_anomalies_with_compare_and_set(h: &Harness) {
         actual: parse_decimal("52.25").unwrap(),
         impact: parse_decimal("41.75").unwrap(),
         score: parse_decimal("12.3").unwrap(),
-        contributors: serde_json::json!([{"group": {"region": "us-east-1"}}]),
+        contributors: vec![cloudbill_core::Contributor {
+            group: [("region".to_owned(), "us-east-1".to_owned())].into(),
+            expected: cloudbill_core::Decimal::new(1, 2),
+            actual: cloudbill_core::Decimal::new(12345, 3),
+            impact: cloudbill_core::Decimal::new(12335, 3),
+        }],
         state: AnomalyState::Open,
         closed_reason: None,
         detected_at: at,

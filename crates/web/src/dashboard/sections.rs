@@ -219,40 +219,18 @@ pub(super) fn anomaly_row(
     kind: &str,
     amounts: (Decimal, Decimal, Decimal, cloudbill_core::Currency),
     state: &str,
-    contributors: &serde_json::Value,
+    contributors: &[cloudbill_core::Contributor],
 ) {
     let (expected, actual, impact, cur) = amounts;
     let money = |v: Decimal| esc(&format!("{} {cur}", cur.display(v)));
     let why: Vec<String> = contributors
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .take(3)
-                .map(|c| {
-                    let who: Vec<String> = c["group"]
-                        .as_object()
-                        .map(|o| {
-                            o.iter()
-                                .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or_default()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let delta = c["impact"]
-                        .as_str()
-                        .and_then(|x| x.parse::<Decimal>().ok())
-                        .map(|x| {
-                            format!(
-                                "{}{}",
-                                if x.is_sign_negative() { "" } else { "+" },
-                                cur.display(x)
-                            )
-                        })
-                        .unwrap_or_default();
-                    esc(&format!("{} {delta}", who.join(", ")))
-                })
-                .collect()
+        .iter()
+        .take(3)
+        .map(|c| {
+            let sign = if c.impact.is_sign_negative() { "" } else { "+" };
+            esc(&format!("{} {sign}{}", c.label(" "), cur.display(c.impact)))
         })
-        .unwrap_or_default();
+        .collect();
     let span = if days.0 == days.1 {
         days.0.to_string()
     } else {
@@ -338,7 +316,7 @@ pub(super) async fn project_anomalies(p: &Who, project: &str) -> Result<String, 
             f.kind,
             (f.expected, f.actual, f.impact, f.currency),
             f.state,
-            &serde_json::to_value(&f.contributors).unwrap_or_default(),
+            &f.contributors,
         );
     }
     out.push_str("</table>");
