@@ -31,6 +31,7 @@ mod sync;
 mod tenants;
 mod tokens;
 mod warm;
+mod windows;
 
 pub use accounts::ProviderView;
 pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
@@ -82,9 +83,7 @@ pub use periods::PeriodView;
 pub use report::on_cpu;
 pub use request::ReportRequest;
 pub use scheduler::SchedulerConfig;
-pub use sync::{
-    AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest,
-    STREAM_ABOVE_RECORDS,
-};
+pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
 pub use tenants::{Caller, DomainView, SystemAdmin, Tenants, DEFAULT_ENGINE_MEMORY};
 pub use warm::{Refreshed, WarmInfo, FULL_RELOAD_EVERY};
+pub use windows::STREAM_ABOVE_RECORDS;
