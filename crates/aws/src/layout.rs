@@ -109,21 +109,13 @@ pub(crate) async fn periods(
     Ok(out)
 }
 
-/// What a window reads: the data files its periods' manifests list, and the token of those
-/// manifests.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) files: Vec<Path>,
-    pub(crate) revision: String,
-}
-
 /// The data files of every billing period `window` touches, as the periods' manifests list
 /// them.
 pub(crate) async fn files_for(
     store: &dyn ObjectStore,
     export: &Export,
     window: DateRange,
-) -> Result<Plan, ProviderError> {
+) -> Result<cloudbill_exports::Plan, ProviderError> {
     let manifests = data_exports_manifests(store, export).await?;
     let mut files = Vec::new();
     let mut revision = Revision::new(&export.reading.export);
@@ -162,7 +154,7 @@ pub(crate) async fn files_for(
             files.push(Path::from(key));
         }
     }
-    Ok(Plan {
+    Ok(cloudbill_exports::Plan {
         files,
         revision: revision.finish(),
     })

@@ -108,7 +108,7 @@ impl DataExports {
     }
 
     /// The bucket and where the export lives in it.
-    fn open(&self, settings: &Settings) -> Result<(Arc<dyn ObjectStore>, Export), ProviderError> {
+    fn open(&self, settings: &Settings) -> Result<Opened, ProviderError> {
         let given = Given::new(settings);
         let bucket = given.required("bucket")?;
         let export = given.required("export")?;
@@ -157,7 +157,31 @@ impl DataExports {
                 ),
             },
         };
-        Ok((Arc::new(store), export))
+        Ok(Opened {
+            store: Arc::new(store),
+            export,
+        })
+    }
+}
+
+/// An account's bucket or container and its export in it.
+pub(crate) struct Opened {
+    store: Arc<dyn ObjectStore>,
+    export: Export,
+}
+
+#[async_trait]
+impl cloudbill_exports::OpenedExport for Opened {
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    fn reading(&self) -> &Reading {
+        &self.export.reading
+    }
+
+    async fn plan(&self, window: DateRange) -> Result<cloudbill_exports::Plan, ProviderError> {
+        layout::files_for(self.store.as_ref(), &self.export, window).await
     }
 }
 
@@ -190,7 +214,7 @@ impl BillingProvider for DataExports {
     /// Lists the export's billing periods: the credentials read the bucket and the export
     /// is there. Returns the periods found (`YYYY-MM`).
     async fn verify(&self, settings: &Settings) -> Result<Vec<String>, ProviderError> {
-        let (store, export) = self.open(settings)?;
+        let Opened { store, export } = self.open(settings)?;
         let periods = layout::periods(store.as_ref(), &export).await?;
         if periods.is_empty() {
             return Err(export.reading.invalid(format!(
@@ -212,13 +236,7 @@ impl BillingProvider for DataExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        export
-            .reading
-            .records(store, &plan.files, scope, window)
-            .await
+        cloudbill_exports::fetch(&self.open(settings)?, (scope, window, MAX_WINDOW_DAYS)).await
     }
 
     /// The window's revision is its periods' manifests (paths and bytes: a refresh writes a
@@ -228,10 +246,7 @@ impl BillingProvider for DataExports {
         settings: &Settings,
         window: DateRange,
     ) -> Result<Option<String>, ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        Ok(Some(plan.revision))
+        cloudbill_exports::revision(&self.open(settings)?, window, MAX_WINDOW_DAYS).await
     }
 
     /// The files stream through a temporary file each, in chunks.
@@ -242,12 +257,7 @@ impl BillingProvider for DataExports {
         window: DateRange,
         sink: RecordSink,
     ) -> Result<(), ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        export
-            .reading
-            .records_into(store, &plan.files, scope, window, sink)
-            .await
+        let opened = self.open(settings)?;
+        cloudbill_exports::fetch_into(&opened, (scope, window, MAX_WINDOW_DAYS), sink).await
     }
 }

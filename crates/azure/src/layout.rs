@@ -125,20 +125,12 @@ async fn newest_run(
     Ok(best.map(|(_, _, run)| run))
 }
 
-/// What a window reads: the blobs of its months' newest runs, and the token of those runs'
-/// manifests.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) files: Vec<Path>,
-    pub(crate) revision: String,
-}
-
 /// The blobs of the newest run of every month `window` touches.
 pub(crate) async fn files_for(
     store: &dyn ObjectStore,
     export: &Export,
     window: DateRange,
-) -> Result<Plan, ProviderError> {
+) -> Result<cloudbill_exports::Plan, ProviderError> {
     let folders = month_folders(store, export).await?;
     let mut files = Vec::new();
     let mut revision = Revision::new(&export.reading.export);
@@ -178,7 +170,7 @@ pub(crate) async fn files_for(
                 .map(|b| Path::from(b.blob_name.trim_start_matches('/'))),
         );
     }
-    Ok(Plan {
+    Ok(cloudbill_exports::Plan {
         files,
         revision: revision.finish(),
     })

@@ -90,6 +90,27 @@ impl Default for CostExports {
     }
 }
 
+/// An account's bucket or container and its export in it.
+pub(crate) struct Opened {
+    store: Arc<dyn ObjectStore>,
+    export: Export,
+}
+
+#[async_trait]
+impl cloudbill_exports::OpenedExport for Opened {
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    fn reading(&self) -> &Reading {
+        &self.export.reading
+    }
+
+    async fn plan(&self, window: DateRange) -> Result<cloudbill_exports::Plan, ProviderError> {
+        layout::files_for(self.store.as_ref(), &self.export, window).await
+    }
+}
+
 /// Where an account's export is.
 #[derive(Debug, Clone)]
 pub(crate) struct Export {
@@ -106,7 +127,7 @@ impl CostExports {
         }
     }
 
-    fn open(&self, settings: &Settings) -> Result<(Arc<dyn ObjectStore>, Export), ProviderError> {
+    fn open(&self, settings: &Settings) -> Result<Opened, ProviderError> {
         let given = Given::new(settings);
         let account = given.required("storage_account")?;
         let container = given.required("container")?;
@@ -153,7 +174,10 @@ impl CostExports {
             },
             root,
         };
-        Ok((Arc::new(store), export))
+        Ok(Opened {
+            store: Arc::new(store),
+            export,
+        })
     }
 }
 
@@ -181,7 +205,7 @@ impl BillingProvider for CostExports {
     /// Lists the export's months: the credentials read the container and the export is
     /// there. Returns the months found (`YYYY-MM`).
     async fn verify(&self, settings: &Settings) -> Result<Vec<String>, ProviderError> {
-        let (store, export) = self.open(settings)?;
+        let Opened { store, export } = self.open(settings)?;
         let months: Vec<String> = layout::month_folders(store.as_ref(), &export)
             .await?
             .into_iter()
@@ -207,13 +231,7 @@ impl BillingProvider for CostExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        export
-            .reading
-            .records(store, &plan.files, scope, window)
-            .await
+        cloudbill_exports::fetch(&self.open(settings)?, (scope, window, MAX_WINDOW_DAYS)).await
     }
 
     /// The window's revision is its months' newest runs' manifests (path and bytes: a new
@@ -223,10 +241,7 @@ impl BillingProvider for CostExports {
         settings: &Settings,
         window: DateRange,
     ) -> Result<Option<String>, ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        Ok(Some(plan.revision))
+        cloudbill_exports::revision(&self.open(settings)?, window, MAX_WINDOW_DAYS).await
     }
 
     /// The files stream through a temporary file each, in chunks.
@@ -237,12 +252,7 @@ impl BillingProvider for CostExports {
         window: DateRange,
         sink: RecordSink,
     ) -> Result<(), ProviderError> {
-        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
-        let (store, export) = self.open(settings)?;
-        let plan = layout::files_for(store.as_ref(), &export, window).await?;
-        export
-            .reading
-            .records_into(store, &plan.files, scope, window, sink)
-            .await
+        let opened = self.open(settings)?;
+        cloudbill_exports::fetch_into(&opened, (scope, window, MAX_WINDOW_DAYS), sink).await
     }
 }

@@ -268,6 +268,74 @@ impl Reading {
     }
 }
 
+/// What a window reads: the data files its periods' manifests list, and the revision of those
+/// manifests.
+#[derive(Debug)]
+pub struct Plan {
+    /// The data files, in reading order.
+    pub files: Vec<Path>,
+    /// The manifests' [`Revision`].
+    pub revision: String,
+}
+
+/// An account's export, opened: its provider crate finds a window's files; reading them is
+/// shared ([`fetch`], [`revision`], [`fetch_into`]).
+#[async_trait::async_trait]
+pub trait OpenedExport: Send + Sync {
+    /// The bucket or container.
+    fn store(&self) -> Arc<dyn ObjectStore>;
+    /// Who reads what, for errors.
+    fn reading(&self) -> &Reading;
+    /// The files of `window` and their revision.
+    async fn plan(&self, window: DateRange) -> Result<Plan, ProviderError>;
+}
+
+/// Every record of `window` (at most `max_days` days) in `export`'s files.
+///
+/// # Errors
+/// What planning or reading the files meets.
+pub async fn fetch(
+    export: &dyn OpenedExport,
+    (scope, window, max_days): (FetchScope, DateRange, u32),
+) -> Result<Vec<CostRecord>, ProviderError> {
+    cloudbill_provider::check_window(window, max_days)?;
+    let plan = export.plan(window).await?;
+    export
+        .reading()
+        .records(export.store(), &plan.files, scope, window)
+        .await
+}
+
+/// The revision of `window`'s manifests.
+///
+/// # Errors
+/// What planning meets.
+pub async fn revision(
+    export: &dyn OpenedExport,
+    window: DateRange,
+    max_days: u32,
+) -> Result<Option<String>, ProviderError> {
+    cloudbill_provider::check_window(window, max_days)?;
+    Ok(Some(export.plan(window).await?.revision))
+}
+
+/// [`fetch`] in chunks to `sink`.
+///
+/// # Errors
+/// What planning or reading the files meets.
+pub async fn fetch_into(
+    export: &dyn OpenedExport,
+    (scope, window, max_days): (FetchScope, DateRange, u32),
+    sink: RecordSink,
+) -> Result<(), ProviderError> {
+    cloudbill_provider::check_window(window, max_days)?;
+    let plan = export.plan(window).await?;
+    export
+        .reading()
+        .records_into(export.store(), &plan.files, scope, window, sink)
+        .await
+}
+
 /// What a fetch read to find its files (the export's location, each period's manifest: its
 /// path and bytes), as a token: equal tokens, same files with the same contents, so a window
 /// whose token has not moved since it was written is not read again.
