@@ -236,7 +236,7 @@ impl BillingProvider for DataExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        cloudbill_exports::fetch(&self.open(settings)?, (scope, window, MAX_WINDOW_DAYS)).await
+        cloudbill_exports::fetch(|| self.open(settings), (scope, window, MAX_WINDOW_DAYS)).await
     }
 
     /// The window's revision is its periods' manifests (paths and bytes: a refresh writes a
@@ -246,7 +246,7 @@ impl BillingProvider for DataExports {
         settings: &Settings,
         window: DateRange,
     ) -> Result<Option<String>, ProviderError> {
-        cloudbill_exports::revision(&self.open(settings)?, window, MAX_WINDOW_DAYS).await
+        cloudbill_exports::revision(|| self.open(settings), window, MAX_WINDOW_DAYS).await
     }
 
     /// The files stream through a temporary file each, in chunks.
@@ -257,7 +257,7 @@ impl BillingProvider for DataExports {
         window: DateRange,
         sink: RecordSink,
     ) -> Result<(), ProviderError> {
-        let opened = self.open(settings)?;
-        cloudbill_exports::fetch_into(&opened, (scope, window, MAX_WINDOW_DAYS), sink).await
+        let open = || self.open(settings);
+        cloudbill_exports::fetch_into(open, (scope, window, MAX_WINDOW_DAYS), sink).await
     }
 }

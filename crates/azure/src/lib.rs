@@ -231,7 +231,7 @@ impl BillingProvider for CostExports {
         scope: FetchScope,
         window: DateRange,
     ) -> Result<Vec<CostRecord>, ProviderError> {
-        cloudbill_exports::fetch(&self.open(settings)?, (scope, window, MAX_WINDOW_DAYS)).await
+        cloudbill_exports::fetch(|| self.open(settings), (scope, window, MAX_WINDOW_DAYS)).await
     }
 
     /// The window's revision is its months' newest runs' manifests (path and bytes: a new
@@ -241,7 +241,7 @@ impl BillingProvider for CostExports {
         settings: &Settings,
         window: DateRange,
     ) -> Result<Option<String>, ProviderError> {
-        cloudbill_exports::revision(&self.open(settings)?, window, MAX_WINDOW_DAYS).await
+        cloudbill_exports::revision(|| self.open(settings), window, MAX_WINDOW_DAYS).await
     }
 
     /// The files stream through a temporary file each, in chunks.
@@ -252,7 +252,7 @@ impl BillingProvider for CostExports {
         window: DateRange,
         sink: RecordSink,
     ) -> Result<(), ProviderError> {
-        let opened = self.open(settings)?;
-        cloudbill_exports::fetch_into(&opened, (scope, window, MAX_WINDOW_DAYS), sink).await
+        let open = || self.open(settings);
+        cloudbill_exports::fetch_into(open, (scope, window, MAX_WINDOW_DAYS), sink).await
     }
 }

@@ -290,15 +290,17 @@ pub trait OpenedExport: Send + Sync {
     async fn plan(&self, window: DateRange) -> Result<Plan, ProviderError>;
 }
 
-/// Every record of `window` (at most `max_days` days) in `export`'s files.
+/// Every record of `window` (at most `max_days` days, checked before the export is opened)
+/// in the files of the export `open` gives.
 ///
 /// # Errors
-/// What planning or reading the files meets.
-pub async fn fetch(
-    export: &dyn OpenedExport,
+/// What opening, planning or reading the files meets.
+pub async fn fetch<O: OpenedExport>(
+    open: impl FnOnce() -> Result<O, ProviderError>,
     (scope, window, max_days): (FetchScope, DateRange, u32),
 ) -> Result<Vec<CostRecord>, ProviderError> {
     cloudbill_provider::check_window(window, max_days)?;
+    let export = open()?;
     let plan = export.plan(window).await?;
     export
         .reading()
@@ -310,25 +312,26 @@ pub async fn fetch(
 ///
 /// # Errors
 /// What planning meets.
-pub async fn revision(
-    export: &dyn OpenedExport,
+pub async fn revision<O: OpenedExport>(
+    open: impl FnOnce() -> Result<O, ProviderError>,
     window: DateRange,
     max_days: u32,
 ) -> Result<Option<String>, ProviderError> {
     cloudbill_provider::check_window(window, max_days)?;
-    Ok(Some(export.plan(window).await?.revision))
+    Ok(Some(open()?.plan(window).await?.revision))
 }
 
 /// [`fetch`] in chunks to `sink`.
 ///
 /// # Errors
 /// What planning or reading the files meets.
-pub async fn fetch_into(
-    export: &dyn OpenedExport,
+pub async fn fetch_into<O: OpenedExport>(
+    open: impl FnOnce() -> Result<O, ProviderError>,
     (scope, window, max_days): (FetchScope, DateRange, u32),
     sink: RecordSink,
 ) -> Result<(), ProviderError> {
     cloudbill_provider::check_window(window, max_days)?;
+    let export = open()?;
     let plan = export.plan(window).await?;
     export
         .reading()

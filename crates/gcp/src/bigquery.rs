@@ -151,18 +151,24 @@ pub(crate) async fn revision(
 ) -> Result<String, ProviderError> {
     let sql = revision_query_for(&account.table, account.billing_filter.is_some());
     let mut answer = None;
-    run(client, account, window, &sql, |row| {
-        let cell = |i: usize| {
-            row.0
-                .get(i)
-                .and_then(|c| c.get("v"))
-                .and_then(Value::as_str)
-                .unwrap_or("null")
-                .to_owned()
-        };
-        answer = Some(format!("{}/{}", cell(0), cell(1)));
-        Ok(())
-    })
+    run(
+        client,
+        account,
+        window,
+        &sql,
+        &mut EachRow(|row: Row| {
+            let cell = |i: usize| {
+                row.0
+                    .get(i)
+                    .and_then(|c| c.get("v"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("null")
+                    .to_owned()
+            };
+            answer = Some(format!("{}/{}", cell(0), cell(1)));
+            Ok(())
+        }),
+    )
     .await?;
     answer.ok_or_else(|| ProviderError::InvalidResponse {
         provider: PROVIDER_NAME,
@@ -231,25 +237,55 @@ struct RawRow {
     f: Vec<Value>,
 }
 
+/// Receives a query's rows a page at a time.
+#[async_trait::async_trait]
+pub(crate) trait Pages: Send {
+    /// One page's rows; `false` stops the query (whoever wanted the rows went away).
+    async fn page(&mut self, rows: Vec<Row>) -> Result<bool, ProviderError>;
+}
+
+/// Hands each row to a function.
+struct EachRow<F>(F);
+
+#[async_trait::async_trait]
+impl<F: FnMut(Row) -> Result<(), ProviderError> + Send> Pages for EachRow<F> {
+    async fn page(&mut self, rows: Vec<Row>) -> Result<bool, ProviderError> {
+        for row in rows {
+            (self.0)(row)?;
+        }
+        Ok(true)
+    }
+}
+
 /// Runs the window's query and hands every row to `each`, page by page.
 pub(crate) async fn query(
     client: &reqwest::Client,
     account: &Account,
     window: DateRange,
-    each: impl FnMut(Row) -> Result<(), ProviderError>,
+    each: impl FnMut(Row) -> Result<(), ProviderError> + Send,
+) -> Result<(), ProviderError> {
+    query_pages(client, account, window, &mut EachRow(each)).await
+}
+
+/// Runs the window's query and hands its rows to `pages`, a page at a time.
+pub(crate) async fn query_pages(
+    client: &reqwest::Client,
+    account: &Account,
+    window: DateRange,
+    pages: &mut dyn Pages,
 ) -> Result<(), ProviderError> {
     let sql = query_for(&account.table, account.billing_filter.is_some());
-    run(client, account, window, &sql, each).await
+    run(client, account, window, &sql, pages).await
 }
 
 /// Runs `sql` over the window (parameters `@start`, `@end`, `@billing_account`) and hands
-/// every row to `each`, page by page.
+/// its rows to `pages`, page by page.
 async fn run(
     client: &reqwest::Client,
     account: &Account,
     window: DateRange,
     sql: &str,
-    mut each: impl FnMut(Row) -> Result<(), ProviderError>,
+    pages: &mut dyn Pages,
 ) -> Result<(), ProviderError> {
     let who = &account.table;
     let token =
@@ -275,8 +311,9 @@ async fn run(
         if page.job_reference.is_some() {
             job.clone_from(&page.job_reference);
         }
-        for raw in page.rows.drain(..) {
-            each(Row(raw.f))?;
+        let rows: Vec<Row> = page.rows.drain(..).map(|raw| Row(raw.f)).collect();
+        if !rows.is_empty() && !pages.page(rows).await? {
+            return Ok(());
         }
         let more = match (&page.page_token, page.job_complete) {
             (_, false) => None,

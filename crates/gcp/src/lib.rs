@@ -46,6 +46,26 @@ pub const MAX_WINDOW_DAYS: u32 = 31;
 /// that maps differently bumps it and every window is read again once.
 pub const REVISION_VERSION: &str = "gcp-v1";
 
+/// A query's pages mapped to records and sent on as they arrive.
+struct Streamed {
+    scope: FetchScope,
+    window: DateRange,
+    sink: cloudbill_provider::RecordSink,
+}
+
+#[async_trait]
+impl bigquery::Pages for Streamed {
+    async fn page(&mut self, rows: Vec<bigquery::Row>) -> Result<bool, ProviderError> {
+        let mut csv = bigquery::FocusRows::new();
+        for row in &rows {
+            csv.push(row)?;
+        }
+        let records = csv.records(self.scope, self.window)?;
+        // A closed sink: the writer stopped (its error is reported); stop the query.
+        Ok(self.sink.send(records).await.is_ok())
+    }
+}
+
 /// The provider's declaration.
 pub static SPEC: ProviderSpec = ProviderSpec {
     kind: KIND,
@@ -219,6 +239,24 @@ impl BillingProvider for BillingExport {
         let mut csv = bigquery::FocusRows::new();
         bigquery::query(&self.client, &account, window, |row| csv.push(&row)).await?;
         csv.records(scope, window)
+    }
+
+    /// Each page of rows (10,000) is mapped and sent as it arrives: memory holds a page.
+    async fn fetch_into(
+        &self,
+        settings: &Settings,
+        scope: FetchScope,
+        window: DateRange,
+        sink: cloudbill_provider::RecordSink,
+    ) -> Result<(), ProviderError> {
+        cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
+        let account = Account::of(settings, &self.policy)?;
+        let mut pages = Streamed {
+            scope,
+            window,
+            sink,
+        };
+        bigquery::query_pages(&self.client, &account, window, &mut pages).await
     }
 
     /// The window's revision is its rows' last `export_time` and their count (a cheap

@@ -296,3 +296,48 @@ async fn an_unchanged_window_is_not_read_again() {
     assert_ne!(next.as_deref(), Some(revision.as_str()));
     assert_eq!(sim.queries(), 2);
 }
+
+/// `fetch_into` sends each page's records as it arrives (several chunks for several pages),
+/// together exactly what `fetch` reads.
+#[tokio::test]
+async fn pages_stream_as_they_arrive() {
+    let acct = "01A2B3-C4D5E6-F7A8B9";
+    let rows: Vec<SimRow> = (0..2_500)
+        .map(|i| {
+            let cost = format!("{}.{:09}", i % 50, i * 7_919);
+            row(
+                &format!("2025-05-{:02}", 1 + i % 28),
+                acct,
+                &cost,
+                &["-0.000000001"],
+                &[],
+            )
+        })
+        .collect();
+    let sim = Simulator::start(TABLE, rows, 1_000, 1).await.unwrap();
+    let provider = BillingExport::from_env().unwrap();
+    let settings = settings(&sim, TABLE, &sim.key_json());
+    let w = window("2025-05-01", "2025-06-01");
+    let whole: Decimal = provider
+        .fetch(&settings, scope(), w)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.cost.amount())
+        .sum();
+    let (sink, mut rx) = tokio::sync::mpsc::channel(1);
+    let read = tokio::spawn({
+        let provider = provider.clone();
+        let settings = settings.clone();
+        async move { provider.fetch_into(&settings, scope(), w, sink).await }
+    });
+    let (mut chunks, mut streamed) = (0, Decimal::ZERO);
+    while let Some(chunk) = rx.recv().await {
+        chunks += 1;
+        assert!(chunk.len() <= 1_000);
+        streamed += chunk.iter().map(|r| r.cost.amount()).sum::<Decimal>();
+    }
+    read.await.unwrap().unwrap();
+    assert_eq!(chunks, 3);
+    assert_eq!(streamed, whole);
+}
