@@ -186,6 +186,18 @@ impl EventPayload {
 }
 
 impl crate::Event {
+    /// The link the event carries, read on its own (any kind's payload that has one, whole
+    /// or not).
+    pub fn link(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Linked {
+            link: Option<String>,
+        }
+        serde_json::from_str::<Linked>(&self.payload)
+            .ok()
+            .and_then(|l| l.link)
+    }
+
     /// What the event says ([`EventPayload::parse`] of its kind and payload).
     ///
     /// # Errors

@@ -163,14 +163,10 @@ impl Senders {
 
     async fn slack(&self, m: Outgoing<'_>) -> Result<(), String> {
         let url = m.secret.ok_or("the Slack channel has no webhook URL")?;
-        let said = m.event.said().ok();
-        let link = said
-            .as_ref()
-            .and_then(cloudbill_core::EventPayload::link)
-            .filter(|l| l.starts_with("http"));
+        let link = m.event.link().filter(|l| l.starts_with("http"));
         let mut text = format!("*{}*", escape_slack(m.summary));
         if let Some(link) = link {
-            text = format!("{text}\n<{}|Open in cloudbill>", escape_slack(link));
+            text = format!("{text}\n<{}|Open in cloudbill>", escape_slack(&link));
         }
         let body = serde_json::json!({
             "text": m.summary,
