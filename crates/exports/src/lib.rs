@@ -467,7 +467,7 @@ impl GuardedConnector {
     /// Refuses an account whose `endpoint` setting the policy refuses (for `prepare`).
     ///
     /// # Errors
-    /// [`ValidationError::Endpoint`] with the policy's reason.
+    /// [`cloudbill_core::ValidationError::Endpoint`] with the policy's reason.
     pub fn check_endpoint_setting(
         &self,
         settings: &cloudbill_core::Settings,
