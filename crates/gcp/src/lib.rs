@@ -105,7 +105,9 @@ pub static SPEC: ProviderSpec = ProviderSpec {
 /// The GCP billing export provider.
 #[derive(Debug, Clone)]
 pub struct BillingExport {
-    client: reqwest::Client,
+    /// Built on first use: a process that never calls BigQuery (a report) does not pay for
+    /// a TLS client.
+    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     policy: cloudbill_outbound::Policy,
 }
 
@@ -113,16 +115,31 @@ impl BillingExport {
     /// The provider, calling out under the outbound policy of the environment.
     ///
     /// # Errors
-    /// The HTTP client could not be built.
+    /// None today: the HTTP client is built on first use, and a failure to build it fails
+    /// that call.
     pub fn from_env() -> Result<Self, ProviderError> {
         let policy = cloudbill_outbound::Policy {
             request_timeout: std::time::Duration::from_secs(300),
             ..cloudbill_outbound::Policy::from_env()
         };
-        let client = policy
+        // The client is built when first used (a TLS client costs milliseconds a process
+        // that never calls BigQuery need not pay).
+        Ok(Self {
+            client: std::sync::Arc::default(),
+            policy,
+        })
+    }
+
+    /// The HTTP client, built on first use.
+    fn client(&self) -> Result<&reqwest::Client, ProviderError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = self
+            .policy
             .client()
             .map_err(|e| ProviderError::InvalidRequest(format!("HTTP client: {e}")))?;
-        Ok(Self { client, policy })
+        Ok(self.client.get_or_init(|| client))
     }
 }
 
@@ -213,7 +230,7 @@ impl BillingProvider for BillingExport {
         let window = DateRange::new(today - chrono::Duration::days(1), today)
             .map_err(|e| ProviderError::InvalidRequest(e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
-        bigquery::query(&self.client, &account, window, |row| {
+        bigquery::query(self.client()?, &account, window, |row| {
             if let Some(b) = row.get(Column::BillingAccount) {
                 seen.insert(b.to_owned());
             }
@@ -237,7 +254,7 @@ impl BillingProvider for BillingExport {
         cloudbill_provider::check_window(window, MAX_WINDOW_DAYS)?;
         let account = Account::of(settings, &self.policy)?;
         let mut csv = bigquery::FocusRows::new();
-        bigquery::query(&self.client, &account, window, |row| csv.push(&row)).await?;
+        bigquery::query(self.client()?, &account, window, |row| csv.push(&row)).await?;
         csv.records(scope, window)
     }
 
@@ -256,7 +273,7 @@ impl BillingProvider for BillingExport {
             window,
             sink,
         };
-        bigquery::query_pages(&self.client, &account, window, &mut pages).await
+        bigquery::query_pages(self.client()?, &account, window, &mut pages).await
     }
 
     /// The window's revision is its rows' last `export_time` and their count (a cheap
@@ -272,7 +289,7 @@ impl BillingProvider for BillingExport {
             "{REVISION_VERSION}:{}:{}:{}",
             account.table,
             account.billing_filter.as_deref().unwrap_or("*"),
-            bigquery::revision(&self.client, &account, window).await?
+            bigquery::revision(self.client()?, &account, window).await?
         )))
     }
 }
