@@ -86,7 +86,11 @@ impl Policy {
             .connect_timeout(self.connect_timeout)
             .redirect(redirects)
             .referer(false)
-            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("cloudbill/", env!("CARGO_PKG_VERSION")))
+            // The bundled web PKI roots only (object_store turns reqwest's native roots on for
+            // the whole build; loading the system's certificates costs every process ~5 ms at
+            // start, and cloudbill never trusted them).
+            .tls_built_in_native_certs(false);
         if !self.allow_link_local {
             builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
         }
