@@ -174,15 +174,6 @@ impl EventPayload {
             other => Err(format!("no event is of kind {other:?}")),
         }
     }
-
-    /// The link to the event's page, when it has one.
-    pub fn link(&self) -> Option<&str> {
-        match self {
-            Self::Budget(b) => Some(&b.link),
-            Self::Anomaly(a) => Some(&a.link),
-            Self::ChannelTest(_) => None,
-        }
-    }
 }
 
 impl crate::Event {
@@ -222,7 +213,7 @@ mod tests {
         };
         assert_eq!(b.actual, "812.5000000001".parse::<Decimal>().unwrap());
         assert_eq!(b.threshold.value, "80%");
-        assert_eq!(said.link(), Some("http://127.0.0.1:8080/projects/p"));
+        assert_eq!(b.link, "http://127.0.0.1:8080/projects/p");
         assert_eq!(said.to_json(), stored);
         assert!(EventPayload::parse("anomaly.detected", stored).is_err());
         assert!(EventPayload::parse("budget.renamed", stored).is_err());

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use cloudbill_core::{AccountId, ClientSecret, DateRange, Decimal, DomainId, Settings};
 use cloudbill_gcp::sim::{SimRow, Simulator};
 use cloudbill_gcp::BillingExport;
-use cloudbill_provider::{BillingProvider, FetchScope, Fetched, ProviderError};
+use cloudbill_provider::{BillingProvider, FetchScope, ProviderError};
 
 const TABLE: &str = "sim-project.billing.gcp_billing_export_v1_01A2B3";
 
@@ -249,22 +249,18 @@ async fn an_unchanged_window_is_not_read_again() {
         3
     );
 
-    let first = provider
-        .fetch_changed(&settings, scope(), w, None)
+    let revision = provider
+        .revision(&settings, w)
         .await
-        .unwrap();
-    let Fetched::Records { records, revision } = first else {
-        panic!("the first fetch reads");
-    };
+        .unwrap()
+        .expect("a revision");
+    let records = provider.fetch(&settings, scope(), w).await.unwrap();
     assert_eq!(records.len(), 2);
-    let revision = revision.expect("a revision");
     assert_eq!(sim.queries(), 1);
 
-    let again = provider
-        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
-        .await
-        .unwrap();
-    assert_eq!(again, Fetched::Unchanged);
+    // Nothing new: the same revision, found without querying the rows.
+    let again = provider.revision(&settings, w).await.unwrap();
+    assert_eq!(again.as_deref(), Some(revision.as_str()));
     assert_eq!(sim.queries(), 1, "an unchanged window is not queried");
     assert_eq!(sim.revision_queries(), 2);
 
@@ -272,28 +268,16 @@ async fn an_unchanged_window_is_not_read_again() {
     let mut june = may.clone();
     june.push(row("2025-06-01", acct, "9", &[], &[]));
     sim.set_rows(june.clone());
-    let still = provider
-        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
-        .await
-        .unwrap();
-    assert_eq!(still, Fetched::Unchanged);
+    let still = provider.revision(&settings, w).await.unwrap();
+    assert_eq!(still.as_deref(), Some(revision.as_str()));
 
     // A late row of May (a correction) moves it.
     june.push(row("2025-05-02", acct, "-0.5", &[], &[]));
     sim.set_rows(june);
-    let moved = provider
-        .fetch_changed(&settings, scope(), w, Some(revision.clone()))
-        .await
-        .unwrap();
-    let Fetched::Records {
-        records,
-        revision: next,
-    } = moved
-    else {
-        panic!("a moved window is read");
-    };
-    assert_eq!(records.len(), 3);
+    let next = provider.revision(&settings, w).await.unwrap();
     assert_ne!(next.as_deref(), Some(revision.as_str()));
+    let records = provider.fetch(&settings, scope(), w).await.unwrap();
+    assert_eq!(records.len(), 3);
     assert_eq!(sim.queries(), 2);
 }
 

@@ -110,25 +110,6 @@ pub trait BillingProvider: Send + Sync {
         let _ = sink.send(records).await;
         Ok(())
     }
-
-    /// The window's records unless its [`BillingProvider::revision`] equals `known` (the
-    /// token of its last write): [`Fetched::Unchanged`] then, without reading them.
-    async fn fetch_changed(
-        &self,
-        settings: &Settings,
-        scope: FetchScope,
-        window: DateRange,
-        known: Option<String>,
-    ) -> Result<Fetched, ProviderError> {
-        let revision = self.revision(settings, window).await?;
-        if revision.is_some() && revision == known {
-            return Ok(Fetched::Unchanged);
-        }
-        Ok(Fetched::Records {
-            records: self.fetch(settings, scope, window).await?,
-            revision,
-        })
-    }
 }
 
 /// Refuses a window longer than `max` days (a provider's [`BillingProvider::max_window_days`]).
@@ -151,18 +132,3 @@ pub type RecordSink = tokio::sync::mpsc::Sender<Vec<CostRecord>>;
 
 /// How many records a streaming provider puts in one chunk.
 pub const CHUNK_RECORDS: usize = 8192;
-
-/// What [`BillingProvider::fetch_changed`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fetched {
-    /// The source holds what it held when the window was last written (same revision).
-    Unchanged,
-    /// The window's records, and the revision of the source they were read from (taken
-    /// before they were read: a change during the read shows as a new revision next time).
-    Records {
-        /// The records.
-        records: Vec<CostRecord>,
-        /// The source's token, when it has one.
-        revision: Option<String>,
-    },
-}
