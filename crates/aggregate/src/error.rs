@@ -41,6 +41,14 @@ pub enum QueryError {
         /// The value given.
         value: String,
     },
+    /// An allocation rule names a target that no longer exists.
+    #[error("allocation rule {rule:?} names {value:?}, which no longer exists: update or delete the rule")]
+    AllocationTarget {
+        /// The rule's name.
+        rule: String,
+        /// The target as the rule names it.
+        value: String,
+    },
     /// Stored partitions could not be read.
     #[error("stored cost data is unreadable: {0}")]
     Corrupt(String),

@@ -8,6 +8,7 @@
 //! **Architecture invariants:** pure, no IO, no async; amounts of different currencies are never
 //! added together; no floating point touches an amount.
 
+pub mod allocation;
 pub mod anomaly;
 mod answer;
 mod engine;
@@ -15,6 +16,7 @@ mod error;
 pub mod forecast;
 mod query;
 
+pub use allocation::{Allocation, Method, Slice};
 pub use answer::Answer;
 pub use engine::{
     Catalog, CatalogAccount, CatalogGroup, CatalogProject, Engine, EngineLoader, EngineUpdate,

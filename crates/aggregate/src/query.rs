@@ -246,6 +246,9 @@ pub struct Query {
     /// and `limit`) an answer may hold; a bigger one is refused with [`QueryError::AnswerTooLarge`] before
     /// it is built. `None`: no bound (the CLI); the server sets one.
     pub max_cells: Option<u64>,
+    /// Shared costs moved to their targets by these rules (see [`crate::allocation`]);
+    /// `None`: every cost where it was recorded.
+    pub allocation: Option<std::sync::Arc<crate::Allocation>>,
 }
 
 impl Query {
@@ -261,6 +264,7 @@ impl Query {
             offset: 0,
             metric: CostMetric::Billed,
             max_cells: None,
+            allocation: None,
         }
     }
 }

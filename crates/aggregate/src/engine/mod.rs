@@ -5,6 +5,7 @@
 //! partitions one at a time, `update` replaces changed slices of a loaded engine, and `query`
 //! plans, scans and assembles an answer.
 
+mod allocate;
 mod builder;
 mod catalog;
 mod columns;

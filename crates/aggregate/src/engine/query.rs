@@ -17,11 +17,11 @@ use crate::answer::{AnswerParts, Cell};
 use crate::{Answer, GroupKey, Query, QueryError, Report, Sort};
 
 impl Engine {
-    fn column(&self, key: &GroupKey) -> &Col {
+    pub(super) fn column(&self, key: &GroupKey) -> &Col {
         self.col(Slot::of(key))
     }
 
-    fn dict(&self, key: &GroupKey) -> &Dict {
+    pub(super) fn dict(&self, key: &GroupKey) -> &Dict {
         match key {
             GroupKey::Provider => &self.dicts.provider,
             GroupKey::Project => &self.dicts.project,
@@ -80,7 +80,11 @@ impl Engine {
 
     /// Allowed dictionary ids of the project column for a filter on `key` (project, group or
     /// account names/ids are resolved against the catalog).
-    fn allowed(&self, key: &GroupKey, values: &[String]) -> Result<Vec<bool>, QueryError> {
+    pub(super) fn allowed(
+        &self,
+        key: &GroupKey,
+        values: &[String],
+    ) -> Result<Vec<bool>, QueryError> {
         let unknown = |what: &'static str, value: &str| QueryError::UnknownFilterValue {
             what,
             value: value.to_owned(),
@@ -284,7 +288,7 @@ impl Engine {
     }
 
     /// The group-by dimensions of `query` as they read `part`, with this engine's radices.
-    fn part_dims<'p>(
+    pub(super) fn part_dims<'p>(
         &'p self,
         part: &'p Engine,
         query: &Query,
@@ -333,7 +337,7 @@ impl Engine {
 
     /// The cell sums of this engine's own rows (of `live` runs only, when given) under
     /// `layout`: dense, hashed or 256-bit (see `scan.rs`).
-    fn part_sums(
+    pub(super) fn part_sums(
         &self,
         layout: &Layout<'_>,
         live: Option<&[Run]>,
@@ -446,12 +450,15 @@ impl Engine {
         let filters = self.filters(query)?;
 
         // Each tag's and attribute's column and values, once per query.
-        let tags: BTreeMap<&GroupKey, Vec<String>> = query
+        let mut tags: BTreeMap<&GroupKey, Vec<String>> = query
             .group_by
             .iter()
             .filter(|k| self.keyed(k).is_some())
             .map(|k| (k, self.tag_names(k)))
             .collect();
+        // Shared costs moved to their targets (see `allocate.rs`): planned before the cells
+        // are laid out, since a tag value only a rule names gets an id of its own.
+        let plan = self.plan_allocation(query, &mut tags, cancel)?;
         // Each group-by key's number of ids (this engine's dictionaries hold its layers').
         let radices: Vec<u128> = query
             .group_by
@@ -471,10 +478,11 @@ impl Engine {
         for r in &radices {
             cells = cells.checked_mul(*r).ok_or(QueryError::Overflow)?;
         }
-        // Without paging the answer holds every cell: a scan past the bound stops there.
+        // Without paging the answer holds every cell: a scan past the bound stops there (an
+        // allocated answer is bounded once its shares are in).
         let cap = query
             .max_cells
-            .filter(|_| query.limit.is_none() && query.offset == 0)
+            .filter(|_| query.limit.is_none() && query.offset == 0 && plan.is_none())
             .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
         // Cells counted past `cap` (the answer is refused without being decoded).
         let mut over: Option<usize> = None;
@@ -498,7 +506,7 @@ impl Engine {
             if over.is_some() {
                 break;
             }
-            if self.layers.is_empty() {
+            if self.layers.is_empty() && plan.is_none() {
                 sums = part_sums;
                 break;
             }
@@ -511,7 +519,18 @@ impl Engine {
                 break;
             }
         }
-        if let Some(m) = merged {
+        if let Some(mut m) = merged {
+            if let Some(plan) = &plan {
+                let at = super::allocate::Cells {
+                    query,
+                    tags: &tags,
+                    radices: &radices,
+                    bucket_of_day: &bucket_of_day,
+                    n_buckets,
+                    n_currency,
+                };
+                self.allocate(plan, &at, &mut m);
+            }
             sums = m.into_iter().collect();
         }
         let dims = radices;

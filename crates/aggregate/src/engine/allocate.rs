@@ -1,0 +1,554 @@
+//! Shared-cost allocation inside a query: the rules' source records are found column at a
+//! time (a filter-only pass per rule), the proportional bases come from one scan per rule,
+//! and each source record's cost leaves its own cell for its targets' cells, split exactly
+//! at the record's scale (`crate::allocation::split`). The query's own scan is unchanged:
+//! only the source records are visited one by one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cloudbill_core::{Granularity, Lookup};
+use ethnum::I256;
+
+use super::catalog::NONE;
+use super::columns::{Col, Costs, IdMap};
+use super::scan::Layout;
+use super::{day_number, Engine, Run};
+use crate::allocation::{split, split_fast, Allocation, Method, Slice};
+use crate::{GroupKey, Query, QueryError};
+
+/// A query's allocation, resolved against the engine.
+pub(super) struct Plan {
+    slices: Vec<Planned>,
+    /// Per part (in `Engine::parts` order), the source records: (row, slice index).
+    sources: Vec<Vec<(usize, usize)>>,
+    /// Proportional weights per (slice, day, currency id), one per target.
+    basis: HashMap<(usize, i32, u32), Vec<I256>>,
+}
+
+/// One slice, resolved.
+struct Planned {
+    slice: Slice,
+    /// Days `start..end` (the slice's span within the query's range).
+    start: i32,
+    end: i32,
+    /// The source as a query's filters (resolved per part like any filter).
+    source: Query,
+    /// Each target's id where the target key's values are numbered (a tag value no record
+    /// carries gets one past the values).
+    ids: Vec<u32>,
+}
+
+/// Where the query's cells are: what `allocate` needs to address a share's cell.
+pub(super) struct Cells<'q> {
+    pub(super) query: &'q Query,
+    pub(super) tags: &'q BTreeMap<&'q GroupKey, Vec<String>>,
+    pub(super) radices: &'q [u128],
+    pub(super) bucket_of_day: &'q [u32],
+    pub(super) n_buckets: u128,
+    pub(super) n_currency: u128,
+}
+
+impl Engine {
+    /// The allocation `query` asks for, resolved; `None` when it changes nothing: no rule
+    /// covers the range, or the query neither groups nor filters by a key a rule's target
+    /// reads (then every share stays in the cell its source was in). Tag values only a rule
+    /// names are appended to `tags`.
+    pub(super) fn plan_allocation<'q>(
+        &self,
+        query: &'q Query,
+        tags: &mut BTreeMap<&'q GroupKey, Vec<String>>,
+        cancel: &AtomicBool,
+    ) -> Result<Option<Plan>, QueryError> {
+        let Some(allocation) = query.allocation.as_deref() else {
+            return Ok(None);
+        };
+        let (q_start, q_end) = (
+            day_number(query.range.start()),
+            day_number(query.range.end()),
+        );
+        let reads = |target: &GroupKey| {
+            query
+                .group_by
+                .iter()
+                .chain(query.filters.keys())
+                .any(|k| Allocation::reads_target(target, k))
+        };
+        let mut slices = Vec::new();
+        for slice in &allocation.slices {
+            Allocation::target_key(&slice.target)?;
+            let start = day_number(slice.from).max(q_start);
+            let end = slice.until.map_or(q_end, |u| day_number(u).min(q_end));
+            if start >= end || !reads(&slice.target) || slice.targets.is_empty() {
+                continue;
+            }
+            let ids = self.target_ids(slice, tags)?;
+            let mut source = Query::new(query.range, Granularity::Daily);
+            for (key, values) in &slice.source {
+                // A value that no longer resolves (a deleted project) matches nothing.
+                let known: Vec<String> = values
+                    .iter()
+                    .filter(|v| self.allowed(key, std::slice::from_ref(*v)).is_ok())
+                    .cloned()
+                    .collect();
+                source.filters.insert(key.clone(), known);
+            }
+            source.metric = query.metric;
+            slices.push(Planned {
+                slice: slice.clone(),
+                start,
+                end,
+                source,
+                ids,
+            });
+        }
+        if slices.is_empty() {
+            return Ok(None);
+        }
+        let sources = self.source_rows(&slices)?;
+        let mut plan = Plan {
+            slices,
+            sources,
+            basis: HashMap::new(),
+        };
+        self.bases(&mut plan, cancel)?;
+        Ok(Some(plan))
+    }
+
+    /// Each target's id among the target key's values (projects, groups and accounts are
+    /// always in the dictionaries, with the catalog; a tag value may not be).
+    fn target_ids<'q>(
+        &self,
+        slice: &Slice,
+        tags: &mut BTreeMap<&'q GroupKey, Vec<String>>,
+    ) -> Result<Vec<u32>, QueryError> {
+        let gone = |value: &str| QueryError::AllocationTarget {
+            rule: slice.rule.clone(),
+            value: value.to_owned(),
+        };
+        let mut ids = Vec::with_capacity(slice.targets.len());
+        match &slice.target {
+            GroupKey::Tag(_) => {
+                let names = self.tag_names(&slice.target);
+                let mut extra: Vec<&str> = Vec::new();
+                for t in &slice.targets {
+                    let id = match names.iter().skip(1).position(|n| n == t) {
+                        Some(at) => at + 1,
+                        None => {
+                            let at = extra.iter().position(|e| e == t).unwrap_or_else(|| {
+                                extra.push(t);
+                                extra.len() - 1
+                            });
+                            names.len() + at
+                        }
+                    };
+                    ids.push(u32::try_from(id).map_err(|_| QueryError::Overflow)?);
+                }
+                if let Some(shown) = tags
+                    .iter_mut()
+                    .find(|(k, _)| ***k == slice.target)
+                    .map(|(_, v)| v)
+                {
+                    // Every slice naming the key sees the same numbering: extras beyond the
+                    // values already shown are appended once.
+                    for e in extra {
+                        if !shown.iter().skip(names.len()).any(|s| s == e) {
+                            shown.push(e.to_owned());
+                        }
+                    }
+                    ids.clear();
+                    for t in &slice.targets {
+                        let at = shown.iter().skip(1).position(|n| n == t).map(|p| p + 1);
+                        ids.push(u32::try_from(at.unwrap_or(0)).map_err(|_| QueryError::Overflow)?);
+                    }
+                }
+            }
+            key => {
+                for t in &slice.targets {
+                    let lookup = Lookup::parse(t);
+                    let raw = match key {
+                        GroupKey::Project => self
+                            .catalog
+                            .projects
+                            .iter()
+                            .find(|p| lookup.matches(&p.name, p.id.as_uuid()))
+                            .map(|p| p.id.to_string()),
+                        GroupKey::ProjectGroup => self
+                            .catalog
+                            .groups
+                            .iter()
+                            .find(|g| lookup.matches(&g.name, g.id.as_uuid()))
+                            .map(|g| g.id.to_string()),
+                        _ => self
+                            .catalog
+                            .accounts
+                            .iter()
+                            .find(|a| lookup.matches(&a.name, a.id.as_uuid()))
+                            .map(|a| a.id.to_string()),
+                    }
+                    .ok_or_else(|| gone(t))?;
+                    let dict = if *key == GroupKey::ProjectGroup {
+                        &self.dicts.group
+                    } else {
+                        self.dict(key)
+                    };
+                    ids.push(dict.get(&raw).ok_or_else(|| gone(t))?);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The source records of every slice, per part: a record is the first slice's whose
+    /// source it matches on its day.
+    fn source_rows(&self, slices: &[Planned]) -> Result<Vec<Vec<(usize, usize)>>, QueryError> {
+        let mut out = Vec::new();
+        for (part, live) in self.parts() {
+            let mut found: Vec<(usize, usize)> = Vec::new();
+            let mut taken: IdMap<usize, ()> = IdMap::default();
+            for (s, planned) in slices.iter().enumerate() {
+                let resolved = self.filters(&planned.source)?;
+                let filters = self.part_filters(part, &planned.source, &resolved);
+                let (lo, hi) = part.rows_of(planned.start, planned.end);
+                let ranges = part.ranges(lo, hi, &filters, live);
+                let layout = Layout::filtering(&filters, planned.start, planned.end);
+                part.for_each_chunk(&ranges, &layout, |first, _, keep| {
+                    for (j, k) in keep.iter().enumerate() {
+                        if *k && taken.insert(first + j, ()).is_none() {
+                            found.push((first + j, s));
+                        }
+                    }
+                    true
+                });
+            }
+            found.sort_unstable();
+            out.push(found);
+        }
+        Ok(out)
+    }
+
+    /// The proportional slices' weights: each target's cost per day and currency, of the
+    /// records no slice takes.
+    fn bases(&self, plan: &mut Plan, cancel: &AtomicBool) -> Result<(), QueryError> {
+        for (s, planned) in plan.slices.iter().enumerate() {
+            if planned.slice.method != Method::Proportional {
+                continue;
+            }
+            let key = &planned.slice.target;
+            let mut q = Query::new(planned.source.range, Granularity::Daily);
+            q.group_by = vec![key.clone()];
+            q.filters.insert(key.clone(), planned.slice.targets.clone());
+            q.metric = planned.source.metric;
+            let filters = self.filters(&q)?;
+            let names: BTreeMap<&GroupKey, Vec<String>> = q
+                .group_by
+                .iter()
+                .filter(|k| self.keyed(k).is_some())
+                .map(|k| (k, self.tag_names(k)))
+                .collect();
+            let radix = match names.get(key) {
+                Some(n) => n.len(),
+                None if *key == GroupKey::ProjectGroup => self.dicts.group.len(),
+                None => self.dict(key).len(),
+            }
+            .max(1) as u128;
+            let days = usize::try_from(planned.end - planned.start).unwrap_or(0);
+            let bucket_of_day: Vec<u32> = (0..days)
+                .map(|d| u32::try_from(d).unwrap_or(u32::MAX))
+                .collect();
+            let n_currency = self.dicts.currency.len().max(1) as u128;
+            let n_buckets = days.max(1) as u128;
+            let zero = vec![0u32; self.dicts.account.len()];
+            let mut by: IdMap<u128, I256> = IdMap::default();
+            for (pi, (part, live)) in self.parts().enumerate() {
+                let part_filters = self.part_filters(part, &q, &filters);
+                let dims = self.part_dims(part, &q, &names, &[radix], &zero);
+                let layout = Layout {
+                    dims: &dims,
+                    filters: &part_filters,
+                    bucket_of_day: &bucket_of_day,
+                    start: planned.start,
+                    end: planned.end,
+                    n_buckets,
+                    n_currency,
+                    cancel,
+                };
+                let cells = radix * n_buckets * n_currency;
+                for (k, v) in part.part_sums(&layout, live, cells, (None, &mut None)) {
+                    *by.entry(k).or_insert(I256::ZERO) += v;
+                }
+                // Records some slice takes are no target's own cost.
+                for &(row, _) in &plan.sources[pi] {
+                    let day = part.day[row];
+                    if !(planned.start..planned.end).contains(&day) || !Self::passes(&layout, row) {
+                        continue;
+                    }
+                    let bucket = u128::try_from(day - planned.start).unwrap_or(0);
+                    let key = (Self::group_of(&layout, row, None) * n_buckets + bucket)
+                        * n_currency
+                        + part.currency.get(row) as u128;
+                    *by.entry(key).or_insert(I256::ZERO) -= part.cost_at(row);
+                }
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(QueryError::Cancelled);
+            }
+            let per_target = n_buckets * n_currency;
+            for (k, v) in by {
+                if v <= I256::ZERO {
+                    continue;
+                }
+                let target = u32::try_from(k / per_target).unwrap_or(u32::MAX);
+                let rest = k % per_target;
+                let day = planned.start + i32::try_from(rest / n_currency).unwrap_or(0);
+                let currency = u32::try_from(rest % n_currency).unwrap_or(0);
+                let weights = plan
+                    .basis
+                    .entry((s, day, currency))
+                    .or_insert_with(|| vec![I256::ZERO; planned.ids.len()]);
+                for (w, id) in weights.iter_mut().zip(&planned.ids) {
+                    if *id == target {
+                        *w = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The group of row `i` under `layout` (its dims in mixed radix), with the dims of
+    /// `replace` (per dim: an id, or `None` for the row's own) read from it instead of the row.
+    fn group_of(layout: &Layout<'_>, i: usize, replace: Option<&[Option<u32>]>) -> u128 {
+        let mut key: u128 = 0;
+        for (d, dim) in layout.dims.iter().enumerate() {
+            let v = match replace.and_then(|r| r[d]) {
+                Some(id) => id as usize,
+                None => {
+                    let v = dim.col.get(i);
+                    dim.map.map_or(v, |m| m[v] as usize)
+                }
+            };
+            key = key * dim.radix + v as u128;
+        }
+        key
+    }
+
+    /// Row `i`'s cost at the engine's scale.
+    pub(super) fn cost_at(&self, i: usize) -> I256 {
+        if let Ok(at) = self.big.binary_search_by_key(&i, |(row, _)| *row) {
+            return self.big[at].1;
+        }
+        match &self.costs {
+            Costs::Narrow(c) => I256::from(c[i]),
+            Costs::Wide(c) => I256::from(c[i]),
+        }
+    }
+
+    /// The decimals row `i`'s account-month holds (its run's scale; the engine's when the
+    /// engine has no runs).
+    fn scale_at(&self, i: usize) -> u32 {
+        let at = self.runs.partition_point(|r: &Run| r.hi <= i);
+        match self.runs.get(at) {
+            Some(run) if run.lo <= i => u32::from(run.scale).min(self.scale),
+            _ => self.scale,
+        }
+    }
+
+    /// Moves each source record's cost from its cell in `sums` to its targets' cells.
+    pub(super) fn allocate(&self, plan: &Plan, at: &Cells<'_>, sums: &mut IdMap<u128, I256>) {
+        let query = at.query;
+        let Ok(filters) = self.filters(query) else {
+            return;
+        };
+        let zero = vec![0u32; self.dicts.account.len()];
+        let start = day_number(query.range.start());
+        let end = day_number(query.range.end());
+        // Per slice: which group-by dims take the target's id, and whether each target
+        // passes the filters that read the target.
+        let mut touched: Vec<u128> = Vec::new();
+        for (pi, (part, _)) in self.parts().enumerate() {
+            let part_filters = self.part_filters(part, query, &filters);
+            let dims = self.part_dims(part, query, at.tags, at.radices, &zero);
+            let layout = Layout {
+                dims: &dims,
+                filters: &part_filters,
+                bucket_of_day: at.bucket_of_day,
+                start,
+                end,
+                n_buckets: at.n_buckets,
+                n_currency: at.n_currency,
+                cancel: &super::scan::NEVER,
+            };
+            let per_slice: Vec<SliceCells> = plan
+                .slices
+                .iter()
+                .map(|p| self.slice_cells(p, query, &part_filters))
+                .collect();
+            for &(row, s) in &plan.sources[pi] {
+                let planned = &plan.slices[s];
+                let sc = &per_slice[s];
+                let day = part.day[row];
+                if !(start..end).contains(&day) {
+                    continue;
+                }
+                let currency = part.currency.get(row);
+                let weights: Vec<I256> = match &planned.slice.method {
+                    Method::Even => vec![I256::ONE; planned.ids.len()],
+                    Method::Fixed(bps) => bps.iter().map(|b| I256::from(*b)).collect(),
+                    Method::Proportional => {
+                        match plan
+                            .basis
+                            .get(&(s, day, u32::try_from(currency).unwrap_or(u32::MAX)))
+                        {
+                            Some(w) => w.clone(),
+                            None => continue, // no target has cost that day: unallocated
+                        }
+                    }
+                };
+                let cost = part.cost_at(row);
+                if cost == I256::ZERO {
+                    continue; // nothing to move: the record stays where it is
+                }
+                // The record's own scale: its parts are multiples of its smallest unit.
+                let unit = I256::from(10u8).pow(self.scale - part.scale_at(row).min(self.scale));
+                let negative = cost < I256::ZERO;
+                let units = cost.abs() / unit;
+                let parts = match (i128::try_from(units), weights_fast(&weights)) {
+                    (Ok(u), Some(w)) => split_fast(u, &w)
+                        .map(|p| p.into_iter().map(I256::from).collect())
+                        .or_else(|| split(units, &weights)),
+                    _ => split(units, &weights),
+                };
+                let Some(parts) = parts else { continue };
+                let bucket = at
+                    .bucket_of_day
+                    .get(usize::try_from(day - start).unwrap_or(0))
+                    .copied()
+                    .unwrap_or(0);
+                let key_of = |group: u128| {
+                    (group * at.n_buckets + u128::from(bucket)) * at.n_currency + currency as u128
+                };
+                if Self::passes(&layout, row) {
+                    let own = key_of(Self::group_of(&layout, row, None));
+                    *sums.entry(own).or_insert(I256::ZERO) -= cost;
+                    touched.push(own);
+                }
+                if !sc.rest.iter().all(|&f| {
+                    let (col, allowed) = &part_filters[f];
+                    allowed.get(col.get(row)).copied().unwrap_or(false)
+                }) {
+                    continue;
+                }
+                for (j, part_units) in parts.into_iter().enumerate() {
+                    if part_units == I256::ZERO || !sc.passes[j] {
+                        continue;
+                    }
+                    let share = if negative { -part_units } else { part_units } * unit;
+                    let key = key_of(Self::group_of(&layout, row, Some(&sc.replace[j])));
+                    *sums.entry(key).or_insert(I256::ZERO) += share;
+                }
+            }
+        }
+        // A cell whose cost all left for the targets is no longer in the answer.
+        for key in touched {
+            if sums.get(&key) == Some(&I256::ZERO) {
+                sums.remove(&key);
+            }
+        }
+    }
+
+    /// For one slice under `query`: each target's replacement ids per group-by dim, whether
+    /// each target passes the filters that read the target key, and the filters that read
+    /// the record instead (indexes into the query's filters).
+    fn slice_cells(
+        &self,
+        planned: &Planned,
+        query: &Query,
+        filters: &[(&Col, Vec<bool>)],
+    ) -> SliceCells {
+        let target = &planned.slice.target;
+        let replace = planned
+            .ids
+            .iter()
+            .map(|&id| {
+                query
+                    .group_by
+                    .iter()
+                    .map(|k| match (target, k) {
+                        (GroupKey::Project, GroupKey::ProjectGroup) => {
+                            self.project_group.get(id as usize).copied()
+                        }
+                        (t, k) if t == k => Some(id),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut rest = Vec::new();
+        let mut passes = vec![true; planned.ids.len()];
+        for (f, (key, values)) in query.filters.iter().enumerate() {
+            if !Allocation::reads_target(target, key) {
+                rest.push(f);
+                continue;
+            }
+            for (j, &id) in planned.ids.iter().enumerate() {
+                let ok = match (target, key) {
+                    // A group filter on projects: its allowed ids are projects.
+                    (GroupKey::Project, _) => filters[f].1.get(id as usize).copied(),
+                    (GroupKey::ProjectGroup, _) => Some(self.group_selected(values, id)),
+                    (GroupKey::Tag(_), _) => {
+                        let value = &planned.slice.targets[j];
+                        Some(values.iter().any(|v| v == value))
+                    }
+                    _ => filters[f].1.get(id as usize).copied(),
+                };
+                passes[j] &= ok.unwrap_or(false);
+            }
+        }
+        SliceCells {
+            replace,
+            passes,
+            rest,
+        }
+    }
+
+    /// Whether group id `id` is one of the groups `values` name, or below one.
+    fn group_selected(&self, values: &[String], id: u32) -> bool {
+        let Some(raw) = self.dicts.group.values().get(id as usize) else {
+            return false;
+        };
+        let mut at = self
+            .catalog
+            .groups
+            .iter()
+            .find(|g| g.id.to_string() == *raw);
+        for _ in 0..64 {
+            let Some(g) = at else { return false };
+            if values
+                .iter()
+                .any(|v| Lookup::parse(v).matches(&g.name, g.id.as_uuid()))
+            {
+                return true;
+            }
+            at = g
+                .parent
+                .and_then(|p| self.catalog.groups.iter().find(|x| x.id == p));
+        }
+        raw == NONE && values.iter().any(|v| v == NONE)
+    }
+}
+
+/// One slice's cells under a query (see [`Engine::slice_cells`]).
+struct SliceCells {
+    /// Per target, per group-by dim: the id a share reads there (`None`: the record's).
+    replace: Vec<Vec<Option<u32>>>,
+    /// Per target: whether it passes the filters that read the target key.
+    passes: Vec<bool>,
+    /// The query's filters that read the record (indexes).
+    rest: Vec<usize>,
+}
+
+/// The weights in `i128`, when each fits.
+fn weights_fast(weights: &[I256]) -> Option<Vec<i128>> {
+    weights.iter().map(|w| i128::try_from(*w).ok()).collect()
+}
