@@ -109,6 +109,11 @@ mod tests {
     }
 }
 id_type!(
+    /// Identifies an allocation rule (all its versions).
+    AllocationId,
+    "allocation rule"
+);
+id_type!(
     /// Identifies a budget.
     BudgetId,
     "budget"

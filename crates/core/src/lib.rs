@@ -8,6 +8,7 @@
 //! wire format. It depends on no other cloudbill crate.
 
 mod account;
+mod allocation;
 pub mod aws;
 mod budget;
 mod cell;
@@ -28,6 +29,10 @@ mod provider;
 mod settings;
 mod token;
 
+pub use allocation::{
+    AllocationMethod, AllocationRule, AllocationSpec, MAX_ALLOCATION_TARGETS,
+    MAX_ALLOCATION_VALUE_LEN, MAX_PRIORITY, MAX_SOURCE_KEYS, MAX_SOURCE_VALUES,
+};
 pub use account::{AccountState, Assignment, ClientSecret, ServiceAccount};
 pub use budget::{
     check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind,
@@ -50,6 +55,7 @@ pub use events::{
     ThresholdSaid,
 };
 pub use ids::{
+    AllocationId,
     AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, MonitorId,
     ProjectId, TokenId,
 };

@@ -17,7 +17,7 @@ use cloudbill_core::{
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
 use cloudbill_core::{
-    AnomalyState, FxRate, HeldDay, Invoice, Monitor, MonitorId, PeriodChange, StoredAnomaly,
+    AllocationRule, AnomalyState, FxRate, HeldDay, Invoice, Monitor, MonitorId, PeriodChange, StoredAnomaly,
 };
 
 use crate::StoreError;
@@ -729,6 +729,23 @@ pub trait PeriodStore: Send + Sync {
     async fn held(&self, domain: DomainId, range: DateRange) -> Result<Vec<HeldDay>, StoreError>;
 }
 
+/// Shared-cost allocation rules, kept as their versions (every change adds one: the log of
+/// who changed what, when).
+///
+/// Every call is atomic: it either happens whole or returns an error and changes nothing.
+#[async_trait]
+pub trait AllocationStore: Send + Sync {
+    /// Adds a version of a rule. Version 1 creates it (`Conflict` if the id exists); version
+    /// n > 1 must follow the latest stored version (`Conflict` if another change came first;
+    /// `NotFound` if the rule does not exist). A version that is not a deletion must not
+    /// take the name of another rule that is not deleted (`Conflict`).
+    async fn add_allocation_version(&self, rule: &AllocationRule) -> Result<(), StoreError>;
+
+    /// Every version of every rule of a domain, by rule id then version.
+    async fn allocation_versions(&self, domain: DomainId)
+        -> Result<Vec<AllocationRule>, StoreError>;
+}
+
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait
 /// it needs; the adapters (memory, SQLite, PostgreSQL) implement all of them, and a feature
 /// that needs new state adds a trait of its own beside these.
@@ -742,6 +759,7 @@ pub trait Store:
     + FxStore
     + InvoiceStore
     + PeriodStore
+    + AllocationStore
 {
 }
 
@@ -755,6 +773,7 @@ impl<T> Store for T where
         + FxStore
         + InvoiceStore
         + PeriodStore
+        + AllocationStore
         + ?Sized
 {
 }

@@ -48,6 +48,7 @@ struct State {
     period_log: Vec<(DomainId, cloudbill_core::PeriodChange)>,
     held: Vec<(DomainId, cloudbill_core::HeldDay)>,
     anomalies: Vec<cloudbill_core::StoredAnomaly>,
+    allocations: Vec<cloudbill_core::AllocationRule>,
     version: i64,
     /// What each version changed (see `CostStore::changes_since`), the last
     /// `CHANGE_LOG_VERSIONS` versions; `log_from` is the oldest version still whole here.
@@ -194,6 +195,7 @@ impl MemoryStore {
     }
 }
 
+mod allocations;
 mod anomalies;
 mod catalog;
 mod costs;

@@ -6,6 +6,7 @@
 //! One module per concern implements its store trait once for both: `catalog`, `costs`,
 //! `jobs`, `tokens`, `keys`, with the row mappers in `rows`.
 
+pub(crate) mod allocations;
 pub(crate) mod anomalies;
 pub(crate) mod catalog;
 pub(crate) mod costs;

@@ -2063,3 +2063,73 @@ pub async fn source_revisions_are_kept_per_account_window(h: &Harness) {
         .unwrap();
     assert_eq!(s.source_revision(gone, march).await.unwrap(), None);
 }
+
+pub async fn allocation_rules_are_kept_as_versions(h: &Harness) {
+    use cloudbill_core::{AllocationId, AllocationMethod, AllocationRule, AllocationSpec, Name};
+    let s = &*h.store;
+    let d = domain(s, "acme").await;
+    let other = domain(s, "other").await;
+    let at = chrono::Utc::now();
+    let rule = |id: AllocationId, version: u32, name: &str, deleted: bool| AllocationRule {
+        id,
+        domain: d.id,
+        version,
+        name: Name::parse(name, "rule").unwrap(),
+        start: date("2025-01-01"),
+        spec: AllocationSpec {
+            source: [("project".to_owned(), vec!["shared".to_owned()])].into(),
+            target: "project".into(),
+            targets: vec!["a".into(), "b".into()],
+            method: AllocationMethod::Fixed,
+            weights: vec!["33.33".parse().unwrap(), "66.67".parse().unwrap()],
+            priority: 1,
+        },
+        deleted,
+        changed_by: "admin".into(),
+        changed_at: at,
+    };
+    let support = AllocationId::new();
+    s.add_allocation_version(&rule(support, 1, "support", false))
+        .await
+        .unwrap();
+    // Creating it twice, skipping a version, or a version of no rule: refused.
+    assert!(matches!(
+        s.add_allocation_version(&rule(support, 1, "support", false)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.add_allocation_version(&rule(support, 3, "support", false)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.add_allocation_version(&rule(AllocationId::new(), 2, "x", false)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Another live rule may not take the name; a deleted one frees it.
+    let dup = AllocationId::new();
+    assert!(matches!(
+        s.add_allocation_version(&rule(dup, 1, "support", false)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut v2 = rule(support, 2, "support", false);
+    v2.start = date("2025-03-01");
+    v2.spec.method = AllocationMethod::Even;
+    v2.spec.weights.clear();
+    s.add_allocation_version(&v2).await.unwrap();
+    s.add_allocation_version(&rule(support, 3, "support", true))
+        .await
+        .unwrap();
+    s.add_allocation_version(&rule(dup, 1, "support", false))
+        .await
+        .unwrap();
+    let all = s.allocation_versions(d.id).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let kept: Vec<_> = all.iter().filter(|r| r.id == support).collect();
+    assert_eq!(kept.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
+    // Exactly as written: weights, dates, method, deletion.
+    assert_eq!(kept[0].spec.weights[1].to_string(), "66.67");
+    assert_eq!(kept[1].start, date("2025-03-01"));
+    assert_eq!(kept[1].spec.method, AllocationMethod::Even);
+    assert!(kept[2].deleted && !kept[1].deleted);
+    assert!(s.allocation_versions(other.id).await.unwrap().is_empty());
+}

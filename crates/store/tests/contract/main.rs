@@ -76,4 +76,5 @@ contract!(
     invoices_and_closed_periods_are_kept_exactly,
     accounts_read_while_removed_are_whole_or_absent,
     source_revisions_are_kept_per_account_window,
+    allocation_rules_are_kept_as_versions,
 );
