@@ -486,15 +486,18 @@ async fn warm_engines_of_many_domains_stay_under_the_memory_budget() {
         cloudbill_core::Granularity::Monthly,
     );
     let first = match tenants.authenticate(&s.admin).await.unwrap() {
-        cloudbill_service::Caller::Domain { billing, principal } => {
+        cloudbill_service::Caller::Domain {
+            billing, principal, ..
+        } => {
             let before = billing.report(&principal, &q).await.unwrap();
             assert!(billing.engine_bytes() > 0, "the report warmed the engine");
             (billing, principal, before)
         }
         cloudbill_service::Caller::System(_) => panic!("a domain token"),
     };
-    let cloudbill_service::Caller::Domain { billing, principal } =
-        tenants.authenticate(&second).await.unwrap()
+    let cloudbill_service::Caller::Domain {
+        billing, principal, ..
+    } = tenants.authenticate(&second).await.unwrap()
     else {
         panic!("a domain token")
     };

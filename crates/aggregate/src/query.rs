@@ -249,6 +249,9 @@ pub struct Query {
     /// Shared costs moved to their targets by these rules (see [`crate::allocation`]);
     /// `None`: every cost where it was recorded.
     pub allocation: Option<std::sync::Arc<crate::Allocation>>,
+    /// Asks the caller's service to fill `allocation` with the domain's rules (the engine
+    /// reads `allocation` only).
+    pub allocated: bool,
 }
 
 impl Query {
@@ -265,6 +268,7 @@ impl Query {
             metric: CostMetric::Billed,
             max_cells: None,
             allocation: None,
+            allocated: false,
         }
     }
 }

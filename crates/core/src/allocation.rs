@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AllocationId, DomainId, Name, ValidationError};
 
-
 /// The most targets one rule may name.
 pub const MAX_ALLOCATION_TARGETS: usize = 100;
 /// The most keys a rule's source may filter on, and values per key.
@@ -149,7 +148,11 @@ impl AllocationSpec {
                 if self.weights.len() != self.targets.len() {
                     return Err(bad(
                         "allocation weights",
-                        format!("{} weights for {} targets", self.weights.len(), self.targets.len()),
+                        format!(
+                            "{} weights for {} targets",
+                            self.weights.len(),
+                            self.targets.len()
+                        ),
                         "fixed takes one --weight TARGET=PERCENT per target",
                     ));
                 }
@@ -188,9 +191,7 @@ impl AllocationSpec {
     pub fn basis_points(&self) -> Vec<u32> {
         self.weights
             .iter()
-            .map(|w| {
-                u32::try_from((*w * Decimal::ONE_HUNDRED).trunc().mantissa()).unwrap_or(0)
-            })
+            .map(|w| u32::try_from((*w * Decimal::ONE_HUNDRED).trunc().mantissa()).unwrap_or(0))
             .collect()
     }
 }

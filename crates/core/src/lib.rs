@@ -29,11 +29,11 @@ mod provider;
 mod settings;
 mod token;
 
+pub use account::{AccountState, Assignment, ClientSecret, ServiceAccount};
 pub use allocation::{
     AllocationMethod, AllocationRule, AllocationSpec, MAX_ALLOCATION_TARGETS,
     MAX_ALLOCATION_VALUE_LEN, MAX_PRIORITY, MAX_SOURCE_KEYS, MAX_SOURCE_VALUES,
 };
-pub use account::{AccountState, Assignment, ClientSecret, ServiceAccount};
 pub use budget::{
     check_email, check_http_url, check_secret_url, Budget, BudgetScope, Channel, ChannelKind,
     CostMetric, Delivery, DeliveryState, Event, Notification, Period, SmtpSettings, Threshold,
@@ -55,9 +55,8 @@ pub use events::{
     ThresholdSaid,
 };
 pub use ids::{
-    AllocationId,
-    AccountId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId, MonitorId,
-    ProjectId, TokenId,
+    AccountId, AllocationId, BudgetId, ChannelId, DeliveryId, DomainId, EventId, GroupId, JobId,
+    MonitorId, ProjectId, TokenId,
 };
 pub use job::{ChangedDay, HeldDay, JobKind, JobState, PeriodChange, SyncJob};
 pub use lookup::Lookup;

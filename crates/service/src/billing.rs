@@ -345,6 +345,11 @@ impl Billing {
         &*self.inner.store
     }
 
+    /// Allocation rules and their versions.
+    pub(crate) fn allocation_store(&self) -> &dyn cloudbill_store::AllocationStore {
+        &*self.inner.store
+    }
+
     /// The store (for binaries that need direct access, e.g. to close it).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store

@@ -9,6 +9,7 @@
 //! never names sqlx, reqwest, axum or clap. Binaries pick the concrete adapters.
 
 mod accounts;
+mod allocations;
 mod anomalies;
 mod auth;
 mod billing;
@@ -34,6 +35,7 @@ mod warm;
 mod windows;
 
 pub use accounts::ProviderView;
+pub use allocations::{AllocationUpdate, AllocationView};
 pub use anomalies::{AnomalyRequest, Contributor, FoundAnomaly, MAX_ANOMALY_HISTORY_DAYS};
 pub use auth::Principal;
 pub use billing::{Billing, BillingConfig, NewAccount};

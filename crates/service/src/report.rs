@@ -114,6 +114,10 @@ impl Billing {
     ) -> Result<Arc<Answer>, ServiceError> {
         // Checked on every call: turning billing off must not leave cached answers reachable.
         self.require_billing().await?;
+        // The rules go into the query (and so into the cache key): a changed rule is a new
+        // question.
+        let allocated = self.with_allocation(p, query).await?;
+        let query = allocated.as_ref().unwrap_or(query);
         if !self.inner.config.warm_engine {
             return Ok(Arc::new(self.compute_answer(p, query, None).await?.0));
         }
@@ -347,10 +351,13 @@ impl Billing {
             let (engine, at) = self.warm_engine(version).await?;
             return Ok((engine, Some(at)));
         }
+        // The dimensions it names, and those its allocation rules read.
+        let rules = query.allocation.iter().flat_map(|a| &a.slices);
         let keys: Vec<GroupKey> = query
             .group_by
             .iter()
             .chain(query.filters.keys())
+            .chain(rules.flat_map(|s| s.source.keys().chain([&s.target])))
             .cloned()
             .collect();
         let engine = self

@@ -50,6 +50,9 @@ pub struct ReportRequest {
     pub currency: Option<String>,
     /// `daily` (default), `period-end` or `fixed:NAME` (with `currency`).
     pub fx_policy: Option<String>,
+    /// Shared costs moved to their targets by the domain's allocation rules.
+    #[serde(default)]
+    pub allocated: Option<bool>,
 }
 
 impl ReportRequest {
@@ -99,6 +102,7 @@ impl ReportRequest {
         if let Some(m) = &self.metric {
             q.metric = m.parse()?;
         }
+        q.allocated = self.allocated.unwrap_or(false);
         Ok(q)
     }
 }

@@ -44,6 +44,8 @@ pub enum Caller {
         billing: Billing,
         /// What the token may do there.
         principal: Principal,
+        /// Who the token is, as a change log records it: `token "LABEL" (ID)`.
+        actor: String,
     },
 }
 
@@ -198,7 +200,12 @@ impl Tenants {
         let billing = self.open_domain(domain, true);
         self.enforce_engine_budget(billing.domain_id());
         let principal = crate::tokens::principal(&token).ok_or_else(refused)?;
-        Ok(Caller::Domain { billing, principal })
+        let actor = format!("token {:?} ({})", token.label, token.id);
+        Ok(Caller::Domain {
+            billing,
+            principal,
+            actor,
+        })
     }
 
     /// Drops the warm engines of the least recently used domains (never `keep`'s) until all

@@ -36,11 +36,10 @@ pub use sql::{set_spill_bytes, SqlStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{
-    AllocationStore,
-    changed_days, daily_totals, AnomalyChange, AnomalyStore, CatalogStore, ChangeFeed, Chunk,
-    ChunkSource, CostStore, DataChange, DataChanges, DeliveryOutcome, DueDelivery, FiredThreshold,
-    FxStore, InvoiceStore, JobStore, NotifyStore, PartitionSink, PeriodStore, SinkRef, Store,
-    TokenStore, Transition, WriteOutcome, CHANGE_LOG_VERSIONS,
+    changed_days, daily_totals, AllocationStore, AnomalyChange, AnomalyStore, CatalogStore,
+    ChangeFeed, Chunk, ChunkSource, CostStore, DataChange, DataChanges, DeliveryOutcome,
+    DueDelivery, FiredThreshold, FxStore, InvoiceStore, JobStore, NotifyStore, PartitionSink,
+    PeriodStore, SinkRef, Store, TokenStore, Transition, WriteOutcome, CHANGE_LOG_VERSIONS,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use store::{MockCatalogStore, MockJobStore, MockTokenStore};

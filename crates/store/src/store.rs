@@ -17,7 +17,8 @@ use cloudbill_core::{
     ProviderEntry, ProviderKind, ProviderState, ServiceAccount, SyncJob, TokenId,
 };
 use cloudbill_core::{
-    AllocationRule, AnomalyState, FxRate, HeldDay, Invoice, Monitor, MonitorId, PeriodChange, StoredAnomaly,
+    AllocationRule, AnomalyState, FxRate, HeldDay, Invoice, Monitor, MonitorId, PeriodChange,
+    StoredAnomaly,
 };
 
 use crate::StoreError;
@@ -742,8 +743,10 @@ pub trait AllocationStore: Send + Sync {
     async fn add_allocation_version(&self, rule: &AllocationRule) -> Result<(), StoreError>;
 
     /// Every version of every rule of a domain, by rule id then version.
-    async fn allocation_versions(&self, domain: DomainId)
-        -> Result<Vec<AllocationRule>, StoreError>;
+    async fn allocation_versions(
+        &self,
+        domain: DomainId,
+    ) -> Result<Vec<AllocationRule>, StoreError>;
 }
 
 /// Persistent state of cloudbill: every concern's store. A use case takes the narrow trait

@@ -46,6 +46,8 @@ fn cookie_token(parts: &Parts) -> Option<String> {
 pub(crate) struct Who {
     pub(crate) billing: Billing,
     pub(crate) principal: Principal,
+    /// Who the token is, for change logs (never its secret).
+    pub(crate) actor: String,
 }
 
 impl std::ops::Deref for Who {
@@ -85,7 +87,15 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match caller(parts, state).await? {
-            Caller::Domain { billing, principal } => Ok(Auth(Who { billing, principal })),
+            Caller::Domain {
+                billing,
+                principal,
+                actor,
+            } => Ok(Auth(Who {
+                billing,
+                principal,
+                actor,
+            })),
             Caller::System(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -132,7 +142,15 @@ impl FromRequestParts<AppState> for PageAuth {
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
         match state.tenants.authenticate(&token).await {
-            Ok(Caller::Domain { billing, principal }) => Ok(PageAuth(Who { billing, principal })),
+            Ok(Caller::Domain {
+                billing,
+                principal,
+                actor,
+            }) => Ok(PageAuth(Who {
+                billing,
+                principal,
+                actor,
+            })),
             Ok(Caller::System(_)) | Err(_) => {
                 Err(Redirect::to(&format!("/login?error=1&next={next}")).into_response())
             }

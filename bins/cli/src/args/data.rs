@@ -93,6 +93,10 @@ pub struct ReportArgs {
     /// unit, with thousands separators; JSON and CSV are always exact).
     #[arg(long)]
     pub exact: bool,
+    /// Move shared costs to their targets by the allocation rules (`cloudbill allocation`);
+    /// totals over all groups are unchanged.
+    #[arg(long)]
+    pub allocated: bool,
 }
 
 /// `cloudbill anomalies` flags.

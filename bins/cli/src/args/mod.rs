@@ -12,12 +12,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudbill_core::{DateRange, MAX_RANGE_DAYS};
 
 mod admin;
+mod allocate;
 mod catalog;
 mod data;
 mod money;
 mod spend;
 
 pub use admin::*;
+pub use allocate::*;
 pub use catalog::*;
 pub use data::*;
 pub use money::*;
@@ -127,6 +129,13 @@ pub enum Command {
     Export {
         #[command(subcommand)]
         format: ExportFormat,
+    },
+    /// Shared-cost allocation rules: split what nobody owns alone (a shared project, support,
+    /// untagged spend) across projects, groups, accounts or tag values; see reports with
+    /// --allocated.
+    Allocation {
+        #[command(subcommand)]
+        action: AllocationAction,
     },
     /// Anomaly monitors and the anomalies they keep: create monitors, acknowledge or ignore.
     Anomaly {

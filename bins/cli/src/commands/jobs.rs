@@ -122,6 +122,7 @@ pub(crate) fn report_query(args: &ReportArgs) -> Result<Query, CliError> {
         metric: Some(args.metric.clone()),
         currency: args.currency.clone(),
         fx_policy: args.fx_policy.clone(),
+        allocated: Some(args.allocated),
     };
     request.to_query().map_err(|e| match e {
         ServiceError::Query(cloudbill_service::QueryError::ZeroLimit) => {

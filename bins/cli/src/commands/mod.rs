@@ -2,6 +2,7 @@
 //! dispatches; one module per group of commands.
 
 mod accounts;
+mod allocations;
 mod budgets;
 mod catalog;
 mod domains;
@@ -12,6 +13,7 @@ mod tokens;
 
 use accounts::account_cmd;
 pub(crate) use accounts::print_sync;
+use allocations::allocation_cmd;
 use budgets::{budget_cmd, channel_cmd, notify_cmd};
 use catalog::{group_cmd, project_cmd};
 use domains::domain_cmd;
@@ -29,9 +31,9 @@ use cloudbill_service::{Billing, BillingConfig, Principal, SyncRequest};
 use serde_json::json;
 
 use crate::args::{
-    AccountAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction, Cli, Command,
-    DomainAction, Format, FxAction, GroupAction, InvoiceAction, KeyAction, MonitorAction,
-    NotifyAction, PeriodAction, ProjectAction, ProviderAction, TokenAction,
+    AccountAction, AllocationAction, AnomalyAction, BillingAction, BudgetAction, ChannelAction,
+    Cli, Command, DomainAction, Format, FxAction, GroupAction, InvoiceAction, KeyAction,
+    MonitorAction, NotifyAction, PeriodAction, ProjectAction, ProviderAction, TokenAction,
 };
 use crate::render::{self, Grid};
 use crate::CliError;
@@ -91,26 +93,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Project { action } => project_cmd(&billing, action, format, out).await,
         Command::ProjectGroup { action } => group_cmd(&billing, action, format, out).await,
         Command::Account { action } => account_cmd(&billing, action, format, out).await,
-        Command::Sync(args) => {
-            let range = match (args.start, args.end) {
-                (Some(s), Some(e)) => {
-                    Some(DateRange::new(s, e).map_err(|e| CliError::Usage(e.to_string()))?)
-                }
-                _ => None,
-            };
-            let request = SyncRequest {
-                accounts: args.accounts,
-                range,
-            };
-            let bars = crate::progress::Bars::new();
-            let report = billing.sync(&ADMIN, &request, &bars).await?;
-            print_sync(out, format, &report)?;
-            if report.all_succeeded() {
-                Ok(())
-            } else {
-                Err(CliError::Partial)
-            }
-        }
+        Command::Sync(args) => sync_cmd(&billing, args, format, out).await,
         Command::Jobs(args) => {
             jobs_cmd(&billing, args.account.as_deref(), args.limit, format, out).await
         }
@@ -132,6 +115,7 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Domain { action } => domain_cmd(&billing, action, format, out).await,
         Command::Channel { action } => channel_cmd(&billing, action, format, out).await,
         Command::Anomaly { action } => anomaly_cmd(&billing, action, format, out).await,
+        Command::Allocation { action } => allocation_cmd(&billing, action, format, out).await,
         Command::Budget { action } => budget_cmd(&billing, action, format, out).await,
         Command::Notify { action } => notify_cmd(&billing, action, format, out).await,
         Command::Import { format } => {
@@ -141,6 +125,33 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Completions { .. } | Command::Man | Command::Demo(_) | Command::Key { .. } => {
             Ok(())
         }
+    }
+}
+
+/// `sync`: pull the accounts' costs; one failing account fails the command (`CliError::Partial`), the others kept.
+async fn sync_cmd(
+    billing: &Billing,
+    args: crate::args::SyncArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let range = match (args.start, args.end) {
+        (Some(s), Some(e)) => {
+            Some(DateRange::new(s, e).map_err(|e| CliError::Usage(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let request = SyncRequest {
+        accounts: args.accounts,
+        range,
+    };
+    let bars = crate::progress::Bars::new();
+    let report = billing.sync(&ADMIN, &request, &bars).await?;
+    print_sync(out, format, &report)?;
+    if report.all_succeeded() {
+        Ok(())
+    } else {
+        Err(CliError::Partial)
     }
 }
 
@@ -197,6 +208,9 @@ fn creates_database(command: &Command) -> bool {
             }
             | Command::Notify {
                 action: NotifyAction::Log { .. }
+            }
+            | Command::Allocation {
+                action: AllocationAction::List | AllocationAction::Show { .. }
             }
             | Command::Anomaly {
                 action: AnomalyAction::List { .. }

@@ -77,6 +77,12 @@ impl Engine {
         let mut slices = Vec::new();
         for slice in &allocation.slices {
             Allocation::target_key(&slice.target)?;
+            if let Some(key) = slice.source.keys().chain([&slice.target]).find(|k| {
+                super::columns::Slot::optional(k).is_some_and(|slot| self.skipped[slot])
+                    || (matches!(k, GroupKey::Tag(_)) && self.tags_skipped)
+            }) {
+                return Err(QueryError::NotLoaded(key.to_string()));
+            }
             let start = day_number(slice.from).max(q_start);
             let end = slice.until.map_or(q_end, |u| day_number(u).min(q_end));
             if start >= end || !reads(&slice.target) || slice.targets.is_empty() {
@@ -117,10 +123,10 @@ impl Engine {
 
     /// Each target's id among the target key's values (projects, groups and accounts are
     /// always in the dictionaries, with the catalog; a tag value may not be).
-    fn target_ids<'q>(
+    fn target_ids(
         &self,
         slice: &Slice,
-        tags: &mut BTreeMap<&'q GroupKey, Vec<String>>,
+        tags: &mut BTreeMap<&GroupKey, Vec<String>>,
     ) -> Result<Vec<u32>, QueryError> {
         let gone = |value: &str| QueryError::AllocationTarget {
             rule: slice.rule.clone(),
@@ -205,7 +211,10 @@ impl Engine {
         let mut out = Vec::new();
         for (part, live) in self.parts() {
             let mut found: Vec<(usize, usize)> = Vec::new();
-            let mut taken: IdMap<usize, ()> = IdMap::default();
+            let mut taken: std::collections::HashSet<
+                usize,
+                std::hash::BuildHasherDefault<cloudbill_columnar::FxHasher>,
+            > = std::collections::HashSet::default();
             for (s, planned) in slices.iter().enumerate() {
                 let resolved = self.filters(&planned.source)?;
                 let filters = self.part_filters(part, &planned.source, &resolved);
@@ -214,7 +223,7 @@ impl Engine {
                 let layout = Layout::filtering(&filters, planned.start, planned.end);
                 part.for_each_chunk(&ranges, &layout, |first, _, keep| {
                     for (j, k) in keep.iter().enumerate() {
-                        if *k && taken.insert(first + j, ()).is_none() {
+                        if *k && taken.insert(first + j) {
                             found.push((first + j, s));
                         }
                     }
@@ -493,8 +502,8 @@ impl Engine {
             }
             for (j, &id) in planned.ids.iter().enumerate() {
                 let ok = match (target, key) {
-                    // A group filter on projects: its allowed ids are projects.
-                    (GroupKey::Project, _) => filters[f].1.get(id as usize).copied(),
+                    // A project, group-of-project or account filter: its allowed ids are the
+                    // target's own.
                     (GroupKey::ProjectGroup, _) => Some(self.group_selected(values, id)),
                     (GroupKey::Tag(_), _) => {
                         let value = &planned.slice.targets[j];

@@ -19,7 +19,8 @@ fn rule_from(row: &impl SqlRow) -> Result<AllocationRule, StoreError> {
         id: AllocationId::from_uuid(row.col("rule_id")?),
         domain: DomainId::from_uuid(row.col("domain_id")?),
         version: u32::try_from(version).map_err(|e| corrupt("allocation version", e))?,
-        name: Name::parse(&name, "allocation rule name").map_err(|e| corrupt("allocation name", e))?,
+        name: Name::parse(&name, "allocation rule name")
+            .map_err(|e| corrupt("allocation name", e))?,
         start: row.col("start_day")?,
         spec: serde_json::from_str::<AllocationSpec>(&spec)
             .map_err(|e| corrupt("allocation spec", e))?,

@@ -2094,21 +2094,25 @@ pub async fn allocation_rules_are_kept_as_versions(h: &Harness) {
         .unwrap();
     // Creating it twice, skipping a version, or a version of no rule: refused.
     assert!(matches!(
-        s.add_allocation_version(&rule(support, 1, "support", false)).await,
+        s.add_allocation_version(&rule(support, 1, "support", false))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        s.add_allocation_version(&rule(support, 3, "support", false)).await,
+        s.add_allocation_version(&rule(support, 3, "support", false))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        s.add_allocation_version(&rule(AllocationId::new(), 2, "x", false)).await,
+        s.add_allocation_version(&rule(AllocationId::new(), 2, "x", false))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     // Another live rule may not take the name; a deleted one frees it.
     let dup = AllocationId::new();
     assert!(matches!(
-        s.add_allocation_version(&rule(dup, 1, "support", false)).await,
+        s.add_allocation_version(&rule(dup, 1, "support", false))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     let mut v2 = rule(support, 2, "support", false);
@@ -2125,7 +2129,10 @@ pub async fn allocation_rules_are_kept_as_versions(h: &Harness) {
     let all = s.allocation_versions(d.id).await.unwrap();
     assert_eq!(all.len(), 4);
     let kept: Vec<_> = all.iter().filter(|r| r.id == support).collect();
-    assert_eq!(kept.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        kept.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     // Exactly as written: weights, dates, method, deletion.
     assert_eq!(kept[0].spec.weights[1].to_string(), "66.67");
     assert_eq!(kept[1].start, date("2025-03-01"));

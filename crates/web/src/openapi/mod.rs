@@ -119,6 +119,7 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
                 q("sort", false, json!({"type": "string", "enum": ["total", "key"]})),
                 q("limit", false, json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
                 q("offset", false, json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000})),
+                q("allocated", false, json!({"type": "boolean", "description": "shared costs moved to their targets by the allocation rules"})),
             ]);
         }
         "/api/v1/anomalies" => {
@@ -168,6 +169,7 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
                 json!({"type": "string", "enum": ["open", "all"]}),
             ));
         }
+        "/api/v1/allocations/{id}" => params.push(q("start", false, day())),
         "/api/v1/invoices" => params.push(q("period", false, month())),
         "/api/v1/reconcile" => params.push(q("period", true, month())),
         "/api/v1/fx/rates" => params.push(q(

@@ -188,7 +188,33 @@ pub(in crate::openapi) fn schemas(providers: &[&ProviderSpec]) -> Value {
                 "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
                 "metric": {"type": "string", "enum": ["billed", "effective"]},
                 "currency": {"allOf": [currency()], "description": "convert every amount to this currency (stated rates)"},
-                "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:[^,\\u0000-\\u001f]{1,64})$"}}}));
+                "fx_policy": {"type": "string", "pattern": "^(daily|period-end|fixed:[^,\\u0000-\\u001f]{1,64})$"},
+                "allocated": {"type": "boolean", "description": "shared costs moved to their targets by the allocation rules (totals unchanged)"}}}));
+    let allocation_props = || {
+        let targets = json!({"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": true, "items": text(256)});
+        let weight = json!({"type": "string", "description": "a percentage, 0 to 100, at most two decimals",
+            "pattern": "^(100(\\.0{1,2})?|[1-9]?[0-9](\\.[0-9]{1,2})?)$"});
+        let props = json!({"name": name(),
+            "source": {"allOf": [filters()], "minProperties": 1, "maxProperties": 20, "description": "the records the rule takes: report filters, every key must match"},
+            "target": {"allOf": [group_key()], "description": "project, project_group, service_account or tag:KEY"},
+            "targets": targets,
+            "method": {"type": "string", "enum": ["even", "proportional", "fixed"]},
+            "weights": {"type": "object", "maxProperties": 100, "additionalProperties": weight,
+                "description": "fixed: target → percentage; all sum to exactly 100"},
+            "priority": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "1 applies first"},
+            "start": {"allOf": [day()], "description": "first day the rule (or the change) applies; not in a closed month"}});
+        props
+    };
+    all.insert(
+        "NewAllocation".into(),
+        json!({"type": "object", "required": ["name", "source", "target", "targets"],
+        "additionalProperties": false, "properties": allocation_props()}),
+    );
+    all.insert(
+        "UpdateAllocation".into(),
+        json!({"type": "object", "additionalProperties": false,
+        "properties": allocation_props()}),
+    );
     all.insert("NewInvoice".into(), json!({"type": "object", "required": ["account", "period", "currency", "invoice_id", "total"], "additionalProperties": false,
             "properties": {"account": name(), "period": month(), "currency": currency(),
                 "invoice_id": text(128), "total": amount(),

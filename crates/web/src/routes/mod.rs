@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`, plus health, readiness and metrics.
 
 mod accounts;
+mod allocations;
 mod billing;
 mod budgets;
 mod domains;
@@ -35,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(query::router())
         .merge(budgets::router())
         .merge(monitors::router())
+        .merge(allocations::router())
         .merge(money::router())
         .merge(money::invoice_router())
         .merge(money::period_router())

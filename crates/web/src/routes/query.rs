@@ -36,6 +36,7 @@ struct QueryParams {
     metric: Option<String>,
     currency: Option<String>,
     fx_policy: Option<String>,
+    allocated: Option<bool>,
     #[serde(flatten)]
     rest: BTreeMap<String, String>,
 }
@@ -149,6 +150,7 @@ async fn query_get(
         metric: params.metric,
         currency: params.currency,
         fx_policy: params.fx_policy,
+        allocated: params.allocated,
     };
     answer(&s, &p, &body).await
 }
