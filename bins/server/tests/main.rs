@@ -10,6 +10,7 @@
 #![allow(clippy::too_many_lines)]
 #![allow(clippy::items_after_statements, clippy::type_complexity)]
 
+mod allocation33;
 mod api;
 mod architecture31;
 mod binary;

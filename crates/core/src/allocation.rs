@@ -153,7 +153,7 @@ impl AllocationSpec {
                             self.weights.len(),
                             self.targets.len()
                         ),
-                        "fixed takes one --weight TARGET=PERCENT per target",
+                        "fixed takes one weight per target",
                     ));
                 }
                 let mut sum = Decimal::ZERO;
