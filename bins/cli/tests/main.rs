@@ -12,6 +12,7 @@
 
 mod harness;
 
+mod allocation33;
 mod anomalies;
 mod budgets;
 mod clouds32;
