@@ -21,3 +21,5 @@ echo "== bill import: cloudbill import focus vs DuckDB's CSV load and PostgreSQL
 cargo run -q --release -p cloudbill-bench -- import "$dir" ${CLOUDBILL_BENCH_POSTGRES_URL:-${CLOUDBILL_TEST_DATABASE_URL:-}}
 echo "== tags: group by tag:team (5 tag keys) vs DuckDB over a JSON column =="
 cargo run -q --release -p cloudbill-bench -- tags "$dir"
+echo "== allocation: three rules vs the same reports without =="
+cargo run -q --release -p cloudbill-bench -- allocation "$dir"

@@ -16,6 +16,7 @@ use cloudbill_aggregate::{Catalog, CatalogAccount, CatalogProject, Engine, Group
 use cloudbill_core::{AccountId, Assignment, DateRange, Decimal, DomainId, Granularity, ProjectId};
 use cloudbill_focus::{read, BillFormat, ImportOptions};
 
+mod allocation_bench;
 mod anomaly_bench;
 mod import_bench;
 mod refresh_bench;
@@ -90,8 +91,9 @@ fn read_bill(dir: &str) -> Result<Vec<cloudbill_core::CostRecord>, String> {
     Ok(bill.records)
 }
 
-#[allow(clippy::too_many_lines)] // One benchmark, printed in order.
-fn run(dir: &str, reference: Option<&str>) -> Result<bool, String> {
+/// The bench's records with the accounts and projects of `accounts.csv` (as gen_focus.py
+/// wrote them): each record's account by its sub-account, each account in its project.
+fn bill_with_projects(dir: &str) -> Result<(Catalog, Vec<cloudbill_core::CostRecord>), String> {
     // Accounts → projects, as gen_focus.py wrote them.
     let accounts_csv =
         std::fs::read_to_string(format!("{dir}/accounts.csv")).map_err(|e| e.to_string())?;
@@ -121,14 +123,20 @@ fn run(dir: &str, reference: Option<&str>) -> Result<bool, String> {
         });
     }
 
-    let t = Instant::now();
     let mut records = read_bill(dir)?;
-    let parse_s = t.elapsed().as_secs_f64();
     for r in &mut records {
         r.service_account = *account_ids
             .get(&r.cloud_account)
             .ok_or("unknown sub-account")?;
     }
+    Ok((catalog, records))
+}
+
+#[allow(clippy::too_many_lines)] // One benchmark, printed in order.
+fn run(dir: &str, reference: Option<&str>) -> Result<bool, String> {
+    let t = Instant::now();
+    let (catalog, records) = bill_with_projects(dir)?;
+    let parse_s = t.elapsed().as_secs_f64();
     let n = records.len();
 
     let rss_before = current_rss_kib();
@@ -277,6 +285,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("render benchmark failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        [cmd, dir] if cmd == "allocation" => match allocation_bench::run(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -316,6 +316,36 @@ fn the_first_rule_takes_a_record_and_its_shares_are_never_moved_again() {
 }
 
 #[test]
+fn a_rule_the_query_does_not_see_still_takes_its_records_first() {
+    let e = engine(&[
+        (0, 1, "AWSSupport", "10.00", "USD"),
+        (0, 1, "AmazonS3", "4.00", "USD"),
+    ]);
+    // Support is split across teams (a tag): a report by project does not see that move,
+    // but the record is still the first rule's, never the second's.
+    let teams = slice(
+        "teams",
+        &[("service", "AWSSupport")],
+        "tag:team",
+        &["a", "b"],
+        Method::Even,
+    );
+    let rest = slice(
+        "rest",
+        &[("project", "shared")],
+        "project",
+        &["c"],
+        Method::Even,
+    );
+    let q = query(&["project"], vec![teams, rest]);
+    let r = e.query(&q).unwrap();
+    assert_eq!(cell(&r, "shared", "2026-06-01").as_deref(), Some("10.00"));
+    assert_eq!(cell(&r, "c", "2026-06-01").as_deref(), Some("4.00"));
+    // Asked again (the engine keeps what it found for these rules), the same.
+    assert_eq!(cells(&e.query(&q).unwrap()), cells(&r));
+}
+
+#[test]
 fn a_group_by_the_target_is_what_moves_other_keys_keep_the_source() {
     let e = engine(&[
         (0, 1, "AWSSupport", "9.00", "USD"),

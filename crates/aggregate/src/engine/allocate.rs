@@ -4,10 +4,11 @@
 //! at the record's scale (`crate::allocation::split`). The query's own scan is unchanged:
 //! only the source records are visited one by one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use cloudbill_core::{Granularity, Lookup};
+use cloudbill_core::{DateRange, Granularity, Lookup, NaiveDate};
 use ethnum::I256;
 
 use super::catalog::NONE;
@@ -19,23 +20,68 @@ use crate::{GroupKey, Query, QueryError};
 
 /// A query's allocation, resolved against the engine.
 pub(super) struct Plan {
+    /// The source records and the proportional bases of the whole allocation.
+    core: Arc<Core>,
+    /// Every slice, in the allocation's order.
     slices: Vec<Planned>,
-    /// Per part (in `Engine::parts` order), the source records: (row, slice index).
-    sources: Vec<Vec<(usize, usize)>>,
-    /// Proportional weights per (slice, day, currency id), one per target.
-    basis: HashMap<(usize, i32, u32), Vec<I256>>,
 }
 
-/// One slice, resolved.
+/// What an allocation finds in the engine's data, whatever the query: computed once per
+/// engine and allocation (see [`PlanCache`]).
+#[derive(Debug)]
+pub(super) struct Core {
+    /// Per part (in `Engine::parts` order), the source records, by row: (row, slice index).
+    sources: Vec<Vec<(usize, usize)>>,
+    /// Proportional weights per (slice, day, currency id), one per target.
+    basis: IdMap<(usize, i32, u32), Vec<I256>>,
+}
+
+/// The last allocation an engine resolved and its [`Core`]: allocated queries over the same
+/// rules (any range, group-by or filter) find their source records without scanning for
+/// them again. An engine's clone starts empty (its rows may change).
+#[derive(Debug, Default)]
+pub(super) struct PlanCache(Mutex<Option<(Arc<Allocation>, Arc<Core>)>>);
+
+impl Clone for PlanCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PlanCache {
+    /// Bytes the cached core holds.
+    pub(super) fn memory(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |(_, c)| {
+                c.sources.iter().map(|v| v.capacity() * 16).sum::<usize>()
+                    + c.basis.values().map(|w| 48 + w.len() * 32).sum::<usize>()
+            })
+    }
+}
+
+/// One slice as a query uses it.
 struct Planned {
     slice: Slice,
-    /// Days `start..end` (the slice's span within the query's range).
+    /// Whether the query reads its target and its days: only then do its shares move (its
+    /// records are its own either way, never a later slice's).
+    relevant: bool,
+    /// Each target's id where the target key's values are numbered (a tag value no record
+    /// carries gets one past the values).
+    ids: Vec<u32>,
+}
+
+/// One slice over the engine's days, as the [`Core`] is computed.
+struct Span {
+    slice: Slice,
+    /// Days `start..end`.
     start: i32,
     end: i32,
     /// The source as a query's filters (resolved per part like any filter).
     source: Query,
-    /// Each target's id where the target key's values are numbered (a tag value no record
-    /// carries gets one past the values).
+    /// Each target's id (as [`Planned::ids`]).
     ids: Vec<u32>,
 }
 
@@ -60,7 +106,7 @@ impl Engine {
         tags: &mut BTreeMap<&'q GroupKey, Vec<String>>,
         cancel: &AtomicBool,
     ) -> Result<Option<Plan>, QueryError> {
-        let Some(allocation) = query.allocation.as_deref() else {
+        let Some(allocation) = query.allocation.as_ref() else {
             return Ok(None);
         };
         let (q_start, q_end) = (
@@ -74,7 +120,7 @@ impl Engine {
                 .chain(query.filters.keys())
                 .any(|k| Allocation::reads_target(target, k))
         };
-        let mut slices = Vec::new();
+        let mut relevant = Vec::with_capacity(allocation.slices.len());
         for slice in &allocation.slices {
             Allocation::target_key(&slice.target)?;
             if let Some(key) = slice.source.keys().chain([&slice.target]).find(|k| {
@@ -85,11 +131,61 @@ impl Engine {
             }
             let start = day_number(slice.from).max(q_start);
             let end = slice.until.map_or(q_end, |u| day_number(u).min(q_end));
-            if start >= end || !reads(&slice.target) || slice.targets.is_empty() {
-                continue;
+            relevant.push(start < end && reads(&slice.target) && !slice.targets.is_empty());
+        }
+        if !relevant.iter().any(|r| *r) {
+            return Ok(None);
+        }
+        let core = self.core(allocation, cancel)?;
+        let mut slices = Vec::with_capacity(relevant.len());
+        for (slice, relevant) in allocation.slices.iter().zip(relevant) {
+            let ids = if relevant {
+                self.target_ids(slice, tags)?
+            } else {
+                Vec::new()
+            };
+            slices.push(Planned {
+                slice: slice.clone(),
+                relevant,
+                ids,
+            });
+        }
+        Ok(Some(Plan { core, slices }))
+    }
+
+    /// The [`Core`] of `allocation` over this engine's rows: from the cache, or found now
+    /// (and kept unless the query was cancelled meanwhile).
+    fn core(
+        &self,
+        allocation: &Arc<Allocation>,
+        cancel: &AtomicBool,
+    ) -> Result<Arc<Core>, QueryError> {
+        let lock = || {
+            self.plans
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((a, core)) = &*lock() {
+            if **a == **allocation {
+                return Ok(Arc::clone(core));
             }
-            let ids = self.target_ids(slice, tags)?;
-            let mut source = Query::new(query.range, Granularity::Daily);
+        }
+        // The days the engine holds: every month of every part.
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for (part, _) in self.parts() {
+            if let (Some(first), Some(last)) = (part.months.first(), part.months.last()) {
+                lo = lo.min(first.0);
+                hi = hi.max(last.0 + 31);
+            }
+        }
+        let mut spans = Vec::with_capacity(allocation.slices.len());
+        let mut scratch = BTreeMap::new();
+        for slice in &allocation.slices {
+            let start = day_number(slice.from).max(lo);
+            let end = slice.until.map_or(hi, |u| day_number(u).min(hi));
+            let day = query_day(slice.from);
+            let mut source = Query::new(day, Granularity::Daily);
             for (key, values) in &slice.source {
                 // A value that no longer resolves (a deleted project) matches nothing.
                 let known: Vec<String> = values
@@ -99,26 +195,28 @@ impl Engine {
                     .collect();
                 source.filters.insert(key.clone(), known);
             }
-            source.metric = query.metric;
-            slices.push(Planned {
+            source.metric = self.metric;
+            let ids = if start < end {
+                self.target_ids(slice, &mut scratch)?
+            } else {
+                Vec::new()
+            };
+            spans.push(Span {
                 slice: slice.clone(),
                 start,
-                end,
+                end: end.max(start),
                 source,
                 ids,
             });
         }
-        if slices.is_empty() {
-            return Ok(None);
+        let sources = self.source_rows(&spans)?;
+        let basis = self.bases(&spans, &sources, cancel)?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(QueryError::Cancelled);
         }
-        let sources = self.source_rows(&slices)?;
-        let mut plan = Plan {
-            slices,
-            sources,
-            basis: HashMap::new(),
-        };
-        self.bases(&mut plan, cancel)?;
-        Ok(Some(plan))
+        let core = Arc::new(Core { sources, basis });
+        *lock() = Some((Arc::clone(allocation), Arc::clone(&core)));
+        Ok(core)
     }
 
     /// Each target's id among the target key's values (projects, groups and accounts are
@@ -207,29 +305,38 @@ impl Engine {
 
     /// The source records of every slice, per part: a record is the first slice's whose
     /// source it matches on its day.
-    fn source_rows(&self, slices: &[Planned]) -> Result<Vec<Vec<(usize, usize)>>, QueryError> {
+    fn source_rows(&self, slices: &[Span]) -> Result<Vec<Vec<(usize, usize)>>, QueryError> {
         let mut out = Vec::new();
         for (part, live) in self.parts() {
-            let mut found: Vec<(usize, usize)> = Vec::new();
-            let mut taken: std::collections::HashSet<
-                usize,
-                std::hash::BuildHasherDefault<cloudbill_columnar::FxHasher>,
-            > = std::collections::HashSet::default();
-            for (s, planned) in slices.iter().enumerate() {
+            // Each slice's rows, ascending; a row an earlier slice took is not a later one's.
+            let mut per: Vec<Vec<usize>> = Vec::with_capacity(slices.len());
+            for planned in slices {
                 let resolved = self.filters(&planned.source)?;
                 let filters = self.part_filters(part, &planned.source, &resolved);
                 let (lo, hi) = part.rows_of(planned.start, planned.end);
                 let ranges = part.ranges(lo, hi, &filters, live);
                 let layout = Layout::filtering(&filters, planned.start, planned.end);
+                let mut rows = Vec::new();
                 part.for_each_chunk(&ranges, &layout, |first, _, keep| {
                     for (j, k) in keep.iter().enumerate() {
-                        if *k && taken.insert(first + j) {
-                            found.push((first + j, s));
+                        let row = first + j;
+                        if *k
+                            && per
+                                .iter()
+                                .all(|earlier| earlier.binary_search(&row).is_err())
+                        {
+                            rows.push(row);
                         }
                     }
                     true
                 });
+                per.push(rows);
             }
+            let mut found: Vec<(usize, usize)> = per
+                .into_iter()
+                .enumerate()
+                .flat_map(|(s, rows)| rows.into_iter().map(move |r| (r, s)))
+                .collect();
             found.sort_unstable();
             out.push(found);
         }
@@ -238,9 +345,15 @@ impl Engine {
 
     /// The proportional slices' weights: each target's cost per day and currency, of the
     /// records no slice takes.
-    fn bases(&self, plan: &mut Plan, cancel: &AtomicBool) -> Result<(), QueryError> {
-        for (s, planned) in plan.slices.iter().enumerate() {
-            if planned.slice.method != Method::Proportional {
+    fn bases(
+        &self,
+        spans: &[Span],
+        sources: &[Vec<(usize, usize)>],
+        cancel: &AtomicBool,
+    ) -> Result<IdMap<(usize, i32, u32), Vec<I256>>, QueryError> {
+        let mut basis: IdMap<(usize, i32, u32), Vec<I256>> = IdMap::default();
+        for (s, planned) in spans.iter().enumerate() {
+            if planned.slice.method != Method::Proportional || planned.start >= planned.end {
                 continue;
             }
             let key = &planned.slice.target;
@@ -287,7 +400,7 @@ impl Engine {
                     *by.entry(k).or_insert(I256::ZERO) += v;
                 }
                 // Records some slice takes are no target's own cost.
-                for &(row, _) in &plan.sources[pi] {
+                for &(row, _) in &sources[pi] {
                     let day = part.day[row];
                     if !(planned.start..planned.end).contains(&day) || !Self::passes(&layout, row) {
                         continue;
@@ -311,8 +424,7 @@ impl Engine {
                 let rest = k % per_target;
                 let day = planned.start + i32::try_from(rest / n_currency).unwrap_or(0);
                 let currency = u32::try_from(rest % n_currency).unwrap_or(0);
-                let weights = plan
-                    .basis
+                let weights = basis
                     .entry((s, day, currency))
                     .or_insert_with(|| vec![I256::ZERO; planned.ids.len()]);
                 for (w, id) in weights.iter_mut().zip(&planned.ids) {
@@ -322,7 +434,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        Ok(basis)
     }
 
     /// The group of row `i` under `layout` (its dims in mixed radix), with the dims of
@@ -363,7 +475,11 @@ impl Engine {
         }
     }
 
-    /// Moves each source record's cost from its cell in `sums` to its targets' cells.
+    /// Moves the source records' cost from their cells in `sums` to their targets' cells:
+    /// each slice's source cost of one day, one currency and one group of the report (its
+    /// group-by values other than those the target replaces) is split once, exactly, at the
+    /// most decimals of its records.
+    #[allow(clippy::too_many_lines)] // One pass over the source records, then the splits.
     pub(super) fn allocate(&self, plan: &Plan, at: &Cells<'_>, sums: &mut IdMap<u128, I256>) {
         let query = at.query;
         let Ok(filters) = self.filters(query) else {
@@ -372,8 +488,36 @@ impl Engine {
         let zero = vec![0u32; self.dicts.account.len()];
         let start = day_number(query.range.start());
         let end = day_number(query.range.end());
-        // Per slice: which group-by dims take the target's id, and whether each target
-        // passes the filters that read the target.
+        // Each group-by dim's stride in a group key (mixed radix, the last dim innermost).
+        let mut strides = vec![0u128; at.radices.len()];
+        let mut stride = 1u128;
+        for (s, r) in strides.iter_mut().zip(at.radices).rev() {
+            *s = stride;
+            stride = stride.saturating_mul(*r);
+        }
+        // Per slice: each target's ids in the dims it replaces (as an offset to add to a
+        // group whose replaced dims are 0), whether it passes the filters that read the
+        // target, and which filters read the record.
+        let mut per_slice: Vec<(Vec<Option<u32>>, Vec<u128>, SliceCells)> = Vec::new();
+        for p in &plan.slices {
+            let sc = self.slice_cells(p, query, &filters);
+            let zeroed: Vec<Option<u32>> = (0..at.radices.len())
+                .map(|d| sc.replace.first().and_then(|r| r[d]).map(|_| 0))
+                .collect();
+            let offsets = sc
+                .replace
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&strides)
+                        .map(|(id, stride)| id.map_or(0, |id| u128::from(id) * stride))
+                        .sum()
+                })
+                .collect();
+            per_slice.push((zeroed, offsets, sc));
+        }
+        // (slice, day, currency, group with the replaced dims 0) → (cost, most decimals).
+        let mut pending: IdMap<(usize, i32, usize, u128), (I256, u32)> = IdMap::default();
         let mut touched: Vec<u128> = Vec::new();
         for (pi, (part, _)) in self.parts().enumerate() {
             let part_filters = self.part_filters(part, query, &filters);
@@ -388,74 +532,102 @@ impl Engine {
                 n_currency: at.n_currency,
                 cancel: &super::scan::NEVER,
             };
-            let per_slice: Vec<SliceCells> = plan
-                .slices
-                .iter()
-                .map(|p| self.slice_cells(p, query, &part_filters))
-                .collect();
-            for &(row, s) in &plan.sources[pi] {
-                let planned = &plan.slices[s];
-                let sc = &per_slice[s];
+            // The source records of the query's months (rows are month-sorted).
+            let (lo, hi) = part.rows_of(start, end);
+            let sources = &plan.core.sources[pi];
+            let first = sources.partition_point(|(row, _)| *row < lo);
+            let last = sources.partition_point(|(row, _)| *row < hi);
+            for &(row, s) in &sources[first..last] {
                 let day = part.day[row];
-                if !(start..end).contains(&day) {
-                    continue;
+                if !plan.slices[s].relevant || !(start..end).contains(&day) {
+                    continue; // outside the range, or a move the query does not see
                 }
                 let currency = part.currency.get(row);
-                let weights: Vec<I256> = match &planned.slice.method {
-                    Method::Even => vec![I256::ONE; planned.ids.len()],
-                    Method::Fixed(bps) => bps.iter().map(|b| I256::from(*b)).collect(),
-                    Method::Proportional => {
-                        match plan
-                            .basis
-                            .get(&(s, day, u32::try_from(currency).unwrap_or(u32::MAX)))
-                        {
-                            Some(w) => w.clone(),
-                            None => continue, // no target has cost that day: unallocated
-                        }
-                    }
-                };
+                if plan.slices[s].slice.method == Method::Proportional
+                    && !plan.core.basis.contains_key(&(
+                        s,
+                        day,
+                        u32::try_from(currency).unwrap_or(u32::MAX),
+                    ))
+                {
+                    continue; // no target has cost that day: unallocated
+                }
                 let cost = part.cost_at(row);
                 if cost == I256::ZERO {
                     continue; // nothing to move: the record stays where it is
                 }
-                // The record's own scale: its parts are multiples of its smallest unit.
-                let unit = I256::from(10u8).pow(self.scale - part.scale_at(row).min(self.scale));
-                let negative = cost < I256::ZERO;
-                let units = cost.abs() / unit;
-                let parts = match (i128::try_from(units), weights_fast(&weights)) {
-                    (Ok(u), Some(w)) => split_fast(u, &w)
-                        .map(|p| p.into_iter().map(I256::from).collect())
-                        .or_else(|| split(units, &weights)),
-                    _ => split(units, &weights),
-                };
-                let Some(parts) = parts else { continue };
-                let bucket = at
-                    .bucket_of_day
-                    .get(usize::try_from(day - start).unwrap_or(0))
-                    .copied()
-                    .unwrap_or(0);
-                let key_of = |group: u128| {
-                    (group * at.n_buckets + u128::from(bucket)) * at.n_currency + currency as u128
-                };
                 if Self::passes(&layout, row) {
-                    let own = key_of(Self::group_of(&layout, row, None));
+                    let bucket = at
+                        .bucket_of_day
+                        .get(usize::try_from(day - start).unwrap_or(0))
+                        .copied()
+                        .unwrap_or(0);
+                    let own = (Self::group_of(&layout, row, None) * at.n_buckets
+                        + u128::from(bucket))
+                        * at.n_currency
+                        + currency as u128;
                     *sums.entry(own).or_insert(I256::ZERO) -= cost;
                     touched.push(own);
                 }
+                let (zeroed, _, sc) = &per_slice[s];
                 if !sc.rest.iter().all(|&f| {
                     let (col, allowed) = &part_filters[f];
                     allowed.get(col.get(row)).copied().unwrap_or(false)
                 }) {
                     continue;
                 }
-                for (j, part_units) in parts.into_iter().enumerate() {
-                    if part_units == I256::ZERO || !sc.passes[j] {
-                        continue;
+                let rest = Self::group_of(&layout, row, Some(zeroed));
+                let entry = pending
+                    .entry((s, day, currency, rest))
+                    .or_insert((I256::ZERO, 0));
+                entry.0 += cost;
+                entry.1 = entry.1.max(part.scale_at(row));
+            }
+        }
+        for ((s, day, currency, rest), (cost, scale)) in pending {
+            if cost == I256::ZERO {
+                continue;
+            }
+            let planned = &plan.slices[s];
+            let (_, offsets, sc) = &per_slice[s];
+            let weights: Vec<I256> = match &planned.slice.method {
+                Method::Even => vec![I256::ONE; planned.ids.len()],
+                Method::Fixed(bps) => bps.iter().map(|b| I256::from(*b)).collect(),
+                Method::Proportional => {
+                    match plan.core.basis.get(&(
+                        s,
+                        day,
+                        u32::try_from(currency).unwrap_or(u32::MAX),
+                    )) {
+                        Some(w) => w.clone(),
+                        None => continue, // not reached: such records were left in place
                     }
-                    let share = if negative { -part_units } else { part_units } * unit;
-                    let key = key_of(Self::group_of(&layout, row, Some(&sc.replace[j])));
-                    *sums.entry(key).or_insert(I256::ZERO) += share;
                 }
+            };
+            // Parts are multiples of the amount's smallest unit (its records' most decimals).
+            let unit = I256::from(10u8).pow(self.scale - scale.min(self.scale));
+            let negative = cost < I256::ZERO;
+            let units = cost.abs() / unit;
+            let parts = match (i128::try_from(units), weights_fast(&weights)) {
+                (Ok(u), Some(w)) => split_fast(u, &w)
+                    .map(|p| p.into_iter().map(I256::from).collect())
+                    .or_else(|| split(units, &weights)),
+                _ => split(units, &weights),
+            };
+            let Some(parts) = parts else { continue };
+            let bucket = at
+                .bucket_of_day
+                .get(usize::try_from(day - start).unwrap_or(0))
+                .copied()
+                .unwrap_or(0);
+            for (j, part_units) in parts.into_iter().enumerate() {
+                if part_units == I256::ZERO || !sc.passes[j] {
+                    continue;
+                }
+                let share = if negative { -part_units } else { part_units } * unit;
+                let key = ((rest + offsets[j]) * at.n_buckets + u128::from(bucket)) * at.n_currency
+                    + currency as u128;
+                *sums.entry(key).or_insert(I256::ZERO) += share;
             }
         }
         // A cell whose cost all left for the targets is no longer in the answer.
@@ -560,4 +732,11 @@ struct SliceCells {
 /// The weights in `i128`, when each fits.
 fn weights_fast(weights: &[I256]) -> Option<Vec<i128>> {
     weights.iter().map(|w| i128::try_from(*w).ok()).collect()
+}
+
+/// A one-day range at `day` (a query that only carries filters).
+fn query_day(day: NaiveDate) -> DateRange {
+    DateRange::new(day, day.succ_opt().unwrap_or(day))
+        .or_else(|_| DateRange::parse("2000-01-01", "2000-01-02"))
+        .unwrap_or_else(|_| unreachable!("a fixed valid range"))
 }

@@ -323,6 +323,7 @@ impl Builder {
             metric: cloudbill_core::CostMetric::Billed,
             history: account_history,
             layers: Vec::new(),
+            plans: super::allocate::PlanCache::default(),
         }
     }
 

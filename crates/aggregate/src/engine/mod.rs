@@ -79,6 +79,8 @@ pub struct Engine {
     /// an engine whose own rows (never its layers) count, through its live runs only. Their
     /// dictionaries are prefixes of this engine's, so their ids mean the same here.
     layers: Vec<Layer>,
+    /// The last allocation's source records and bases (see `allocate`).
+    plans: allocate::PlanCache,
 }
 
 /// An earlier engine's rows that still count: those of `runs` (its runs not replaced
@@ -308,6 +310,7 @@ impl Engine {
             + self.attrs.memory()
             + dicts
             + self.project_group.capacity() * 4
+            + self.plans.memory()
     }
 
     /// Whether the engine holds no record.
