@@ -1,6 +1,6 @@
 //! Issue #33 with the real binary: a proportional rule over synced simulator data, checked
-//! against an oracle computed here from the simulator's own lines (largest remainder per
-//! record, at the record's 10 decimals), in JSON, CSV and the table; bad rules fail with a
+//! against an oracle computed here from the simulator's own lines (each day's Lambda cost
+//! split by largest remainder at its 10 decimals), in JSON, CSV and the table; bad rules fail with a
 //! specific message and nothing written; a change is a version shown by `allocation show`.
 
 use std::collections::BTreeMap;
@@ -62,7 +62,14 @@ async fn a_proportional_rule_matches_the_oracle_in_every_format() {
             *expected.entry(((*name).to_owned(), *day)).or_default() += w[p];
         }
     }
+    // The report groups by project only (the key the rule replaces): each day's Lambda cost
+    // in USD is one amount to split.
+    let mut per_day: BTreeMap<NaiveDate, (i128, usize)> = BTreeMap::new();
     for (day, own, cost) in &lambda {
+        let e = per_day.entry(*day).or_insert((0, *own));
+        e.0 += cost;
+    }
+    for (day, (cost, own)) in &per_day {
         let w = basis.get(day).copied().unwrap_or_default();
         let weights = [w[0].max(0), w[1].max(0)];
         if weights == [0, 0] {
