@@ -116,6 +116,37 @@ async fn rules_over_http_move_exactly_what_they_say() {
     assert_eq!(web, BTreeMap::from([("web".to_owned(), moved["web"])]));
     let data = ok(&s, &s.data_member, mine("data")).await;
     assert_eq!(data, BTreeMap::from([("data".to_owned(), moved["data"])]));
+    // A forecast takes the shares too: its actual so far is the allocated report's.
+    let month_so_far = ok(
+        &s,
+        &s.web_member,
+        json!({"start": "2025-05-01", "end": "2025-05-21", "group_by": ["project"],
+            "allocated": true, "filters": {"project": ["web"]}}),
+    )
+    .await;
+    for (allocated, want) in [("true", month_so_far["web"]), ("false", Decimal::MIN)] {
+        let (status, f) = s
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/forecast?as_of=2025-05-20&filter.project=web&allocated={allocated}"
+                ),
+                Some(&s.web_member),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{f}");
+        let actual: Decimal = f["currencies"][0]["actual"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if want == Decimal::MIN {
+            assert_ne!(actual, month_so_far["web"], "without allocation: web's own");
+        } else {
+            assert_eq!(actual, want);
+        }
+    }
     // … but not the source's breakdown.
     let (status, body) = query(
         &s,

@@ -27,6 +27,8 @@ pub struct ForecastRequest {
     pub restate_days: i64,
     /// Billed (default) or effective cost.
     pub metric: cloudbill_core::CostMetric,
+    /// With the shares the allocation rules move (docs/ALLOCATION.md).
+    pub allocated: bool,
 }
 
 impl ForecastRequest {
@@ -38,6 +40,7 @@ impl ForecastRequest {
             as_of,
             restate_days: forecast::DEFAULT_RESTATE_DAYS,
             metric: cloudbill_core::CostMetric::Billed,
+            allocated: false,
         }
     }
 }
@@ -117,6 +120,7 @@ impl Billing {
         let mut query = Query::new(range, Granularity::Daily);
         query.filters.clone_from(&request.filters);
         query.metric = request.metric;
+        query.allocated = request.allocated;
         let report = self.report(p, &query).await?;
         let mut daily: BTreeMap<Currency, Vec<(NaiveDate, Decimal)>> = BTreeMap::new();
         for row in &report.results {

@@ -159,6 +159,9 @@ pub struct ForecastArgs {
     /// Days before today the provider may still restate, left out of the history (0–31).
     #[arg(long, default_value_t = 2)]
     pub restate_days: i64,
+    /// With the shares the allocation rules move (`cloudbill allocation`).
+    #[arg(long)]
+    pub allocated: bool,
 }
 
 /// `cloudbill tags` flags.

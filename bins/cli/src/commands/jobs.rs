@@ -164,6 +164,7 @@ pub(crate) fn forecast_request(
         .parse()
         .map_err(|e: cloudbill_core::ValidationError| CliError::Usage(e.to_string()))?;
     request.restate_days = args.restate_days;
+    request.allocated = args.allocated;
     Ok(request)
 }
 

@@ -33,7 +33,7 @@ pub(super) struct Core {
     /// Per part (in `Engine::parts` order), the source records, by row: (row, slice index).
     sources: Vec<Vec<(usize, usize)>>,
     /// Proportional weights per (slice, day, currency id), one per target.
-    basis: IdMap<(usize, i32, u32), Vec<I256>>,
+    basis: Bases,
 }
 
 /// The last allocation an engine resolved and its [`Core`]: allocated queries over the same
@@ -61,6 +61,9 @@ impl PlanCache {
             })
     }
 }
+
+/// Proportional weights per (slice, day, currency id), one per target.
+type Bases = IdMap<(usize, i32, u32), Vec<I256>>;
 
 /// One slice as a query uses it.
 struct Planned {
@@ -350,8 +353,8 @@ impl Engine {
         spans: &[Span],
         sources: &[Vec<(usize, usize)>],
         cancel: &AtomicBool,
-    ) -> Result<IdMap<(usize, i32, u32), Vec<I256>>, QueryError> {
-        let mut basis: IdMap<(usize, i32, u32), Vec<I256>> = IdMap::default();
+    ) -> Result<Bases, QueryError> {
+        let mut basis = Bases::default();
         for (s, planned) in spans.iter().enumerate() {
             if planned.slice.method != Method::Proportional || planned.start >= planned.end {
                 continue;

@@ -151,6 +151,7 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
                 false,
                 json!({"type": "integer", "minimum": 0, "maximum": 31}),
             ),
+            q("allocated", false, json!({"type": "boolean", "description": "with the shares the allocation rules move"})),
         ]),
         "/api/v1/budgets/status" | "/api/v1/budgets/{id}/status" => {
             params.push(q("period", false, month()));

@@ -253,8 +253,8 @@ async fn export_focus(
         .into_response())
 }
 
-/// `GET /forecast?[period=monthly][&as_of=DATE][&restate_days=2][&filter.KEY=a,b]`: the
-/// period-end forecast per currency (a member's: of its projects).
+/// `GET /forecast?[period=monthly][&as_of=DATE][&restate_days=2][&allocated=true]
+/// [&filter.KEY=a,b]`: the period-end forecast per currency (a member's: of its projects).
 async fn forecast(
     Auth(p): Auth,
     Query(params): Query<BTreeMap<String, String>>,
@@ -272,7 +272,12 @@ async fn forecast(
             .parse()
             .map_err(|_| invalid(format!("restate_days {v:?} is not a number")))?;
     }
-    let filters = filter_params(&params, &["as_of", "period", "restate_days"])?;
+    if let Some(v) = params.get("allocated") {
+        request.allocated = v
+            .parse()
+            .map_err(|_| invalid(format!("allocated {v:?}: true or false")))?;
+    }
+    let filters = filter_params(&params, &["as_of", "period", "restate_days", "allocated"])?;
     let parsed = to_query(&ReportRequest {
         start: as_of.to_string(),
         end: as_of.succ_opt().unwrap_or(as_of).to_string(),
