@@ -24,6 +24,20 @@ pub(super) struct Plan {
     core: Arc<Core>,
     /// Every slice, in the allocation's order.
     slices: Vec<Planned>,
+    /// Per part, the records this query moves: (slice, row), by slice then row.
+    moved: Vec<Vec<(usize, usize)>>,
+    /// Per part, the same rows as a bitmap (empty: none): the query's scan leaves them out.
+    exclude: Vec<Vec<u64>>,
+}
+
+impl Plan {
+    /// The rows of part `pi` the query's scan leaves out, if any.
+    pub(super) fn exclusion(&self, pi: usize) -> Option<&[u64]> {
+        self.exclude
+            .get(pi)
+            .filter(|bits| !bits.is_empty())
+            .map(Vec::as_slice)
+    }
 }
 
 /// What an allocation finds in the engine's data, whatever the query: computed once per
@@ -153,7 +167,60 @@ impl Engine {
                 ids,
             });
         }
-        Ok(Some(Plan { core, slices }))
+        // The records this query moves: of a slice it sees, in its range, with something
+        // to move and (proportional) a day on which a target has cost.
+        let mut moved = Vec::new();
+        let mut exclude = Vec::new();
+        for (pi, (part, _)) in self.parts().enumerate() {
+            let (lo, hi) = part.rows_of(q_start, q_end);
+            let sources = &core.sources[pi];
+            let first = sources.partition_point(|(row, _)| *row < lo);
+            let last = sources.partition_point(|(row, _)| *row < hi);
+            // Per slice, ascending (the sources come by row): concatenated, by slice then row.
+            let mut per: Vec<Vec<(usize, usize)>> = vec![Vec::new(); slices.len()];
+            let mut bits: Vec<u64> = Vec::new();
+            let mut held: Option<((usize, i32, u32), bool)> = None;
+            for &(row, s) in &sources[first..last] {
+                let day = part.day[row];
+                if !slices[s].relevant || !(q_start..q_end).contains(&day) {
+                    continue;
+                }
+                if slices[s].slice.method == Method::Proportional {
+                    let key = (
+                        s,
+                        day,
+                        u32::try_from(part.currency.get(row)).unwrap_or(u32::MAX),
+                    );
+                    let has = match held {
+                        Some((k, has)) if k == key => has,
+                        _ => {
+                            let has = core.basis.contains_key(&key);
+                            held = Some((key, has));
+                            has
+                        }
+                    };
+                    if !has {
+                        continue; // no target has cost that day: unallocated, left in place
+                    }
+                }
+                if part.cost_at(row) == I256::ZERO {
+                    continue; // nothing to move: the record stays where it is
+                }
+                if bits.is_empty() {
+                    bits = vec![0u64; part.day.len().div_ceil(64)];
+                }
+                bits[row >> 6] |= 1 << (row & 63);
+                per[s].push((s, row));
+            }
+            moved.push(per.concat());
+            exclude.push(bits);
+        }
+        Ok(Some(Plan {
+            core,
+            slices,
+            moved,
+            exclude,
+        }))
     }
 
     /// The [`Core`] of `allocation` over this engine's rows: from the cache, or found now
@@ -397,6 +464,7 @@ impl Engine {
                     n_buckets,
                     n_currency,
                     cancel,
+                    exclude: None,
                 };
                 let cells = radix * n_buckets * n_currency;
                 for (k, v) in part.part_sums(&layout, live, cells, (None, &mut None)) {
@@ -520,8 +588,9 @@ impl Engine {
             per_slice.push((zeroed, offsets, sc));
         }
         // (slice, day, currency, group with the replaced dims 0) → (cost, most decimals).
+        // The moved rows come by slice then row (rows by day within a month): consecutive
+        // rows mostly add to the amount held, one map update per change of amount.
         let mut pending: IdMap<(usize, i32, usize, u128), (I256, u32)> = IdMap::default();
-        let mut touched: Vec<u128> = Vec::new();
         for (pi, (part, _)) in self.parts().enumerate() {
             let part_filters = self.part_filters(part, query, &filters);
             let dims = self.part_dims(part, query, at.tags, at.radices, &zero);
@@ -534,44 +603,10 @@ impl Engine {
                 n_buckets: at.n_buckets,
                 n_currency: at.n_currency,
                 cancel: &super::scan::NEVER,
+                exclude: None,
             };
-            // The source records of the query's months (rows are month-sorted).
-            let (lo, hi) = part.rows_of(start, end);
-            let sources = &plan.core.sources[pi];
-            let first = sources.partition_point(|(row, _)| *row < lo);
-            let last = sources.partition_point(|(row, _)| *row < hi);
-            for &(row, s) in &sources[first..last] {
-                let day = part.day[row];
-                if !plan.slices[s].relevant || !(start..end).contains(&day) {
-                    continue; // outside the range, or a move the query does not see
-                }
-                let currency = part.currency.get(row);
-                if plan.slices[s].slice.method == Method::Proportional
-                    && !plan.core.basis.contains_key(&(
-                        s,
-                        day,
-                        u32::try_from(currency).unwrap_or(u32::MAX),
-                    ))
-                {
-                    continue; // no target has cost that day: unallocated
-                }
-                let cost = part.cost_at(row);
-                if cost == I256::ZERO {
-                    continue; // nothing to move: the record stays where it is
-                }
-                if Self::passes(&layout, row) {
-                    let bucket = at
-                        .bucket_of_day
-                        .get(usize::try_from(day - start).unwrap_or(0))
-                        .copied()
-                        .unwrap_or(0);
-                    let own = (Self::group_of(&layout, row, None) * at.n_buckets
-                        + u128::from(bucket))
-                        * at.n_currency
-                        + currency as u128;
-                    *sums.entry(own).or_insert(I256::ZERO) -= cost;
-                    touched.push(own);
-                }
+            let mut held: Option<((usize, i32, usize, u128), (I256, u32))> = None;
+            for &(s, row) in &plan.moved[pi] {
                 let (zeroed, _, sc) = &per_slice[s];
                 if !sc.rest.iter().all(|&f| {
                     let (col, allowed) = &part_filters[f];
@@ -579,12 +614,33 @@ impl Engine {
                 }) {
                     continue;
                 }
-                let rest = Self::group_of(&layout, row, Some(zeroed));
-                let entry = pending
-                    .entry((s, day, currency, rest))
-                    .or_insert((I256::ZERO, 0));
-                entry.0 += cost;
-                entry.1 = entry.1.max(part.scale_at(row));
+                let key = (
+                    s,
+                    part.day[row],
+                    part.currency.get(row),
+                    Self::group_of(&layout, row, Some(zeroed)),
+                );
+                let cost = part.cost_at(row);
+                let scale = part.scale_at(row);
+                match &mut held {
+                    Some((k, acc)) if *k == key => {
+                        acc.0 += cost;
+                        acc.1 = acc.1.max(scale);
+                    }
+                    _ => {
+                        if let Some((k, acc)) = held.take() {
+                            let e = pending.entry(k).or_insert((I256::ZERO, 0));
+                            e.0 += acc.0;
+                            e.1 = e.1.max(acc.1);
+                        }
+                        held = Some((key, (cost, scale)));
+                    }
+                }
+            }
+            if let Some((k, acc)) = held {
+                let e = pending.entry(k).or_insert((I256::ZERO, 0));
+                e.0 += acc.0;
+                e.1 = e.1.max(acc.1);
             }
         }
         for ((s, day, currency, rest), (cost, scale)) in pending {
@@ -631,12 +687,6 @@ impl Engine {
                 let key = ((rest + offsets[j]) * at.n_buckets + u128::from(bucket)) * at.n_currency
                     + currency as u128;
                 *sums.entry(key).or_insert(I256::ZERO) += share;
-            }
-        }
-        // A cell whose cost all left for the targets is no longer in the answer.
-        for key in touched {
-            if sums.get(&key) == Some(&I256::ZERO) {
-                sums.remove(&key);
             }
         }
     }

@@ -489,7 +489,7 @@ impl Engine {
         let zero = vec![0u32; self.dicts.account.len()];
         let mut sums: Vec<(u128, I256)> = Vec::new();
         let mut merged: Option<IdMap<u128, I256>> = None;
-        for (part, live) in self.parts() {
+        for (pi, (part, live)) in self.parts().enumerate() {
             let part_filters = self.part_filters(part, query, &filters);
             let dims = self.part_dims(part, query, &tags, &radices, &zero);
             let layout = Layout {
@@ -501,6 +501,7 @@ impl Engine {
                 n_buckets,
                 n_currency,
                 cancel,
+                exclude: plan.as_ref().and_then(|p| p.exclusion(pi)),
             };
             let part_sums = part.part_sums(&layout, live, cells, (cap, &mut over));
             if over.is_some() {

@@ -34,6 +34,16 @@ pub(super) struct Layout<'a> {
     pub(super) n_currency: u128,
     /// Set by the caller to stop the scan (its client went away).
     pub(super) cancel: &'a AtomicBool,
+    /// Rows left out whatever the filters say, as a bitmap over the part's rows (an
+    /// allocated query's moved source records: their cost goes to the targets instead).
+    pub(super) exclude: Option<&'a [u64]>,
+}
+
+/// Whether bit `row` is set in `bits`.
+#[inline]
+pub(super) fn bit(bits: &[u64], row: usize) -> bool {
+    bits.get(row >> 6)
+        .is_some_and(|w| (w >> (row & 63)) & 1 == 1)
 }
 
 /// A flag never set: the scan of a query nobody cancels.
@@ -51,6 +61,7 @@ impl<'a> Layout<'a> {
             n_buckets: 1,
             n_currency: 1,
             cancel: &NEVER,
+            exclude: None,
         }
     }
 }
@@ -58,10 +69,11 @@ impl<'a> Layout<'a> {
 impl Engine {
     #[inline]
     pub(super) fn passes(layout: &Layout<'_>, i: usize) -> bool {
-        layout
-            .filters
-            .iter()
-            .all(|(col, allowed)| allowed.get(col.get(i)).copied().unwrap_or(false))
+        layout.exclude.is_none_or(|ex| !bit(ex, i))
+            && layout
+                .filters
+                .iter()
+                .all(|(col, allowed)| allowed.get(col.get(i)).copied().unwrap_or(false))
     }
 
     #[inline]
@@ -112,6 +124,11 @@ impl Engine {
                     col.for_each(range.clone(), |j, v| {
                         keep[j] &= allowed.get(v).copied().unwrap_or(false);
                     });
+                }
+                if let Some(ex) = layout.exclude {
+                    for (j, k) in keep.iter_mut().enumerate() {
+                        *k &= !bit(ex, chunk_start + j);
+                    }
                 }
                 for (k, d) in keys.iter_mut().zip(&self.day[range.clone()]) {
                     let day = usize::try_from(*d - layout.start).unwrap_or(0);
