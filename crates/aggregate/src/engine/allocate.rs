@@ -76,6 +76,10 @@ impl PlanCache {
     }
 }
 
+/// One amount to split: (slice, day, currency id, the group with the dims its targets
+/// replace at 0).
+type AmountKey = (usize, i32, usize, u128);
+
 /// Proportional weights per (slice, day, currency id), one per target.
 type Bases = IdMap<(usize, i32, u32), Vec<I256>>;
 
@@ -590,7 +594,7 @@ impl Engine {
         // (slice, day, currency, group with the replaced dims 0) → (cost, most decimals).
         // The moved rows come by slice then row (rows by day within a month): consecutive
         // rows mostly add to the amount held, one map update per change of amount.
-        let mut pending: IdMap<(usize, i32, usize, u128), (I256, u32)> = IdMap::default();
+        let mut pending: IdMap<AmountKey, (I256, u32)> = IdMap::default();
         for (pi, (part, _)) in self.parts().enumerate() {
             let part_filters = self.part_filters(part, query, &filters);
             let dims = self.part_dims(part, query, at.tags, at.radices, &zero);
@@ -605,7 +609,7 @@ impl Engine {
                 cancel: &super::scan::NEVER,
                 exclude: None,
             };
-            let mut held: Option<((usize, i32, usize, u128), (I256, u32))> = None;
+            let mut held: Option<(AmountKey, (I256, u32))> = None;
             for &(s, row) in &plan.moved[pi] {
                 let (zeroed, _, sc) = &per_slice[s];
                 if !sc.rest.iter().all(|&f| {
