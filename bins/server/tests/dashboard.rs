@@ -1022,3 +1022,70 @@ async fn the_reconciliation_page_shows_each_month() {
     assert_eq!(status, 403);
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_toggles_the_allocation_rules_shares() {
+    let s = Server::start().await;
+    let (status, rule) = s
+        .call(
+            "POST",
+            "/api/v1/allocations",
+            Some(&s.admin),
+            Some(
+                json!({"name": "lambda", "source": {"service": ["AWSLambda"]},
+                "target": "project", "targets": ["web"], "method": "even", "start": "2025-01-01"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let admin = session(&s, &s.admin).await;
+    let base = format!(
+        "/explore?start={}&end={}&granularity=monthly&group_by=project",
+        RANGE.0, RANGE.1
+    );
+    let totals = |html: &str| -> BTreeMap<String, Decimal> {
+        explore_rows(html, "USD")
+            .into_iter()
+            .map(|(k, v)| (k, v[3]))
+            .collect()
+    };
+    let (status, plain) = get_page(&s, &admin, &base).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(
+        plain.contains("name=\"allocated\" value=\"true\">"),
+        "unchecked toggle"
+    );
+    let (status, allocated) = get_page(&s, &admin, &format!("{base}&allocated=true")).await;
+    assert_eq!(status, 200, "{allocated}");
+    assert!(allocated.contains("name=\"allocated\" value=\"true\" checked>"));
+    // The numbers are the API's, with and without the rules.
+    assert_eq!(
+        totals(&plain),
+        api_totals(&s, &s.admin, "project", json!({})).await
+    );
+    let (_, body) = s
+        .call(
+            "POST",
+            "/api/v1/billing/query",
+            Some(&s.admin),
+            Some(json!({"start": RANGE.0, "end": RANGE.1, "group_by": ["project"], "allocated": true})),
+        )
+        .await;
+    let api: BTreeMap<String, Decimal> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["group"]["project"].as_str().unwrap().to_owned(),
+                r["total"][0]["cost"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(totals(&allocated), api);
+    assert_ne!(totals(&allocated), totals(&plain));
+    // Links of the allocated view keep the toggle.
+    assert!(allocated.contains("allocated=true&amp;") || allocated.contains("&amp;allocated=true"));
+    let (status, _) = get_page(&s, &admin, &format!("{base}&allocated=maybe")).await;
+    assert_eq!(status, 422);
+}

@@ -1,6 +1,6 @@
 //! `/explore`: the cost explorer. A range (with presets), a granularity, one group-by key and
 //! any filters, all in the URL (the API's GET parameters: `start`, `end`, `granularity`,
-//! `group_by`, `filter.KEY=VALUE`); a stacked bar chart of the top groups plus "others" per
+//! `group_by`, `filter.KEY=VALUE`, `allocated=true` for the allocation rules' shares); a stacked bar chart of the top groups plus "others" per
 //! currency, a table of every group per period with its change against the previous
 //! equal-length range, and the top movers. Server-rendered, no JavaScript, no external assets;
 //! `format=csv` downloads the table.
@@ -86,6 +86,13 @@ impl Explore {
         for (k, v) in params {
             match k.as_str() {
                 "start" | "end" | "granularity" | "group_by" | "top" | "sort" | "format" => {}
+                "allocated" => {
+                    request.allocated = Some(match v.as_str() {
+                        "true" | "1" | "on" => true,
+                        "false" | "0" | "" => false,
+                        _ => return Err(invalid("allocated: true or false")),
+                    });
+                }
                 _ => match k.strip_prefix("filter.") {
                     Some(key) if !v.is_empty() => {
                         request
@@ -163,6 +170,9 @@ impl Explore {
         if self.sort != "total" {
             params.push(("sort".into(), self.sort.clone()));
         }
+        if self.base.allocated {
+            params.push(("allocated".into(), "true".into()));
+        }
         for (name, value) in changes {
             params.retain(|(k, _)| k != name);
             if let Some(v) = value {
@@ -194,6 +204,9 @@ impl Explore {
             .chain(extra)
         {
             let _ = write!(url, "&filter.{}={}", percent_encode(k), percent_encode(v));
+        }
+        if self.base.allocated {
+            url.push_str("&allocated=true");
         }
         url
     }
@@ -381,6 +394,11 @@ fn controls(v: &Explore, today: NaiveDate) -> String {
             esc(val)
         );
     }
+    let _ = write!(
+        out,
+        "<label title=\"shared costs moved to their targets by the allocation rules\"><input type=\"checkbox\" name=\"allocated\" value=\"true\"{}> Allocated</label> ",
+        if v.base.allocated { " checked" } else { "" }
+    );
     out.push_str("<button>Show</button></form><p class=\"chips\">");
     for (k, val) in &v.filters {
         // Removing a chip: the URL without that filter.
