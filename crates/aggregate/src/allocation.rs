@@ -137,6 +137,32 @@ pub(crate) fn split_fast(units: i128, weights: &[i128]) -> Option<Vec<i128>> {
     if total <= 0 {
         return None;
     }
+    // Equal weights (`even`): every remainder is the same, so the units left over go to the
+    // first targets, one each — one division for all.
+    if weights.iter().all(|w| *w == weights[0]) {
+        let n = i128::try_from(weights.len()).ok()?;
+        let (q, left) = (units / n, units % n);
+        return Some((0..n).map(|i| q + i128::from(i < left)).collect());
+    }
+    // Products that fit 64 bits divide in 64 bits (the common case of fixed weights).
+    if let (Ok(u), Ok(t)) = (u64::try_from(units), u64::try_from(total)) {
+        let narrow: Option<Vec<u64>> = weights
+            .iter()
+            .map(|w| u64::try_from(*w).ok().and_then(|w| u.checked_mul(w)))
+            .collect();
+        if let Some(products) = narrow {
+            let mut parts: Vec<i128> = products.iter().map(|p| i128::from(p / t)).collect();
+            let left = units - parts.iter().sum::<i128>();
+            if left > 0 {
+                let mut order: Vec<usize> = (0..parts.len()).collect();
+                order.sort_by(|a, b| (products[*b] % t).cmp(&(products[*a] % t)));
+                for i in order.into_iter().take(usize::try_from(left).unwrap_or(0)) {
+                    parts[i] += 1;
+                }
+            }
+            return Some(parts);
+        }
+    }
     let mut parts = Vec::with_capacity(weights.len());
     let mut best: Option<(usize, i128)> = None;
     let mut remainders = Vec::with_capacity(weights.len());

@@ -76,6 +76,9 @@ impl PlanCache {
     }
 }
 
+/// At most this many cells (32 bytes each) sum an allocated query's shares densely.
+const DENSE_SHARE_CELLS: usize = 1 << 16;
+
 /// One amount to split: (slice, day, currency id, the group with the dims its targets
 /// replace at 0).
 type AmountKey = (usize, i32, usize, u128);
@@ -647,6 +650,16 @@ impl Engine {
                 e.1 = e.1.max(acc.1);
             }
         }
+        // The shares land in few cells against the amounts split (every day of a month in one
+        // monthly cell): summed in a dense array when the cells are few, then into `sums`.
+        let n_cells = at
+            .radices
+            .iter()
+            .try_fold(at.n_buckets * at.n_currency, |a, r| a.checked_mul(*r))
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|c| *c <= DENSE_SHARE_CELLS);
+        let mut dense: Vec<I256> = n_cells.map_or_else(Vec::new, |n| vec![I256::ZERO; n]);
+        let mut landed: Vec<bool> = vec![false; dense.len()];
         for ((s, day, currency, rest), (cost, scale)) in pending {
             if cost == I256::ZERO {
                 continue;
@@ -690,7 +703,18 @@ impl Engine {
                 let share = if negative { -part_units } else { part_units } * unit;
                 let key = ((rest + offsets[j]) * at.n_buckets + u128::from(bucket)) * at.n_currency
                     + currency as u128;
-                *sums.entry(key).or_insert(I256::ZERO) += share;
+                match usize::try_from(key).ok().filter(|k| *k < dense.len()) {
+                    Some(k) => {
+                        dense[k] += share;
+                        landed[k] = true;
+                    }
+                    None => *sums.entry(key).or_insert(I256::ZERO) += share,
+                }
+            }
+        }
+        for (k, share) in dense.into_iter().enumerate() {
+            if landed[k] {
+                *sums.entry(k as u128).or_insert(I256::ZERO) += share;
             }
         }
     }
