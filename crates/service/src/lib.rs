@@ -83,7 +83,7 @@ pub use notify::{
 };
 pub use periods::PeriodView;
 pub use report::on_cpu;
-pub use request::ReportRequest;
+pub use request::{integral, ReportRequest};
 pub use scheduler::SchedulerConfig;
 pub use sync::{AccountOutcome, JobView, NoProgress, SyncObserver, SyncReport, SyncRequest};
 pub use tenants::{Caller, DomainView, SystemAdmin, Tenants, DEFAULT_ENGINE_MEMORY};

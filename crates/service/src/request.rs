@@ -108,8 +108,12 @@ impl ReportRequest {
 }
 
 /// A count as JSON numbers spell it: `25`, or `25.0` (JSON, and JSON Schema's `integer`, do
-/// not tell them apart); a fraction, a negative or one past `u32` is refused.
-fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+/// not tell them apart); a fraction, a negative or one past `u32` is refused. For
+/// `#[serde(default, deserialize_with = "cloudbill_service::integral")]` on an `Option<u32>`.
+///
+/// # Errors
+/// A fraction, a negative, or a count past `u32`.
+pub fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     use serde::de::Error as _;
     let Some(v) = Option::<serde_json::Number>::deserialize(d)? else {
         return Ok(None);

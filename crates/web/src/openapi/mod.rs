@@ -92,6 +92,10 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
     use formats::{day, group_key, month, name, non_negative};
     let q = |name: &str, required: bool, schema: Value| json!({"name": name, "in": "query", "required": required, "schema": schema});
     let mut params = Vec::new();
+    if method == "delete" && path == "/api/v1/allocations/{id}" {
+        // The first day without the rule.
+        params.push(q("start", false, day()));
+    }
     if method != "get" {
         return params;
     }
@@ -170,7 +174,6 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
                 json!({"type": "string", "enum": ["open", "all"]}),
             ));
         }
-        "/api/v1/allocations/{id}" => params.push(q("start", false, day())),
         "/api/v1/invoices" => params.push(q("period", false, month())),
         "/api/v1/reconcile" => params.push(q("period", true, month())),
         "/api/v1/fx/rates" => params.push(q(

@@ -23,6 +23,14 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// `{"name", "source": {KEY: [VALUE]}, "target": KEY, "targets": [V], "method",
 /// "weights": {V: "PERCENT"}, "priority", "start"}`.
+/// A list or map that may be left out but, when given, is not `null` (the document's optional
+/// scalars take `null` as absent; its lists and maps do not).
+fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleBody {
@@ -34,6 +42,7 @@ struct RuleBody {
     /// Target → percentage (decimal string).
     #[serde(default)]
     weights: BTreeMap<String, Decimal>,
+    #[serde(default, deserialize_with = "cloudbill_service::integral")]
     priority: Option<u32>,
     start: Option<NaiveDate>,
 }
@@ -44,9 +53,12 @@ struct UpdateBody {
     name: Option<String>,
     source: Option<BTreeMap<String, Vec<String>>>,
     target: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     targets: Option<Vec<String>>,
     method: Option<AllocationMethod>,
+    #[serde(default, deserialize_with = "given")]
     weights: Option<BTreeMap<String, Decimal>>,
+    #[serde(default, deserialize_with = "cloudbill_service::integral")]
     priority: Option<u32>,
     start: Option<NaiveDate>,
 }
