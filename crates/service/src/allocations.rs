@@ -159,20 +159,12 @@ impl Billing {
             None => current.name.clone(),
         };
         let start = self.change_start(&all, &current, start).await?;
-        let rule = AllocationRule {
-            version: current.version + 1,
+        let changed = AllocationRule {
             name,
-            start,
             spec,
-            deleted: false,
-            changed_by: actor.to_owned(),
-            changed_at: self.now(),
             ..current
         };
-        self.allocation_store()
-            .add_allocation_version(&rule)
-            .await?;
-        Ok(rule)
+        self.add_version(changed, actor, start, false).await
     }
 
     /// Deletes a rule from `start` on (default as [`Billing::update_allocation`]'s): closed
@@ -189,13 +181,24 @@ impl Billing {
         let all = self.allocation_versions().await?;
         let current = find(&all, key)?;
         let start = self.change_start(&all, &current, start).await?;
+        self.add_version(current, actor, start, true).await
+    }
+
+    /// Writes `rule` as its next version, from `start`, by `actor`, now.
+    async fn add_version(
+        &self,
+        rule: AllocationRule,
+        actor: &str,
+        start: NaiveDate,
+        deleted: bool,
+    ) -> Result<AllocationRule, ServiceError> {
         let rule = AllocationRule {
-            version: current.version + 1,
+            version: rule.version + 1,
             start,
-            deleted: true,
+            deleted,
             changed_by: actor.to_owned(),
             changed_at: self.now(),
-            ..current
+            ..rule
         };
         self.allocation_store()
             .add_allocation_version(&rule)

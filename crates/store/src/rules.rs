@@ -231,3 +231,37 @@ pub(crate) fn month_range(month: NaiveDate) -> DateRange {
         .unwrap_or(month);
     DateRange::new(month, next).unwrap_or_else(|_| DateRange::day(month))
 }
+
+/// Whether `rule` may follow `latest`, the rule's latest stored version (`None`: no version):
+/// version 1 creates it, version n + 1 follows version n; any other is a `Conflict` (or
+/// `NotFound` for a change of no rule), as `AllocationStore::add_allocation_version` says.
+pub(crate) fn check_allocation_version(
+    rule: &cloudbill_core::AllocationRule,
+    latest: Option<&cloudbill_core::AllocationRule>,
+) -> Result<(), StoreError> {
+    match (rule.version, latest) {
+        (1, Some(_)) => Err(StoreError::Conflict(format!(
+            "allocation rule {} exists already",
+            rule.id
+        ))),
+        (1, None) => Ok(()),
+        (_, None) => Err(StoreError::NotFound {
+            what: "allocation rule",
+            key: rule.id.to_string(),
+        }),
+        (v, Some(last)) if last.version + 1 != v => Err(StoreError::Conflict(format!(
+            "allocation rule {:?} was changed meanwhile (it is at version {}): nothing was written",
+            last.name.as_str(),
+            last.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The conflict of a rule taking the name of another that is not deleted.
+pub(crate) fn allocation_name_taken(name: &cloudbill_core::Name) -> StoreError {
+    StoreError::Conflict(format!(
+        "an allocation rule named {:?} exists already",
+        name.as_str()
+    ))
+}

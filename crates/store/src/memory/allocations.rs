@@ -16,24 +16,7 @@ impl crate::AllocationStore for MemoryStore {
                 .filter(|r| r.domain == rule.domain && r.id == id)
                 .max_by_key(|r| r.version)
         };
-        match (rule.version, latest(rule.id)) {
-            (1, Some(_)) => {
-                return Err(StoreError::Conflict(format!(
-                    "allocation rule {} exists already",
-                    rule.id
-                )))
-            }
-            (1, None) => {}
-            (_, None) => return Err(not_found("allocation rule", rule.id)),
-            (v, Some(last)) if last.version + 1 != v => {
-                return Err(StoreError::Conflict(format!(
-                    "allocation rule {:?} was changed meanwhile (it is at version {}): nothing was written",
-                    last.name.as_str(),
-                    last.version
-                )))
-            }
-            _ => {}
-        }
+        crate::rules::check_allocation_version(rule, latest(rule.id))?;
         if !rule.deleted {
             let mut ids: Vec<cloudbill_core::AllocationId> = state
                 .allocations
@@ -46,10 +29,7 @@ impl crate::AllocationStore for MemoryStore {
             for id in ids {
                 if let Some(other) = latest(id) {
                     if !other.deleted && other.name == rule.name {
-                        return Err(StoreError::Conflict(format!(
-                            "an allocation rule named {:?} exists already",
-                            rule.name.as_str()
-                        )));
+                        return Err(crate::rules::allocation_name_taken(&rule.name));
                     }
                 }
             }

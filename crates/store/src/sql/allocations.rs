@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use cloudbill_core::{AllocationId, AllocationRule, AllocationSpec, DomainId, Name};
 
 use super::dialect::{Arg, Col, Dialect, Run, SqlRow};
-use super::rows::not_found;
 use super::{corrupt, SqlStore};
 use crate::StoreError;
 
@@ -44,24 +43,7 @@ impl<D: Dialect> crate::AllocationStore for SqlStore<D> {
         .await?
         .map(|row| rule_from(&row))
         .transpose()?;
-        match (rule.version, latest) {
-            (1, Some(_)) => {
-                return Err(StoreError::Conflict(format!(
-                    "allocation rule {} exists already",
-                    rule.id
-                )))
-            }
-            (1, None) => {}
-            (_, None) => return Err(not_found("allocation rule", rule.id)),
-            (v, Some(last)) if last.version + 1 != v => {
-                return Err(StoreError::Conflict(format!(
-                    "allocation rule {:?} was changed meanwhile (it is at version {}): nothing was written",
-                    last.name.as_str(),
-                    last.version
-                )))
-            }
-            _ => {}
-        }
+        crate::rules::check_allocation_version(rule, latest.as_ref())?;
         if !rule.deleted {
             // The latest version of each other rule of the domain with this name.
             let clash = sqlx::query::<D>(
@@ -76,10 +58,7 @@ impl<D: Dialect> crate::AllocationStore for SqlStore<D> {
             .optional(&mut *tx)
             .await?;
             if clash.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "an allocation rule named {:?} exists already",
-                    rule.name.as_str()
-                )));
+                return Err(crate::rules::allocation_name_taken(&rule.name));
             }
         }
         let spec = serde_json::to_string(&rule.spec).map_err(|e| corrupt("allocation spec", e))?;
