@@ -13,6 +13,7 @@ mod loader;
 mod query;
 mod scan;
 mod tags;
+mod targets;
 mod update;
 
 use chrono::Datelike;
