@@ -29,10 +29,6 @@ fn slice(
     })
 }
 
-fn totals(r: &cloudbill_aggregate::Report) -> Vec<cloudbill_aggregate::Amount> {
-    r.totals()
-}
-
 pub(crate) fn run(dir: &str) -> Result<(), String> {
     let (catalog, records) = crate::bill_with_projects(dir)?;
     let n = records.len();
@@ -110,7 +106,7 @@ pub(crate) fn run(dir: &str) -> Result<(), String> {
         qa.allocation = Some(Arc::clone(&allocation));
         let (alloc_s, allocated) = best_of(10, || engine.query(&qa));
         let allocated = allocated.map_err(|e| e.to_string())?;
-        let same = totals(&plain) == totals(&allocated);
+        let same = plain.totals() == allocated.totals();
         let moved: Decimal = allocated
             .results
             .iter()

@@ -13,9 +13,6 @@ use ethnum::I256;
 
 use crate::{GroupKey, QueryError};
 
-/// The most targets one rule may name.
-pub const MAX_TARGETS: usize = 100;
-
 /// How a source amount is divided among the targets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
