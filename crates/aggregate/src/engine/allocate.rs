@@ -147,10 +147,12 @@ impl Engine {
         let mut relevant = Vec::with_capacity(allocation.slices.len());
         for slice in &allocation.slices {
             Allocation::target_key(&slice.target)?;
-            if let Some(key) = slice.source.keys().chain([&slice.target]).find(|k| {
-                super::columns::Slot::optional(k).is_some_and(|slot| self.skipped[slot])
-                    || (matches!(k, GroupKey::Tag(_)) && self.tags_skipped)
-            }) {
+            if let Some(key) = slice
+                .source
+                .keys()
+                .chain([&slice.target])
+                .find(|k| self.left_out(k))
+            {
                 return Err(QueryError::NotLoaded(key.to_string()));
             }
             let start = day_number(slice.from).max(q_start);

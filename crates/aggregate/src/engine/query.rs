@@ -39,6 +39,12 @@ impl Engine {
         }
     }
 
+    /// Whether a loader left out the column `key` reads ([`super::EngineLoader::only`]).
+    pub(super) fn left_out(&self, key: &GroupKey) -> bool {
+        Slot::optional(key).is_some_and(|slot| self.skipped[slot])
+            || (matches!(key, GroupKey::Tag(_)) && self.tags_skipped)
+    }
+
     /// The values of `key`'s dictionary as shown in results: names for projects, groups and
     /// accounts (their dictionaries hold ids), `(none)` for an empty instance type.
     fn display_names(&self, key: &GroupKey) -> Vec<String> {
@@ -418,10 +424,12 @@ impl Engine {
         if query.limit == Some(0) {
             return Err(QueryError::ZeroLimit);
         }
-        if let Some(key) = query.group_by.iter().chain(query.filters.keys()).find(|k| {
-            Slot::optional(k).is_some_and(|slot| self.skipped[slot])
-                || (matches!(k, GroupKey::Tag(_)) && self.tags_skipped)
-        }) {
+        if let Some(key) = query
+            .group_by
+            .iter()
+            .chain(query.filters.keys())
+            .find(|k| self.left_out(k))
+        {
             return Err(QueryError::NotLoaded(key.to_string()));
         }
         if query.metric != self.metric {
